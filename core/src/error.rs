@@ -1,0 +1,90 @@
+//! Errors for data whose shape is known only at run time.
+//!
+//! Shapes known at compile time are checked by the type system and the macros; these
+//! errors cover what only the running program can see: slice lengths, batch sizes beyond
+//! a static capacity, and non-finite values.
+
+use core::fmt;
+
+/// A run-time shape or size problem, saying what was expected and what was found.
+///
+/// ```
+/// use monograd_core::ShapeError;
+/// let e = ShapeError::Length { what: "linear input", expected: 784, found: 780 };
+/// assert_eq!(e.to_string(), "linear input: expected 784 values, found 780");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShapeError {
+    /// A slice has the wrong number of elements.
+    Length {
+        /// What the slice is.
+        what: &'static str,
+        /// The length required.
+        expected: usize,
+        /// The length given.
+        found: usize,
+    },
+    /// A flat slice does not hold a whole number of samples.
+    NotWholeSamples {
+        /// What the slice is.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// Elements in one sample.
+        sample: usize,
+    },
+    /// Two matrix operands do not fit together.
+    MatrixMismatch {
+        /// The operation.
+        what: &'static str,
+        /// `(rows, cols)` of each operand, in order.
+        dims: [(usize, usize); 3],
+    },
+    /// A matrix view reaches past the end of its data.
+    OutOfBounds {
+        /// What the view is.
+        what: &'static str,
+        /// The elements the view needs.
+        needed: usize,
+        /// The elements the data has.
+        len: usize,
+    },
+    /// A batch is larger than a buffer's static capacity.
+    Capacity {
+        /// What the buffer is.
+        what: &'static str,
+        /// Its capacity in samples.
+        capacity: usize,
+        /// The batch asked for.
+        requested: usize,
+    },
+}
+
+impl fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Length { what, expected, found } => {
+                write!(f, "{what}: expected {expected} values, found {found}")
+            }
+            Self::NotWholeSamples { what, len, sample } => {
+                write!(f, "{what}: {len} values is not a whole number of samples of {sample} values each")
+            }
+            Self::MatrixMismatch { what, dims } => {
+                let [a, b, c] = dims;
+                write!(f, "{what}: operands do not fit: {}x{}, {}x{} into {}x{}", a.0, a.1, b.0, b.1, c.0, c.1)
+            }
+            Self::OutOfBounds { what, needed, len } => {
+                write!(f, "{what}: the view needs {needed} values but the data holds {len}")
+            }
+            Self::Capacity { what, capacity, requested } => write!(
+                f,
+                "{what}: batch of {requested} exceeds the static capacity of {capacity} samples; \
+                 raise the capacity or split the batch"
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ShapeError {}

@@ -1,0 +1,38 @@
+//! monograd's core: scalars, dual numbers, static shapes, allocation-free kernels, and
+//! the differentiation rule of every primitive.
+//!
+//! Everything here builds without `std` and, unless the `alloc` feature is on, without a
+//! heap. Users normally depend on the `monograd` facade, which re-exports this crate.
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`scalar`] | the [`Scalar`] trait over `f32`, `f64` and [`Dual`] |
+//! | [`dual`] | forward mode: [`Dual<T, N>`], [`dual::jvp`], [`dual::jacobian`] |
+//! | [`shape`] | per-sample shapes as types, [`Batch`] views of run-time length |
+//! | [`kernels`] | GEMM, elementwise and reduction kernels, im2col |
+//! | [`ops`] | each primitive's forward and vector-Jacobian product, side by side |
+//! | [`module`] | the [`Module`] and [`Layer`] traits layers and networks implement |
+//! | `tape` | define-by-run reverse mode over the same primitives (feature `alloc`) |
+//! | `gradcheck` | the shared gradient-check helper (feature `alloc`) |
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod dual;
+pub mod error;
+pub mod kernels;
+pub mod module;
+pub mod ops;
+pub mod scalar;
+pub mod shape;
+
+pub use dual::Dual;
+pub use error::ShapeError;
+pub use module::{Ctx, Layer, Module, OutputShape};
+pub use scalar::{Real, Scalar};
+pub use shape::{Batch, BatchMut, Rank1, Rank2, Rank3, Shape};

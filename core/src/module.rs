@@ -1,0 +1,269 @@
+//! The two traits every layer and network implements.
+//!
+//! - [`Module`]: owns parameters, visits them with stable dotted names
+//!   (`encoder.fc1.weight`), and is its own gradient type: the gradient of a model is a
+//!   value of the same struct, so optimizers walk parameters, gradients and their own
+//!   state (momentum, Adam moments: more values of the same struct) in lockstep, with
+//!   no allocation and no `dyn`.
+//! - [`Layer<T, In, Out>`]: a differentiable map from a batch of `In` samples to a batch
+//!   of `Out` samples: `forward` for inference, `forward_train` which also fills the
+//!   layer's [`Layer::Cache`], and `backward`, which reads the input, the output, the cache
+//!   and the output gradient, accumulates parameter gradients and writes the input
+//!   gradient. Forward and backward of one layer sit side by side in one file.
+//!
+//! Both shapes are trait parameters rather than an associated output type because
+//! convolutions, pooling, flattening and concatenation compute their output size, which
+//! stable Rust cannot express on const generics; the `network!` macro computes it from the
+//! literals and names it, and a layer whose output follows from its input by type alone
+//! also implements [`OutputShape`] so that user-defined layers need no macro support.
+//!
+//! Buffers hold whole batches flat and row-major; the batch length is
+//! `x.len() / In::NUMEL`. Callers (the generated network code, the eager tape) size the
+//! buffers; layers may assume consistent lengths and check them with `debug_assert!`.
+
+use core::fmt;
+
+use crate::{Scalar, Shape};
+
+/// A place in a module tree, built on the stack as traversal descends.
+///
+/// It prints as PyTorch's `state_dict` keys do: `blocks.2.conv.weight`.
+///
+/// ```
+/// use monograd_core::module::Path;
+/// let root = Path::ROOT;
+/// let blocks = root.field("blocks");
+/// let second = blocks.index(2);
+/// let w = second.field("weight");
+/// assert_eq!(w.to_string(), "blocks.2.weight");
+/// assert!(w.ends_with("weight"));
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    seg: Seg<'a>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Seg<'a> {
+    Root,
+    Field(&'a str),
+    Index(usize),
+}
+
+impl<'a> Path<'a> {
+    /// The root: prints as the empty string.
+    pub const ROOT: Path<'static> = Path { parent: None, seg: Seg::Root };
+
+    /// The child field `name` of this path.
+    pub fn field(&'a self, name: &'a str) -> Path<'a> {
+        Path { parent: Some(self), seg: Seg::Field(name) }
+    }
+
+    /// The `i`-th element of an array field at this path.
+    pub fn index(&'a self, i: usize) -> Path<'a> {
+        Path { parent: Some(self), seg: Seg::Index(i) }
+    }
+
+    /// Whether the last segment is the field `name`.
+    pub fn ends_with(&self, name: &str) -> bool {
+        matches!(self.seg, Seg::Field(f) if f == name)
+    }
+
+    /// Whether this is the root.
+    pub fn is_root(&self) -> bool {
+        matches!(self.seg, Seg::Root)
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sep = match self.parent {
+            Some(p) if !p.is_root() => {
+                fmt::Display::fmt(p, f)?;
+                "."
+            }
+            _ => "",
+        };
+        match self.seg {
+            Seg::Root => Ok(()),
+            Seg::Field(n) => write!(f, "{sep}{n}"),
+            Seg::Index(i) => write!(f, "{sep}{i}"),
+        }
+    }
+}
+
+/// What a visited tensor is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A trainable parameter: it has a gradient and optimizers update it.
+    Param,
+    /// A parameter that is saved and loaded but not trained (`#[module(freeze)]`).
+    Frozen,
+    /// Saved state that is not a parameter, such as BatchNorm's running statistics.
+    Buffer,
+}
+
+/// A tensor met while visiting a module: its name, kind, PyTorch-layout shape and values.
+#[derive(Debug)]
+pub struct Tensor<'a, V> {
+    /// The dotted name.
+    pub path: &'a Path<'a>,
+    /// Parameter, frozen parameter or buffer.
+    pub kind: Kind,
+    /// Dimensions in PyTorch's layout (`Linear.weight` is `[out, in]`).
+    pub shape: &'static [usize],
+    /// The values, flat and row-major.
+    pub values: V,
+}
+
+/// One trainable tensor with its gradient and `K` optimizer state tensors of equal length.
+#[derive(Debug)]
+pub struct ParamUpdate<'a, T, const K: usize> {
+    /// The dotted name.
+    pub path: &'a Path<'a>,
+    /// The parameter values to update.
+    pub value: &'a mut [T],
+    /// Its accumulated gradient.
+    pub grad: &'a [T],
+    /// The optimizer's state for it (momentum, moments), zero-initialised.
+    pub state: [&'a mut [T]; K],
+}
+
+/// A struct of parameters (a layer, a block, a network) that can be visited by name.
+///
+/// A module is its own gradient type: `backward` accumulates into a `&mut Self` that holds
+/// gradients, and optimizers keep their state in further values of `Self`. Implemented by
+/// hand for built-in layers and by `#[derive(Module)]` for everything else.
+pub trait Module<T: Scalar>: Clone {
+    /// Number of scalar parameters (trainable and frozen; not buffers).
+    const PARAMS: usize;
+
+    /// Visits every tensor read-only, depth first, in declaration order.
+    fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F);
+
+    /// Visits every tensor mutably, in the same order as [`Module::visit`].
+    fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F);
+
+    /// Visits each trainable tensor with its gradient (the same tensor in `grad`) and its
+    /// `K` optimizer state tensors (the same tensor in each of `state`). Frozen parameters
+    /// and buffers are skipped.
+    fn visit_update<const K: usize, F: FnMut(ParamUpdate<'_, T, K>)>(
+        &mut self,
+        grad: &Self,
+        state: [&mut Self; K],
+        path: &Path<'_>,
+        f: &mut F,
+    );
+
+    /// Sets every tensor to zero: turns a copy of a model into an empty gradient.
+    fn zero(&mut self) {
+        self.visit_mut(&Path::ROOT, &mut |t| t.values.fill(T::ZERO));
+    }
+
+    /// A zeroed copy: a fresh gradient or optimizer state for this model.
+    fn zeros_like(&self) -> Self {
+        let mut z = self.clone();
+        z.zero();
+        z
+    }
+}
+
+/// Scratch memory for the kernels a layer calls (packing buffers for GEMM).
+///
+/// Layers never allocate: whoever runs them passes a `Ctx` over memory it owns. Any length
+/// works, including zero (kernels then run unpacked, more slowly).
+#[derive(Debug)]
+pub struct Ctx<'a, T> {
+    /// Packing memory for [`gemm`](crate::kernels::gemm::gemm).
+    pub pack: &'a mut [T],
+}
+
+impl<'a, T> Ctx<'a, T> {
+    /// A context over the given packing memory.
+    pub fn new(pack: &'a mut [T]) -> Self {
+        Self { pack }
+    }
+}
+
+/// A differentiable map from a batch of `In` samples to a batch of `Out` samples.
+///
+/// ```
+/// use monograd_core::module::{Ctx, Layer};
+/// use monograd_core::shape::Rank1;
+///
+/// // Every built-in layer implements this; here a tiny one by hand.
+/// #[derive(Clone)]
+/// struct Double;
+/// # impl<T: monograd_core::Scalar> monograd_core::module::Module<T> for Double {
+/// #     const PARAMS: usize = 0;
+/// #     fn visit<F: FnMut(monograd_core::module::Tensor<'_, &[T]>)>(&self, _: &monograd_core::module::Path<'_>, _: &mut F) {}
+/// #     fn visit_mut<F: FnMut(monograd_core::module::Tensor<'_, &mut [T]>)>(&mut self, _: &monograd_core::module::Path<'_>, _: &mut F) {}
+/// #     fn visit_update<const K: usize, F: FnMut(monograd_core::module::ParamUpdate<'_, T, K>)>(&mut self, _: &Self, _: [&mut Self; K], _: &monograd_core::module::Path<'_>, _: &mut F) {}
+/// # }
+/// impl<const N: usize> Layer<f32, Rank1<N>, Rank1<N>> for Double {
+///     type Cache = ();
+///     fn forward(&self, x: &[f32], y: &mut [f32], _: &mut Ctx<'_, f32>) {
+///         for (y, x) in y.iter_mut().zip(x) {
+///             *y = 2.0 * x;
+///         }
+///     }
+///     fn backward(&self, _x: &[f32], _y: &[f32], _c: &(), dy: &[f32], dx: Option<&mut [f32]>, _g: &mut Self, _: &mut Ctx<'_, f32>) {
+///         if let Some(dx) = dx {
+///             for (dx, dy) in dx.iter_mut().zip(dy) {
+///                 *dx += 2.0 * dy;
+///             }
+///         }
+///     }
+/// }
+/// let mut y = [0.0; 2];
+/// Layer::<f32, Rank1<2>, Rank1<2>>::forward(&Double, &[1.0, 2.0], &mut y, &mut Ctx::new(&mut []));
+/// assert_eq!(y, [2.0, 4.0]);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "the layer `{Self}` cannot map samples of shape `{In}` to `{Out}`",
+    label = "this layer does not take `{In}` to `{Out}`",
+    note = "check the input width the layer was declared with against what the previous layer produces"
+)]
+pub trait Layer<T: Scalar, In: Shape, Out: Shape>: Module<T> {
+    /// What a training forward saves for backward beyond the input and output, with no
+    /// batch dimension (e.g. BatchNorm's batch statistics). Most layers need `()`.
+    type Cache: Default;
+
+    /// Inference: `y = f(x)` for a whole batch. Allocates nothing.
+    fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>);
+
+    /// Training forward: like [`Layer::forward`], and fills `cache` for backward. Takes
+    /// `&mut self` so that layers can update running statistics.
+    fn forward_train(&mut self, x: &[T], y: &mut [T], cache: &mut Self::Cache, ctx: &mut Ctx<'_, T>) {
+        let _ = cache;
+        self.forward(x, y, ctx);
+    }
+
+    /// Backward: given `x`, `y = f(x)`, the cache and `dy = ∂L/∂y`, adds `∂L/∂θ` into
+    /// `grad` and, when `dx` is given, adds `∂L/∂x` into it.
+    ///
+    /// Both accumulate, so that a node used twice (fan-out, shared weights) sums the
+    /// gradients of its uses with no extra buffer; callers zero them once per step.
+    #[allow(clippy::too_many_arguments)]
+    fn backward(
+        &self,
+        x: &[T],
+        y: &[T],
+        cache: &Self::Cache,
+        dy: &[T],
+        dx: Option<&mut [T]>,
+        grad: &mut Self,
+        ctx: &mut Ctx<'_, T>,
+    );
+}
+
+/// The output shape of a layer whose output follows from its input by type alone
+/// (`Linear<I, O>` maps `Rank1<I>` to `Rank1<O>`, activations keep their shape).
+///
+/// The `network!` macro uses it for layers whose shape rule it does not know, such as
+/// user-defined ones.
+pub trait OutputShape<In: Shape> {
+    /// The shape of one output sample.
+    type Output: Shape;
+}

@@ -1,0 +1,1 @@
+//! Primitives: each op's forward and its vector-Jacobian product side by side.

@@ -1,0 +1,252 @@
+//! The one scalar trait that every kernel, op and layer is generic over.
+//!
+//! [`Scalar`] covers `f32`, `f64` and [`Dual`](crate::Dual) numbers (and duals of duals),
+//! so the same layer code runs for inference, for training, and for exact forward-mode
+//! derivatives. Math goes through `num-traits`, which uses `std` when the `std` feature is
+//! on and `libm` otherwise, so the trait works on a microcontroller.
+//!
+//! Types with a fast matrix kernel (`f32`, `f64`) override [`Scalar::gemm`]; every other
+//! scalar gets the generic loop. That is how a single generic layer dispatches to the
+//! packed kernel without specialization.
+
+use core::fmt::{Debug, Display};
+use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+
+use crate::kernels::gemm::{self, MatMut, MatRef};
+
+/// A number that monograd can compute and differentiate with.
+///
+/// Comparisons (`<`, `>`, [`Scalar::max`]) look at the primal value only, so a piecewise
+/// function such as ReLU written with `if x > Scalar::ZERO` differentiates correctly under
+/// [`Dual`](crate::Dual) numbers: the branch taken decides the derivative.
+///
+/// ```
+/// use monograd_core::Scalar;
+///
+/// fn softplus<T: Scalar>(x: T) -> T {
+///     (T::ONE + x.exp()).ln()
+/// }
+/// assert!((softplus(0.0f64) - core::f64::consts::LN_2).abs() < 1e-15);
+/// assert!((softplus(0.0f32) - core::f32::consts::LN_2).abs() < 1e-6);
+/// ```
+pub trait Scalar:
+    Copy
+    + Debug
+    + Default
+    + PartialEq
+    + PartialOrd
+    + Send
+    + Sync
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+{
+    /// The additive identity.
+    const ZERO: Self;
+    /// The multiplicative identity.
+    const ONE: Self;
+    /// A short name for messages and benchmarks (`"f32"`, `"dual"`).
+    const NAME: &'static str;
+
+    /// Converts a constant. For duals, the tangent is zero.
+    fn from_f64(v: f64) -> Self;
+    /// The primal value as `f64` (for duals, the real part).
+    fn to_f64(self) -> f64;
+
+    /// `e^self`.
+    fn exp(self) -> Self;
+    /// Natural logarithm.
+    fn ln(self) -> Self;
+    /// Square root.
+    fn sqrt(self) -> Self;
+    /// Hyperbolic tangent.
+    fn tanh(self) -> Self;
+    /// Sine.
+    fn sin(self) -> Self;
+    /// Cosine.
+    fn cos(self) -> Self;
+    /// `self` raised to the real power `p`.
+    fn powf(self, p: Self) -> Self;
+    /// Error function, for the exact GELU.
+    fn erf(self) -> Self;
+    /// Whether the primal value is neither infinite nor NaN.
+    fn is_finite(self) -> bool;
+
+    /// Absolute value. Its derivative at zero is taken as zero.
+    #[inline]
+    fn abs(self) -> Self {
+        if self < Self::ZERO {
+            -self
+        } else {
+            self
+        }
+    }
+    /// The larger of two values by primal value; on a tie, `self`.
+    #[inline]
+    fn max(self, other: Self) -> Self {
+        if other > self {
+            other
+        } else {
+            self
+        }
+    }
+    /// The smaller of two values by primal value; on a tie, `self`.
+    #[inline]
+    fn min(self, other: Self) -> Self {
+        if other < self {
+            other
+        } else {
+            self
+        }
+    }
+    /// `1 / self`.
+    #[inline]
+    fn recip(self) -> Self {
+        Self::ONE / self
+    }
+    /// The logistic function `1 / (1 + e^-x)`, stable for large `|x|`.
+    #[inline]
+    fn sigmoid(self) -> Self {
+        if self >= Self::ZERO {
+            Self::ONE / (Self::ONE + (-self).exp())
+        } else {
+            let e = self.exp();
+            e / (Self::ONE + e)
+        }
+    }
+    /// `self * a + b`; a fused multiply-add where the type has one.
+    #[inline]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        self * a + b
+    }
+
+    /// `C = alpha * A * B + beta * C` on strided matrices.
+    ///
+    /// The default is the generic loop of [`gemm::gemm_generic`]; `f32` and `f64` override
+    /// it with the packed kernel, which uses `pack` as its packing memory and never
+    /// allocates. Callers go through [`gemm::gemm`], which checks the shapes.
+    #[inline]
+    fn gemm(alpha: Self, a: MatRef<'_, Self>, b: MatRef<'_, Self>, beta: Self, c: MatMut<'_, Self>, pack: &mut [Self]) {
+        let _ = pack;
+        gemm::gemm_generic(alpha, a, b, beta, c);
+    }
+}
+
+/// Implements [`Scalar`] for a primitive float through `num_traits::Float`.
+macro_rules! impl_float {
+    ($t:ident, $packed:path) => {
+        impl Scalar for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const NAME: &'static str = stringify!($t);
+
+            #[inline]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline]
+            fn exp(self) -> Self {
+                num_traits::Float::exp(self)
+            }
+            #[inline]
+            fn ln(self) -> Self {
+                num_traits::Float::ln(self)
+            }
+            #[inline]
+            fn sqrt(self) -> Self {
+                num_traits::Float::sqrt(self)
+            }
+            #[inline]
+            fn tanh(self) -> Self {
+                num_traits::Float::tanh(self)
+            }
+            #[inline]
+            fn sin(self) -> Self {
+                num_traits::Float::sin(self)
+            }
+            #[inline]
+            fn cos(self) -> Self {
+                num_traits::Float::cos(self)
+            }
+            #[inline]
+            fn powf(self, p: Self) -> Self {
+                num_traits::Float::powf(self, p)
+            }
+            #[inline]
+            fn erf(self) -> Self {
+                // std has no erf; libm's is the same on every target.
+                libm::erf(self as f64) as $t
+            }
+            #[inline]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            #[inline]
+            fn abs(self) -> Self {
+                num_traits::Float::abs(self)
+            }
+            #[inline]
+            fn max(self, other: Self) -> Self {
+                if other > self {
+                    other
+                } else {
+                    self
+                }
+            }
+            #[inline]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                // A plain multiply-add: `mul_add` without hardware FMA is a slow libm call.
+                self * a + b
+            }
+            #[inline]
+            fn gemm(
+                alpha: Self,
+                a: MatRef<'_, Self>,
+                b: MatRef<'_, Self>,
+                beta: Self,
+                c: MatMut<'_, Self>,
+                pack: &mut [Self],
+            ) {
+                $packed(alpha, a, b, beta, c, pack);
+            }
+        }
+    };
+}
+
+impl_float!(f32, gemm::gemm_packed_f32);
+impl_float!(f64, gemm::gemm_packed_f64);
+
+/// A scalar with a plain machine representation, for display in reports.
+pub trait Real: Scalar + Display {}
+impl Real for f32 {}
+impl Real for f64 {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sigmoid_is_stable_at_the_extremes() {
+        assert_eq!(1000.0f64.sigmoid(), 1.0);
+        assert_eq!((-1000.0f64).sigmoid(), 0.0);
+        assert!((0.0f32.sigmoid() - 0.5).abs() < 1e-7);
+    }
+
+    #[test]
+    fn max_and_min_follow_the_primal_value() {
+        assert_eq!(Scalar::max(1.0f64, 2.0), 2.0);
+        assert_eq!(Scalar::min(1.0f64, 2.0), 1.0);
+        assert_eq!(Scalar::abs(-3.0f32), 3.0);
+    }
+}

@@ -1,0 +1,1 @@
+//! monograd-macros

@@ -1,0 +1,2 @@
+//! monograd-nn
+#![no_std]

@@ -1,0 +1,1 @@
+//! Compile-fail and compile-pass cases for monograd, run by `tests/ui.rs`.
