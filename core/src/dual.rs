@@ -350,8 +350,9 @@ mod tests {
 
     #[test]
     fn elementary_derivatives_match_their_formulas() {
+        type Elementary = fn(Dual<f64, 1>) -> Dual<f64, 1>;
         let x = 0.7;
-        let cases: [(fn(Dual<f64, 1>) -> Dual<f64, 1>, f64); 8] = [
+        let cases: [(Elementary, f64); 8] = [
             (|x| x.exp(), x.exp()),
             (|x| x.ln(), 1.0 / x),
             (|x| x.sqrt(), 0.5 / x.sqrt()),

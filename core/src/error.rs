@@ -59,6 +59,15 @@ pub enum ShapeError {
         /// The batch asked for.
         requested: usize,
     },
+    /// An index read from data (a class label) is not below its bound.
+    IndexOutOfRange {
+        /// What the index is.
+        what: &'static str,
+        /// The index given.
+        index: usize,
+        /// The number of valid indices.
+        bound: usize,
+    },
 }
 
 impl fmt::Display for ShapeError {
@@ -82,6 +91,9 @@ impl fmt::Display for ShapeError {
                 "{what}: batch of {requested} exceeds the static capacity of {capacity} samples; \
                  raise the capacity or split the batch"
             ),
+            Self::IndexOutOfRange { what, index, bound } => {
+                write!(f, "{what}: index {index} is out of range, expected one below {bound}")
+            }
         }
     }
 }

@@ -25,14 +25,27 @@ extern crate std;
 
 pub mod dual;
 pub mod error;
+#[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+pub mod gradcheck;
 pub mod kernels;
 pub mod module;
+pub mod network;
 pub mod ops;
+pub mod rng;
 pub mod scalar;
 pub mod shape;
+#[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+pub mod tape;
+pub mod storage;
 
 pub use dual::Dual;
 pub use error::ShapeError;
 pub use module::{Ctx, Layer, Module, OutputShape};
+pub use network::Network;
 pub use scalar::{Real, Scalar};
+pub use rng::Rng;
 pub use shape::{Batch, BatchMut, Rank1, Rank2, Rank3, Shape};
+#[cfg(feature = "alloc")]
+pub use tape::{Gradients, Tape, Var};

@@ -117,24 +117,28 @@ pub struct Tensor<'a, V> {
     pub values: V,
 }
 
-/// One trainable tensor with its gradient and `K` optimizer state tensors of equal length.
+/// One trainable tensor with its gradient, as optimizers see it.
+///
+/// Optimizers keep their state (momentum, moments) in one flat slice of
+/// `K * M::PARAMS` values, indexed by `offset`: a `static` array on a device without a heap.
 #[derive(Debug)]
-pub struct ParamUpdate<'a, T, const K: usize> {
+pub struct ParamUpdate<'a, T> {
     /// The dotted name.
     pub path: &'a Path<'a>,
+    /// Where this tensor starts in the module's traversal order (the sum of the lengths of
+    /// the trainable and frozen tensors visited before it).
+    pub offset: usize,
     /// The parameter values to update.
     pub value: &'a mut [T],
     /// Its accumulated gradient.
     pub grad: &'a [T],
-    /// The optimizer's state for it (momentum, moments), zero-initialised.
-    pub state: [&'a mut [T]; K],
 }
 
 /// A struct of parameters (a layer, a block, a network) that can be visited by name.
 ///
 /// A module is its own gradient type: `backward` accumulates into a `&mut Self` that holds
-/// gradients, and optimizers keep their state in further values of `Self`. Implemented by
-/// hand for built-in layers and by `#[derive(Module)]` for everything else.
+/// gradients. Implemented by hand for built-in layers and by `#[derive(Module)]` for
+/// everything else.
 pub trait Module<T: Scalar>: Clone {
     /// Number of scalar parameters (trainable and frozen; not buffers).
     const PARAMS: usize;
@@ -145,16 +149,13 @@ pub trait Module<T: Scalar>: Clone {
     /// Visits every tensor mutably, in the same order as [`Module::visit`].
     fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F);
 
-    /// Visits each trainable tensor with its gradient (the same tensor in `grad`) and its
-    /// `K` optimizer state tensors (the same tensor in each of `state`). Frozen parameters
-    /// and buffers are skipped.
-    fn visit_update<const K: usize, F: FnMut(ParamUpdate<'_, T, K>)>(
-        &mut self,
-        grad: &Self,
-        state: [&mut Self; K],
-        path: &Path<'_>,
-        f: &mut F,
-    );
+    /// Visits each trainable tensor with its gradient (the same tensor in `grad`), in
+    /// the order of [`Module::visit`]. Frozen parameters and buffers are skipped, but
+    /// frozen ones still count towards [`ParamUpdate::offset`].
+    ///
+    /// `offset` is the running position: start it at 0 and the implementation advances it
+    /// by the length of every parameter it passes.
+    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(&mut self, grad: &Self, path: &Path<'_>, offset: &mut usize, f: &mut F);
 
     /// Sets every tensor to zero: turns a copy of a model into an empty gradient.
     fn zero(&mut self) {
@@ -199,7 +200,7 @@ impl<'a, T> Ctx<'a, T> {
 /// #     const PARAMS: usize = 0;
 /// #     fn visit<F: FnMut(monograd_core::module::Tensor<'_, &[T]>)>(&self, _: &monograd_core::module::Path<'_>, _: &mut F) {}
 /// #     fn visit_mut<F: FnMut(monograd_core::module::Tensor<'_, &mut [T]>)>(&mut self, _: &monograd_core::module::Path<'_>, _: &mut F) {}
-/// #     fn visit_update<const K: usize, F: FnMut(monograd_core::module::ParamUpdate<'_, T, K>)>(&mut self, _: &Self, _: [&mut Self; K], _: &monograd_core::module::Path<'_>, _: &mut F) {}
+/// #     fn visit_update<F: FnMut(monograd_core::module::ParamUpdate<'_, T>)>(&mut self, _: &Self, _: &monograd_core::module::Path<'_>, _: &mut usize, _: &mut F) {}
 /// # }
 /// impl<const N: usize> Layer<f32, Rank1<N>, Rank1<N>> for Double {
 ///     type Cache = ();

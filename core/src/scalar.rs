@@ -79,7 +79,7 @@ pub trait Scalar:
     /// Whether the primal value is neither infinite nor NaN.
     fn is_finite(self) -> bool;
 
-    /// Absolute value. Its derivative at zero is taken as zero.
+    /// Absolute value. At zero, duals take the right derivative, +1.
     #[inline]
     fn abs(self) -> Self {
         if self < Self::ZERO {

@@ -204,7 +204,7 @@ impl<'a, T: Copy, S: Shape> BatchMut<'a, T, S> {
 }
 
 fn check_whole_samples<S: Shape>(what: &'static str, len: usize) -> Result<(), ShapeError> {
-    if S::NUMEL == 0 || len % S::NUMEL != 0 {
+    if S::NUMEL == 0 || !len.is_multiple_of(S::NUMEL) {
         return Err(ShapeError::NotWholeSamples { what, len, sample: S::NUMEL });
     }
     Ok(())

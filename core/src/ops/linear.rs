@@ -1,0 +1,208 @@
+//! The affine map of a dense layer, in PyTorch's layout: `y = x Wᵀ + b`.
+//!
+//! With `x` of `[batch, in]`, `W` of `[out, in]` and an optional `b` of `[out]`:
+//!
+//! - forward: `y[r, o] = Σ_i x[r, i] W[o, i] + b[o]`
+//! - backward: `dx += dy W`, `dW += dyᵀ x`, `db[o] += Σ_r dy[r, o]`
+//!
+//! Fusing the bias into the product saves a pass over `y` (the bias is written first and
+//! the kernel accumulates onto it). The `Linear` layer and the eager tape both call these
+//! two functions, so the derivative exists once.
+//!
+//! # Shapes
+//! - `x`, `dx`: `[batch, in_features]` (the batch is `x.len() / in_features`)
+//! - `w`, `dw`: `[out_features, in_features]`
+//! - `b`, `db`: `[out_features]`
+//! - `y`, `dy`: `[batch, out_features]`
+
+use super::binary::column_sums_into;
+use super::matmul::{run, view, view_mut};
+use crate::Scalar;
+
+/// The name of the op in [`OPS`](super::OPS).
+pub const NAME: &str = "linear";
+
+/// `y = x Wᵀ + b`, overwriting `y`; without a bias, `y = x Wᵀ`.
+///
+/// `pack` is packing memory for [`gemm`](crate::kernels::gemm::gemm): any length works.
+///
+/// # Panics
+/// If `x` is not a whole number of rows of `in_features`, or another slice's length does
+/// not match.
+///
+/// ```
+/// use monograd_core::ops::linear;
+/// let x = [1.0f64, 2.0]; // one sample, 2 features
+/// let w = [1.0, 0.0, 1.0, 1.0, 0.0, -1.0]; // [3, 2]
+/// let b = [0.5, 0.5, 0.5];
+/// let mut y = [0.0; 3];
+/// linear::forward(&x, &w, Some(&b), &mut y, 2, 3, &mut []);
+/// assert_eq!(y, [1.5, 3.5, -1.5]);
+/// ```
+#[inline]
+#[track_caller]
+pub fn forward<T: Scalar>(
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    y: &mut [T],
+    in_features: usize,
+    out_features: usize,
+    pack: &mut [T],
+) {
+    let batch = super::rows_of(NAME, "x", x.len(), in_features);
+    let xv = view(NAME, "x", x, batch, in_features);
+    let wv = view(NAME, "w", w, out_features, in_features);
+    let beta = match b {
+        Some(b) => {
+            super::expect_len(NAME, "b", b.len(), out_features);
+            super::expect_len(NAME, "y", y.len(), batch * out_features);
+            for row in y.chunks_exact_mut(out_features.max(1)) {
+                row.copy_from_slice(b);
+            }
+            T::ONE
+        }
+        None => T::ZERO,
+    };
+    run(NAME, T::ONE, xv, wv.t(), beta, view_mut(NAME, "y", y, batch, out_features), pack);
+}
+
+/// `dx += dy W`, `dW += dyᵀ x`, `db += Σ_rows dy`, for each gradient that is asked for.
+///
+/// # Panics
+/// If `dy` is not a whole number of rows of `out_features`, or another slice's length does
+/// not match.
+///
+/// ```
+/// use monograd_core::ops::linear;
+/// let (x, w) = ([1.0f64, 2.0], [3.0, 4.0]); // batch 1, in 2, out 1
+/// let (mut dx, mut dw, mut db) = ([0.0; 2], [0.0; 2], [0.0; 1]);
+/// linear::backward(&x, &w, &[1.0], Some(&mut dx), Some(&mut dw), Some(&mut db), 2, 1, &mut []);
+/// assert_eq!((dx, dw, db), ([3.0, 4.0], [1.0, 2.0], [1.0]));
+/// ```
+#[allow(clippy::too_many_arguments)] // two operands, three gradients, two dimensions, scratch
+#[inline]
+#[track_caller]
+pub fn backward<T: Scalar>(
+    x: &[T],
+    w: &[T],
+    dy: &[T],
+    dx: Option<&mut [T]>,
+    dw: Option<&mut [T]>,
+    db: Option<&mut [T]>,
+    in_features: usize,
+    out_features: usize,
+    pack: &mut [T],
+) {
+    let batch = super::rows_of(NAME, "dy", dy.len(), out_features);
+    let dyv = view(NAME, "dy", dy, batch, out_features);
+    if let Some(dx) = dx {
+        let wv = view(NAME, "w", w, out_features, in_features);
+        run(NAME, T::ONE, dyv, wv, T::ONE, view_mut(NAME, "dx", dx, batch, in_features), pack);
+    }
+    if let Some(dw) = dw {
+        let xv = view(NAME, "x", x, batch, in_features);
+        run(NAME, T::ONE, dyv.t(), xv, T::ONE, view_mut(NAME, "dw", dw, out_features, in_features), pack);
+    }
+    if let Some(db) = db {
+        super::expect_len(NAME, "db", db.len(), out_features);
+        column_sums_into(dy, db);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_matches_the_formula_with_and_without_bias() {
+        // x [2, 2], W [2, 2]
+        let x = [1.0f64, 2.0, -1.0, 0.5];
+        let w = [1.0, 2.0, 3.0, 4.0];
+        let mut y = [f64::NAN; 4];
+        forward(&x, &w, Some(&[0.5, -0.5]), &mut y, 2, 2, &mut [0.0; 16]);
+        assert_eq!(y, [5.5, 10.5, 0.5, -1.5]);
+        forward(&x, &w, None, &mut y, 2, 2, &mut []);
+        assert_eq!(y, [5.0, 11.0, 0.0, -1.0]);
+    }
+
+    #[test]
+    fn an_empty_batch_is_a_no_op() {
+        let mut y: [f32; 0] = [];
+        forward(&[], &[1.0, 2.0], Some(&[3.0]), &mut y, 2, 1, &mut []);
+        let mut db = [1.0f32];
+        backward(&[], &[1.0, 2.0], &[], None, None, Some(&mut db), 2, 1, &mut []);
+        assert_eq!(db, [1.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "linear: `w` holds 5 values, expected 6")]
+    fn a_wrong_weight_length_names_the_buffer() {
+        forward(&[0.0f64; 4], &[0.0; 5], None, &mut [0.0; 6], 2, 3, &mut []);
+    }
+
+    #[cfg(feature = "alloc")]
+    use alloc::{string::String, vec::Vec};
+
+    /// `y = x Wᵀ + b` on `[x; W; b]` (or `[x; W]` without bias).
+    #[cfg(feature = "alloc")]
+    struct Case {
+        name: &'static str,
+        batch: usize,
+        inp: usize,
+        out: usize,
+        bias: bool,
+    }
+
+    #[cfg(feature = "alloc")]
+    impl Case {
+        fn split<'a, T>(&self, v: &'a [T]) -> (&'a [T], &'a [T], Option<&'a [T]>) {
+            let (x, rest) = v.split_at(self.batch * self.inp);
+            let (w, b) = rest.split_at(self.out * self.inp);
+            (x, w, self.bias.then_some(b))
+        }
+    }
+
+    #[cfg(feature = "alloc")]
+    impl crate::gradcheck::GradCase for Case {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn input_len(&self) -> usize {
+            self.batch * self.inp + self.out * self.inp + if self.bias { self.out } else { 0 }
+        }
+        fn output_len(&self) -> usize {
+            self.batch * self.out
+        }
+        fn forward<T: Scalar>(&self, v: &[T], y: &mut [T]) {
+            let (x, w, b) = self.split(v);
+            forward(x, w, b, y, self.inp, self.out, &mut []);
+        }
+        fn backward(&self, v: &[f64], _y: &[f64], dy: &[f64], dv: &mut [f64]) {
+            let (x, w, _) = self.split(v);
+            let (dx, rest) = dv.split_at_mut(self.batch * self.inp);
+            let (dw, db) = rest.split_at_mut(self.out * self.inp);
+            let db = if self.bias { Some(db) } else { None };
+            backward(x, w, dy, Some(dx), Some(dw), db, self.inp, self.out, &mut [0.0; 64]);
+        }
+    }
+
+    /// Runs the gradient check of every op here; returns the names checked.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn gradchecks() -> Vec<String> {
+        use crate::gradcheck::{inputs, GradCase};
+        let gc = super::super::testing::gradcheck;
+        let with = Case { name: NAME, batch: 3, inp: 4, out: 5, bias: true };
+        let without = Case { name: "linear/no_bias", batch: 2, inp: 3, out: 2, bias: false };
+        alloc::vec![
+            gc(&with, &inputs(41, with.input_len(), -1.0, 1.0, &[]), 41),
+            gc(&without, &inputs(42, without.input_len(), -1.0, 1.0, &[]), 42),
+        ]
+    }
+
+    #[test]
+    #[cfg(feature = "alloc")]
+    fn gradients_match_finite_differences_and_forward_mode() {
+        assert_eq!(gradchecks(), [NAME, "linear/no_bias"]);
+    }
+}

@@ -1,0 +1,167 @@
+//! Where batch buffers live: on the heap, or inline with a capacity fixed at compile time.
+//!
+//! Generated networks keep one buffer per node (activations, gradients) in a state struct
+//! generic over a [`Storage`] policy:
+//!
+//! - [`Heap`] (feature `alloc`): `Vec`s that grow to the largest batch seen, so a training
+//!   step allocates only the first time a batch size is seen;
+//! - [`Fixed<CAP>`]: arrays of `CAP` samples inside the struct, no allocator at all; a batch
+//!   larger than `CAP` is an `Err`, never a panic.
+//!
+//! ```
+//! use monograd_core::storage::{Buffer, Fixed, Storage};
+//! use monograd_core::Rank1;
+//!
+//! let mut buf = <Fixed<4> as Storage>::Buf::<f32, Rank1<3>>::new();
+//! assert_eq!(buf.prepare(2).unwrap().len(), 6);
+//! assert!(buf.prepare(5).is_err()); // over capacity: an error that says so
+//! ```
+
+use core::marker::PhantomData;
+
+use crate::{Scalar, Shape, ShapeError};
+
+/// A buffer for a batch of samples of one shape.
+pub trait Buffer<T>: Sized {
+    /// An empty buffer.
+    fn new() -> Self;
+
+    /// Makes room for `batch` samples and returns them, flat. Values are whatever the
+    /// buffer last held (zero when new): callers overwrite or zero them.
+    fn prepare(&mut self, batch: usize) -> Result<&mut [T], ShapeError>;
+
+    /// The values of the batch last prepared.
+    fn as_slice(&self) -> &[T];
+
+    /// The values of the batch last prepared, mutably.
+    fn as_mut_slice(&mut self) -> &mut [T];
+
+    /// How many samples it can hold without allocating (`None`: unbounded, grows).
+    fn capacity(&self) -> Option<usize>;
+}
+
+/// A policy choosing the buffer type for every shape and scalar.
+pub trait Storage: 'static {
+    /// The buffer for a batch of `S` samples of `T`.
+    type Buf<T: Scalar, S: Shape>: Buffer<T>;
+}
+
+/// Growable buffers on the heap.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Heap;
+
+/// Buffers of `CAP` samples inline, for programs without an allocator.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fixed<const CAP: usize>;
+
+#[cfg(feature = "alloc")]
+impl Storage for Heap {
+    type Buf<T: Scalar, S: Shape> = HeapBuf<T, S>;
+}
+
+impl<const CAP: usize> Storage for Fixed<CAP> {
+    type Buf<T: Scalar, S: Shape> = FixedBuf<T, S, CAP>;
+}
+
+/// A growable buffer of `S` samples.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Debug)]
+pub struct HeapBuf<T, S> {
+    data: alloc::vec::Vec<T>,
+    shape: PhantomData<S>,
+}
+
+#[cfg(feature = "alloc")]
+impl<T: Scalar, S: Shape> Buffer<T> for HeapBuf<T, S> {
+    fn new() -> Self {
+        Self { data: alloc::vec::Vec::new(), shape: PhantomData }
+    }
+
+    fn prepare(&mut self, batch: usize) -> Result<&mut [T], ShapeError> {
+        let len = batch.checked_mul(S::NUMEL).ok_or(ShapeError::Capacity {
+            what: "heap buffer",
+            capacity: usize::MAX / S::NUMEL.max(1),
+            requested: batch,
+        })?;
+        // `resize` keeps the allocation when shrinking, so alternating batch sizes
+        // allocate only once, for the largest.
+        self.data.resize(len, T::ZERO);
+        Ok(&mut self.data)
+    }
+
+    fn as_slice(&self) -> &[T] {
+        &self.data
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+
+    fn capacity(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// `CAP` samples of shape `S`, inline.
+#[derive(Clone, Debug)]
+pub struct FixedBuf<T: Copy, S: Shape, const CAP: usize> {
+    data: [S::Sample<T>; CAP],
+    len: usize,
+}
+
+impl<T: Scalar, S: Shape, const CAP: usize> Buffer<T> for FixedBuf<T, S, CAP> {
+    fn new() -> Self {
+        Self { data: [S::filled(T::ZERO); CAP], len: 0 }
+    }
+
+    fn prepare(&mut self, batch: usize) -> Result<&mut [T], ShapeError> {
+        if batch > CAP {
+            return Err(ShapeError::Capacity { what: "fixed buffer", capacity: CAP, requested: batch });
+        }
+        self.len = batch;
+        Ok(S::flatten_mut(&mut self.data[..batch]))
+    }
+
+    fn as_slice(&self) -> &[T] {
+        S::flatten(&self.data[..self.len])
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        S::flatten_mut(&mut self.data[..self.len])
+    }
+
+    fn capacity(&self) -> Option<usize> {
+        Some(CAP)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Rank1, Rank3};
+
+    #[test]
+    fn fixed_buffers_hold_up_to_their_capacity() {
+        let mut b = FixedBuf::<f32, Rank3<2, 2, 2>, 3>::new();
+        assert_eq!(b.capacity(), Some(3));
+        b.prepare(3).unwrap()[23] = 1.0;
+        assert_eq!(b.as_slice().len(), 24);
+        assert_eq!(b.prepare(1).unwrap().len(), 8);
+        assert_eq!(b.as_slice().len(), 8);
+        let e = b.prepare(4).unwrap_err();
+        assert_eq!(e, ShapeError::Capacity { what: "fixed buffer", capacity: 3, requested: 4 });
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn heap_buffers_grow_and_keep_their_allocation() {
+        let mut b = HeapBuf::<f64, Rank1<5>>::new();
+        b.prepare(10).unwrap();
+        let ptr = b.as_slice().as_ptr();
+        b.prepare(2).unwrap();
+        b.prepare(10).unwrap();
+        assert_eq!(b.as_slice().as_ptr(), ptr);
+        assert_eq!(b.as_mut_slice().len(), 50);
+    }
+}

@@ -1,0 +1,204 @@
+//! The fully connected layer.
+//!
+//! `y = x Wᵀ + b`, with `W` of shape `[out, in]` and `b` of shape `[out]` (PyTorch's
+//! layout, so weights move across unchanged).
+//!
+//! Derivatives: `∂L/∂x = ∂L/∂y · W`, `∂L/∂W = (∂L/∂y)ᵀ · x`, `∂L/∂b = Σ_batch ∂L/∂y`.
+//!
+//! # Shapes
+//! - input: [`Rank1<I>`] per sample, `[batch, I]` flat
+//! - output: [`Rank1<O>`] per sample, `[batch, O]` flat
+//! - `weight`: `[O, I]`, `bias`: `[O]`
+
+use monograd_core::module::{Kind, ParamUpdate, Path, Tensor};
+use monograd_core::ops::linear;
+use monograd_core::{Ctx, Layer, Module, OutputShape, Rank1, Rng, Scalar};
+
+/// A dense layer from `I` to `O` features, with bias.
+///
+/// ```
+/// use monograd_nn::Linear;
+/// use monograd_core::{Ctx, Layer, Rank1, Rng};
+///
+/// // PyTorch's default initialisation, from a seed.
+/// let fc = Linear::<3, 2>::new(&mut Rng::seed(0));
+/// let x = [[1.0f32, 2.0, 3.0], [0.0, 0.0, 0.0]];
+/// let mut y = [[0.0f32; 2]; 2];
+/// fc.forward(x.as_flattened(), y.as_flattened_mut(), &mut Ctx::new(&mut []));
+/// // With a zero input, the output is the bias.
+/// assert_eq!(y[1], fc.bias);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Linear<const I: usize, const O: usize, T = f32> {
+    /// `[out, in]`, row-major.
+    pub weight: [[T; I]; O],
+    /// `[out]`.
+    pub bias: [T; O],
+}
+
+impl<const I: usize, const O: usize, T: Scalar> Linear<I, O, T> {
+    /// All weights and biases zero: for gradients, optimizer state and `static` models on
+    /// devices without a heap.
+    pub const ZERO: Self = Self { weight: [[T::ZERO; I]; O], bias: [T::ZERO; O] };
+    const WEIGHT_SHAPE: &'static [usize] = &[O, I];
+    const BIAS_SHAPE: &'static [usize] = &[O];
+
+    /// PyTorch's default initialisation: weights and biases uniform in `±1/√I`.
+    pub fn new(rng: &mut Rng) -> Self {
+        let mut layer = Self::ZERO;
+        layer.init(rng);
+        layer
+    }
+
+    /// The same layer over another scalar, every parameter mapped by `f`: for example
+    /// `Dual::constant` to differentiate a trained layer by forward mode.
+    pub fn map<U: Scalar>(&self, f: impl Fn(T) -> U) -> Linear<I, O, U> {
+        Linear { weight: self.weight.map(|row| row.map(&f)), bias: self.bias.map(&f) }
+    }
+
+    /// Re-initialises in place, as [`Linear::new`] does; no large value on the stack.
+    pub fn init(&mut self, rng: &mut Rng) {
+        // sqrt is correctly rounded everywhere, so the bound is the same on every target.
+        let bound = 1.0 / Scalar::sqrt(I as f64);
+        for w in self.weight.as_flattened_mut() {
+            *w = T::from_f64(rng.uniform(-bound, bound));
+        }
+        for b in &mut self.bias {
+            *b = T::from_f64(rng.uniform(-bound, bound));
+        }
+    }
+}
+
+impl<const I: usize, const O: usize, T: Scalar> Module<T> for Linear<I, O, T> {
+    const PARAMS: usize = I * O + O;
+
+    fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F) {
+        let (w, b) = (path.field("weight"), path.field("bias"));
+        f(Tensor { path: &w, kind: Kind::Param, shape: Self::WEIGHT_SHAPE, values: self.weight.as_flattened() });
+        f(Tensor { path: &b, kind: Kind::Param, shape: Self::BIAS_SHAPE, values: &self.bias });
+    }
+
+    fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F) {
+        let (w, b) = (path.field("weight"), path.field("bias"));
+        f(Tensor { path: &w, kind: Kind::Param, shape: Self::WEIGHT_SHAPE, values: self.weight.as_flattened_mut() });
+        f(Tensor { path: &b, kind: Kind::Param, shape: Self::BIAS_SHAPE, values: &mut self.bias });
+    }
+
+    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(&mut self, grad: &Self, path: &Path<'_>, offset: &mut usize, f: &mut F) {
+        let (w, b) = (path.field("weight"), path.field("bias"));
+        f(ParamUpdate { path: &w, offset: *offset, value: self.weight.as_flattened_mut(), grad: grad.weight.as_flattened() });
+        *offset += I * O;
+        f(ParamUpdate { path: &b, offset: *offset, value: &mut self.bias, grad: &grad.bias });
+        *offset += O;
+    }
+}
+
+impl<const I: usize, const O: usize, T: Scalar> OutputShape<Rank1<I>> for Linear<I, O, T> {
+    type Output = Rank1<O>;
+}
+
+impl<const I: usize, const O: usize, T: Scalar> Layer<T, Rank1<I>, Rank1<O>> for Linear<I, O, T> {
+    type Cache = ();
+
+    #[inline]
+    fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {
+        linear::forward(x, self.weight.as_flattened(), Some(&self.bias), y, I, O, ctx.pack);
+    }
+
+    #[inline]
+    fn backward(
+        &self,
+        x: &[T],
+        _y: &[T],
+        _cache: &(),
+        dy: &[T],
+        dx: Option<&mut [T]>,
+        grad: &mut Self,
+        ctx: &mut Ctx<'_, T>,
+    ) {
+        linear::backward(
+            x,
+            self.weight.as_flattened(),
+            dy,
+            dx,
+            Some(grad.weight.as_flattened_mut()),
+            Some(&mut grad.bias),
+            I,
+            O,
+            ctx.pack,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{LayerCase, LayerFamily};
+    use monograd_core::gradcheck::{self, GradCase};
+
+    struct Fc;
+    impl LayerFamily for Fc {
+        type In = Rank1<5>;
+        type Out = Rank1<3>;
+        type At<T: Scalar> = Linear<5, 3, T>;
+        const NAME: &'static str = "Linear<5, 3>";
+        fn zero<T: Scalar>() -> Linear<5, 3, T> {
+            Linear::ZERO
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences_and_forward_mode() {
+        let case = LayerCase::<Fc, 4>::new();
+        let x = gradcheck::inputs(11, case.input_len(), -1.0, 1.0, &[]);
+        gradcheck::check(&case, &x, 1).unwrap();
+    }
+
+    #[test]
+    fn forward_matches_the_formula() {
+        let fc = Linear::<2, 2, f64> { weight: [[1.0, 2.0], [3.0, 4.0]], bias: [0.5, -0.5] };
+        let mut y = [0.0; 2];
+        fc.forward(&[1.0, 1.0], &mut y, &mut Ctx::new(&mut []));
+        assert_eq!(y, [3.5, 6.5]);
+    }
+
+    #[test]
+    fn names_and_shapes_follow_pytorch() {
+        let fc = Linear::<3, 2, f32>::ZERO;
+        let mut seen = [("", 0usize, [0usize; 2]); 2];
+        let mut i = 0;
+        let mut names = [[0u8; 16]; 2];
+        fc.visit(&Path::ROOT.field("fc1"), &mut |t| {
+            use core::fmt::Write;
+            let mut s = Buf(&mut names[i], 0);
+            write!(s, "{}", t.path).unwrap();
+            seen[i] = ("", t.values.len(), [t.shape[0], *t.shape.get(1).unwrap_or(&0)]);
+            i += 1;
+        });
+        assert_eq!(&names[0][..10], b"fc1.weight");
+        assert_eq!(&names[1][..8], b"fc1.bias");
+        assert_eq!((seen[0].1, seen[0].2), (6, [2, 3]));
+        assert_eq!((seen[1].1, seen[1].2), (2, [2, 0]));
+        assert_eq!(<Linear<784, 256> as Module<f32>>::PARAMS, 784 * 256 + 256);
+    }
+
+    /// A fixed-size `fmt::Write` sink, so the test runs without `alloc`.
+    struct Buf<'a>(&'a mut [u8], usize);
+    impl core::fmt::Write for Buf<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            let end = self.1 + s.len();
+            self.0.get_mut(self.1..end).ok_or(core::fmt::Error)?.copy_from_slice(s.as_bytes());
+            self.1 = end;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn init_is_seeded_and_bounded() {
+        let a = Linear::<16, 4>::new(&mut Rng::seed(5));
+        let b = Linear::<16, 4>::new(&mut Rng::seed(5));
+        assert_eq!(a, b);
+        assert!(a.weight.as_flattened().iter().all(|w| w.abs() <= 0.25));
+        assert_ne!(a, Linear::<16, 4>::new(&mut Rng::seed(6)));
+    }
+}
