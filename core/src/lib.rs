@@ -42,7 +42,7 @@ pub mod storage;
 
 pub use dual::Dual;
 pub use error::ShapeError;
-pub use module::{Ctx, Layer, Module, OutputShape};
+pub use module::{Ctx, Layer, Merge, Module, OutputShape};
 pub use network::Network;
 pub use scalar::{Real, Scalar};
 pub use rng::Rng;

@@ -23,6 +23,7 @@
 
 use core::fmt;
 
+use crate::ops::unary::{self, UnaryFn};
 use crate::{Scalar, Shape};
 
 /// A place in a module tree, built on the stack as traversal descends.
@@ -231,8 +232,37 @@ pub trait Layer<T: Scalar, In: Shape, Out: Shape>: Module<T> {
     /// batch dimension (e.g. BatchNorm's batch statistics). Most layers need `()`.
     type Cache: Default;
 
+    /// Multiply-accumulates per sample, for `summary()` and the `MACS` constant of
+    /// generated networks.
+    const MACS: usize = 0;
+
     /// Inference: `y = f(x)` for a whole batch. Allocates nothing.
     fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>);
+
+    /// Inference followed by the activation `act`, which `network!` fuses into this layer
+    /// when the activation is this layer's only consumer and its derivative follows from
+    /// its output. The default applies `act` in place after [`Layer::forward`]; layers
+    /// override it to apply `act` in the pass that writes `y` (`Linear` does, with its bias).
+    fn forward_fused<A: UnaryFn>(&self, x: &[T], y: &mut [T], act: A, ctx: &mut Ctx<'_, T>) {
+        self.forward(x, y, ctx);
+        unary::forward_in_place(act, y);
+    }
+
+    /// Training forward followed by the fused activation `act`; see [`Layer::forward_fused`].
+    ///
+    /// A layer fused this way is later called with `y` holding the activation's output, so
+    /// `network!` fuses only into layers whose `backward` does not read `y`.
+    fn forward_train_fused<A: UnaryFn>(
+        &mut self,
+        x: &[T],
+        y: &mut [T],
+        cache: &mut Self::Cache,
+        act: A,
+        ctx: &mut Ctx<'_, T>,
+    ) {
+        self.forward_train(x, y, cache, ctx);
+        unary::forward_in_place(act, y);
+    }
 
     /// Training forward: like [`Layer::forward`], and fills `cache` for backward. Takes
     /// `&mut self` so that layers can update running statistics.
@@ -267,4 +297,19 @@ pub trait Layer<T: Scalar, In: Shape, Out: Shape>: Module<T> {
 pub trait OutputShape<In: Shape> {
     /// The shape of one output sample.
     type Output: Shape;
+}
+
+/// A differentiable map from two batches, of `A` and `B` samples, to one of `Out`
+/// samples: the nodes of a graph where two branches meet (`Add`, `Concat`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot combine samples of shapes `{A}` and `{B}` into `{Out}`",
+    label = "these inputs do not fit together",
+    note = "`Add` needs two inputs of the same shape; `Concat` joins along the first dimension"
+)]
+pub trait Merge<T: Scalar, A: Shape, B: Shape, Out: Shape>: Module<T> {
+    /// `y = f(a, b)` for a whole batch.
+    fn forward(&self, a: &[T], b: &[T], y: &mut [T]);
+
+    /// Adds `∂L/∂a` into `da` and `∂L/∂b` into `db`, each when given.
+    fn backward(&self, a: &[T], b: &[T], dy: &[T], da: Option<&mut [T]>, db: Option<&mut [T]>);
 }

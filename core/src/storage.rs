@@ -44,6 +44,10 @@ pub trait Buffer<T>: Sized {
 pub trait Storage: 'static {
     /// The buffer for a batch of `S` samples of `T`.
     type Buf<T: Scalar, S: Shape>: Buffer<T>;
+    /// Packing memory for the matrix kernel.
+    type Pack<T: Scalar>: AsMut<[T]>;
+    /// Fresh packing memory.
+    fn pack<T: Scalar>() -> Self::Pack<T>;
 }
 
 /// Growable buffers on the heap.
@@ -51,17 +55,27 @@ pub trait Storage: 'static {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Heap;
 
-/// Buffers of `CAP` samples inline, for programs without an allocator.
+/// Buffers of `CAP` samples inline, for programs without an allocator, with `PACK`
+/// values of packing memory for the matrix kernel (0, the default, runs it unpacked:
+/// right for the small layers of a microcontroller).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Fixed<const CAP: usize>;
+pub struct Fixed<const CAP: usize, const PACK: usize = 0>;
 
 #[cfg(feature = "alloc")]
 impl Storage for Heap {
     type Buf<T: Scalar, S: Shape> = HeapBuf<T, S>;
+    type Pack<T: Scalar> = alloc::vec::Vec<T>;
+    fn pack<T: Scalar>() -> alloc::vec::Vec<T> {
+        alloc::vec![T::ZERO; crate::kernels::gemm::PACK_LEN]
+    }
 }
 
-impl<const CAP: usize> Storage for Fixed<CAP> {
+impl<const CAP: usize, const PACK: usize> Storage for Fixed<CAP, PACK> {
     type Buf<T: Scalar, S: Shape> = FixedBuf<T, S, CAP>;
+    type Pack<T: Scalar> = [T; PACK];
+    fn pack<T: Scalar>() -> [T; PACK] {
+        [T::ZERO; PACK]
+    }
 }
 
 /// A growable buffer of `S` samples.

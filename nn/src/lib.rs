@@ -7,7 +7,7 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`layers`] | [`Linear`], activations ([`ReLU`], [`Tanh`]) |
+//! | [`layers`] | [`Linear`], activations ([`ReLU`], [`Tanh`]), graph nodes ([`Add`], [`Concat`], [`Flatten`]) |
 //! | [`loss`] | the [`Loss`] trait and [`MseLoss`] |
 //! | [`optim`] | the [`Optimizer`] trait and [`Sgd`] |
 //! | `gradcheck` | any layer as a case of the shared gradient check (feature `alloc`) |
@@ -25,6 +25,6 @@ pub mod layers;
 pub mod loss;
 pub mod optim;
 
-pub use layers::{Linear, ReLU, Tanh};
+pub use layers::{Add, Concat, Flatten, Linear, ReLU, Tanh};
 pub use loss::{Loss, MseLoss};
 pub use optim::{Optimizer, Sgd};

@@ -5,6 +5,26 @@
 //! every other scalar (dual numbers) takes [`gemm_generic`].
 //!
 //! Transposes are free: [`MatRef::t`] swaps the strides.
+//!
+//! # The packed kernel
+//!
+//! The GotoBLAS/BLIS structure, written once for both float types: `B` is cut into
+//! `KC x NC` blocks, each packed into `NR`-column panels; `A` into `MC x KC` blocks packed
+//! into `MR`-row panels; a register-blocked microkernel multiplies one `MR`-row panel by
+//! one `NR`-column panel into an `MR x NR` tile of accumulators, which is then added into
+//! `C`. Packing makes every inner-loop load contiguous whatever the strides of the
+//! operands, and the block sizes keep a `B` panel in L1 and an `A` block in L2.
+//!
+//! The microkernel is plain Rust over arrays that LLVM vectorizes. On `x86_64` with `std`,
+//! the same code is compiled a second time with AVX2 and FMA enabled and chosen at run
+//! time when the CPU has them; every other target (Cortex-M4F included) runs the portable
+//! build, with a register tile sized for it. There are no intrinsics and no `unsafe`
+//! besides that one call.
+//!
+//! The block sizes adapt to the packing memory given: [`PACK_LEN`] (or [`pack_len`] for a
+//! given shape) is enough for full speed, less works more slowly, and with too little
+//! for one pair of panels (or for matrix-vector shapes, where packing would cost as much
+//! as the product) the kernel runs unpacked loops.
 
 use crate::{Scalar, ShapeError};
 
@@ -63,6 +83,15 @@ impl<'a, T: Copy> MatRef<'a, T> {
             });
         }
         Ok(Self { data, rows, cols, rs: cols, cs: 1 })
+    }
+
+    /// The `rows x cols` block whose top-left element is `(i0, j0)`; the caller keeps it
+    /// inside the view, so slicing the data can only fail on a bug.
+    #[inline]
+    fn sub(self, i0: usize, j0: usize, rows: usize, cols: usize) -> Self {
+        debug_assert!(i0 + rows <= self.rows && j0 + cols <= self.cols);
+        let off = if rows == 0 || cols == 0 { 0 } else { i0 * self.rs + j0 * self.cs };
+        Self { data: &self.data[off..], rows, cols, ..self }
     }
 
     /// The transpose, by swapping strides.
@@ -191,27 +220,70 @@ pub fn gemm<T: Scalar>(
     Ok(())
 }
 
-/// Packing memory (in elements) with which the packed kernel runs at full speed.
-pub const PACK_LEN: usize = 0;
+/// Depth of a packed block (`k` per pass): a `KC x NR` panel of `B` stays in L1.
+const KC: usize = 256;
+/// Rows of a packed `A` block: `MC x KC` stays in L2.
+const MC: usize = 96;
+/// Columns of a packed `B` block: `KC x NC` is reused by every `A` block.
+const NC: usize = 1024;
+/// Elements the kernel may skip at the start of `pack` to align it to 64 bytes, so that
+/// packed panels do not straddle cache lines.
+const ALIGN_SLACK: usize = 16;
+/// The widest register tile of any kernel build, for the bound in [`pack_len`].
+const MAX_TILE: usize = 16;
+
+/// Packing memory (in elements) with which the packed kernel runs at full speed, for any
+/// shape: a `KC x MC` block of `A` and a `KC x NC` block of `B`, plus a few elements of
+/// slack for alignment. About 1.1 MB for `f32`.
+///
+/// Smaller shapes need less: see [`pack_len`].
+pub const PACK_LEN: usize = KC * MC + KC * NC + ALIGN_SLACK;
+
+/// Packing memory (in elements) with which the packed kernel runs at full speed on an
+/// `m x k` by `k x n` product; never more than [`PACK_LEN`].
+///
+/// ```
+/// use monograd_core::kernels::gemm::{pack_len, PACK_LEN};
+/// // A 784 -> 128 dense layer on a batch of 32 needs far less than the general bound.
+/// assert!(pack_len(32, 128, 784) < PACK_LEN / 4);
+/// assert_eq!(pack_len(4096, 4096, 4096), PACK_LEN);
+/// ```
+pub const fn pack_len(m: usize, n: usize, k: usize) -> usize {
+    // Each block dimension is capped by the matrix rounded up to a whole register tile.
+    let kc = if k < KC { k } else { KC };
+    let mc = if m.saturating_add(MAX_TILE - 1) < MC { m + MAX_TILE - 1 } else { MC };
+    let nc = if n.saturating_add(MAX_TILE - 1) < NC { n + MAX_TILE - 1 } else { NC };
+    kc * (mc + nc) + ALIGN_SLACK
+}
 
 /// The reference loop for any scalar: dual numbers and other types without a kernel.
-pub fn gemm_generic<T: Scalar>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, mut c: MatMut<'_, T>) {
-    let k = a.cols;
+///
+/// ```
+/// use monograd_core::kernels::gemm::{gemm_generic, MatMut, MatRef};
+/// let a = [1.0f64, 2.0, 3.0]; // 1x3
+/// let mut c = [f64::NAN; 1];
+/// // C = A A^T; beta = 0 overwrites the NaN.
+/// let a = MatRef::row_major(&a, 1, 3).unwrap();
+/// gemm_generic(1.0, a, a.t(), 0.0, MatMut::row_major(&mut c, 1, 1).unwrap());
+/// assert_eq!(c, [14.0]);
+/// ```
+pub fn gemm_generic<T: Scalar>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>) {
     for i in 0..c.rows {
         for j in 0..c.cols {
             let mut acc = T::ZERO;
-            for p in 0..k {
+            for p in 0..a.cols {
                 acc += a.data[i * a.rs + p * a.cs] * b.data[p * b.rs + j * b.cs];
             }
             let idx = i * c.rs + j * c.cs;
-            let old = c.data[idx];
-            c.data[idx] = if beta == T::ZERO { alpha * acc } else { alpha * acc + beta * old };
+            c.data[idx] = if beta == T::ZERO { alpha * acc } else { alpha * acc + beta * c.data[idx] };
         }
     }
-    let _ = c.rb();
 }
 
-/// The packed `f32` kernel. Shapes are already checked.
+/// The packed `f32` kernel. Shapes are already checked (call [`gemm`] instead).
+///
+/// # Panics
+/// If the shapes do not fit, as [`gemm`] would have reported.
 pub fn gemm_packed_f32(
     alpha: f32,
     a: MatRef<'_, f32>,
@@ -220,11 +292,18 @@ pub fn gemm_packed_f32(
     c: MatMut<'_, f32>,
     pack: &mut [f32],
 ) {
-    let _ = pack;
-    gemm_generic(alpha, a, b, beta, c);
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if x86::has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { x86::gemm_avx2_fma::<f32, 6, 16>(alpha, a, b, beta, c, pack) };
+    }
+    gemm_packed::<f32, MR_F32, NR_F32, Separate>(alpha, a, b, beta, c, pack);
 }
 
-/// The packed `f64` kernel. Shapes are already checked.
+/// The packed `f64` kernel. Shapes are already checked (call [`gemm`] instead).
+///
+/// # Panics
+/// If the shapes do not fit, as [`gemm`] would have reported.
 pub fn gemm_packed_f64(
     alpha: f64,
     a: MatRef<'_, f64>,
@@ -233,6 +312,835 @@ pub fn gemm_packed_f64(
     c: MatMut<'_, f64>,
     pack: &mut [f64],
 ) {
-    let _ = pack;
-    gemm_generic(alpha, a, b, beta, c);
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if x86::has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { x86::gemm_avx2_fma::<f64, 4, 8>(alpha, a, b, beta, c, pack) };
+    }
+    gemm_packed::<f64, MR_F64, NR_F64, Separate>(alpha, a, b, beta, c, pack);
+}
+
+// Register tiles of the portable build. 64-bit targets have at least 16 vector
+// registers: 4x8 keeps eight SSE2 (or four NEON-pair) accumulators. A Cortex-M4F has 32
+// single-precision registers and no vectors: 4x4 keeps 16 accumulators and 8 operands.
+#[cfg(target_pointer_width = "64")]
+const MR_F32: usize = 4;
+#[cfg(target_pointer_width = "64")]
+const NR_F32: usize = 8;
+#[cfg(not(target_pointer_width = "64"))]
+const MR_F32: usize = 4;
+#[cfg(not(target_pointer_width = "64"))]
+const NR_F32: usize = 4;
+const MR_F64: usize = 4;
+const NR_F64: usize = 4;
+
+/// The float types with a packed kernel.
+trait Float: Scalar {
+    /// `self * a + b` rounded once; only called where the target has FMA instructions.
+    #[cfg(feature = "std")]
+    fn fused_mul_add(self, a: Self, b: Self) -> Self;
+}
+
+impl Float for f32 {
+    #[cfg(feature = "std")]
+    #[inline(always)]
+    fn fused_mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
+    }
+}
+
+impl Float for f64 {
+    #[cfg(feature = "std")]
+    #[inline(always)]
+    fn fused_mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
+    }
+}
+
+/// How the kernel multiplies and adds: fused where FMA is known to exist, separately
+/// otherwise (a software `fma` would be far slower than two instructions).
+trait MulAdd {
+    /// `a * b + c`.
+    fn mul_add<T: Float>(a: T, b: T, c: T) -> T;
+}
+
+/// `a * b + c` as two operations.
+struct Separate;
+
+impl MulAdd for Separate {
+    #[inline(always)]
+    fn mul_add<T: Float>(a: T, b: T, c: T) -> T {
+        a * b + c
+    }
+}
+
+/// `a * b + c` as one FMA instruction.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+struct Fused;
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add<T: Float>(a: T, b: T, c: T) -> T {
+        a.fused_mul_add(b, c)
+    }
+}
+
+/// The AVX2+FMA build of the kernel, chosen at run time.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod x86 {
+    use super::{Float, Fused, MatMut, MatRef};
+
+    /// Whether this CPU runs [`gemm_avx2_fma`] (the answer is cached by std).
+    #[inline]
+    pub(super) fn has_avx2_fma() -> bool {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+
+    /// The packed kernel compiled for AVX2 and FMA: everything it calls is inlined, so the
+    /// whole loop nest, not only the microkernel, gets 256-bit vectors. Calling it is
+    /// `unsafe` only because the CPU must have those features.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn gemm_avx2_fma<T: Float, const MR: usize, const NR: usize>(
+        alpha: T,
+        a: MatRef<'_, T>,
+        b: MatRef<'_, T>,
+        beta: T,
+        c: MatMut<'_, T>,
+        pack: &mut [T],
+    ) {
+        super::gemm_packed::<T, MR, NR, Fused>(alpha, a, b, beta, c, pack);
+    }
+}
+
+/// Block sizes for one call, fitted to the packing memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Blocks {
+    kc: usize,
+    mc: usize,
+    nc: usize,
+}
+
+impl Blocks {
+    /// The largest blocks up to `KC x MC` and `KC x NC` with `kc * (mc + nc) <= len`, or
+    /// `None` when not even one `MR`-row and one `NR`-column panel fit.
+    fn fit<const MR: usize, const NR: usize>(m: usize, n: usize, k: usize, len: usize) -> Option<Self> {
+        let kc = k.min(KC).min(len / (MR + NR));
+        if kc == 0 {
+            return None;
+        }
+        // Equal slices of k rather than a full block and a sliver.
+        let kc = k.div_ceil(k.div_ceil(kc));
+        let budget = len / kc;
+        // A block of A first (it is what the microkernel streams), then B gets the rest.
+        // Whole panels only: the packing loops fill round_up(rows, MR) rows.
+        let mc = round_up(m, MR).min(round_down(MC, MR).max(MR)).min(round_down(budget - NR, MR));
+        let nc = round_up(n, NR).min(round_down(NC, NR).max(NR)).min(round_down(budget - mc, NR));
+        Some(Self { kc, mc, nc })
+    }
+}
+
+fn round_up(x: usize, to: usize) -> usize {
+    x.div_ceil(to) * to
+}
+
+fn round_down(x: usize, to: usize) -> usize {
+    x / to * to
+}
+
+/// The blocked loop nest, generic over the float, the register tile and the multiply-add.
+///
+/// `#[inline(always)]` down to the microkernel so that the AVX2 build compiles all of it
+/// with the wider vectors.
+#[inline(always)]
+fn gemm_packed<T: Float, const MR: usize, const NR: usize, M: MulAdd>(
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    mut c: MatMut<'_, T>,
+    pack: &mut [T],
+) {
+    let (m, n, k) = (c.rows, c.cols, a.cols);
+    assert!(a.rows == m && b.rows == k && b.cols == n, "gemm: operands do not fit");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        scale(beta, &mut c);
+        return;
+    }
+    // Skip to a 64-byte boundary (`align_offset` may decline, then start where we are).
+    let skip = pack.as_ptr().align_offset(64);
+    let pack = pack.get_mut(skip..).unwrap_or_default();
+    // Packing pays off only when each packed value is reused: not for a matrix-vector
+    // product, nor for a few rows or columns that the unpacked loops stream contiguously.
+    let skinny = m == 1 || n == 1 || ((m < SKINNY || n < SKINNY) && contiguous_unpacked(&a, &b, &c));
+    let blocks = if skinny { None } else { Blocks::fit::<MR, NR>(m, n, k, pack.len()) };
+    let Some(Blocks { kc, mc, nc }) = blocks else {
+        gemm_unpacked::<T, M>(alpha, a, b, beta, &mut c);
+        return;
+    };
+    let (b_pack, a_pack) = pack.split_at_mut(kc * nc);
+    let a_pack = &mut a_pack[..kc * mc];
+    for jc in (0..n).step_by(nc) {
+        let ncb = nc.min(n - jc);
+        for pc in (0..k).step_by(kc) {
+            let kcb = kc.min(k - pc);
+            // B's block is packed as the rows of its transpose: NR-column panels.
+            pack_panels::<T, NR>(b.sub(pc, jc, kcb, ncb).t(), b_pack);
+            // Only the first pass over k applies beta; later ones accumulate.
+            let beta = if pc == 0 { beta } else { T::ONE };
+            for ic in (0..m).step_by(mc) {
+                let mcb = mc.min(m - ic);
+                pack_panels::<T, MR>(a.sub(ic, pc, mcb, kcb), a_pack);
+                let a_panels = a_pack[..round_up(mcb, MR) * kcb].chunks_exact(MR * kcb);
+                let b_panels = b_pack[..round_up(ncb, NR) * kcb].chunks_exact(NR * kcb);
+                // One B panel (in L1) against every A panel of the block (in L2).
+                for (jr, b_panel) in b_panels.enumerate() {
+                    for (ir, a_panel) in a_panels.clone().enumerate() {
+                        let (i0, j0) = (ic + ir * MR, jc + jr * NR);
+                        let (mr, nr) = (MR.min(m - i0), NR.min(n - j0));
+                        touch(&c, i0, j0, mr, nr);
+                        let tile = microkernel::<T, MR, NR, M>(a_panel, b_panel);
+                        store(&tile, &mut c, i0, j0, mr, nr, alpha, beta);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Copies `src` (`rows x kc`) into panels of `R` rows: panel `q` holds, for each `p`, the
+/// `R` values `src[q * R + i, p]`, with zeros past the last row. The zeros meet only
+/// parts of the tile that [`store`] never writes.
+#[inline(always)]
+fn pack_panels<T: Float, const R: usize>(src: MatRef<'_, T>, dst: &mut [T]) {
+    let (rows, kc) = (src.rows, src.cols);
+    let panels = dst[..round_up(rows, R) * kc].chunks_exact_mut(R * kc);
+    for (q, panel) in panels.enumerate() {
+        let i0 = q * R;
+        let r = R.min(rows - i0);
+        if r == R && src.rs == 1 {
+            // The R values for each p are adjacent: plain copies.
+            for (p, out) in panel.chunks_exact_mut(R).enumerate() {
+                let s = i0 + p * src.cs;
+                out.copy_from_slice(&src.data[s..s + R]);
+            }
+        } else if src.cs == 1 {
+            // Each row is contiguous along p: read it once, scatter with stride R.
+            for i in 0..R {
+                if i < r {
+                    let row = &src.data[(i0 + i) * src.rs..][..kc];
+                    for (out, &v) in panel.chunks_exact_mut(R).zip(row) {
+                        out[i] = v;
+                    }
+                } else {
+                    for out in panel.chunks_exact_mut(R) {
+                        out[i] = T::ZERO;
+                    }
+                }
+            }
+        } else {
+            for (p, out) in panel.chunks_exact_mut(R).enumerate() {
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = if i < r { src.data[(i0 + i) * src.rs + p * src.cs] } else { T::ZERO };
+                }
+            }
+        }
+    }
+}
+
+/// The `MR x NR` product of one packed `A` panel and one packed `B` panel.
+///
+/// Fixed-size arrays with constant trip counts: LLVM keeps the tile in registers and
+/// vectorizes along `NR`.
+#[inline(always)]
+fn microkernel<T: Float, const MR: usize, const NR: usize, M: MulAdd>(a: &[T], b: &[T]) -> [[T; NR]; MR] {
+    let mut ab = [[T::ZERO; NR]; MR];
+    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+        for i in 0..MR {
+            for j in 0..NR {
+                ab[i][j] = M::mul_add(ap[i], bp[j], ab[i][j]);
+            }
+        }
+    }
+    ab
+}
+
+/// `C[i0.., j0..] = alpha * tile + beta * C` over the `mr x nr` corner that lies in `C`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // the tile's place and extent are all needed here
+fn store<T: Float, const MR: usize, const NR: usize>(
+    tile: &[[T; NR]; MR],
+    c: &mut MatMut<'_, T>,
+    i0: usize,
+    j0: usize,
+    mr: usize,
+    nr: usize,
+    alpha: T,
+    beta: T,
+) {
+    // beta == 0 overwrites: C may hold garbage or NaN.
+    let update = |out: &mut T, v: T| *out = if beta == T::ZERO { alpha * v } else { alpha * v + beta * *out };
+    for (i, row) in tile.iter().enumerate().take(mr) {
+        let base = (i0 + i) * c.rs + j0 * c.cs;
+        if c.cs == 1 {
+            // A contiguous row: one bounds check, and the loop vectorizes.
+            for (out, &v) in c.data[base..][..nr].iter_mut().zip(row) {
+                update(out, v);
+            }
+        } else {
+            for (j, &v) in row.iter().enumerate().take(nr) {
+                update(&mut c.data[base + j * c.cs], v);
+            }
+        }
+    }
+}
+
+/// Loads the first and last element of each row of a tile of `C`, so that the cache
+/// misses on it overlap with the microkernel instead of stalling the store after it.
+#[inline(always)]
+fn touch<T: Float>(c: &MatMut<'_, T>, i0: usize, j0: usize, mr: usize, nr: usize) {
+    for i in 0..mr {
+        let base = (i0 + i) * c.rs + j0 * c.cs;
+        core::hint::black_box(c.data[base]);
+        core::hint::black_box(c.data[base + (nr - 1) * c.cs]);
+    }
+}
+
+/// `C = beta * C`; zero when `beta` is zero, whatever `C` held.
+fn scale<T: Scalar>(beta: T, c: &mut MatMut<'_, T>) {
+    for i in 0..c.rows {
+        for j in 0..c.cols {
+            let out = &mut c.data[i * c.rs + j * c.cs];
+            *out = if beta == T::ZERO { T::ZERO } else { beta * *out };
+        }
+    }
+}
+
+/// Below this many rows or columns, the unpacked loops beat packing (when
+/// [`contiguous_unpacked`] holds): at 2 x 784 x 256 they take a third of the time.
+const SKINNY: usize = 4;
+
+/// Whether [`gemm_unpacked`] takes one of its contiguous loops for these strides.
+fn contiguous_unpacked<T>(a: &MatRef<'_, T>, b: &MatRef<'_, T>, c: &MatMut<'_, T>) -> bool {
+    (a.cs == 1 && b.rs == 1) || (b.cs == 1 && c.cs == 1) || (a.rs == 1 && c.rs == 1)
+}
+
+/// `C = alpha * A * B + beta * C` without packing: for matrix-vector and other skinny
+/// shapes, where packing would cost as much as the product, and when the packing memory
+/// is too short. Each branch walks memory in the order the strides make contiguous.
+#[inline(always)]
+fn gemm_unpacked<T: Float, M: MulAdd>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mut MatMut<'_, T>) {
+    let (m, n, k) = (c.rows, c.cols, a.cols);
+    let combine = |out: &mut T, acc: T| *out = if beta == T::ZERO { alpha * acc } else { alpha * acc + beta * *out };
+    if a.cs == 1 && b.rs == 1 {
+        // Rows of A and columns of B are contiguous: dot products, DOT_COLS columns of B
+        // at a time so that each load of A's row serves several.
+        for i in 0..m {
+            let x = &a.data[i * a.rs..][..k];
+            let mut j = 0;
+            while j + DOT_COLS <= n {
+                let ys: [&[T]; DOT_COLS] = core::array::from_fn(|s| &b.data[(j + s) * b.cs..][..k]);
+                for (s, d) in dots::<T, M, DOT_COLS>(x, ys).into_iter().enumerate() {
+                    combine(&mut c.data[i * c.rs + (j + s) * c.cs], d);
+                }
+                j += DOT_COLS;
+            }
+            for j in j..n {
+                let [d] = dots::<T, M, 1>(x, [&b.data[j * b.cs..][..k]]);
+                combine(&mut c.data[i * c.rs + j * c.cs], d);
+            }
+        }
+    } else if b.cs == 1 && c.cs == 1 {
+        // Rows of B and C are contiguous: C[i, :] += (alpha A[i, p]) B[p, :].
+        scale(beta, c);
+        for i in 0..m {
+            let cr = &mut c.data[i * c.rs..][..n];
+            for p in 0..k {
+                axpy::<T, M>(alpha * a.data[i * a.rs + p * a.cs], &b.data[p * b.rs..][..n], cr);
+            }
+        }
+    } else if a.rs == 1 && c.rs == 1 {
+        // Columns of A and C are contiguous: C[:, j] += (alpha B[p, j]) A[:, p].
+        scale(beta, c);
+        for j in 0..n {
+            let cc = &mut c.data[j * c.cs..][..m];
+            for p in 0..k {
+                axpy::<T, M>(alpha * b.data[p * b.rs + j * b.cs], &a.data[p * a.cs..][..m], cc);
+            }
+        }
+    } else {
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = T::ZERO;
+                for p in 0..k {
+                    acc = M::mul_add(a.data[i * a.rs + p * a.cs], b.data[p * b.rs + j * b.cs], acc);
+                }
+                combine(&mut c.data[i * c.rs + j * c.cs], acc);
+            }
+        }
+    }
+}
+
+/// Columns of B per pass in the unpacked dot products.
+const DOT_COLS: usize = 4;
+/// Partial sums per column in [`dots`]: with `DOT_COLS` columns, 32 in flight on 64-bit
+/// targets (four AVX or eight SSE f32 vectors), 8 on 32-bit ones (a Cortex-M4F has 32
+/// float registers in all).
+#[cfg(target_pointer_width = "64")]
+const DOT_LANES: usize = 8;
+#[cfg(not(target_pointer_width = "64"))]
+const DOT_LANES: usize = 2;
+
+/// `[sum x[p] * y_s[p]]` for `S` vectors `y_s`, in interleaved partial sums so that the
+/// loop vectorizes and hides the latency of the adds. Every `y_s` has `x`'s length.
+#[inline(always)]
+fn dots<T: Float, M: MulAdd, const S: usize>(x: &[T], ys: [&[T]; S]) -> [T; S] {
+    let k = x.len();
+    let ys = ys.map(|y| &y[..k]);
+    let mut acc = [[T::ZERO; DOT_LANES]; S];
+    let body = k / DOT_LANES * DOT_LANES;
+    for p in (0..body).step_by(DOT_LANES) {
+        // Fixed-size arrays, so that LLVM vectorizes along the lanes of each column.
+        let xs = lanes(x, p);
+        for (acc, y) in acc.iter_mut().zip(&ys) {
+            let yv = lanes(y, p);
+            for l in 0..DOT_LANES {
+                acc[l] = M::mul_add(xs[l], yv[l], acc[l]);
+            }
+        }
+    }
+    let mut out = [T::ZERO; S];
+    for ((o, acc), y) in out.iter_mut().zip(&acc).zip(&ys) {
+        let mut tail = T::ZERO;
+        for (&u, &v) in x[body..].iter().zip(&y[body..]) {
+            tail = M::mul_add(u, v, tail);
+        }
+        // Pairwise, so the rounding does not grow with DOT_LANES.
+        let mut acc = *acc;
+        let mut width = DOT_LANES;
+        while width > 1 {
+            width /= 2;
+            for l in 0..width {
+                acc[l] += acc[l + width];
+            }
+        }
+        *o = acc[0] + tail;
+    }
+    out
+}
+
+/// `x[p..p + DOT_LANES]` as an array.
+#[inline(always)]
+fn lanes<T: Copy>(x: &[T], p: usize) -> &[T; DOT_LANES] {
+    // Cannot fail: the slice has DOT_LANES elements.
+    x[p..p + DOT_LANES].try_into().unwrap()
+}
+
+/// `y += s * x`.
+#[inline(always)]
+fn axpy<T: Float, M: MulAdd>(s: T, x: &[T], y: &mut [T]) {
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = M::mul_add(s, v, *o);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::vec;
+    use std::vec::Vec;
+
+    use super::*;
+
+    /// A kernel under test: the signature of [`gemm_packed_f32`].
+    type Kernel<T> = fn(T, MatRef<'_, T>, MatRef<'_, T>, T, MatMut<'_, T>, &mut [T]);
+
+    /// What the tests need per float type: the builds to check and the reference.
+    trait TestFloat: Float + Into<f64> {
+        const EPS: f64;
+        /// Every build of the packed kernel reachable on this machine, by name.
+        fn kernels() -> Vec<(&'static str, Kernel<Self>)>;
+        /// `matrixmultiply`'s `sgemm`/`dgemm` on the same views.
+        fn reference(alpha: Self, a: MatRef<'_, Self>, b: MatRef<'_, Self>, beta: Self, c: MatMut<'_, Self>);
+    }
+
+    impl TestFloat for f32 {
+        const EPS: f64 = f32::EPSILON as f64;
+        fn kernels() -> Vec<(&'static str, Kernel<Self>)> {
+            vec![
+                ("dispatched", gemm_packed_f32),
+                ("portable", gemm_packed::<f32, MR_F32, NR_F32, Separate>),
+                ("portable 4x4", gemm_packed::<f32, 4, 4, Separate>),
+                ("odd 3x5", gemm_packed::<f32, 3, 5, Separate>),
+            ]
+        }
+        fn reference(alpha: f32, a: MatRef<'_, f32>, b: MatRef<'_, f32>, beta: f32, c: MatMut<'_, f32>) {
+            // SAFETY: each view's span lies in its slice (checked when it was built), and
+            // matrixmultiply reads and writes only inside those spans.
+            unsafe {
+                matrixmultiply::sgemm(
+                    c.rows,
+                    a.cols,
+                    c.cols,
+                    alpha,
+                    a.data.as_ptr(),
+                    a.rs as isize,
+                    a.cs as isize,
+                    b.data.as_ptr(),
+                    b.rs as isize,
+                    b.cs as isize,
+                    beta,
+                    c.data.as_mut_ptr(),
+                    c.rs as isize,
+                    c.cs as isize,
+                )
+            }
+        }
+    }
+
+    impl TestFloat for f64 {
+        const EPS: f64 = f64::EPSILON;
+        fn kernels() -> Vec<(&'static str, Kernel<Self>)> {
+            vec![
+                ("dispatched", gemm_packed_f64),
+                ("portable", gemm_packed::<f64, MR_F64, NR_F64, Separate>),
+                ("odd 5x3", gemm_packed::<f64, 5, 3, Separate>),
+            ]
+        }
+        fn reference(alpha: f64, a: MatRef<'_, f64>, b: MatRef<'_, f64>, beta: f64, c: MatMut<'_, f64>) {
+            // SAFETY: as for sgemm above.
+            unsafe {
+                matrixmultiply::dgemm(
+                    c.rows,
+                    a.cols,
+                    c.cols,
+                    alpha,
+                    a.data.as_ptr(),
+                    a.rs as isize,
+                    a.cs as isize,
+                    b.data.as_ptr(),
+                    b.rs as isize,
+                    b.cs as isize,
+                    beta,
+                    c.data.as_mut_ptr(),
+                    c.rs as isize,
+                    c.cs as isize,
+                )
+            }
+        }
+    }
+
+    /// xorshift64*: reproducible values in [-1, 1).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> f64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        }
+    }
+
+    /// A matrix in memory: row- or column-major, rows (or columns) `pad` elements apart
+    /// beyond their length, the gaps filled with NaN so that reading them shows.
+    struct Stored<T> {
+        data: Vec<T>,
+        rows: usize,
+        cols: usize,
+        col_major: bool,
+        pad: usize,
+    }
+
+    impl<T: TestFloat> Stored<T> {
+        fn new(rows: usize, cols: usize, col_major: bool, pad: usize, rng: &mut Rng) -> Self {
+            let mut s = Self { data: Vec::new(), rows, cols, col_major, pad };
+            let (rs, cs) = s.strides();
+            let len = if rows == 0 || cols == 0 { 0 } else { (rows - 1) * rs + (cols - 1) * cs + 1 };
+            s.data = vec![T::from_f64(f64::NAN); len];
+            for i in 0..rows {
+                for j in 0..cols {
+                    s.data[i * rs + j * cs] = T::from_f64(rng.next());
+                }
+            }
+            s
+        }
+        fn strides(&self) -> (usize, usize) {
+            if self.col_major {
+                (1, self.rows + self.pad)
+            } else {
+                (self.cols + self.pad, 1)
+            }
+        }
+        /// The view; a column-major matrix is built as the transpose of a row-major one
+        /// so that [`MatRef::t`] is exercised.
+        fn view(&self) -> MatRef<'_, T> {
+            if self.col_major {
+                MatRef::new(&self.data, self.cols, self.rows, self.rows + self.pad, 1).unwrap().t()
+            } else {
+                MatRef::new(&self.data, self.rows, self.cols, self.cols + self.pad, 1).unwrap()
+            }
+        }
+        fn view_mut(&mut self) -> MatMut<'_, T> {
+            let (rs, cs) = self.strides();
+            MatMut::new(&mut self.data, self.rows, self.cols, rs, cs).unwrap()
+        }
+        fn at(&self, i: usize, j: usize) -> T {
+            let (rs, cs) = self.strides();
+            self.data[i * rs + j * cs]
+        }
+        /// Whether `idx` indexes a padding element.
+        fn is_gap(&self, idx: usize) -> bool {
+            let (rs, cs) = self.strides();
+            if self.col_major {
+                idx % cs >= self.rows
+            } else {
+                idx % rs >= self.cols
+            }
+        }
+    }
+
+    /// One product to check: operand layouts, scalars and packing memory.
+    #[derive(Clone, Copy, Debug)]
+    struct Case {
+        m: usize,
+        n: usize,
+        k: usize,
+        a_t: bool,
+        b_t: bool,
+        c_t: bool,
+        pad: usize,
+        alpha: f64,
+        beta: f64,
+        pack: usize,
+    }
+
+    impl Case {
+        fn new(m: usize, n: usize, k: usize) -> Self {
+            Self { m, n, k, a_t: false, b_t: false, c_t: false, pad: 0, alpha: 1.0, beta: 0.0, pack: PACK_LEN }
+        }
+    }
+
+    /// Runs `case` through every kernel build, `gemm_generic` and matrixmultiply, and
+    /// checks them against each other and against an exact-ish f64 sum with a bound on
+    /// the rounding error that holds for any summation order.
+    fn check<T: TestFloat>(case: Case, c_init_nan: bool, seed: u64) {
+        let Case { m, n, k, a_t, b_t, c_t, pad, alpha, beta, pack } = case;
+        let mut rng = Rng(seed | 1);
+        let a = Stored::<T>::new(m, k, a_t, pad, &mut rng);
+        let b = Stored::<T>::new(k, n, b_t, pad, &mut rng);
+        let mut c0 = Stored::<T>::new(m, n, c_t, pad, &mut rng);
+        if c_init_nan {
+            let (rs, cs) = c0.strides();
+            for i in 0..m {
+                for j in 0..n {
+                    c0.data[i * rs + j * cs] = T::from_f64(f64::NAN);
+                }
+            }
+        }
+        let (alpha_t, beta_t) = (T::from_f64(alpha), T::from_f64(beta));
+
+        // Each result with its name.
+        let mut results: Vec<(&str, Vec<T>)> = Vec::new();
+        let mut run = |name: &'static str, f: &mut dyn FnMut(MatMut<'_, T>)| {
+            let mut c = Stored { data: c0.data.clone(), ..c0 };
+            f(c.view_mut());
+            results.push((name, c.data));
+        };
+        let mut mem = vec![T::ZERO; pack];
+        run("gemm", &mut |c| gemm(alpha_t, a.view(), b.view(), beta_t, c, &mut mem).unwrap());
+        for (name, kernel) in T::kernels() {
+            run(name, &mut |c| kernel(alpha_t, a.view(), b.view(), beta_t, c, &mut mem));
+        }
+        run("generic", &mut |c| gemm_generic(alpha_t, a.view(), b.view(), beta_t, c));
+        run("matrixmultiply", &mut |c| T::reference(alpha_t, a.view(), b.view(), beta_t, c));
+
+        // The sum in f64, and a bound on the rounding error of any summation order.
+        let mut expected = Vec::with_capacity(m * n);
+        for i in 0..m {
+            for j in 0..n {
+                let (mut exact, mut size) = (0.0f64, 0.0f64);
+                for p in 0..k {
+                    let t = a.at(i, p).into() * b.at(p, j).into();
+                    exact += t;
+                    size += t.abs();
+                }
+                let old: f64 = c0.at(i, j).into();
+                let (want, bound) = if beta == 0.0 {
+                    (alpha * exact, alpha.abs() * size)
+                } else {
+                    (alpha * exact + beta * old, alpha.abs() * size + (beta * old).abs())
+                };
+                expected.push((i, j, want, 2.0 * (k as f64 + 3.0) * T::EPS * bound + 1e-30));
+            }
+        }
+        let (rs, cs) = c0.strides();
+        for (name, got) in &results {
+            for (idx, &g) in got.iter().enumerate() {
+                if c0.is_gap(idx) {
+                    assert!(g.into().is_nan(), "{name} {case:?}: wrote into the gap at {idx}");
+                }
+            }
+            for &(i, j, want, tol) in &expected {
+                let g: f64 = got[i * rs + j * cs].into();
+                assert!((g - want).abs() <= tol, "{name} {case:?} at ({i}, {j}): got {g}, want {want} (tol {tol})");
+            }
+        }
+    }
+
+    /// Every shape in `shapes` under every transpose combination and C layout.
+    fn check_layouts<T: TestFloat>(shapes: &[(usize, usize, usize)], base: Case) {
+        for (s, &(m, n, k)) in shapes.iter().enumerate() {
+            for layout in 0..8 {
+                let case = Case {
+                    m,
+                    n,
+                    k,
+                    a_t: layout & 1 != 0,
+                    b_t: layout & 2 != 0,
+                    c_t: layout & 4 != 0,
+                    pad: layout % 3,
+                    ..base
+                };
+                check::<T>(case, false, (s * 8 + layout) as u64 + 1);
+            }
+        }
+    }
+
+    const SHAPES: &[(usize, usize, usize)] = &[
+        (0, 0, 0),
+        (0, 5, 3),
+        (5, 0, 3),
+        (5, 3, 0),
+        (1, 1, 1),
+        (1, 1, 300),
+        (1, 7, 5),
+        (7, 1, 5),
+        (1, 70, 33),
+        (70, 1, 33),
+        (2, 3, 4),
+        (5, 7, 9),
+        (6, 16, 1),
+        (13, 17, 19),
+        (16, 16, 16),
+        (33, 65, 31),
+        (97, 101, 103),
+    ];
+
+    #[test]
+    fn f32_matches_matrixmultiply_over_shapes_and_layouts() {
+        check_layouts::<f32>(SHAPES, Case { alpha: 1.5, beta: 0.5, ..Case::new(0, 0, 0) });
+    }
+
+    #[test]
+    fn f64_matches_matrixmultiply_over_shapes_and_layouts() {
+        check_layouts::<f64>(SHAPES, Case { alpha: -0.75, beta: 2.0, ..Case::new(0, 0, 0) });
+    }
+
+    #[test]
+    fn large_shapes_with_several_blocks_in_k_and_m() {
+        // k > KC splits into passes over k; m > MC into several A blocks.
+        for (i, &(m, n, k)) in [(300, 7, 300), (7, 300, 300), (257, 130, 290), (300, 40, 260)].iter().enumerate() {
+            check::<f32>(Case { beta: 1.0, ..Case::new(m, n, k) }, false, i as u64 + 1);
+        }
+        check::<f64>(Case { a_t: true, c_t: true, beta: 0.5, ..Case::new(200, 150, 280) }, false, 7);
+    }
+
+    #[test]
+    fn alpha_and_beta_combinations() {
+        for (s, &(m, n, k)) in [(9, 11, 13), (1, 9, 40), (20, 1, 7), (37, 41, 43)].iter().enumerate() {
+            for alpha in [1.0, 0.0, -2.5] {
+                for beta in [0.0, 1.0, 0.75, -1.0] {
+                    for pack in [0, PACK_LEN] {
+                        let case = Case { alpha, beta, pack, b_t: s % 2 == 1, ..Case::new(m, n, k) };
+                        check::<f32>(case, false, s as u64 + 10);
+                        check::<f64>(case, false, s as u64 + 20);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn any_packing_length_works() {
+        // 0 and tiny lengths run unpacked; the others force small blocks, and so several
+        // blocks along every dimension.
+        for pack in [0, 1, 7, 23, 24, 25, 40, 100, 333, 4097, PACK_LEN - 1] {
+            for (s, &(m, n, k)) in [(2, 2, 2), (19, 23, 29), (37, 45, 53), (3, 40, 5)].iter().enumerate() {
+                for layout in 0..4 {
+                    let case = Case { pack, beta: 0.5, a_t: layout & 1 != 0, b_t: layout & 2 != 0, ..Case::new(m, n, k) };
+                    check::<f32>(case, false, (s * 4 + layout) as u64 + 1);
+                    check::<f64>(case, false, (s * 4 + layout) as u64 + 100);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unpacked_paths_cover_every_stride_order() {
+        // With no packing memory, the layouts pick the dot, row-axpy, column-axpy and
+        // strided loops in turn.
+        check_layouts::<f32>(&[(1, 1, 1), (4, 5, 6), (17, 3, 40), (3, 17, 40)], Case { pack: 0, ..Case::new(0, 0, 0) });
+        check_layouts::<f64>(&[(4, 5, 6), (17, 3, 40)], Case { pack: 0, beta: 1.0, ..Case::new(0, 0, 0) });
+    }
+
+    #[test]
+    fn beta_zero_overwrites_nan_in_c() {
+        for pack in [0, 10, PACK_LEN] {
+            for &(m, n, k) in &[(1, 1, 1), (1, 9, 5), (9, 1, 5), (13, 17, 19), (40, 40, 0), (70, 33, 300)] {
+                for layout in 0..4 {
+                    let case = Case { pack, a_t: layout & 1 != 0, c_t: layout & 2 != 0, ..Case::new(m, n, k) };
+                    check::<f32>(case, true, 3);
+                    check::<f64>(case, true, 4);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shape_mismatch_is_an_error() {
+        let (a, b) = ([0.0f32; 6], [0.0f32; 6]);
+        let mut c = [0.0f32; 4];
+        let r = gemm(
+            1.0,
+            MatRef::row_major(&a, 2, 3).unwrap(),
+            MatRef::row_major(&b, 2, 3).unwrap(),
+            0.0,
+            MatMut::row_major(&mut c, 2, 2).unwrap(),
+            &mut [],
+        );
+        assert_eq!(r, Err(ShapeError::MatrixMismatch { what: "gemm", dims: [(2, 3), (2, 3), (2, 2)] }));
+    }
+
+    #[test]
+    fn blocks_fit_the_memory_and_whole_panels() {
+        for len in [0, 1, 23, 24, 25, 100, 1000, 5000, 70_000, PACK_LEN] {
+            for &(m, n, k) in &[(1, 1, 1), (7, 9, 3), (100, 2000, 700), (5000, 5000, 5000)] {
+                match Blocks::fit::<6, 16>(m, n, k, len) {
+                    None => assert!(len < 22 || k == 0, "{len} {m} {n} {k}"),
+                    Some(Blocks { kc, mc, nc }) => {
+                        assert!(kc * (mc + nc) <= len && kc >= 1 && kc <= KC.min(k));
+                        assert!(mc % 6 == 0 && nc % 16 == 0 && mc >= 6 && nc >= 16);
+                        assert!(mc <= MC.max(6) && nc <= NC);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pack_len_gives_the_full_speed_blocks() {
+        let skip = ALIGN_SLACK - 1; // the worst-case alignment skip for f32
+        for &(m, n, k) in &[(1, 1, 1), (32, 128, 784), (64, 256, 784), (5, 3000, 70), (2000, 2000, 2000)] {
+            assert!(pack_len(m, n, k) <= PACK_LEN);
+            let full = Blocks::fit::<6, 16>(m, n, k, PACK_LEN - skip);
+            assert_eq!(Blocks::fit::<6, 16>(m, n, k, pack_len(m, n, k) - skip), full, "{m} {n} {k}");
+            let full = Blocks::fit::<4, 8>(m, n, k, PACK_LEN - skip);
+            assert_eq!(Blocks::fit::<4, 8>(m, n, k, pack_len(m, n, k) - skip), full, "{m} {n} {k}");
+        }
+    }
 }

@@ -17,6 +17,7 @@
 
 use super::binary::column_sums_into;
 use super::matmul::{run, view, view_mut};
+use super::unary::UnaryFn;
 use crate::Scalar;
 
 /// The name of the op in [`OPS`](super::OPS).
@@ -65,6 +66,52 @@ pub fn forward<T: Scalar>(
         None => T::ZERO,
     };
     run(NAME, T::ONE, xv, wv.t(), beta, view_mut(NAME, "y", y, batch, out_features), pack);
+}
+
+/// `y = act(x Wᵀ + b)` with the bias and the activation applied in one pass after the
+/// product, instead of a pass to broadcast the bias and another for the activation: the
+/// fused forward that `network!` emits for a dense layer followed by an activation.
+///
+/// Backward through it is [`unary::backward_in_place`](super::unary::backward_in_place)
+/// on the output gradient, then [`backward`].
+///
+/// # Panics
+/// As [`forward`].
+///
+/// ```
+/// use monograd_core::ops::{linear, unary::Relu};
+/// let mut y = [0.0f32; 2];
+/// linear::forward_act(&[1.0, 1.0], &[1.0, 2.0, -3.0, 1.0], Some(&[0.5, 0.5]), Relu, &mut y, 2, 2, &mut []);
+/// assert_eq!(y, [3.5, 0.0]);
+/// ```
+#[allow(clippy::too_many_arguments)] // the operands of `forward` plus the activation
+#[inline]
+#[track_caller]
+pub fn forward_act<T: Scalar, A: UnaryFn>(
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    act: A,
+    y: &mut [T],
+    in_features: usize,
+    out_features: usize,
+    pack: &mut [T],
+) {
+    let batch = super::rows_of(NAME, "x", x.len(), in_features);
+    let xv = view(NAME, "x", x, batch, in_features);
+    let wv = view(NAME, "w", w, out_features, in_features);
+    run(NAME, T::ONE, xv, wv.t(), T::ZERO, view_mut(NAME, "y", y, batch, out_features), pack);
+    match b {
+        Some(b) => {
+            super::expect_len(NAME, "b", b.len(), out_features);
+            for row in y.chunks_exact_mut(out_features.max(1)) {
+                for (y, &b) in row.iter_mut().zip(b) {
+                    *y = act.f(*y + b);
+                }
+            }
+        }
+        None => super::unary::forward_in_place(act, y),
+    }
 }
 
 /// `dx += dy W`, `dW += dyᵀ x`, `db += Σ_rows dy`, for each gradient that is asked for.
@@ -124,6 +171,34 @@ pub(crate) mod tests {
         assert_eq!(y, [5.5, 10.5, 0.5, -1.5]);
         forward(&x, &w, None, &mut y, 2, 2, &mut []);
         assert_eq!(y, [5.0, 11.0, 0.0, -1.0]);
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn the_fused_activation_equals_the_two_step_composition() {
+        use crate::ops::testing::assert_close;
+        use crate::ops::unary::{self, Tanh};
+        use crate::rng::Rng;
+        let mut r = Rng::seed(4);
+        let mut v = |n: usize| -> alloc::vec::Vec<f64> { (0..n).map(|_| r.uniform(-1.0, 1.0)).collect() };
+        let (x, w, b, dy) = (v(3 * 5), v(4 * 5), v(4), v(3 * 4));
+        let (mut h, mut y, mut fused) = ([0.0; 12], [0.0; 12], [0.0; 12]);
+        forward(&x, &w, Some(&b), &mut h, 5, 4, &mut []);
+        unary::forward(Tanh, &h, &mut y);
+        forward_act(&x, &w, Some(&b), Tanh, &mut fused, 5, 4, &mut []);
+        assert_close(&fused, &y, 1e-15);
+
+        // Backward: unfused through the activation then the layer, fused from the output.
+        let (mut dh, mut dx, mut dw) = ([0.0; 12], [0.0; 15], [0.0; 20]);
+        unary::backward(Tanh, &h, &y, &dy, &mut dh);
+        backward(&x, &w, &dh, Some(&mut dx), Some(&mut dw), None, 5, 4, &mut []);
+        let mut dy_fused = [0.0; 12];
+        dy_fused.copy_from_slice(&dy);
+        unary::backward_in_place(Tanh, &fused, &mut dy_fused);
+        let (mut dx_f, mut dw_f) = ([0.0; 15], [0.0; 20]);
+        backward(&x, &w, &dy_fused, Some(&mut dx_f), Some(&mut dw_f), None, 5, 4, &mut []);
+        assert_close(&dx_f, &dx, 1e-14);
+        assert_close(&dw_f, &dw, 1e-14);
     }
 
     #[test]

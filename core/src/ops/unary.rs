@@ -104,6 +104,50 @@ pub fn backward<T: Scalar, F: UnaryFn>(op: F, x: &[T], y: &[T], dy: &[T], dx: &m
     }
 }
 
+/// `y_i = f(y_i)` in place: the activation of a fused layer, applied to what the layer
+/// just wrote, so the pre-activation needs no buffer of its own.
+///
+/// ```
+/// use monograd_core::ops::unary::{forward_in_place, Relu};
+/// let mut y = [-1.0f32, 2.0];
+/// forward_in_place(Relu, &mut y);
+/// assert_eq!(y, [0.0, 2.0]);
+/// ```
+#[inline]
+pub fn forward_in_place<T: Scalar, F: UnaryFn>(op: F, y: &mut [T]) {
+    for y in y {
+        *y = op.f(*y);
+    }
+}
+
+/// `dy_i *= f'(·)` from the output alone, in place: backward through a fused activation,
+/// turning the gradient of its output into the gradient of its input.
+///
+/// Only for ops whose derivative follows from the output
+/// ([`UnaryFn::DERIV_FROM_OUTPUT`]); using it with another op fails to compile.
+///
+/// # Panics
+/// If `y` and `dy` differ in length.
+///
+/// ```
+/// use monograd_core::ops::unary::{backward_in_place, Tanh, UnaryFn};
+/// let y = [0.5f64];
+/// let mut dy = [2.0];
+/// backward_in_place(Tanh, &y, &mut dy);
+/// assert_eq!(dy, [2.0 * (1.0 - 0.25)]);
+/// ```
+#[inline]
+#[track_caller]
+pub fn backward_in_place<T: Scalar, F: UnaryFn>(op: F, y: &[T], dy: &mut [T]) {
+    const { assert!(F::DERIV_FROM_OUTPUT, "backward_in_place needs an op whose derivative follows from its output") };
+    super::expect_len(F::NAME, "dy", dy.len(), y.len());
+    // The input is gone; NaN makes any use of it visible, and these ops do not read it.
+    let gone = T::from_f64(f64::NAN);
+    for (dy, &y) in dy.iter_mut().zip(y) {
+        *dy *= op.df(gone, y);
+    }
+}
+
 /// `ln(1 + u)` for `u >= 0`, accurate when `u` is tiny (where `1 + u` rounds to `1`).
 #[inline]
 fn ln_1p<T: Scalar>(u: T) -> T {

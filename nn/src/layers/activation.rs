@@ -8,9 +8,8 @@
 //! - input: any [`Shape`] `S`
 //! - output: `S`
 
-use monograd_core::module::{ParamUpdate, Path, Tensor};
 use monograd_core::ops::unary::{self, UnaryFn};
-use monograd_core::{Ctx, Layer, Module, OutputShape, Scalar, Shape};
+use monograd_core::{Ctx, Layer, OutputShape, Scalar, Shape};
 
 /// Defines a parameterless activation layer over a unary primitive.
 macro_rules! activation {
@@ -19,12 +18,7 @@ macro_rules! activation {
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
         pub struct $name;
 
-        impl<T: Scalar> Module<T> for $name {
-            const PARAMS: usize = 0;
-            fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, _: &Path<'_>, _: &mut F) {}
-            fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, _: &Path<'_>, _: &mut F) {}
-            fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(&mut self, _: &Self, _: &Path<'_>, _: &mut usize, _: &mut F) {}
-        }
+        super::no_params!($name);
 
         impl<S: Shape> OutputShape<S> for $name {
             type Output = S;

@@ -12,6 +12,7 @@
 
 use monograd_core::module::{Kind, ParamUpdate, Path, Tensor};
 use monograd_core::ops::linear;
+use monograd_core::ops::unary::UnaryFn;
 use monograd_core::{Ctx, Layer, Module, OutputShape, Rank1, Rng, Scalar};
 
 /// A dense layer from `I` to `O` features, with bias.
@@ -99,10 +100,21 @@ impl<const I: usize, const O: usize, T: Scalar> OutputShape<Rank1<I>> for Linear
 
 impl<const I: usize, const O: usize, T: Scalar> Layer<T, Rank1<I>, Rank1<O>> for Linear<I, O, T> {
     type Cache = ();
+    const MACS: usize = I * O;
 
     #[inline]
     fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {
         linear::forward(x, self.weight.as_flattened(), Some(&self.bias), y, I, O, ctx.pack);
+    }
+
+    #[inline]
+    fn forward_fused<A: UnaryFn>(&self, x: &[T], y: &mut [T], act: A, ctx: &mut Ctx<'_, T>) {
+        linear::forward_act(x, self.weight.as_flattened(), Some(&self.bias), act, y, I, O, ctx.pack);
+    }
+
+    #[inline]
+    fn forward_train_fused<A: UnaryFn>(&mut self, x: &[T], y: &mut [T], _: &mut (), act: A, ctx: &mut Ctx<'_, T>) {
+        self.forward_fused(x, y, act, ctx);
     }
 
     #[inline]
