@@ -1,0 +1,113 @@
+//! Expansion: one file per generated artefact.
+//!
+//! - [`module`]: `impl Module<S>`, from the model (shared with `network!`);
+//! - [`fallback`]: the stub impl that stands in after an error.
+
+mod fallback;
+pub mod module;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::DeriveInput;
+
+use crate::ast::Container;
+use crate::check;
+use crate::ctxt::Ctxt;
+
+/// `#[derive(Module)]`: parse, validate, expand; on errors, the errors and a stub impl.
+pub fn derive_module(input: &DeriveInput) -> TokenStream {
+    let cx = Ctxt::new();
+    let cont = Container::from_ast(&cx, input);
+    check::check(&cx, &cont);
+    match cx.check() {
+        Ok(()) => in_const_block(module::impl_module(&cont)),
+        Err(err) => {
+            let errors = err.into_compile_error();
+            let stub = in_const_block(fallback::impl_stub(&cont));
+            quote!(#errors #stub)
+        }
+    }
+}
+
+/// Generated items live in an anonymous constant, so that nothing they name leaks into the
+/// user's namespace.
+fn in_const_block(items: TokenStream) -> TokenStream {
+    quote! {
+        const _: () = {
+            #items
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::{TokenStream, TokenTree};
+
+    /// The identifiers the expansion binds with `let`, `for` or as parameters.
+    fn locals(tokens: TokenStream, out: &mut Vec<String>) {
+        let mut prev = String::new();
+        for tt in tokens {
+            match &tt {
+                TokenTree::Group(g) => locals(g.stream(), out),
+                TokenTree::Ident(id) if prev == "let" || prev == "mut" => out.push(id.to_string()),
+                _ => {}
+            }
+            prev = tt.to_string();
+        }
+    }
+
+    #[test]
+    fn expansion_is_hygienic() {
+        let out = super::derive_module(&syn::parse_quote! {
+            struct Net<T: Scalar = f32> {
+                fc: Linear<4, 8, T>,
+                blocks: [Block<T>; 3],
+                scale: [[T; 2]; 3],
+                #[module(freeze)]
+                frozen: Block<T>,
+                marker: PhantomData<T>,
+            }
+        });
+        let text = out.to_string();
+        assert!(text.starts_with("const _ : () = { # [automatically_derived] impl < T : Scalar >"), "{text}");
+        assert!(text.contains(":: monograd :: __private :: monograd_core :: module :: Module < T > for Net < T >"));
+        // Bounds for the module types (once each), none for the raw parameters, and `Clone`
+        // because the `PhantomData<T>` left out mentions `T`.
+        assert!(text.contains(
+            "where Linear < 4 , 8 , T > : :: monograd :: __private :: monograd_core :: module :: Module < T > , \
+             Block < T > : :: monograd :: __private :: monograd_core :: module :: Module < T > , \
+             Net < T > : :: core :: clone :: Clone {"
+        ));
+        assert!(text.contains("const PARAMS : :: core :: primitive :: usize = < Linear < 4 , 8 , T > as"));
+        assert!(text.contains("3 * 2"));
+        assert!(!text.contains("marker"), "{text}");
+        let mut bound = Vec::new();
+        locals(out, &mut bound);
+        assert!(!bound.is_empty());
+        assert!(bound.iter().all(|l| l == "self" || l.starts_with("__")), "{bound:?}");
+    }
+
+    #[test]
+    fn errors_come_with_a_stub() {
+        let text = super::derive_module(&syn::parse_quote!(
+            enum E {
+                A,
+            }
+        ))
+        .to_string();
+        assert!(text.starts_with(":: core :: compile_error !"), "{text}");
+        assert!(text.contains("impl :: monograd :: __private :: monograd_core :: module :: Module < f32 > for E"));
+        assert!(text.contains("const PARAMS : :: core :: primitive :: usize = 0"));
+    }
+
+    #[test]
+    fn the_crate_path_roots_every_path() {
+        let text = super::derive_module(&syn::parse_quote! {
+            #[module(crate = "crate")]
+            struct S { a: [f32; 2] }
+        })
+        .to_string();
+        assert!(!text.contains("monograd"), "{text}");
+        assert!(text.contains("impl crate :: module :: Module < f32 > for S"));
+    }
+}

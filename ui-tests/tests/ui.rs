@@ -1,0 +1,14 @@
+//! What users see when they misuse `#[derive(Module)]`, and what compiles.
+//!
+//! Each case under `cases/derive/` is one mistake beside the `.stderr` the compiler prints
+//! for it; cases under `cases/pass/` must compile (they `#![deny(warnings)]`). The
+//! snapshots were taken with the toolchain pinned in `rust-toolchain.toml`: regenerate them
+//! with `TRYBUILD=overwrite cargo test -p monograd-ui-tests` after a toolchain change and
+//! review the diff.
+
+#[test]
+fn derive_module() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("cases/derive/*.rs");
+    t.pass("cases/pass/*.rs");
+}
