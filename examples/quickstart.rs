@@ -38,7 +38,15 @@ impl<T: Scalar> Net<T> {
 
 impl Net<f32> {
     /// Backward through the three layers, accumulating into `g`; `dy` is `∂L/∂y`.
-    fn backward(&self, x: &[f32], s: &Acts<f32>, dy: &[f32], g: &mut Net<f32>, d: &mut Acts<f32>, ctx: &mut Ctx<'_, f32>) {
+    fn backward(
+        &self,
+        x: &[f32],
+        s: &Acts<f32>,
+        dy: &[f32],
+        g: &mut Net<f32>,
+        d: &mut Acts<f32>,
+        ctx: &mut Ctx<'_, f32>,
+    ) {
         d.a2.fill(0.0);
         self.fc3.backward(&s.a2, &s.y, &(), dy, Some(&mut d.a2), &mut g.fc3, ctx);
         d.h2.fill(0.0);

@@ -35,17 +35,18 @@ pub mod ops;
 pub mod rng;
 pub mod scalar;
 pub mod shape;
+pub mod storage;
+pub mod summary;
 #[cfg(feature = "alloc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub mod tape;
-pub mod storage;
 
 pub use dual::Dual;
 pub use error::ShapeError;
-pub use module::{Ctx, Layer, Merge, Module, OutputShape};
+pub use module::{Activation, Ctx, Layer, Merge, Module, OutputShape};
 pub use network::Network;
-pub use scalar::{Real, Scalar};
 pub use rng::Rng;
+pub use scalar::{Real, Scalar};
 pub use shape::{Batch, BatchMut, Rank1, Rank2, Rank3, Shape};
 #[cfg(feature = "alloc")]
 pub use tape::{Gradients, Tape, Var};

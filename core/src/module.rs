@@ -156,7 +156,20 @@ pub trait Module<T: Scalar>: Clone {
     ///
     /// `offset` is the running position: start it at 0 and the implementation advances it
     /// by the length of every parameter it passes.
-    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(&mut self, grad: &Self, path: &Path<'_>, offset: &mut usize, f: &mut F);
+    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(
+        &mut self,
+        grad: &Self,
+        path: &Path<'_>,
+        offset: &mut usize,
+        f: &mut F,
+    );
+
+    /// Initialises every parameter from `rng`, each layer by its own rule (PyTorch's
+    /// default for the built-in layers). Layers without parameters keep the default, which
+    /// does nothing; `#[derive(Module)]` initialises each field in declaration order.
+    fn init(&mut self, rng: &mut crate::rng::Rng) {
+        let _ = rng;
+    }
 
     /// Sets every tensor to zero: turns a copy of a model into an empty gradient.
     fn zero(&mut self) {
@@ -312,4 +325,13 @@ pub trait Merge<T: Scalar, A: Shape, B: Shape, Out: Shape>: Module<T> {
 
     /// Adds `∂L/∂a` into `da` and `∂L/∂b` into `db`, each when given.
     fn backward(&self, a: &[T], b: &[T], dy: &[T], da: Option<&mut [T]>, db: Option<&mut [T]>);
+}
+
+/// An elementwise activation layer backed by a unary primitive: what `network!` needs to
+/// compute it inside the pass of the layer that feeds it.
+pub trait Activation {
+    /// The primitive.
+    type Op: UnaryFn;
+    /// The primitive with this layer's configuration (a slope, an alpha).
+    fn op(&self) -> Self::Op;
 }

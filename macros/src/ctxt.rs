@@ -35,6 +35,11 @@ impl Ctxt {
         self.errors.borrow_mut().push(err);
     }
 
+    /// Whether an error was recorded: later passes that need a sound model skip then.
+    pub fn has_errors(&self) -> bool {
+        !self.errors.borrow().is_empty()
+    }
+
     /// All errors, combined into one, in the order they were found.
     pub fn check(self) -> Result<(), syn::Error> {
         let mut errors = self.errors.into_inner().into_iter();

@@ -15,6 +15,7 @@ mod attr;
 mod check;
 mod ctxt;
 mod expand;
+mod network;
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
@@ -83,4 +84,12 @@ use syn::{parse_macro_input, DeriveInput};
 pub fn derive_module(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::derive_module(&input).into()
+}
+
+/// Declares a network whose shapes are checked at compile time and whose forward and
+/// backward passes are generated as straight-line code. See the `monograd` facade's
+/// documentation of `network!` for the syntax and a runnable example.
+#[proc_macro]
+pub fn network(input: TokenStream) -> TokenStream {
+    network::network(input.into()).into()
 }

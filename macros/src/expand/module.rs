@@ -31,6 +31,7 @@ pub fn impl_module(cont: &Container) -> TokenStream {
     let visit = fields.iter().map(|f| visit_field(cont, f, Mode::Ref));
     let visit_mut = fields.iter().map(|f| visit_field(cont, f, Mode::Mut));
     let update = fields.iter().map(|f| update_field(cont, f));
+    let init = fields.iter().map(|f| init_field(cont, f));
 
     quote! {
         #[automatically_derived]
@@ -62,8 +63,35 @@ pub fn impl_module(cont: &Container) -> TokenStream {
             ) {
                 #(#update)*
             }
+
+            fn init(&mut self, __rng: &mut #krate::rng::Rng) {
+                #(#init)*
+            }
         }
     }
+}
+
+/// One field's part of `init`: every module it holds, in order, from the same generator;
+/// raw parameters keep the values the struct was built with.
+fn init_field(cont: &Container, field: &Field) -> TokenStream {
+    fn modules(cont: &Container, holds: &Holds, access: TokenStream, depth: usize) -> TokenStream {
+        let (krate, s) = (&cont.krate, &cont.scalar.ty);
+        match holds {
+            Holds::Module(ty) => quote!(<#ty as #krate::module::Module<#s>>::init(#access, __rng);),
+            Holds::Array { elem_ty, elem, .. } => {
+                let m = format_ident!("__m{}", depth);
+                let inner = modules(cont, elem, quote!(#m), depth + 1);
+                quote! {
+                    for #m in <[#elem_ty]>::iter_mut(#access) {
+                        #inner
+                    }
+                }
+            }
+            _ => TokenStream::new(),
+        }
+    }
+    let member = &field.member;
+    modules(cont, &field.holds, quote!(&mut self.#member), 0)
 }
 
 /// The struct's generics with the bounds the impl needs: `S: Scalar` when the scalar is

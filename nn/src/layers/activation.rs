@@ -8,12 +8,13 @@
 //! - input: any [`Shape`] `S`
 //! - output: `S`
 
-use monograd_core::ops::unary::{self, UnaryFn};
+use monograd_core::module::Activation;
+use monograd_core::ops::unary;
 use monograd_core::{Ctx, Layer, OutputShape, Scalar, Shape};
 
 /// Defines a parameterless activation layer over a unary primitive.
 macro_rules! activation {
-    ($(#[$doc:meta])* $name:ident => $op:expr) => {
+    ($(#[$doc:meta])* $name:ident => $op_ty:ty = $op:expr) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
         pub struct $name;
@@ -40,9 +41,9 @@ macro_rules! activation {
             }
         }
 
-        impl $name {
-            /// The primitive this layer applies.
-            pub fn op(&self) -> impl UnaryFn {
+        impl Activation for $name {
+            type Op = $op_ty;
+            fn op(&self) -> $op_ty {
                 $op
             }
         }
@@ -59,7 +60,7 @@ activation! {
     /// Layer::<f32, Rank1<3>, Rank1<3>>::forward(&ReLU, &[-1.0, 0.5, 2.0], &mut y, &mut Ctx::new(&mut []));
     /// assert_eq!(y, [0.0, 0.5, 2.0]);
     /// ```
-    ReLU => unary::Relu
+    ReLU => unary::Relu = unary::Relu
 }
 
 activation! {
@@ -72,7 +73,7 @@ activation! {
     /// Layer::<f64, Rank1<1>, Rank1<1>>::forward(&Tanh, &[0.5], &mut y, &mut Ctx::new(&mut []));
     /// assert_eq!(y[0], 0.5f64.tanh());
     /// ```
-    Tanh => unary::Tanh
+    Tanh => unary::Tanh = unary::Tanh
 }
 
 /// The names of the activation layers, for tests that enumerate them.

@@ -70,8 +70,19 @@ impl<const I: usize, const O: usize, T: Scalar> Linear<I, O, T> {
     }
 }
 
+impl<const I: usize, const O: usize, T: Scalar> Default for Linear<I, O, T> {
+    /// All zero, as [`Linear::ZERO`].
+    fn default() -> Self {
+        Self::ZERO
+    }
+}
+
 impl<const I: usize, const O: usize, T: Scalar> Module<T> for Linear<I, O, T> {
     const PARAMS: usize = I * O + O;
+
+    fn init(&mut self, rng: &mut Rng) {
+        Linear::init(self, rng);
+    }
 
     fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F) {
         let (w, b) = (path.field("weight"), path.field("bias"));
@@ -85,9 +96,20 @@ impl<const I: usize, const O: usize, T: Scalar> Module<T> for Linear<I, O, T> {
         f(Tensor { path: &b, kind: Kind::Param, shape: Self::BIAS_SHAPE, values: &mut self.bias });
     }
 
-    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(&mut self, grad: &Self, path: &Path<'_>, offset: &mut usize, f: &mut F) {
+    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(
+        &mut self,
+        grad: &Self,
+        path: &Path<'_>,
+        offset: &mut usize,
+        f: &mut F,
+    ) {
         let (w, b) = (path.field("weight"), path.field("bias"));
-        f(ParamUpdate { path: &w, offset: *offset, value: self.weight.as_flattened_mut(), grad: grad.weight.as_flattened() });
+        f(ParamUpdate {
+            path: &w,
+            offset: *offset,
+            value: self.weight.as_flattened_mut(),
+            grad: grad.weight.as_flattened(),
+        });
         *offset += I * O;
         f(ParamUpdate { path: &b, offset: *offset, value: &mut self.bias, grad: &grad.bias });
         *offset += O;

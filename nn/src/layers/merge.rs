@@ -9,8 +9,6 @@
 use monograd_core::ops::binary::{self, Add as AddOp};
 use monograd_core::{Merge, Rank1, Rank3, Scalar, Shape};
 
-
-
 /// Elementwise sum of two branches: `y = a + b`. Its backward passes `dy` to both.
 ///
 /// ```
@@ -179,7 +177,12 @@ mod tests {
     fn channel_concat_matches_torch_cat_on_nchw() {
         // batch 1: a has 1 channel of 2x1, b has 1 channel of 2x1
         let mut y = [0.0f32; 4];
-        Merge::<f32, Rank3<1, 2, 1>, Rank3<1, 2, 1>, Rank3<2, 2, 1>>::forward(&Concat, &[1.0, 2.0], &[3.0, 4.0], &mut y);
+        Merge::<f32, Rank3<1, 2, 1>, Rank3<1, 2, 1>, Rank3<2, 2, 1>>::forward(
+            &Concat,
+            &[1.0, 2.0],
+            &[3.0, 4.0],
+            &mut y,
+        );
         assert_eq!(y, [1.0, 2.0, 3.0, 4.0]);
     }
 }

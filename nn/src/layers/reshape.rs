@@ -8,7 +8,6 @@
 
 use monograd_core::{Ctx, Layer, Rank1, Scalar, Shape};
 
-
 /// Flattens each sample to a vector, like `torch.nn.Flatten()`.
 ///
 /// ```

@@ -1,0 +1,100 @@
+//! What `summary()` on a generated network returns: one row per node, with totals.
+//!
+//! Everything in it is known at compile time; printing it needs no allocation.
+
+use core::fmt;
+
+/// One node of a network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SummaryRow {
+    /// The node's name.
+    pub node: &'static str,
+    /// The layer as written, or `input`.
+    pub layer: &'static str,
+    /// Shape of one output sample.
+    pub shape: &'static [usize],
+    /// Parameters of the layer, on its first use (0 when it reuses a layer).
+    pub params: usize,
+    /// Multiply-accumulates per sample.
+    pub macs: usize,
+}
+
+/// A network's nodes and totals, printed like Keras' `model.summary()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// The network's name.
+    pub name: &'static str,
+    /// The nodes in the order they run, the input first.
+    pub rows: &'static [SummaryRow],
+    /// Parameters in all.
+    pub params: usize,
+    /// Bytes of parameters.
+    pub param_bytes: usize,
+    /// Multiply-accumulates per sample (FLOPs are twice this).
+    pub macs: usize,
+    /// Bytes of every node's output for one sample, summed.
+    pub activation_bytes: usize,
+    /// The most bytes of node outputs alive at once for one sample, in inference.
+    pub peak_activation_bytes: usize,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.name)?;
+        writeln!(f, "{:<16} {:<28} {:<16} {:>12} {:>14}", "node", "layer", "output", "params", "FLOPs")?;
+        for r in self.rows {
+            write!(f, "{:<16} {:<28} ", r.node, r.layer)?;
+            let mut shape = ShapeText::default();
+            fmt::Write::write_fmt(&mut shape, format_args!("{:?}", r.shape))?;
+            writeln!(f, "{:<16} {:>12} {:>14}", shape.as_str(), r.params, 2 * r.macs)?;
+        }
+        writeln!(
+            f,
+            "total: {} parameters ({} bytes), {} FLOPs per sample",
+            self.params,
+            self.param_bytes,
+            2 * self.macs
+        )?;
+        write!(
+            f,
+            "activations per sample: {} bytes in all, {} bytes at peak",
+            self.activation_bytes, self.peak_activation_bytes
+        )
+    }
+}
+
+/// A small stack buffer, so that shapes can be padded without allocating.
+#[derive(Default)]
+struct ShapeText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl ShapeText {
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?")
+    }
+}
+
+impl fmt::Write for ShapeText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = (self.len + s.len()).min(self.buf.len());
+        let n = end - self.len;
+        self.buf[self.len..end].copy_from_slice(&s.as_bytes()[..n]);
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// The largest value: for the peak-activation constant the macro emits.
+pub const fn max_of(xs: &[usize]) -> usize {
+    let mut m = 0;
+    let mut i = 0;
+    while i < xs.len() {
+        if xs[i] > m {
+            m = xs[i];
+        }
+        i += 1;
+    }
+    m
+}

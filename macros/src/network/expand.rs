@@ -1,0 +1,773 @@
+//! Expansion: the struct (through `#[derive(Module)]`), a state struct with one buffer per
+//! node, and straight-line forward, training forward and backward code: one statement per
+//! node, forward in topological order, backward in reverse.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{GenericParam, Generics, Ident};
+
+use super::model::{Graph, Kind, NodeId, Op};
+use super::optimize::{live, needed};
+
+/// Paths every generated item uses.
+struct Paths {
+    core: TokenStream,
+}
+
+pub fn expand(g: &Graph) -> TokenStream {
+    let p = Paths { core: quote!(::monograd::__private::monograd_core) };
+    let ident = &g.ident;
+    let state_ident = format_ident!("{}State", ident);
+    let t = &g.scalar;
+    let core = &p.core;
+
+    let bounds = bounds(g, &p);
+    let live = live(g);
+
+    let def = struct_def(g);
+    let state = state_def(g, &p, &state_ident, &bounds, &live);
+
+    let (impl_g, ty_g, _) = g.generics.split_for_impl();
+    let mut where_clause = g.generics.where_clause.clone().unwrap_or_else(|| syn::parse_quote!(where));
+    for b in &bounds {
+        where_clause.predicates.push(syn::parse2(b.clone()).expect("bounds are predicates"));
+    }
+    let state_ty_args = state_type_args(&g.generics, quote!(__S));
+    let state_ty = quote!(#state_ident<#state_ty_args>);
+
+    let primary = g.resolve(g.outputs[0]);
+    let in_ty = g.shape(0).ty(core);
+    let out_ty = g.shape(primary).ty(core);
+    let what_input = format!("`{ident}` input");
+
+    // Inference: one function per output, each computing only what that output needs.
+    let mut forwards = Vec::new();
+    for (i, &o) in g.outputs.iter().enumerate() {
+        let name = if i == 0 { format_ident!("forward") } else { format_ident!("forward_{}", g.nodes[o].name) };
+        let body = forward_body(g, &p, &needed(g, &[o]), false);
+        let ret = buf(g, g.resolve(o), true);
+        let doc = if i == 0 {
+            "Inference on a batch (`x`: whole input samples, flat); returns the primary output. Computes only \
+             the nodes that output needs, and allocates nothing once the state's buffers are sized."
+                .to_string()
+        } else {
+            format!("Inference for the output `{}` alone: computes only the nodes it needs.", g.nodes[o].name)
+        };
+        forwards.push(quote! {
+            #[doc = #doc]
+            pub fn #name<'__s, __S: #core::storage::Storage>(
+                &self,
+                __x: &[#t],
+                __st: &'__s mut #state_ty,
+            ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> {
+                let __batch = #core::network::batch_of::<#in_ty>(#what_input, __x.len())?;
+                __st.__batch = __batch;
+                let mut __ctx = #core::module::Ctx::new(::core::convert::AsMut::as_mut(&mut __st.__pack));
+                #body
+                ::core::result::Result::Ok(#core::storage::Buffer::as_slice(#ret))
+            }
+        });
+    }
+    let train_body = forward_body(g, &p, &live, true);
+    let ret = buf(g, primary, true);
+    let backward = backward_fn(g, &p, &state_ty, &live);
+
+    let outs: Vec<_> = g.outputs.iter().map(|&o| g.nodes[o].name.clone()).collect();
+    let dy_params: Vec<Ident> = if outs.len() == 1 {
+        vec![format_ident!("dy")]
+    } else {
+        outs.iter().map(|o| format_ident!("dy_{}", o)).collect()
+    };
+    let dy_doc = if outs.len() == 1 {
+        "`dy` is `∂L/∂output`.".to_string()
+    } else {
+        format!(
+            "One gradient per output ({}); an empty slice means no gradient from that output.",
+            outs.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let backward_doc =
+        format!("Backward after `forward_train` on the same `x`: adds every parameter gradient into `grad`. {dy_doc}");
+    let trait_dys: Vec<TokenStream> =
+        (0..outs.len()).map(|i| if i == 0 { quote!(__dy) } else { quote!(&[]) }).collect();
+
+    let consts = consts(g, &p);
+    let summary = summary_fn(g, &p);
+    // With the default scalar, `Net::summary()` must not leave the scalar to inference: it
+    // goes in the impl for `f32` (the trait has it for every scalar).
+    let summary_item = quote! {
+        /// The nodes, their output shapes, parameters and FLOPs, with totals.
+        pub fn summary() -> #core::summary::Summary {
+            #summary
+        }
+    };
+    let generic_summary = if g.scalar_added { TokenStream::new() } else { summary_item };
+    let inherent_consts = f32_consts(g, &p);
+    let input_grad_buf = format_ident!("__g_{}", g.nodes[0].name);
+
+    let expanded = quote! {
+        #def
+        #state
+
+        #[automatically_derived]
+        impl #impl_g #ident #ty_g #where_clause {
+            /// A network with every layer initialised from `rng` (PyTorch's default
+            /// initialisation for each layer).
+            pub fn new(rng: &mut #core::rng::Rng) -> Self {
+                let mut __net: Self = ::core::default::Default::default();
+                #core::module::Module::<#t>::init(&mut __net, rng);
+                __net
+            }
+
+            /// Fresh, empty buffers for every node: `Heap` buffers grow on first use,
+            /// `Fixed<CAP>` buffers never allocate.
+            pub fn state<__S: #core::storage::Storage>() -> #state_ty {
+                #state_ident::new()
+            }
+
+            #(#forwards)*
+
+            /// Training forward: computes every output, keeping what backward needs in the
+            /// state and updating running statistics; returns the primary output.
+            pub fn forward_train<'__s, __S: #core::storage::Storage>(
+                &mut self,
+                __x: &[#t],
+                __st: &'__s mut #state_ty,
+            ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> {
+                let __batch = #core::network::batch_of::<#in_ty>(#what_input, __x.len())?;
+                __st.__batch = __batch;
+                let mut __ctx = #core::module::Ctx::new(::core::convert::AsMut::as_mut(&mut __st.__pack));
+                #train_body
+                ::core::result::Result::Ok(#core::storage::Buffer::as_slice(#ret))
+            }
+
+            #[doc = #backward_doc]
+            pub fn backward<__S: #core::storage::Storage>(
+                &self,
+                x: &[#t],
+                #(#dy_params: &[#t],)*
+                grad: &mut Self,
+                state: &mut #state_ty,
+            ) -> ::core::result::Result<(), #core::ShapeError> {
+                self.__backward::<__S, false>(x, [#(#dy_params),*], grad, state)
+            }
+
+            /// Like `backward`, and also returns `∂L/∂x`.
+            pub fn backward_input<'__s, __S: #core::storage::Storage>(
+                &self,
+                x: &[#t],
+                #(#dy_params: &[#t],)*
+                grad: &mut Self,
+                state: &'__s mut #state_ty,
+            ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> {
+                self.__backward::<__S, true>(x, [#(#dy_params),*], grad, state)?;
+                ::core::result::Result::Ok(#core::storage::Buffer::as_slice(&state.#input_grad_buf))
+            }
+
+            #backward
+
+            #generic_summary
+        }
+
+        #[automatically_derived]
+        impl #impl_g #core::network::Network<#t> for #ident #ty_g #where_clause {
+            type Input = #in_ty;
+            type Output = #out_ty;
+            type State<__S: #core::storage::Storage> = #state_ty;
+            #consts
+
+            fn state<__S: #core::storage::Storage>() -> #state_ty {
+                #state_ident::new()
+            }
+            fn forward<'__s, __S: #core::storage::Storage>(
+                &self,
+                __x: &[#t],
+                __st: &'__s mut #state_ty,
+            ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> {
+                #ident::forward(self, __x, __st)
+            }
+            fn forward_train<'__s, __S: #core::storage::Storage>(
+                &mut self,
+                __x: &[#t],
+                __st: &'__s mut #state_ty,
+            ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> {
+                #ident::forward_train(self, __x, __st)
+            }
+            fn backward<__S: #core::storage::Storage>(
+                &self,
+                __x: &[#t],
+                __dy: &[#t],
+                __grad: &mut Self,
+                __st: &mut #state_ty,
+            ) -> ::core::result::Result<(), #core::ShapeError> {
+                self.__backward::<__S, false>(__x, [#(#trait_dys),*], __grad, __st)
+            }
+            fn backward_input<'__s, __S: #core::storage::Storage>(
+                &self,
+                __x: &[#t],
+                __dy: &[#t],
+                __grad: &mut Self,
+                __st: &'__s mut #state_ty,
+            ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> {
+                self.__backward::<__S, true>(__x, [#(#trait_dys),*], __grad, __st)?;
+                ::core::result::Result::Ok(#core::storage::Buffer::as_slice(&__st.#input_grad_buf))
+            }
+            fn summary() -> #core::summary::Summary {
+                #summary
+            }
+        }
+
+        #inherent_consts
+    };
+    expanded
+}
+
+/// The struct: one public field per layer, `Module` through the derive.
+fn struct_def(g: &Graph) -> TokenStream {
+    let Graph { attrs, vis, ident, generics, .. } = g;
+    let where_clause = &generics.where_clause;
+    let fields = g.layers.iter().map(|l| {
+        let (attrs, name, ty) = (&l.attrs, &l.name, &l.ty);
+        quote!(#(#attrs)* pub #name: #ty)
+    });
+    quote! {
+        #(#attrs)*
+        #[derive(::core::clone::Clone, ::core::default::Default, ::monograd::Module)]
+        #vis struct #ident #generics #where_clause {
+            #(#fields,)*
+        }
+    }
+}
+
+/// What the generated code requires of each layer: a `Layer` (or `Merge`) between the
+/// shapes the macro computed, spanned on the user's layer so that an unmet bound (a
+/// generic network instantiated with mismatched dimensions) points at it.
+fn bounds(g: &Graph, p: &Paths) -> Vec<TokenStream> {
+    let core = &p.core;
+    let t = &g.scalar;
+    let mut out: Vec<TokenStream> = Vec::new();
+    let mut push = |b: TokenStream| {
+        if !out.iter().any(|o| o.to_string() == b.to_string()) {
+            out.push(b);
+        }
+    };
+    for n in live(g) {
+        let Op::Apply(l) = g.nodes[n].op else { continue };
+        let layer = &g.layers[l];
+        let ty = &layer.ty;
+        let span = layer.written.span();
+        let out_ty = g.shape(n).ty(core);
+        let ins: Vec<_> = g.nodes[n].args.iter().map(|&a| g.shape(a).ty(core)).collect();
+        if layer.kind.is_merge() {
+            let (a, b) = (&ins[0], &ins[1]);
+            push(quote_spanned!(span=> #ty: #core::module::Merge<#t, #a, #b, #out_ty>));
+        } else {
+            let a = &ins[0];
+            if layer.kind == Kind::Custom {
+                push(quote_spanned!(span=> #ty: #core::module::OutputShape<#a>));
+            }
+            // A fused node's shape is its producer's: the same `Layer` bound.
+            push(quote_spanned!(span=> #ty: #core::module::Layer<#t, #a, #out_ty>));
+        }
+        if let Some(act) = g.nodes[n].fused {
+            let act_ty = &g.layers[act].ty;
+            push(quote!(#act_ty: #core::module::Activation));
+        }
+    }
+    out
+}
+
+/// Buffer field names.
+fn act_field(g: &Graph, n: NodeId) -> Ident {
+    format_ident!("__a_{}", g.nodes[n].name)
+}
+fn grad_field(g: &Graph, n: NodeId) -> Ident {
+    format_ident!("__g_{}", g.nodes[n].name)
+}
+fn cache_field(g: &Graph, n: NodeId) -> Ident {
+    format_ident!("__c_{}", g.nodes[n].name)
+}
+
+/// `&__st.__a_n` (or the input slice).
+fn buf(g: &Graph, n: NodeId, state_ref: bool) -> TokenStream {
+    let f = act_field(g, n);
+    if state_ref {
+        quote!(&__st.#f)
+    } else {
+        quote!(__st.#f)
+    }
+}
+
+/// The values read from node `a`: the input slice or a buffer.
+fn read(g: &Graph, p: &Paths, a: NodeId) -> TokenStream {
+    let core = &p.core;
+    let r = g.resolve(a);
+    if r == 0 {
+        quote!(__x)
+    } else {
+        let f = act_field(g, r);
+        quote!(#core::storage::Buffer::as_slice(&__st.#f))
+    }
+}
+
+/// The generics of the state: the network's, without defaults, plus the storage.
+fn state_generics(generics: &Generics, storage: TokenStream) -> Generics {
+    let mut g = generics.clone();
+    for param in g.params.iter_mut() {
+        if let GenericParam::Type(t) = param {
+            t.eq_token = None;
+            t.default = None;
+        }
+        if let GenericParam::Const(c) = param {
+            c.eq_token = None;
+            c.default = None;
+        }
+    }
+    g.params.push(syn::parse2(storage).expect("a generic parameter"));
+    g
+}
+
+/// The arguments naming the state type: the network's parameters, then the storage.
+fn state_type_args(generics: &Generics, storage: TokenStream) -> TokenStream {
+    let args = generics.params.iter().map(|param| match param {
+        GenericParam::Type(t) => t.ident.to_token_stream(),
+        GenericParam::Const(c) => c.ident.to_token_stream(),
+        GenericParam::Lifetime(l) => l.lifetime.to_token_stream(),
+    });
+    quote!(#(#args,)* #storage)
+}
+
+fn state_def(g: &Graph, p: &Paths, state_ident: &Ident, bounds: &[TokenStream], live: &[NodeId]) -> TokenStream {
+    let core = &p.core;
+    let t = &g.scalar;
+    let vis = &g.vis;
+    let storage = quote!(__S: #core::storage::Storage);
+    let generics = state_generics(&g.generics, storage);
+    let (impl_g, ty_g, _) = generics.split_for_impl();
+    let mut where_clause = g.generics.where_clause.clone().unwrap_or_else(|| syn::parse_quote!(where));
+    for b in bounds {
+        where_clause.predicates.push(syn::parse2(b.clone()).expect("bounds are predicates"));
+    }
+
+    let mut fields = Vec::new();
+    let mut inits = Vec::new();
+    let mut add_buf = |name: Ident, shape: TokenStream| {
+        fields.push(quote!(#name: <__S as #core::storage::Storage>::Buf<#t, #shape>));
+        inits.push(quote!(#name: #core::storage::Buffer::new()));
+    };
+    add_buf(grad_field(g, 0), g.shape(0).ty(core));
+    for &n in live {
+        let shape = g.shape(n).ty(core);
+        add_buf(act_field(g, n), shape.clone());
+        add_buf(grad_field(g, n), shape);
+    }
+    for &n in live {
+        let Op::Apply(l) = g.nodes[n].op else { continue };
+        let layer = &g.layers[l];
+        if layer.kind.is_merge() {
+            continue;
+        }
+        let (ty, name) = (&layer.ty, cache_field(g, n));
+        let (a, o) = (g.shape(g.nodes[n].args[0]).ty(core), g.shape(n).ty(core));
+        fields.push(quote!(#name: <#ty as #core::module::Layer<#t, #a, #o>>::Cache));
+        inits.push(quote!(#name: ::core::default::Default::default()));
+    }
+
+    let doc = format!(
+        "Buffers for every node of [`{}`]: activations, their gradients and what backward needs, for batches \
+         held by the storage `__S` (`Heap`, or `Fixed<CAP>` for programs without an allocator).",
+        g.ident
+    );
+    let mut accessors = Vec::new();
+    for &o in &g.outputs {
+        let name = &g.nodes[o].name;
+        if ["new", "output", "input_grad"].contains(&name.to_string().as_str()) {
+            continue;
+        }
+        let f = act_field(g, g.resolve(o));
+        let d = format!("The output `{name}` of the last forward.");
+        accessors.push(quote! {
+            #[doc = #d]
+            pub fn #name(&self) -> &[#t] {
+                #core::storage::Buffer::as_slice(&self.#f)
+            }
+        });
+    }
+    let primary = act_field(g, g.resolve(g.outputs[0]));
+    let input_grad = grad_field(g, 0);
+    quote! {
+        #[doc = #doc]
+        #vis struct #state_ident #generics #where_clause {
+            __pack: <__S as #core::storage::Storage>::Pack<#t>,
+            __batch: ::core::primitive::usize,
+            #(#fields,)*
+        }
+
+        #[automatically_derived]
+        impl #impl_g #state_ident #ty_g #where_clause {
+            /// Empty buffers.
+            pub fn new() -> Self {
+                Self {
+                    __pack: <__S as #core::storage::Storage>::pack::<#t>(),
+                    __batch: 0,
+                    #(#inits,)*
+                }
+            }
+
+            /// The primary output of the last forward.
+            pub fn output(&self) -> &[#t] {
+                #core::storage::Buffer::as_slice(&self.#primary)
+            }
+
+            /// `∂L/∂x` from the last `backward_input`.
+            pub fn input_grad(&self) -> &[#t] {
+                #core::storage::Buffer::as_slice(&self.#input_grad)
+            }
+
+            #(#accessors)*
+        }
+
+        #[automatically_derived]
+        impl #impl_g ::core::default::Default for #state_ident #ty_g #where_clause {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+    }
+}
+
+/// One statement per node, in topological order.
+fn forward_body(g: &Graph, p: &Paths, nodes: &[NodeId], train: bool) -> TokenStream {
+    let core = &p.core;
+    let t = &g.scalar;
+    let mut out = TokenStream::new();
+    for &n in nodes {
+        let Op::Apply(l) = g.nodes[n].op else { continue };
+        let layer = &g.layers[l];
+        let (ty, field) = (&layer.ty, &layer.name);
+        let af = act_field(g, n);
+        let y = quote!(#core::storage::Buffer::as_mut_slice(&mut __st.#af));
+        let out_ty = g.shape(n).ty(core);
+        let args = &g.nodes[n].args;
+        let stmt = if layer.kind.is_merge() {
+            let (a, b) = (read(g, p, args[0]), read(g, p, args[1]));
+            let (sa, sb) = (g.shape(args[0]).ty(core), g.shape(args[1]).ty(core));
+            quote!(<#ty as #core::module::Merge<#t, #sa, #sb, #out_ty>>::forward(&self.#field, #a, #b, #y);)
+        } else {
+            let x = read(g, p, args[0]);
+            let in_ty = g.shape(args[0]).ty(core);
+            let tr = quote!(<#ty as #core::module::Layer<#t, #in_ty, #out_ty>>);
+            let cf = cache_field(g, n);
+            match (g.nodes[n].fused, train) {
+                (None, false) => quote!(#tr::forward(&self.#field, #x, #y, &mut __ctx);),
+                (None, true) => quote!(#tr::forward_train(&mut self.#field, #x, #y, &mut __st.#cf, &mut __ctx);),
+                (Some(a), false) => {
+                    let act = &g.layers[a].name;
+                    quote!(#tr::forward_fused(&self.#field, #x, #y, #core::module::Activation::op(&self.#act), &mut __ctx);)
+                }
+                (Some(a), true) => {
+                    let act = &g.layers[a].name;
+                    quote!(#tr::forward_train_fused(
+                        &mut self.#field, #x, #y, &mut __st.#cf, #core::module::Activation::op(&self.#act), &mut __ctx
+                    );)
+                }
+            }
+        };
+        out.extend(quote! {
+            #core::storage::Buffer::prepare(&mut __st.#af, __batch)?;
+            #stmt
+        });
+    }
+    out
+}
+
+/// Whether a node's gradient matters only for `∂L/∂x` (no parameter before it).
+fn only_for_input(g: &Graph) -> Vec<bool> {
+    let mut only = vec![true; g.nodes.len()];
+    for &n in &g.order {
+        if let Op::Apply(l) = g.nodes[n].op {
+            let params = g.layers[l].kind.has_params();
+            only[n] = !params && g.nodes[n].args.iter().all(|&a| only[g.resolve(a)]);
+        }
+    }
+    only
+}
+
+fn backward_fn(g: &Graph, p: &Paths, state_ty: &TokenStream, live: &[NodeId]) -> TokenStream {
+    let core = &p.core;
+    let t = &g.scalar;
+    let k = g.outputs.len();
+    let only = only_for_input(g);
+    let in_ty = g.shape(0).ty(core);
+    let what_input = format!("`{}` input", g.ident);
+    let gate = |n: NodeId, body: TokenStream| if only[n] { quote!(if __DX { #body }) } else { body };
+
+    let mut zero = TokenStream::new();
+    let g0 = grad_field(g, 0);
+    zero.extend(gate(
+        0,
+        quote!(<[#t]>::fill(#core::storage::Buffer::prepare(&mut __st.#g0, __batch)?, <#t as #core::Scalar>::ZERO);),
+    ));
+    for &n in live {
+        let gf = grad_field(g, n);
+        zero.extend(gate(
+            n,
+            quote!(<[#t]>::fill(#core::storage::Buffer::prepare(&mut __st.#gf, __batch)?, <#t as #core::Scalar>::ZERO);),
+        ));
+    }
+
+    let mut seed = TokenStream::new();
+    for (i, &o) in g.outputs.iter().enumerate() {
+        let r = g.resolve(o);
+        let gf = grad_field(g, r);
+        let o_ty = g.shape(r).ty(core);
+        let what = format!("gradient of `{}`", g.nodes[o].name);
+        seed.extend(quote! {
+            if !__dys[#i].is_empty() {
+                #core::network::expect_batch::<#o_ty>(#what, __dys[#i].len(), __batch)?;
+                for (__g, __d) in ::core::iter::Iterator::zip(
+                    <[#t]>::iter_mut(#core::storage::Buffer::as_mut_slice(&mut __st.#gf)),
+                    <[#t]>::iter(__dys[#i]),
+                ) {
+                    *__g += *__d;
+                }
+            }
+        });
+    }
+
+    // `Some(∂L/∂a)` where a's gradient is wanted.
+    let dx = |a: NodeId| -> TokenStream {
+        let r = g.resolve(a);
+        let gf = grad_field(g, r);
+        let some = quote!(::core::option::Option::Some(#core::storage::Buffer::as_mut_slice(&mut __st.#gf)));
+        if only[r] {
+            quote!(if __DX { #some } else { ::core::option::Option::None })
+        } else {
+            some
+        }
+    };
+
+    let mut steps = TokenStream::new();
+    for &n in live.iter().rev() {
+        let Op::Apply(l) = g.nodes[n].op else { continue };
+        let layer = &g.layers[l];
+        let (ty, field) = (&layer.ty, &layer.name);
+        let (af, gf) = (act_field(g, n), grad_field(g, n));
+        let out_ty = g.shape(n).ty(core);
+        let args = &g.nodes[n].args;
+        let dy = quote!(#core::storage::Buffer::as_slice(&__st.#gf));
+        let stmt = if layer.kind.is_merge() {
+            let (a, b) = (read(g, p, args[0]), read(g, p, args[1]));
+            let (sa, sb) = (g.shape(args[0]).ty(core), g.shape(args[1]).ty(core));
+            let tr = quote!(<#ty as #core::module::Merge<#t, #sa, #sb, #out_ty>>);
+            let none = quote!(::core::option::Option::None);
+            if g.resolve(args[0]) == g.resolve(args[1]) {
+                // The same node twice: its two gradients in two calls, one buffer each time.
+                let (da, db) = (dx(args[0]), dx(args[1]));
+                quote! {
+                    #tr::backward(&self.#field, #a, #b, #dy, #da, #none);
+                    #tr::backward(&self.#field, #a, #b, #dy, #none, #db);
+                }
+            } else {
+                let (da, db) = (dx(args[0]), dx(args[1]));
+                quote!(#tr::backward(&self.#field, #a, #b, #dy, #da, #db);)
+            }
+        } else {
+            let x = read(g, p, args[0]);
+            let in_ty = g.shape(args[0]).ty(core);
+            let tr = quote!(<#ty as #core::module::Layer<#t, #in_ty, #out_ty>>);
+            let cf = cache_field(g, n);
+            let d = dx(args[0]);
+            let unfuse = g.nodes[n].fused.map(|a| {
+                let act = &g.layers[a].name;
+                quote! {
+                    #core::ops::unary::backward_in_place(
+                        #core::module::Activation::op(&self.#act),
+                        #core::storage::Buffer::as_slice(&__st.#af),
+                        #core::storage::Buffer::as_mut_slice(&mut __st.#gf),
+                    );
+                }
+            });
+            quote! {
+                #unfuse
+                #tr::backward(
+                    &self.#field,
+                    #x,
+                    #core::storage::Buffer::as_slice(&__st.#af),
+                    &__st.#cf,
+                    #dy,
+                    #d,
+                    &mut __grad.#field,
+                    &mut __ctx,
+                );
+            }
+        };
+        steps.extend(gate(n, stmt));
+    }
+
+    quote! {
+        #[doc(hidden)]
+        fn __backward<__S: #core::storage::Storage, const __DX: bool>(
+            &self,
+            __x: &[#t],
+            __dys: [&[#t]; #k],
+            __grad: &mut Self,
+            __st: &mut #state_ty,
+        ) -> ::core::result::Result<(), #core::ShapeError> {
+            let __batch = __st.__batch;
+            #core::network::expect_batch::<#in_ty>(#what_input, __x.len(), __batch)?;
+            #zero
+            #seed
+            let mut __ctx = #core::module::Ctx::new(::core::convert::AsMut::as_mut(&mut __st.__pack));
+            #steps
+            ::core::result::Result::Ok(())
+        }
+    }
+}
+
+/// `MACS`, `ACTIVATION_BYTES` and `PEAK_ACTIVATION_BYTES` of the primary output's
+/// inference forward.
+fn consts(g: &Graph, p: &Paths) -> TokenStream {
+    let core = &p.core;
+    let t = &g.scalar;
+    let nodes = needed(g, &g.outputs[..1]);
+    let mut macs = vec![quote!(0)];
+    for &n in &nodes {
+        let Op::Apply(l) = g.nodes[n].op else { continue };
+        let layer = &g.layers[l];
+        if layer.kind.is_merge() {
+            continue;
+        }
+        let ty = &layer.ty;
+        let (a, o) = (g.shape(g.nodes[n].args[0]).ty(core), g.shape(n).ty(core));
+        macs.push(quote!(<#ty as #core::module::Layer<#t, #a, #o>>::MACS));
+    }
+    let size = quote!(::core::mem::size_of::<#t>());
+    let bytes = |n: NodeId| {
+        let numel = g.shape(n).numel(core);
+        quote!(#numel * #size)
+    };
+    let all: Vec<_> = nodes.iter().map(|&n| bytes(n)).collect();
+
+    // Liveness: after computing node i, every earlier node still read later (or an output)
+    // is alive, and so is node i.
+    let primary = g.resolve(g.outputs[0]);
+    let last_use = |n: NodeId| -> usize {
+        let mut last = nodes.iter().position(|&m| m == n).unwrap_or(0);
+        for (i, &m) in nodes.iter().enumerate() {
+            if g.nodes[m].args.iter().any(|&a| g.resolve(a) == n) {
+                last = last.max(i);
+            }
+        }
+        if n == primary {
+            usize::MAX
+        } else {
+            last
+        }
+    };
+    let mut steps = Vec::new();
+    for (i, _) in nodes.iter().enumerate() {
+        let alive: Vec<_> =
+            nodes.iter().enumerate().filter(|&(j, &m)| j <= i && last_use(m) >= i).map(|(_, &m)| bytes(m)).collect();
+        steps.push(quote!(0 #(+ #alive)*));
+    }
+    quote! {
+        const MACS: ::core::primitive::usize = #(#macs)+*;
+        const ACTIVATION_BYTES: ::core::primitive::usize = 0 #(+ #all)*;
+        const PEAK_ACTIVATION_BYTES: ::core::primitive::usize = #core::summary::max_of(&[#(#steps),*]);
+    }
+}
+
+/// The layer as the user wrote it, compactly: `Linear<784, 256>`.
+fn written(ty: &syn::Type) -> String {
+    ty.to_token_stream().to_string().replace(" < ", "<").replace("< ", "<").replace(" >", ">").replace(" ,", ",")
+}
+
+fn summary_fn(g: &Graph, p: &Paths) -> TokenStream {
+    let core = &p.core;
+    let t = &g.scalar;
+    let mut rows = Vec::new();
+    let input = g.nodes[0].name.to_string();
+    let in_ty = g.shape(0).ty(core);
+    rows.push(quote!(#core::summary::SummaryRow {
+        node: #input, layer: "input", shape: <#in_ty as #core::shape::Shape>::DIMS, params: 0, macs: 0,
+    }));
+    let live = live(g);
+    for &n in g.order.iter().skip(1) {
+        let Op::Apply(l) = g.nodes[n].op else { continue };
+        let layer = &g.layers[l];
+        let name = g.nodes[n].name.to_string();
+        let declares = layer.name == g.nodes[n].name;
+        let text = if declares { written(&layer.written) } else { format!("= {}", layer.name) };
+        let ty = &layer.ty;
+        let shape = g.shape(n).ty(core);
+        let params = if declares { quote!(<#ty as #core::module::Module<#t>>::PARAMS) } else { quote!(0) };
+        let computed = live.contains(&n) && !layer.kind.is_merge();
+        let macs = if computed {
+            let a = g.shape(g.nodes[n].args[0]).ty(core);
+            quote!(<#ty as #core::module::Layer<#t, #a, #shape>>::MACS)
+        } else {
+            quote!(0)
+        };
+        rows.push(quote!(#core::summary::SummaryRow {
+            node: #name, layer: #text, shape: <#shape as #core::shape::Shape>::DIMS, params: #params, macs: #macs,
+        }));
+    }
+    let name = g.ident.to_string();
+    let net = quote!(<Self as #core::network::Network<#t>>);
+    quote! {
+        #core::summary::Summary {
+            name: #name,
+            rows: const { &[#(#rows),*] },
+            params: <Self as #core::module::Module<#t>>::PARAMS,
+            param_bytes: #net::PARAM_BYTES,
+            macs: #net::MACS,
+            activation_bytes: #net::ACTIVATION_BYTES,
+            peak_activation_bytes: #net::PEAK_ACTIVATION_BYTES,
+        }
+    }
+}
+
+/// `Net::PARAM_BYTES` and friends without naming the scalar, for the default `f32`: a
+/// constant in a generic impl could not be reached as `Net::X` (the scalar would be
+/// uninferred), one in an impl for `f32` can.
+fn f32_consts(g: &Graph, p: &Paths) -> TokenStream {
+    if !g.scalar_added {
+        return TokenStream::new();
+    }
+    let core = &p.core;
+    let ident = &g.ident;
+    let mut generics = g.generics.clone();
+    generics.params =
+        generics.params.into_iter().filter(|p| !matches!(p, GenericParam::Type(t) if t.ident == g.scalar)).collect();
+    let (impl_g, _, _) = generics.split_for_impl();
+    let args = g.generics.params.iter().map(|param| match param {
+        GenericParam::Type(t) if t.ident == g.scalar => quote!(f32),
+        GenericParam::Type(t) => t.ident.to_token_stream(),
+        GenericParam::Const(c) => c.ident.to_token_stream(),
+        GenericParam::Lifetime(l) => l.lifetime.to_token_stream(),
+    });
+    let net = quote!(<Self as #core::network::Network<f32>>);
+    let span = Span::call_site();
+    quote_spanned! {span=>
+        #[automatically_derived]
+        impl #impl_g #ident<#(#args),*> where Self: #core::network::Network<f32> {
+            /// Parameters in all (trainable and frozen).
+            pub const PARAMS: ::core::primitive::usize = <Self as #core::module::Module<f32>>::PARAMS;
+            /// Bytes of parameters, for a device's budget: `const _: () = assert!(Net::PARAM_BYTES <= 64 * 1024);`
+            pub const PARAM_BYTES: ::core::primitive::usize = #net::PARAM_BYTES;
+            /// Multiply-accumulates per sample of the inference forward.
+            pub const MACS: ::core::primitive::usize = #net::MACS;
+            /// Bytes of every node's output for one sample, summed.
+            pub const ACTIVATION_BYTES: ::core::primitive::usize = #net::ACTIVATION_BYTES;
+            /// The most bytes of node outputs alive at once for one sample, in inference.
+            pub const PEAK_ACTIVATION_BYTES: ::core::primitive::usize = #net::PEAK_ACTIVATION_BYTES;
+
+            /// The nodes, their output shapes, parameters and FLOPs, with totals.
+            pub fn summary() -> #core::summary::Summary {
+                #net::summary()
+            }
+        }
+    }
+}
