@@ -335,3 +335,41 @@ pub trait Activation {
     /// The primitive with this layer's configuration (a slope, an alpha).
     fn op(&self) -> Self::Op;
 }
+
+/// Copies every tensor of `from` into `to`, a module of the same structure over another
+/// scalar, through `f`: a trained `f32` network into its `Dual` twin for forward-mode
+/// derivatives, or into `f64` for a gradient check.
+///
+/// ```
+/// use monograd_core::module::convert;
+/// use monograd_core::{Dual, Module};
+/// # use monograd_core::module::{ParamUpdate, Path, Tensor};
+/// # #[derive(Clone, Default)]
+/// # struct W<T>([T; 2]);
+/// # impl<T: monograd_core::Scalar> Module<T> for W<T> {
+/// #     const PARAMS: usize = 2;
+/// #     fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, p: &Path<'_>, f: &mut F) {
+/// #         f(Tensor { path: p, kind: monograd_core::module::Kind::Param, shape: &[2], values: &self.0 })
+/// #     }
+/// #     fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, p: &Path<'_>, f: &mut F) {
+/// #         f(Tensor { path: p, kind: monograd_core::module::Kind::Param, shape: &[2], values: &mut self.0 })
+/// #     }
+/// #     fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(&mut self, _: &Self, _: &Path<'_>, _: &mut usize, _: &mut F) {}
+/// # }
+/// let trained = W([1.5f32, -2.0]);
+/// let mut dual = W([Dual::<f32, 1>::constant(0.0); 2]);
+/// convert(&trained, &mut dual, Dual::constant);
+/// assert_eq!(dual.0[1].re, -2.0);
+/// ```
+#[cfg(feature = "alloc")]
+pub fn convert<T: Scalar, U: Scalar, A: Module<T>, B: Module<U>>(from: &A, to: &mut B, f: impl Fn(T) -> U) {
+    let mut values = alloc::vec::Vec::with_capacity(A::PARAMS);
+    from.visit(&Path::ROOT, &mut |t| values.extend(t.values.iter().map(|&v| f(v))));
+    let mut rest = &values[..];
+    to.visit_mut(&Path::ROOT, &mut |t| {
+        // Same structure, same order: each tensor takes the next values.
+        let n = t.values.len().min(rest.len());
+        t.values[..n].copy_from_slice(&rest[..n]);
+        rest = &rest[n..];
+    });
+}
