@@ -34,3 +34,27 @@ pub fn network(input: TokenStream) -> TokenStream {
     optimize::optimize(&mut graph);
     expand::expand(&graph)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn expansion_of_a_small_network() {
+        let out = super::network(quote::quote! {
+            pub struct Mlp {
+                input: [4],
+                fc1: Linear<4, 8>,
+                act: ReLU,
+                fc2: Linear<8, 2>,
+            }
+        });
+        let text = out.to_string();
+        if std::env::var_os("SHOW_EXPANSION").is_some() {
+            println!("{text}");
+        }
+        // The activation is fused into `fc1`: no buffer of its own, and one fused call.
+        assert!(!text.contains("__a_act"), "{text}");
+        assert!(text.contains("forward_train_fused"));
+        assert!(text.contains("backward_in_place"));
+        assert!(!text.contains("compile_error"));
+    }
+}
