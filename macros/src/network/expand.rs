@@ -26,7 +26,7 @@ pub fn expand(g: &Graph) -> TokenStream {
     let live = live(g);
 
     let def = struct_def(g);
-    let state = state_def(g, &p, &state_ident, &bounds, &live);
+    let (state_struct, state_impls) = state_def(g, &p, &state_ident, &bounds, &live);
 
     let (impl_g, ty_g, _) = g.generics.split_for_impl();
     let mut where_clause = g.generics.where_clause.clone().unwrap_or_else(|| syn::parse_quote!(where));
@@ -71,7 +71,8 @@ pub fn expand(g: &Graph) -> TokenStream {
     }
     let train_body = forward_body(g, &p, &live, true);
     let ret = buf(g, primary, true);
-    let backward = backward_fn(g, &p, &state_ty, &live);
+    let backward = backward_fn(g, &p, &state_ty, &live, &where_clause);
+    let net_args = state_type_args(&g.generics, TokenStream::new());
 
     let outs: Vec<_> = g.outputs.iter().map(|&o| g.nodes[o].name.clone()).collect();
     let dy_params: Vec<Ident> = if outs.len() == 1 {
@@ -108,7 +109,13 @@ pub fn expand(g: &Graph) -> TokenStream {
 
     let expanded = quote! {
         #def
-        #state
+        #state_struct
+
+        // Implementations and helpers inside an anonymous constant: nothing they name
+        // leaks into the user's namespace.
+        const _: () = {
+        #state_impls
+        #backward
 
         #[automatically_derived]
         impl #impl_g #ident #ty_g #where_clause {
@@ -150,7 +157,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 grad: &mut Self,
                 state: &mut #state_ty,
             ) -> ::core::result::Result<(), #core::ShapeError> {
-                self.__backward::<__S, false>(x, [#(#dy_params),*], grad, state)
+                __backward::<#net_args __S, false>(self, x, [#(#dy_params),*], grad, state)
             }
 
             /// Like `backward`, and also returns `∂L/∂x`.
@@ -161,11 +168,9 @@ pub fn expand(g: &Graph) -> TokenStream {
                 grad: &mut Self,
                 state: &'__s mut #state_ty,
             ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> {
-                self.__backward::<__S, true>(x, [#(#dy_params),*], grad, state)?;
+                __backward::<#net_args __S, true>(self, x, [#(#dy_params),*], grad, state)?;
                 ::core::result::Result::Ok(#core::storage::Buffer::as_slice(&state.#input_grad_buf))
             }
-
-            #backward
 
             #generic_summary
         }
@@ -201,7 +206,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 __grad: &mut Self,
                 __st: &mut #state_ty,
             ) -> ::core::result::Result<(), #core::ShapeError> {
-                self.__backward::<__S, false>(__x, [#(#trait_dys),*], __grad, __st)
+                __backward::<#net_args __S, false>(self, __x, [#(#trait_dys),*], __grad, __st)
             }
             fn backward_input<'__s, __S: #core::storage::Storage>(
                 &self,
@@ -210,7 +215,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 __grad: &mut Self,
                 __st: &'__s mut #state_ty,
             ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> {
-                self.__backward::<__S, true>(__x, [#(#trait_dys),*], __grad, __st)?;
+                __backward::<#net_args __S, true>(self, __x, [#(#trait_dys),*], __grad, __st)?;
                 ::core::result::Result::Ok(#core::storage::Buffer::as_slice(&__st.#input_grad_buf))
             }
             fn summary() -> #core::summary::Summary {
@@ -219,6 +224,7 @@ pub fn expand(g: &Graph) -> TokenStream {
         }
 
         #inherent_consts
+        };
     };
     expanded
 }
@@ -338,7 +344,13 @@ fn state_type_args(generics: &Generics, storage: TokenStream) -> TokenStream {
     quote!(#(#args,)* #storage)
 }
 
-fn state_def(g: &Graph, p: &Paths, state_ident: &Ident, bounds: &[TokenStream], live: &[NodeId]) -> TokenStream {
+fn state_def(
+    g: &Graph,
+    p: &Paths,
+    state_ident: &Ident,
+    bounds: &[TokenStream],
+    live: &[NodeId],
+) -> (TokenStream, TokenStream) {
     let core = &p.core;
     let t = &g.scalar;
     let vis = &g.vis;
@@ -396,14 +408,15 @@ fn state_def(g: &Graph, p: &Paths, state_ident: &Ident, bounds: &[TokenStream], 
     }
     let primary = act_field(g, g.resolve(g.outputs[0]));
     let input_grad = grad_field(g, 0);
-    quote! {
+    let def = quote! {
         #[doc = #doc]
         #vis struct #state_ident #generics #where_clause {
             __pack: <__S as #core::storage::Storage>::Pack<#t>,
             __batch: ::core::primitive::usize,
             #(#fields,)*
         }
-
+    };
+    let impls = quote! {
         #[automatically_derived]
         impl #impl_g #state_ident #ty_g #where_clause {
             /// Empty buffers.
@@ -434,7 +447,8 @@ fn state_def(g: &Graph, p: &Paths, state_ident: &Ident, bounds: &[TokenStream], 
                 Self::new()
             }
         }
-    }
+    };
+    (def, impls)
 }
 
 /// One statement per node, in topological order.
@@ -494,7 +508,13 @@ fn only_for_input(g: &Graph) -> Vec<bool> {
     only
 }
 
-fn backward_fn(g: &Graph, p: &Paths, state_ty: &TokenStream, live: &[NodeId]) -> TokenStream {
+fn backward_fn(
+    g: &Graph,
+    p: &Paths,
+    state_ty: &TokenStream,
+    live: &[NodeId],
+    where_clause: &syn::WhereClause,
+) -> TokenStream {
     let core = &p.core;
     let t = &g.scalar;
     let k = g.outputs.len();
@@ -566,12 +586,12 @@ fn backward_fn(g: &Graph, p: &Paths, state_ty: &TokenStream, live: &[NodeId]) ->
                 // The same node twice: its two gradients in two calls, one buffer each time.
                 let (da, db) = (dx(args[0]), dx(args[1]));
                 quote! {
-                    #tr::backward(&self.#field, #a, #b, #dy, #da, #none);
-                    #tr::backward(&self.#field, #a, #b, #dy, #none, #db);
+                    #tr::backward(&__net.#field, #a, #b, #dy, #da, #none);
+                    #tr::backward(&__net.#field, #a, #b, #dy, #none, #db);
                 }
             } else {
                 let (da, db) = (dx(args[0]), dx(args[1]));
-                quote!(#tr::backward(&self.#field, #a, #b, #dy, #da, #db);)
+                quote!(#tr::backward(&__net.#field, #a, #b, #dy, #da, #db);)
             }
         } else {
             let x = read(g, p, args[0]);
@@ -583,7 +603,7 @@ fn backward_fn(g: &Graph, p: &Paths, state_ty: &TokenStream, live: &[NodeId]) ->
                 let act = &g.layers[a].name;
                 quote! {
                     #core::ops::unary::backward_in_place(
-                        #core::module::Activation::op(&self.#act),
+                        #core::module::Activation::op(&__net.#act),
                         #core::storage::Buffer::as_slice(&__st.#af),
                         #core::storage::Buffer::as_mut_slice(&mut __st.#gf),
                     );
@@ -592,7 +612,7 @@ fn backward_fn(g: &Graph, p: &Paths, state_ty: &TokenStream, live: &[NodeId]) ->
             quote! {
                 #unfuse
                 #tr::backward(
-                    &self.#field,
+                    &__net.#field,
                     #x,
                     #core::storage::Buffer::as_slice(&__st.#af),
                     &__st.#cf,
@@ -606,15 +626,21 @@ fn backward_fn(g: &Graph, p: &Paths, state_ty: &TokenStream, live: &[NodeId]) ->
         steps.extend(gate(n, stmt));
     }
 
+    let ident = &g.ident;
+    let mut generics = state_generics(&g.generics, quote!(__S: #core::storage::Storage));
+    generics.params.push(syn::parse_quote!(const __DX: bool));
+    let (fn_g, _, _) = generics.split_for_impl();
+    let (_, net_ty_g, _) = g.generics.split_for_impl();
     quote! {
-        #[doc(hidden)]
-        fn __backward<__S: #core::storage::Storage, const __DX: bool>(
-            &self,
+        /// Backward through every node in reverse topological order; with `__DX`, also
+        /// the gradient with respect to the input.
+        fn __backward #fn_g (
+            __net: &#ident #net_ty_g,
             __x: &[#t],
             __dys: [&[#t]; #k],
-            __grad: &mut Self,
+            __grad: &mut #ident #net_ty_g,
             __st: &mut #state_ty,
-        ) -> ::core::result::Result<(), #core::ShapeError> {
+        ) -> ::core::result::Result<(), #core::ShapeError> #where_clause {
             let __batch = __st.__batch;
             #core::network::expect_batch::<#in_ty>(#what_input, __x.len(), __batch)?;
             #zero
