@@ -249,6 +249,13 @@ pub trait Layer<T: Scalar, In: Shape, Out: Shape>: Module<T> {
     /// generated networks.
     const MACS: usize = 0;
 
+    /// Scratch values the layer takes from the front of `ctx.pack` beyond what GEMM
+    /// packing uses (a convolution's column buffer). Generated networks size their packing
+    /// memory to the largest layer's `SCRATCH` plus
+    /// [`PACK_LEN`](crate::kernels::gemm::PACK_LEN); with less, a layer must still compute
+    /// the right values (more slowly).
+    const SCRATCH: usize = 0;
+
     /// Inference: `y = f(x)` for a whole batch. Allocates nothing.
     fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>);
 

@@ -44,10 +44,11 @@ pub trait Buffer<T>: Sized {
 pub trait Storage: 'static {
     /// The buffer for a batch of `S` samples of `T`.
     type Buf<T: Scalar, S: Shape>: Buffer<T>;
-    /// Packing memory for the matrix kernel.
+    /// Packing and scratch memory for the kernels.
     type Pack<T: Scalar>: AsMut<[T]>;
-    /// Fresh packing memory.
-    fn pack<T: Scalar>() -> Self::Pack<T>;
+    /// Fresh packing memory of `len` values where the policy can choose (`Heap`); a fixed
+    /// policy gives what its type says.
+    fn pack<T: Scalar>(len: usize) -> Self::Pack<T>;
 }
 
 /// Growable buffers on the heap.
@@ -65,15 +66,15 @@ pub struct Fixed<const CAP: usize, const PACK: usize = 0>;
 impl Storage for Heap {
     type Buf<T: Scalar, S: Shape> = HeapBuf<T, S>;
     type Pack<T: Scalar> = alloc::vec::Vec<T>;
-    fn pack<T: Scalar>() -> alloc::vec::Vec<T> {
-        alloc::vec![T::ZERO; crate::kernels::gemm::PACK_LEN]
+    fn pack<T: Scalar>(len: usize) -> alloc::vec::Vec<T> {
+        alloc::vec![T::ZERO; len]
     }
 }
 
 impl<const CAP: usize, const PACK: usize> Storage for Fixed<CAP, PACK> {
     type Buf<T: Scalar, S: Shape> = FixedBuf<T, S, CAP>;
     type Pack<T: Scalar> = [T; PACK];
-    fn pack<T: Scalar>() -> [T; PACK] {
+    fn pack<T: Scalar>(_: usize) -> [T; PACK] {
         [T::ZERO; PACK]
     }
 }

@@ -408,6 +408,18 @@ fn state_def(
     }
     let primary = act_field(g, g.resolve(g.outputs[0]));
     let input_grad = grad_field(g, 0);
+    let scratch: Vec<TokenStream> = live
+        .iter()
+        .filter_map(|&n| {
+            let Op::Apply(l) = g.nodes[n].op else { return None };
+            let layer = &g.layers[l];
+            if layer.kind.is_merge() {
+                return None;
+            }
+            let (ty, a, o) = (&layer.ty, g.shape(g.nodes[n].args[0]).ty(core), g.shape(n).ty(core));
+            Some(quote!(<#ty as #core::module::Layer<#t, #a, #o>>::SCRATCH))
+        })
+        .collect();
     let def = quote! {
         #[doc = #doc]
         #vis struct #state_ident #generics #where_clause {
@@ -422,7 +434,9 @@ fn state_def(
             /// Empty buffers.
             pub fn new() -> Self {
                 Self {
-                    __pack: <__S as #core::storage::Storage>::pack::<#t>(),
+                    __pack: <__S as #core::storage::Storage>::pack::<#t>(
+                        #core::kernels::gemm::PACK_LEN + #core::summary::max_of(&[#(#scratch),*]),
+                    ),
                     __batch: 0,
                     #(#inits,)*
                 }
