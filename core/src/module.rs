@@ -256,6 +256,15 @@ pub trait Layer<T: Scalar, In: Shape, Out: Shape>: Module<T> {
     /// the right values (more slowly).
     const SCRATCH: usize = 0;
 
+    /// Checks values that come from user data before any pass runs: an `Embedding`'s
+    /// indices must be whole numbers below its vocabulary. Generated networks call it on
+    /// every layer that reads the network's input, so that bad data is an `Err`, never a
+    /// panic. The default accepts everything.
+    fn check_input(&self, x: &[T]) -> Result<(), crate::ShapeError> {
+        let _ = x;
+        Ok(())
+    }
+
     /// Inference: `y = f(x)` for a whole batch. Allocates nothing.
     fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>);
 

@@ -465,11 +465,22 @@ fn state_def(
     (def, impls)
 }
 
-/// One statement per node, in topological order.
+/// One statement per node, in topological order, after the input checks of the layers
+/// that read the network's input.
 fn forward_body(g: &Graph, p: &Paths, nodes: &[NodeId], train: bool) -> TokenStream {
     let core = &p.core;
     let t = &g.scalar;
     let mut out = TokenStream::new();
+    for &n in nodes {
+        let Op::Apply(l) = g.nodes[n].op else { continue };
+        let layer = &g.layers[l];
+        if layer.kind.is_merge() || g.resolve(g.nodes[n].args[0]) != 0 {
+            continue;
+        }
+        let (ty, field) = (&layer.ty, &layer.name);
+        let (a, o) = (g.shape(0).ty(core), g.shape(n).ty(core));
+        out.extend(quote!(<#ty as #core::module::Layer<#t, #a, #o>>::check_input(&self.#field, __x)?;));
+    }
     for &n in nodes {
         let Op::Apply(l) = g.nodes[n].op else { continue };
         let layer = &g.layers[l];
