@@ -94,10 +94,19 @@ for profile in release dev; do
     dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
     step "host binary ($profile): run"
     status=0
-    "$tgt/$dir/no-std-check" || status=$?
+    out=$("$tgt/$dir/no-std-check") || status=$?
+    printf '%s\n' "$out"
     [ "$status" -eq 0 ] ||
         fail "no-std-check ($profile) exited with $status (codes: no-std-check/src/lib.rs, mod code; 101 is a panic)"
+    [ "$profile" = release ] && no_std_final=$(printf '%s\n' "$out" | sed -n 's/.*training losses .* final=\([^ ]*\).*/\1/p')
 done
+
+# 2b. The same training steps in the std build must end at the same loss (within 1e-5):
+# tests/no_alloc_training.rs includes no-std-check/src/train.rs and compares.
+[ -n "${no_std_final:-}" ] || fail "the no_std binary did not report its training losses"
+step "std build of the same training steps: final loss must match the no_std build's ($no_std_final)"
+(cd "$root" && MONOGRAD_NO_STD_FINAL_LOSS="$no_std_final" cargo test --quiet --test no_alloc_training -- --nocapture) ||
+    fail "the std build of the training steps does not match the no_std build"
 
 # 3. Lint: no-std-check is outside the workspace, so the workspace's fmt and clippy miss it.
 step "lint: cargo fmt --check, cargo clippy -D warnings (no-std-check is not in the workspace)"

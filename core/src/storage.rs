@@ -17,6 +17,7 @@
 //! assert!(buf.prepare(5).is_err()); // over capacity: an error that says so
 //! ```
 
+#[cfg(feature = "alloc")]
 use core::marker::PhantomData;
 
 use crate::{Scalar, Shape, ShapeError};

@@ -42,7 +42,13 @@ pub mod code {
     pub const SCALAR_DERIVATIVE: u8 = 31;
     /// `Dual<Dual<f32, 1>, 1>`: the second derivative differs from the analytic one.
     pub const SCALAR_SECOND_DERIVATIVE: u8 = 32;
+    /// Training without an allocator returned an error.
+    pub const TRAIN_ERROR: u8 = 40;
+    /// Training without an allocator: the loss did not fall below half its initial value.
+    pub const TRAIN_LOSS_NOT_HALVED: u8 = 41;
 }
+
+pub mod train;
 
 /// The tolerance for every comparison: `|a - b| <= TOL * max(1, |b|)`.
 pub const TOL: f32 = 1e-5;
@@ -61,7 +67,18 @@ pub const CHECKS: &[Check] = &[
     Check { name: "mlp forward, f32, against naive loops", run: mlp_forward_f32 },
     Check { name: "mlp forward, Dual<f32, 1>, against a naive JVP", run: mlp_forward_dual },
     Check { name: "Scalar formulas on Dual<f32, 1> and Dual<Dual<f32, 1>, 1>", run: scalar_dual },
+    Check { name: "network! trained with SGD in Fixed storage: the loss halves", run: train_halves },
 ];
+
+/// SGD steps on a `network!` with no heap: the loss must fall below half its initial value.
+fn train_halves() -> Result<(), u8> {
+    let l = train::train().map_err(|_| code::TRAIN_ERROR)?;
+    if l.last.is_finite() && l.last < 0.5 * l.initial {
+        Ok(())
+    } else {
+        Err(code::TRAIN_LOSS_NOT_HALVED)
+    }
+}
 
 /// Runs every check and stops at the first failure, returning its code.
 pub fn run() -> Result<(), u8> {

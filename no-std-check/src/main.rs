@@ -40,6 +40,10 @@ extern "C" fn entry() -> ! {
     });
     match result {
         Ok(()) => {
+            // For the comparison with the std build of the same steps (check-no-std.sh).
+            if let Ok(l) = no_std_check::train::train() {
+                let _ = writeln!(out, "no-std-check: training losses initial={} final={}", l.initial, l.last);
+            }
             let _ = writeln!(out, "no-std-check: all {} checks passed", no_std_check::CHECKS.len());
             exit(0)
         }

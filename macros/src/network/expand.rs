@@ -235,7 +235,14 @@ fn struct_def(g: &Graph) -> TokenStream {
     let where_clause = &generics.where_clause;
     let fields = g.layers.iter().map(|l| {
         let (attrs, name, ty) = (&l.attrs, &l.name, &l.ty);
-        quote!(#(#attrs)* pub #name: #ty)
+        // Fields the user left undocumented get a line, for crates that deny missing docs.
+        let doc = if attrs.iter().any(|a| a.path().is_ident("doc")) {
+            None
+        } else {
+            let text = format!("The layer `{}`: `{}`.", name, written(&l.written));
+            Some(quote!(#[doc = #text]))
+        };
+        quote!(#(#attrs)* #doc pub #name: #ty)
     });
     quote! {
         #(#attrs)*
