@@ -59,7 +59,13 @@ pub enum ShapeError {
         /// The batch asked for.
         requested: usize,
     },
-    /// An index read from data (a class label) is not below its bound.
+    /// A backward pass without the training forward it needs: `backward` reads what
+    /// `forward_train` kept, on the same batch.
+    NoTrainingForward {
+        /// The network.
+        what: &'static str,
+    },
+    /// An index read from data (a class label, a token) is not below its bound.
     IndexOutOfRange {
         /// What the index is.
         what: &'static str,
@@ -90,6 +96,11 @@ impl fmt::Display for ShapeError {
                 f,
                 "{what}: batch of {requested} exceeds the static capacity of {capacity} samples; \
                  raise the capacity or split the batch"
+            ),
+            Self::NoTrainingForward { what } => write!(
+                f,
+                "{what}: backward needs `forward_train` on the same batch first (an inference `forward` \
+                 since then does not keep what backward reads)"
             ),
             Self::IndexOutOfRange { what, index, bound } => {
                 write!(f, "{what}: index {index} is out of range, expected one below {bound}")

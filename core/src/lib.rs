@@ -43,7 +43,7 @@ pub mod tape;
 
 pub use dual::Dual;
 pub use error::ShapeError;
-pub use module::{Activation, Ctx, Layer, Merge, Module, OutputShape};
+pub use module::{Activation, BuiltinLayer, Ctx, Layer, Merge, Module, OutputShape};
 pub use network::Network;
 pub use rng::Rng;
 pub use scalar::{Real, Scalar};

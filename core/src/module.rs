@@ -389,3 +389,18 @@ pub fn convert<T: Scalar, U: Scalar, A: Module<T>, B: Module<U>>(from: &A, to: &
         rest = &rest[n..];
     });
 }
+
+/// Marks monograd's own layers, which `network!` recognises by name to apply its shape
+/// rules, merging of repeated computations and activation fusion.
+///
+/// A proc macro sees names, not types, so the code it generates requires this trait of
+/// every layer it treats as built-in: a layer of your own that happens to be called
+/// `Tanh` or `Linear` is then a compile error that says to rename it, rather than being
+/// merged or fused by rules meant for another layer. Implement it only for a type that
+/// behaves exactly as the built-in layer of that name (a wrapper that counts calls, say).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not monograd's layer of that name",
+    label = "`network!` recognises built-in layers by name, and this one is not built in",
+    note = "rename your layer (for example `MyTanh`) so that `network!` treats it as a layer of your own"
+)]
+pub trait BuiltinLayer {}

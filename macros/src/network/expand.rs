@@ -62,6 +62,8 @@ pub fn expand(g: &Graph) -> TokenStream {
                 __st: &'__s mut #state_ty,
             ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> {
                 let __batch = #core::network::batch_of::<#in_ty>(#what_input, __x.len())?;
+                // Inference overwrites some buffers and not others: backward may not follow.
+                __st.__trained = false;
                 __st.__batch = __batch;
                 let mut __ctx = #core::module::Ctx::new(::core::convert::AsMut::as_mut(&mut __st.__pack));
                 #body
@@ -143,9 +145,11 @@ pub fn expand(g: &Graph) -> TokenStream {
                 __st: &'__s mut #state_ty,
             ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> {
                 let __batch = #core::network::batch_of::<#in_ty>(#what_input, __x.len())?;
+                __st.__trained = false;
                 __st.__batch = __batch;
                 let mut __ctx = #core::module::Ctx::new(::core::convert::AsMut::as_mut(&mut __st.__pack));
                 #train_body
+                __st.__trained = true;
                 ::core::result::Result::Ok(#core::storage::Buffer::as_slice(#ret))
             }
 
@@ -244,13 +248,35 @@ fn struct_def(g: &Graph) -> TokenStream {
         };
         quote!(#(#attrs)* #doc pub #name: #ty)
     });
+    let t = &g.scalar;
+    let uses_scalar = g.layers.iter().any(|l| mentions(&l.ty, t));
+    let marker = (!uses_scalar).then(|| {
+        quote! {
+            /// The scalar: no layer here has parameters to hold it.
+            #[doc(hidden)]
+            pub __scalar: ::core::marker::PhantomData<#t>,
+        }
+    });
     quote! {
         #(#attrs)*
         #[derive(::core::clone::Clone, ::core::default::Default, ::monograd::Module)]
         #vis struct #ident #generics #where_clause {
             #(#fields,)*
+            #marker
         }
     }
+}
+
+/// Whether `ty`'s tokens name the identifier `t`.
+fn mentions(ty: &syn::Type, t: &Ident) -> bool {
+    fn walk(ts: TokenStream, t: &Ident) -> bool {
+        ts.into_iter().any(|tt| match tt {
+            proc_macro2::TokenTree::Ident(i) => i == *t,
+            proc_macro2::TokenTree::Group(g) => walk(g.stream(), t),
+            _ => false,
+        })
+    }
+    walk(ty.to_token_stream(), t)
 }
 
 /// What the generated code requires of each layer: a `Layer` (or `Merge`) between the
@@ -285,7 +311,15 @@ fn bounds(g: &Graph, p: &Paths) -> Vec<TokenStream> {
         }
         if let Some(act) = g.nodes[n].fused {
             let act_ty = &g.layers[act].ty;
-            push(quote!(#act_ty: #core::module::Activation));
+            let span = g.layers[act].written.span();
+            push(quote_spanned!(span=> #act_ty: #core::module::Activation));
+        }
+    }
+    // The macro knows layers by name: require that a layer it treats as built-in is one.
+    for layer in &g.layers {
+        if layer.kind != Kind::Custom {
+            let ty = &layer.ty;
+            push(quote_spanned!(layer.written.span()=> #ty: #core::module::BuiltinLayer));
         }
     }
     out
@@ -432,6 +466,8 @@ fn state_def(
         #vis struct #state_ident #generics #where_clause {
             __pack: <__S as #core::storage::Storage>::Pack<#t>,
             __batch: ::core::primitive::usize,
+            /// Whether the buffers hold a complete training forward.
+            __trained: bool,
             #(#fields,)*
         }
     };
@@ -445,6 +481,7 @@ fn state_def(
                         #core::kernels::gemm::PACK_LEN + #core::summary::max_of(&[#(#scratch),*]),
                     ),
                     __batch: 0,
+                    __trained: false,
                     #(#inits,)*
                 }
             }
@@ -553,6 +590,7 @@ fn backward_fn(
     let only = only_for_input(g);
     let in_ty = g.shape(0).ty(core);
     let what_input = format!("`{}` input", g.ident);
+    let what_net = format!("`{}`", g.ident);
     let gate = |n: NodeId, body: TokenStream| if only[n] { quote!(if __DX { #body }) } else { body };
 
     let mut zero = TokenStream::new();
@@ -575,8 +613,11 @@ fn backward_fn(
         let gf = grad_field(g, r);
         let o_ty = g.shape(r).ty(core);
         let what = format!("gradient of `{}`", g.nodes[o].name);
+        // The primary output's gradient is required; an empty slice for another output
+        // means that output has no loss.
+        let skip_empty = if i == 0 { quote!(true) } else { quote!(!__dys[#i].is_empty()) };
         seed.extend(quote! {
-            if !__dys[#i].is_empty() {
+            if #skip_empty {
                 #core::network::expect_batch::<#o_ty>(#what, __dys[#i].len(), __batch)?;
                 for (__g, __d) in ::core::iter::Iterator::zip(
                     <[#t]>::iter_mut(#core::storage::Buffer::as_mut_slice(&mut __st.#gf)),
@@ -673,6 +714,9 @@ fn backward_fn(
             __grad: &mut #ident #net_ty_g,
             __st: &mut #state_ty,
         ) -> ::core::result::Result<(), #core::ShapeError> #where_clause {
+            if !__st.__trained {
+                return ::core::result::Result::Err(#core::ShapeError::NoTrainingForward { what: #what_net });
+            }
             let __batch = __st.__batch;
             #core::network::expect_batch::<#in_ty>(#what_input, __x.len(), __batch)?;
             #zero
@@ -751,7 +795,8 @@ fn summary_fn(g: &Graph, p: &Paths) -> TokenStream {
     rows.push(quote!(#core::summary::SummaryRow {
         node: #input, layer: "input", shape: <#in_ty as #core::shape::Shape>::DIMS, params: 0, macs: 0,
     }));
-    let live = live(g);
+    // FLOPs of the primary output's inference, as the totals count them.
+    let live = needed(g, &g.outputs[..1]);
     for &n in g.order.iter().skip(1) {
         let Op::Apply(l) = g.nodes[n].op else { continue };
         let layer = &g.layers[l];

@@ -30,6 +30,13 @@ macro_rules! no_params {
 }
 use no_params;
 
+/// Marks built-in layers for `network!` (see `monograd_core::BuiltinLayer`).
+macro_rules! builtin {
+    ($($name:ident $(<$(const $p:ident: usize),* $(; $t:ident)?>)?),* $(,)?) => {
+        $(impl$(<$(const $p: usize,)* $($t)?>)? ::monograd_core::BuiltinLayer for $name$(<$($p,)* $($t)?>)? {})*
+    };
+}
+
 pub mod activation;
 pub mod linear;
 pub mod merge;
@@ -39,3 +46,5 @@ pub use activation::{ReLU, Tanh};
 pub use linear::Linear;
 pub use merge::{Add, Concat};
 pub use reshape::Flatten;
+
+builtin!(Linear<const I: usize, const O: usize; T>, ReLU, Tanh, Add, Concat, Flatten);
