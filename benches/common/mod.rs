@@ -1,0 +1,128 @@
+//! The timing harness every monograd bench shares. It follows the method of the shared
+//! workload definitions (WORKLOADS.md), as the other frameworks' benches do: warm up for
+//! at least 0.3 s and 10 calls, calibrate one repeat to about 0.25 s, time 7 repeats, and
+//! report the median time per call.
+//!
+//! Each bench prints one line per measurement, in the format the other frameworks'
+//! benches print, so that their outputs can be compared line by line:
+//! `peer=monograd threads=1 name=W5_sgemm_n256 n=256 us_per_call=... gflops=...`.
+
+// Each bench uses the part of the harness it needs.
+#![allow(dead_code)]
+
+use std::fmt::Display;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// Minimum warm-up time.
+pub const WARMUP: Duration = Duration::from_millis(300);
+/// Minimum warm-up calls.
+pub const WARMUP_CALLS: u64 = 10;
+/// The time one timed repeat aims at.
+pub const REPEAT: Duration = Duration::from_millis(250);
+/// Timed repeats; the median is reported.
+pub const REPEATS: usize = 7;
+
+/// Times `f` and returns `(seconds per call, calls per repeat, repeats)`: the median over
+/// [`REPEATS`] repeats of (repeat time / calls), after a warm-up that also calibrates the
+/// number of calls per repeat.
+pub fn measure<R>(mut f: impl FnMut() -> R) -> (f64, u64, usize) {
+    measure_interleaved(&mut [&mut || {
+        black_box(f());
+    }])[0]
+}
+
+/// [`measure`] for several functions at once, with their repeats interleaved (repeat 1 of
+/// each, then repeat 2 of each, ...) so that a change in the machine's load during the
+/// run falls on all of them alike: for side-by-side comparisons in one run.
+pub fn measure_interleaved(fs: &mut [&mut dyn FnMut()]) -> Vec<(f64, u64, usize)> {
+    let iters: Vec<u64> = fs
+        .iter_mut()
+        .map(|f| {
+            let start = Instant::now();
+            let mut calls = 0u64;
+            while calls < WARMUP_CALLS || start.elapsed() < WARMUP {
+                f();
+                calls += 1;
+            }
+            let per_call = start.elapsed().as_secs_f64() / calls as f64;
+            ((REPEAT.as_secs_f64() / per_call).round() as u64).max(1)
+        })
+        .collect();
+    let mut times = vec![[0.0f64; REPEATS]; fs.len()];
+    for rep in 0..REPEATS {
+        for ((f, &n), t) in fs.iter_mut().zip(&iters).zip(&mut times) {
+            let start = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            t[rep] = start.elapsed().as_secs_f64() / n as f64;
+        }
+    }
+    times
+        .iter_mut()
+        .zip(&iters)
+        .map(|(t, &n)| {
+            t.sort_by(f64::total_cmp);
+            (t[REPEATS / 2], n, REPEATS)
+        })
+        .collect()
+}
+
+/// GFLOP/s for `flops` floating-point operations in `secs`.
+pub fn gflops(flops: f64, secs: f64) -> f64 {
+    flops / secs / 1e9
+}
+
+/// One report line: `peer=... threads=1 name=...` followed by `key=value` fields.
+pub fn line(peer: &str, name: &str, fields: &[(&str, &dyn Display)]) -> String {
+    let mut s = format!("peer={peer} threads=1 name={name}");
+    for (k, v) in fields {
+        s.push_str(&format!(" {k}={v}"));
+    }
+    s
+}
+
+/// Prints [`line`].
+pub fn report(peer: &str, name: &str, fields: &[(&str, &dyn Display)]) {
+    println!("{}", line(peer, name, fields));
+}
+
+/// A value printed with one decimal (times in microseconds, rates).
+pub fn fixed1(v: f64) -> impl Display {
+    format!("{v:.1}")
+}
+
+/// A value printed with three significant decimals for small figures (microseconds
+/// below 10), one decimal otherwise.
+pub fn micros(secs: f64) -> impl Display {
+    let us = secs * 1e6;
+    if us < 10.0 {
+        format!("{us:.3}")
+    } else {
+        format!("{us:.1}")
+    }
+}
+
+/// The name filter given on the command line (`cargo bench --bench gemm -- n256`), if
+/// any: cargo passes `--bench` itself, so flags are skipped.
+pub fn filter() -> Option<String> {
+    std::env::args().skip(1).find(|a| !a.starts_with('-'))
+}
+
+/// Whether a bench named `name` should run under [`filter`].
+pub fn selected(name: &str) -> bool {
+    filter().is_none_or(|f| name.contains(&f))
+}
+
+/// Deterministic data uniform in `[0, 1)` (a 64-bit LCG's top bits), so that every run
+/// and every peer multiplies the same numbers.
+pub fn uniform(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 40) as f32 / (1u64 << 24) as f32
+        })
+        .collect()
+}
