@@ -8,9 +8,11 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`layers`] | [`Linear`], activations ([`ReLU`], [`Tanh`]), graph nodes ([`Add`], [`Concat`], [`Flatten`]) |
-//! | [`loss`] | the [`Loss`] trait and [`MseLoss`] |
-//! | [`optim`] | the [`Optimizer`] trait and [`Sgd`] |
+//! | [`loss`] | the [`Loss`] trait, [`ElementwiseLoss`] (a formula differentiated by dual numbers), [`MseLoss`], [`L1Loss`], [`HuberLoss`], [`CrossEntropyLoss`], [`NllLoss`], [`BceWithLogitsLoss`] |
+//! | [`optim`] | the [`Optimizer`] trait, [`Sgd`], [`Adam`], [`AdamW`], [`RmsProp`], [`Adagrad`]; learning-rate [`schedule`](optim::schedule)s; gradient [`clip`](optim::clip)ping |
+//! | [`init`] | Xavier/Glorot and Kaiming/He initialisation, PyTorch's per-layer defaults, bit-identical from a seed on every platform |
 //! | `gradcheck` | any layer as a case of the shared gradient check (feature `alloc`) |
+//! | `data` | IDX/MNIST and CSV readers, splits, normalisation, seeded mini-batches (feature `data`) |
 #![no_std]
 #![warn(missing_docs)]
 
@@ -19,12 +21,23 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "data")]
+#[cfg_attr(docsrs, doc(cfg(feature = "data")))]
+pub mod data;
 #[cfg(feature = "alloc")]
 pub mod gradcheck;
+pub mod init;
 pub mod layers;
 pub mod loss;
 pub mod optim;
 
 pub use layers::{Add, Concat, Flatten, Linear, ReLU, Tanh};
-pub use loss::{Loss, MseLoss};
-pub use optim::{Optimizer, Sgd};
+pub use layers::{
+    AvgPool2d, Conv1d, Conv2d, DepthwiseConv2d, GlobalAvgPool2d, GroupedConv2d, MaxPool2d, SeparableConv2d,
+};
+pub use layers::{
+    BatchNorm1d, BatchNorm2d, Dropout, Embedding, LayerNorm, LeakyReLU, LinearNoBias, LogSoftmax, Reshape, SiLU,
+    Sigmoid, Softmax, Softplus, ELU, GELU,
+};
+pub use loss::{BceWithLogitsLoss, CrossEntropyLoss, ElementwiseLoss, HuberLoss, L1Loss, Loss, MseLoss, NllLoss};
+pub use optim::{Adagrad, Adam, AdamW, OptimError, Optimizer, RmsProp, Schedule, Scheduled, Sgd};

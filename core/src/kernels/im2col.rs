@@ -226,6 +226,7 @@ const fn checked_product(factors: &[usize]) -> Option<usize> {
 /// The outputs `o` in `0..out` whose input index `o * stride + tap - pad` lies in
 /// `0..len`, as `lo..hi`: the positions where a kernel tap at offset `tap` reads real
 /// input rather than padding. Computed once per tap so the inner loops never test.
+#[inline]
 fn inside(out: usize, stride: usize, tap: usize, pad: usize, len: usize) -> core::ops::Range<usize> {
     // o * stride + tap >= pad
     let lo = if pad > tap { (pad - tap).div_ceil(stride) } else { 0 };

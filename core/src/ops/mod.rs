@@ -8,7 +8,7 @@
 //! | [`linear`] | `linear` | the dense layer's `y = x Wᵀ + b`, in PyTorch's layout |
 //! | [`reduce`] | `sum`, `mean`, `row_sum` | reductions to a scalar or per row |
 //! | [`softmax`] | `softmax`, `log_softmax` | row-wise, numerically stable |
-//! | [`loss`] | `mse`, `cross_entropy` | losses to a scalar; targets are not differentiated |
+//! | [`loss`] | `mse`, `l1`, `huber`, `cross_entropy`, `cross_entropy_with`, `nll`, `bce_with_logits` | losses to a scalar; targets are not differentiated |
 //!
 //! [`OPS`] names every op, so that tests can check that each has a gradient check.
 //!
@@ -76,6 +76,11 @@ pub const OPS: &[&str] = &[
     softmax::LOG_SOFTMAX,
     loss::MSE,
     loss::CROSS_ENTROPY,
+    loss::L1,
+    loss::HUBER,
+    loss::CROSS_ENTROPY_WITH,
+    loss::NLL,
+    loss::BCE_WITH_LOGITS,
 ];
 
 /// Panics unless a buffer has the length the op needs: the caller sized it wrongly.

@@ -11,7 +11,7 @@ use quote::{quote, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, GenericArgument, Generics, Ident, PathArguments, Type, Visibility};
 
-use super::parse::{NetworkDef, NodeKind};
+use super::parse::{NetworkDef, NodeDecl, NodeKind};
 use crate::ctxt::Ctxt;
 
 pub type NodeId = usize;
@@ -159,21 +159,116 @@ pub enum Kind {
     Concat,
     /// A layer the macro has no rule for: its output shape comes from `OutputShape`.
     Custom,
+    /// A convolution over `rank` spatial dimensions; where its constants sit in `args`.
+    Conv { rank: usize, at: ConvArgs },
+    /// Max or average pooling: `args` = `[K, S]`.
+    Pool,
+    /// `[C, H, W]` to `[C]`.
+    GlobalPool,
+    /// `[L]` token indices to `[L, D]`: `args` = `[V, D]`.
+    Embedding,
+    /// Normalisation over the first (`BatchNorm`) or last (`LayerNorm`) dimension, of
+    /// `args[0]` features; keeps the shape.
+    Norm { last: bool },
 }
+
+/// Where a convolution's constants are in its generic arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvArgs {
+    pub ci: usize,
+    pub co: Option<usize>,
+    pub k: usize,
+    pub s: usize,
+    pub p: usize,
+    pub d: usize,
+}
+
+/// A const parameter of a built-in layer: required, or its default.
+#[derive(Clone, Copy)]
+enum ConstDefault {
+    Required,
+    Lit(u128),
+    /// The value of an earlier parameter (`MaxPool2d<K, S = K>`).
+    SameAs(usize),
+}
+
+/// What the macro knows of a built-in layer type.
+struct Spec {
+    name: &'static str,
+    kind: Kind,
+    consts: &'static [ConstDefault],
+    /// Whether the scalar follows the constants (`Linear<I, O, T>`).
+    scalar: bool,
+}
+
+use ConstDefault::{Lit, Required as R, SameAs};
+
+const CONV: ConvArgs = ConvArgs { ci: 0, co: Some(1), k: 2, s: 3, p: 4, d: 5 };
+const GROUPED: ConvArgs = ConvArgs { ci: 0, co: Some(1), k: 2, s: 5, p: 6, d: 7 };
+const DEPTHWISE: ConvArgs = ConvArgs { ci: 0, co: None, k: 1, s: 2, p: 3, d: 4 };
+const UNIT: Kind = Kind::Activation { unit: true, fusable: true };
+const SMOOTH: Kind = Kind::Activation { unit: true, fusable: false };
+const CONFIGURED: Kind = Kind::Activation { unit: false, fusable: true };
+
+const SPECS: &[Spec] = &[
+    Spec { name: "Linear", kind: Kind::Linear, consts: &[R, R], scalar: true },
+    Spec { name: "LinearNoBias", kind: Kind::Linear, consts: &[R, R], scalar: true },
+    Spec { name: "ReLU", kind: UNIT, consts: &[], scalar: false },
+    Spec { name: "Tanh", kind: UNIT, consts: &[], scalar: false },
+    Spec { name: "Sigmoid", kind: UNIT, consts: &[], scalar: false },
+    Spec { name: "LeakyReLU", kind: CONFIGURED, consts: &[], scalar: false },
+    Spec { name: "ELU", kind: CONFIGURED, consts: &[], scalar: false },
+    Spec { name: "GELU", kind: SMOOTH, consts: &[], scalar: false },
+    Spec { name: "SiLU", kind: SMOOTH, consts: &[], scalar: false },
+    Spec { name: "Softplus", kind: SMOOTH, consts: &[], scalar: false },
+    Spec { name: "Softmax", kind: SMOOTH, consts: &[], scalar: false },
+    Spec { name: "LogSoftmax", kind: SMOOTH, consts: &[], scalar: false },
+    Spec { name: "Dropout", kind: Kind::Stateful, consts: &[], scalar: false },
+    Spec { name: "BatchNorm1d", kind: Kind::Norm { last: false }, consts: &[R], scalar: true },
+    Spec { name: "BatchNorm2d", kind: Kind::Norm { last: false }, consts: &[R], scalar: true },
+    Spec { name: "LayerNorm", kind: Kind::Norm { last: true }, consts: &[R], scalar: true },
+    Spec { name: "Embedding", kind: Kind::Embedding, consts: &[R, R], scalar: true },
+    Spec { name: "Flatten", kind: Kind::Flatten, consts: &[], scalar: false },
+    Spec { name: "Add", kind: Kind::Add, consts: &[], scalar: false },
+    Spec { name: "Concat", kind: Kind::Concat, consts: &[], scalar: false },
+    Spec {
+        name: "Conv1d",
+        kind: Kind::Conv { rank: 1, at: CONV },
+        consts: &[R, R, R, Lit(1), Lit(0), Lit(1)],
+        scalar: true,
+    },
+    Spec {
+        name: "Conv2d",
+        kind: Kind::Conv { rank: 2, at: CONV },
+        consts: &[R, R, R, Lit(1), Lit(0), Lit(1)],
+        scalar: true,
+    },
+    Spec {
+        name: "GroupedConv2d",
+        kind: Kind::Conv { rank: 2, at: GROUPED },
+        consts: &[R, R, R, R, R, Lit(1), Lit(0), Lit(1)],
+        scalar: true,
+    },
+    Spec {
+        name: "DepthwiseConv2d",
+        kind: Kind::Conv { rank: 2, at: DEPTHWISE },
+        consts: &[R, R, Lit(1), Lit(0), Lit(1)],
+        scalar: true,
+    },
+    Spec {
+        name: "SeparableConv2d",
+        kind: Kind::Conv { rank: 2, at: CONV },
+        consts: &[R, R, R, Lit(1), Lit(0), Lit(1)],
+        scalar: true,
+    },
+    Spec { name: "MaxPool2d", kind: Kind::Pool, consts: &[R, SameAs(0)], scalar: false },
+    Spec { name: "AvgPool2d", kind: Kind::Pool, consts: &[R, SameAs(0)], scalar: false },
+    Spec { name: "GlobalAvgPool2d", kind: Kind::GlobalPool, consts: &[], scalar: false },
+];
 
 impl Kind {
     fn of(name: &str) -> Kind {
-        match name {
-            "Linear" => Kind::Linear,
-            "ReLU" | "Tanh" | "Sigmoid" => Kind::Activation { unit: true, fusable: true },
-            "LeakyReLU" | "ELU" => Kind::Activation { unit: false, fusable: true },
-            "GELU" | "SiLU" | "Softplus" | "Softmax" | "LogSoftmax" => Kind::Activation { unit: true, fusable: false },
-            "Dropout" | "BatchNorm1d" | "BatchNorm2d" | "LayerNorm" => Kind::Stateful,
-            "Flatten" => Kind::Flatten,
-            "Add" => Kind::Add,
-            "Concat" => Kind::Concat,
-            _ => Kind::Custom,
-        }
+        SPECS.iter().find(|s| s.name == name).map(|s| s.kind.clone()).unwrap_or(Kind::Custom)
     }
 
     pub fn is_merge(&self) -> bool {
@@ -182,7 +277,10 @@ impl Kind {
 
     /// Whether the layer may hold trainable parameters.
     pub fn has_params(&self) -> bool {
-        matches!(self, Kind::Linear | Kind::Stateful | Kind::Custom)
+        matches!(
+            self,
+            Kind::Linear | Kind::Stateful | Kind::Custom | Kind::Conv { .. } | Kind::Embedding | Kind::Norm { .. }
+        )
     }
 }
 
@@ -197,6 +295,9 @@ pub struct Layer {
     pub kind: Kind,
     /// `Linear`'s `(in, out)`.
     pub dims: Option<(Dim, Dim)>,
+    /// The layer's const generic arguments, defaults filled in (`Conv2d<1, 6, 5>` gives
+    /// `[1, 6, 5, 1, 0, 1]`); empty when one is not a plain constant.
+    pub args: Vec<Dim>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,6 +311,9 @@ pub struct Node {
     pub op: Op,
     /// Resolved inputs (after optimisation, possibly rewritten to survivors).
     pub args: Vec<NodeId>,
+    /// The inputs as the user named them, for spans (empty when the node reads the
+    /// previous one implicitly).
+    pub written_args: Vec<Ident>,
     pub shape: Option<Shp>,
     /// An activation layer computed in this node's pass (fusion).
     pub fused: Option<LayerId>,
@@ -233,9 +337,6 @@ pub struct Graph {
     pub order: Vec<NodeId>,
 }
 
-/// Layers whose last generic argument is the scalar, appended when the user omits it.
-const SCALAR_GENERIC: &[(&str, usize)] = &[("Linear", 2)];
-
 impl Graph {
     pub fn from_def(cx: &Ctxt, def: NetworkDef) -> Graph {
         let NetworkDef { attrs, vis, ident, mut generics, input, nodes: decls, outputs } = def;
@@ -246,12 +347,24 @@ impl Graph {
             name: input.name.clone(),
             op: Op::Input,
             args: Vec::new(),
+            written_args: Vec::new(),
             shape: Some(Shp::Known(input.dims.iter().map(Dim::from_expr).collect())),
             fused: None,
             alias: None,
         }];
-        if input.dims.is_empty() || input.dims.len() > 3 {
-            cx.error_at(input.bracket, "a sample has 1 to 3 dimensions, such as `[784]` or `[1, 28, 28]`");
+        match input.dims.len() {
+            0 => cx.error_at(
+                input.bracket,
+                "the input needs a shape: 1 to 3 dimensions, such as `[784]` or `[1, 28, 28]`",
+            ),
+            1..=3 => {}
+            n => cx.error_at(
+                input.bracket,
+                format!(
+                    "a sample has 1 to 3 dimensions, such as `[784]` or `[1, 28, 28]`, not {n} (the batch dimension \
+                     is not part of it)"
+                ),
+            ),
         }
 
         let mut names: HashMap<String, NodeId> = HashMap::new();
@@ -268,6 +381,7 @@ impl Graph {
                 name: d.name.clone(),
                 op: Op::Input, // set below
                 args: Vec::new(),
+                written_args: d.args.clone().unwrap_or_default(),
                 shape: None,
                 fused: None,
                 alias: None,
@@ -281,7 +395,11 @@ impl Graph {
             if let NodeKind::New(ty) = &d.kind {
                 let name = last_segment(ty);
                 let kind = name.as_deref().map(Kind::of).unwrap_or(Kind::Custom);
-                let (stored, dims) = scalar_injected(ty, &kind, &scalar);
+                let (stored, args) = with_defaults(ty, &scalar);
+                let dims = match (&kind, args.as_slice()) {
+                    (Kind::Linear, [i, o, ..]) => Some((i.clone(), o.clone())),
+                    _ => None,
+                };
                 layer_of.insert(d.name.to_string(), layers.len());
                 layers.push(Layer {
                     attrs: d.attrs.clone(),
@@ -290,6 +408,7 @@ impl Graph {
                     ty: stored,
                     kind,
                     dims,
+                    args,
                 });
                 nodes[i + 1].op = Op::Apply(layers.len() - 1);
             }
@@ -298,13 +417,7 @@ impl Graph {
             if let NodeKind::Reuse(other) = &d.kind {
                 match layer_of.get(&other.to_string()) {
                     Some(&l) => nodes[i + 1].op = Op::Apply(l),
-                    None if names.contains_key(&other.to_string()) => cx.error_at(
-                        other.span(),
-                        format!(
-                            "`{other}` applies no layer of its own to reuse; name the node that declares the layer"
-                        ),
-                    ),
-                    None => cx.error_at(other.span(), format!("unknown layer `{other}`: no node declares it")),
+                    None => cx.error_at(other.span(), reuse_message(other, &input.name, &decls, &layers)),
                 }
                 for a in &d.attrs {
                     cx.error_spanned_by(
@@ -342,7 +455,10 @@ impl Graph {
                 list.iter()
                     .filter_map(|o| match names.get(&o.to_string()) {
                         Some(&0) => {
-                            cx.error_at(o.span(), "the input cannot be an output: add a layer");
+                            cx.error_at(
+                                o.span(),
+                                format!("`{o}` is the input, which cannot be an output: add a layer after it"),
+                            );
                             None
                         }
                         Some(&n) => Some(n),
@@ -381,6 +497,28 @@ impl Graph {
     }
 }
 
+/// Why `= other` names no layer: `other` is the input, reuses a layer itself, or is unknown.
+fn reuse_message(other: &Ident, input: &Ident, decls: &[NodeDecl], layers: &[Layer]) -> String {
+    if other == input {
+        return format!(
+            "`{other}` is the network's input, not a layer: reuse a node that declares one, `name: Layer<..>`"
+        );
+    }
+    let original = decls.iter().find_map(|d| match &d.kind {
+        NodeKind::Reuse(l) if d.name == *other => Some(l),
+        _ => None,
+    });
+    if let Some(original) = original {
+        return format!("`{other}` declares no layer, it reuses `{original}`'s: write `= {original}`");
+    }
+    let list: Vec<_> = layers.iter().map(|l| format!("`{}`", l.name)).collect();
+    if list.is_empty() {
+        format!("unknown layer `{other}`: no node declares a layer")
+    } else {
+        format!("unknown layer `{other}`; the nodes that declare a layer are {}", list.join(", "))
+    }
+}
+
 fn unknown_node_message(a: &Ident, names: &HashMap<String, NodeId>) -> String {
     let mut known: Vec<(&NodeId, &String)> = names.iter().map(|(k, v)| (v, k)).collect();
     known.sort();
@@ -413,27 +551,35 @@ fn last_segment(ty: &Type) -> Option<String> {
     }
 }
 
-/// The stored type (scalar appended where the user omitted it) and `Linear`'s dimensions.
-fn scalar_injected(ty: &Type, kind: &Kind, scalar: &Ident) -> (Type, Option<(Dim, Dim)>) {
+/// The stored type of a built-in layer, with its const defaults written out and the scalar
+/// appended where the user omitted it (`Conv2d<1, 6, 5>` is stored as
+/// `Conv2d<1, 6, 5, 1, 0, 1, T>`), and its const arguments as dimensions.
+fn with_defaults(ty: &Type, scalar: &Ident) -> (Type, Vec<Dim>) {
     let mut stored = ty.clone();
-    let mut dims = None;
-    if let Type::Path(p) = &mut stored {
-        if let Some(seg) = p.path.segments.last_mut() {
-            let name = seg.ident.to_string();
-            if let PathArguments::AngleBracketed(ab) = &mut seg.arguments {
-                if *kind == Kind::Linear && ab.args.len() >= 2 {
-                    let mut it = ab.args.iter();
-                    if let (Some(i), Some(o)) = (it.next().and_then(Dim::from_arg), it.next().and_then(Dim::from_arg)) {
-                        dims = Some((i, o));
-                    }
+    let Type::Path(p) = &mut stored else { return (stored, Vec::new()) };
+    let Some(seg) = p.path.segments.last_mut() else { return (stored, Vec::new()) };
+    let Some(spec) = SPECS.iter().find(|s| seg.ident == s.name) else { return (stored, Vec::new()) };
+    if spec.consts.is_empty() {
+        return (stored, Vec::new());
+    }
+    let PathArguments::AngleBracketed(ab) = &mut seg.arguments else { return (stored, Vec::new()) };
+    let written = ab.args.len();
+    if written <= spec.consts.len() {
+        for i in written..spec.consts.len() {
+            let arg: GenericArgument = match spec.consts[i] {
+                ConstDefault::Required => return (stored, Vec::new()), // rustc reports the missing argument
+                ConstDefault::Lit(v) => {
+                    let v = proc_macro2::Literal::usize_unsuffixed(v as usize);
+                    syn::parse_quote_spanned!(ty.span()=> #v)
                 }
-                if let Some((_, n)) = SCALAR_GENERIC.iter().find(|(k, _)| *k == name) {
-                    if ab.args.len() == *n {
-                        ab.args.push(syn::parse_quote_spanned!(ty.span()=> #scalar));
-                    }
-                }
-            }
+                ConstDefault::SameAs(j) => ab.args[j].clone(),
+            };
+            ab.args.push(arg);
+        }
+        if spec.scalar {
+            ab.args.push(syn::parse_quote_spanned!(ty.span()=> #scalar));
         }
     }
-    (stored, dims)
+    let args: Option<Vec<Dim>> = ab.args.iter().take(spec.consts.len()).map(Dim::from_arg).collect();
+    (stored, args.unwrap_or_default())
 }

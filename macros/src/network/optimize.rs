@@ -32,14 +32,21 @@ fn eliminate_common_subexpressions(g: &mut Graph) {
         let mut args: Vec<NodeId> = g.nodes[n].args.iter().map(|&a| g.resolve(a)).collect();
         let layer = &g.layers[l];
         let key = match layer.kind {
-            Kind::Stateful | Kind::Custom => continue,
-            Kind::Activation { unit: true, .. } | Kind::Flatten | Kind::Add | Kind::Concat => {
+            Kind::Stateful | Kind::Custom | Kind::Norm { .. } => continue,
+            Kind::Activation { unit: true, .. }
+            | Kind::Flatten
+            | Kind::Add
+            | Kind::Concat
+            | Kind::Pool
+            | Kind::GlobalPool => {
                 if layer.kind == Kind::Add {
                     args.sort_unstable(); // a + b = b + a
                 }
                 Key::Pure(layer.written.to_token_stream().to_string(), args)
             }
-            Kind::Linear | Kind::Activation { unit: false, .. } => Key::Instance(l, args),
+            Kind::Linear | Kind::Conv { .. } | Kind::Embedding | Kind::Activation { unit: false, .. } => {
+                Key::Instance(l, args)
+            }
         };
         match seen.get(&key) {
             Some(&first) => g.nodes[n].alias = Some(first),
@@ -70,7 +77,10 @@ fn fuse_activations(g: &mut Graph) {
             continue;
         }
         let p = g.resolve(g.nodes[n].args[0]);
-        let producer_fusable = matches!(g.nodes[p].op, Op::Apply(l) if g.layers[l].kind == Kind::Linear);
+        // Dense layers and convolutions apply the activation in their bias pass, and their
+        // backward does not read their output.
+        let producer_fusable =
+            matches!(g.nodes[p].op, Op::Apply(l) if matches!(g.layers[l].kind, Kind::Linear | Kind::Conv { .. }));
         if producer_fusable && g.nodes[p].fused.is_none() && readers[p] == 1 && !outputs.contains(&p) {
             g.nodes[p].fused = Some(act);
             g.nodes[n].alias = Some(p);

@@ -5,10 +5,12 @@
 //!
 //! Derivatives: `∂L/∂x = ∂L/∂y · W`, `∂L/∂W = (∂L/∂y)ᵀ · x`, `∂L/∂b = Σ_batch ∂L/∂y`.
 //!
+//! [`LinearNoBias`] is `torch.nn.Linear(I, O, bias=False)`: `y = x Wᵀ`, with `weight` alone.
+//!
 //! # Shapes
 //! - input: [`Rank1<I>`] per sample, `[batch, I]` flat
 //! - output: [`Rank1<O>`] per sample, `[batch, O]` flat
-//! - `weight`: `[O, I]`, `bias`: `[O]`
+//! - `weight`: `[O, I]`, `bias`: `[O]` ([`Linear`] only)
 
 use monograd_core::module::{Kind, ParamUpdate, Path, Tensor};
 use monograd_core::ops::linear;
@@ -164,6 +166,145 @@ impl<const I: usize, const O: usize, T: Scalar> Layer<T, Rank1<I>, Rank1<O>> for
     }
 }
 
+/// A dense layer from `I` to `O` features without bias: `y = x Wᵀ`, as
+/// `torch.nn.Linear(I, O, bias=False)`, whose `state_dict` holds `weight` alone.
+///
+/// A type of its own rather than a flag on [`Linear`], so that a model without biases
+/// stores, visits and saves no bias at all, and its parameter count is `I * O` by type.
+///
+/// ```
+/// use monograd_nn::LinearNoBias;
+/// use monograd_core::{Ctx, Layer, Module, Rank1};
+///
+/// let fc = LinearNoBias::<2, 2, f64> { weight: [[1.0, 2.0], [3.0, 4.0]] };
+/// let mut y = [0.0; 2];
+/// fc.forward(&[1.0, 1.0], &mut y, &mut Ctx::new(&mut []));
+/// assert_eq!(y, [3.0, 7.0]);
+/// assert_eq!(<LinearNoBias<784, 10> as Module<f32>>::PARAMS, 7840);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinearNoBias<const I: usize, const O: usize, T = f32> {
+    /// `[out, in]`, row-major.
+    pub weight: [[T; I]; O],
+}
+
+impl<const I: usize, const O: usize, T: Scalar> LinearNoBias<I, O, T> {
+    /// All weights zero: for gradients, optimizer state and `static` models.
+    pub const ZERO: Self = Self { weight: [[T::ZERO; I]; O] };
+    const WEIGHT_SHAPE: &'static [usize] = &[O, I];
+
+    /// PyTorch's default initialisation: weights uniform in `±1/√I` (the same draws as the
+    /// weights of [`Linear::new`]).
+    pub fn new(rng: &mut Rng) -> Self {
+        let mut layer = Self::ZERO;
+        layer.init(rng);
+        layer
+    }
+
+    /// The same layer over another scalar, every weight mapped by `f`.
+    pub fn map<U: Scalar>(&self, f: impl Fn(T) -> U) -> LinearNoBias<I, O, U> {
+        LinearNoBias { weight: self.weight.map(|row| row.map(&f)) }
+    }
+
+    /// Re-initialises in place, as [`LinearNoBias::new`] does.
+    pub fn init(&mut self, rng: &mut Rng) {
+        let bound = 1.0 / Scalar::sqrt(I as f64);
+        for w in self.weight.as_flattened_mut() {
+            *w = T::from_f64(rng.uniform(-bound, bound));
+        }
+    }
+}
+
+impl<const I: usize, const O: usize, T: Scalar> Default for LinearNoBias<I, O, T> {
+    /// All zero, as [`LinearNoBias::ZERO`].
+    fn default() -> Self {
+        Self::ZERO
+    }
+}
+
+impl<const I: usize, const O: usize, T: Scalar> Module<T> for LinearNoBias<I, O, T> {
+    const PARAMS: usize = I * O;
+
+    fn init(&mut self, rng: &mut Rng) {
+        LinearNoBias::init(self, rng);
+    }
+
+    fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F) {
+        let w = path.field("weight");
+        f(Tensor { path: &w, kind: Kind::Param, shape: Self::WEIGHT_SHAPE, values: self.weight.as_flattened() });
+    }
+
+    fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F) {
+        let w = path.field("weight");
+        f(Tensor { path: &w, kind: Kind::Param, shape: Self::WEIGHT_SHAPE, values: self.weight.as_flattened_mut() });
+    }
+
+    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(
+        &mut self,
+        grad: &Self,
+        path: &Path<'_>,
+        offset: &mut usize,
+        f: &mut F,
+    ) {
+        let w = path.field("weight");
+        f(ParamUpdate {
+            path: &w,
+            offset: *offset,
+            value: self.weight.as_flattened_mut(),
+            grad: grad.weight.as_flattened(),
+        });
+        *offset += I * O;
+    }
+}
+
+impl<const I: usize, const O: usize, T: Scalar> OutputShape<Rank1<I>> for LinearNoBias<I, O, T> {
+    type Output = Rank1<O>;
+}
+
+impl<const I: usize, const O: usize, T: Scalar> Layer<T, Rank1<I>, Rank1<O>> for LinearNoBias<I, O, T> {
+    type Cache = ();
+    const MACS: usize = I * O;
+
+    #[inline]
+    fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {
+        linear::forward(x, self.weight.as_flattened(), None, y, I, O, ctx.pack);
+    }
+
+    #[inline]
+    fn forward_fused<A: UnaryFn>(&self, x: &[T], y: &mut [T], act: A, ctx: &mut Ctx<'_, T>) {
+        linear::forward_act(x, self.weight.as_flattened(), None, act, y, I, O, ctx.pack);
+    }
+
+    #[inline]
+    fn forward_train_fused<A: UnaryFn>(&mut self, x: &[T], y: &mut [T], _: &mut (), act: A, ctx: &mut Ctx<'_, T>) {
+        self.forward_fused(x, y, act, ctx);
+    }
+
+    #[inline]
+    fn backward(
+        &self,
+        x: &[T],
+        _y: &[T],
+        _cache: &(),
+        dy: &[T],
+        dx: Option<&mut [T]>,
+        grad: &mut Self,
+        ctx: &mut Ctx<'_, T>,
+    ) {
+        linear::backward(
+            x,
+            self.weight.as_flattened(),
+            dy,
+            dx,
+            Some(grad.weight.as_flattened_mut()),
+            None,
+            I,
+            O,
+            ctx.pack,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +327,60 @@ mod tests {
         let case = LayerCase::<Fc, 4>::new();
         let x = gradcheck::inputs(11, case.input_len(), -1.0, 1.0, &[]);
         gradcheck::check(&case, &x, 1).unwrap();
+    }
+
+    struct NoBias;
+    impl LayerFamily for NoBias {
+        type In = Rank1<5>;
+        type Out = Rank1<3>;
+        type At<T: Scalar> = LinearNoBias<5, 3, T>;
+        const NAME: &'static str = "LinearNoBias<5, 3>";
+        fn zero<T: Scalar>() -> LinearNoBias<5, 3, T> {
+            LinearNoBias::ZERO
+        }
+    }
+
+    #[test]
+    fn without_bias_gradients_match_finite_differences_and_forward_mode() {
+        let case = LayerCase::<NoBias, 4>::new();
+        let x = gradcheck::inputs(12, case.input_len(), -1.0, 1.0, &[]);
+        gradcheck::check(&case, &x, 2).unwrap();
+    }
+
+    #[test]
+    fn without_bias_equals_linear_with_a_zero_bias() {
+        let mut rng = Rng::seed(9);
+        let nb = LinearNoBias::<4, 3, f64>::new(&mut rng);
+        let full = Linear::<4, 3, f64> { weight: nb.weight, bias: [0.0; 3] };
+        let x = [0.5, -1.0, 2.0, 0.25, 1.5, 0.0, -0.5, 1.0];
+        let (mut a, mut b) = ([0.0; 6], [0.0; 6]);
+        let mut ctx_pack = [0.0; 64];
+        nb.forward(&x, &mut a, &mut Ctx::new(&mut ctx_pack));
+        full.forward(&x, &mut b, &mut Ctx::new(&mut ctx_pack));
+        assert_eq!(a, b);
+        // Fused with an activation, as network! emits it.
+        let act = monograd_core::ops::unary::Tanh;
+        nb.forward_fused(&x, &mut a, act, &mut Ctx::new(&mut []));
+        for (a, b) in a.iter().zip(&b) {
+            assert_eq!(*a, b.tanh());
+        }
+        // Backward: the same weight gradient and input gradient.
+        let dy = [1.0, -2.0, 0.5, 0.25, 1.0, -1.0];
+        let (mut dxa, mut dxb) = ([0.0; 8], [0.0; 8]);
+        let (mut ga, mut gb) = (LinearNoBias::ZERO, Linear::ZERO);
+        nb.backward(&x, &a, &(), &dy, Some(&mut dxa), &mut ga, &mut Ctx::new(&mut []));
+        full.backward(&x, &b, &(), &dy, Some(&mut dxb), &mut gb, &mut Ctx::new(&mut []));
+        assert_eq!((dxa, ga.weight), (dxb, gb.weight));
+        // Only `weight` is visited, under PyTorch's name.
+        let mut n = 0;
+        nb.visit(&Path::ROOT, &mut |t| {
+            assert!(t.path.ends_with("weight") && t.shape == [3, 4] && t.kind == Kind::Param);
+            n += 1;
+        });
+        assert_eq!(n, 1);
+        assert_eq!(<LinearNoBias<4, 3> as Module<f32>>::PARAMS, 12);
+        // The same draws as Linear's weights.
+        assert_eq!(Linear::<4, 3, f64>::new(&mut Rng::seed(9)).weight, nb.weight);
     }
 
     #[test]

@@ -38,13 +38,64 @@ macro_rules! builtin {
 }
 
 pub mod activation;
+pub mod conv;
+pub mod depthwise;
+pub mod dropout;
+pub mod embedding;
 pub mod linear;
 pub mod merge;
+pub mod norm;
+pub mod pool;
 pub mod reshape;
 
-pub use activation::{ReLU, Tanh};
-pub use linear::Linear;
+pub use activation::{LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh, ELU, GELU};
+pub use conv::{Conv1d, Conv2d, GroupedConv2d};
+pub use depthwise::{DepthwiseConv2d, SeparableConv2d};
+pub use dropout::Dropout;
+pub use embedding::Embedding;
+pub use linear::{Linear, LinearNoBias};
 pub use merge::{Add, Concat};
-pub use reshape::Flatten;
+pub use norm::{BatchNorm1d, BatchNorm2d, LayerNorm};
+pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
+pub use reshape::{Flatten, Reshape};
 
-builtin!(Linear<const I: usize, const O: usize; T>, ReLU, Tanh, Add, Concat, Flatten);
+builtin!(
+    Linear<const I: usize, const O: usize; T>,
+    LinearNoBias<const I: usize, const O: usize; T>,
+    ReLU, Tanh, Sigmoid, GELU, SiLU, Softplus, LeakyReLU, ELU, Softmax, LogSoftmax,
+    Dropout,
+    BatchNorm1d<const C: usize; T>,
+    BatchNorm2d<const C: usize; T>,
+    LayerNorm<const N: usize; T>,
+    Embedding<const V: usize, const D: usize; T>,
+    Add, Concat, Flatten, GlobalAvgPool2d,
+    MaxPool2d<const K: usize, const S: usize>,
+    AvgPool2d<const K: usize, const S: usize>,
+);
+
+impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T>
+    ::monograd_core::BuiltinLayer for Conv1d<CI, CO, K, S, P, D, T>
+{
+}
+impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T>
+    ::monograd_core::BuiltinLayer for Conv2d<CI, CO, K, S, P, D, T>
+{
+}
+impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T>
+    ::monograd_core::BuiltinLayer for SeparableConv2d<CI, CO, K, S, P, D, T>
+{
+}
+// Covers `DepthwiseConv2d`, an alias of a grouped convolution.
+impl<
+        const CI: usize,
+        const CO: usize,
+        const K: usize,
+        const G: usize,
+        const CIG: usize,
+        const S: usize,
+        const P: usize,
+        const D: usize,
+        T,
+    > ::monograd_core::BuiltinLayer for GroupedConv2d<CI, CO, K, G, CIG, S, P, D, T>
+{
+}

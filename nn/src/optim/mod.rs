@@ -1,26 +1,367 @@
-//! Optimizers: update a model's parameters from its gradient.
+//! Optimizers, learning-rate schedules and gradient clipping.
 //!
-//! An optimizer walks the model and its gradient (a value of the same type: modules are
-//! their own gradient type) with [`Module::visit_update`], which hands it each trainable
-//! tensor with its gradient and its offset in traversal order; stateful optimizers keep
-//! their state in flat buffers indexed by that offset. Implement [`Optimizer`] to add your
-//! own.
+//! | item | PyTorch | state per parameter |
+//! | --- | --- | --- |
+//! | [`Sgd`] | `SGD(lr, momentum, dampening, weight_decay, nesterov, maximize)` | 0, or 1 with momentum |
+//! | [`Adam`] | `Adam(lr, betas, eps, weight_decay, amsgrad, maximize)` | 2, or 3 with AMSGrad |
+//! | [`AdamW`] | `AdamW(...)`: Adam with decoupled weight decay | as Adam |
+//! | [`RmsProp`] | `RMSprop(lr, alpha, eps, weight_decay, momentum, centered, maximize)` | 1, +1 with momentum, +1 centered |
+//! | [`Adagrad`] | `Adagrad(lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize)` | 1 |
+//! | [`schedule`] | `lr_scheduler`: `StepLR`, `ExponentialLR`, `CosineAnnealingLR`, `LinearLR`, `SequentialLR`, `LambdaLR` | - |
+//! | [`clip`] | `clip_grad_norm_`, `clip_grad_value_` | - |
+//!
+//! Each update follows PyTorch's `torch.optim` formula for formula (the integration test
+//! `tests/optim_torch.rs` replays trajectories recorded from PyTorch and matches them to
+//! `1e-6` relative in `f64`).
+//!
+//! # How an optimizer sees a model
+//! A model is its own gradient type: the gradient is a value of the same struct.
+//! [`Optimizer::step`] walks both with [`Module::visit_update`], which hands over each
+//! trainable tensor with its gradient and its `offset`, the position of the tensor in
+//! traversal order. Stateful optimizers keep `K` values per parameter (momentum, moments)
+//! in one flat buffer of `K * M::PARAMS` values: block `k` holds the `k`-th state of every
+//! parameter, and a tensor's state sits at `k * M::PARAMS + offset ..` (see [`slots`]).
+//!
+//! # Where the state lives
+//! Any [`StateStore`]:
+//! - a `Vec<T>` (feature `alloc`): `Adam::new(lr)`; it is allocated on the first step and
+//!   reused after, so training allocates nothing after its first step;
+//! - a caller's `&mut [T]` or an owned `[T; N]`, for programs without a heap:
+//!   `Adam::with_state(lr, &mut buf[..])` with `buf` of `Adam::STATE_PER_PARAM * PARAMS`
+//!   values (a `static` on a microcontroller). A buffer that is too short is an `Err` from
+//!   [`Optimizer::try_step`].
+//!
+//! The first step initialises the state (zeros, or Adagrad's initial accumulator), so a
+//! caller's buffer may hold anything beforehand.
+//!
+//! # Your own optimizer
+//! Implement [`Optimizer`]: `try_step` walks the parameters with [`for_each_param`] and
+//! keeps state through a [`StateStore`] and [`slots`]; `lr`/`set_lr` let schedules drive
+//! it. `examples/custom_optimizer.rs` adds Lion this way.
+//!
+//! ```
+//! use monograd_core::{Module, Scalar};
+//! use monograd_nn::optim::{for_each_param, OptimError, Optimizer};
+//! use monograd_nn::Linear;
+//!
+//! /// Sign descent: `θ ← θ - lr · sign(g)`. No state.
+//! struct SignSgd(f64);
+//! impl<T: Scalar> Optimizer<T> for SignSgd {
+//!     fn try_step<M: Module<T>>(&mut self, model: &mut M, grad: &M) -> Result<(), OptimError> {
+//!         let lr = T::from_f64(self.0);
+//!         for_each_param(model, grad, |_offset, value, grad| {
+//!             for (v, &g) in value.iter_mut().zip(grad) {
+//!                 if g > T::ZERO {
+//!                     *v -= lr;
+//!                 } else if g < T::ZERO {
+//!                     *v += lr;
+//!                 }
+//!             }
+//!         });
+//!         Ok(())
+//!     }
+//!     fn lr(&self) -> f64 {
+//!         self.0
+//!     }
+//!     fn set_lr(&mut self, lr: f64) {
+//!         self.0 = lr;
+//!     }
+//! }
+//!
+//! let mut fc = Linear::<2, 1, f64> { weight: [[1.0, 1.0]], bias: [0.0] };
+//! let grad = Linear::<2, 1, f64> { weight: [[3.0, -0.1]], bias: [0.0] };
+//! SignSgd(0.5).step(&mut fc, &grad);
+//! assert_eq!(fc.weight, [[0.5, 1.5]]);
+//! ```
+
+use core::fmt;
 
 use monograd_core::module::Path;
-use monograd_core::{Module, Scalar};
+use monograd_core::{Module, Scalar, ShapeError};
 
+mod adagrad;
+mod adam;
+pub mod clip;
+mod rmsprop;
+pub mod schedule;
 mod sgd;
+
+pub use adagrad::Adagrad;
+pub use adam::{Adam, AdamW};
+pub use rmsprop::RmsProp;
+pub use schedule::{Schedule, Scheduled};
 pub use sgd::Sgd;
 
-/// Updates parameters from gradients.
+/// Updates a model's parameters from its gradient.
+///
+/// Implementors write [`Optimizer::try_step`] and the learning-rate accessors; callers
+/// usually call [`Optimizer::step`]. One optimizer serves one model: its state is laid
+/// out by the model's parameter offsets.
+///
+/// ```
+/// use monograd_nn::{Linear, Optimizer, Sgd};
+/// let mut fc = Linear::<2, 1, f64> { weight: [[1.0, 1.0]], bias: [0.0] };
+/// let grad = Linear::<2, 1, f64> { weight: [[0.5, -0.5]], bias: [1.0] };
+/// let mut opt = Sgd::new(0.1);
+/// opt.step(&mut fc, &grad);
+/// assert_eq!(fc.weight, [[0.95, 1.05]]);
+/// // Schedules set the learning rate between steps.
+/// Optimizer::<f64>::set_lr(&mut opt, 0.05);
+/// assert_eq!(Optimizer::<f64>::lr(&opt), 0.05);
+/// ```
 pub trait Optimizer<T: Scalar> {
     /// One update of `model` from `grad` (a value of the model's type holding gradients).
-    fn step<M: Module<T>>(&mut self, model: &mut M, grad: &M);
+    ///
+    /// # Errors
+    /// [`OptimError::State`] if a caller-provided state buffer is too short for this
+    /// model, [`OptimError::Config`] if a hyperparameter is out of range. The model is
+    /// then unchanged.
+    fn try_step<M: Module<T>>(&mut self, model: &mut M, grad: &M) -> Result<(), OptimError>;
+
+    /// One update; see [`Optimizer::try_step`].
+    ///
+    /// # Panics
+    /// Where [`Optimizer::try_step`] returns an error (a misconfigured optimizer: a state
+    /// buffer too short for the model, or a hyperparameter out of range), with its message.
+    #[track_caller]
+    fn step<M: Module<T>>(&mut self, model: &mut M, grad: &M) {
+        if let Err(e) = self.try_step(model, grad) {
+            panic!("{e}");
+        }
+    }
+
+    /// The learning rate the next step will use.
+    fn lr(&self) -> f64;
+
+    /// Sets the learning rate for the following steps (what a [`Schedule`] drives).
+    fn set_lr(&mut self, lr: f64);
 }
 
-/// Calls `f(value, grad)` for every trainable tensor of `model`: the loop most optimizers
-/// need.
+/// Why an optimizer could not step.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum OptimError {
+    /// The state buffer cannot hold the state this model needs.
+    State(ShapeError),
+    /// A hyperparameter is out of its range.
+    Config {
+        /// The optimizer.
+        optimizer: &'static str,
+        /// What is wrong, in words.
+        problem: &'static str,
+    },
+}
+
+impl fmt::Display for OptimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::State(e) => write!(f, "{e}"),
+            Self::Config { optimizer, problem } => write!(f, "{optimizer}: {problem}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for OptimError {}
+
+impl From<ShapeError> for OptimError {
+    fn from(e: ShapeError) -> Self {
+        Self::State(e)
+    }
+}
+
+/// Where an optimizer keeps its per-parameter state: a `Vec` that grows once, or fixed
+/// memory the caller owns.
+///
+/// ```
+/// use monograd_nn::optim::StateStore;
+/// let mut buf = [1.0f32; 8];
+/// let mut store = &mut buf[..];
+/// assert_eq!(store.take(6, "state").unwrap().len(), 6);
+/// assert!(store.take(9, "state").is_err()); // too short: an error, not a panic
+/// ```
+pub trait StateStore<T> {
+    /// The first `len` values, making room if the store can grow, or `None` if it cannot
+    /// hold that many. Values are whatever the store held (zero when a `Vec` grows).
+    fn prepare(&mut self, len: usize) -> Option<&mut [T]>;
+
+    /// How many values the store holds now.
+    fn held(&self) -> usize;
+
+    /// [`StateStore::prepare`], with a too-short store reported as an [`OptimError`]
+    /// naming `what`.
+    ///
+    /// # Errors
+    /// [`OptimError::State`] if the store cannot hold `len` values.
+    fn take(&mut self, len: usize, what: &'static str) -> Result<&mut [T], OptimError> {
+        let held = self.held();
+        self.prepare(len).ok_or(OptimError::State(ShapeError::OutOfBounds { what, needed: len, len: held }))
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T: Scalar> StateStore<T> for alloc::vec::Vec<T> {
+    fn prepare(&mut self, len: usize) -> Option<&mut [T]> {
+        if self.len() < len {
+            // The first step only: afterwards the length is already right.
+            self.resize(len, T::ZERO);
+        }
+        Some(&mut self[..len])
+    }
+    fn held(&self) -> usize {
+        self.len()
+    }
+}
+
+impl<T> StateStore<T> for &mut [T] {
+    fn prepare(&mut self, len: usize) -> Option<&mut [T]> {
+        self.get_mut(..len)
+    }
+    fn held(&self) -> usize {
+        self.len()
+    }
+}
+
+impl<T, const N: usize> StateStore<T> for [T; N] {
+    fn prepare(&mut self, len: usize) -> Option<&mut [T]> {
+        self.get_mut(..len)
+    }
+    fn held(&self) -> usize {
+        N
+    }
+}
+
+/// Calls `f(offset, value, grad)` for every trainable tensor of `model`, with its gradient
+/// from `grad` and its offset in traversal order: the loop most optimizers need.
+///
+/// ```
+/// use monograd_nn::optim::for_each_param;
+/// use monograd_nn::Linear;
+/// let mut fc = Linear::<3, 2, f32>::ZERO;
+/// let grad = Linear::<3, 2, f32>::ZERO;
+/// let mut seen = [(0, 0); 2];
+/// let mut i = 0;
+/// for_each_param(&mut fc, &grad, |offset, value, _| {
+///     seen[i] = (offset, value.len());
+///     i += 1;
+/// });
+/// assert_eq!(seen, [(0, 6), (6, 2)]); // weight, then bias
+/// ```
 pub fn for_each_param<T: Scalar, M: Module<T>>(model: &mut M, grad: &M, mut f: impl FnMut(usize, &mut [T], &[T])) {
     let mut offset = 0;
     model.visit_update(grad, &Path::ROOT, &mut offset, &mut |u| f(u.offset, u.value, u.grad));
+}
+
+/// The `K` state slices of one tensor: `state` is `K` blocks of `params` values, and the
+/// tensor at `offset` with `len` values owns `block[offset..offset + len]` of each.
+///
+/// ```
+/// use monograd_nn::optim::slots;
+/// let mut state = [0, 1, 2, 3, 4, 5, 6, 7]; // 2 blocks of 4 parameters
+/// let [m, v] = slots::<2, _>(&mut state, 4, 1, 2);
+/// assert_eq!((&*m, &*v), (&[1, 2][..], &[5, 6][..]));
+/// ```
+///
+/// # Panics
+/// If `state` holds fewer than `K * params` values or `offset + len > params`: the
+/// caller sized the state from the model, so either is a bug in the optimizer.
+#[track_caller]
+pub fn slots<const K: usize, T>(state: &mut [T], params: usize, offset: usize, len: usize) -> [&mut [T]; K] {
+    assert!(offset + len <= params, "slots: tensor at {offset}..{} is outside {params} parameters", offset + len);
+    assert!(state.len() >= K * params, "slots: state holds {} values, {K} blocks of {params} need more", state.len());
+    let mut rest = state;
+    core::array::from_fn(|_| {
+        let (block, tail) = core::mem::take(&mut rest).split_at_mut(params);
+        rest = tail;
+        &mut block[offset..offset + len]
+    })
+}
+
+/// Returns a config error for `optimizer` unless `ok`.
+pub(crate) fn require(ok: bool, optimizer: &'static str, problem: &'static str) -> Result<(), OptimError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(OptimError::Config { optimizer, problem })
+    }
+}
+
+/// A tiny model with two tensors and a frozen one, for the optimizers' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use monograd_core::module::{Kind, ParamUpdate, Path, Tensor};
+    use monograd_core::{Module, Scalar};
+
+    /// `a` (3 values), a frozen `f` (1 value, counted in offsets but never updated) and
+    /// `b` (2 values).
+    #[derive(Clone, Debug, PartialEq)]
+    pub(crate) struct Tiny<T> {
+        pub a: [T; 3],
+        pub f: [T; 1],
+        pub b: [T; 2],
+    }
+
+    impl<T: Scalar> Module<T> for Tiny<T> {
+        const PARAMS: usize = 6;
+        fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, p: &Path<'_>, f: &mut F) {
+            f(Tensor { path: &p.field("a"), kind: Kind::Param, shape: &[3], values: &self.a });
+            f(Tensor { path: &p.field("f"), kind: Kind::Frozen, shape: &[1], values: &self.f });
+            f(Tensor { path: &p.field("b"), kind: Kind::Param, shape: &[2], values: &self.b });
+        }
+        fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, p: &Path<'_>, f: &mut F) {
+            f(Tensor { path: &p.field("a"), kind: Kind::Param, shape: &[3], values: &mut self.a });
+            f(Tensor { path: &p.field("f"), kind: Kind::Frozen, shape: &[1], values: &mut self.f });
+            f(Tensor { path: &p.field("b"), kind: Kind::Param, shape: &[2], values: &mut self.b });
+        }
+        fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(&mut self, g: &Self, p: &Path<'_>, o: &mut usize, f: &mut F) {
+            f(ParamUpdate { path: &p.field("a"), offset: *o, value: &mut self.a, grad: &g.a });
+            *o += 4; // a, and the frozen f
+            f(ParamUpdate { path: &p.field("b"), offset: *o, value: &mut self.b, grad: &g.b });
+            *o += 2;
+        }
+    }
+
+    /// A model and a gradient.
+    pub(crate) fn tiny() -> (Tiny<f64>, Tiny<f64>) {
+        (Tiny { a: [1.0, -2.0, 0.5], f: [7.0], b: [0.25, 3.0] }, Tiny { a: [0.1, -0.3, 0.0], f: [9.0], b: [2.0, -1.0] })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_split_blocks_by_offset() {
+        let mut s = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+        let [a, b, c] = slots::<3, _>(&mut s, 3, 2, 1);
+        assert_eq!((a[0], b[0], c[0]), (2, 5, 8));
+        let [] = slots::<0, i32>(&mut [], 0, 0, 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "slots: tensor at 2..4 is outside 3 parameters")]
+    fn slots_refuse_a_tensor_past_the_parameters() {
+        let _ = slots::<1, _>(&mut [0; 3], 3, 2, 2);
+    }
+
+    #[test]
+    fn fixed_stores_report_what_they_hold() {
+        let mut arr = [0.0f32; 4];
+        assert_eq!(StateStore::<f32>::held(&arr), 4);
+        let e = arr.take(5, "Adam state").unwrap_err();
+        assert_eq!(e, OptimError::State(ShapeError::OutOfBounds { what: "Adam state", needed: 5, len: 4 }));
+        #[cfg(feature = "alloc")]
+        assert_eq!(alloc::string::ToString::to_string(&e), "Adam state: the view needs 5 values but the data holds 4");
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn a_vec_grows_once_and_keeps_its_values() {
+        let mut v: alloc::vec::Vec<f64> = alloc::vec::Vec::new();
+        v.take(3, "x").unwrap()[1] = 5.0;
+        let ptr = v.as_ptr();
+        assert_eq!(v.take(3, "x").unwrap(), [0.0, 5.0, 0.0]);
+        assert_eq!(v.as_ptr(), ptr);
+    }
 }

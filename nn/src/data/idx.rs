@@ -1,0 +1,367 @@
+//! The IDX format (MNIST's): a big-endian header, then the elements, row-major.
+//!
+//! | bytes | what |
+//! | --- | --- |
+//! | 0, 1 | zero |
+//! | 2 | element type: `0x08` u8 (the only one read here), `0x09` i8, `0x0B` i16, `0x0C` i32, `0x0D` f32, `0x0E` f64 |
+//! | 3 | rank `r` |
+//! | 4 .. 4 + 4r | each dimension, a big-endian u32 |
+//! | then | the product of the dimensions, in elements |
+//!
+//! So MNIST images start with the magic number `0x00000803` (u8, rank 3: `[n, rows, cols]`)
+//! and labels with `0x00000801` (u8, rank 1: `[n]`).
+//!
+//! A file is read gzip-compressed or raw, told apart by gzip's magic bytes `1f 8b` rather
+//! than by its name. Bad input is an `Err`, never a panic: a file shorter than its header
+//! or than the data its header declares, a wrong magic number, dimensions whose product
+//! overflows, bytes left after the data. Memory follows what the file holds, not what its
+//! header claims: a raw file's declared size is checked against the file's length before
+//! anything is allocated, and a compressed file's buffer grows only as decompressed bytes
+//! arrive (its first reservation is bounded by the compressed size).
+//!
+//! ```
+//! use monograd_nn::data::idx;
+//! // Two 2x3 "images", written raw.
+//! let mut bytes = vec![0, 0, 0x08, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3];
+//! bytes.extend(0..12u8);
+//! let a = idx::parse(&bytes, "two.idx", Some(idx::IMAGES))?;
+//! assert_eq!((a.dims(), a.len(), a.item_len()), (&[2, 2, 3][..], 2, 6));
+//! assert_eq!(a.item(1), &[6, 7, 8, 9, 10, 11]);
+//!
+//! // The same bytes read as labels: the magic number is wrong.
+//! let e = idx::parse(&bytes, "two.idx", Some(idx::LABELS)).unwrap_err();
+//! assert_eq!(e.to_string(), "two.idx: expected magic 0x00000801 (IDX labels), found 0x00000803 (IDX images)");
+//! # Ok::<(), monograd_nn::data::DataError>(())
+//! ```
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::vec::Vec;
+
+use flate2::bufread::GzDecoder;
+
+use super::DataError;
+
+/// Magic number of u8 images, `[n, rows, cols]`.
+pub const IMAGES: u32 = 0x0000_0803;
+/// Magic number of u8 labels, `[n]`.
+pub const LABELS: u32 = 0x0000_0801;
+/// The first two bytes of every gzip file.
+pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Deflate cannot expand its input by more than about 1032:1; the first reservation for a
+/// compressed file is far below that, and the buffer then grows with what arrives.
+const GZIP_FIRST_RESERVE_RATIO: u64 = 8;
+
+/// A u8 IDX array: its dimensions and its elements, row-major.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Idx {
+    dims: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl Idx {
+    /// The magic number of this array (`0x000008NN`, `NN` its rank).
+    pub fn magic(&self) -> u32 {
+        0x0800 | self.dims.len() as u32
+    }
+
+    /// The dimensions, outermost first.
+    pub fn dims(&self) -> &[usize] {
+        &self.dims
+    }
+
+    /// Every element, row-major.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The elements, by value.
+    pub fn into_data(self) -> Vec<u8> {
+        self.data
+    }
+
+    /// The number of items along the first dimension (1 for a rank-0 array).
+    pub fn len(&self) -> usize {
+        self.dims.first().copied().unwrap_or(1)
+    }
+
+    /// Whether the first dimension is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Elements per item: the product of the dimensions after the first.
+    pub fn item_len(&self) -> usize {
+        self.dims.iter().skip(1).product()
+    }
+
+    /// Item `i` (an image, a label).
+    ///
+    /// # Panics
+    /// If `i >= self.len()`.
+    pub fn item(&self, i: usize) -> &[u8] {
+        let n = self.item_len();
+        &self.data[i * n..(i + 1) * n]
+    }
+}
+
+/// Reads a u8 IDX file of any rank, gzip-compressed or raw.
+pub fn read(path: impl AsRef<Path>) -> Result<Idx, DataError> {
+    read_file(path.as_ref(), None)
+}
+
+/// Reads u8 images (magic `0x00000803`, `[n, rows, cols]`), gzip-compressed or raw.
+pub fn read_images(path: impl AsRef<Path>) -> Result<Idx, DataError> {
+    read_file(path.as_ref(), Some(IMAGES))
+}
+
+/// Reads u8 labels (magic `0x00000801`, `[n]`), gzip-compressed or raw.
+pub fn read_labels(path: impl AsRef<Path>) -> Result<Idx, DataError> {
+    read_file(path.as_ref(), Some(LABELS))
+}
+
+/// Parses IDX bytes already in memory, gzip-compressed or raw. `name` stands for the file
+/// in messages; `expected` is the magic number required, or `None` for any u8 IDX.
+pub fn parse(bytes: &[u8], name: impl AsRef<Path>, expected: Option<u32>) -> Result<Idx, DataError> {
+    let path = name.as_ref();
+    if bytes.starts_with(&GZIP_MAGIC) {
+        let reserve = (bytes.len() as u64).saturating_mul(GZIP_FIRST_RESERVE_RATIO);
+        read_from(GzDecoder::new(bytes), path, expected, None, reserve, gzip_error)
+    } else {
+        read_from(bytes, path, expected, Some(bytes.len() as u64), u64::MAX, io_error)
+    }
+}
+
+fn io_error(path: &Path, e: io::Error) -> DataError {
+    DataError::io(path, e)
+}
+
+fn gzip_error(path: &Path, e: io::Error) -> DataError {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        return DataError::TruncatedGzip { path: PathBuf::from(path), source: e };
+    }
+    DataError::Gzip { path: PathBuf::from(path), source: e }
+}
+
+fn read_file(path: &Path, expected: Option<u32>) -> Result<Idx, DataError> {
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let len = file.metadata().map_err(|e| io_error(path, e))?.len();
+    let mut reader = BufReader::new(file);
+    // A file's buffer fills with the first read unless the file is shorter than two bytes.
+    let head = reader.fill_buf().map_err(|e| io_error(path, e))?;
+    if head.starts_with(&GZIP_MAGIC) {
+        let reserve = len.saturating_mul(GZIP_FIRST_RESERVE_RATIO);
+        read_from(GzDecoder::new(reader), path, expected, None, reserve, gzip_error)
+    } else {
+        read_from(reader, path, expected, Some(len), u64::MAX, io_error)
+    }
+}
+
+/// Reads until `buf` is full or the stream ends; returns the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// The reader behind [`read`] and [`parse`]. `available` is the stream's total length when
+/// known (a raw file), `reserve` the most to reserve up front, `err` wraps a read error.
+fn read_from(
+    mut r: impl Read,
+    path: &Path,
+    expected: Option<u32>,
+    available: Option<u64>,
+    reserve: u64,
+    err: fn(&Path, io::Error) -> DataError,
+) -> Result<Idx, DataError> {
+    let mut magic = [0u8; 4];
+    let got = read_full(&mut r, &mut magic).map_err(|e| err(path, e))?;
+    if got < 4 {
+        return Err(DataError::TruncatedHeader { path: path.into(), expected: 4, found: got as u64 });
+    }
+    let found = u32::from_be_bytes(magic);
+    let ok = match expected {
+        Some(m) => found == m,
+        None => found >> 8 == 0x08,
+    };
+    if !ok {
+        return Err(DataError::Magic { path: path.into(), expected, found });
+    }
+
+    let rank = (found & 0xff) as usize;
+    let header_len = 4 + 4 * rank as u64;
+    let mut raw_dims = [0u8; 4 * 255];
+    let raw_dims = &mut raw_dims[..4 * rank];
+    let got = read_full(&mut r, raw_dims).map_err(|e| err(path, e))?;
+    if got < raw_dims.len() {
+        return Err(DataError::TruncatedHeader { path: path.into(), expected: header_len, found: 4 + got as u64 });
+    }
+    let dims32: Vec<u32> = raw_dims.chunks_exact(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let needed = dims32
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(u64::from(d)))
+        .filter(|&n| usize::try_from(n).is_ok() && n <= isize::MAX as u64);
+    let Some(needed) = needed else {
+        return Err(DataError::Overflow { path: path.into(), dims: dims32 });
+    };
+    let dims: Vec<usize> = dims32.iter().map(|&d| d as usize).collect();
+
+    // A raw file's length says at once whether the declared data is there.
+    if let Some(total) = available {
+        let present = total.saturating_sub(header_len);
+        if present < needed {
+            return Err(DataError::TruncatedData { path: path.into(), dims, expected: needed, found: present });
+        }
+        if present > needed {
+            return Err(DataError::TrailingData { path: path.into(), dims, expected: needed });
+        }
+    }
+
+    let mut data = Vec::new();
+    data.try_reserve_exact(needed.min(reserve) as usize)
+        .map_err(|_| DataError::Overflow { path: path.into(), dims: dims32.clone() })?;
+    (&mut r).take(needed).read_to_end(&mut data).map_err(|e| err(path, e))?;
+    if (data.len() as u64) < needed {
+        return Err(DataError::TruncatedData { path: path.into(), dims, expected: needed, found: data.len() as u64 });
+    }
+    // One more byte: there must be none. For gzip this also reaches the end of the stream,
+    // where the decoder checks the CRC and length in the trailer.
+    let mut one = [0u8; 1];
+    if read_full(&mut r, &mut one).map_err(|e| err(path, e))? > 0 {
+        return Err(DataError::TrailingData { path: path.into(), dims, expected: needed });
+    }
+    Ok(Idx { dims, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::GzEncoder;
+    use flate2::Compression;
+    use std::io::Write;
+    use std::string::ToString;
+
+    fn header(magic: u32, dims: &[u32]) -> Vec<u8> {
+        let mut v = magic.to_be_bytes().to_vec();
+        for d in dims {
+            v.extend_from_slice(&d.to_be_bytes());
+        }
+        v
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn labels(n: u8) -> Vec<u8> {
+        let mut v = header(LABELS, &[u32::from(n)]);
+        v.extend(0..n);
+        v
+    }
+
+    #[test]
+    fn raw_and_gzip_read_the_same_array_of_any_rank() {
+        let raw = labels(5);
+        let a = parse(&raw, "l", Some(LABELS)).unwrap();
+        let b = parse(&gz(&raw), "l.gz", Some(LABELS)).unwrap();
+        assert_eq!(a, b);
+        assert_eq!((a.dims(), a.data()), (&[5][..], &[0, 1, 2, 3, 4][..]));
+        assert_eq!((a.magic(), a.len(), a.item_len(), a.item(3)), (LABELS, 5, 1, &[3][..]));
+
+        let mut r4 = header(0x0804, &[2, 1, 2, 2]);
+        r4.extend(10..18u8);
+        let c = parse(&gz(&r4), "r4", None).unwrap();
+        assert_eq!((c.dims(), c.item(1)), (&[2, 1, 2, 2][..], &[14, 15, 16, 17][..]));
+        let scalar = parse(&[0, 0, 8, 0, 42], "s", None).unwrap();
+        assert_eq!((scalar.dims(), scalar.data(), scalar.len()), (&[][..], &[42][..], 1));
+        let empty = parse(&header(LABELS, &[0]), "e", Some(LABELS)).unwrap();
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn each_malformed_input_has_its_own_error() {
+        for (bytes, name) in [(labels(5), "raw"), (gz(&labels(5)), "gz")] {
+            let _ = name;
+            // Every truncation of a valid file, raw and compressed, is an error.
+            for cut in 0..bytes.len() {
+                let e = parse(&bytes[..cut], "t", Some(LABELS)).unwrap_err();
+                assert!(
+                    matches!(
+                        e,
+                        DataError::TruncatedHeader { .. }
+                            | DataError::TruncatedData { .. }
+                            | DataError::TruncatedGzip { .. }
+                            | DataError::Gzip { .. }
+                    ),
+                    "{name} cut at {cut}: {e}"
+                );
+            }
+        }
+        let e = parse(&labels(5)[..3], "t", Some(LABELS)).unwrap_err();
+        assert!(matches!(e, DataError::TruncatedHeader { expected: 4, found: 3, .. }), "{e}");
+        let e = parse(&header(IMAGES, &[2, 28])[..], "t", Some(IMAGES)).unwrap_err();
+        assert!(matches!(e, DataError::TruncatedHeader { expected: 16, found: 12, .. }), "{e}");
+        let e = parse(&labels(5)[..10], "t", Some(LABELS)).unwrap_err();
+        assert!(matches!(e, DataError::TruncatedData { expected: 5, found: 2, .. }), "{e}");
+        assert_eq!(e.to_string(), "t: file ends early: the header declares 5 = 5 bytes of data, found 2");
+
+        let mut long = labels(5);
+        long.push(9);
+        let e = parse(&long, "t", Some(LABELS)).unwrap_err();
+        assert!(matches!(e, DataError::TrailingData { expected: 5, .. }), "{e}");
+        let e = parse(&gz(&long), "t", Some(LABELS)).unwrap_err();
+        assert!(matches!(e, DataError::TrailingData { expected: 5, .. }), "{e}");
+
+        let e = parse(&labels(5), "t", Some(IMAGES)).unwrap_err();
+        assert!(matches!(e, DataError::Magic { expected: Some(IMAGES), found: LABELS, .. }), "{e}");
+        let e = parse(&header(0x0D01, &[1]), "t", None).unwrap_err();
+        assert!(matches!(e, DataError::Magic { expected: None, found: 0x0D01, .. }), "{e}");
+
+        let e = parse(&header(IMAGES, &[u32::MAX, u32::MAX, u32::MAX]), "t", Some(IMAGES)).unwrap_err();
+        assert!(matches!(e, DataError::Overflow { .. }), "{e}");
+        // Huge but representable: refused from the raw length, before allocating.
+        let e = parse(&header(IMAGES, &[u32::MAX, 1 << 16, 1]), "t", Some(IMAGES)).unwrap_err();
+        assert!(matches!(e, DataError::TruncatedData { found: 0, .. }), "{e}");
+        // The same claim compressed: the buffer grows only with what arrives.
+        let e = parse(&gz(&header(IMAGES, &[u32::MAX, 1 << 16, 1])), "t", Some(IMAGES)).unwrap_err();
+        assert!(matches!(e, DataError::TruncatedData { found: 0, .. }), "{e}");
+
+        let mut bad = gz(&labels(5));
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0xff;
+        bad[mid + 1] ^= 0x55;
+        let e = parse(&bad, "t", Some(LABELS)).unwrap_err();
+        assert!(
+            matches!(e, DataError::Gzip { .. } | DataError::TruncatedData { .. } | DataError::TrailingData { .. }),
+            "{e}"
+        );
+        let e = parse(&[0x1f, 0x8b, 1, 2, 3], "t", Some(LABELS)).unwrap_err();
+        assert!(matches!(e, DataError::Gzip { .. } | DataError::TruncatedGzip { .. }), "{e}");
+        // A compressed file cut anywhere past its gzip header: the stream ends early.
+        let whole = gz(&labels(5));
+        for cut in 10..whole.len() {
+            let e = parse(&whole[..cut], "t", Some(LABELS)).unwrap_err();
+            assert!(matches!(e, DataError::TruncatedGzip { .. }), "cut at {cut}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_corrupted_checksum_is_caught_at_the_end_of_the_stream() {
+        let mut bytes = gz(&labels(5));
+        let n = bytes.len();
+        bytes[n - 8] ^= 1; // CRC32 in the trailer
+        let e = parse(&bytes, "t", Some(LABELS)).unwrap_err();
+        assert!(matches!(e, DataError::Gzip { .. }), "{e}");
+    }
+}

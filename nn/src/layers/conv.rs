@@ -1,0 +1,1297 @@
+//! Convolutions: [`Conv2d`], [`Conv1d`] and [`GroupedConv2d`], in PyTorch's layout.
+//!
+//! For one sample `x` of shape `[CI, H, W]`, a kernel of `K x K`, stride `S`, zero padding
+//! `P` and dilation `D`:
+//!
+//! ```text
+//! y[o, oy, ox] = b[o] + Σ_c Σ_i Σ_j W[o, c, i, j] · x[c, oy·S + i·D − P, ox·S + j·D − P]
+//! ```
+//!
+//! with `x` zero outside the image, and `OH = (H + 2P − D(K − 1) − 1) / S + 1` (likewise
+//! `OW`), as `torch.nn.Conv2d` computes them. `Conv1d` is the same over one row.
+//!
+//! Derivatives, with `col = im2col(x)` the `[CI·K·K, OH·OW]` matrix whose column `(oy, ox)`
+//! holds the inputs that output reads (see [`im2col`]):
+//!
+//! - `∂L/∂W = ∂L/∂y · colᵀ` (summed over the batch), `∂L/∂b[o] = Σ ∂L/∂y[o, ·, ·]`;
+//! - `∂L/∂x = col2im(Wᵀ · ∂L/∂y)`: every input receives the weights of the taps that read
+//!   it times the gradients of the outputs they fed.
+//!
+//! # How it runs
+//!
+//! Per sample, [`im2col`] unfolds `x` into the column buffer and one
+//! [`gemm`] computes `W [CO, CI·K·K] · col` straight
+//! into the sample's `[CO, OH·OW]` output (NCHW needs no transpose); a second pass adds the
+//! bias and, in [`Layer::forward_fused`], applies the activation. Backward unfolds `x`
+//! again, accumulates `dW += dY colᵀ`, then reuses the same buffer for `dcol = Wᵀ dY`,
+//! which [`col2im`] adds into `dx`. The column buffer is the layer's
+//! [`Layer::SCRATCH`] (`CI·K·K·OH·OW` values), taken from the front of `ctx.pack`; the
+//! rest of `ctx.pack` packs the GEMM operands. A `1 x 1` kernel with stride 1 and no
+//! padding needs no buffer: its column matrix is `x` itself.
+//!
+//! With less packing memory than `SCRATCH`, the layer computes the same values directly
+//! with [`conv2d_direct`] (tap by tap, no buffer), more slowly; and it always does so when
+//! each output channel reads a single input channel (depthwise), where a matrix product
+//! would have nothing to reuse.
+//!
+//! # Groups
+//!
+//! PyTorch's `groups = G` splits the channels into `G` groups convolved separately; its
+//! weight is `[CO, CI / G, K, K]`. Stable Rust cannot compute the array length `CI / G`
+//! from const parameters, so `Conv2d` has no `groups` parameter: [`GroupedConv2d`] takes
+//! the channels per group `CIG = CI / G` as a parameter of its own and checks
+//! `CI == G · CIG` at compile time, and
+//! [`DepthwiseConv2d`](super::depthwise::DepthwiseConv2d) names the common case
+//! `G = CI = CO`.
+//!
+//! # Shapes
+//! - [`Conv2d<CI, CO, K, S, P, D>`](Conv2d): [`Rank3<CI, H, W>`] → [`Rank3<CO, OH, OW>`];
+//!   `weight`: `[CO, CI, K, K]`, `bias`: `[CO]`
+//! - [`GroupedConv2d<CI, CO, K, G, CIG, S, P, D>`](GroupedConv2d): [`Rank3<CI, H, W>`] →
+//!   [`Rank3<CO, OH, OW>`]; `weight`: `[CO, CIG, K, K]`, `bias`: `[CO]`
+//! - [`Conv1d<CI, CO, K, S, P, D>`](Conv1d): [`Rank2<CI, L>`] → [`Rank2<CO, LO>`];
+//!   `weight`: `[CO, CI, K]`, `bias`: `[CO]`
+//!
+//! The output sizes are parameters of the `Layer` impl, which a constant check ties to the
+//! formula above: the `network!` macro computes them from the literals, and a wrong one in
+//! hand-written code fails to compile.
+
+use monograd_core::kernels::gemm::{gemm, MatMut, MatRef};
+use monograd_core::kernels::im2col::{col2im, conv2d_direct, conv2d_direct_backward, im2col, Conv2dGeometry};
+use monograd_core::module::{Kind, ParamUpdate, Path, Tensor};
+use monograd_core::ops::unary::UnaryFn;
+use monograd_core::{Ctx, Layer, Module, Rank2, Rank3, Rng, Scalar, ShapeError};
+
+/// A 2-D convolution from `CI` to `CO` channels with a `K x K` kernel, stride `S`, zero
+/// padding `P` and dilation `D`, with bias: `torch.nn.Conv2d(CI, CO, K, S, P, D)`.
+///
+/// ```
+/// use monograd_nn::Conv2d;
+/// use monograd_core::kernels::gemm::PACK_LEN;
+/// use monograd_core::{Ctx, Layer, Rank3, Rng};
+///
+/// // LeNet's first layer: 1x28x28 to 6x24x24, PyTorch's default initialisation.
+/// type C1 = Conv2d<1, 6, 5>;
+/// let conv = C1::new(&mut Rng::seed(0));
+/// let x = vec![0.0f32; 2 * 28 * 28]; // a batch of two blank images
+/// let mut y = vec![0.0f32; 2 * 6 * 24 * 24];
+/// // The column buffer (25 taps by 576 positions) and GEMM's packing memory.
+/// let scratch = <C1 as Layer<f32, Rank3<1, 28, 28>, Rank3<6, 24, 24>>>::SCRATCH;
+/// let mut pack = vec![0.0f32; scratch + PACK_LEN];
+/// Layer::<f32, Rank3<1, 28, 28>, Rank3<6, 24, 24>>::forward(&conv, &x, &mut y, &mut Ctx::new(&mut pack));
+/// // A blank image gives the bias everywhere.
+/// assert_eq!(y[24 * 24 * 3 + 100], conv.bias[3]);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv2d<
+    const CI: usize,
+    const CO: usize,
+    const K: usize,
+    const S: usize = 1,
+    const P: usize = 0,
+    const D: usize = 1,
+    T = f32,
+> {
+    /// `[CO, CI, K, K]`, row-major.
+    pub weight: [[[[T; K]; K]; CI]; CO],
+    /// `[CO]`.
+    pub bias: [T; CO],
+}
+
+impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T: Scalar>
+    Conv2d<CI, CO, K, S, P, D, T>
+{
+    /// All weights and biases zero: for gradients, optimizer state and `static` models.
+    pub const ZERO: Self = Self { weight: [[[[T::ZERO; K]; K]; CI]; CO], bias: [T::ZERO; CO] };
+    const WEIGHT_SHAPE: &'static [usize] = &[CO, CI, K, K];
+    const BIAS_SHAPE: &'static [usize] = &[CO];
+
+    /// PyTorch's default initialisation: weights and biases uniform in `±1/√(CI·K·K)`.
+    pub fn new(rng: &mut Rng) -> Self {
+        let mut layer = Self::ZERO;
+        layer.init(rng);
+        layer
+    }
+
+    /// Re-initialises in place, as [`Conv2d::new`] does.
+    pub fn init(&mut self, rng: &mut Rng) {
+        init_uniform(
+            rng,
+            CI * K * K,
+            self.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut(),
+            &mut self.bias,
+        );
+    }
+
+    /// The same layer over another scalar, every parameter mapped by `f`.
+    pub fn map<U: Scalar>(&self, f: impl Fn(T) -> U) -> Conv2d<CI, CO, K, S, P, D, U> {
+        Conv2d { weight: self.weight.map(|o| o.map(|c| c.map(|r| r.map(&f)))), bias: self.bias.map(&f) }
+    }
+
+    fn weight_flat(&self) -> &[T] {
+        self.weight.as_flattened().as_flattened().as_flattened()
+    }
+}
+
+impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T: Scalar>
+    Default for Conv2d<CI, CO, K, S, P, D, T>
+{
+    /// All zero, as [`Conv2d::ZERO`].
+    fn default() -> Self {
+        Self::ZERO
+    }
+}
+
+impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T: Scalar>
+    Module<T> for Conv2d<CI, CO, K, S, P, D, T>
+{
+    const PARAMS: usize = CO * CI * K * K + CO;
+
+    fn init(&mut self, rng: &mut Rng) {
+        Conv2d::init(self, rng);
+    }
+
+    fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F) {
+        visit_params(path, f, (self.weight_flat(), Self::WEIGHT_SHAPE), (&self.bias, Self::BIAS_SHAPE));
+    }
+
+    fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F) {
+        let w = self.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut();
+        visit_params_mut(path, f, (w, Self::WEIGHT_SHAPE), (&mut self.bias, Self::BIAS_SHAPE));
+    }
+
+    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(
+        &mut self,
+        grad: &Self,
+        path: &Path<'_>,
+        offset: &mut usize,
+        f: &mut F,
+    ) {
+        let w = self.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut();
+        update_params(path, offset, f, (w, grad.weight_flat()), (&mut self.bias, &grad.bias));
+    }
+}
+
+impl<
+        const CI: usize,
+        const CO: usize,
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const D: usize,
+        T: Scalar,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+    > Layer<T, Rank3<CI, H, W>, Rank3<CO, OH, OW>> for Conv2d<CI, CO, K, S, P, D, T>
+{
+    type Cache = ();
+    const MACS: usize = CO * OH * OW * CI * K * K;
+    const SCRATCH: usize = plan_2d(CI, CO, 1, CI, K, S, P, D, [H, W], [OH, OW]).scratch();
+
+    #[inline]
+    fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {
+        let plan = const { plan_2d(CI, CO, 1, CI, K, S, P, D, [H, W], [OH, OW]) };
+        plan.forward("Conv2d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| v);
+    }
+
+    #[inline]
+    fn forward_fused<A: UnaryFn>(&self, x: &[T], y: &mut [T], act: A, ctx: &mut Ctx<'_, T>) {
+        let plan = const { plan_2d(CI, CO, 1, CI, K, S, P, D, [H, W], [OH, OW]) };
+        plan.forward("Conv2d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
+    }
+
+    #[inline]
+    fn forward_train_fused<A: UnaryFn>(&mut self, x: &[T], y: &mut [T], _: &mut (), act: A, ctx: &mut Ctx<'_, T>) {
+        let plan = const { plan_2d(CI, CO, 1, CI, K, S, P, D, [H, W], [OH, OW]) };
+        plan.forward("Conv2d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
+    }
+
+    #[inline]
+    fn backward(
+        &self,
+        x: &[T],
+        _y: &[T],
+        _cache: &(),
+        dy: &[T],
+        dx: Option<&mut [T]>,
+        grad: &mut Self,
+        ctx: &mut Ctx<'_, T>,
+    ) {
+        let plan = const { plan_2d(CI, CO, 1, CI, K, S, P, D, [H, W], [OH, OW]) };
+        let dw = grad.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut();
+        plan.backward("Conv2d", self.weight_flat(), x, dy, dx, dw, &mut grad.bias, ctx.pack);
+    }
+}
+
+/// A 2-D convolution in `G` groups: PyTorch's `Conv2d(CI, CO, K, S, P, D, groups=G)`, with
+/// the input channels per group `CIG = CI / G` written out (see the [module docs](self)
+/// for why).
+///
+/// Input channels `g·CIG .. (g+1)·CIG` feed output channels `g·CO/G .. (g+1)·CO/G` only.
+/// `CI == G·CIG` and `CO % G == 0` are checked at compile time. With `CIG = 1` and
+/// `CO = G = CI` this is [`DepthwiseConv2d`](super::depthwise::DepthwiseConv2d); with
+/// `CO = M·CI` a depthwise convolution with channel multiplier `M`.
+///
+/// ```
+/// use monograd_nn::GroupedConv2d;
+/// use monograd_core::{Ctx, Layer, Rank3};
+///
+/// // 4 channels in 2 groups of 2, to 2 channels (one per group), 1x1 kernel, on one pixel.
+/// let mut conv = GroupedConv2d::<4, 2, 1, 2, 2, 1, 0, 1, f64>::ZERO;
+/// conv.weight = [[[[1.0]], [[10.0]]], [[[100.0]], [[1000.0]]]];
+/// let mut y = [0.0; 2];
+/// Layer::<f64, Rank3<4, 1, 1>, Rank3<2, 1, 1>>::forward(&conv, &[1.0, 2.0, 3.0, 4.0], &mut y, &mut Ctx::new(&mut []));
+/// assert_eq!(y, [1.0 + 20.0, 300.0 + 4000.0]);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupedConv2d<
+    const CI: usize,
+    const CO: usize,
+    const K: usize,
+    const G: usize,
+    const CIG: usize,
+    const S: usize = 1,
+    const P: usize = 0,
+    const D: usize = 1,
+    T = f32,
+> {
+    /// `[CO, CIG, K, K]`, row-major.
+    pub weight: [[[[T; K]; K]; CIG]; CO],
+    /// `[CO]`.
+    pub bias: [T; CO],
+}
+
+impl<
+        const CI: usize,
+        const CO: usize,
+        const K: usize,
+        const G: usize,
+        const CIG: usize,
+        const S: usize,
+        const P: usize,
+        const D: usize,
+        T: Scalar,
+    > GroupedConv2d<CI, CO, K, G, CIG, S, P, D, T>
+{
+    /// All weights and biases zero.
+    pub const ZERO: Self = Self { weight: [[[[T::ZERO; K]; K]; CIG]; CO], bias: [T::ZERO; CO] };
+    const WEIGHT_SHAPE: &'static [usize] = &[CO, CIG, K, K];
+    const BIAS_SHAPE: &'static [usize] = &[CO];
+
+    /// PyTorch's default initialisation: weights and biases uniform in `±1/√(CIG·K·K)`.
+    pub fn new(rng: &mut Rng) -> Self {
+        let mut layer = Self::ZERO;
+        layer.init(rng);
+        layer
+    }
+
+    /// Re-initialises in place, as [`GroupedConv2d::new`] does.
+    pub fn init(&mut self, rng: &mut Rng) {
+        init_uniform(
+            rng,
+            CIG * K * K,
+            self.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut(),
+            &mut self.bias,
+        );
+    }
+
+    /// The same layer over another scalar, every parameter mapped by `f`.
+    pub fn map<U: Scalar>(&self, f: impl Fn(T) -> U) -> GroupedConv2d<CI, CO, K, G, CIG, S, P, D, U> {
+        GroupedConv2d { weight: self.weight.map(|o| o.map(|c| c.map(|r| r.map(&f)))), bias: self.bias.map(&f) }
+    }
+
+    fn weight_flat(&self) -> &[T] {
+        self.weight.as_flattened().as_flattened().as_flattened()
+    }
+}
+
+impl<
+        const CI: usize,
+        const CO: usize,
+        const K: usize,
+        const G: usize,
+        const CIG: usize,
+        const S: usize,
+        const P: usize,
+        const D: usize,
+        T: Scalar,
+    > Default for GroupedConv2d<CI, CO, K, G, CIG, S, P, D, T>
+{
+    /// All zero, as [`GroupedConv2d::ZERO`].
+    fn default() -> Self {
+        Self::ZERO
+    }
+}
+
+impl<
+        const CI: usize,
+        const CO: usize,
+        const K: usize,
+        const G: usize,
+        const CIG: usize,
+        const S: usize,
+        const P: usize,
+        const D: usize,
+        T: Scalar,
+    > Module<T> for GroupedConv2d<CI, CO, K, G, CIG, S, P, D, T>
+{
+    const PARAMS: usize = CO * CIG * K * K + CO;
+
+    fn init(&mut self, rng: &mut Rng) {
+        GroupedConv2d::init(self, rng);
+    }
+
+    fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F) {
+        visit_params(path, f, (self.weight_flat(), Self::WEIGHT_SHAPE), (&self.bias, Self::BIAS_SHAPE));
+    }
+
+    fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F) {
+        let w = self.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut();
+        visit_params_mut(path, f, (w, Self::WEIGHT_SHAPE), (&mut self.bias, Self::BIAS_SHAPE));
+    }
+
+    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(
+        &mut self,
+        grad: &Self,
+        path: &Path<'_>,
+        offset: &mut usize,
+        f: &mut F,
+    ) {
+        let w = self.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut();
+        update_params(path, offset, f, (w, grad.weight_flat()), (&mut self.bias, &grad.bias));
+    }
+}
+
+impl<
+        const CI: usize,
+        const CO: usize,
+        const K: usize,
+        const G: usize,
+        const CIG: usize,
+        const S: usize,
+        const P: usize,
+        const D: usize,
+        T: Scalar,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+    > Layer<T, Rank3<CI, H, W>, Rank3<CO, OH, OW>> for GroupedConv2d<CI, CO, K, G, CIG, S, P, D, T>
+{
+    type Cache = ();
+    const MACS: usize = CO * OH * OW * CIG * K * K;
+    const SCRATCH: usize = plan_2d(CI, CO, G, CIG, K, S, P, D, [H, W], [OH, OW]).scratch();
+
+    #[inline]
+    fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {
+        let plan = const { plan_2d(CI, CO, G, CIG, K, S, P, D, [H, W], [OH, OW]) };
+        plan.forward("GroupedConv2d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| v);
+    }
+
+    #[inline]
+    fn forward_fused<A: UnaryFn>(&self, x: &[T], y: &mut [T], act: A, ctx: &mut Ctx<'_, T>) {
+        let plan = const { plan_2d(CI, CO, G, CIG, K, S, P, D, [H, W], [OH, OW]) };
+        plan.forward("GroupedConv2d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
+    }
+
+    #[inline]
+    fn forward_train_fused<A: UnaryFn>(&mut self, x: &[T], y: &mut [T], _: &mut (), act: A, ctx: &mut Ctx<'_, T>) {
+        let plan = const { plan_2d(CI, CO, G, CIG, K, S, P, D, [H, W], [OH, OW]) };
+        plan.forward("GroupedConv2d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
+    }
+
+    #[inline]
+    fn backward(
+        &self,
+        x: &[T],
+        _y: &[T],
+        _cache: &(),
+        dy: &[T],
+        dx: Option<&mut [T]>,
+        grad: &mut Self,
+        ctx: &mut Ctx<'_, T>,
+    ) {
+        let plan = const { plan_2d(CI, CO, G, CIG, K, S, P, D, [H, W], [OH, OW]) };
+        let dw = grad.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut();
+        plan.backward("GroupedConv2d", self.weight_flat(), x, dy, dx, dw, &mut grad.bias, ctx.pack);
+    }
+}
+
+/// A 1-D convolution from `CI` to `CO` channels with a kernel of `K` taps, stride `S`,
+/// zero padding `P` and dilation `D`, with bias: `torch.nn.Conv1d(CI, CO, K, S, P, D)`.
+///
+/// `y[o, t] = b[o] + Σ_c Σ_k W[o, c, k] · x[c, t·S + k·D − P]`, with
+/// `LO = (L + 2P − D(K − 1) − 1) / S + 1`; it runs as the 2-D convolution of one row.
+///
+/// ```
+/// use monograd_nn::Conv1d;
+/// use monograd_core::{Ctx, Layer, Rank2};
+///
+/// // A centred difference with padding 1: [0, 1, 2, 3, 4, 0] against [1, 0, -1].
+/// let mut conv = Conv1d::<1, 1, 3, 1, 1, 1, f64>::ZERO;
+/// conv.weight = [[[1.0, 0.0, -1.0]]];
+/// let mut y = [0.0; 4];
+/// Layer::<f64, Rank2<1, 4>, Rank2<1, 4>>::forward(&conv, &[1.0, 2.0, 3.0, 4.0], &mut y, &mut Ctx::new(&mut []));
+/// assert_eq!(y, [-2.0, -2.0, -2.0, 3.0]);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv1d<
+    const CI: usize,
+    const CO: usize,
+    const K: usize,
+    const S: usize = 1,
+    const P: usize = 0,
+    const D: usize = 1,
+    T = f32,
+> {
+    /// `[CO, CI, K]`, row-major.
+    pub weight: [[[T; K]; CI]; CO],
+    /// `[CO]`.
+    pub bias: [T; CO],
+}
+
+impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T: Scalar>
+    Conv1d<CI, CO, K, S, P, D, T>
+{
+    /// All weights and biases zero.
+    pub const ZERO: Self = Self { weight: [[[T::ZERO; K]; CI]; CO], bias: [T::ZERO; CO] };
+    const WEIGHT_SHAPE: &'static [usize] = &[CO, CI, K];
+    const BIAS_SHAPE: &'static [usize] = &[CO];
+
+    /// PyTorch's default initialisation: weights and biases uniform in `±1/√(CI·K)`.
+    pub fn new(rng: &mut Rng) -> Self {
+        let mut layer = Self::ZERO;
+        layer.init(rng);
+        layer
+    }
+
+    /// Re-initialises in place, as [`Conv1d::new`] does.
+    pub fn init(&mut self, rng: &mut Rng) {
+        init_uniform(rng, CI * K, self.weight.as_flattened_mut().as_flattened_mut(), &mut self.bias);
+    }
+
+    /// The same layer over another scalar, every parameter mapped by `f`.
+    pub fn map<U: Scalar>(&self, f: impl Fn(T) -> U) -> Conv1d<CI, CO, K, S, P, D, U> {
+        Conv1d { weight: self.weight.map(|o| o.map(|c| c.map(&f))), bias: self.bias.map(&f) }
+    }
+
+    fn weight_flat(&self) -> &[T] {
+        self.weight.as_flattened().as_flattened()
+    }
+}
+
+impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T: Scalar>
+    Default for Conv1d<CI, CO, K, S, P, D, T>
+{
+    /// All zero, as [`Conv1d::ZERO`].
+    fn default() -> Self {
+        Self::ZERO
+    }
+}
+
+impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T: Scalar>
+    Module<T> for Conv1d<CI, CO, K, S, P, D, T>
+{
+    const PARAMS: usize = CO * CI * K + CO;
+
+    fn init(&mut self, rng: &mut Rng) {
+        Conv1d::init(self, rng);
+    }
+
+    fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F) {
+        visit_params(path, f, (self.weight_flat(), Self::WEIGHT_SHAPE), (&self.bias, Self::BIAS_SHAPE));
+    }
+
+    fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F) {
+        let w = self.weight.as_flattened_mut().as_flattened_mut();
+        visit_params_mut(path, f, (w, Self::WEIGHT_SHAPE), (&mut self.bias, Self::BIAS_SHAPE));
+    }
+
+    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(
+        &mut self,
+        grad: &Self,
+        path: &Path<'_>,
+        offset: &mut usize,
+        f: &mut F,
+    ) {
+        let w = self.weight.as_flattened_mut().as_flattened_mut();
+        update_params(path, offset, f, (w, grad.weight_flat()), (&mut self.bias, &grad.bias));
+    }
+}
+
+impl<
+        const CI: usize,
+        const CO: usize,
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const D: usize,
+        T: Scalar,
+        const L: usize,
+        const LO: usize,
+    > Layer<T, Rank2<CI, L>, Rank2<CO, LO>> for Conv1d<CI, CO, K, S, P, D, T>
+{
+    type Cache = ();
+    const MACS: usize = CO * LO * CI * K;
+    const SCRATCH: usize = plan_1d(CI, CO, K, S, P, D, L, LO).scratch();
+
+    #[inline]
+    fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {
+        let plan = const { plan_1d(CI, CO, K, S, P, D, L, LO) };
+        plan.forward("Conv1d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| v);
+    }
+
+    #[inline]
+    fn forward_fused<A: UnaryFn>(&self, x: &[T], y: &mut [T], act: A, ctx: &mut Ctx<'_, T>) {
+        let plan = const { plan_1d(CI, CO, K, S, P, D, L, LO) };
+        plan.forward("Conv1d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
+    }
+
+    #[inline]
+    fn forward_train_fused<A: UnaryFn>(&mut self, x: &[T], y: &mut [T], _: &mut (), act: A, ctx: &mut Ctx<'_, T>) {
+        let plan = const { plan_1d(CI, CO, K, S, P, D, L, LO) };
+        plan.forward("Conv1d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
+    }
+
+    #[inline]
+    fn backward(
+        &self,
+        x: &[T],
+        _y: &[T],
+        _cache: &(),
+        dy: &[T],
+        dx: Option<&mut [T]>,
+        grad: &mut Self,
+        ctx: &mut Ctx<'_, T>,
+    ) {
+        let plan = const { plan_1d(CI, CO, K, S, P, D, L, LO) };
+        let dw = grad.weight.as_flattened_mut().as_flattened_mut();
+        plan.backward("Conv1d", self.weight_flat(), x, dy, dx, dw, &mut grad.bias, ctx.pack);
+    }
+}
+
+/// The plan of a 2-D convolution of `[CI, H, W]` samples in `groups` groups of `cig`
+/// channels to `[CO, OH, OW]`; fails to compile (when evaluated in a constant) unless the
+/// sizes fit together.
+#[allow(clippy::too_many_arguments)] // the layer's parameters, one each
+pub(crate) const fn plan_2d(
+    ci: usize,
+    co: usize,
+    groups: usize,
+    cig: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    d: usize,
+    input: [usize; 2],
+    output: [usize; 2],
+) -> ConvPlan {
+    if groups == 0 || cig.checked_mul(groups).is_none() || cig * groups != ci {
+        panic!("GroupedConv2d: the input channels must be the groups times the channels per group (CI == G * CIG)");
+    }
+    if !co.is_multiple_of(groups) {
+        panic!("GroupedConv2d: the output channels must be a multiple of the groups (CO % G == 0)");
+    }
+    let geo = Conv2dGeometry::new(cig, input, [k, k], [s, s], [p, p], [d, d]);
+    ConvPlan::new(geo, output, groups, co / groups)
+}
+
+/// The plan of a 1-D convolution of `[CI, L]` samples to `[CO, LO]`; see [`plan_2d`].
+#[allow(clippy::too_many_arguments)]
+const fn plan_1d(ci: usize, co: usize, k: usize, s: usize, p: usize, d: usize, len: usize, out: usize) -> ConvPlan {
+    ConvPlan::new(Conv2dGeometry::new_1d(ci, len, k, s, p, d), [1, out], 1, co)
+}
+
+/// How one sample of a (grouped) convolution is computed: the geometry of one group
+/// (its `channels()` are the input channels per group), the number of groups and the
+/// output channels per group. Every convolution layer runs through it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConvPlan {
+    geo: Conv2dGeometry,
+    groups: usize,
+    out_per_group: usize,
+}
+
+impl ConvPlan {
+    /// The plan, checking at compile time (in a constant) that the kernel fits and that
+    /// the output size is the one the layer was declared with.
+    pub(crate) const fn new(
+        geo: Option<Conv2dGeometry>,
+        output: [usize; 2],
+        groups: usize,
+        out_per_group: usize,
+    ) -> Self {
+        let Some(geo) = geo else {
+            panic!(
+                "convolution: the kernel, stride and dilation must be positive, and the dilated kernel \
+                 D * (K - 1) + 1 must fit the padded input H + 2 * P"
+            );
+        };
+        let o = geo.output();
+        if o[0] != output[0] || o[1] != output[1] {
+            panic!("convolution: the output size must be (H + 2 * P - D * (K - 1) - 1) / S + 1 along each axis");
+        }
+        Self { geo, groups, out_per_group }
+    }
+
+    /// Values in one input sample.
+    const fn in_len(&self) -> usize {
+        self.groups * self.geo.input_len()
+    }
+
+    /// Values in one output sample.
+    const fn out_len(&self) -> usize {
+        self.groups * self.out_per_group * self.geo.col_cols()
+    }
+
+    /// Weights of one group: `[out_per_group, channels · K · K]`.
+    const fn group_weights(&self) -> usize {
+        self.out_per_group * self.geo.col_rows()
+    }
+
+    /// Whether every output channel reads one input channel: then a matrix product would
+    /// be a matrix-vector product per channel with nothing to reuse, and the direct
+    /// kernel is faster than unfolding the input first.
+    const fn direct_only(&self) -> bool {
+        self.geo.channels() == 1 && self.out_per_group == 1
+    }
+
+    /// The column buffer the GEMM path takes from the front of `ctx.pack`: one group's
+    /// column matrix, or nothing when the column matrix is the input itself or the
+    /// direct kernel runs anyway.
+    pub(crate) const fn scratch(&self) -> usize {
+        if self.direct_only() || self.geo.is_identity() {
+            0
+        } else {
+            self.geo.col_len()
+        }
+    }
+
+    /// Whether `pack` leaves room for the GEMM path.
+    fn uses_gemm(&self, pack: usize) -> bool {
+        !self.direct_only() && pack >= self.scratch()
+    }
+
+    /// `y = act(conv(x) + b)` for a batch, overwriting `y`.
+    ///
+    /// # Panics
+    /// If a slice does not fit the plan (a bug in the caller, which sizes the buffers).
+    #[allow(clippy::too_many_arguments)] // operands, output, scratch, activation
+    #[track_caller]
+    pub(crate) fn forward<T: Scalar>(
+        &self,
+        name: &str,
+        w: &[T],
+        b: &[T],
+        x: &[T],
+        y: &mut [T],
+        pack: &mut [T],
+        act: impl Fn(T) -> T,
+    ) {
+        let (inp, out, gw) = (self.in_len(), self.out_len(), self.group_weights());
+        let batch = samples(name, "y", y.len(), out);
+        expect_len(name, "x", x.len(), batch * inp);
+        expect_len(name, "weight", w.len(), self.groups * gw);
+        expect_len(name, "bias", b.len(), self.groups * self.out_per_group);
+        let g = &self.geo;
+        let (rows, cols, gin) = (g.col_rows(), g.col_cols(), g.input_len());
+        let gout = self.out_per_group * cols;
+        let gemm_path = self.uses_gemm(pack.len());
+        let (col, pack) = pack.split_at_mut(if gemm_path { self.scratch() } else { 0 });
+        for s in 0..batch {
+            let (xs, ys) = (&x[s * inp..][..inp], &mut y[s * out..][..out]);
+            for k in 0..self.groups {
+                let (xg, yg, wg) = (&xs[k * gin..][..gin], &mut ys[k * gout..][..gout], &w[k * gw..][..gw]);
+                if gemm_path {
+                    // y_g = W_g · col_g, overwriting.
+                    let colm: &[T] = if g.is_identity() {
+                        xg
+                    } else {
+                        must(im2col(g, xg, col));
+                        col
+                    };
+                    let (wv, cv) = (
+                        must(MatRef::row_major(wg, self.out_per_group, rows)),
+                        must(MatRef::row_major(colm, rows, cols)),
+                    );
+                    must(gemm(T::ONE, wv, cv, T::ZERO, must(MatMut::row_major(yg, self.out_per_group, cols)), pack));
+                } else {
+                    yg.fill(T::ZERO);
+                    must(conv2d_direct(g, wg, xg, yg));
+                }
+            }
+            // The bias and the activation in one pass over the sample's output.
+            for (row, &bo) in ys.chunks_exact_mut(cols).zip(b) {
+                for v in row {
+                    *v = act(*v + bo);
+                }
+            }
+        }
+    }
+
+    /// `dw += dY · colᵀ`, `db += Σ dY`, and, when `dx` is given, `dx += col2im(Wᵀ · dY)`,
+    /// for a batch, group by group.
+    ///
+    /// # Panics
+    /// If a slice does not fit the plan.
+    #[allow(clippy::too_many_arguments)] // operands, three gradients, scratch
+    #[track_caller]
+    pub(crate) fn backward<T: Scalar>(
+        &self,
+        name: &str,
+        w: &[T],
+        x: &[T],
+        dy: &[T],
+        mut dx: Option<&mut [T]>,
+        dw: &mut [T],
+        db: &mut [T],
+        pack: &mut [T],
+    ) {
+        let (inp, out, gw) = (self.in_len(), self.out_len(), self.group_weights());
+        let batch = samples(name, "dy", dy.len(), out);
+        expect_len(name, "x", x.len(), batch * inp);
+        if let Some(dx) = &dx {
+            expect_len(name, "dx", dx.len(), batch * inp);
+        }
+        expect_len(name, "weight", w.len(), self.groups * gw);
+        expect_len(name, "weight gradient", dw.len(), self.groups * gw);
+        expect_len(name, "bias gradient", db.len(), self.groups * self.out_per_group);
+        let g = &self.geo;
+        let (rows, cols, gin) = (g.col_rows(), g.col_cols(), g.input_len());
+        let (opg, gout) = (self.out_per_group, self.out_per_group * cols);
+        let gemm_path = self.uses_gemm(pack.len());
+        let (col, pack) = pack.split_at_mut(if gemm_path { self.scratch() } else { 0 });
+        for s in 0..batch {
+            let (xs, dys) = (&x[s * inp..][..inp], &dy[s * out..][..out]);
+            let mut dxs = dx.as_deref_mut().map(|d| &mut d[s * inp..][..inp]);
+            for k in 0..self.groups {
+                let (xg, dyg) = (&xs[k * gin..][..gin], &dys[k * gout..][..gout]);
+                let (wg, dwg) = (&w[k * gw..][..gw], &mut dw[k * gw..][..gw]);
+                let dxg = dxs.as_deref_mut().map(|d| &mut d[k * gin..][..gin]);
+                if !gemm_path {
+                    must(conv2d_direct_backward(g, wg, xg, dyg, dxg, Some(dwg)));
+                    continue;
+                }
+                let dyv = must(MatRef::row_major(dyg, opg, cols));
+                let wv = must(MatRef::row_major(wg, opg, rows));
+                if g.is_identity() {
+                    // The column matrix is x_g: dW_g += dY_g x_gᵀ, dx_g += W_gᵀ dY_g.
+                    let xv = must(MatRef::row_major(xg, rows, cols));
+                    must(gemm(T::ONE, dyv, xv.t(), T::ONE, must(MatMut::row_major(dwg, opg, rows)), pack));
+                    if let Some(dxg) = dxg {
+                        must(gemm(T::ONE, wv.t(), dyv, T::ONE, must(MatMut::row_major(dxg, rows, cols)), pack));
+                    }
+                } else {
+                    must(im2col(g, xg, col));
+                    let cv = must(MatRef::row_major(col, rows, cols));
+                    must(gemm(T::ONE, dyv, cv.t(), T::ONE, must(MatMut::row_major(dwg, opg, rows)), pack));
+                    if let Some(dxg) = dxg {
+                        // The columns are spent: the buffer now takes dcol = W_gᵀ dY_g.
+                        must(gemm(T::ONE, wv.t(), dyv, T::ZERO, must(MatMut::row_major(col, rows, cols)), pack));
+                        must(col2im(g, col, dxg));
+                    }
+                }
+            }
+            for (row, d) in dys.chunks_exact(cols).zip(db.iter_mut()) {
+                *d += row.iter().fold(T::ZERO, |a, &v| a + v);
+            }
+        }
+    }
+}
+
+/// The number of samples in a buffer of `len` values, `per` each; none when `per` is 0.
+#[track_caller]
+fn samples(layer: &str, buffer: &str, len: usize, per: usize) -> usize {
+    match len.checked_div(per) {
+        Some(n) if n * per == len => n,
+        Some(_) => panic!("{layer}: `{buffer}` holds {len} values, not a whole number of samples of {per}"),
+        None => 0,
+    }
+}
+
+#[track_caller]
+fn expect_len(layer: &str, buffer: &str, found: usize, expected: usize) {
+    if found != expected {
+        panic!("{layer}: `{buffer}` holds {found} values, expected {expected}");
+    }
+}
+
+/// Unwraps a kernel's result whose lengths the plan already checked.
+#[track_caller]
+fn must<V>(r: Result<V, ShapeError>) -> V {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("convolution: {e}"),
+    }
+}
+
+/// PyTorch's default for convolutions, `kaiming_uniform_(a = √5)` on the weight and the
+/// matching bias rule: both uniform in `±1/√fan_in`, weights first.
+pub(crate) fn init_uniform<T: Scalar>(rng: &mut Rng, fan_in: usize, weight: &mut [T], bias: &mut [T]) {
+    // sqrt is correctly rounded everywhere, so the bound is the same on every target.
+    let bound = 1.0 / Scalar::sqrt(fan_in.max(1) as f64);
+    for v in weight.iter_mut().chain(bias) {
+        *v = T::from_f64(rng.uniform(-bound, bound));
+    }
+}
+
+/// Visits a layer's `weight` and `bias`.
+pub(crate) fn visit_params<T: Scalar, F: FnMut(Tensor<'_, &[T]>)>(
+    path: &Path<'_>,
+    f: &mut F,
+    (w, w_shape): (&[T], &'static [usize]),
+    (b, b_shape): (&[T], &'static [usize]),
+) {
+    let (wp, bp) = (path.field("weight"), path.field("bias"));
+    f(Tensor { path: &wp, kind: Kind::Param, shape: w_shape, values: w });
+    f(Tensor { path: &bp, kind: Kind::Param, shape: b_shape, values: b });
+}
+
+/// Visits a layer's `weight` and `bias` mutably.
+pub(crate) fn visit_params_mut<T: Scalar, F: FnMut(Tensor<'_, &mut [T]>)>(
+    path: &Path<'_>,
+    f: &mut F,
+    (w, w_shape): (&mut [T], &'static [usize]),
+    (b, b_shape): (&mut [T], &'static [usize]),
+) {
+    let (wp, bp) = (path.field("weight"), path.field("bias"));
+    f(Tensor { path: &wp, kind: Kind::Param, shape: w_shape, values: w });
+    f(Tensor { path: &bp, kind: Kind::Param, shape: b_shape, values: b });
+}
+
+/// Passes a layer's `weight` and `bias` with their gradients to an optimizer.
+pub(crate) fn update_params<T: Scalar, F: FnMut(ParamUpdate<'_, T>)>(
+    path: &Path<'_>,
+    offset: &mut usize,
+    f: &mut F,
+    (w, dw): (&mut [T], &[T]),
+    (b, db): (&mut [T], &[T]),
+) {
+    let (wp, bp) = (path.field("weight"), path.field("bias"));
+    let n = w.len();
+    f(ParamUpdate { path: &wp, offset: *offset, value: w, grad: dw });
+    *offset += n;
+    let n = b.len();
+    f(ParamUpdate { path: &bp, offset: *offset, value: b, grad: db });
+    *offset += n;
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::gradcheck::{LayerCase, LayerFamily};
+    use alloc::vec;
+    use alloc::vec::Vec;
+    use monograd_core::gradcheck::{self, GradCase};
+    use monograd_core::kernels::gemm::PACK_LEN;
+    use monograd_core::ops::unary::{Relu, Tanh};
+    use monograd_core::Shape;
+
+    /// A layer run with no packing memory at all, so that it takes its direct path (or,
+    /// when it needs no scratch, the unpacked GEMM): the gradient check of the fallback.
+    #[derive(Clone, Debug)]
+    pub(crate) struct Starved<L>(pub L);
+
+    impl<T: Scalar, L: Module<T>> Module<T> for Starved<L> {
+        const PARAMS: usize = L::PARAMS;
+        fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F) {
+            self.0.visit(path, f);
+        }
+        fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F) {
+            self.0.visit_mut(path, f);
+        }
+        fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(
+            &mut self,
+            grad: &Self,
+            path: &Path<'_>,
+            offset: &mut usize,
+            f: &mut F,
+        ) {
+            self.0.visit_update(&grad.0, path, offset, f);
+        }
+    }
+
+    impl<T: Scalar, I: Shape, O: Shape, L: Layer<T, I, O>> Layer<T, I, O> for Starved<L> {
+        type Cache = L::Cache;
+        fn forward(&self, x: &[T], y: &mut [T], _: &mut Ctx<'_, T>) {
+            self.0.forward(x, y, &mut Ctx::new(&mut []));
+        }
+        fn forward_train(&mut self, x: &[T], y: &mut [T], cache: &mut L::Cache, _: &mut Ctx<'_, T>) {
+            self.0.forward_train(x, y, cache, &mut Ctx::new(&mut []));
+        }
+        fn backward(
+            &self,
+            x: &[T],
+            y: &[T],
+            cache: &L::Cache,
+            dy: &[T],
+            dx: Option<&mut [T]>,
+            grad: &mut Self,
+            _: &mut Ctx<'_, T>,
+        ) {
+            self.0.backward(x, y, cache, dy, dx, &mut grad.0, &mut Ctx::new(&mut []));
+        }
+    }
+
+    /// A [`LayerFamily`] named `$fam` for the layer type `$layer` (written with `T`).
+    macro_rules! family {
+        ($fam:ident: $layer:ty, $in:ty => $out:ty, $zero:expr) => {
+            pub(crate) struct $fam;
+            impl $crate::gradcheck::LayerFamily for $fam {
+                type In = $in;
+                type Out = $out;
+                type At<T: ::monograd_core::Scalar> = $layer;
+                const NAME: &'static str = stringify!($layer);
+                fn zero<T: ::monograd_core::Scalar>() -> $layer {
+                    $zero
+                }
+            }
+        };
+    }
+    pub(crate) use family;
+
+    /// Reverse mode against finite differences and forward mode, on a batch of 2.
+    #[track_caller]
+    pub(crate) fn check<F: LayerFamily>(seed: u64) {
+        let case = LayerCase::<F, 2>::new();
+        let x = gradcheck::inputs(seed, case.input_len(), -1.0, 1.0, &[]);
+        if let Err(e) = gradcheck::check(&case, &x, seed) {
+            panic!("{e}");
+        }
+    }
+
+    family!(Plain: Conv2d<2, 3, 3, 1, 0, 1, T>, Rank3<2, 5, 5> => Rank3<3, 3, 3>, Conv2d::ZERO);
+    family!(Strided: Conv2d<2, 3, 3, 2, 1, 2, T>, Rank3<2, 7, 6> => Rank3<3, 3, 2>, Conv2d::ZERO);
+    family!(
+        StridedDirect: Starved<Conv2d<2, 3, 3, 2, 1, 2, T>>,
+        Rank3<2, 7, 6> => Rank3<3, 3, 2>,
+        Starved(Conv2d::ZERO)
+    );
+    family!(WidePadding: Conv2d<2, 2, 2, 1, 2, 1, T>, Rank3<2, 3, 3> => Rank3<2, 6, 6>, Conv2d::ZERO);
+    family!(Pointwise: Conv2d<3, 2, 1, 1, 0, 1, T>, Rank3<3, 3, 4> => Rank3<2, 3, 4>, Conv2d::ZERO);
+    family!(
+        PointwiseUnpacked: Starved<Conv2d<3, 2, 1, 1, 0, 1, T>>,
+        Rank3<3, 3, 4> => Rank3<2, 3, 4>,
+        Starved(Conv2d::ZERO)
+    );
+    family!(StridedPointwise: Conv2d<2, 2, 1, 2, 0, 1, T>, Rank3<2, 5, 4> => Rank3<2, 3, 2>, Conv2d::ZERO);
+    family!(Grouped: GroupedConv2d<4, 6, 3, 2, 2, 2, 1, 1, T>, Rank3<4, 5, 5> => Rank3<6, 3, 3>, GroupedConv2d::ZERO);
+    family!(
+        GroupedDirect: Starved<GroupedConv2d<4, 6, 3, 2, 2, 2, 1, 1, T>>,
+        Rank3<4, 5, 5> => Rank3<6, 3, 3>,
+        Starved(GroupedConv2d::ZERO)
+    );
+    family!(Line: Conv1d<2, 3, 3, 1, 0, 1, T>, Rank2<2, 6> => Rank2<3, 4>, Conv1d::ZERO);
+    family!(LineStrided: Conv1d<2, 3, 3, 2, 1, 2, T>, Rank2<2, 9> => Rank2<3, 4>, Conv1d::ZERO);
+    family!(LineDirect: Starved<Conv1d<2, 3, 3, 2, 1, 2, T>>, Rank2<2, 9> => Rank2<3, 4>, Starved(Conv1d::ZERO));
+
+    #[test]
+    fn conv2d_gradients_match_finite_differences_and_forward_mode() {
+        check::<Plain>(1);
+        check::<Strided>(2);
+        check::<WidePadding>(3);
+        check::<Pointwise>(4);
+        check::<StridedPointwise>(5);
+    }
+
+    #[test]
+    fn the_direct_fallback_passes_the_same_gradient_check() {
+        check::<StridedDirect>(6);
+        // A 1x1 convolution needs no column buffer: with no memory, GEMM runs unpacked.
+        check::<PointwiseUnpacked>(7);
+        check::<GroupedDirect>(8);
+        check::<LineDirect>(9);
+    }
+
+    #[test]
+    fn grouped_and_1d_gradients_match_finite_differences_and_forward_mode() {
+        check::<Grouped>(10);
+        check::<Line>(11);
+        check::<LineStrided>(12);
+    }
+
+    /// Seeded values in `[-1, 1)`.
+    fn values(seed: u64, n: usize) -> Vec<f64> {
+        let mut rng = Rng::seed(seed);
+        (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()
+    }
+
+    fn assert_close(a: &[f64], b: &[f64], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= 1e-12 * x.abs().max(1.0), "{what}[{i}]: {x} vs {y}");
+        }
+    }
+
+    /// Runs `layer` forward and backward with `pack`, returning `(y, dx, grad)`.
+    fn run<L, I: Shape, O: Shape>(layer: &L, x: &[f64], dy: &[f64], pack: &mut [f64]) -> (Vec<f64>, Vec<f64>, L)
+    where
+        L: Layer<f64, I, O> + Default,
+    {
+        let mut y = vec![f64::NAN; dy.len()];
+        layer.forward(x, &mut y, &mut Ctx::new(pack));
+        let (mut dx, mut grad) = (vec![0.0; x.len()], L::default());
+        layer.backward(x, &y, &Default::default(), dy, Some(&mut dx), &mut grad, &mut Ctx::new(pack));
+        (y, dx, grad)
+    }
+
+    #[test]
+    fn the_gemm_and_direct_paths_agree() {
+        type L = Conv2d<3, 4, 3, 2, 1, 2, f64>;
+        type I = Rank3<3, 9, 8>;
+        type O = Rank3<4, 4, 3>;
+        let scratch = <L as Layer<f64, I, O>>::SCRATCH;
+        assert_eq!(scratch, 3 * 9 * 4 * 3);
+        let mut layer = L::ZERO;
+        let mut p = values(1, <L as Module<f64>>::PARAMS).into_iter();
+        layer.visit_mut(&Path::ROOT, &mut |t| t.values.iter_mut().for_each(|v| *v = p.next().unwrap()));
+        let (x, dy) = (values(2, 3 * I::NUMEL), values(3, 3 * O::NUMEL));
+        // Full packing memory, exactly the column buffer (GEMM unpacked), and one short.
+        let full = run::<L, I, O>(&layer, &x, &dy, &mut vec![0.0; scratch + PACK_LEN]);
+        let bare = run::<L, I, O>(&layer, &x, &dy, &mut vec![0.0; scratch]);
+        let direct = run::<L, I, O>(&layer, &x, &dy, &mut vec![0.0; scratch - 1]);
+        for other in [&bare, &direct] {
+            assert_close(&other.0, &full.0, "y");
+            assert_close(&other.1, &full.1, "dx");
+            assert_close(other.2.weight_flat(), full.2.weight_flat(), "dweight");
+            assert_close(&other.2.bias, &full.2.bias, "dbias");
+        }
+    }
+
+    #[test]
+    fn the_fused_activation_is_applied_in_the_bias_pass() {
+        type L = Conv2d<2, 3, 3, 1, 1, 1, f64>;
+        type I = Rank3<2, 4, 4>;
+        type O = Rank3<3, 4, 4>;
+        let mut layer = L::ZERO;
+        let mut p = values(4, <L as Module<f64>>::PARAMS).into_iter();
+        layer.visit_mut(&Path::ROOT, &mut |t| t.values.iter_mut().for_each(|v| *v = p.next().unwrap()));
+        let x = values(5, 2 * I::NUMEL);
+        for pack_len in [PACK_LEN, 0] {
+            let mut pack = vec![0.0; pack_len];
+            let mut y = vec![0.0; 2 * O::NUMEL];
+            Layer::<f64, I, O>::forward(&layer, &x, &mut y, &mut Ctx::new(&mut pack));
+            let (mut relu, mut tanh) = (vec![0.0; y.len()], vec![0.0; y.len()]);
+            Layer::<f64, I, O>::forward_fused(&layer, &x, &mut relu, Relu, &mut Ctx::new(&mut pack));
+            Layer::<f64, I, O>::forward_train_fused(&mut layer, &x, &mut tanh, &mut (), Tanh, &mut Ctx::new(&mut pack));
+            for ((y, r), t) in y.iter().zip(&relu).zip(&tanh) {
+                assert_eq!(*r, y.max(0.0));
+                assert_eq!(*t, y.tanh());
+            }
+        }
+    }
+
+    /// `((i·a) mod m − c) / d` for `i` in `0..n`: values that the PyTorch script producing
+    /// the references below builds the same way (all exact in binary).
+    pub(crate) fn seq(n: usize, a: usize, m: usize, c: f64, d: f64) -> Vec<f64> {
+        (0..n).map(|i| ((i * a % m) as f64 - c) / d).collect()
+    }
+
+    /// `Σ v_i · (i mod 5 + 1)`: a checksum of a gradient, as the script prints it.
+    pub(crate) fn checksum(v: &[f64]) -> f64 {
+        v.iter().enumerate().map(|(i, v)| v * ((i % 5 + 1) as f64)).sum()
+    }
+
+    /// Runs `L` on `B` samples of `seq` data and compares with the output and the
+    /// gradient checksums (`[dx, dweight, dbias]`) that PyTorch 2 gave for the same
+    /// numbers (float64), with the parameters from `seq(_, 7, 11, 5, 10)`, the input from
+    /// `seq(_, 5, 13, 6, 8)` and the output gradient from `seq(_, 3, 7, 3, 4)`.
+    #[track_caller]
+    pub(crate) fn against_pytorch<L, I: Shape, O: Shape, const B: usize>(y_torch: &[f64], checksums: &[f64])
+    where
+        L: Layer<f64, I, O> + Default,
+    {
+        let mut layer = L::default();
+        let mut p = seq(L::PARAMS, 7, 11, 5.0, 10.0).into_iter();
+        layer.visit_mut(&Path::ROOT, &mut |t| t.values.iter_mut().for_each(|v| *v = p.next().unwrap()));
+        let (x, dy) = (seq(B * I::NUMEL, 5, 13, 6.0, 8.0), seq(B * O::NUMEL, 3, 7, 3.0, 4.0));
+        for pack_len in [PACK_LEN + L::SCRATCH, 0] {
+            let mut pack = vec![0.0; pack_len];
+            let mut y = vec![0.0; B * O::NUMEL];
+            layer.forward(&x, &mut y, &mut Ctx::new(&mut pack));
+            for (i, (a, b)) in y.iter().zip(y_torch).enumerate() {
+                assert!((a - b).abs() < 1e-12, "y[{i}]: {a}, PyTorch {b}");
+            }
+            assert_eq!(y.len(), y_torch.len());
+            let (mut dx, mut grad) = (vec![0.0; x.len()], L::default());
+            layer.backward(&x, &y, &Default::default(), &dy, Some(&mut dx), &mut grad, &mut Ctx::new(&mut pack));
+            let mut got = vec![checksum(&dx)];
+            grad.visit(&Path::ROOT, &mut |t| got.push(checksum(t.values)));
+            assert_eq!(got.len(), checksums.len());
+            for (what, (a, b)) in ["dx", "dweight", "dbias"].iter().zip(got.iter().zip(checksums)) {
+                assert!((a - b).abs() < 1e-12, "{what} checksum: {a}, PyTorch {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn values_and_gradients_match_pytorch() {
+        // torch.nn.Conv2d(2, 3, 3, stride=2, padding=1, dilation=2) on 2 samples of 2x7x6.
+        #[rustfmt::skip]
+        let y = [
+            0.0375, -0.325, 0.05, -0.5125, 0.5625, 0.475, -0.6375, -0.9, -0.2, 0.15, -1.1375, -0.0625,
+            0.3375, 0.0375, 0.5125, -0.0125, 0.4625, -0.325, 0.1, -0.3125, -0.5125, 0.2375, -0.175, 0.15,
+            -0.0625, -0.6, -0.45, -0.85, -0.3875, -0.3625, 0.325, -0.0625, 0.7125, 0.125, 0.3625, 0.5,
+        ];
+        against_pytorch::<Conv2d<2, 3, 3, 2, 1, 2, f64>, Rank3<2, 7, 6>, Rank3<3, 3, 2>, 2>(
+            &y,
+            &[-13.975, -2.6875, -2.0],
+        );
+
+        // torch.nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2) on 1 sample of 4x5x5.
+        #[rustfmt::skip]
+        let y = [
+            0.2, 1.0125, 0.2375, 1.0375, 0.825, 0.6875, 0.725, 0.2625, -0.0125, 0.625, -0.55, -0.65,
+            -0.8, -1.525, -0.8375, -0.925, -0.425, 0.575, -0.6, 0.225, -0.4375, 0.8, 0.1125, -0.7125,
+            0.45, -0.975, -0.2125, 0.2375, -0.05, 1.4, 0.5125, 0.0875, -0.125, 0.925, -0.25, -0.35,
+            -0.8375, -0.425, -0.3125, -1.0625, 0.3375, -0.0625, -0.3, 0.525, -0.1375, 0.5625, -0.1125, 0.8625,
+            0.525, 0.45, 1.2375, 0.4, 1.4375, 0.625,
+        ];
+        against_pytorch::<GroupedConv2d<4, 6, 3, 2, 2, 2, 1, 1, f64>, Rank3<4, 5, 5>, Rank3<6, 3, 3>, 1>(
+            &y,
+            &[5.7, -24.375, 2.25],
+        );
+
+        // torch.nn.Conv1d(2, 3, 3, stride=2, padding=1, dilation=2) on 2 samples of 2x9.
+        #[rustfmt::skip]
+        let y = [
+            0.0625, 0.1875, 0.5875, -0.4125, -0.3875, -0.525, -0.4125, -0.0875, -0.0125, 0.6875, 0.1, 0.5125,
+            0.0875, 0.2125, 0.6125, -0.45, -0.2625, -0.4875, -0.375, -0.1625, -0.0625, 0.6, 0.0125, 0.5375,
+        ];
+        against_pytorch::<Conv1d<2, 3, 3, 2, 1, 2, f64>, Rank2<2, 9>, Rank2<3, 4>, 2>(&y, &[-8.975, -1.25, 2.5]);
+    }
+
+    /// `x` = 1..=9 as one 3x3 channel.
+    const NINE: [f64; 9] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+
+    #[test]
+    fn literal_values_computed_by_hand() {
+        for pack_len in [PACK_LEN, 0] {
+            let mut pack = vec![0.0; pack_len];
+            let ctx = &mut Ctx::new(&mut pack);
+            // 2x2 kernel [[1, 2], [3, 4]], bias 0.5: e.g. 1·1 + 2·2 + 3·4 + 4·5 + 0.5 = 37.5.
+            let conv = Conv2d::<1, 1, 2, 1, 0, 1, f64> { weight: [[[[1.0, 2.0], [3.0, 4.0]]]], bias: [0.5] };
+            let mut y = [0.0; 4];
+            Layer::<f64, Rank3<1, 3, 3>, Rank3<1, 2, 2>>::forward(&conv, &NINE, &mut y, ctx);
+            assert_eq!(y, [37.5, 47.5, 67.5, 77.5]);
+            // Backward with dy = 1: dW holds the window sums, db the count, and each input
+            // the sum of the weights that read it.
+            let (mut dx, mut g) = ([0.0; 9], Conv2d::ZERO);
+            Layer::<f64, Rank3<1, 3, 3>, Rank3<1, 2, 2>>::backward(
+                &conv,
+                &NINE,
+                &y,
+                &(),
+                &[1.0; 4],
+                Some(&mut dx),
+                &mut g,
+                ctx,
+            );
+            assert_eq!(g.weight, [[[[12.0, 16.0], [24.0, 28.0]]]]);
+            assert_eq!(g.bias, [4.0]);
+            assert_eq!(dx, [1.0, 3.0, 2.0, 4.0, 10.0, 6.0, 3.0, 7.0, 4.0]);
+
+            // A 3x3 kernel of ones, stride 2, padding 1: the four corner 2x2 blocks.
+            let conv = Conv2d::<1, 1, 3, 2, 1, 1, f64> { weight: [[[[1.0; 3]; 3]]], bias: [0.0] };
+            Layer::<f64, Rank3<1, 3, 3>, Rank3<1, 2, 2>>::forward(&conv, &NINE, &mut y, ctx);
+            assert_eq!(y, [12.0, 16.0, 24.0, 28.0]);
+
+            // Dilation 2: a 2x2 kernel reads the four corners, 1·1 + 2·3 + 3·7 + 4·9.
+            let conv = Conv2d::<1, 1, 2, 1, 0, 2, f64> { weight: [[[[1.0, 2.0], [3.0, 4.0]]]], bias: [0.0] };
+            let mut y = [0.0; 1];
+            Layer::<f64, Rank3<1, 3, 3>, Rank3<1, 1, 1>>::forward(&conv, &NINE, &mut y, ctx);
+            assert_eq!(y, [64.0]);
+
+            // Two input channels, two output channels, 1x1: a matrix per pixel.
+            let conv =
+                Conv2d::<2, 2, 1, 1, 0, 1, f64> { weight: [[[[1.0]], [[2.0]]], [[[-1.0]], [[0.5]]]], bias: [0.0, 1.0] };
+            let mut y = [0.0; 4];
+            Layer::<f64, Rank3<2, 1, 2>, Rank3<2, 1, 2>>::forward(&conv, &[1.0, 2.0, 10.0, 20.0], &mut y, ctx);
+            assert_eq!(y, [21.0, 42.0, 5.0, 9.0]);
+
+            // Conv1d, two channels: [1, 2] + [2, 3] + 10·[4, 5] - [5, 6].
+            let conv = Conv1d::<2, 1, 2, 1, 0, 1, f64> { weight: [[[1.0, 1.0], [10.0, -1.0]]], bias: [0.0] };
+            let mut y = [0.0; 2];
+            Layer::<f64, Rank2<2, 3>, Rank2<1, 2>>::forward(&conv, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &mut y, ctx);
+            assert_eq!(y, [38.0, 49.0]);
+        }
+    }
+
+    #[test]
+    fn names_shapes_and_sizes_follow_pytorch() {
+        let conv = Conv2d::<3, 8, 5, 1, 0, 1, f32>::ZERO;
+        let mut seen = Vec::new();
+        conv.visit(&Path::ROOT.field("conv1"), &mut |t| {
+            seen.push((alloc::format!("{}", t.path), t.shape.to_vec(), t.values.len()));
+        });
+        assert_eq!(seen, [("conv1.weight".into(), vec![8, 3, 5, 5], 600), ("conv1.bias".into(), vec![8], 8)]);
+        let mut shapes = Vec::new();
+        GroupedConv2d::<4, 6, 3, 2, 2>::ZERO
+            .visit(&Path::ROOT, &mut |t: Tensor<'_, &[f32]>| shapes.push(t.shape.to_vec()));
+        Conv1d::<4, 6, 3>::ZERO.visit(&Path::ROOT, &mut |t: Tensor<'_, &[f32]>| shapes.push(t.shape.to_vec()));
+        assert_eq!(shapes, [vec![6, 2, 3, 3], vec![6], vec![6, 4, 3], vec![6]]);
+
+        assert_eq!(<Conv2d<3, 8, 5> as Module<f32>>::PARAMS, 8 * 3 * 25 + 8);
+        assert_eq!(<GroupedConv2d<4, 6, 3, 2, 2> as Module<f32>>::PARAMS, 6 * 2 * 9 + 6);
+        assert_eq!(<Conv1d<4, 6, 3> as Module<f32>>::PARAMS, 6 * 4 * 3 + 6);
+        // LeNet's first layer: a 25 x 576 column buffer, 6·576·25 multiply-adds.
+        type Lenet = Conv2d<1, 6, 5>;
+        assert_eq!(<Lenet as Layer<f32, Rank3<1, 28, 28>, Rank3<6, 24, 24>>>::SCRATCH, 25 * 576);
+        assert_eq!(<Lenet as Layer<f32, Rank3<1, 28, 28>, Rank3<6, 24, 24>>>::MACS, 6 * 576 * 25);
+        // A 1x1 convolution at stride 1 reads its input as the column matrix.
+        assert_eq!(<Conv2d<64, 32, 1> as Layer<f32, Rank3<64, 8, 8>, Rank3<32, 8, 8>>>::SCRATCH, 0);
+        assert_eq!(<Conv1d<2, 3, 3, 2, 1, 2> as Layer<f32, Rank2<2, 9>, Rank2<3, 4>>>::SCRATCH, 2 * 3 * 4);
+    }
+
+    #[test]
+    fn init_is_seeded_and_bounded_by_the_fan_in() {
+        let a = Conv2d::<4, 8, 3>::new(&mut Rng::seed(5));
+        assert_eq!(a, Conv2d::<4, 8, 3>::new(&mut Rng::seed(5)));
+        assert_ne!(a, Conv2d::<4, 8, 3>::new(&mut Rng::seed(6)));
+        // fan_in = 4·3·3 = 36: the bound is 1/6, and the draws spread over most of it.
+        let bound = 1.0 / 6.0;
+        let all: Vec<f32> = a.weight_flat().iter().chain(&a.bias).copied().collect();
+        assert!(all.iter().all(|w| w.abs() <= bound));
+        assert!(all.iter().any(|w| w.abs() > 0.9 * bound));
+        // Groups: fan_in = CIG·K·K = 2·9.
+        let g = GroupedConv2d::<4, 6, 3, 2, 2>::new(&mut Rng::seed(1));
+        let gb = 1.0 / 18f32.sqrt();
+        assert!(g.weight_flat().iter().all(|w| w.abs() <= gb) && g.weight_flat().iter().any(|w| w.abs() > 0.9 * gb));
+        let c = Conv1d::<2, 3, 5>::new(&mut Rng::seed(1));
+        assert!(c.weight_flat().iter().all(|w| w.abs() <= 1.0 / 10f32.sqrt()));
+        // `Default` and `map`.
+        assert_eq!(Conv2d::<4, 8, 3>::default(), Conv2d::ZERO);
+        assert_eq!(a.map(f64::from).map(|v| v as f32), a);
+    }
+
+    #[test]
+    fn grads_accumulate_and_an_optimizer_sees_both_tensors() {
+        let conv = Conv2d::<1, 2, 2, 1, 0, 1, f64>::new(&mut Rng::seed(3));
+        let mut grad = Conv2d::ZERO;
+        let x = values(9, 9);
+        let mut dy = [0.5; 8];
+        let mut pack = vec![0.0; PACK_LEN];
+        let ctx = &mut Ctx::new(&mut pack);
+        Layer::<f64, Rank3<1, 3, 3>, Rank3<2, 2, 2>>::backward(&conv, &x, &[0.0; 8], &(), &dy, None, &mut grad, ctx);
+        let once = grad.clone();
+        dy.iter_mut().for_each(|v| *v = 0.25);
+        Layer::<f64, Rank3<1, 3, 3>, Rank3<2, 2, 2>>::backward(&conv, &x, &[0.0; 8], &(), &dy, None, &mut grad, ctx);
+        for (a, b) in grad.weight_flat().iter().zip(once.weight_flat()) {
+            assert!((a - 1.5 * b).abs() < 1e-15);
+        }
+        let mut model = conv.clone();
+        let (mut names, mut offsets) = (Vec::new(), Vec::new());
+        model.visit_update(&grad, &Path::ROOT, &mut 0, &mut |u| {
+            names.push(alloc::format!("{}", u.path));
+            offsets.push(u.offset);
+            for (v, g) in u.value.iter_mut().zip(u.grad) {
+                *v -= g;
+            }
+        });
+        assert_eq!(names, ["weight", "bias"]);
+        assert_eq!(offsets, [0, 8]);
+        assert_eq!(model.bias[0], conv.bias[0] - grad.bias[0]);
+    }
+}

@@ -1,0 +1,419 @@
+//! Dropout, seeded and reproducible.
+//!
+//! In training, each element is zeroed with probability `p` and the survivors are scaled
+//! by `1 / (1 - p)`, so the expected output equals the input (PyTorch's "inverted"
+//! dropout); in inference ([`Layer::forward`]) the layer is the identity:
+//!
+//! - train: `y_i = m_i x_i / (1 - p)`, `m_i ∈ {0, 1}`, `P(m_i = 0) = p`
+//! - derivative: `dx_i = m_i dy_i / (1 - p)` (the mask is a fixed linear map)
+//! - eval: `y = x`, `dx = dy`
+//!
+//! The mask is not drawn from a generator's stream but computed: `m_i` is a hash of
+//! `(seed, step, i)`, where `step` counts the training passes and `i` is the element's
+//! index in the batch buffer. So the layer stores no mask: backward regenerates it from
+//! the step saved in the [`DropoutCache`], and a checkpoint that restores `seed` and
+//! `step` (two plain `u64` fields, not tensors) resumes with bit-identical masks.
+//!
+//! # Shapes
+//! - input: any [`Shape`] `S`
+//! - output: `S`
+
+use monograd_core::module::{ParamUpdate, Path, Tensor};
+use monograd_core::{Ctx, Layer, Module, OutputShape, Rng, Scalar, Shape};
+
+/// Zeroes each element with probability `p` in training and scales the rest by
+/// `1 / (1 - p)`, like `torch.nn.Dropout(p)`; the identity in inference.
+///
+/// The mask of training pass number `step` is a function of `(seed, step, index)`, so runs
+/// with the same seed are identical and a checkpoint of `seed` and `step` resumes exactly.
+/// [`Module::init`] (which `network!`'s `new` and `#[derive(Module)]` call) draws a fresh
+/// seed from the initialisation generator, so that two dropout layers of one model never
+/// share their masks.
+///
+/// ```
+/// use monograd_nn::Dropout;
+/// use monograd_core::{Ctx, Layer, Rank1};
+///
+/// let mut drop = Dropout::with_seed(0.5, 7);
+/// let x = [1.0f32; 8];
+/// let mut y = [0.0f32; 8];
+/// let mut ctx = Ctx::new(&mut []);
+/// // Inference: the identity.
+/// Layer::<f32, Rank1<8>, Rank1<8>>::forward(&drop, &x, &mut y, &mut ctx);
+/// assert_eq!(y, x);
+/// // Training: zeros and doubled values, and the step counter advances.
+/// let mut cache = Default::default();
+/// Layer::<f32, Rank1<8>, Rank1<8>>::forward_train(&mut drop, &x, &mut y, &mut cache, &mut ctx);
+/// assert!(y.iter().all(|&v| v == 0.0 || v == 2.0));
+/// assert_eq!(drop.step, 1);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dropout {
+    /// The probability of zeroing an element, in `[0, 1]`.
+    pub p: f64,
+    /// The seed of every mask this layer draws.
+    pub seed: u64,
+    /// The number of training passes so far: the next mask is that of this step.
+    pub step: u64,
+}
+
+/// What a training pass of [`Dropout`] saves for backward: the step whose mask it used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DropoutCache {
+    /// The step of the mask applied, or `None` if the cache was not filled by a training
+    /// pass (backward is then that of the identity, as in inference).
+    pub step: Option<u64>,
+}
+
+impl Dropout {
+    /// Dropout with probability `p` and seed 0 (until [`Module::init`] draws one).
+    ///
+    /// # Panics
+    /// If `p` is not in `[0, 1]`.
+    pub const fn new(p: f64) -> Self {
+        Self::with_seed(p, 0)
+    }
+
+    /// Dropout with probability `p` and the given seed.
+    ///
+    /// # Panics
+    /// If `p` is not in `[0, 1]`.
+    pub const fn with_seed(p: f64, seed: u64) -> Self {
+        assert!(p >= 0.0 && p <= 1.0, "Dropout: the probability must be in [0, 1]");
+        Self { p, seed, step: 0 }
+    }
+
+    /// The mask of training step `step`: which elements survive, and the factor they are
+    /// multiplied by.
+    fn mask(&self, step: u64) -> Mask {
+        Mask::new(self.p, self.seed, step)
+    }
+}
+
+impl Default for Dropout {
+    /// PyTorch's default probability, `0.5`, with seed 0.
+    fn default() -> Self {
+        Self::new(0.5)
+    }
+}
+
+/// SplitMix64's output function: a bijection of `u64` that mixes every input bit into
+/// every output bit.
+#[inline]
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// SplitMix64's increment (the golden ratio in 64 bits).
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The mask of one training step: element `i` survives when the top 53 bits of its hash
+/// are at least `threshold = round(p 2^53)`, which happens with probability `1 - p` to
+/// within `2^-53`.
+#[derive(Clone, Copy, Debug)]
+struct Mask {
+    /// The key of this `(seed, step)`: element `i` hashes to `mix(key + (i + 1) GOLDEN)`,
+    /// the `i`-th output of a SplitMix64 stream started at `key`.
+    key: u64,
+    threshold: u64,
+    /// `1 / (1 - p)`, or 0 when every element is dropped.
+    scale: f64,
+}
+
+impl Mask {
+    fn new(p: f64, seed: u64, step: u64) -> Self {
+        // The step is mixed before it meets the seed, so that neighbouring pairs (seed 1 at
+        // step 2, seed 2 at step 1) get unrelated keys.
+        let key = mix(seed ^ mix(step.wrapping_add(GOLDEN)));
+        const ONE: f64 = (1u64 << 53) as f64;
+        // NaN or p <= 0 keeps everything; p >= 1 drops everything, as PyTorch does.
+        let (threshold, scale) = if p.is_nan() || p <= 0.0 {
+            (0, 1.0)
+        } else if p >= 1.0 {
+            (1u64 << 53, 0.0)
+        } else {
+            // Rounded to nearest (`f64::round` is not in core): p 2^53 + 0.5, truncated.
+            ((p * ONE + 0.5) as u64, 1.0 / (1.0 - p))
+        };
+        Self { key, threshold, scale }
+    }
+
+    /// Whether element `i` survives.
+    #[inline]
+    fn keeps(&self, i: usize) -> bool {
+        let h = mix(self.key.wrapping_add((i as u64).wrapping_add(1).wrapping_mul(GOLDEN)));
+        (h >> 11) >= self.threshold
+    }
+
+    /// `out_i = m_i in_i / (1 - p)` (or `out_i += ...` when `accumulate`).
+    #[inline]
+    fn apply<T: Scalar>(&self, input: &[T], out: &mut [T], accumulate: bool) {
+        let scale = T::from_f64(self.scale);
+        for (i, (o, &v)) in out.iter_mut().zip(input).enumerate() {
+            let m = if self.keeps(i) { v * scale } else { T::ZERO };
+            if accumulate {
+                *o += m;
+            } else {
+                *o = m;
+            }
+        }
+    }
+}
+
+impl<T: Scalar> Module<T> for Dropout {
+    const PARAMS: usize = 0;
+
+    /// Draws a new seed from `rng` (and restarts the step count), so that each dropout
+    /// layer of a model has masks of its own.
+    fn init(&mut self, rng: &mut Rng) {
+        self.seed = rng.next_u64();
+        self.step = 0;
+    }
+
+    fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, _: &Path<'_>, _: &mut F) {}
+    fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, _: &Path<'_>, _: &mut F) {}
+    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(&mut self, _: &Self, _: &Path<'_>, _: &mut usize, _: &mut F) {}
+}
+
+impl<S: Shape> OutputShape<S> for Dropout {
+    type Output = S;
+}
+
+impl<T: Scalar, S: Shape> Layer<T, S, S> for Dropout {
+    type Cache = DropoutCache;
+
+    /// Inference: the identity.
+    #[inline]
+    fn forward(&self, x: &[T], y: &mut [T], _: &mut Ctx<'_, T>) {
+        y.copy_from_slice(x);
+    }
+
+    /// Training: applies the mask of the current step, saves that step in `cache` and
+    /// advances the step.
+    #[inline]
+    fn forward_train(&mut self, x: &[T], y: &mut [T], cache: &mut DropoutCache, _: &mut Ctx<'_, T>) {
+        debug_assert_eq!(x.len(), y.len());
+        self.mask(self.step).apply(x, y, false);
+        cache.step = Some(self.step);
+        self.step = self.step.wrapping_add(1);
+    }
+
+    #[inline]
+    fn backward(
+        &self,
+        _x: &[T],
+        _y: &[T],
+        cache: &DropoutCache,
+        dy: &[T],
+        dx: Option<&mut [T]>,
+        _: &mut Self,
+        _: &mut Ctx<'_, T>,
+    ) {
+        let Some(dx) = dx else { return };
+        match cache.step {
+            // The same mask as the forward pass: regenerated, never stored.
+            Some(step) => self.mask(step).apply(dy, dx, true),
+            None => {
+                for (d, &g) in dx.iter_mut().zip(dy) {
+                    *d += g;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{LayerCase, LayerFamily};
+    use monograd_core::gradcheck::{self, GradCase};
+    use monograd_core::{Rank1, Rank2};
+
+    use alloc::vec;
+
+    type S = Rank1<1000>;
+
+    fn train(d: &mut Dropout, x: &[f64], y: &mut [f64]) -> DropoutCache {
+        let mut cache = DropoutCache::default();
+        Layer::<f64, S, S>::forward_train(d, x, y, &mut cache, &mut Ctx::new(&mut []));
+        cache
+    }
+
+    #[test]
+    fn masks_drop_the_right_fraction_and_keep_the_mean() {
+        for p in [0.1, 0.3, 0.5, 0.9] {
+            let mut d = Dropout::with_seed(p, 42);
+            let x = vec![1.0f64; 100 * 1000];
+            let mut y = vec![0.0f64; 100 * 1000];
+            let mut dropped = 0usize;
+            let mut sum = 0.0;
+            for _ in 0..3 {
+                train(&mut d, &x, &mut y);
+                dropped += y.iter().filter(|&&v| v == 0.0).count();
+                sum += y.iter().sum::<f64>();
+                // Survivors are exactly x / (1 - p).
+                assert!(y.iter().all(|&v| v == 0.0 || v == 1.0 / (1.0 - p)));
+            }
+            let n = 3.0 * 100_000.0;
+            let frac = dropped as f64 / n;
+            // Binomial standard deviation at n = 300000 is below 1e-3: allow 5 of them.
+            assert!((frac - p).abs() < 5e-3, "p = {p}: dropped {frac}");
+            assert!((sum / n - 1.0).abs() < 5e-3 / (1.0 - p), "p = {p}: mean {}", sum / n);
+        }
+    }
+
+    #[test]
+    fn masks_are_independent_of_neighbours_steps_and_seeds() {
+        // Neighbouring elements, consecutive steps and consecutive seeds agree about half
+        // the time at p = 0.5, as independent coin flips do.
+        let x = vec![1.0f64; 20_000];
+        let agree = |a: &[f64], b: &[f64]| a.iter().zip(b).filter(|(u, v)| u == v).count() as f64 / a.len() as f64;
+        let (mut s0, mut s1, mut t1) = (vec![0.0; 20_000], vec![0.0; 20_000], vec![0.0; 20_000]);
+        let mut d = Dropout::with_seed(0.5, 1);
+        train(&mut d, &x, &mut s0);
+        train(&mut d, &x, &mut s1);
+        train(&mut Dropout::with_seed(0.5, 2), &x, &mut t1);
+        for (what, a) in
+            [("steps", agree(&s0, &s1)), ("seeds", agree(&s0, &t1)), ("neighbours", agree(&s0[1..], &s0[..19_999]))]
+        {
+            assert!((a - 0.5).abs() < 0.02, "{what}: agree {a}");
+        }
+    }
+
+    #[test]
+    fn eval_is_the_identity_and_train_is_not() {
+        let d = Dropout::with_seed(0.5, 3);
+        let x: [f64; 16] = core::array::from_fn(|i| i as f64 + 1.0);
+        let mut y = [0.0; 16];
+        Layer::<f64, Rank1<16>, Rank1<16>>::forward(&d, &x, &mut y, &mut Ctx::new(&mut []));
+        assert_eq!(y, x);
+        // Backward after an inference pass (a default cache) is the identity's, accumulated.
+        let mut dx = [1.0; 16];
+        Layer::<f64, Rank1<16>, Rank1<16>>::backward(
+            &d,
+            &x,
+            &y,
+            &Default::default(),
+            &[2.0; 16],
+            Some(&mut dx),
+            &mut d.clone(),
+            &mut Ctx::new(&mut []),
+        );
+        assert_eq!(dx, [3.0; 16]);
+        // p = 0 is the identity in training too; p = 1 drops everything.
+        let mut keep = Dropout::with_seed(0.0, 3);
+        let mut drop = Dropout::with_seed(1.0, 3);
+        let (mut a, mut b, mut c) = ([0.0; 1000], [1.0; 1000], [0.0; 1000]);
+        let ones = [1.0; 1000];
+        train(&mut keep, &ones, &mut a);
+        train(&mut drop, &ones, &mut b);
+        assert_eq!((a, b), (ones, [0.0; 1000]));
+        let mut half = Dropout::with_seed(0.5, 3);
+        train(&mut half, &ones, &mut c);
+        assert!(c.contains(&0.0) && c.contains(&2.0));
+    }
+
+    #[test]
+    fn backward_regenerates_the_forward_mask() {
+        let mut d = Dropout::with_seed(0.4, 11);
+        let x: [f64; 1000] = core::array::from_fn(|i| (i as f64 * 0.37).sin() + 2.0);
+        let mut y = [0.0; 1000];
+        // A few steps in, so that the mask is not that of step 0.
+        for _ in 0..3 {
+            train(&mut d, &x, &mut y);
+        }
+        let cache = train(&mut d, &x, &mut y);
+        assert_eq!((cache.step, d.step), (Some(3), 4));
+        let mut dx = [0.0; 1000];
+        Layer::<f64, S, S>::backward(
+            &d,
+            &x,
+            &y,
+            &cache,
+            &[1.0; 1000],
+            Some(&mut dx),
+            &mut d.clone(),
+            &mut Ctx::new(&mut []),
+        );
+        for i in 0..1000 {
+            // Zero where forward dropped (x is never zero here), 1 / (1 - p) where it kept.
+            let kept = if y[i] == 0.0 { 0.0 } else { 1.0 / (1.0 - 0.4) };
+            assert_eq!((dx[i], y[i]), (kept, x[i] * kept), "element {i}");
+        }
+    }
+
+    #[test]
+    fn a_restored_seed_and_step_resume_bit_identically() {
+        let x: [f64; 1000] = core::array::from_fn(|i| i as f64);
+        let mut run = Dropout::with_seed(0.3, 99);
+        let (mut a, mut b) = ([0.0; 1000], [0.0; 1000]);
+        for _ in 0..5 {
+            train(&mut run, &x, &mut a);
+        }
+        // A checkpoint is the two counters; the restored layer continues as the original.
+        let (seed, step) = (run.seed, run.step);
+        let mut resumed = Dropout { p: 0.3, seed, step };
+        for _ in 0..5 {
+            train(&mut run, &x, &mut a);
+            train(&mut resumed, &x, &mut b);
+            assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
+        }
+        // And the same seed from the start gives the same sequence of masks.
+        let (mut r1, mut r2) = (Dropout::with_seed(0.3, 5), Dropout::with_seed(0.3, 5));
+        train(&mut r1, &x, &mut a);
+        train(&mut r2, &x, &mut b);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn init_gives_each_layer_its_own_seed() {
+        let mut rng = Rng::seed(0);
+        let (mut a, mut b) = (Dropout::new(0.5), Dropout::new(0.5));
+        a.step = 7;
+        Module::<f32>::init(&mut a, &mut rng);
+        Module::<f32>::init(&mut b, &mut rng);
+        assert_ne!(a.seed, b.seed);
+        assert_eq!(a.step, 0);
+        let mut again = Dropout::new(0.5);
+        Module::<f32>::init(&mut again, &mut Rng::seed(0));
+        assert_eq!(again.seed, a.seed);
+    }
+
+    #[test]
+    #[should_panic(expected = "probability must be in [0, 1]")]
+    fn a_probability_above_one_is_refused() {
+        let _ = Dropout::new(1.5);
+    }
+
+    struct Fam;
+    impl LayerFamily for Fam {
+        type In = Rank2<3, 4>;
+        type Out = Rank2<3, 4>;
+        type At<T: Scalar> = Dropout;
+        const NAME: &'static str = "Dropout(0.3)";
+        fn zero<T: Scalar>() -> Dropout {
+            // A fixed seed and step: the mask is then a fixed linear map.
+            Dropout { p: 0.3, seed: 1234, step: 5 }
+        }
+    }
+
+    #[test]
+    fn dropout_passes_the_gradient_check_in_training_mode() {
+        let case = LayerCase::<Fam, 4>::new();
+        let x = gradcheck::inputs(3, case.input_len(), -1.0, 1.0, &[]);
+        gradcheck::check(&case, &x, 3).unwrap();
+        // The check saw a real mask: some elements dropped, some kept.
+        let mut y = [0.0; 48];
+        let mut d = Fam::zero::<f64>();
+        Layer::<f64, Rank2<3, 4>, Rank2<3, 4>>::forward_train(
+            &mut d,
+            &[1.0; 48],
+            &mut y,
+            &mut Default::default(),
+            &mut Ctx::new(&mut []),
+        );
+        assert!(y.contains(&0.0) && y.iter().any(|&v| v > 1.0));
+    }
+}

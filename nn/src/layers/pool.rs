@@ -1,0 +1,502 @@
+//! Pooling: [`MaxPool2d`], [`AvgPool2d`] and [`GlobalAvgPool2d`], as PyTorch computes them.
+//!
+//! Windows of `K x K` at stride `S`, no padding, no dilation, windows that would cross the
+//! border dropped (PyTorch's defaults: `padding=0`, `ceil_mode=False`), so
+//! `OH = (H − K) / S + 1` and `OW = (W − K) / S + 1`. With window
+//! `R(oy, ox) = {(oy·S + i, ox·S + j) : 0 ≤ i, j < K}`:
+//!
+//! - max: `y[c, oy, ox] = max_{R} x[c, ·, ·]`; `∂L/∂x` receives `∂L/∂y[c, oy, ox]` at the
+//!   window's argmax only, the first one in row-major order on ties (as PyTorch), recomputed
+//!   from `x` in backward. A NaN in a window is its maximum, as in PyTorch.
+//! - average: `y[c, oy, ox] = (1 / K²) Σ_{R} x[c, ·, ·]`; every element of the window
+//!   receives `∂L/∂y[c, oy, ox] / K²`.
+//! - global average: `y[c] = (1 / (H·W)) Σ x[c, ·, ·]` (`AdaptiveAvgPool2d(1)` followed by
+//!   a flatten); every element receives `∂L/∂y[c] / (H·W)`.
+//!
+//! Overlapping windows (`S < K`) add their gradients. None of these layers has parameters
+//! or allocates, and each works at every scalar, dual numbers included.
+//!
+//! # Shapes
+//! - [`MaxPool2d<K, S>`](MaxPool2d), [`AvgPool2d<K, S>`](AvgPool2d): [`Rank3<C, H, W>`] →
+//!   [`Rank3<C, OH, OW>`] (`S` defaults to `K`)
+//! - [`GlobalAvgPool2d`]: [`Rank3<C, H, W>`] → [`Rank1<C>`]
+
+use monograd_core::kernels::im2col::conv2d_out_size;
+use monograd_core::{Ctx, Layer, OutputShape, Rank1, Rank3, Scalar};
+
+/// Implements `Module` for a parameterless pooling layer with const parameters `K`, `S`.
+macro_rules! no_params_pool {
+    ($name:ident) => {
+        impl<T: Scalar, const K: usize, const S: usize> monograd_core::Module<T> for $name<K, S> {
+            const PARAMS: usize = 0;
+            fn visit<F: FnMut(monograd_core::module::Tensor<'_, &[T]>)>(
+                &self,
+                _: &monograd_core::module::Path<'_>,
+                _: &mut F,
+            ) {
+            }
+            fn visit_mut<F: FnMut(monograd_core::module::Tensor<'_, &mut [T]>)>(
+                &mut self,
+                _: &monograd_core::module::Path<'_>,
+                _: &mut F,
+            ) {
+            }
+            fn visit_update<F: FnMut(monograd_core::module::ParamUpdate<'_, T>)>(
+                &mut self,
+                _: &Self,
+                _: &monograd_core::module::Path<'_>,
+                _: &mut usize,
+                _: &mut F,
+            ) {
+            }
+        }
+    };
+}
+
+/// Checks at compile time (in a constant) that `K x K` windows at stride `S` over `H x W`
+/// give `OH x OW`.
+const fn check_pool(k: usize, s: usize, input: [usize; 2], output: [usize; 2]) {
+    let oh = conv2d_out_size(input[0], k, s, 0, 1);
+    let ow = conv2d_out_size(input[1], k, s, 0, 1);
+    let (Some(oh), Some(ow)) = (oh, ow) else {
+        panic!("pooling: the window and the stride must be positive, and the window K must fit the input");
+    };
+    if oh != output[0] || ow != output[1] {
+        panic!("pooling: the output size must be (H - K) / S + 1 along each axis");
+    }
+}
+
+/// The number of samples in a buffer of `len` values, `per` each.
+#[track_caller]
+fn samples(layer: &str, len: usize, per: usize, x: usize, x_per: usize) -> usize {
+    let n = len.checked_div(per).unwrap_or(0);
+    if n * per != len || n * x_per != x {
+        panic!("{layer}: {len} output values and {x} input values are not the same number of samples");
+    }
+    n
+}
+
+/// Max pooling over `K x K` windows at stride `S`: `torch.nn.MaxPool2d(K, S)`.
+///
+/// ```
+/// use monograd_nn::MaxPool2d;
+/// use monograd_core::{Ctx, Layer, Rank3};
+///
+/// let x = [
+///     1.0, 3.0, 0.0, 2.0, //
+///     4.0, 2.0, 5.0, 1.0,
+///     0.0, 1.0, 1.0, 1.0,
+///     2.0, 0.0, 1.0, 1.0,
+/// ];
+/// let mut y = [0.0f32; 4];
+/// Layer::<f32, Rank3<1, 4, 4>, Rank3<1, 2, 2>>::forward(&MaxPool2d::<2>, &x, &mut y, &mut Ctx::new(&mut []));
+/// assert_eq!(y, [4.0, 5.0, 2.0, 1.0]);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MaxPool2d<const K: usize, const S: usize = K>;
+no_params_pool!(MaxPool2d);
+
+impl<const K: usize, const S: usize> MaxPool2d<K, S> {
+    /// The layer (it has no parameters).
+    pub const ZERO: Self = Self;
+}
+
+/// The offset of the first maximum in the `K x K` window at `(oy, ox)` of a `W`-wide plane,
+/// in row-major order; a NaN counts as a maximum. Forward and backward both call it, so
+/// the gradient goes exactly where the value came from.
+#[inline]
+fn argmax<T: Scalar, const K: usize, const S: usize, const W: usize>(plane: &[T], oy: usize, ox: usize) -> usize {
+    let first = oy * S * W + ox * S;
+    let (mut at, mut best) = (first, plane[first]);
+    for i in 0..K {
+        let row = first + i * W;
+        for (j, &v) in plane[row..row + K].iter().enumerate() {
+            // `v != v` is NaN for floats; partial_cmp is None for NaN at every scalar.
+            if v > best || v.partial_cmp(&v).is_none() {
+                (at, best) = (row + j, v);
+            }
+        }
+    }
+    at
+}
+
+impl<
+        T: Scalar,
+        const K: usize,
+        const S: usize,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+    > Layer<T, Rank3<C, H, W>, Rank3<C, OH, OW>> for MaxPool2d<K, S>
+{
+    type Cache = ();
+
+    #[inline]
+    fn forward(&self, x: &[T], y: &mut [T], _: &mut Ctx<'_, T>) {
+        const { check_pool(K, S, [H, W], [OH, OW]) };
+        if OH * OW == 0 {
+            return;
+        }
+        samples("MaxPool2d", y.len(), C * OH * OW, x.len(), C * H * W);
+        for (plane, out) in x.chunks_exact(H * W).zip(y.chunks_exact_mut(OH * OW)) {
+            for (p, o) in out.iter_mut().enumerate() {
+                *o = plane[argmax::<T, K, S, W>(plane, p / OW, p % OW)];
+            }
+        }
+    }
+
+    #[inline]
+    fn backward(&self, x: &[T], _y: &[T], _: &(), dy: &[T], dx: Option<&mut [T]>, _: &mut Self, _: &mut Ctx<'_, T>) {
+        const { check_pool(K, S, [H, W], [OH, OW]) };
+        let Some(dx) = dx else { return };
+        if OH * OW == 0 {
+            return;
+        }
+        samples("MaxPool2d", dy.len(), C * OH * OW, dx.len(), C * H * W);
+        for ((plane, dplane), grad) in
+            x.chunks_exact(H * W).zip(dx.chunks_exact_mut(H * W)).zip(dy.chunks_exact(OH * OW))
+        {
+            for (p, &g) in grad.iter().enumerate() {
+                dplane[argmax::<T, K, S, W>(plane, p / OW, p % OW)] += g;
+            }
+        }
+    }
+}
+
+/// Average pooling over `K x K` windows at stride `S`: `torch.nn.AvgPool2d(K, S)`.
+///
+/// ```
+/// use monograd_nn::AvgPool2d;
+/// use monograd_core::{Ctx, Layer, Rank3};
+///
+/// let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+/// let mut y = [0.0f64; 4];
+/// // 2x2 windows at stride 1 overlap.
+/// Layer::<f64, Rank3<1, 3, 3>, Rank3<1, 2, 2>>::forward(&AvgPool2d::<2, 1>, &x, &mut y, &mut Ctx::new(&mut []));
+/// assert_eq!(y, [3.0, 4.0, 6.0, 7.0]);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AvgPool2d<const K: usize, const S: usize = K>;
+no_params_pool!(AvgPool2d);
+
+impl<const K: usize, const S: usize> AvgPool2d<K, S> {
+    /// The layer (it has no parameters).
+    pub const ZERO: Self = Self;
+}
+
+impl<
+        T: Scalar,
+        const K: usize,
+        const S: usize,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+    > Layer<T, Rank3<C, H, W>, Rank3<C, OH, OW>> for AvgPool2d<K, S>
+{
+    type Cache = ();
+
+    #[inline]
+    fn forward(&self, x: &[T], y: &mut [T], _: &mut Ctx<'_, T>) {
+        const { check_pool(K, S, [H, W], [OH, OW]) };
+        if OH * OW == 0 {
+            return;
+        }
+        samples("AvgPool2d", y.len(), C * OH * OW, x.len(), C * H * W);
+        let count = T::from_f64((K * K) as f64);
+        for (plane, out) in x.chunks_exact(H * W).zip(y.chunks_exact_mut(OH * OW)) {
+            for (p, o) in out.iter_mut().enumerate() {
+                let first = (p / OW) * S * W + (p % OW) * S;
+                let mut sum = T::ZERO;
+                for i in 0..K {
+                    for &v in &plane[first + i * W..][..K] {
+                        sum += v;
+                    }
+                }
+                // Divided, not multiplied by 1/K², as PyTorch does.
+                *o = sum / count;
+            }
+        }
+    }
+
+    #[inline]
+    fn backward(&self, _x: &[T], _y: &[T], _: &(), dy: &[T], dx: Option<&mut [T]>, _: &mut Self, _: &mut Ctx<'_, T>) {
+        const { check_pool(K, S, [H, W], [OH, OW]) };
+        let Some(dx) = dx else { return };
+        if OH * OW == 0 {
+            return;
+        }
+        samples("AvgPool2d", dy.len(), C * OH * OW, dx.len(), C * H * W);
+        let count = T::from_f64((K * K) as f64);
+        for (dplane, grad) in dx.chunks_exact_mut(H * W).zip(dy.chunks_exact(OH * OW)) {
+            for (p, &g) in grad.iter().enumerate() {
+                let first = (p / OW) * S * W + (p % OW) * S;
+                let share = g / count;
+                for i in 0..K {
+                    for d in &mut dplane[first + i * W..][..K] {
+                        *d += share;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The mean of each channel: `torch.nn.AdaptiveAvgPool2d(1)` then `Flatten`, the usual
+/// head of a convolutional classifier.
+///
+/// ```
+/// use monograd_nn::GlobalAvgPool2d;
+/// use monograd_core::{Ctx, Layer, Rank1, Rank3};
+///
+/// let x = [1.0, 2.0, 3.0, 4.0, /* channel 1 */ 0.0, 0.0, 0.0, 8.0];
+/// let mut y = [0.0f32; 2];
+/// Layer::<f32, Rank3<2, 2, 2>, Rank1<2>>::forward(&GlobalAvgPool2d, &x, &mut y, &mut Ctx::new(&mut []));
+/// assert_eq!(y, [2.5, 2.0]);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GlobalAvgPool2d;
+super::no_params!(GlobalAvgPool2d);
+
+impl GlobalAvgPool2d {
+    /// The layer (it has no parameters).
+    pub const ZERO: Self = Self;
+}
+
+impl<const C: usize, const H: usize, const W: usize> OutputShape<Rank3<C, H, W>> for GlobalAvgPool2d {
+    type Output = Rank1<C>;
+}
+
+impl<T: Scalar, const C: usize, const H: usize, const W: usize> Layer<T, Rank3<C, H, W>, Rank1<C>> for GlobalAvgPool2d {
+    type Cache = ();
+
+    #[inline]
+    fn forward(&self, x: &[T], y: &mut [T], _: &mut Ctx<'_, T>) {
+        const { assert!(H * W > 0, "GlobalAvgPool2d: the mean of an empty plane is undefined") };
+        samples("GlobalAvgPool2d", y.len(), C, x.len(), C * H * W);
+        let count = T::from_f64((H * W) as f64);
+        for (plane, o) in x.chunks_exact(H * W).zip(y.iter_mut()) {
+            *o = plane.iter().fold(T::ZERO, |a, &v| a + v) / count;
+        }
+    }
+
+    #[inline]
+    fn backward(&self, _x: &[T], _y: &[T], _: &(), dy: &[T], dx: Option<&mut [T]>, _: &mut Self, _: &mut Ctx<'_, T>) {
+        const { assert!(H * W > 0, "GlobalAvgPool2d: the mean of an empty plane is undefined") };
+        let Some(dx) = dx else { return };
+        samples("GlobalAvgPool2d", dy.len(), C, dx.len(), C * H * W);
+        let count = T::from_f64((H * W) as f64);
+        for (dplane, &g) in dx.chunks_exact_mut(H * W).zip(dy) {
+            let share = g / count;
+            for d in dplane {
+                *d += share;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::LayerCase;
+    use crate::layers::conv::tests::{checksum, family, seq};
+    use alloc::vec::Vec;
+    use monograd_core::gradcheck::{self, GradCase};
+    use monograd_core::module::Path;
+    use monograd_core::{Module, Rng};
+
+    family!(Max2: MaxPool2d<2>, Rank3<2, 4, 4> => Rank3<2, 2, 2>, MaxPool2d);
+    family!(MaxOverlap: MaxPool2d<3, 2>, Rank3<2, 7, 5> => Rank3<2, 3, 2>, MaxPool2d);
+    family!(Avg2: AvgPool2d<2>, Rank3<2, 4, 6> => Rank3<2, 2, 3>, AvgPool2d);
+    family!(AvgOverlap: AvgPool2d<3, 2>, Rank3<2, 7, 5> => Rank3<2, 3, 2>, AvgPool2d);
+    family!(Global: GlobalAvgPool2d, Rank3<3, 4, 5> => Rank1<3>, GlobalAvgPool2d);
+
+    /// `n` distinct values evenly spread over `[-1, 1)` in a seeded order: no two within a
+    /// finite-difference step of each other, so no maximum changes place.
+    fn distinct(seed: u64, n: usize) -> Vec<f64> {
+        let mut v: Vec<f64> = (0..n).map(|k| (k as f64 + 0.5) / n as f64 * 2.0 - 1.0).collect();
+        Rng::seed(seed).shuffle(&mut v);
+        v
+    }
+
+    #[track_caller]
+    fn check<F: crate::gradcheck::LayerFamily>(seed: u64, x: &[f64]) {
+        let case = LayerCase::<F, 2>::new();
+        if let Err(e) = gradcheck::check(&case, x, seed) {
+            panic!("{e}");
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences_and_forward_mode() {
+        check::<Max2>(31, &distinct(31, LayerCase::<Max2, 2>::new().input_len()));
+        check::<MaxOverlap>(32, &distinct(32, LayerCase::<MaxOverlap, 2>::new().input_len()));
+        let len = LayerCase::<Avg2, 2>::new().input_len();
+        check::<Avg2>(33, &gradcheck::inputs(33, len, -1.0, 1.0, &[]));
+        let len = LayerCase::<AvgOverlap, 2>::new().input_len();
+        check::<AvgOverlap>(34, &gradcheck::inputs(34, len, -1.0, 1.0, &[]));
+        let len = LayerCase::<Global, 2>::new().input_len();
+        check::<Global>(35, &gradcheck::inputs(35, len, -1.0, 1.0, &[]));
+    }
+
+    #[test]
+    fn max_pool_routes_ties_to_the_first_maximum() {
+        // Window 0 holds a three-way tie at 3: PyTorch's argmax is the first in row-major
+        // order, (0, 0). Window 1's maximum 5 is at (1, 2).
+        let x = [
+            3.0, 1.0, 0.0, 2.0, //
+            3.0, 3.0, 5.0, 1.0,
+        ];
+        let mut y = [0.0f64; 2];
+        let pool = MaxPool2d::<2>;
+        let ctx = &mut Ctx::new(&mut []);
+        Layer::<f64, Rank3<1, 2, 4>, Rank3<1, 1, 2>>::forward(&pool, &x, &mut y, ctx);
+        assert_eq!(y, [3.0, 5.0]);
+        let mut dx = [0.0; 8];
+        Layer::<f64, Rank3<1, 2, 4>, Rank3<1, 1, 2>>::backward(
+            &pool,
+            &x,
+            &y,
+            &(),
+            &[10.0, 20.0],
+            Some(&mut dx),
+            &mut MaxPool2d,
+            ctx,
+        );
+        assert_eq!(dx, [10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 20.0, 0.0]);
+        // Overlapping windows that share a maximum both send it their gradient.
+        let x = [0.0, 1.0, 9.0, 1.0, 0.0];
+        let x3 = [x, x, x];
+        let x3 = x3.as_flattened();
+        let mut y = [0.0; 2];
+        Layer::<f64, Rank3<1, 3, 5>, Rank3<1, 1, 2>>::forward(&MaxPool2d::<3, 2>, x3, &mut y, ctx);
+        assert_eq!(y, [9.0, 9.0]);
+        let mut dx = [0.0; 15];
+        Layer::<f64, Rank3<1, 3, 5>, Rank3<1, 1, 2>>::backward(
+            &MaxPool2d::<3, 2>,
+            x3,
+            &y,
+            &(),
+            &[1.0, 2.0],
+            Some(&mut dx),
+            &mut MaxPool2d,
+            ctx,
+        );
+        assert_eq!(dx[2], 3.0);
+        assert_eq!(dx.iter().sum::<f64>(), 3.0);
+    }
+
+    #[test]
+    fn pools_match_pytorch() {
+        // torch.nn.MaxPool2d(3, 2) and AvgPool2d(3, 2) on seq(70, 5, 13, 6, 8) as 2x7x5,
+        // output gradient seq(12, 3, 7, 3, 4). The input repeats values, so the max windows
+        // hold ties: PyTorch sends the gradient to the first.
+        let (x, dy) = (seq(70, 5, 13, 6.0, 8.0), seq(12, 3, 7, 3.0, 4.0));
+        let ctx = &mut Ctx::new(&mut []);
+        let mut y = [0.0; 12];
+        let mut dx = [0.0; 70];
+        Layer::<f64, Rank3<2, 7, 5>, Rank3<2, 3, 2>>::forward(&MaxPool2d::<3, 2>, &x, &mut y, ctx);
+        assert_eq!(y, [0.75, 0.5, 0.625, 0.75, 0.75, 0.625, 0.625, 0.75, 0.75, 0.75, 0.75, 0.75]);
+        Layer::<f64, Rank3<2, 7, 5>, Rank3<2, 3, 2>>::backward(
+            &MaxPool2d::<3, 2>,
+            &x,
+            &y,
+            &(),
+            &dy,
+            Some(&mut dx),
+            &mut MaxPool2d,
+            ctx,
+        );
+        assert_eq!(checksum(&dx), -2.25);
+
+        #[rustfmt::skip]
+        let want = [
+            0.111111111111111, -0.083333333333333, 0.041666666666667, 0.027777777777778, -0.027777777777778,
+            -0.041666666666667, -0.041666666666667, -0.055555555555556, -0.111111111111111, 0.055555555555556,
+            0.0, 0.166666666666667,
+        ];
+        Layer::<f64, Rank3<2, 7, 5>, Rank3<2, 3, 2>>::forward(&AvgPool2d::<3, 2>, &x, &mut y, ctx);
+        for (a, b) in y.iter().zip(want) {
+            assert!((a - b).abs() < 1e-14, "{a} vs {b}");
+        }
+        let mut dx = [0.0; 70];
+        Layer::<f64, Rank3<2, 7, 5>, Rank3<2, 3, 2>>::backward(
+            &AvgPool2d::<3, 2>,
+            &x,
+            &y,
+            &(),
+            &dy,
+            Some(&mut dx),
+            &mut AvgPool2d,
+            ctx,
+        );
+        assert!(checksum(&dx).abs() < 1e-14);
+    }
+
+    #[test]
+    fn max_pool_propagates_nan_as_pytorch_does() {
+        let x = [1.0, f32::NAN, 7.0, 2.0];
+        let mut y = [0.0f32; 1];
+        Layer::<f32, Rank3<1, 2, 2>, Rank3<1, 1, 1>>::forward(&MaxPool2d::<2>, &x, &mut y, &mut Ctx::new(&mut []));
+        assert!(y[0].is_nan());
+    }
+
+    #[test]
+    fn average_pools_literal_values() {
+        let ctx = &mut Ctx::new(&mut []);
+        // Two channels of 2x4 in 2x2 windows.
+        let x = [
+            1.0, 2.0, 3.0, 4.0, //
+            5.0, 6.0, 7.0, 8.0, 0.0, 0.0, 1.0, 1.0, 0.0, 4.0, 1.0, 1.0,
+        ];
+        let mut y = [0.0f64; 4];
+        Layer::<f64, Rank3<2, 2, 4>, Rank3<2, 1, 2>>::forward(&AvgPool2d::<2>, &x, &mut y, ctx);
+        assert_eq!(y, [3.5, 5.5, 1.0, 1.0]);
+        let mut dx = [1.0; 16]; // accumulates
+        Layer::<f64, Rank3<2, 2, 4>, Rank3<2, 1, 2>>::backward(
+            &AvgPool2d::<2>,
+            &x,
+            &y,
+            &(),
+            &[4.0, 8.0, 0.0, -4.0],
+            Some(&mut dx),
+            &mut AvgPool2d,
+            ctx,
+        );
+        assert_eq!(dx[..8], [2.0, 2.0, 3.0, 3.0, 2.0, 2.0, 3.0, 3.0]);
+        assert_eq!(dx[8..], [1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
+
+        let mut g = [0.0f64; 2];
+        Layer::<f64, Rank3<2, 2, 4>, Rank1<2>>::forward(&GlobalAvgPool2d, &x, &mut g, ctx);
+        assert_eq!(g, [4.5, 1.0]);
+        let mut dx = [0.0; 16];
+        Layer::<f64, Rank3<2, 2, 4>, Rank1<2>>::backward(
+            &GlobalAvgPool2d,
+            &x,
+            &g,
+            &(),
+            &[8.0, -16.0],
+            Some(&mut dx),
+            &mut GlobalAvgPool2d,
+            ctx,
+        );
+        assert_eq!(dx, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -2.0, -2.0, -2.0, -2.0, -2.0, -2.0, -2.0, -2.0]);
+    }
+
+    #[test]
+    fn pools_have_no_parameters() {
+        fn count<M: Module<f32>>(m: &M) -> usize {
+            let mut n = 0;
+            m.visit(&Path::ROOT, &mut |_| n += 1);
+            n
+        }
+        assert_eq!(<MaxPool2d<2> as Module<f32>>::PARAMS + <AvgPool2d<3, 2> as Module<f32>>::PARAMS, 0);
+        assert_eq!(<GlobalAvgPool2d as Module<f64>>::PARAMS, 0);
+        assert_eq!(count(&MaxPool2d::<2>::ZERO) + count(&AvgPool2d::<2>::ZERO) + count(&GlobalAvgPool2d::ZERO), 0);
+        // The stride defaults to the window.
+        let _: MaxPool2d<2, 2> = MaxPool2d::<2>;
+    }
+}

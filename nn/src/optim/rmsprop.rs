@@ -1,0 +1,226 @@
+//! RMSprop; PyTorch's `torch.optim.RMSprop`.
+//!
+//! Per step, for each parameter `θ` with gradient `g` (`-g` when maximizing):
+//!
+//! ```text
+//! g ← g + weight_decay · θ
+//! s ← α s + (1 - α) g²
+//! a ← α a + (1 - α) g;   d ← √(s - a²) + eps      centered
+//!                        d ← √s + eps             otherwise
+//! b ← momentum · b + g / d;   θ ← θ - lr · b      with momentum > 0
+//! θ ← θ - lr · g / d                              otherwise
+//! ```
+//!
+//! No bias correction: `s` starts at zero, so early steps are large, as PyTorch's.
+
+use monograd_core::{Module, Scalar};
+
+use super::{for_each_param, require, OptimError, Optimizer, StateStore};
+
+/// RMSprop, PyTorch's semantics (defaults: `lr = 0.01` is PyTorch's, but the rate is
+/// always given here; `alpha = 0.99`, `eps = 1e-8`, no momentum, not centered).
+///
+/// ```
+/// use monograd_nn::{Linear, Optimizer, RmsProp};
+/// let mut fc = Linear::<1, 1, f64> { weight: [[1.0]], bias: [0.0] };
+/// let grad = Linear::<1, 1, f64> { weight: [[4.0]], bias: [0.0] };
+/// RmsProp::new(0.01).alpha(0.75).eps(0.0).step(&mut fc, &grad);
+/// // s = 0.25 · 16 = 4, so the step is lr · 4 / 2.
+/// assert!((fc.weight[0][0] - (1.0 - 0.02)).abs() < 1e-15);
+/// ```
+#[derive(Clone, Debug)]
+pub struct RmsProp<T, S> {
+    lr: T,
+    alpha: T,
+    eps: T,
+    weight_decay: T,
+    momentum: T,
+    centered: bool,
+    maximize: bool,
+    state: S,
+    steps: u64,
+}
+
+#[cfg(feature = "alloc")]
+impl<T: Scalar> RmsProp<T, alloc::vec::Vec<T>> {
+    /// RMSprop with learning rate `lr` and its state on the heap, allocated on the first
+    /// step.
+    pub fn new(lr: T) -> Self {
+        Self::with_state(lr, alloc::vec::Vec::new())
+    }
+}
+
+impl<T: Scalar, S: StateStore<T>> RmsProp<T, S> {
+    /// The most state values per parameter any configuration keeps (3: square average,
+    /// momentum buffer, gradient average): size a fixed buffer with
+    /// `STATE_PER_PARAM * M::PARAMS` values.
+    pub const STATE_PER_PARAM: usize = 3;
+
+    /// RMSprop with learning rate `lr`, keeping its state in `state` (which needs
+    /// [`RmsProp::state_len`] values).
+    pub fn with_state(lr: T, state: S) -> Self {
+        Self {
+            lr,
+            alpha: T::from_f64(0.99),
+            eps: T::from_f64(1e-8),
+            weight_decay: T::ZERO,
+            momentum: T::ZERO,
+            centered: false,
+            maximize: false,
+            state,
+            steps: 0,
+        }
+    }
+
+    /// Smoothing constant of the square average (default 0.99).
+    pub fn alpha(mut self, alpha: T) -> Self {
+        self.alpha = alpha;
+        self
+    }
+
+    /// Added to the denominator for stability (default `1e-8`).
+    pub fn eps(mut self, eps: T) -> Self {
+        self.eps = eps;
+        self
+    }
+
+    /// L2 penalty added to the gradient (default 0).
+    pub fn weight_decay(mut self, weight_decay: T) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+
+    /// Momentum factor (default 0: none; otherwise one more state value per parameter).
+    pub fn momentum(mut self, momentum: T) -> Self {
+        self.momentum = momentum;
+        self
+    }
+
+    /// Normalises by the estimated variance instead of the second moment (default off;
+    /// one more state value per parameter).
+    pub fn centered(mut self, centered: bool) -> Self {
+        self.centered = centered;
+        self
+    }
+
+    /// Ascends instead of descending (default off).
+    pub fn maximize(mut self, maximize: bool) -> Self {
+        self.maximize = maximize;
+        self
+    }
+
+    /// State values this configuration keeps for a model of `params` parameters.
+    pub fn state_len(&self, params: usize) -> usize {
+        params * (1 + usize::from(self.momentum > T::ZERO) + usize::from(self.centered))
+    }
+
+    /// Steps taken since creation or [`RmsProp::reset`].
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The state store: square averages, then the momentum buffer (with momentum), then
+    /// gradient averages (centered), each a block laid out by parameter offset.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// Forgets the averages: the next step starts afresh.
+    pub fn reset(&mut self) {
+        self.steps = 0;
+    }
+
+    fn validate(&self) -> Result<(), OptimError> {
+        let name = "RmsProp";
+        require(self.lr >= T::ZERO, name, "the learning rate must be at least 0")?;
+        require(self.eps >= T::ZERO, name, "eps must be at least 0")?;
+        require(self.alpha >= T::ZERO, name, "alpha must be at least 0")?;
+        require(self.momentum >= T::ZERO, name, "momentum must be at least 0")?;
+        require(self.weight_decay >= T::ZERO, name, "weight decay must be at least 0")
+    }
+}
+
+impl<T: Scalar, S: StateStore<T>> Optimizer<T> for RmsProp<T, S> {
+    fn try_step<M: Module<T>>(&mut self, model: &mut M, grad: &M) -> Result<(), OptimError> {
+        self.validate()?;
+        let (lr, alpha, eps, wd, momentum) = (self.lr, self.alpha, self.eps, self.weight_decay, self.momentum);
+        let (centered, maximize) = (self.centered, self.maximize);
+        let params = M::PARAMS;
+        let state = self.state.take(self.state_len(params), "RmsProp state")?;
+        if self.steps == 0 {
+            state.fill(T::ZERO);
+        }
+        for_each_param(model, grad, |offset, value, grad| {
+            let n = value.len();
+            // Blocks in order: square average, momentum buffer, gradient average.
+            let mut blocks = state.chunks_exact_mut(params).map(|b| &mut b[offset..offset + n]);
+            let (Some(sq), mut buf, mut avg) = (blocks.next(), None, None) else {
+                return;
+            };
+            if momentum > T::ZERO {
+                buf = blocks.next();
+            }
+            if centered {
+                avg = blocks.next();
+            }
+            for i in 0..n {
+                let mut g = if maximize { -grad[i] } else { grad[i] };
+                if wd != T::ZERO {
+                    g += wd * value[i];
+                }
+                sq[i] = alpha * sq[i] + (T::ONE - alpha) * g * g;
+                let d = match avg.as_deref_mut() {
+                    Some(a) => {
+                        a[i] += (g - a[i]) * (T::ONE - alpha);
+                        (sq[i] - a[i] * a[i]).sqrt() + eps
+                    }
+                    None => sq[i].sqrt() + eps,
+                };
+                match buf.as_deref_mut() {
+                    Some(b) => {
+                        b[i] = momentum * b[i] + g / d;
+                        value[i] -= lr * b[i];
+                    }
+                    None => value[i] -= lr * (g / d),
+                }
+            }
+        });
+        self.steps += 1;
+        Ok(())
+    }
+
+    fn lr(&self) -> f64 {
+        self.lr.to_f64()
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = T::from_f64(lr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::testing::tiny;
+
+    #[test]
+    fn state_grows_with_momentum_and_centering() {
+        let opt = RmsProp::with_state(0.01, [0.0f64; 0]);
+        assert_eq!(opt.state_len(6), 6);
+        assert_eq!(opt.clone().momentum(0.9).state_len(6), 12);
+        assert_eq!(opt.momentum(0.9).centered(true).state_len(6), 18);
+    }
+
+    #[test]
+    fn centered_momentum_runs_in_a_fixed_buffer() {
+        let (mut m, g) = tiny();
+        let mut opt = RmsProp::with_state(0.01, [f64::NAN; 18]).momentum(0.5).centered(true);
+        opt.step(&mut m, &g);
+        opt.step(&mut m, &g);
+        assert!(m.a.iter().chain(&m.b).all(|v| v.is_finite()));
+        assert_eq!(m.f, [7.0]);
+        assert!(opt.try_step(&mut m, &g).is_ok());
+        let mut short = RmsProp::with_state(0.01, [0.0f64; 17]).momentum(0.5).centered(true);
+        assert!(short.try_step(&mut m, &g).is_err());
+    }
+}

@@ -1,0 +1,11 @@
+use monograd::prelude::*;
+
+network! {
+    struct Net {
+        input: [8],
+        fc: Linear<8, 8>,
+        fc: Linear<8, 2>,
+    }
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use monograd::prelude::*;
+
+network! {
+    struct Net {
+        input: [8],
+    }
+}
+
+fn main() {}
