@@ -345,6 +345,14 @@ pub trait Merge<T: Scalar, A: Shape, B: Shape, Out: Shape>: Module<T> {
 
 /// An elementwise activation layer backed by a unary primitive: what `network!` needs to
 /// compute it inside the pass of the layer that feeds it.
+///
+/// `network!` requires it only of the activations it recognises by name and fuses, so a
+/// type that lacks it is a layer of the user's own named like a built-in one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not monograd's activation of that name, which `network!` fuses into the layer before it",
+    label = "`network!` recognises built-in activations by name, and this one is not built in",
+    note = "rename your layer (for example `MyTanh`) so that `network!` treats it as a layer of your own"
+)]
 pub trait Activation {
     /// The primitive.
     type Op: UnaryFn;
