@@ -118,6 +118,30 @@ pub struct Tensor<'a, V> {
     pub values: V,
 }
 
+/// What a visited counter is: which saved form it belongs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterKind {
+    /// Part of the model as PyTorch's `state_dict` has it, saved with the weights as an
+    /// int64 scalar: BatchNorm's `num_batches_tracked`.
+    Buffer,
+    /// State of a training run that PyTorch keeps outside the model, such as Dropout's
+    /// seed and step (PyTorch draws masks from a global generator): not saved with the
+    /// weights, only in a checkpoint that resumes the run.
+    Run,
+}
+
+/// An integer a module keeps beside its tensors (a count, a seed), met while visiting its
+/// counters with [`Module::visit_counters`].
+#[derive(Debug)]
+pub struct Counter<'a, V> {
+    /// The dotted name (`bn.num_batches_tracked`).
+    pub path: &'a Path<'a>,
+    /// Saved with the weights, or only in checkpoints.
+    pub kind: CounterKind,
+    /// The value: `&u64` or `&mut u64`.
+    pub value: V,
+}
+
 /// One trainable tensor with its gradient, as optimizers see it.
 ///
 /// Optimizers keep their state (momentum, moments) in one flat slice of
@@ -163,6 +187,42 @@ pub trait Module<T: Scalar>: Clone {
         offset: &mut usize,
         f: &mut F,
     );
+
+    /// Visits every integer the module keeps beside its tensors (BatchNorm's
+    /// `num_batches_tracked`, Dropout's seed and step), depth first, in declaration order.
+    ///
+    /// The default visits nothing: a layer with such state overrides this and
+    /// [`Module::visit_counters_mut`], and `#[derive(Module)]` (hence `network!`) forwards
+    /// both to every field. Saving and loading read them here, so that a layer's integer
+    /// state needs no special case in any file format.
+    ///
+    /// ```
+    /// use monograd_core::module::{CounterKind, Path};
+    /// use monograd_core::Module;
+    /// # #[derive(Clone)]
+    /// # struct Steps(u64);
+    /// # impl<T: monograd_core::Scalar> Module<T> for Steps {
+    /// #     const PARAMS: usize = 0;
+    /// #     fn visit<F: FnMut(monograd_core::module::Tensor<'_, &[T]>)>(&self, _: &Path<'_>, _: &mut F) {}
+    /// #     fn visit_mut<F: FnMut(monograd_core::module::Tensor<'_, &mut [T]>)>(&mut self, _: &Path<'_>, _: &mut F) {}
+    /// #     fn visit_update<F: FnMut(monograd_core::module::ParamUpdate<'_, T>)>(&mut self, _: &Self, _: &Path<'_>, _: &mut usize, _: &mut F) {}
+    /// #     fn visit_counters<F: FnMut(monograd_core::module::Counter<'_, &u64>)>(&self, p: &Path<'_>, f: &mut F) {
+    /// #         f(monograd_core::module::Counter { path: &p.field("steps"), kind: CounterKind::Run, value: &self.0 })
+    /// #     }
+    /// # }
+    /// // A module that counts its steps reports the count under its name.
+    /// let mut seen = Vec::new();
+    /// Module::<f32>::visit_counters(&Steps(3), &Path::ROOT, &mut |c| seen.push((c.path.to_string(), *c.value)));
+    /// assert_eq!(seen, [("steps".to_string(), 3)]);
+    /// ```
+    fn visit_counters<F: FnMut(Counter<'_, &u64>)>(&self, path: &Path<'_>, f: &mut F) {
+        let _ = (path, f);
+    }
+
+    /// Visits every counter mutably, in the order of [`Module::visit_counters`].
+    fn visit_counters_mut<F: FnMut(Counter<'_, &mut u64>)>(&mut self, path: &Path<'_>, f: &mut F) {
+        let _ = (path, f);
+    }
 
     /// Initialises every parameter from `rng`, each layer by its own rule (PyTorch's
     /// default for the built-in layers). Layers without parameters keep the default, which

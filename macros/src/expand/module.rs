@@ -1,4 +1,5 @@
-//! `impl Module<S> for Struct`: `PARAMS`, `visit`, `visit_mut` and `visit_update`.
+//! `impl Module<S> for Struct`: `PARAMS`, `visit`, `visit_mut`, `visit_update`,
+//! `visit_counters`, `visit_counters_mut` and `init`.
 //!
 //! Works from the model alone, so that `network!` can generate the same impl for the
 //! struct it declares. Assumes that [`check`](crate::check) found nothing.
@@ -31,6 +32,8 @@ pub fn impl_module(cont: &Container) -> TokenStream {
     let visit = fields.iter().map(|f| visit_field(cont, f, Mode::Ref));
     let visit_mut = fields.iter().map(|f| visit_field(cont, f, Mode::Mut));
     let update = fields.iter().map(|f| update_field(cont, f));
+    let counters = fields.iter().map(|f| counters_field(cont, f, Mode::Ref));
+    let counters_mut = fields.iter().map(|f| counters_field(cont, f, Mode::Mut));
     let init = fields.iter().map(|f| init_field(cont, f));
 
     quote! {
@@ -64,9 +67,81 @@ pub fn impl_module(cont: &Container) -> TokenStream {
                 #(#update)*
             }
 
+            fn visit_counters<__F: ::core::ops::FnMut(#krate::module::Counter<'_, &::core::primitive::u64>)>(
+                &self,
+                __path: &#krate::module::Path<'_>,
+                __f: &mut __F,
+            ) {
+                #(#counters)*
+            }
+
+            fn visit_counters_mut<
+                __F: ::core::ops::FnMut(#krate::module::Counter<'_, &mut ::core::primitive::u64>),
+            >(
+                &mut self,
+                __path: &#krate::module::Path<'_>,
+                __f: &mut __F,
+            ) {
+                #(#counters_mut)*
+            }
+
             fn init(&mut self, __rng: &mut #krate::rng::Rng) {
                 #(#init)*
             }
+        }
+    }
+}
+
+/// One field's part of `visit_counters` or `visit_counters_mut`: every module it holds,
+/// in order, under its name; raw parameters have no counters.
+fn counters_field(cont: &Container, field: &Field, mode: Mode) -> TokenStream {
+    fn modules(
+        cont: &Container,
+        holds: &Holds,
+        access: TokenStream,
+        path: &Ident,
+        depth: usize,
+        mode: Mode,
+    ) -> TokenStream {
+        let (krate, s) = (&cont.krate, &cont.scalar.ty);
+        match holds {
+            Holds::Module(ty) => {
+                let method = match mode {
+                    Mode::Ref => quote!(visit_counters),
+                    Mode::Mut => quote!(visit_counters_mut),
+                };
+                let call = quote_spanned!(ty.span()=> <#ty as #krate::module::Module<#s>>::#method);
+                quote!(#call(#access, &#path, __f);)
+            }
+            Holds::Array { elem_ty, elem, .. } => {
+                let (i, m, p) =
+                    (format_ident!("__i{}", depth), format_ident!("__m{}", depth), format_ident!("__p{}", depth));
+                let iter = match mode {
+                    Mode::Ref => quote!(<[#elem_ty]>::iter(#access)),
+                    Mode::Mut => quote!(<[#elem_ty]>::iter_mut(#access)),
+                };
+                let inner = modules(cont, elem, m.to_token_stream(), &p, depth + 1, mode);
+                quote! {
+                    for (#i, #m) in ::core::iter::Iterator::enumerate(#iter) {
+                        let #p = #krate::module::Path::index(&#path, #i);
+                        #inner
+                    }
+                }
+            }
+            _ => TokenStream::new(),
+        }
+    }
+    if field.holds.module_leaf().is_none() {
+        return TokenStream::new();
+    }
+    let krate = &cont.krate;
+    let member = &field.member;
+    let name = LitStr::new(&field.name, Span::call_site());
+    let body = modules(cont, &field.holds, borrow(mode, quote!(self.#member)), &format_ident!("__p"), 0, mode);
+    quote! {
+        {
+            let __p = #krate::module::Path::field(__path, #name);
+            #body
         }
     }
 }

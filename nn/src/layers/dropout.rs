@@ -18,7 +18,7 @@
 //! - input: any [`Shape`] `S`
 //! - output: `S`
 
-use monograd_core::module::{ParamUpdate, Path, Tensor};
+use monograd_core::module::{Counter, CounterKind, ParamUpdate, Path, Tensor};
 use monograd_core::{Ctx, Layer, Module, OutputShape, Rng, Scalar, Shape};
 
 /// Zeroes each element with probability `p` in training and scales the rest by
@@ -175,6 +175,20 @@ impl<T: Scalar> Module<T> for Dropout {
     fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, _: &Path<'_>, _: &mut F) {}
     fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, _: &Path<'_>, _: &mut F) {}
     fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(&mut self, _: &Self, _: &Path<'_>, _: &mut usize, _: &mut F) {}
+
+    /// `seed` and `step`, as [`CounterKind::Run`]: PyTorch's dropout has no state of its
+    /// own, so they are not saved with the weights, only in checkpoints.
+    fn visit_counters<F: FnMut(Counter<'_, &u64>)>(&self, path: &Path<'_>, f: &mut F) {
+        let (seed, step) = (path.field("seed"), path.field("step"));
+        f(Counter { path: &seed, kind: CounterKind::Run, value: &self.seed });
+        f(Counter { path: &step, kind: CounterKind::Run, value: &self.step });
+    }
+
+    fn visit_counters_mut<F: FnMut(Counter<'_, &mut u64>)>(&mut self, path: &Path<'_>, f: &mut F) {
+        let (seed, step) = (path.field("seed"), path.field("step"));
+        f(Counter { path: &seed, kind: CounterKind::Run, value: &mut self.seed });
+        f(Counter { path: &step, kind: CounterKind::Run, value: &mut self.step });
+    }
 }
 
 impl<S: Shape> OutputShape<S> for Dropout {

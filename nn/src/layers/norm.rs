@@ -34,7 +34,7 @@
 //! - `weight`, `bias`, `running_mean`, `running_var`: `[C]` (`[N]` for layer norm);
 //!   `num_batches_tracked`: a scalar, PyTorch's int64
 
-use monograd_core::module::{Kind, ParamUpdate, Path, Tensor};
+use monograd_core::module::{Counter, CounterKind, Kind, ParamUpdate, Path, Tensor};
 use monograd_core::{Ctx, Layer, Module, OutputShape, Rank1, Rank2, Rank3, Rng, Scalar};
 
 /// What a training pass of a batch norm saves for backward: the batch statistics of each
@@ -198,8 +198,9 @@ macro_rules! batch_norm {
             /// The running (unbiased) variance per channel: a buffer, initially 1.
             pub running_var: [T; C],
             /// Training passes so far: PyTorch's int64 buffer. Not a tensor of `T`, so
-            /// [`Module::visit`] does not pass it; serialization saves and restores it
-            /// separately (it changes the running average only when `momentum` is `None`).
+            /// [`Module::visit`] does not pass it; [`Module::visit_counters`] does, as a
+            /// [`CounterKind::Buffer`], and safetensors files store it as an int64 scalar
+            /// (it changes the running average only when `momentum` is `None`).
             pub num_batches_tracked: u64,
             /// The weight of each new batch in the running statistics (PyTorch's default,
             /// `Some(0.1)`), or `None` for a cumulative average over every batch so far.
@@ -335,6 +336,16 @@ macro_rules! batch_norm {
                 *offset += C;
                 f(ParamUpdate { path: &b, offset: *offset, value: &mut self.bias, grad: &grad.bias });
                 *offset += C;
+            }
+
+            fn visit_counters<F: FnMut(Counter<'_, &u64>)>(&self, path: &Path<'_>, f: &mut F) {
+                let p = path.field("num_batches_tracked");
+                f(Counter { path: &p, kind: CounterKind::Buffer, value: &self.num_batches_tracked });
+            }
+
+            fn visit_counters_mut<F: FnMut(Counter<'_, &mut u64>)>(&mut self, path: &Path<'_>, f: &mut F) {
+                let p = path.field("num_batches_tracked");
+                f(Counter { path: &p, kind: CounterKind::Buffer, value: &mut self.num_batches_tracked });
             }
         }
     };
