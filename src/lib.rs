@@ -31,6 +31,9 @@
 //! - `std` (default): implies `alloc`; `std` math.
 //! - `alloc`: the eager tape and the gradient-check helpers.
 //! - neither: `no_std`, no heap, math through `libm`.
+//! - `data` (default, implies `std`): data loading, `monograd::nn::data`.
+//! - `safetensors` (default, implies `std`): saving and loading models as safetensors
+//!   files with PyTorch's names, `monograd::nn::serialize`.
 #![no_std]
 #![warn(missing_docs)]
 

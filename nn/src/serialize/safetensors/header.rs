@@ -1,0 +1,328 @@
+//! Reading and checking a safetensors header, streamed: the length against the file before
+//! anything else, each entry as it comes, the offsets against each other and the file.
+//!
+//! Memory: the entries the model wants, 16 bytes of offsets per tensor and (lenient) the
+//! names of the others, each vector allocated once at the size a first, counting pass
+//! found; never the header's text whole, never anything sized by what it claims.
+
+use std::borrow::ToOwned;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path as FsPath;
+use std::string::{String, ToString};
+use std::vec::Vec;
+use std::{format, vec};
+
+use ::safetensors::tensor::TensorInfo;
+
+use super::MAX_HEADER_LEN;
+use crate::serialize::SerializeError;
+
+/// Whence the loader reads: a file (its size when opened: a file that shrinks while being
+/// read is an I/O error, an early end) or bytes in memory.
+pub(super) enum Source<'a> {
+    File(File, u64),
+    Slice(&'a [u8]),
+}
+
+impl Source<'_> {
+    pub(super) fn len(&self) -> u64 {
+        match self {
+            Source::File(_, len) => *len,
+            Source::Slice(s) => s.len() as u64,
+        }
+    }
+
+    /// Fills `buf` from position `pos`.
+    pub(super) fn read_at(&mut self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
+        match self {
+            Source::File(file, _) => {
+                file.seek(SeekFrom::Start(pos))?;
+                file.read_exact(buf)
+            }
+            Source::Slice(s) => {
+                let src = usize::try_from(pos)
+                    .ok()
+                    .and_then(|p| s.get(p..)?.get(..buf.len()))
+                    .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+        }
+    }
+
+    /// Parses the `n` bytes of header after the first 8, streaming: the header's text is
+    /// never held whole, only what `seed` keeps of it.
+    fn parse_header<S, V>(&mut self, n: u64, seed: S) -> Result<V, HeaderError>
+    where
+        S: for<'de> serde::de::DeserializeSeed<'de, Value = V>,
+    {
+        match self {
+            Source::File(file, _) => {
+                file.seek(SeekFrom::Start(8)).map_err(HeaderError::Io)?;
+                let capacity = n.min(8 * 1024) as usize;
+                let reader = io::BufReader::with_capacity(capacity, Read::take(&mut *file, n));
+                let mut de = serde_json::Deserializer::from_reader(reader);
+                let parsed = serde::de::DeserializeSeed::deserialize(seed, &mut de).map_err(HeaderError::from)?;
+                de.end().map_err(HeaderError::from)?;
+                Ok(parsed)
+            }
+            Source::Slice(s) => {
+                // `n <= len - 8` was checked.
+                let text = s.get(8..).and_then(|t| t.get(..n as usize)).unwrap_or_default();
+                let mut de = serde_json::Deserializer::from_slice(text);
+                let parsed = serde::de::DeserializeSeed::deserialize(seed, &mut de)?;
+                de.end()?;
+                Ok(parsed)
+            }
+        }
+    }
+}
+
+/// Why a header did not parse.
+enum HeaderError {
+    Io(io::Error),
+    Corrupt(String),
+}
+
+impl From<serde_json::Error> for HeaderError {
+    fn from(e: serde_json::Error) -> Self {
+        match e.classify() {
+            // Reading from a file that shrank, or failed: the file system's error.
+            serde_json::error::Category::Io => HeaderError::Io(e.into()),
+            _ => HeaderError::Corrupt(e.to_string()),
+        }
+    }
+}
+
+/// How many unexpected names an error keeps (it shows as many, then a count).
+const NAMES_SHOWN: usize = 8;
+
+/// What the loader keeps of a header: the entries the model wants, every tensor's
+/// offsets (16 bytes each, to check that they tile the data), and the names of the
+/// others (all of them when lenient, for the report; the first few when strict, for the
+/// error). The header is read twice, first to count its entries, so that these vectors
+/// are allocated once at their exact size: less, in all, than the header's text.
+pub(super) struct Parsed {
+    /// Indexed like the model's wants.
+    pub(super) found: Vec<Option<TensorInfo>>,
+    pub(super) offsets: Vec<(usize, usize)>,
+    pub(super) unexpected: Vec<String>,
+    pub(super) unexpected_count: usize,
+}
+
+/// Parses a header into [`Parsed`], checking each entry as it comes: a size that matches
+/// its shape and type (with overflow checks), no name twice among the wanted ones, a
+/// `__metadata__` of strings. The checks are those of `safetensors`' own parser, which
+/// would keep every entry in two maps.
+struct HeaderSeed<'w> {
+    /// The file names the model wants, to their index.
+    wanted: &'w HashMap<&'w str, usize>,
+    keep_all_unexpected: bool,
+    /// From the first pass.
+    count: Count,
+}
+
+/// A header's tensors, and how many of them the model does not want.
+#[derive(Clone, Copy, Default)]
+struct Count {
+    tensors: usize,
+    unexpected: usize,
+}
+
+/// The first pass: counts the entries, keeping nothing and checking nothing that the
+/// second pass does not check again.
+struct CountSeed<'w> {
+    wanted: &'w HashMap<&'w str, usize>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for CountSeed<'_> {
+    type Value = Count;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Count, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for CountSeed<'_> {
+    type Value = Count;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a map from tensor names to {\"dtype\", \"shape\", \"data_offsets\"}")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Count, A::Error> {
+        let mut count = Count::default();
+        while let Some(name) = map.next_key::<String>()? {
+            map.next_value::<serde::de::IgnoredAny>()?;
+            if name != "__metadata__" {
+                count.tensors += 1;
+                count.unexpected += usize::from(!self.wanted.contains_key(name.as_str()));
+            }
+        }
+        Ok(count)
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for HeaderSeed<'_> {
+    type Value = Parsed;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Parsed, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for HeaderSeed<'_> {
+    type Value = Parsed;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a map from tensor names to {\"dtype\", \"shape\", \"data_offsets\"}")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Parsed, A::Error> {
+        use serde::de::Error;
+        let kept =
+            if self.keep_all_unexpected { self.count.unexpected } else { self.count.unexpected.min(NAMES_SHOWN) };
+        let mut p = Parsed {
+            found: vec![None; self.wanted.len()],
+            // Capacities from the first pass; a header that changed in between only grows them.
+            offsets: Vec::with_capacity(self.count.tensors),
+            unexpected: Vec::with_capacity(kept),
+            unexpected_count: 0,
+        };
+        let mut metadata = false;
+        while let Some(name) = map.next_key::<String>()? {
+            if name == "__metadata__" {
+                if core::mem::replace(&mut metadata, true) {
+                    return Err(A::Error::custom("`__metadata__` appears twice"));
+                }
+                map.next_value::<StringMap>()?;
+                continue;
+            }
+            let info: TensorInfo = map.next_value()?;
+            let (begin, end) = info.data_offsets;
+            let Some(size) = byte_size(&info) else {
+                return Err(A::Error::custom(format!(
+                    "tensor `{name}`: the size of {} {:?} overflows or is not whole bytes",
+                    info.dtype, info.shape
+                )));
+            };
+            if end < begin || end - begin != size {
+                return Err(A::Error::custom(format!(
+                    "tensor `{name}`: offsets [{begin}, {end}] for {} {:?}, which takes {size} bytes",
+                    info.dtype, info.shape
+                )));
+            }
+            p.offsets.push((begin, end));
+            match self.wanted.get(name.as_str()) {
+                Some(&i) => {
+                    if p.found[i].replace(info).is_some() {
+                        return Err(A::Error::custom(format!("tensor `{name}` appears twice")));
+                    }
+                }
+                None => {
+                    p.unexpected_count += 1;
+                    if self.keep_all_unexpected || p.unexpected.len() < NAMES_SHOWN {
+                        p.unexpected.push(name);
+                    }
+                }
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// `__metadata__`: a map of strings to strings, checked and dropped.
+struct StringMap;
+
+impl<'de> serde::Deserialize<'de> for StringMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(StringMap)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StringMap {
+    type Value = StringMap;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a map of strings")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StringMap, A::Error> {
+        while map.next_entry::<String, String>()?.is_some() {}
+        Ok(StringMap)
+    }
+}
+
+/// The bytes a tensor takes, or `None` if that overflows or is not whole bytes.
+fn byte_size(info: &TensorInfo) -> Option<usize> {
+    let numel = info.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))?;
+    let bits = numel.checked_mul(info.dtype.bitsize())?;
+    (bits % 8 == 0).then_some(bits / 8)
+}
+
+/// The checked header: for each of the model's wants, its entry, and where the data
+/// starts.
+pub(super) struct Header {
+    pub(super) parsed: Parsed,
+    pub(super) data_start: u64,
+}
+
+/// Reads and checks the header: its length against the file (before reading anything
+/// of it), each entry, that the offsets tile the data with no gap or overlap, and that
+/// the file is exactly as long as the header says.
+pub(super) fn read_header(
+    src: &mut Source<'_>,
+    path: &FsPath,
+    wanted: &HashMap<&str, usize>,
+    strict: bool,
+) -> Result<Header, SerializeError> {
+    let io = |source| SerializeError::Io { path: path.to_owned(), source };
+    let corrupt = |reason: String| SerializeError::CorruptHeader { path: path.to_owned(), reason };
+    let len = src.len();
+    if len < 8 {
+        return Err(SerializeError::Truncated { path: path.to_owned(), expected: 8, found: len });
+    }
+    let mut n = [0u8; 8];
+    src.read_at(0, &mut n).map_err(io)?;
+    let n = u64::from_le_bytes(n);
+    let limit = (len - 8).min(MAX_HEADER_LEN);
+    if n > limit {
+        return Err(SerializeError::HeaderLength { path: path.to_owned(), claimed: n, limit });
+    }
+    let header_error = |e| match e {
+        HeaderError::Io(e) => io(e),
+        HeaderError::Corrupt(reason) => corrupt(reason),
+    };
+    let count = src.parse_header(n, CountSeed { wanted }).map_err(header_error)?;
+    let seed = HeaderSeed { wanted, keep_all_unexpected: !strict, count };
+    let mut parsed = src.parse_header(n, seed).map_err(header_error)?;
+    // The offsets must tile [0, data length): sorted, each begins where the last ended.
+    parsed.offsets.sort_unstable();
+    let mut cursor = 0usize;
+    for &(begin, end) in &parsed.offsets {
+        if begin != cursor {
+            let what = if begin < cursor { "overlap" } else { "leave a gap" };
+            return Err(corrupt(format!("tensor offsets {what} at byte {}", begin.min(cursor))));
+        }
+        cursor = end;
+    }
+    if !strict {
+        // Each name once (wanted names were checked while parsing): sorted in place, which
+        // is also the order of the report.
+        parsed.unexpected.sort_unstable();
+        if let Some(w) = parsed.unexpected.windows(2).find(|w| w[0] == w[1]) {
+            return Err(corrupt(format!("tensor `{}` appears twice", w[0])));
+        }
+    }
+    let data_start = 8 + n;
+    let end = data_start.saturating_add(cursor as u64);
+    if end > len {
+        return Err(SerializeError::Truncated { path: path.to_owned(), expected: end, found: len });
+    }
+    if end < len {
+        return Err(SerializeError::TrailingData { path: path.to_owned(), expected: end, found: len });
+    }
+    Ok(Header { parsed, data_start })
+}
