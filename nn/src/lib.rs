@@ -13,6 +13,7 @@
 //! | [`init`] | Xavier/Glorot and Kaiming/He initialisation, PyTorch's per-layer defaults, bit-identical from a seed on every platform |
 //! | `gradcheck` | any layer as a case of the shared gradient check (feature `alloc`) |
 //! | `data` | IDX/MNIST and CSV readers, splits, normalisation, seeded mini-batches (feature `data`) |
+//! | `train` | the training loop, metrics, early stopping, callbacks, progress bar, PNG charts, augmentation (feature `train`) |
 #![no_std]
 #![warn(missing_docs)]
 
@@ -30,6 +31,9 @@ pub mod init;
 pub mod layers;
 pub mod loss;
 pub mod optim;
+#[cfg(feature = "train")]
+#[cfg_attr(docsrs, doc(cfg(feature = "train")))]
+pub mod train;
 
 pub use layers::{Add, Concat, Flatten, Linear, ReLU, Tanh};
 pub use layers::{
