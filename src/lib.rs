@@ -30,6 +30,10 @@
 //! ## Features
 //! - `std` (default): implies `alloc`; `std` math.
 //! - `alloc`: the eager tape and the gradient-check helpers.
+//! - `data` (default): IDX/MNIST and CSV readers, splits, normalisation, seeded
+//!   mini-batches (`nn::data`); needs `std`.
+//! - `train` (default): the training loop, metrics, early stopping, callbacks, a progress
+//!   bar and PNG charts (`nn::train`); needs `data`.
 //! - neither: `no_std`, no heap, math through `libm`.
 #![no_std]
 #![warn(missing_docs)]
@@ -167,6 +171,12 @@ pub mod prelude {
     pub use monograd_nn::{
         Adagrad, Adam, AdamW, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, Loss, MseLoss, NllLoss,
         OptimError, Optimizer, RmsProp, Schedule, Scheduled, Sgd,
+    };
+    #[cfg(feature = "data")]
+    pub use monograd_nn::data::{Dataset, Holdout, Mnist, Normalize};
+    #[cfg(feature = "train")]
+    pub use monograd_nn::train::{
+        Callback, Chart, Control, EarlyStopping, Event, Every, Monitor, Progress, RandomShift, Trainer, Within,
     };
     pub use monograd_nn::{
         Add, AvgPool2d, BatchNorm1d, BatchNorm2d, Concat, Conv1d, Conv2d, DepthwiseConv2d, Dropout, Embedding, Flatten,

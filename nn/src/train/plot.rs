@@ -1,6 +1,6 @@
 //! [`Chart`]: a run's loss and accuracy curves as a PNG, drawn by `plotters`.
 //!
-//! Two panels side by side. Left, the loss on a log scale: every step's training loss
+//! Two panels side by side. Left, the loss: every step's training loss
 //! (light, smoothed over a tenth of an epoch), each epoch's mean training loss and the
 //! validation loss. Right, the accuracy in percent: training and validation per epoch,
 //! and the test accuracy, when recorded, as a dashed line. A dotted line marks the best
@@ -20,7 +20,6 @@ use std::string::{String, ToString};
 use std::sync::OnceLock;
 use std::vec::Vec;
 
-use plotters::coord::combinators::IntoLogRange;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::prelude::*;
 
@@ -132,6 +131,16 @@ impl<'a> Chart<'a> {
         root.present().map_err(|e| e.to_string())
     }
 
+    /// How many x labels: one per epoch up to 20, so that they fall on whole epochs.
+    fn x_labels(&self) -> usize {
+        let n = self.history.epochs.len().max(1);
+        if n <= 20 {
+            n + 1
+        } else {
+            11
+        }
+    }
+
     /// The x range: 0 to the last epoch (at least 1).
     fn x_max(&self) -> f64 {
         self.history.epochs.len().max(1) as f64
@@ -142,20 +151,23 @@ impl<'a> Chart<'a> {
         let per_epoch: Vec<(f64, f64)> = h.epochs.iter().map(|r| (r.epoch as f64, r.train.loss)).collect();
         let val: Vec<(f64, f64)> = h.epochs.iter().filter_map(|r| Some((r.epoch as f64, r.val?.loss))).collect();
         let smooth = smoothed(&h.steps, h.steps.len() / h.epochs.len().max(1) / 10);
-        let all = per_epoch.iter().chain(&val).chain(&smooth).map(|p| p.1).filter(|v| v.is_finite() && *v > 0.0);
-        let (lo, hi) = all.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        let (lo, hi) = if lo.is_finite() { (lo / 1.3, hi * 1.3) } else { (0.01, 10.0) };
+        let all = per_epoch.iter().chain(&val).chain(&smooth).map(|p| p.1).filter(|v| v.is_finite());
+        let hi = all.fold(0.0f64, f64::max);
+        let (lo, hi) = (0.0, if hi > 0.0 { hi * 1.08 } else { 1.0 });
         let mut chart = ChartBuilder::on(area)
             .caption("loss", (FAMILY, 20))
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(64)
-            .build_cartesian_2d(0f64..self.x_max(), (lo..hi).log_scale())
+            .build_cartesian_2d(0f64..self.x_max(), lo..hi)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
             .x_desc("epoch")
-            .y_desc("loss (log scale)")
+            .y_desc("loss")
+            .x_labels(self.x_labels())
+            .x_label_formatter(&|x| std::format!("{x:.0}"))
+            .y_label_formatter(&|y| std::format!("{y:.2}"))
             .label_style((FAMILY, 14))
             .axis_desc_style((FAMILY, 15))
             .light_line_style(WHITE.mix(0.0))
@@ -213,6 +225,9 @@ impl<'a> Chart<'a> {
             .configure_mesh()
             .x_desc("epoch")
             .y_desc("accuracy (%)")
+            .x_labels(self.x_labels())
+            .x_label_formatter(&|x| std::format!("{x:.0}"))
+            .y_label_formatter(&|y| std::format!("{y:.0}"))
             .label_style((FAMILY, 14))
             .axis_desc_style((FAMILY, 15))
             .light_line_style(WHITE.mix(0.0))
@@ -226,7 +241,7 @@ impl<'a> Chart<'a> {
         chart
             .draw_series(LineSeries::new(train.iter().copied(), BLUE_.stroke_width(2)).point_size(4))
             .map_err(e)?
-            .label("train (dropout, augmentation on)")
+            .label("train (in training mode)")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], BLUE_.stroke_width(2)));
         if !val.is_empty() {
             chart
