@@ -45,13 +45,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let schedule = LinearLr::warmup(LR, 0.1, per_epoch)
         .then(per_epoch, CosineAnnealingLr::new(LR, (args.epochs.max(2) - 1) * per_epoch, 0.0));
     let shift = RandomShift::new(1, 28, 28, 2).fill(common::background());
-    let mut trainer = Trainer::new(net, AdamW::new(LR as f32).weight_decay(0.05), CrossEntropyLoss::new().label_smoothing(0.1))
-        .epochs(args.epochs)
-        .batch_size(BATCH)
-        .seed(args.seed)
-        .schedule(schedule, Every::Step)
-        .augment(move |batch, rng| shift.apply(batch, rng))
-        .early_stopping(EarlyStopping::new(3));
+    let mut trainer =
+        Trainer::new(net, AdamW::new(LR as f32).weight_decay(0.05), CrossEntropyLoss::new().label_smoothing(0.1))
+            .epochs(args.epochs)
+            .batch_size(BATCH)
+            .seed(args.seed)
+            .schedule(schedule, Every::Step)
+            .augment(move |batch, rng| shift.apply(batch, rng))
+            .early_stopping(EarlyStopping::new(3));
     trainer.fit(&train, Some(&val), &mut Progress::auto())?;
 
     // The test digits, once, with the weights training chose.

@@ -166,17 +166,17 @@ pub mod prelude {
     pub use monograd_core::Network;
     pub use monograd_core::{Batch, Ctx, Dual, Layer, Module, Rank1, Rank2, Rank3, Rng, Scalar, Shape, ShapeError};
     pub use monograd_macros::{network, Module};
-    pub use monograd_nn::optim::clip::{clip_grad_norm, clip_grad_value};
-    pub use monograd_nn::optim::schedule::{CosineAnnealingLr, ExponentialLr, LinearLr, StepLr};
-    pub use monograd_nn::{
-        Adagrad, Adam, AdamW, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, Loss, MseLoss, NllLoss,
-        OptimError, Optimizer, RmsProp, Schedule, Scheduled, Sgd,
-    };
     #[cfg(feature = "data")]
     pub use monograd_nn::data::{Dataset, Holdout, Mnist, Normalize};
+    pub use monograd_nn::optim::clip::{clip_grad_norm, clip_grad_value};
+    pub use monograd_nn::optim::schedule::{CosineAnnealingLr, ExponentialLr, LinearLr, StepLr};
     #[cfg(feature = "train")]
     pub use monograd_nn::train::{
         Callback, Chart, Control, EarlyStopping, Event, Every, Monitor, Progress, RandomShift, Trainer, Within,
+    };
+    pub use monograd_nn::{
+        Adagrad, Adam, AdamW, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, Loss, MseLoss, NllLoss,
+        OptimError, Optimizer, RmsProp, Schedule, Scheduled, Sgd,
     };
     pub use monograd_nn::{
         Add, AvgPool2d, BatchNorm1d, BatchNorm2d, Concat, Conv1d, Conv2d, DepthwiseConv2d, Dropout, Embedding, Flatten,

@@ -193,12 +193,25 @@ impl fmt::Display for Thousands {
 
 use std::string::ToString;
 
+/// A loss in four decimals, or three significant digits below 0.01 (`3.21e-5`).
+pub(crate) struct LossText(pub f64);
+
+impl fmt::Display for LossText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 != 0.0 && self.0.abs() < 0.01 {
+            write!(f, "{:.2e}", self.0)
+        } else {
+            write!(f, "{:.4}", self.0)
+        }
+    }
+}
+
 /// `loss 0.1234, accuracy 97.50%`.
 pub(crate) struct MetricsText<'a>(pub &'a Metrics);
 
 impl fmt::Display for MetricsText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "loss {:.4}", self.0.loss)?;
+        write!(f, "loss {}", LossText(self.0.loss))?;
         if let Some(a) = self.0.accuracy {
             write!(f, ", accuracy {:.2}%", 100.0 * a)?;
         }

@@ -20,10 +20,13 @@ use std::string::{String, ToString};
 use std::sync::OnceLock;
 use std::vec::Vec;
 
-use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::coord::combinators::IntoLogRange;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::history::History;
+use super::history::{History, LossText};
 
 /// DejaVu Sans (Bitstream Vera licence with public-domain DejaVu changes; see
 /// `assets/fonts/LICENSE-DejaVu.txt`).
@@ -110,7 +113,7 @@ impl<'a> Chart<'a> {
         let mut subtitle = String::new();
         if let Some(best) = h.best().filter(|b| b.val.is_some()) {
             let val = best.val.expect("filtered");
-            subtitle += &std::format!("best epoch {}: validation loss {:.4}", best.epoch, val.loss);
+            subtitle += &std::format!("best epoch {}: validation loss {}", best.epoch, LossText(val.loss));
             if let Some(a) = val.accuracy {
                 subtitle += &std::format!(", accuracy {:.2}%", 100.0 * a);
             }
@@ -141,6 +144,15 @@ impl<'a> Chart<'a> {
         }
     }
 
+    /// Circles on the epoch points, unless there are so many that they clutter.
+    fn point_size(&self) -> u32 {
+        if self.history.epochs.len() <= 30 {
+            4
+        } else {
+            0
+        }
+    }
+
     /// The x range: 0 to the last epoch (at least 1).
     fn x_max(&self) -> f64 {
         self.history.epochs.len().max(1) as f64
@@ -151,29 +163,60 @@ impl<'a> Chart<'a> {
         let per_epoch: Vec<(f64, f64)> = h.epochs.iter().map(|r| (r.epoch as f64, r.train.loss)).collect();
         let val: Vec<(f64, f64)> = h.epochs.iter().filter_map(|r| Some((r.epoch as f64, r.val?.loss))).collect();
         let smooth = smoothed(&h.steps, h.steps.len() / h.epochs.len().max(1) / 10);
-        let all = per_epoch.iter().chain(&val).chain(&smooth).map(|p| p.1).filter(|v| v.is_finite());
-        let hi = all.fold(0.0f64, f64::max);
-        let (lo, hi) = (0.0, if hi > 0.0 { hi * 1.08 } else { 1.0 });
-        let mut chart = ChartBuilder::on(area)
-            .caption("loss", (FAMILY, 20))
-            .margin(14)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..self.x_max(), lo..hi)
-            .map_err(|e| e.to_string())?;
+        let all = per_epoch.iter().chain(&val).chain(&smooth).map(|p| p.1).filter(|v| v.is_finite() && *v > 0.0);
+        let (min, max) = all.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let builder = |caption| {
+            let mut b = ChartBuilder::on(area);
+            b.caption(caption, (FAMILY, 20)).margin(14).x_label_area_size(44).y_label_area_size(72);
+            b
+        };
+        let series = Series { smooth: &smooth, per_epoch: &per_epoch, val: &val };
+        // Losses that fall by more than two orders of magnitude (regression) read better on
+        // a log scale; classification losses stay within one and read better linearly.
+        if min.is_finite() && max / min > 100.0 {
+            let (lo, hi) = (min / 1.5, max * 1.5);
+            let mut chart = builder("loss (log scale)")
+                .build_cartesian_2d(0f64..self.x_max(), (lo..hi).log_scale())
+                .map_err(|e| e.to_string())?;
+            self.mesh(&mut chart, "loss")?;
+            self.loss_series(&mut chart, series, lo, hi)
+        } else {
+            let (lo, hi) = (0.0, if max > 0.0 { max * 1.08 } else { 1.0 });
+            let mut chart =
+                builder("loss").build_cartesian_2d(0f64..self.x_max(), lo..hi).map_err(|e| e.to_string())?;
+            self.mesh(&mut chart, "loss")?;
+            self.loss_series(&mut chart, series, lo, hi)
+        }
+    }
+
+    /// Axes, labels and grid.
+    fn mesh<DB: DrawingBackend, Y: Ranged<ValueType = f64> + ValueFormatter<f64>>(
+        &self,
+        chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, Y>>,
+        y_desc: &str,
+    ) -> Result<(), String> {
         chart
             .configure_mesh()
             .x_desc("epoch")
-            .y_desc("loss")
+            .y_desc(y_desc)
             .x_labels(self.x_labels())
             .x_label_formatter(&|x| std::format!("{x:.0}"))
-            .y_label_formatter(&|y| std::format!("{y:.2}"))
+            .y_label_formatter(&|y| axis_text(*y))
             .label_style((FAMILY, 14))
             .axis_desc_style((FAMILY, 15))
             .light_line_style(WHITE.mix(0.0))
             .draw()
-            .map_err(|e| e.to_string())?;
-        self.best_marker(&mut chart, lo, hi)?;
+            .map_err(|e| e.to_string())
+    }
+
+    fn loss_series<'c, DB: DrawingBackend + 'c, Y: Ranged<ValueType = f64>>(
+        &self,
+        chart: &mut ChartContext<'c, DB, Cartesian2d<RangedCoordf64, Y>>,
+        Series { smooth, per_epoch, val }: Series<'_>,
+        lo: f64,
+        hi: f64,
+    ) -> Result<(), String> {
+        self.best_marker(chart, lo, hi)?;
         let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         chart
             .draw_series(LineSeries::new(smooth.iter().copied(), BLUE_.mix(0.35).stroke_width(1)))
@@ -181,13 +224,15 @@ impl<'a> Chart<'a> {
             .label("train, per step (smoothed)")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], BLUE_.mix(0.35).stroke_width(2)));
         chart
-            .draw_series(LineSeries::new(per_epoch.iter().copied(), BLUE_.stroke_width(2)).point_size(4))
+            .draw_series(
+                LineSeries::new(per_epoch.iter().copied(), BLUE_.stroke_width(2)).point_size(self.point_size()),
+            )
             .map_err(e)?
             .label("train, epoch mean")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], BLUE_.stroke_width(2)));
         if !val.is_empty() {
             chart
-                .draw_series(LineSeries::new(val.iter().copied(), ORANGE.stroke_width(2)).point_size(4))
+                .draw_series(LineSeries::new(val.iter().copied(), ORANGE.stroke_width(2)).point_size(self.point_size()))
                 .map_err(e)?
                 .label("validation")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], ORANGE.stroke_width(2)));
@@ -202,13 +247,11 @@ impl<'a> Chart<'a> {
             .map_err(|e| e.to_string())
     }
 
-    fn accuracy_panel<DB: DrawingBackend>(
-        &self,
-        area: &DrawingArea<DB, plotters::coord::Shift>,
-    ) -> Result<(), String> {
+    fn accuracy_panel<DB: DrawingBackend>(&self, area: &DrawingArea<DB, plotters::coord::Shift>) -> Result<(), String> {
         let h = self.history;
         let pct = |a: Option<f64>| a.map(|a| 100.0 * a);
-        let train: Vec<(f64, f64)> = h.epochs.iter().filter_map(|r| Some((r.epoch as f64, pct(r.train.accuracy)?))).collect();
+        let train: Vec<(f64, f64)> =
+            h.epochs.iter().filter_map(|r| Some((r.epoch as f64, pct(r.train.accuracy)?))).collect();
         let val: Vec<(f64, f64)> =
             h.epochs.iter().filter_map(|r| Some((r.epoch as f64, pct(r.val.and_then(|v| v.accuracy))?))).collect();
         let test = pct(h.test.and_then(|t| t.accuracy));
@@ -239,13 +282,13 @@ impl<'a> Chart<'a> {
         self.best_marker(&mut chart, lo, 100.0)?;
         let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         chart
-            .draw_series(LineSeries::new(train.iter().copied(), BLUE_.stroke_width(2)).point_size(4))
+            .draw_series(LineSeries::new(train.iter().copied(), BLUE_.stroke_width(2)).point_size(self.point_size()))
             .map_err(e)?
             .label("train (in training mode)")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], BLUE_.stroke_width(2)));
         if !val.is_empty() {
             chart
-                .draw_series(LineSeries::new(val.iter().copied(), ORANGE.stroke_width(2)).point_size(4))
+                .draw_series(LineSeries::new(val.iter().copied(), ORANGE.stroke_width(2)).point_size(self.point_size()))
                 .map_err(e)?
                 .label("validation")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], ORANGE.stroke_width(2)));
@@ -270,7 +313,7 @@ impl<'a> Chart<'a> {
     /// A dotted vertical line at the best epoch.
     fn best_marker<DB: DrawingBackend, Y>(
         &self,
-        chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+        chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, Y>>,
         lo: f64,
         hi: f64,
     ) -> Result<(), String>
@@ -287,6 +330,23 @@ impl<'a> Chart<'a> {
         }
         Ok(())
     }
+}
+
+/// An axis label: `0.25`, `2`, or `1e-3` below 0.01.
+fn axis_text(v: f64) -> String {
+    if v != 0.0 && v.abs() < 0.01 {
+        return std::format!("{v:.0e}");
+    }
+    let s = std::format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The loss curves of a chart.
+#[derive(Clone, Copy)]
+struct Series<'a> {
+    smooth: &'a [(f64, f64)],
+    per_epoch: &'a [(f64, f64)],
+    val: &'a [(f64, f64)],
 }
 
 /// `(x, loss)` points averaged over windows of `window` steps (at least 1), one point
@@ -310,6 +370,8 @@ mod tests {
         let steps = [(0.25, 4.0f32), (0.5, 2.0), (0.75, 1.0), (1.0, 1.0)];
         assert_eq!(smoothed(&steps, 2), [(0.5, 3.0), (1.0, 1.0)]);
         assert_eq!(smoothed(&steps, 0).len(), 4);
+        let labels: Vec<String> = [0.0, 0.25, 2.0, 0.1, 0.001, 2.5e-5].iter().map(|&v| axis_text(v)).collect();
+        assert_eq!(labels, ["0", "0.25", "2", "0.1", "1e-3", "2e-5"]);
     }
 
     #[test]

@@ -22,13 +22,14 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::callback::{Callback, Control, Event, Plan, StepReport};
-use super::history::{EpochReport, Thousands};
+use super::history::{EpochReport, LossText, Thousands};
 
 /// A [`Callback`] that shows a run's progress: a bar in a terminal, a line per epoch.
 #[derive(Debug)]
 pub struct Progress {
     bar_on: bool,
     lines: bool,
+    every: usize,
     bar: Option<ProgressBar>,
     last_message: Option<Instant>,
 }
@@ -41,12 +42,19 @@ impl Progress {
 
     /// The bar if `bar` (drawn only where standard output is a terminal); epoch lines on.
     pub fn new(bar: bool) -> Self {
-        Self { bar_on: bar, lines: true, bar: None, last_message: None }
+        Self { bar_on: bar, lines: true, every: 1, bar: None, last_message: None }
     }
 
     /// Whether to print a line at the start and after each epoch (default: yes).
     pub fn lines(mut self, lines: bool) -> Self {
         self.lines = lines;
+        self
+    }
+
+    /// Prints the line of every `n`-th epoch only (and of the first and the last): for
+    /// long runs of short epochs.
+    pub fn every(mut self, n: usize) -> Self {
+        self.every = n.max(1);
         self
     }
 
@@ -117,7 +125,9 @@ impl Callback for Progress {
                 if let Some(bar) = &self.bar {
                     bar.finish_and_clear();
                 }
-                self.print(format_args!("{}", EpochText(r)));
+                if r.epoch == 1 || r.epoch.is_multiple_of(self.every) || r.epoch == r.epochs {
+                    self.print(format_args!("{}", EpochText(r)));
+                }
                 self.bar = None;
             }
             _ => {}
@@ -150,7 +160,7 @@ struct StepText<'a>(&'a StepReport);
 impl fmt::Display for StepText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0;
-        write!(f, "loss {:.4}", s.epoch_loss)?;
+        write!(f, "loss {}", LossText(s.epoch_loss))?;
         if let Some(a) = s.epoch_accuracy {
             write!(f, "  acc {:.2}%", 100.0 * a)?;
         }
@@ -166,12 +176,12 @@ impl fmt::Display for EpochText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = self.0;
         let width = digits(r.epochs);
-        write!(f, "epoch {:>width$}/{}  train loss {:.4}", r.epoch, r.epochs, r.train.loss)?;
+        write!(f, "epoch {:>width$}/{}  train loss {}", r.epoch, r.epochs, LossText(r.train.loss))?;
         if let Some(a) = r.train.accuracy {
             write!(f, " acc {:.2}%", 100.0 * a)?;
         }
         if let Some(v) = &r.val {
-            write!(f, "  val loss {:.4}", v.loss)?;
+            write!(f, "  val loss {}", LossText(v.loss))?;
             if let Some(a) = v.accuracy {
                 write!(f, " acc {:.2}%", 100.0 * a)?;
             }

@@ -514,8 +514,9 @@ where
         let per_epoch = self.per_epoch(train.len());
         self.history.steps.reserve(per_epoch);
         self.stop_requested = false;
-        let Self { net, grad, state, optimizer, loss, metric, schedule, augment, batches, x, dy, steps, history, .. } =
-            self;
+        let Self {
+            net, grad, state, optimizer, loss, metric, schedule, augment, batches, x, dy, steps, history, ..
+        } = self;
         if let Some((s, Every::Epoch)) = schedule {
             optimizer.set_lr(s.lr(index));
         }
