@@ -37,7 +37,11 @@ network! {
 const BATCH: usize = 64;
 const LR: f64 = 3e-3;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::exit(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = common::Args::parse("mnist_cnn", 10)?;
     let (train, val, test) = common::mnist()?;
 

@@ -32,7 +32,11 @@ network! {
 const BATCH: usize = 64;
 const LR: f64 = 2e-3;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::exit(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = common::Args::parse("mnist_mlp", 10)?;
     let (train, val, test) = common::mnist()?;
 

@@ -48,7 +48,11 @@ const BATCH: usize = 32;
 const LR: f64 = 3e-3;
 const TOLERANCE: f32 = 0.02;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::exit(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = common::Args::parse("regression", 100)?;
     let mut rng = Rng::seed(args.seed);
     let (train, val, test) = (sample(3_500, &mut rng)?, sample(500, &mut rng)?, sample(1_000, &mut rng)?);

@@ -90,12 +90,7 @@ fn training_allocates_nothing_after_the_first_step() {
     // The first epoch's validation and the first copy of the best weights allocate once;
     // measure from the start of the second epoch.
     let second_epoch = seen.iter().position(|&(step, _)| step == 5).unwrap();
-    assert_eq!(
-        at_end - seen[second_epoch].1,
-        0,
-        "allocations from step 5 to the end: {:?}",
-        &seen[second_epoch..]
-    );
+    assert_eq!(at_end - seen[second_epoch].1, 0, "allocations from step 5 to the end: {:?}", &seen[second_epoch..]);
     // Within the first epoch, steps after the first allocate nothing either.
     let first_epoch_end = seen.iter().position(|&(step, _)| step == 4).unwrap();
     assert_eq!(seen[first_epoch_end].1, after_first, "{:?}", &seen[..=first_epoch_end]);

@@ -3,7 +3,9 @@
 
 #![allow(dead_code)] // each example uses part of it
 
+use std::error::Error;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use monograd::prelude::*;
 
@@ -59,7 +61,7 @@ impl Args {
 /// digits, or full MNIST's 60,000 from `MONOGRAD_MNIST_DIR`) less its last eighth, which
 /// validates; the test part (the last 2,000, or full MNIST's 10,000), used once at the end.
 /// Pixels normalised with MNIST's mean and standard deviation.
-pub fn mnist() -> Result<(Dataset, Dataset, Dataset), Box<dyn std::error::Error>> {
+pub fn mnist() -> Result<(Dataset, Dataset, Dataset), Box<dyn Error>> {
     let mnist = Mnist::load_env_or_default()?;
     let (mut train, mut val) = mnist.train.holdout(Holdout::Last(mnist.train.len() / 8))?;
     let mut test = mnist.test;
@@ -82,4 +84,16 @@ pub fn background() -> f32 {
     let mut px = [0.0f32];
     Normalize::mnist().apply(&mut px).expect("one value fits global statistics");
     px[0]
+}
+
+/// The exit status of an example: an error is printed with its message (`Display`, not
+/// the `Debug` form `main` would print) and the status is 1.
+pub fn exit(result: Result<(), Box<dyn Error>>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
