@@ -1,4 +1,4 @@
-//! Training: epochs over a [`Dataset`], metrics, schedules, early stopping, and what a
+//! Training: epochs over a [`Dataset`](crate::data::Dataset), metrics, schedules, early stopping, and what a
 //! person expects to see while it runs (feature `train`).
 //!
 //! | file | what |
@@ -111,7 +111,7 @@ pub enum TrainError {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum NonFinite {
     /// The loss of a batch, with its value (NaN or an infinity).
-    Loss(f64),
+    LossValue(f64),
     /// A parameter gradient (the loss was finite).
     Gradient,
 }
@@ -121,12 +121,12 @@ impl fmt::Display for TrainError {
         match self {
             Self::NonFinite { epoch, step, batch, batches, what, tensor } => {
                 match what {
-                    NonFinite::Loss(v) => write!(f, "the loss is {v}")?,
+                    NonFinite::LossValue(v) => write!(f, "the loss is {v}")?,
                     NonFinite::Gradient => write!(f, "a gradient is not finite")?,
                 }
                 write!(f, " at epoch {epoch}, step {step} (batch {batch} of {batches})")?;
                 match (what, tensor) {
-                    (NonFinite::Loss(_), Some(t)) => write!(f, "; the parameter `{t}` is not finite"),
+                    (NonFinite::LossValue(_), Some(t)) => write!(f, "; the parameter `{t}` is not finite"),
                     (NonFinite::Gradient, Some(t)) => {
                         write!(f, "; first non-finite from the output: the gradient of `{t}`")
                     }

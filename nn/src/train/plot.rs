@@ -370,7 +370,7 @@ mod tests {
         let steps = [(0.25, 4.0f32), (0.5, 2.0), (0.75, 1.0), (1.0, 1.0)];
         assert_eq!(smoothed(&steps, 2), [(0.5, 3.0), (1.0, 1.0)]);
         assert_eq!(smoothed(&steps, 0).len(), 4);
-        let labels: Vec<String> = [0.0, 0.25, 2.0, 0.1, 0.001, 2.5e-5].iter().map(|&v| axis_text(v)).collect();
+        let labels: Vec<String> = [0.0, 0.25, 2.0, 0.1, 0.001, 2.4e-5].iter().map(|&v| axis_text(v)).collect();
         assert_eq!(labels, ["0", "0.25", "2", "0.1", "1e-3", "2e-5"]);
     }
 

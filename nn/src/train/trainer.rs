@@ -224,7 +224,8 @@ where
         self
     }
 
-    /// Stops when the validation quantity stops improving; see [`EarlyStopping`].
+    /// Stops when the validation quantity stops improving; see [`EarlyStopping`]. It
+    /// needs validation data: without it, every epoch runs.
     pub fn early_stopping(mut self, early_stopping: EarlyStopping) -> Self {
         self.config.early_stopping = Some(early_stopping);
         self
@@ -555,7 +556,7 @@ where
                 tensor,
             };
             if !l.is_finite() {
-                return Err(at(NonFinite::Loss(f64::from(l)), first_non_finite_param(&**net)));
+                return Err(at(NonFinite::LossValue(f64::from(l)), first_non_finite_param(&**net)));
             }
             grad.zero();
             net.backward(inputs, dy, grad, state)?;
@@ -879,7 +880,7 @@ mod tests {
         let e = t.fit(&train, None, &mut ()).unwrap_err();
         assert!(matches!(
             e,
-            TrainError::NonFinite { epoch: 1, step: 1, batch: 1, batches: 7, what: NonFinite::Loss(_), .. }
+            TrainError::NonFinite { epoch: 1, step: 1, batch: 1, batches: 7, what: NonFinite::LossValue(_), .. }
         ));
         assert_eq!(
             e.to_string(),
