@@ -117,11 +117,7 @@ impl GradCase for Case {
 }
 
 fn load<T: Scalar>(net: &mut Small<T>, p: &[T]) {
-    let mut at = 0;
-    net.visit_mut(&Path::ROOT, &mut |t| {
-        t.values.copy_from_slice(&p[at..at + t.values.len()]);
-        at += t.values.len();
-    });
+    monograd::core::module::load_flat(net, p).unwrap();
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use monograd::core::module::Path;
+use monograd::core::module::to_vec as flat;
 use monograd::prelude::*;
 
 network! {
@@ -39,20 +39,8 @@ const B: usize = 3;
 /// `PARAMS` at `f64` (the inherent constant `Net::PARAMS` is for the default `f32`).
 const N_PARAMS: usize = <Net<f64> as Module<f64>>::PARAMS;
 
-fn flat<T: Scalar, M: Module<T>>(m: &M) -> Vec<T> {
-    let mut out = Vec::new();
-    m.visit(&Path::ROOT, &mut |t| out.extend_from_slice(t.values));
-    out
-}
-
 fn load<T: Scalar, M: Module<T>>(m: &mut M, p: &[T]) {
-    let mut at = 0;
-    m.visit_mut(&Path::ROOT, &mut |t| {
-        let n = t.values.len();
-        t.values.copy_from_slice(&p[at..at + n]);
-        at += n;
-    });
-    assert_eq!(at, p.len());
+    monograd::core::module::load_flat(m, p).unwrap();
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {

@@ -16,7 +16,7 @@
 use std::marker::PhantomData;
 
 use monograd::core::gradcheck::{self, GradCase, GradError, Report};
-use monograd::core::module::Path;
+use monograd::core::module::{load_flat, to_vec};
 use monograd::prelude::*;
 
 network! {
@@ -133,30 +133,17 @@ family!(SharedF, Shared, 2);
 
 /// Number of values `visit` passes (parameters and buffers).
 fn visited_len<T: Scalar, M: Module<T>>(m: &M) -> usize {
-    let mut n = 0;
-    m.visit(&Path::ROOT, &mut |t| n += t.values.len());
-    n
+    to_vec(m).len()
 }
 
 /// Overwrites every visited tensor with the next values of `p`, in visit order.
 fn load<T: Scalar, M: Module<T>>(m: &mut M, p: &[T]) {
-    let mut at = 0;
-    m.visit_mut(&Path::ROOT, &mut |t| {
-        let n = t.values.len();
-        t.values.copy_from_slice(&p[at..at + n]);
-        at += n;
-    });
-    assert_eq!(at, p.len(), "the vector holds exactly the visited tensors");
+    load_flat(m, p).expect("the vector holds exactly the visited tensors");
 }
 
 /// Every visited tensor, concatenated in visit order.
 fn store<T: Scalar, M: Module<T>>(m: &M, out: &mut [T]) {
-    let mut at = 0;
-    m.visit(&Path::ROOT, &mut |t| {
-        out[at..at + t.values.len()].copy_from_slice(t.values);
-        at += t.values.len();
-    });
-    assert_eq!(at, out.len());
+    out.copy_from_slice(&to_vec(m));
 }
 
 /// A whole network as a gradient-check case: input batch, then parameters.

@@ -18,7 +18,7 @@
 
 use std::mem::size_of;
 
-use monograd::core::module::Path;
+use monograd::core::module::{to_vec as flat, Path};
 use monograd::core::storage::FixedBuf;
 use monograd::prelude::*;
 
@@ -206,13 +206,6 @@ fn assert_close(a: &[f64], b: &[f64], tol: f64, what: &str) {
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
         assert!((x - y).abs() <= tol * x.abs().max(y.abs()).max(1.0), "{what}[{i}]: {x} vs {y}");
     }
-}
-
-/// Every visited tensor, concatenated in visit order.
-fn flat<T: Scalar, M: Module<T>>(m: &M) -> Vec<T> {
-    let mut out = Vec::new();
-    m.visit(&Path::ROOT, &mut |t| out.extend_from_slice(t.values));
-    out
 }
 
 fn names<T: Scalar, M: Module<T>>(m: &M) -> Vec<String> {

@@ -345,6 +345,14 @@ pub trait Merge<T: Scalar, A: Shape, B: Shape, Out: Shape>: Module<T> {
 
 /// An elementwise activation layer backed by a unary primitive: what `network!` needs to
 /// compute it inside the pass of the layer that feeds it.
+///
+/// `network!` requires it only of the activations it recognises by name and fuses, so a
+/// type that lacks it is a layer of the user's own named like a built-in one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not monograd's activation of that name, which `network!` fuses into the layer before it",
+    label = "`network!` recognises built-in activations by name, and this one is not built in",
+    note = "rename your layer (for example `MyTanh`) so that `network!` treats it as a layer of your own"
+)]
 pub trait Activation {
     /// The primitive.
     type Op: UnaryFn;
@@ -379,15 +387,58 @@ pub trait Activation {
 /// ```
 #[cfg(feature = "alloc")]
 pub fn convert<T: Scalar, U: Scalar, A: Module<T>, B: Module<U>>(from: &A, to: &mut B, f: impl Fn(T) -> U) {
-    let mut values = alloc::vec::Vec::with_capacity(A::PARAMS);
-    from.visit(&Path::ROOT, &mut |t| values.extend(t.values.iter().map(|&v| f(v))));
-    let mut rest = &values[..];
-    to.visit_mut(&Path::ROOT, &mut |t| {
-        // Same structure, same order: each tensor takes the next values.
-        let n = t.values.len().min(rest.len());
-        t.values[..n].copy_from_slice(&rest[..n]);
-        rest = &rest[n..];
+    let values: alloc::vec::Vec<U> = to_vec(from).into_iter().map(f).collect();
+    // Same structure, same order: the lengths agree.
+    let _ = load_flat(to, &values);
+}
+
+/// Every tensor of `module` (parameters and buffers), concatenated in [`Module::visit`]
+/// order: the vector a gradient check or an optimizer experiment works on.
+///
+/// ```
+/// use monograd_core::module::{load_flat, to_vec};
+/// # use monograd_core::module::{Kind, Module, ParamUpdate, Path, Tensor};
+/// # #[derive(Clone, Default)]
+/// # struct W([f64; 3]);
+/// # impl Module<f64> for W {
+/// #     const PARAMS: usize = 3;
+/// #     fn visit<F: FnMut(Tensor<'_, &[f64]>)>(&self, p: &Path<'_>, f: &mut F) {
+/// #         f(Tensor { path: p, kind: Kind::Param, shape: &[3], values: &self.0 })
+/// #     }
+/// #     fn visit_mut<F: FnMut(Tensor<'_, &mut [f64]>)>(&mut self, p: &Path<'_>, f: &mut F) {
+/// #         f(Tensor { path: p, kind: Kind::Param, shape: &[3], values: &mut self.0 })
+/// #     }
+/// #     fn visit_update<F: FnMut(ParamUpdate<'_, f64>)>(&mut self, _: &Self, _: &Path<'_>, _: &mut usize, _: &mut F) {}
+/// # }
+/// let mut w = W([1.0, 2.0, 3.0]);
+/// assert_eq!(to_vec(&w), [1.0, 2.0, 3.0]);
+/// load_flat(&mut w, &[4.0, 5.0, 6.0]).unwrap();
+/// assert_eq!(w.0, [4.0, 5.0, 6.0]);
+/// assert!(load_flat(&mut w, &[1.0]).is_err());
+/// ```
+#[cfg(feature = "alloc")]
+pub fn to_vec<T: Scalar, M: Module<T>>(module: &M) -> alloc::vec::Vec<T> {
+    let mut values = alloc::vec::Vec::with_capacity(M::PARAMS);
+    module.visit(&Path::ROOT, &mut |t| values.extend_from_slice(t.values));
+    values
+}
+
+/// Sets every tensor of `module` from `values`, in [`Module::visit`] order; the inverse of
+/// [`to_vec`]. Fails, changing nothing, unless `values` holds exactly as many values as
+/// the module's tensors.
+pub fn load_flat<T: Scalar, M: Module<T>>(module: &mut M, values: &[T]) -> Result<(), crate::ShapeError> {
+    let mut expected = 0;
+    module.visit(&Path::ROOT, &mut |t| expected += t.values.len());
+    if expected != values.len() {
+        return Err(crate::ShapeError::Length { what: "load_flat values", expected, found: values.len() });
+    }
+    let mut rest = values;
+    module.visit_mut(&Path::ROOT, &mut |t| {
+        let (head, tail) = rest.split_at(t.values.len());
+        t.values.copy_from_slice(head);
+        rest = tail;
     });
+    Ok(())
 }
 
 /// Marks monograd's own layers, which `network!` recognises by name to apply its shape

@@ -30,7 +30,7 @@ use core::marker::PhantomData;
 
 use monograd_core::gradcheck::GradCase;
 use monograd_core::kernels::gemm::PACK_LEN;
-use monograd_core::module::Path;
+use monograd_core::module::{load_flat, to_vec, Path};
 use monograd_core::{Ctx, Layer, Module, Scalar, Shape};
 
 /// One layer type at every scalar, so that it can run on `f64` and on dual numbers.
@@ -64,12 +64,7 @@ impl<F: LayerFamily, const B: usize> LayerCase<F, B> {
     /// The layer over `T` with its parameters taken from `p`, in visit order.
     fn build<T: Scalar>(p: &[T]) -> F::At<T> {
         let mut layer = F::zero::<T>();
-        let mut at = 0;
-        layer.visit_mut(&Path::ROOT, &mut |t| {
-            let n = t.values.len();
-            t.values.copy_from_slice(&p[at..at + n]);
-            at += n;
-        });
+        load_flat(&mut layer, p).expect("the case sizes its vector from the layer's tensors");
         layer
     }
 }
@@ -80,20 +75,13 @@ impl<F: LayerFamily, const B: usize> Default for LayerCase<F, B> {
     }
 }
 
-/// Number of values [`Module::visit`] passes: parameters and buffers.
-fn visited_len<T: Scalar, M: Module<T>>(m: &M) -> usize {
-    let mut n = 0;
-    m.visit(&Path::ROOT, &mut |t| n += t.values.len());
-    n
-}
-
 impl<F: LayerFamily, const B: usize> GradCase for LayerCase<F, B> {
     fn name(&self) -> &str {
         F::NAME
     }
 
     fn input_len(&self) -> usize {
-        Self::x_len() + visited_len(&F::zero::<f64>())
+        Self::x_len() + to_vec(&F::zero::<f64>()).len()
     }
 
     fn output_len(&self) -> usize {

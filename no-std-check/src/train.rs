@@ -44,7 +44,8 @@ pub fn train() -> Result<Losses, ShapeError> {
     let mut net = Tiny::new(&mut Rng::seed(7));
     let mut grad = Tiny::default();
     let mut state = Tiny::state::<Fixed<BATCH>>();
-    let mut opt = Sgd::new(0.2f32);
+    // Plain SGD keeps no state: an empty array is its whole store, no heap needed.
+    let mut opt = Sgd::with_state(0.2f32, [0.0f32; 0]);
     let mut dy = [0.0f32; BATCH];
 
     let initial = MseLoss.forward(net.forward(x, &mut state)?, &target)?;

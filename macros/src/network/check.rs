@@ -28,15 +28,16 @@ fn node_tokens(g: &Graph, n: NodeId) -> TokenStream {
     }
 }
 
-/// Where to point when a layer's input width is wrong: the width in `Linear<64, 10>` when
-/// the node declares the layer, else as [`node_tokens`].
-fn width_tokens(g: &Graph, n: NodeId) -> TokenStream {
+/// Where to point at a layer's generic argument `i` (the width in `Linear<64, 10>`, the
+/// kernel size in `Conv2d<1, 6, 5>`) when the node declares the layer and the argument is
+/// written, else as [`node_tokens`].
+fn arg_tokens(g: &Graph, n: NodeId, i: usize) -> TokenStream {
     let node = &g.nodes[n];
     if let Some(l) = g.layer_of(n).filter(|l| l.name == node.name) {
         if let syn::Type::Path(p) = &l.written {
             if let Some(syn::PathArguments::AngleBracketed(ab)) = p.path.segments.last().map(|s| &s.arguments) {
-                if let Some(first) = ab.args.first() {
-                    return first.to_token_stream();
+                if let Some(arg) = ab.args.iter().nth(i) {
+                    return arg.to_token_stream();
                 }
             }
         }
@@ -173,7 +174,7 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
             (Kind::Linear, input) => match (&layer.dims, input) {
                 (Some((i, o)), Shp::Known(d)) if d.len() == 1 => {
                     if i.differs(&d[0]) {
-                        span = width_tokens(g, n);
+                        span = arg_tokens(g, n, 0);
                         Err(format!(
                             "`{name}`: {written} expects {i} inputs, but {} yields {}{}",
                             src(0),
@@ -253,10 +254,11 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
                 }
             },
             (Kind::Custom, s) => Ok(opaque(&core, layer.ty.to_token_stream(), s)),
-            (Kind::Conv { rank, at }, s) => conv_shape(*rank, *at, &layer.args, s)
-                .map_err(|why| format!("`{name}`: {written} {why}, but {} yields {}", src(0), ins[0].describe())),
-            (Kind::Pool, s) => pool_shape(&layer.args, s)
-                .map_err(|why| format!("`{name}`: {written} {why}, but {} yields {}", src(0), ins[0].describe())),
+            (Kind::Conv { rank, at }, s) => conv_shape(*rank, *at, &layer.args, s, &src(0))
+                .map_err(|why| why.report(g, n, &mut span, name, &written)),
+            (Kind::Pool, s) => {
+                pool_shape(&layer.args, s, &src(0)).map_err(|why| why.report(g, n, &mut span, name, &written))
+            }
             (Kind::GlobalPool, Shp::Known(d)) if d.len() == 3 => Ok(Shp::Known(vec![d[0].clone()])),
             (Kind::GlobalPool, _) => Err(format!(
                 "`{name}`: {written} averages each channel of an image [C, H, W], but {} yields {}",
@@ -271,27 +273,44 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
                 src(0),
                 ins[0].describe()
             )),
-            (Kind::Norm { last }, s) => match (s, layer.args.first()) {
-                (Shp::Known(d), Some(c)) => {
-                    let (at, what) =
-                        if *last { (d.len() - 1, "features in its last dimension") } else { (0, "channels") };
-                    if c.differs(&d[at]) {
-                        Err(format!(
-                            "`{name}`: {written} expects {c} {what}, but {} yields {}",
-                            src(0),
-                            ins[0].describe()
-                        ))
-                    } else {
-                        Ok(s.clone())
-                    }
-                }
-                _ => Ok(s.clone()),
-            },
+            (Kind::Norm { last, ranks }, s) => norm_shape(*last, *ranks, &layer.args, s, &src(0))
+                .map_err(|why| why.report(g, n, &mut span, name, &written)),
         };
         match result {
             Ok(s) => g.nodes[n].shape = Some(s),
             Err(msg) => cx.error_spanned_by(span, msg),
         }
+    }
+}
+
+/// Why a shape rule rejects its input: the words after the layer, and which of the
+/// layer's generic arguments to underline (the channel count, the kernel size).
+struct Why {
+    text: String,
+    arg: Option<usize>,
+}
+
+impl Why {
+    fn new(text: impl Into<String>) -> Why {
+        Why { text: text.into(), arg: None }
+    }
+
+    fn at(arg: usize, text: impl Into<String>) -> Why {
+        Why { text: text.into(), arg: Some(arg) }
+    }
+
+    /// "`c2`: `Conv2d<8, 16, 3>` <text>", pointing at the argument where there is one.
+    fn report(self, g: &Graph, n: NodeId, span: &mut TokenStream, name: &syn::Ident, written: &str) -> String {
+        if let Some(i) = self.arg {
+            *span = arg_tokens(g, n, i);
+        }
+        format!("`{name}`: {written} {}", self.text)
+    }
+}
+
+impl From<String> for Why {
+    fn from(text: String) -> Why {
+        Why::new(text)
     }
 }
 
@@ -316,40 +335,67 @@ fn out_size(input: u128, k: u128, s: u128, p: u128, d: u128) -> Option<u128> {
     Some((padded - span) / s + 1)
 }
 
-/// A convolution's output shape: `[CI, spatial..]` to `[CO, spatial'..]`.
-fn conv_shape(rank: usize, at: super::model::ConvArgs, args: &[Dim], input: &Shp) -> Result<Shp, String> {
-    let Shp::Known(d) = input else {
-        return Err("needs an input whose shape the macro can compute".to_string());
-    };
-    if d.len() != rank + 1 {
-        let want = if rank == 2 { "an image [C, H, W]" } else { "a signal [C, L]" };
-        return Err(format!("expects {want}"));
+/// `[6, 24, 24]`, for messages.
+fn dims(d: &[Dim]) -> String {
+    Shp::Known(d.to_vec()).describe()
+}
+
+/// Kernel size, stride and dilation (at these argument positions) are at least 1.
+fn check_positive(named: &[(u128, usize, &str)]) -> Result<(), Why> {
+    for &(v, arg, what) in named {
+        if v == 0 {
+            return Err(Why::at(arg, format!("has a {what} of 0, which must be at least 1")));
+        }
     }
+    Ok(())
+}
+
+/// A convolution's output shape: `[CI, spatial..]` to `[CO, spatial'..]`.
+fn conv_shape(rank: usize, at: super::model::ConvArgs, args: &[Dim], input: &Shp, from: &str) -> Result<Shp, Why> {
+    let Shp::Known(d) = input else {
+        return Err(Why::new(format!(
+            "needs an input whose shape the macro can compute, but the shape of {from} comes from a layer without a \
+             built-in shape rule"
+        )));
+    };
     if args.is_empty() {
-        return Err("needs plain constants as its parameters".to_string());
+        return Err(Why::new("needs plain constants as its parameters"));
     }
     let ci = &args[at.ci];
+    let want = if rank == 2 { format!("[{ci}, H, W]") } else { format!("[{ci}, L]") };
+    if d.len() != rank + 1 {
+        let what = if rank == 2 { "an image" } else { "a signal" };
+        return Err(Why::new(format!("expects {what} {want}, but {from} yields {}", dims(d))));
+    }
     if ci.differs(&d[0]) {
-        return Err(format!("expects {ci} input channels"));
+        return Err(Why::at(
+            at.ci,
+            format!("expects {ci} input channels, {want}, but {from} yields {} channels, {}", d[0], dims(d)),
+        ));
     }
     let [k, s, p, dil] = [at.k, at.s, at.p, at.d].map(|i| lit(&args[i]));
     let (k, s, p, dil) = (k?, s?, p?, dil?);
+    check_positive(&[(k, at.k, "kernel size"), (s, at.s, "stride"), (dil, at.d, "dilation")])?;
     let mut out = vec![at.co.map_or_else(|| d[0].clone(), |co| args[co].clone())];
-    for (axis, size) in d[1..].iter().enumerate() {
-        let size = lit(size)?;
-        match out_size(size, k, s, p, dil) {
+    for size in &d[1..] {
+        match out_size(lit(size)?, k, s, p, dil) {
             Some(o) => out.push(Dim::Lit(o)),
             None => {
-                let which = if rank == 1 {
-                    "length"
-                } else if axis == 0 {
-                    "height"
+                let reach = dil * (k - 1) + 1;
+                let need = reach.saturating_sub(2 * p).max(1);
+                let square = |v: u128| if rank == 2 { format!("{v}x{v}") } else { format!("{v}") };
+                let kernel = if rank == 2 { format!("a {k}x{k} kernel") } else { format!("a kernel of {k}") };
+                let dilated =
+                    if dil > 1 { format!(" dilated by {dil} (spanning {})", square(reach)) } else { String::new() };
+                let padded = if p > 0 { format!(" with padding {p}") } else { String::new() };
+                let at_least = if rank == 2 {
+                    format!("an input of at least {}", square(need))
                 } else {
-                    "width"
+                    format!("a length of at least {need}")
                 };
-                let reach = dil * (k.saturating_sub(1)) + 1;
-                return Err(format!(
-                    "has a kernel reaching {reach} positions, more than the input's {which} of {size} with padding {p}"
+                return Err(Why::at(
+                    at.k,
+                    format!("slides {kernel}{dilated}, which{padded} needs {at_least}, but {from} yields {}", dims(d)),
                 ));
             }
         }
@@ -358,29 +404,76 @@ fn conv_shape(rank: usize, at: super::model::ConvArgs, args: &[Dim], input: &Shp
 }
 
 /// Pooling's output shape: `[C, H, W]` to `[C, (H - K) / S + 1, (W - K) / S + 1]`.
-fn pool_shape(args: &[Dim], input: &Shp) -> Result<Shp, String> {
+fn pool_shape(args: &[Dim], input: &Shp, from: &str) -> Result<Shp, Why> {
     let Shp::Known(d) = input else {
-        return Err("needs an input whose shape the macro can compute".to_string());
+        return Err(Why::new(format!(
+            "needs an input whose shape the macro can compute, but the shape of {from} comes from a layer without a \
+             built-in shape rule"
+        )));
     };
     if d.len() != 3 {
-        return Err("pools an image [C, H, W]".to_string());
+        return Err(Why::new(format!("pools an image [C, H, W], but {from} yields {}", dims(d))));
     }
     if args.len() < 2 {
-        return Err("needs plain constants as its parameters".to_string());
+        return Err(Why::new("needs plain constants as its parameters"));
     }
     let (k, s) = (lit(&args[0])?, lit(&args[1])?);
+    check_positive(&[(k, 0, "window size"), (s, 1, "stride")])?;
     let mut out = vec![d[0].clone()];
-    for (axis, size) in d[1..].iter().enumerate() {
-        let size = lit(size)?;
-        match out_size(size, k, s, 0, 1) {
+    for size in &d[1..] {
+        match out_size(lit(size)?, k, s, 0, 1) {
             Some(o) => out.push(Dim::Lit(o)),
             None => {
-                let which = if axis == 0 { "height" } else { "width" };
-                return Err(format!("has a {k}x{k} window, larger than the input's {which} of {size}"));
+                return Err(Why::at(
+                    0,
+                    format!(
+                        "slides a {k}x{k} window, which needs an input of at least {k}x{k}, but {from} yields {}",
+                        dims(d)
+                    ),
+                ))
             }
         }
     }
     Ok(Shp::Known(out))
+}
+
+/// Normalisation keeps the shape; `BatchNorm` counts channels in the first dimension,
+/// `LayerNorm` features in the last.
+fn norm_shape(last: bool, ranks: (usize, usize), args: &[Dim], input: &Shp, from: &str) -> Result<Shp, Why> {
+    let (Shp::Known(d), Some(c)) = (input, args.first()) else { return Ok(input.clone()) };
+    if d.len() < ranks.0 || d.len() > ranks.1 {
+        let text = match ranks {
+            (3, _) => format!(
+                "normalises images [{c}, H, W], but {from} yields {}; use `BatchNorm1d` for vectors and sequences",
+                dims(d)
+            ),
+            _ => format!(
+                "normalises vectors [{c}] or sequences [{c}, L], but {from} yields {}; use `BatchNorm2d` for images",
+                dims(d)
+            ),
+        };
+        return Err(Why::new(text));
+    }
+    if last {
+        let got = &d[d.len() - 1];
+        if c.differs(got) {
+            return Err(Why::at(
+                0,
+                format!(
+                    "expects {c} features in its last dimension, [.., {c}], but {from} yields {got} there, {}",
+                    dims(d)
+                ),
+            ));
+        }
+    } else if c.differs(&d[0]) {
+        let (what, want) = match d.len() {
+            1 => ("features", format!("[{c}]")),
+            2 => ("channels", format!("[{c}, L]")),
+            _ => ("channels", format!("[{c}, H, W]")),
+        };
+        return Err(Why::at(0, format!("expects {c} {what}, {want}, but {from} yields {} {what}, {}", d[0], dims(d))));
+    }
+    Ok(input.clone())
 }
 
 /// ` ([16, 4, 4] flattened)` when node `a` is a `Flatten` whose input shape is known.
@@ -469,6 +562,37 @@ mod tests {
             out.contains("`fc`: `Linear<200, 10>` expects 200 inputs, but `flat` yields 256 ([16, 4, 4] flattened)")
         );
         assert!(out.contains("`again`: `fc`'s `Linear<200, 10>` expects 200 inputs, but `flat` yields 256"), "{out}");
+    }
+
+    #[test]
+    fn convolution_pooling_and_norm_errors_name_both_shapes() {
+        let out = errors(quote::quote! {
+            struct Net {
+                input x: [2, 6, 6],
+                dil(x): Conv2d<2, 4, 3, 1, 0, 3>,
+                pad(x): Conv2d<2, 4, 9, 1, 1>,
+                sig(x): Flatten,
+                c1(sig): Conv1d<2, 4, 3>,
+                zero(x): MaxPool2d<0>,
+                bn(sig): BatchNorm2d<72>,
+                ln(x): LayerNorm<4>,
+                bn1(x): BatchNorm1d<2>,
+                output (dil, pad, c1, zero, bn, ln, bn1),
+            }
+        });
+        assert!(
+            out.contains("a 3x3 kernel dilated by 3 (spanning 7x7), which needs an input of at least 7x7"),
+            "{out}"
+        );
+        assert!(out.contains("a 9x9 kernel, which with padding 1 needs an input of at least 7x7"), "{out}");
+        assert!(out.contains("`c1`: `Conv1d<2, 4, 3>` expects a signal [2, L], but `sig` yields [72]"), "{out}");
+        assert!(out.contains("`zero`: `MaxPool2d<0>` has a window size of 0, which must be at least 1"), "{out}");
+        assert!(out.contains("`bn`: `BatchNorm2d<72>` normalises images [72, H, W], but `sig` yields [72]"), "{out}");
+        assert!(
+            out.contains("`ln`: `LayerNorm<4>` expects 4 features in its last dimension, [.., 4], but the input `x` yields 6 there"),
+            "{out}"
+        );
+        assert!(out.contains("`bn1`: `BatchNorm1d<2>` normalises vectors [2] or sequences [2, L], but the input `x` yields [2, 6, 6]"), "{out}");
     }
 
     #[test]

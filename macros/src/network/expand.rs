@@ -28,11 +28,17 @@ pub fn expand(g: &Graph) -> TokenStream {
     let def = struct_def(g);
     let (state_struct, state_impls) = state_def(g, &p, &state_ident, &bounds, &live);
 
-    let (impl_g, ty_g, _) = g.generics.split_for_impl();
+    let (impl_g, ty_g, user_where) = g.generics.split_for_impl();
     let mut where_clause = g.generics.where_clause.clone().unwrap_or_else(|| syn::parse_quote!(where));
     for b in &bounds {
         where_clause.predicates.push(syn::parse2(b.clone()).expect("bounds are predicates"));
     }
+    // The inherent methods carry the layer bounds themselves, not their impl: calling one
+    // on a generic network instantiated with mismatched dimensions is then an unmet bound
+    // of that call (E0277, with `Layer`'s message, at the user's layer), rather than a
+    // method that does not exist (E0599).
+    let method_where = quote!(where #(#bounds),*);
+    let builtin = builtin_check(g, &p);
     let state_ty_args = state_type_args(&g.generics, quote!(__S));
     let state_ty = quote!(#state_ident<#state_ty_args>);
 
@@ -60,7 +66,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 &self,
                 __x: &[#t],
                 __st: &'__s mut #state_ty,
-            ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> {
+            ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> #method_where {
                 let __batch = #core::network::batch_of::<#in_ty>(#what_input, __x.len())?;
                 // Inference overwrites some buffers and not others: backward may not follow.
                 __st.__trained = false;
@@ -101,7 +107,7 @@ pub fn expand(g: &Graph) -> TokenStream {
     // goes in the impl for `f32` (the trait has it for every scalar).
     let summary_item = quote! {
         /// The nodes, their output shapes, parameters and FLOPs, with totals.
-        pub fn summary() -> #core::summary::Summary {
+        pub fn summary() -> #core::summary::Summary #method_where {
             #summary
         }
     };
@@ -111,6 +117,7 @@ pub fn expand(g: &Graph) -> TokenStream {
 
     let expanded = quote! {
         #def
+        #builtin
         #state_struct
 
         // Implementations and helpers inside an anonymous constant: nothing they name
@@ -120,10 +127,10 @@ pub fn expand(g: &Graph) -> TokenStream {
         #backward
 
         #[automatically_derived]
-        impl #impl_g #ident #ty_g #where_clause {
+        impl #impl_g #ident #ty_g #user_where {
             /// A network with every layer initialised from `rng` (PyTorch's default
             /// initialisation for each layer).
-            pub fn new(rng: &mut #core::rng::Rng) -> Self {
+            pub fn new(rng: &mut #core::rng::Rng) -> Self #method_where {
                 let mut __net: Self = ::core::default::Default::default();
                 #core::module::Module::<#t>::init(&mut __net, rng);
                 __net
@@ -131,7 +138,7 @@ pub fn expand(g: &Graph) -> TokenStream {
 
             /// Fresh, empty buffers for every node: `Heap` buffers grow on first use,
             /// `Fixed<CAP>` buffers never allocate.
-            pub fn state<__S: #core::storage::Storage>() -> #state_ty {
+            pub fn state<__S: #core::storage::Storage>() -> #state_ty #method_where {
                 #state_ident::new()
             }
 
@@ -143,7 +150,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 &mut self,
                 __x: &[#t],
                 __st: &'__s mut #state_ty,
-            ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> {
+            ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> #method_where {
                 let __batch = #core::network::batch_of::<#in_ty>(#what_input, __x.len())?;
                 __st.__trained = false;
                 __st.__batch = __batch;
@@ -160,7 +167,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 #(#dy_params: &[#t],)*
                 grad: &mut Self,
                 state: &mut #state_ty,
-            ) -> ::core::result::Result<(), #core::ShapeError> {
+            ) -> ::core::result::Result<(), #core::ShapeError> #method_where {
                 __backward::<#net_args __S, false>(self, x, [#(#dy_params),*], grad, state)
             }
 
@@ -171,7 +178,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 #(#dy_params: &[#t],)*
                 grad: &mut Self,
                 state: &'__s mut #state_ty,
-            ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> {
+            ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> #method_where {
                 __backward::<#net_args __S, true>(self, x, [#(#dy_params),*], grad, state)?;
                 ::core::result::Result::Ok(#core::storage::Buffer::as_slice(&state.#input_grad_buf))
             }
@@ -300,29 +307,69 @@ fn bounds(g: &Graph, p: &Paths) -> Vec<TokenStream> {
         let ins: Vec<_> = g.nodes[n].args.iter().map(|&a| g.shape(a).ty(core)).collect();
         if layer.kind.is_merge() {
             let (a, b) = (&ins[0], &ins[1]);
-            push(quote_spanned!(span=> #ty: #core::module::Merge<#t, #a, #b, #out_ty>));
+            push(respan(quote!(#ty: #core::module::Merge<#t, #a, #b, #out_ty>), span));
         } else {
             let a = &ins[0];
             if layer.kind == Kind::Custom {
-                push(quote_spanned!(span=> #ty: #core::module::OutputShape<#a>));
+                push(respan(quote!(#ty: #core::module::OutputShape<#a>), span));
             }
             // A fused node's shape is its producer's: the same `Layer` bound.
-            push(quote_spanned!(span=> #ty: #core::module::Layer<#t, #a, #out_ty>));
+            push(respan(quote!(#ty: #core::module::Layer<#t, #a, #out_ty>), span));
         }
-        if let Some(act) = g.nodes[n].fused {
-            let act_ty = &g.layers[act].ty;
-            let span = g.layers[act].written.span();
-            push(quote_spanned!(span=> #act_ty: #core::module::Activation));
-        }
-    }
-    // The macro knows layers by name: require that a layer it treats as built-in is one.
-    for layer in &g.layers {
-        if layer.kind != Kind::Custom {
-            let ty = &layer.ty;
-            push(quote_spanned!(layer.written.span()=> #ty: #core::module::BuiltinLayer));
-        }
+        // A fused activation's `Activation` is not a bound: the built-in activations are
+        // not generic, so it would be a predicate without parameters, true for them, and for
+        // a layer of the user's own named like one, an error in every item carrying it. The
+        // generated bodies require it where they call it.
     }
     out
+}
+
+/// Every token of `ts` (and of its groups) at `span`: the compiler points at a predicate
+/// through the span from its first token to its last, which falls back to the whole macro
+/// call when they come from different places (the user's layer, the macro's paths).
+/// Resolution is unchanged: the user's tokens and `Span::call_site()` both resolve at the
+/// call site.
+fn respan(ts: TokenStream, span: Span) -> TokenStream {
+    ts.into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut inner = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                inner.set_span(span);
+                tt = proc_macro2::TokenTree::Group(inner);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
+}
+
+/// The macro knows layers by name: a layer it treats as built-in must be one. Checked
+/// once, where the network is defined, before any other bound: the argument types of a
+/// function that is never called, each spanned on the user's layer, are well-formed only
+/// when the layer implements `BuiltinLayer`.
+fn builtin_check(g: &Graph, p: &Paths) -> TokenStream {
+    let core = &p.core;
+    let args: Vec<TokenStream> = g
+        .layers
+        .iter()
+        .filter(|l| l.kind != Kind::Custom)
+        .map(|l| {
+            let ty = &l.ty;
+            respan(quote!(__IsBuiltin<#ty>), l.written.span())
+        })
+        .collect();
+    if args.is_empty() {
+        return TokenStream::new();
+    }
+    let (impl_g, _, user_where) = g.generics.split_for_impl();
+    quote! {
+        const _: () = {
+            struct __IsBuiltin<__L: #core::module::BuiltinLayer>(::core::marker::PhantomData<__L>);
+            #[allow(dead_code, clippy::too_many_arguments, clippy::type_complexity)]
+            fn __builtin_layers #impl_g (#(_: #args),*) #user_where {}
+        };
+    }
 }
 
 /// Buffer field names.
@@ -546,14 +593,12 @@ fn forward_body(g: &Graph, p: &Paths, nodes: &[NodeId], train: bool) -> TokenStr
                 (None, false) => quote!(#tr::forward(&self.#field, #x, #y, &mut __ctx);),
                 (None, true) => quote!(#tr::forward_train(&mut self.#field, #x, #y, &mut __st.#cf, &mut __ctx);),
                 (Some(a), false) => {
-                    let act = &g.layers[a].name;
-                    quote!(#tr::forward_fused(&self.#field, #x, #y, #core::module::Activation::op(&self.#act), &mut __ctx);)
+                    let op = act_op(g, p, a, quote!(self));
+                    quote!(#tr::forward_fused(&self.#field, #x, #y, #op, &mut __ctx);)
                 }
                 (Some(a), true) => {
-                    let act = &g.layers[a].name;
-                    quote!(#tr::forward_train_fused(
-                        &mut self.#field, #x, #y, &mut __st.#cf, #core::module::Activation::op(&self.#act), &mut __ctx
-                    );)
+                    let op = act_op(g, p, a, quote!(self));
+                    quote!(#tr::forward_train_fused(&mut self.#field, #x, #y, &mut __st.#cf, #op, &mut __ctx);)
                 }
             }
         };
@@ -563,6 +608,16 @@ fn forward_body(g: &Graph, p: &Paths, nodes: &[NodeId], train: bool) -> TokenStr
         });
     }
     out
+}
+
+/// `Activation::op(&net.act)` for the fused activation layer `a`, spanned on the user's
+/// layer: a layer of the user's own named like a built-in activation fails here, and the
+/// error points at it.
+fn act_op(g: &Graph, p: &Paths, a: usize, net: TokenStream) -> TokenStream {
+    let core = &p.core;
+    let layer = &g.layers[a];
+    let act = &layer.name;
+    respan(quote!(#core::module::Activation::op(&#net.#act)), layer.written.span())
 }
 
 /// Whether a node's gradient matters only for `∂L/∂x` (no parameter before it).
@@ -673,10 +728,10 @@ fn backward_fn(
             let cf = cache_field(g, n);
             let d = dx(args[0]);
             let unfuse = g.nodes[n].fused.map(|a| {
-                let act = &g.layers[a].name;
+                let op = act_op(g, p, a, quote!(__net));
                 quote! {
                     #core::ops::unary::backward_in_place(
-                        #core::module::Activation::op(&__net.#act),
+                        #op,
                         #core::storage::Buffer::as_slice(&__st.#af),
                         #core::storage::Buffer::as_mut_slice(&mut __st.#gf),
                     );

@@ -168,8 +168,8 @@ pub enum Kind {
     /// `[L]` token indices to `[L, D]`: `args` = `[V, D]`.
     Embedding,
     /// Normalisation over the first (`BatchNorm`) or last (`LayerNorm`) dimension, of
-    /// `args[0]` features; keeps the shape.
-    Norm { last: bool },
+    /// `args[0]` features, for samples of `ranks.0` to `ranks.1` dimensions; keeps the shape.
+    Norm { last: bool, ranks: (usize, usize) },
 }
 
 /// Where a convolution's constants are in its generic arguments.
@@ -224,9 +224,9 @@ const SPECS: &[Spec] = &[
     Spec { name: "Softmax", kind: SMOOTH, consts: &[], scalar: false },
     Spec { name: "LogSoftmax", kind: SMOOTH, consts: &[], scalar: false },
     Spec { name: "Dropout", kind: Kind::Stateful, consts: &[], scalar: false },
-    Spec { name: "BatchNorm1d", kind: Kind::Norm { last: false }, consts: &[R], scalar: true },
-    Spec { name: "BatchNorm2d", kind: Kind::Norm { last: false }, consts: &[R], scalar: true },
-    Spec { name: "LayerNorm", kind: Kind::Norm { last: true }, consts: &[R], scalar: true },
+    Spec { name: "BatchNorm1d", kind: Kind::Norm { last: false, ranks: (1, 2) }, consts: &[R], scalar: true },
+    Spec { name: "BatchNorm2d", kind: Kind::Norm { last: false, ranks: (3, 3) }, consts: &[R], scalar: true },
+    Spec { name: "LayerNorm", kind: Kind::Norm { last: true, ranks: (1, 3) }, consts: &[R], scalar: true },
     Spec { name: "Embedding", kind: Kind::Embedding, consts: &[R, R], scalar: true },
     Spec { name: "Flatten", kind: Kind::Flatten, consts: &[], scalar: false },
     Spec { name: "Add", kind: Kind::Add, consts: &[], scalar: false },
