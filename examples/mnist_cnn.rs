@@ -12,6 +12,7 @@
 
 mod common;
 
+use monograd::nn::init::fingerprint;
 use monograd::nn::optim::schedule::Schedule;
 use monograd::prelude::*;
 
@@ -69,6 +70,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let chart = args.chart("mnist_cnn");
     Chart::new(trainer.history()).title(format!("mnist_cnn: LeNet-5, seed {}", args.seed)).save(&chart)?;
     println!("chart: {}", chart.display());
+    // The same seed gives the same weights, bit for bit: compare this across runs.
+    println!("weights fingerprint: {:016x}", fingerprint(trainer.net()));
     println!("test_accuracy={:.4}", test.accuracy.unwrap_or(0.0));
     Ok(())
 }

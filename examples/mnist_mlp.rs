@@ -12,6 +12,7 @@
 
 mod common;
 
+use monograd::nn::init::fingerprint;
 use monograd::nn::optim::schedule::Schedule;
 use monograd::prelude::*;
 
@@ -66,6 +67,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let chart = args.chart("mnist_mlp");
     Chart::new(trainer.history()).title(format!("mnist_mlp: 784-256-128-10 MLP, seed {}", args.seed)).save(&chart)?;
     println!("chart: {}", chart.display());
+    // The same seed gives the same weights, bit for bit: compare this across runs.
+    println!("weights fingerprint: {:016x}", fingerprint(trainer.net()));
     println!("test_accuracy={:.4}", test.accuracy.unwrap_or(0.0));
     Ok(())
 }

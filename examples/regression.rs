@@ -14,6 +14,7 @@
 mod common;
 
 use monograd::core::module::convert;
+use monograd::nn::init::fingerprint;
 use monograd::nn::optim::schedule::Schedule;
 use monograd::prelude::*;
 
@@ -112,6 +113,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let chart = args.chart("regression");
     Chart::new(trainer.history()).title(format!("regression: sin(x) cos(y), seed {}", args.seed)).save(&chart)?;
     println!("chart: {}", chart.display());
+    // The same seed gives the same weights, bit for bit: compare this across runs.
+    println!("weights fingerprint: {:016x}", fingerprint(trainer.net()));
     println!("test_accuracy={:.4}", metrics.accuracy.unwrap_or(0.0));
     Ok(())
 }
