@@ -331,6 +331,7 @@ where
         self.history.steps.reserve(remaining * batches);
         self.history.monitor = self.config.early_stopping.map(|e| e.monitor).unwrap_or_default();
         self.history.stopped = None;
+        self.history.restored_best = false;
         let plan = Plan {
             epochs: self.config.epochs,
             done,
