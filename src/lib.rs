@@ -8,7 +8,8 @@
 //! This crate is the facade: depend on it alone. It re-exports
 //! - [`core`] (`monograd-core`): scalars, [`Dual`](crate::core::Dual) numbers, static
 //!   shapes, kernels, primitives and their derivatives, the eager tape;
-//! - [`nn`] (`monograd-nn`): layers, losses, optimizers;
+//! - [`nn`] (`monograd-nn`): layers, losses, optimizers; data loading (`nn::data`) and the
+//!   training loop with its progress bar and charts (`nn::train`);
 //! - [`prelude`]: what a training program needs in one `use`.
 //!
 //! ```
@@ -30,6 +31,10 @@
 //! ## Features
 //! - `std` (default): implies `alloc`; `std` math.
 //! - `alloc`: the eager tape and the gradient-check helpers.
+//! - `data` (default): IDX/MNIST and CSV readers, splits, normalisation, seeded
+//!   mini-batches (`nn::data`); needs `std`.
+//! - `train` (default): the training loop, metrics, early stopping, callbacks, a progress
+//!   bar and PNG charts (`nn::train`); needs `data`.
 //! - neither: `no_std`, no heap, math through `libm`.
 //! - `data` (default, implies `std`): data loading, `monograd::nn::data`.
 //! - `safetensors` (default, implies `std`): saving and loading models as safetensors
@@ -162,6 +167,36 @@ pub mod __private {
 }
 
 /// What a training program needs, in one `use monograd::prelude::*;`.
+///
+/// With the default features, that includes data sets and the [`Trainer`](crate::nn::train::Trainer):
+///
+/// ```
+/// use monograd::prelude::*;
+///
+/// network! {
+///     pub struct Xor {
+///         input: [2],
+///         fc1: Linear<2, 16>,
+///         act: Tanh,
+///         fc2: Linear<16, 2>,
+///     }
+/// }
+///
+/// // XOR of the signs of two inputs: not linearly separable.
+/// let mut rng = Rng::seed(0);
+/// let x: Vec<f32> = (0..2 * 400).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+/// let y: Vec<usize> = x.chunks(2).map(|p| usize::from((p[0] > 0.0) != (p[1] > 0.0))).collect();
+/// let (train, val) = Dataset::new(x, y, 2)?.holdout(Holdout::Last(100))?;
+///
+/// let mut trainer = Trainer::new(Xor::new(&mut rng), Adam::new(0.02), CrossEntropyLoss::new())
+///     .epochs(30)
+///     .batch_size(32)
+///     .schedule(CosineAnnealingLr::new(0.02, 30, 0.0), Every::Epoch)
+///     .early_stopping(EarlyStopping::new(5));
+/// let history = trainer.fit(&train, Some(&val), &mut ())?; // or &mut Progress::auto()
+/// assert!(history.best().unwrap().val.unwrap().accuracy.unwrap() > 0.9, "{history}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub mod prelude {
     pub use monograd_core::kernels::gemm::PACK_LEN;
     #[cfg(feature = "alloc")]
@@ -170,8 +205,14 @@ pub mod prelude {
     pub use monograd_core::Network;
     pub use monograd_core::{Batch, Ctx, Dual, Layer, Module, Rank1, Rank2, Rank3, Rng, Scalar, Shape, ShapeError};
     pub use monograd_macros::{network, Module};
+    #[cfg(feature = "data")]
+    pub use monograd_nn::data::{Dataset, Holdout, Mnist, Normalize};
     pub use monograd_nn::optim::clip::{clip_grad_norm, clip_grad_value};
     pub use monograd_nn::optim::schedule::{CosineAnnealingLr, ExponentialLr, LinearLr, StepLr};
+    #[cfg(feature = "train")]
+    pub use monograd_nn::train::{
+        Callback, Chart, Control, EarlyStopping, Event, Every, Monitor, Progress, RandomShift, Trainer, Within,
+    };
     pub use monograd_nn::{
         Adagrad, Adam, AdamW, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, Loss, MseLoss, NllLoss,
         OptimError, Optimizer, RmsProp, Schedule, Scheduled, Sgd,

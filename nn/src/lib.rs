@@ -14,6 +14,7 @@
 //! | `gradcheck` | any layer as a case of the shared gradient check (feature `alloc`) |
 //! | `data` | IDX/MNIST and CSV readers, splits, normalisation, seeded mini-batches (feature `data`) |
 //! | `serialize` | safetensors files with PyTorch's names, atomic saves, checked loads (feature `safetensors`) |
+//! | `train` | the training loop, metrics, early stopping, callbacks, progress bar, PNG charts, augmentation (feature `train`) |
 #![no_std]
 #![warn(missing_docs)]
 
@@ -34,6 +35,9 @@ pub mod optim;
 #[cfg(feature = "safetensors")]
 #[cfg_attr(docsrs, doc(cfg(feature = "safetensors")))]
 pub mod serialize;
+#[cfg(feature = "train")]
+#[cfg_attr(docsrs, doc(cfg(feature = "train")))]
+pub mod train;
 
 pub use layers::{Add, Concat, Flatten, Linear, ReLU, Tanh};
 pub use layers::{

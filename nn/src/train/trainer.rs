@@ -1,0 +1,927 @@
+//! [`Trainer`]: the training loop, written once for every network.
+//!
+//! Each step: take the next mini-batch ([`Batches`], shuffled from the seed and the
+//! epoch), augment it if asked, set the learning rate from the schedule, run the training
+//! forward, the loss and its gradient, count correct predictions, check the loss is
+//! finite, zero the gradient, run backward, check the gradient is finite, clip it if
+//! asked, and step the optimizer. After each epoch: evaluate on the validation data (in
+//! inference mode), keep the best epoch, and stop early if the validation quantity has
+//! not improved for `patience` epochs.
+//!
+//! Two ways to drive it:
+//! - [`Trainer::fit`] runs every epoch with early stopping and reports to a
+//!   [`Callback`] (a progress bar, a closure, or `()`);
+//! - [`Trainer::epoch`] runs one epoch and returns its [`EpochReport`], for a loop of
+//!   your own (change the data, save checkpoints, stop on any rule).
+//!
+//! Everything is reproducible: the same seed and the same network give bit-identical
+//! weights and metrics on every run (batches come from `(seed, epoch)`, augmentation from
+//! a generator seeded the same way, dropout masks from the layer's seed and step).
+
+use std::boxed::Box;
+use std::string::{String, ToString};
+use std::time::Instant;
+use std::vec::Vec;
+
+use monograd_core::module::{Kind, Path};
+use monograd_core::storage::Heap;
+use monograd_core::{Module, Network, Rng};
+
+use super::callback::{Callback, Control, Event, Plan, StepReport};
+use super::history::{EarlyStopping, EpochReport, History, Stopped};
+use super::metric::{Metric, Metrics, Target};
+use super::{NonFinite, TrainError};
+use crate::data::{Batches, Dataset};
+use crate::loss::Loss;
+use crate::optim::clip::clip_grad_norm;
+use crate::optim::{Optimizer, Schedule};
+
+/// When a schedule set on a [`Trainer`] advances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Every {
+    /// Before each optimizer step: the rate of step `k` (from 0 over the whole run) is
+    /// `schedule.lr(k)`. Warmup and cosine annealing are usually stepped this way.
+    Step,
+    /// At the start of each epoch: the rate of epoch `e` (from 0) is `schedule.lr(e)`.
+    Epoch,
+}
+
+/// An augmentation: transforms a batch of inputs in place, drawing from a seeded generator.
+type Augment = Box<dyn FnMut(&mut [f32], &mut Rng)>;
+
+/// Settings of a run.
+#[derive(Clone, Copy, Debug)]
+struct Config {
+    epochs: usize,
+    batch_size: usize,
+    eval_batch_size: usize,
+    seed: u64,
+    drop_last: bool,
+    early_stopping: Option<EarlyStopping>,
+    clip: Option<f64>,
+    check_gradients: bool,
+}
+
+/// Trains a network `N` with an optimizer `O` on a loss `L` over a [`Dataset`] of `f32`
+/// inputs and targets `Y` (class indices `usize`, or values `f32`).
+///
+/// The trainer owns the network (on the heap, with its gradient and buffers) and lends it
+/// out ([`Trainer::net`], [`Trainer::into_net`]). Settings are builder methods; every one
+/// has a default:
+///
+/// | setting | default |
+/// | --- | --- |
+/// | [`epochs`](Trainer::epochs) | 10 |
+/// | [`batch_size`](Trainer::batch_size) | 64, last partial batch kept ([`drop_last`](Trainer::drop_last)) |
+/// | [`eval_batch_size`](Trainer::eval_batch_size) | 500 |
+/// | [`seed`](Trainer::seed) | 0: batch order and augmentation |
+/// | [`schedule`](Trainer::schedule) | none: the optimizer's rate as it is |
+/// | [`early_stopping`](Trainer::early_stopping) | none: every epoch runs; the best epoch by validation loss is still reported |
+/// | [`clip_grad_norm`](Trainer::clip_grad_norm) | none |
+/// | [`augment`](Trainer::augment) | none |
+/// | [`metric`](Trainer::metric) | [`Argmax`](super::Argmax) accuracy for `usize` targets, none for `f32` |
+/// | [`check_gradients`](Trainer::check_gradients) | on: a non-finite gradient is an error |
+///
+/// ```
+/// use monograd_core::Rng;
+/// use monograd_nn::data::Dataset;
+/// use monograd_nn::train::{Event, Control, Trainer, Within};
+/// use monograd_nn::{MseLoss, Sgd};
+/// # type Net = monograd_nn::train::testing::Dense<1, 1>;
+///
+/// // Regression: y = 3x - 1.
+/// let x: Vec<f32> = (0..64).map(|i| i as f32 / 32.0 - 1.0).collect();
+/// let y: Vec<f32> = x.iter().map(|x| 3.0 * x - 1.0).collect();
+/// let data = Dataset::new(x, y, 1)?;
+/// let mut trainer = Trainer::new(Net::new(&mut Rng::seed(0)), Sgd::new(0.1), MseLoss)
+///     .epochs(50)
+///     .batch_size(8)
+///     .metric(Within(0.01));
+/// let mut steps = 0;
+/// trainer.fit(&data, None, &mut |e: &Event<'_>| {
+///     steps += matches!(e, Event::Step(_)) as usize;
+///     Control::Continue
+/// })?;
+/// assert_eq!(steps, 50 * 8);
+/// let m = trainer.evaluate(&data)?;
+/// assert!(m.loss < 1e-6 && m.accuracy == Some(1.0));
+/// assert!((trainer.net().0.weight[0][0] - 3.0).abs() < 1e-3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Trainer<N: Network<f32>, O, L, Y> {
+    net: Box<N>,
+    grad: Box<N>,
+    best: Option<Box<N>>,
+    state: N::State<Heap>,
+    optimizer: O,
+    loss: L,
+    metric: Option<Box<dyn Metric<Y>>>,
+    schedule: Option<(Box<dyn Schedule>, Every)>,
+    augment: Option<Augment>,
+    config: Config,
+    batches: Option<Batches<f32, Y>>,
+    eval: Option<Batches<f32, Y>>,
+    x: Vec<f32>,
+    dy: Vec<f32>,
+    steps: usize,
+    since_best: usize,
+    stop_requested: bool,
+    history: History,
+}
+
+impl<N, O, L, Y> Trainer<N, O, L, Y>
+where
+    N: Network<f32>,
+    O: Optimizer<f32>,
+    L: Loss<f32, Target = [Y]>,
+    Y: Target,
+{
+    /// A trainer of `net` with `optimizer` on `loss`, with the default settings.
+    pub fn new(net: N, optimizer: O, loss: L) -> Self {
+        let net = Box::new(net);
+        let grad = Box::new(net.zeros_like());
+        Self {
+            net,
+            grad,
+            best: None,
+            state: N::state::<Heap>(),
+            optimizer,
+            loss,
+            metric: Y::default_metric(),
+            schedule: None,
+            augment: None,
+            config: Config {
+                epochs: 10,
+                batch_size: 64,
+                eval_batch_size: 500,
+                seed: 0,
+                drop_last: false,
+                early_stopping: None,
+                clip: None,
+                check_gradients: true,
+            },
+            batches: None,
+            eval: None,
+            x: Vec::new(),
+            dy: Vec::new(),
+            steps: 0,
+            since_best: 0,
+            stop_requested: false,
+            history: History::default(),
+        }
+    }
+
+    /// Epochs [`Trainer::fit`] runs in all (fewer if it stops early).
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.config.epochs = epochs;
+        self
+    }
+
+    /// Samples per training batch (at least 1).
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.config.batch_size = batch_size;
+        self
+    }
+
+    /// Samples per batch when evaluating (at least 1); any size gives the same metrics up
+    /// to rounding.
+    pub fn eval_batch_size(mut self, eval_batch_size: usize) -> Self {
+        self.config.eval_batch_size = eval_batch_size;
+        self
+    }
+
+    /// Whether to drop an epoch's last batch when it is smaller than the batch size.
+    pub fn drop_last(mut self, drop_last: bool) -> Self {
+        self.config.drop_last = drop_last;
+        self
+    }
+
+    /// The seed of the batch order and of the augmentation generator. The network's own
+    /// randomness (initialisation, dropout) comes from the generator it was built with.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = seed;
+        self
+    }
+
+    /// Drives the optimizer's learning rate by `schedule`, advanced every step or every
+    /// epoch.
+    ///
+    /// ```
+    /// use monograd_nn::optim::schedule::{CosineAnnealingLr, LinearLr, Schedule};
+    /// use monograd_nn::train::{Every, Trainer};
+    /// use monograd_nn::{AdamW, CrossEntropyLoss};
+    /// # type Net = monograd_nn::train::testing::Dense<4, 3>;
+    /// let (epochs, per_epoch) = (10, 100);
+    /// // One epoch of linear warmup, then cosine annealing to zero.
+    /// let sched = LinearLr::warmup(3e-3, 0.01, per_epoch)
+    ///     .then(per_epoch, CosineAnnealingLr::new(3e-3, (epochs - 1) * per_epoch, 0.0));
+    /// let trainer = Trainer::new(Net::default(), AdamW::new(3e-3), CrossEntropyLoss::new())
+    ///     .epochs(epochs)
+    ///     .schedule(sched, Every::Step);
+    /// ```
+    pub fn schedule(mut self, schedule: impl Schedule + 'static, every: Every) -> Self {
+        self.schedule = Some((Box::new(schedule), every));
+        self
+    }
+
+    /// Stops when the validation quantity stops improving; see [`EarlyStopping`]. It
+    /// needs validation data: without it, every epoch runs.
+    pub fn early_stopping(mut self, early_stopping: EarlyStopping) -> Self {
+        self.config.early_stopping = Some(early_stopping);
+        self
+    }
+
+    /// Scales each step's gradient to an L2 norm of at most `max_norm`
+    /// ([`clip_grad_norm`]).
+    pub fn clip_grad_norm(mut self, max_norm: f64) -> Self {
+        self.config.clip = Some(max_norm);
+        self
+    }
+
+    /// Transforms each training batch's inputs before the forward pass (flat, `len *
+    /// numel` values), drawing from a generator seeded by the trainer's seed and the
+    /// epoch. Validation and test data are never augmented.
+    ///
+    /// ```
+    /// use monograd_nn::train::{RandomShift, Trainer};
+    /// use monograd_nn::{Adam, CrossEntropyLoss};
+    /// # type Net = monograd_nn::train::testing::Dense<784, 10>;
+    /// let shift = RandomShift::new(1, 28, 28, 2); // up to 2 pixels each way
+    /// let trainer = Trainer::new(Net::default(), Adam::new(1e-3), CrossEntropyLoss::new())
+    ///     .augment(move |batch, rng| shift.apply(batch, rng));
+    /// ```
+    pub fn augment(mut self, augment: impl FnMut(&mut [f32], &mut Rng) + 'static) -> Self {
+        self.augment = Some(Box::new(augment));
+        self
+    }
+
+    /// Counts correct predictions with `metric` (reported as accuracy).
+    pub fn metric(mut self, metric: impl Metric<Y> + 'static) -> Self {
+        self.metric = Some(Box::new(metric));
+        self
+    }
+
+    /// Whether to check every step's gradient for NaN and infinities (default: on; it
+    /// costs one pass over the parameters). The loss is always checked.
+    pub fn check_gradients(mut self, check: bool) -> Self {
+        self.config.check_gradients = check;
+        self
+    }
+
+    /// The network.
+    pub fn net(&self) -> &N {
+        &self.net
+    }
+
+    /// The network, to change between epochs.
+    pub fn net_mut(&mut self) -> &mut N {
+        &mut self.net
+    }
+
+    /// The trained network.
+    pub fn into_net(self) -> Box<N> {
+        self.net
+    }
+
+    /// The optimizer.
+    pub fn optimizer(&self) -> &O {
+        &self.optimizer
+    }
+
+    /// The optimizer, to change between epochs.
+    pub fn optimizer_mut(&mut self) -> &mut O {
+        &mut self.optimizer
+    }
+
+    /// What the run recorded so far.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Optimizer steps taken.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Records the test set's metrics in the history (for its report and chart). Evaluate
+    /// the test set once, at the end: it must play no part in training or selection.
+    pub fn record_test(&mut self, test: Metrics) {
+        self.history.test = Some(test);
+    }
+
+    /// Runs the remaining epochs (up to [`Trainer::epochs`] in all), validating on `val`
+    /// after each, with early stopping if set; `callback` sees every [`Event`].
+    ///
+    /// # Errors
+    /// [`TrainError::NonFinite`] if a loss or gradient is NaN or infinite (naming the
+    /// epoch, the step and a tensor); [`TrainError::Shape`] if the data does not fit the
+    /// network or the loss; [`TrainError::Config`] for a batch size of 0 or no training
+    /// data; [`TrainError::Optim`] if the optimizer cannot step.
+    pub fn fit<C: Callback + ?Sized>(
+        &mut self,
+        train: &Dataset<f32, Y>,
+        val: Option<&Dataset<f32, Y>>,
+        callback: &mut C,
+    ) -> Result<&History, TrainError> {
+        self.check(train)?;
+        let batches = self.per_epoch(train.len());
+        let done = self.history.epochs.len();
+        let remaining = self.config.epochs.saturating_sub(done);
+        self.history.epochs.reserve(remaining);
+        self.history.steps.reserve(remaining * batches);
+        self.history.monitor = self.config.early_stopping.map(|e| e.monitor).unwrap_or_default();
+        self.history.stopped = None;
+        self.history.restored_best = false;
+        let plan = Plan {
+            epochs: self.config.epochs,
+            done,
+            batches,
+            batch_size: self.config.batch_size,
+            train: train.len(),
+            val: val.map_or(0, Dataset::len),
+        };
+        let mut stop = callback.event(&Event::Start(&plan)) == Control::Stop;
+        while !stop && self.history.epochs.len() < self.config.epochs {
+            self.epoch(train, val, callback)?;
+            if self.stop_requested {
+                self.history.stopped = Some(Stopped::Callback);
+                stop = true;
+            } else if let (Some(es), Some(_)) = (self.config.early_stopping, val) {
+                if self.since_best >= es.patience && self.history.epochs.len() < self.config.epochs {
+                    self.history.stopped = Some(Stopped::EarlyStopping { patience: es.patience });
+                    stop = true;
+                }
+            }
+        }
+        self.restore_best();
+        callback.event(&Event::End(&self.history));
+        Ok(&self.history)
+    }
+
+    /// Puts back the best epoch's weights if early stopping kept them
+    /// ([`EarlyStopping::restore_best`]) and they differ from the last epoch's; returns
+    /// whether it did. [`Trainer::fit`] calls it at the end.
+    pub fn restore_best(&mut self) -> bool {
+        let last = self.history.epochs.len().checked_sub(1);
+        match (&self.best, self.history.best) {
+            (Some(best), Some(b)) if Some(b) != last => {
+                self.net.clone_from(best);
+                self.history.restored_best = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// One epoch of training over `train`, then validation on `val`: the next epoch of the
+    /// run (epoch `history().epochs.len() + 1`). The report is also pushed to the history
+    /// and sent to `callback` as [`Event::Epoch`]. A [`Control::Stop`] from the callback
+    /// during the epoch ends it after that step (validation still runs).
+    ///
+    /// ```
+    /// use monograd_core::Rng;
+    /// use monograd_nn::data::Dataset;
+    /// use monograd_nn::train::Trainer;
+    /// use monograd_nn::{CrossEntropyLoss, Sgd};
+    /// # type Net = monograd_nn::train::testing::Dense<1, 2>;
+    /// let data = Dataset::new(vec![-1.0f32, -0.5, 0.5, 1.0], vec![0usize, 0, 1, 1], 1)?;
+    /// let mut trainer = Trainer::new(Net::new(&mut Rng::seed(0)), Sgd::new(0.5), CrossEntropyLoss::new())
+    ///     .batch_size(2);
+    /// // Your own loop: stop when the validation accuracy is perfect.
+    /// for _ in 0..100 {
+    ///     let report = trainer.epoch(&data, Some(&data), &mut ())?;
+    ///     if report.val.unwrap().accuracy == Some(1.0) {
+    ///         break;
+    ///     }
+    /// }
+    /// assert_eq!(trainer.evaluate(&data)?.accuracy, Some(1.0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Trainer::fit`].
+    pub fn epoch<C: Callback + ?Sized>(
+        &mut self,
+        train: &Dataset<f32, Y>,
+        val: Option<&Dataset<f32, Y>>,
+        callback: &mut C,
+    ) -> Result<EpochReport, TrainError> {
+        self.check(train)?;
+        let (train_metrics, train_seconds) = self.train_epoch(train, callback)?;
+        let t0 = Instant::now();
+        let val_metrics = val.map(|v| self.evaluate(v)).transpose()?;
+        let val_seconds = t0.elapsed().as_secs_f64();
+        let mut report = EpochReport {
+            epoch: self.history.epochs.len() + 1,
+            epochs: self.config.epochs.max(self.history.epochs.len() + 1),
+            train: train_metrics,
+            val: val_metrics,
+            lr: self.optimizer.lr(),
+            steps: self.steps,
+            train_seconds,
+            val_seconds,
+            best: false,
+        };
+        let es = self.config.early_stopping;
+        let monitor = es.map(|e| e.monitor).unwrap_or_default();
+        if let Some(score) = monitor.score(&report) {
+            let best = self.history.best().and_then(|b| monitor.score(b));
+            let delta = es.map_or(0.0, |e| e.min_delta);
+            if best.is_none_or(|b| score < b - delta) {
+                report.best = true;
+                self.history.best = Some(self.history.epochs.len());
+                self.since_best = 0;
+                if es.is_some_and(|e| e.restore_best) {
+                    match &mut self.best {
+                        Some(b) => b.clone_from(&self.net),
+                        None => self.best = Some(self.net.clone()),
+                    }
+                }
+            } else {
+                self.since_best += 1;
+            }
+        }
+        self.history.epochs.push(report);
+        if callback.event(&Event::Epoch(&report)) == Control::Stop {
+            self.stop_requested = true;
+        }
+        Ok(report)
+    }
+
+    /// Loss and accuracy on `data` in inference mode (no dropout, no augmentation), in
+    /// batches of [`Trainer::eval_batch_size`].
+    ///
+    /// # Errors
+    /// [`TrainError::Shape`] if the data does not fit the network or the loss.
+    pub fn evaluate(&mut self, data: &Dataset<f32, Y>) -> Result<Metrics, TrainError> {
+        let size = self.config.eval_batch_size;
+        if size == 0 {
+            return Err(TrainError::Config { what: "evaluation batch size", expected: "at least 1" });
+        }
+        if self.eval.as_ref().is_none_or(|b| b.size() != size) {
+            self.eval = Some(Batches::sequential(size)?);
+        }
+        let Self { net, state, loss, metric, eval, .. } = self;
+        let eval = eval.as_mut().expect("set above");
+        let (mut loss_sum, mut correct, mut samples) = (0.0f64, 0usize, 0usize);
+        let mut epoch = eval.epoch(0, data);
+        while let Some(batch) = epoch.next_batch() {
+            let y = net.forward(batch.inputs, state)?;
+            let l = loss.forward(y, batch.targets)?;
+            if let Some(m) = metric {
+                correct += m.correct(y, batch.targets);
+            }
+            loss_sum += f64::from(l) * batch.len() as f64;
+            samples += batch.len();
+        }
+        Ok(Metrics::from_sums(loss_sum, metric.as_ref().map(|_| correct), samples))
+    }
+
+    /// Checks the settings against the training data.
+    fn check(&self, train: &Dataset<f32, Y>) -> Result<(), TrainError> {
+        if self.config.batch_size == 0 {
+            return Err(TrainError::Config { what: "batch size", expected: "at least 1" });
+        }
+        if self.per_epoch(train.len()) == 0 {
+            return Err(TrainError::Config {
+                what: "training data",
+                expected: "at least one batch (a sample, or a whole batch with drop_last)",
+            });
+        }
+        Ok(())
+    }
+
+    fn per_epoch(&self, n: usize) -> usize {
+        if self.config.drop_last {
+            n / self.config.batch_size
+        } else {
+            n.div_ceil(self.config.batch_size)
+        }
+    }
+
+    /// Trains one epoch; returns its metrics and wall time.
+    fn train_epoch<C: Callback + ?Sized>(
+        &mut self,
+        train: &Dataset<f32, Y>,
+        callback: &mut C,
+    ) -> Result<(Metrics, f64), TrainError> {
+        let config = self.config;
+        if self.batches.as_ref().is_none_or(|b| {
+            b.size() != config.batch_size || b.seed() != config.seed || b.drops_last() != config.drop_last
+        }) {
+            self.batches = Some(Batches::new(config.batch_size, config.seed)?.drop_last(config.drop_last));
+        }
+        let index = self.history.epochs.len();
+        let epochs = config.epochs.max(index + 1);
+        let per_epoch = self.per_epoch(train.len());
+        self.history.steps.reserve(per_epoch);
+        self.stop_requested = false;
+        let Self {
+            net, grad, state, optimizer, loss, metric, schedule, augment, batches, x, dy, steps, history, ..
+        } = self;
+        if let Some((s, Every::Epoch)) = schedule {
+            optimizer.set_lr(s.lr(index));
+        }
+        let mut rng = augment_rng(config.seed, index as u64);
+        let mut epoch = batches.as_mut().expect("set above").epoch(index as u64, train);
+        let start = Instant::now();
+        let (mut loss_sum, mut correct, mut samples, mut b) = (0.0f64, 0usize, 0usize, 0usize);
+        while let Some(batch) = epoch.next_batch() {
+            b += 1;
+            let inputs: &[f32] = match augment {
+                Some(f) => {
+                    x.clear();
+                    x.extend_from_slice(batch.inputs);
+                    f(x, &mut rng);
+                    x
+                }
+                None => batch.inputs,
+            };
+            if let Some((s, Every::Step)) = schedule {
+                optimizer.set_lr(s.lr(*steps));
+            }
+            let lr = optimizer.lr();
+            let y = net.forward_train(inputs, state)?;
+            dy.resize(y.len(), 0.0);
+            let l = loss.backward(y, batch.targets, dy)?;
+            if let Some(m) = metric {
+                correct += m.correct(y, batch.targets);
+            }
+            *steps += 1;
+            let at = |what, tensor| TrainError::NonFinite {
+                epoch: index + 1,
+                step: *steps,
+                batch: b,
+                batches: per_epoch,
+                what,
+                tensor,
+            };
+            if !l.is_finite() {
+                return Err(at(NonFinite::LossValue(f64::from(l)), first_non_finite_param(&**net)));
+            }
+            grad.zero();
+            net.backward(inputs, dy, grad, state)?;
+            if config.check_gradients && !all_finite(&**grad) {
+                return Err(at(NonFinite::Gradient, last_non_finite_grad(&**grad)));
+            }
+            if let Some(max) = config.clip {
+                clip_grad_norm(&mut **grad, max);
+            }
+            optimizer.try_step(&mut **net, grad)?;
+            let n = batch.len();
+            loss_sum += f64::from(l) * n as f64;
+            samples += n;
+            history.steps.push((index as f64 + b as f64 / per_epoch as f64, l));
+            let so_far = Metrics::from_sums(loss_sum, metric.as_ref().map(|_| correct), samples);
+            let report = StepReport {
+                epoch: index + 1,
+                epochs,
+                batch: b,
+                batches: per_epoch,
+                step: *steps,
+                loss: f64::from(l),
+                samples: n,
+                lr,
+                epoch_loss: so_far.loss,
+                epoch_accuracy: so_far.accuracy,
+                samples_per_sec: samples as f64 / start.elapsed().as_secs_f64().max(1e-9),
+            };
+            if callback.event(&Event::Step(&report)) == Control::Stop {
+                self.stop_requested = true;
+                break;
+            }
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        Ok((Metrics::from_sums(loss_sum, metric.as_ref().map(|_| correct), samples), seconds))
+    }
+}
+
+/// The augmentation generator of epoch `epoch`: independent of the batch order's.
+fn augment_rng(seed: u64, epoch: u64) -> Rng {
+    let key = Rng::seed(seed ^ 0x6175_676D_656E_7400).next_u64(); // "augment\0"
+    Rng::seed(key.wrapping_add(epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+}
+
+/// Whether every trainable value is finite: one pass, no branch per value (`v · 0` is 0
+/// for a finite `v` and NaN otherwise).
+fn all_finite<N: Module<f32>>(grad: &N) -> bool {
+    let mut acc = 0.0f32;
+    grad.visit(&Path::ROOT, &mut |t| {
+        if t.kind == Kind::Param {
+            acc += t.values.iter().fold(0.0f32, |s, &v| s + v * 0.0);
+        }
+    });
+    acc == 0.0
+}
+
+/// The first parameter (in declaration order) holding a NaN or an infinity.
+fn first_non_finite_param<N: Module<f32>>(net: &N) -> Option<String> {
+    let mut found = None;
+    net.visit(&Path::ROOT, &mut |t| {
+        if found.is_none() && t.values.iter().any(|v| !v.is_finite()) {
+            found = Some(t.path.to_string());
+        }
+    });
+    found
+}
+
+/// The last trainable tensor (in declaration order: the nearest the output) whose
+/// gradient holds a NaN or an infinity: backward reaches it first.
+fn last_non_finite_grad<N: Module<f32>>(grad: &N) -> Option<String> {
+    let mut found = None;
+    grad.visit(&Path::ROOT, &mut |t| {
+        if t.kind == Kind::Param && t.values.iter().any(|v| !v.is_finite()) {
+            found = Some(t.path.to_string());
+        }
+    });
+    found
+}
+
+/// A network written by hand (one dense layer), for the doctests and unit tests of this
+/// crate, which cannot use `network!`.
+#[doc(hidden)]
+pub mod testing {
+    use std::vec::Vec;
+
+    use monograd_core::module::{ParamUpdate, Path, Tensor};
+    use monograd_core::network::batch_of;
+    use monograd_core::storage::Storage;
+    use monograd_core::summary::Summary;
+    use monograd_core::{Ctx, Layer, Module, Network, Rank1, Rng, ShapeError};
+
+    use crate::Linear;
+
+    /// `Linear<I, O>` as a [`Network`].
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct Dense<const I: usize, const O: usize>(pub Linear<I, O, f32>);
+
+    /// The buffers of a [`Dense`].
+    #[derive(Debug, Default)]
+    pub struct DenseState {
+        y: Vec<f32>,
+        dx: Vec<f32>,
+    }
+
+    impl<const I: usize, const O: usize> Dense<I, O> {
+        /// PyTorch's default initialisation.
+        pub fn new(rng: &mut Rng) -> Self {
+            Self(Linear::new(rng))
+        }
+    }
+
+    impl<const I: usize, const O: usize> Module<f32> for Dense<I, O> {
+        const PARAMS: usize = I * O + O;
+        fn visit<F: FnMut(Tensor<'_, &[f32]>)>(&self, path: &Path<'_>, f: &mut F) {
+            self.0.visit(path, f);
+        }
+        fn visit_mut<F: FnMut(Tensor<'_, &mut [f32]>)>(&mut self, path: &Path<'_>, f: &mut F) {
+            self.0.visit_mut(path, f);
+        }
+        fn visit_update<F: FnMut(ParamUpdate<'_, f32>)>(
+            &mut self,
+            grad: &Self,
+            path: &Path<'_>,
+            offset: &mut usize,
+            f: &mut F,
+        ) {
+            self.0.visit_update(&grad.0, path, offset, f);
+        }
+        fn init(&mut self, rng: &mut Rng) {
+            self.0.init(rng);
+        }
+    }
+
+    impl<const I: usize, const O: usize> Network<f32> for Dense<I, O> {
+        type Input = Rank1<I>;
+        type Output = Rank1<O>;
+        type State<S: Storage> = DenseState;
+        const MACS: usize = I * O;
+        const ACTIVATION_BYTES: usize = 4 * O;
+        const PEAK_ACTIVATION_BYTES: usize = 4 * O;
+
+        fn state<S: Storage>() -> DenseState {
+            DenseState::default()
+        }
+
+        fn forward<'s, S: Storage>(&self, x: &[f32], st: &'s mut DenseState) -> Result<&'s [f32], ShapeError> {
+            let batch = batch_of::<Rank1<I>>("`Dense` input", x.len())?;
+            st.y.resize(batch * O, 0.0);
+            Layer::<f32, Rank1<I>, Rank1<O>>::forward(&self.0, x, &mut st.y, &mut Ctx::new(&mut []));
+            Ok(&st.y)
+        }
+
+        fn forward_train<'s, S: Storage>(
+            &mut self,
+            x: &[f32],
+            st: &'s mut DenseState,
+        ) -> Result<&'s [f32], ShapeError> {
+            self.forward::<S>(x, st)
+        }
+
+        fn backward<S: Storage>(
+            &self,
+            x: &[f32],
+            dy: &[f32],
+            grad: &mut Self,
+            st: &mut DenseState,
+        ) -> Result<(), ShapeError> {
+            self.backward_input::<S>(x, dy, grad, st).map(|_| ())
+        }
+
+        fn backward_input<'s, S: Storage>(
+            &self,
+            x: &[f32],
+            dy: &[f32],
+            grad: &mut Self,
+            st: &'s mut DenseState,
+        ) -> Result<&'s [f32], ShapeError> {
+            let batch = batch_of::<Rank1<I>>("`Dense` input", x.len())?;
+            monograd_core::network::expect_batch::<Rank1<O>>("`Dense` output gradient", dy.len(), batch)?;
+            st.dx.clear();
+            st.dx.resize(x.len(), 0.0);
+            let DenseState { y, dx } = st;
+            Layer::<f32, Rank1<I>, Rank1<O>>::backward(
+                &self.0,
+                x,
+                y,
+                &(),
+                dy,
+                Some(dx),
+                &mut grad.0,
+                &mut Ctx::new(&mut []),
+            );
+            Ok(&st.dx)
+        }
+
+        fn summary() -> Summary {
+            Summary {
+                name: "Dense",
+                rows: &[],
+                params: I * O + O,
+                param_bytes: 4 * (I * O + O),
+                macs: I * O,
+                activation_bytes: 4 * O,
+                peak_activation_bytes: 4 * O,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{format, vec};
+
+    use super::testing::Dense;
+    use super::*;
+    use crate::init::fingerprint;
+    use crate::train::{EarlyStopping, Monitor};
+    use crate::{CrossEntropyLoss, MseLoss, Sgd};
+
+    fn blobs(n: usize, seed: u64) -> Dataset<f32, usize> {
+        let mut rng = Rng::seed(seed);
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..n {
+            let c = i % 3;
+            x.push(c as f32 + 0.3 * rng.normal() as f32);
+            x.push(-(c as f32) + 0.3 * rng.normal() as f32);
+            y.push(c);
+        }
+        Dataset::new(x, y, 2).unwrap()
+    }
+
+    type Net = Dense<2, 3>;
+
+    fn trainer(lr: f64) -> Trainer<Net, Sgd<f32, Vec<f32>>, CrossEntropyLoss<'static, f32>, usize> {
+        Trainer::new(Net::new(&mut Rng::seed(3)), Sgd::new(lr as f32), CrossEntropyLoss::new()).batch_size(16)
+    }
+
+    #[test]
+    fn fit_learns_and_reports_every_epoch() {
+        let (train, val) = (blobs(300, 1), blobs(90, 2));
+        let mut t = trainer(0.5).epochs(5);
+        let mut events = vec![];
+        t.fit(&train, Some(&val), &mut |e: &Event<'_>| {
+            events.push(match e {
+                Event::Start(p) => format!("start {} {}", p.epochs, p.batches),
+                Event::Step(_) => String::from("step"),
+                Event::Epoch(r) => format!("epoch {}", r.epoch),
+                Event::End(h) => format!("end {}", h.epochs.len()),
+            });
+            Control::Continue
+        })
+        .unwrap();
+        assert_eq!(events[0], "start 5 19");
+        assert_eq!(events.iter().filter(|e| *e == "step").count(), 5 * 19);
+        assert_eq!(events[20], "epoch 1");
+        assert_eq!(events.last().unwrap(), "end 5");
+        let h = t.history();
+        assert_eq!((h.epochs.len(), h.steps.len(), t.steps()), (5, 95, 95));
+        assert!(h.last().unwrap().val.unwrap().accuracy.unwrap() > 0.9, "{h}");
+        assert!(h.epochs[4].train.loss < h.epochs[0].train.loss);
+        assert_eq!(h.steps[18].0, 1.0);
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_weights_and_another_seed_does_not() {
+        let (train, val) = (blobs(100, 1), blobs(30, 2));
+        let run = |seed| {
+            let mut t = trainer(0.3).epochs(2).seed(seed);
+            t.fit(&train, Some(&val), &mut ()).unwrap();
+            (fingerprint(t.net()), t.history().epochs.iter().map(|r| (r.train, r.val)).collect::<Vec<_>>())
+        };
+        assert_eq!(run(5), run(5));
+        assert_ne!(run(5).0, run(6).0);
+    }
+
+    #[test]
+    fn early_stopping_stops_and_restores_the_best_weights() {
+        let (train, val) = (blobs(100, 1), blobs(30, 2));
+        // A rate so high that the validation loss gets worse after the first epoch or so.
+        let mut t = trainer(40.0).epochs(30).early_stopping(EarlyStopping::new(2)).check_gradients(true);
+        let mut fingerprints = vec![];
+        t.fit(&train, Some(&val), &mut |e: &Event<'_>| {
+            if let Event::Epoch(r) = e {
+                fingerprints.push((r.best, r.val.unwrap().loss));
+            }
+            Control::Continue
+        })
+        .unwrap();
+        let h = t.history().clone();
+        assert!(h.epochs.len() < 30, "{h}");
+        assert_eq!(h.stopped, Some(Stopped::EarlyStopping { patience: 2 }));
+        let best = h.best().unwrap();
+        assert_eq!(h.epochs.len(), best.epoch + 2);
+        // The restored weights give the best epoch's validation loss.
+        if h.restored_best {
+            assert_eq!(t.evaluate(&val).unwrap().loss, best.val.unwrap().loss);
+        }
+        let by_acc = trainer(0.5).epochs(3).early_stopping(EarlyStopping::new(5).monitor(Monitor::ValAccuracy));
+        assert_eq!(by_acc.config.early_stopping.unwrap().monitor, Monitor::ValAccuracy);
+    }
+
+    #[test]
+    fn a_callback_stops_training_after_the_step_it_says_so() {
+        let train = blobs(100, 1);
+        let mut t = trainer(0.5).epochs(3);
+        t.fit(&train, None, &mut |e: &Event<'_>| match e {
+            Event::Step(s) if s.step == 10 => Control::Stop,
+            _ => Control::Continue,
+        })
+        .unwrap();
+        assert_eq!((t.steps(), t.history().epochs.len()), (10, 2)); // 7 batches per epoch
+        assert_eq!(t.history().stopped, Some(Stopped::Callback));
+    }
+
+    #[test]
+    fn a_nan_loss_names_the_epoch_the_step_and_the_parameter() {
+        let train = blobs(100, 1);
+        let mut t = trainer(0.5).epochs(3);
+        t.net_mut().0.bias[1] = f32::NAN;
+        let e = t.fit(&train, None, &mut ()).unwrap_err();
+        assert!(matches!(
+            e,
+            TrainError::NonFinite { epoch: 1, step: 1, batch: 1, batches: 7, what: NonFinite::LossValue(_), .. }
+        ));
+        assert_eq!(
+            e.to_string(),
+            "the loss is NaN at epoch 1, step 1 (batch 1 of 7); the parameter `bias` is not finite \
+             (try a lower learning rate or gradient clipping)"
+        );
+    }
+
+    #[test]
+    fn a_non_finite_gradient_is_caught_before_the_step() {
+        // Huge inputs and a huge rate: the loss overflows to infinity, or a gradient does.
+        let x: Vec<f32> = (0..64).map(|i| if i % 2 == 0 { 3e38 } else { 1.0 }).collect();
+        let y: Vec<f32> = (0..32).map(|i| i as f32).collect();
+        let data = Dataset::new(x, y, 2).unwrap();
+        let mut t = Trainer::new(Dense::<2, 1>::new(&mut Rng::seed(0)), Sgd::new(1.0), MseLoss).batch_size(8);
+        let e = t.fit(&data, None, &mut ()).unwrap_err();
+        let TrainError::NonFinite { epoch: 1, step: 1, .. } = e else { panic!("{e}") };
+    }
+
+    #[test]
+    fn bad_settings_are_errors() {
+        let train = blobs(10, 1);
+        let e = trainer(0.1).batch_size(0).fit(&train, None, &mut ()).unwrap_err();
+        assert_eq!(e.to_string(), "batch size: expected at least 1");
+        let e = trainer(0.1).batch_size(16).drop_last(true).fit(&train, None, &mut ()).unwrap_err();
+        assert!(matches!(e, TrainError::Config { what: "training data", .. }));
+        let wrong = Dataset::new(vec![0.0f32; 30], vec![0usize; 10], 3).unwrap();
+        assert!(matches!(trainer(0.1).fit(&wrong, None, &mut ()), Err(TrainError::Shape(_))));
+        assert!(matches!(trainer(0.1).eval_batch_size(0).evaluate(&train), Err(TrainError::Config { .. })));
+    }
+
+    #[test]
+    fn gradient_scans_name_the_right_tensors() {
+        let mut g = Dense::<2, 2>::default();
+        assert!(all_finite(&g));
+        g.0.weight[1][0] = f32::INFINITY;
+        assert!(!all_finite(&g));
+        assert_eq!(last_non_finite_grad(&g).as_deref(), Some("weight"));
+        g.0.bias[0] = f32::NAN;
+        assert_eq!(last_non_finite_grad(&g).as_deref(), Some("bias"));
+        assert_eq!(first_non_finite_param(&g).as_deref(), Some("weight"));
+    }
+}
