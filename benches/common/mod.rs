@@ -26,7 +26,16 @@ pub const REPEATS: usize = 7;
 /// Times `f` and returns `(seconds per call, calls per repeat, repeats)`: the median over
 /// [`REPEATS`] repeats of (repeat time / calls), after a warm-up that also calibrates the
 /// number of calls per repeat.
+///
+/// With `BENCH_STEPS=n` in the environment it times nothing: it calls `f` `n` times inside
+/// [`fixed_steps`] and returns NaN seconds, for instruction counts that do not depend on
+/// the machine's load:
+/// `BENCH_STEPS=1000 valgrind --tool=callgrind --toggle-collect='*fixed_steps*' target/release/deps/workloads-* W3`.
 pub fn measure<R>(mut f: impl FnMut() -> R) -> (f64, u64, usize) {
+    if let Some(n) = std::env::var("BENCH_STEPS").ok().and_then(|v| v.parse().ok()) {
+        fixed_steps(n, &mut f);
+        return (f64::NAN, n, 0);
+    }
     measure_interleaved(&mut [&mut || {
         black_box(f());
     }])[0]
@@ -67,6 +76,14 @@ pub fn measure_interleaved(fs: &mut [&mut dyn FnMut()]) -> Vec<(f64, u64, usize)
             (t[REPEATS / 2], n, REPEATS)
         })
         .collect()
+}
+
+/// Calls `f` `n` times: the function to collect in a profile (see [`measure`]).
+#[inline(never)]
+pub fn fixed_steps<R>(n: u64, f: &mut impl FnMut() -> R) {
+    for _ in 0..n {
+        black_box(f());
+    }
 }
 
 /// GFLOP/s for `flops` floating-point operations in `secs`.
