@@ -535,20 +535,36 @@ mod x86 {
         for y in &yc {
             assert!(y.len() == n);
         }
-        let mut acc = [_mm256_setzero_ps(); S];
-        for (p, xs) in xc.iter().enumerate().take(n) {
-            let xv = load_f32(xs);
-            for (acc, y) in acc.iter_mut().zip(&yc) {
-                *acc = _mm256_fmadd_ps(xv, load_f32(&y[p]), *acc);
+        // Two vectors of partial sums per y_s, for even and odd chunks: twice as many
+        // independent FMAs in flight as one (their latency, not their throughput, bounded
+        // the single-vector loop).
+        let (mut even, mut odd) = ([_mm256_setzero_ps(); S], [_mm256_setzero_ps(); S]);
+        let pairs = n / 2;
+        for p in (0..pairs).map(|q| 2 * q) {
+            let (x0, x1) = (load_f32(&xc[p]), load_f32(&xc[p + 1]));
+            for ((e, o), y) in even.iter_mut().zip(odd.iter_mut()).zip(&yc) {
+                *e = _mm256_fmadd_ps(x0, load_f32(&y[p]), *e);
+                *o = _mm256_fmadd_ps(x1, load_f32(&y[p + 1]), *o);
             }
         }
+        if n % 2 == 1 {
+            let xv = load_f32(&xc[n - 1]);
+            for (e, y) in even.iter_mut().zip(&yc) {
+                *e = _mm256_fmadd_ps(xv, load_f32(&y[n - 1]), *e);
+            }
+        }
+        for (e, o) in even.iter_mut().zip(odd) {
+            *e = _mm256_add_ps(*e, o);
+        }
+        let acc = even;
         let body = xc.len() * 8;
-        core::array::from_fn(|s| {
+        core::array::from_fn(move |s| {
             let mut tail = 0.0f32;
             for (&u, &v) in xt.iter().zip(&ys[s][body..]) {
                 tail = u.mul_add(v, tail);
             }
-            let q = _mm_add_ps(_mm256_castps256_ps128(acc[s]), _mm256_extractf128_ps::<1>(acc[s]));
+            let acc = acc[s];
+            let q = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
             let q = _mm_add_ps(q, _mm_movehl_ps(q, q));
             let q = _mm_add_ss(q, _mm_shuffle_ps::<1>(q, q));
             _mm_cvtss_f32(q) + tail
