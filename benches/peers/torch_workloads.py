@@ -30,7 +30,19 @@ WARMUP_S, WARMUP_CALLS, REPEAT_S, REPEATS = 0.3, 10, 0.25, 7
 
 
 def measure(fn):
-    """(median seconds per call, calls per repeat, repeats), as benches/common/mod.rs."""
+    """(median seconds per call, calls per repeat, repeats), as benches/common/mod.rs.
+
+    With BENCH_STEPS=n in the environment it neither warms up nor repeats: it calls fn n
+    times and returns the CPU time per call (time.process_time, all threads), with 0 repeats, as
+    the Rust bench does: on a loaded machine CPU time moves less than wall time.
+    """
+    steps = os.environ.get("BENCH_STEPS")
+    if steps:
+        n = int(steps)
+        start = time.process_time()
+        for _ in range(n):
+            fn()
+        return (time.process_time() - start) / max(n, 1), n, 0
     pc = time.perf_counter
     start, calls = pc(), 0
     while calls < WARMUP_CALLS or pc() - start < WARMUP_S:
