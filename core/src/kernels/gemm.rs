@@ -374,8 +374,8 @@ trait Float: Scalar {
     /// The CPU must have AVX2 and FMA.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     #[inline(always)]
-    unsafe fn transpose_avx2_fma<const R: usize>(rows: &[&[Self]; R], panel: &mut [[Self; R]]) {
-        transpose(rows, panel);
+    unsafe fn transpose_avx2_fma<const R: usize>(rows: &[&[Self]; R], r: usize, panel: &mut [[Self; R]]) {
+        transpose(rows, r, panel);
     }
 }
 
@@ -395,9 +395,9 @@ impl Float for f32 {
 
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     #[inline(always)]
-    unsafe fn transpose_avx2_fma<const R: usize>(rows: &[&[Self]; R], panel: &mut [[Self; R]]) {
+    unsafe fn transpose_avx2_fma<const R: usize>(rows: &[&[Self]; R], r: usize, panel: &mut [[Self; R]]) {
         // SAFETY: the caller guarantees AVX2 and FMA.
-        unsafe { x86::transpose_f32(rows, panel) }
+        unsafe { x86::transpose_f32(rows, r, panel) }
     }
 }
 
@@ -427,7 +427,7 @@ trait MulAdd {
     fn dots<T: Float, const S: usize>(x: &[T], ys: [&[T]; S]) -> [T; S];
 
     /// [`transpose`]: the packing of an operand whose rows run along `k`.
-    fn transpose<T: Float, const R: usize>(rows: &[&[T]; R], panel: &mut [[T; R]]);
+    fn transpose<T: Float, const R: usize>(rows: &[&[T]; R], r: usize, panel: &mut [[T; R]]);
 }
 
 /// `a * b + c` as two operations.
@@ -445,8 +445,8 @@ impl MulAdd for Separate {
     }
 
     #[inline(always)]
-    fn transpose<T: Float, const R: usize>(rows: &[&[T]; R], panel: &mut [[T; R]]) {
-        transpose(rows, panel);
+    fn transpose<T: Float, const R: usize>(rows: &[&[T]; R], r: usize, panel: &mut [[T; R]]) {
+        transpose(rows, r, panel);
     }
 }
 
@@ -469,9 +469,9 @@ impl MulAdd for Fused {
     }
 
     #[inline(always)]
-    fn transpose<T: Float, const R: usize>(rows: &[&[T]; R], panel: &mut [[T; R]]) {
+    fn transpose<T: Float, const R: usize>(rows: &[&[T]; R], r: usize, panel: &mut [[T; R]]) {
         // SAFETY: as for `dots`.
-        unsafe { T::transpose_avx2_fma(rows, panel) }
+        unsafe { T::transpose_avx2_fma(rows, r, panel) }
     }
 }
 
@@ -618,19 +618,21 @@ mod x86 {
     /// along their rows) from N to N instructions.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    pub(super) fn transpose_f32<const R: usize>(rows: &[&[f32]; R], panel: &mut [[f32; R]]) {
+    pub(super) fn transpose_f32<const R: usize>(rows: &[&[f32]; R], r: usize, panel: &mut [[f32; R]]) {
         let kc = panel.len();
-        let rows = rows.map(|r| &r[..kc]);
+        let rows: [&[f32]; R] = core::array::from_fn(|i| if i < r { &rows[i][..kc] } else { &[] });
         let (blocks, tail) = panel.as_chunks_mut::<8>();
         for (b, block) in blocks.iter_mut().enumerate() {
             let p0 = b * 8;
-            // Rows in groups of 8; a last, shorter group reads zeros for the missing rows
-            // and stores only the lanes it has.
+            // Rows in groups of 8; a last, shorter group (and every row from `r` on)
+            // reads zeros, and a short group stores only the lanes it has.
             for g in (0..R).step_by(8) {
                 let n = (R - g).min(8);
                 let mut v = [_mm256_setzero_ps(); 8];
-                for (v, row) in v.iter_mut().zip(&rows[g..g + n]) {
-                    *v = load_f32(row[p0..p0 + 8].try_into().unwrap());
+                for (i, (v, row)) in v.iter_mut().zip(&rows[g..g + n]).enumerate() {
+                    if g + i < r {
+                        *v = load_f32(row[p0..p0 + 8].try_into().unwrap());
+                    }
                 }
                 for (out, col) in block.iter_mut().zip(transpose8(v)) {
                     out[g..g + n].copy_from_slice(&to_array(col)[..n]);
@@ -639,8 +641,8 @@ mod x86 {
         }
         let p0 = blocks.len() * 8;
         for (p, out) in tail.iter_mut().enumerate() {
-            for (o, row) in out.iter_mut().zip(&rows) {
-                *o = row[p0 + p];
+            for (i, (o, row)) in out.iter_mut().zip(&rows).enumerate() {
+                *o = if i < r { row[p0 + p] } else { 0.0 };
             }
         }
     }
@@ -792,24 +794,11 @@ fn pack_panels<T: Float, const R: usize, M: MulAdd>(src: MatRef<'_, T>, dst: &mu
                 let s = i0 + p * src.cs;
                 *out = src.data[s..s + R].try_into().unwrap();
             }
-        } else if r == R && src.cs == 1 {
-            // The R rows are contiguous along p: a transpose.
-            let rows: [&[T]; R] = core::array::from_fn(|i| &src.data[(i0 + i) * src.rs..][..kc]);
-            M::transpose(&rows, panel);
         } else if src.cs == 1 {
-            // Each row is contiguous along p: read it once, scatter with stride R.
-            for i in 0..R {
-                if i < r {
-                    let row = &src.data[(i0 + i) * src.rs..][..kc];
-                    for (out, &v) in panel.iter_mut().zip(row) {
-                        out[i] = v;
-                    }
-                } else {
-                    for out in panel.iter_mut() {
-                        out[i] = T::ZERO;
-                    }
-                }
-            }
+            // The r rows are contiguous along p: a transpose (zeros for rows r..R).
+            let rows: [&[T]; R] =
+                core::array::from_fn(|i| if i < r { &src.data[(i0 + i) * src.rs..][..kc] } else { &[] });
+            M::transpose(&rows, r, panel);
         } else {
             for (p, out) in panel.iter_mut().enumerate() {
                 for (i, o) in out.iter_mut().enumerate() {
@@ -820,13 +809,23 @@ fn pack_panels<T: Float, const R: usize, M: MulAdd>(src: MatRef<'_, T>, dst: &mu
     }
 }
 
-/// `panel[p][i] = rows[i][p]`: `R` rows of `panel.len()` values, transposed.
+/// `panel[p][i] = rows[i][p]` for the first `r` rows of `panel.len()` values each, and
+/// zero for the rows from `r` on (which may be empty).
 #[inline(always)]
-fn transpose<T: Copy, const R: usize>(rows: &[&[T]; R], panel: &mut [[T; R]]) {
-    let rows = rows.map(|r| &r[..panel.len()]);
+fn transpose<T: Float, const R: usize>(rows: &[&[T]; R], r: usize, panel: &mut [[T; R]]) {
+    let kc = panel.len();
+    let rows: [&[T]; R] = core::array::from_fn(|i| if i < r { &rows[i][..kc] } else { &[] });
+    if r == R {
+        for (p, out) in panel.iter_mut().enumerate() {
+            for (o, row) in out.iter_mut().zip(&rows) {
+                *o = row[p];
+            }
+        }
+        return;
+    }
     for (p, out) in panel.iter_mut().enumerate() {
-        for (o, row) in out.iter_mut().zip(&rows) {
-            *o = row[p];
+        for (i, (o, row)) in out.iter_mut().zip(&rows).enumerate() {
+            *o = if i < r { row[p] } else { T::ZERO };
         }
     }
 }
