@@ -26,7 +26,21 @@ pub const REPEATS: usize = 7;
 /// Times `f` and returns `(seconds per call, calls per repeat, repeats)`: the median over
 /// [`REPEATS`] repeats of (repeat time / calls), after a warm-up that also calibrates the
 /// number of calls per repeat.
+///
+/// With `BENCH_STEPS=n` in the environment it neither warms up nor repeats: it calls `f`
+/// `n` times inside [`fixed_steps`] and returns the thread's CPU time per call (from
+/// `/proc/thread-self/schedstat`, NaN where that is missing), with 0 repeats. CPU time
+/// leaves out the time the thread waited for its core, so on a loaded machine it moves
+/// less than wall time; and under callgrind, instruction counts do not depend on the load
+/// at all:
+/// `BENCH_STEPS=1000 valgrind --tool=callgrind --toggle-collect='*fixed_steps*' target/release/deps/workloads-* W3`.
 pub fn measure<R>(mut f: impl FnMut() -> R) -> (f64, u64, usize) {
+    if let Some(n) = std::env::var("BENCH_STEPS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        let start = cpu_ns();
+        fixed_steps(n, &mut f);
+        let secs = (cpu_ns() - start) * 1e-9 / n.max(1) as f64;
+        return (secs, n, 0);
+    }
     measure_interleaved(&mut [&mut || {
         black_box(f());
     }])[0]
@@ -67,6 +81,23 @@ pub fn measure_interleaved(fs: &mut [&mut dyn FnMut()]) -> Vec<(f64, u64, usize)
             (t[REPEATS / 2], n, REPEATS)
         })
         .collect()
+}
+
+/// Nanoseconds this thread has run on a CPU, from the kernel's scheduler statistics; NaN
+/// where they are not available.
+pub fn cpu_ns() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// Calls `f` `n` times: the function to collect in a profile (see [`measure`]).
+#[inline(never)]
+pub fn fixed_steps<R>(n: u64, f: &mut impl FnMut() -> R) {
+    for _ in 0..n {
+        black_box(f());
+    }
 }
 
 /// GFLOP/s for `flops` floating-point operations in `secs`.

@@ -40,7 +40,7 @@ pub const NAME: &str = "linear";
 /// linear::forward(&x, &w, Some(&b), &mut y, 2, 3, &mut []);
 /// assert_eq!(y, [1.5, 3.5, -1.5]);
 /// ```
-#[inline]
+#[inline(always)]
 #[track_caller]
 pub fn forward<T: Scalar>(
     x: &[T],
@@ -52,6 +52,27 @@ pub fn forward<T: Scalar>(
     pack: &mut [T],
 ) {
     let batch = super::rows_of(NAME, "x", x.len(), in_features);
+    if is_small(batch, in_features, out_features) {
+        small_forward(x, w, b, y, in_features, out_features, |v| v);
+    } else {
+        gemm_forward(x, w, b, y, batch, in_features, out_features, pack);
+    }
+}
+
+/// [`forward`] through the matrix kernel.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[track_caller]
+fn gemm_forward<T: Scalar>(
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    y: &mut [T],
+    batch: usize,
+    in_features: usize,
+    out_features: usize,
+    pack: &mut [T],
+) {
     let xv = view(NAME, "x", x, batch, in_features);
     let wv = view(NAME, "w", w, out_features, in_features);
     let beta = match b {
@@ -85,7 +106,7 @@ pub fn forward<T: Scalar>(
 /// assert_eq!(y, [3.5, 0.0]);
 /// ```
 #[allow(clippy::too_many_arguments)] // the operands of `forward` plus the activation
-#[inline]
+#[inline(always)]
 #[track_caller]
 pub fn forward_act<T: Scalar, A: UnaryFn>(
     x: &[T],
@@ -98,6 +119,28 @@ pub fn forward_act<T: Scalar, A: UnaryFn>(
     pack: &mut [T],
 ) {
     let batch = super::rows_of(NAME, "x", x.len(), in_features);
+    if is_small(batch, in_features, out_features) {
+        small_forward(x, w, b, y, in_features, out_features, |v| act.f(v));
+    } else {
+        gemm_forward_act(x, w, b, act, y, batch, in_features, out_features, pack);
+    }
+}
+
+/// [`forward_act`] through the matrix kernel.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[track_caller]
+fn gemm_forward_act<T: Scalar, A: UnaryFn>(
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    act: A,
+    y: &mut [T],
+    batch: usize,
+    in_features: usize,
+    out_features: usize,
+    pack: &mut [T],
+) {
     let xv = view(NAME, "x", x, batch, in_features);
     let wv = view(NAME, "w", w, out_features, in_features);
     run(NAME, T::ONE, xv, wv.t(), T::ZERO, view_mut(NAME, "y", y, batch, out_features), pack);
@@ -128,7 +171,7 @@ pub fn forward_act<T: Scalar, A: UnaryFn>(
 /// assert_eq!((dx, dw, db), ([3.0, 4.0], [1.0, 2.0], [1.0]));
 /// ```
 #[allow(clippy::too_many_arguments)] // two operands, three gradients, two dimensions, scratch
-#[inline]
+#[inline(always)]
 #[track_caller]
 pub fn backward<T: Scalar>(
     x: &[T],
@@ -142,6 +185,29 @@ pub fn backward<T: Scalar>(
     pack: &mut [T],
 ) {
     let batch = super::rows_of(NAME, "dy", dy.len(), out_features);
+    if is_small(batch, in_features, out_features) {
+        small_backward(x, w, dy, dx, dw, db, in_features, out_features);
+    } else {
+        gemm_backward(x, w, dy, dx, dw, db, batch, in_features, out_features, pack);
+    }
+}
+
+/// [`backward`] through the matrix kernel.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[track_caller]
+fn gemm_backward<T: Scalar>(
+    x: &[T],
+    w: &[T],
+    dy: &[T],
+    dx: Option<&mut [T]>,
+    dw: Option<&mut [T]>,
+    db: Option<&mut [T]>,
+    batch: usize,
+    in_features: usize,
+    out_features: usize,
+    pack: &mut [T],
+) {
     let dyv = view(NAME, "dy", dy, batch, out_features);
     if let Some(dx) = dx {
         let wv = view(NAME, "w", w, out_features, in_features);
@@ -150,6 +216,125 @@ pub fn backward<T: Scalar>(
     if let Some(dw) = dw {
         let xv = view(NAME, "x", x, batch, in_features);
         run(NAME, T::ONE, dyv.t(), xv, T::ONE, view_mut(NAME, "dw", dw, out_features, in_features), pack);
+    }
+    if let Some(db) = db {
+        super::expect_len(NAME, "db", db.len(), out_features);
+        column_sums_into(dy, db);
+    }
+}
+
+/// At most this many multiply-adds (`batch · in · out`), the three functions above run
+/// loops of their own instead of the matrix kernel: for a product this small, the kernel's
+/// views, checks and dispatch cost more than the arithmetic. On the 2-16-16-1 network of
+/// the W3 workload (batch 1) this took a training step from 13.0k to N instructions.
+pub const SMALL_MACS: usize = 4096;
+
+/// Whether a product takes the loops of [`SMALL_MACS`].
+#[inline(always)]
+fn is_small(batch: usize, in_features: usize, out_features: usize) -> bool {
+    in_features > 0 && out_features > 0 && batch.saturating_mul(in_features).saturating_mul(out_features) <= SMALL_MACS
+}
+
+/// Partial sums in [`dot`]: enough independent adds to vectorize and hide their latency.
+const LANES: usize = 8;
+
+/// `Σ_p x[p] y[p]` over equal lengths, in [`LANES`] interleaved partial sums.
+#[inline(always)]
+fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
+    let y = &y[..x.len()];
+    let mut acc = [T::ZERO; LANES];
+    let (xc, yc) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
+    let (xt, yt) = (xc.remainder(), yc.remainder());
+    for (xs, ys) in xc.zip(yc) {
+        for l in 0..LANES {
+            acc[l] += xs[l] * ys[l];
+        }
+    }
+    let mut tail = T::ZERO;
+    for (&u, &v) in xt.iter().zip(yt) {
+        tail += u * v;
+    }
+    // Pairwise, so that the rounding does not grow with the lanes.
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+    }
+    acc[0] + tail
+}
+
+/// `y += s x`.
+#[inline(always)]
+fn axpy<T: Scalar>(s: T, x: &[T], y: &mut [T]) {
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o += s * v;
+    }
+}
+
+/// `y = f(x Wᵀ + b)` for a product of at most [`SMALL_MACS`]: one dot product per output.
+#[inline(always)]
+#[track_caller]
+fn small_forward<T: Scalar>(
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    y: &mut [T],
+    in_features: usize,
+    out_features: usize,
+    f: impl Fn(T) -> T,
+) {
+    let batch = x.len() / in_features;
+    super::expect_len(NAME, "w", w.len(), out_features * in_features);
+    super::expect_len(NAME, "y", y.len(), batch * out_features);
+    if let Some(b) = b {
+        super::expect_len(NAME, "b", b.len(), out_features);
+    }
+    for (xr, yr) in x.chunks_exact(in_features).zip(y.chunks_exact_mut(out_features)) {
+        for (o, (yo, wr)) in yr.iter_mut().zip(w.chunks_exact(in_features)).enumerate() {
+            let v = dot(xr, wr);
+            *yo = f(match b {
+                Some(b) => v + b[o],
+                None => v,
+            });
+        }
+    }
+}
+
+/// [`backward`] for a product of at most [`SMALL_MACS`]: `dx` row by row as a sum of rows
+/// of `W`, `dW` as a sum of outer products.
+#[allow(clippy::too_many_arguments)] // those of `backward`
+#[inline(always)]
+#[track_caller]
+fn small_backward<T: Scalar>(
+    x: &[T],
+    w: &[T],
+    dy: &[T],
+    dx: Option<&mut [T]>,
+    dw: Option<&mut [T]>,
+    db: Option<&mut [T]>,
+    in_features: usize,
+    out_features: usize,
+) {
+    let batch = dy.len() / out_features;
+    if let Some(dx) = dx {
+        super::expect_len(NAME, "w", w.len(), out_features * in_features);
+        super::expect_len(NAME, "dx", dx.len(), batch * in_features);
+        for (dyr, dxr) in dy.chunks_exact(out_features).zip(dx.chunks_exact_mut(in_features)) {
+            for (&d, wr) in dyr.iter().zip(w.chunks_exact(in_features)) {
+                axpy(d, wr, dxr);
+            }
+        }
+    }
+    if let Some(dw) = dw {
+        super::expect_len(NAME, "x", x.len(), batch * in_features);
+        super::expect_len(NAME, "dw", dw.len(), out_features * in_features);
+        for (dyr, xr) in dy.chunks_exact(out_features).zip(x.chunks_exact(in_features)) {
+            for (&d, dwr) in dyr.iter().zip(dw.chunks_exact_mut(in_features)) {
+                axpy(d, xr, dwr);
+            }
+        }
     }
     if let Some(db) = db {
         super::expect_len(NAME, "db", db.len(), out_features);

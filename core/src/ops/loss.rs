@@ -273,6 +273,59 @@ pub fn cross_entropy_backward<T: Scalar>(
     Ok(())
 }
 
+/// [`cross_entropy`] and its gradient ([`cross_entropy_backward`] with `dloss = 1`) in one
+/// pass over the logits, each exponential computed once: returns the loss and
+/// **overwrites** `dlogits`. Bit for bit the values of the two separate calls (with
+/// `dlogits` zeroed first), for a third of the exponentials.
+///
+/// # Errors
+/// [`ShapeError::IndexOutOfRange`] if a target is not below `classes`; `dlogits` is then
+/// left unchanged.
+///
+/// # Panics
+/// As [`cross_entropy_backward`].
+///
+/// ```
+/// use monograd_core::ops::loss::{cross_entropy, cross_entropy_and_grad, cross_entropy_backward};
+/// let (x, t) = ([2.0f64, -1.0, 0.5, 0.0, 1.0, 3.0], [0, 2]);
+/// let mut d = [9.0; 6];
+/// let l = cross_entropy_and_grad(&x, &t, 3, &mut d).unwrap();
+/// let mut d2 = [0.0; 6];
+/// cross_entropy_backward(&x, &t, 3, 1.0, &mut d2).unwrap();
+/// assert_eq!((l, d), (cross_entropy(&x, &t, 3).unwrap(), d2));
+/// ```
+#[inline]
+#[track_caller]
+pub fn cross_entropy_and_grad<T: Scalar>(
+    logits: &[T],
+    targets: &[usize],
+    classes: usize,
+    dlogits: &mut [T],
+) -> Result<T, ShapeError> {
+    super::expect_len(CROSS_ENTROPY, "dlogits", dlogits.len(), logits.len());
+    check_targets(logits, targets, classes)?;
+    let n = T::from_f64(targets.len() as f64);
+    let g = T::ONE / n;
+    let mut total = T::ZERO;
+    let rows = logits.chunks_exact(classes.max(1)).zip(dlogits.chunks_exact_mut(classes.max(1)));
+    for ((row, drow), &t) in rows.zip(targets) {
+        // As `shift_and_sum`, keeping the exponentials.
+        let m = row.iter().fold(row[0], |m, &v| m.max(v));
+        let mut s = T::ZERO;
+        for (d, &x) in drow.iter_mut().zip(row) {
+            *d = (x - m).exp();
+            s += *d;
+        }
+        total += (m + s.ln()) - row[t];
+        let gs = g / s;
+        for d in drow.iter_mut() {
+            *d = gs * *d;
+        }
+        drow[t] -= g;
+    }
+    Ok(total / n)
+}
+
 /// Cross-entropy of rows of logits against class indices with optional class weights and
 /// label smoothing `ε`, PyTorch's `cross_entropy(x, t, weight, label_smoothing=ε)` with the
 /// mean reduction; the formula is in the [module docs](self). With no weights and `ε = 0`
@@ -594,6 +647,28 @@ pub(crate) mod tests {
         let mut d = [0.0; 2];
         cross_entropy_backward(&[0.0f64, 1000.0], &[0], 2, 1.0, &mut d).unwrap();
         assert_eq!(d, [-1.0, 1.0]);
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn the_fused_value_and_gradient_equal_the_separate_calls_bit_for_bit() {
+        let mut rng = crate::Rng::seed(3);
+        for (batch, classes, scale) in [(1, 1, 1.0), (5, 3, 1.0), (64, 10, 4.0), (7, 33, 50.0), (0, 4, 1.0)] {
+            let x: [f32; 2048] = core::array::from_fn(|_| rng.uniform(-scale, scale) as f32);
+            let x = &x[..batch * classes];
+            let t: [usize; 64] = core::array::from_fn(|_| rng.below(classes));
+            let t = &t[..batch];
+            let (mut fused, mut separate) = ([f32::NAN; 2048], [0.0f32; 2048]);
+            let value = cross_entropy_and_grad(x, t, classes, &mut fused[..x.len()]).unwrap();
+            cross_entropy_backward(x, t, classes, 1.0, &mut separate[..x.len()]).unwrap();
+            let want = cross_entropy(x, t, classes).unwrap();
+            assert!(value.to_bits() == want.to_bits() || (value.is_nan() && want.is_nan()), "{value} vs {want}");
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<alloc::vec::Vec<_>>();
+            assert_eq!(bits(&fused[..x.len()]), bits(&separate[..x.len()]));
+        }
+        let mut d = [7.0f64; 4];
+        assert!(cross_entropy_and_grad(&[0.0, 1.0, 2.0, 3.0], &[0, 2], 2, &mut d).is_err());
+        assert_eq!(d, [7.0; 4]);
     }
 
     #[test]

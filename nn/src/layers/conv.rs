@@ -679,6 +679,7 @@ impl ConvPlan {
     /// # Panics
     /// If a slice does not fit the plan (a bug in the caller, which sizes the buffers).
     #[allow(clippy::too_many_arguments)] // operands, output, scratch, activation
+    #[inline(always)]
     #[track_caller]
     pub(crate) fn forward<T: Scalar>(
         &self,
@@ -696,6 +697,10 @@ impl ConvPlan {
         expect_len(name, "weight", w.len(), self.groups * gw);
         expect_len(name, "bias", b.len(), self.groups * self.out_per_group);
         let g = &self.geo;
+        // A copy that only inlined code sees, so that the compiler keeps its sizes as the
+        // constants they are (`g` goes to the direct kernel, which is not inlined): the
+        // unfolding then copies rows of known length, with no call to memcpy.
+        let geo = self.geo;
         let (rows, cols, gin) = (g.col_rows(), g.col_cols(), g.input_len());
         let gout = self.out_per_group * cols;
         let gemm_path = self.uses_gemm(pack.len());
@@ -709,7 +714,7 @@ impl ConvPlan {
                     let colm: &[T] = if g.is_identity() {
                         xg
                     } else {
-                        must(im2col(g, xg, col));
+                        must(im2col(&geo, xg, col));
                         col
                     };
                     let (wv, cv) = (
@@ -737,6 +742,7 @@ impl ConvPlan {
     /// # Panics
     /// If a slice does not fit the plan.
     #[allow(clippy::too_many_arguments)] // operands, three gradients, scratch
+    #[inline(always)]
     #[track_caller]
     pub(crate) fn backward<T: Scalar>(
         &self,
@@ -759,6 +765,8 @@ impl ConvPlan {
         expect_len(name, "weight gradient", dw.len(), self.groups * gw);
         expect_len(name, "bias gradient", db.len(), self.groups * self.out_per_group);
         let g = &self.geo;
+        // As in `forward`.
+        let geo = self.geo;
         let (rows, cols, gin) = (g.col_rows(), g.col_cols(), g.input_len());
         let (opg, gout) = (self.out_per_group, self.out_per_group * cols);
         let gemm_path = self.uses_gemm(pack.len());
@@ -784,13 +792,13 @@ impl ConvPlan {
                         must(gemm(T::ONE, wv.t(), dyv, T::ONE, must(MatMut::row_major(dxg, rows, cols)), pack));
                     }
                 } else {
-                    must(im2col(g, xg, col));
+                    must(im2col(&geo, xg, col));
                     let cv = must(MatRef::row_major(col, rows, cols));
                     must(gemm(T::ONE, dyv, cv.t(), T::ONE, must(MatMut::row_major(dwg, opg, rows)), pack));
                     if let Some(dxg) = dxg {
                         // The columns are spent: the buffer now takes dcol = W_gᵀ dY_g.
                         must(gemm(T::ONE, wv.t(), dyv, T::ZERO, must(MatMut::row_major(col, rows, cols)), pack));
-                        must(col2im(g, col, dxg));
+                        must(col2im(&geo, col, dxg));
                     }
                 }
             }

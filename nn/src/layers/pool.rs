@@ -101,23 +101,28 @@ impl<const K: usize, const S: usize> MaxPool2d<K, S> {
     pub const ZERO: Self = Self;
 }
 
-/// The offset of the first maximum in the `K x K` window at `(oy, ox)` of a `W`-wide plane,
-/// in row-major order; a NaN counts as a maximum. Forward and backward both call it, so
+/// Where the maximum of the `K x K` window starting at column `x0` of `rows` (the window's
+/// `K` input rows) lies, as `(i, j)` in the window, with its value: the first maximum in
+/// row-major order, a NaN counting as a maximum. Forward and backward both call it, so
 /// the gradient goes exactly where the value came from.
-#[inline]
-fn argmax<T: Scalar, const K: usize, const S: usize, const W: usize>(plane: &[T], oy: usize, ox: usize) -> usize {
-    let first = oy * S * W + ox * S;
-    let (mut at, mut best) = (first, plane[first]);
-    for i in 0..K {
-        let row = first + i * W;
-        for (j, &v) in plane[row..row + K].iter().enumerate() {
+#[inline(always)]
+fn window_max<T: Scalar, const K: usize>(rows: &[&[T]; K], x0: usize) -> (usize, usize, T) {
+    let (mut at, mut best) = ((0, 0), rows[0][x0]);
+    for (i, row) in rows.iter().enumerate() {
+        for (j, &v) in row[x0..x0 + K].iter().enumerate() {
             // `v != v` is NaN for floats; partial_cmp is None for NaN at every scalar.
             if v > best || v.partial_cmp(&v).is_none() {
-                (at, best) = (row + j, v);
+                (at, best) = ((i, j), v);
             }
         }
     }
-    at
+    (at.0, at.1, best)
+}
+
+/// The `K` input rows of a `W`-wide plane that the windows of output row `oy` read.
+#[inline(always)]
+fn window_rows<T, const K: usize, const S: usize, const W: usize>(plane: &[T], oy: usize) -> [&[T]; K] {
+    core::array::from_fn(|i| &plane[(oy * S + i) * W..][..W])
 }
 
 impl<
@@ -140,9 +145,14 @@ impl<
             return;
         }
         samples("MaxPool2d", y.len(), C * OH * OW, x.len(), C * H * W);
+        // Row by row, with each window's rows sliced once: a third of the instructions of
+        // indexing the plane per element (W4's two poolings).
         for (plane, out) in x.chunks_exact(H * W).zip(y.chunks_exact_mut(OH * OW)) {
-            for (p, o) in out.iter_mut().enumerate() {
-                *o = plane[argmax::<T, K, S, W>(plane, p / OW, p % OW)];
+            for (oy, orow) in out.chunks_exact_mut(OW).enumerate() {
+                let rows = window_rows::<T, K, S, W>(plane, oy);
+                for (ox, o) in orow.iter_mut().enumerate() {
+                    *o = window_max(&rows, ox * S).2;
+                }
             }
         }
     }
@@ -158,8 +168,12 @@ impl<
         for ((plane, dplane), grad) in
             x.chunks_exact(H * W).zip(dx.chunks_exact_mut(H * W)).zip(dy.chunks_exact(OH * OW))
         {
-            for (p, &g) in grad.iter().enumerate() {
-                dplane[argmax::<T, K, S, W>(plane, p / OW, p % OW)] += g;
+            for (oy, grow) in grad.chunks_exact(OW).enumerate() {
+                let rows = window_rows::<T, K, S, W>(plane, oy);
+                for (ox, &g) in grow.iter().enumerate() {
+                    let (i, j, _) = window_max(&rows, ox * S);
+                    dplane[(oy * S + i) * W + ox * S + j] += g;
+                }
             }
         }
     }

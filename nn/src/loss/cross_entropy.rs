@@ -101,14 +101,14 @@ impl<T: Scalar> Loss<T> for CrossEntropyLoss<'_, T> {
     fn backward(&self, pred: &[T], target: &[usize], dpred: &mut [T]) -> Result<T, ShapeError> {
         let classes = self.classes(pred, target)?;
         same_len("CrossEntropyLoss gradient buffer", pred.len(), dpred.len())?;
+        if self.weight.is_none() && self.label_smoothing == T::ZERO {
+            // The value and the gradient in one pass (it checks the labels first).
+            return loss::cross_entropy_and_grad(pred, target, classes, dpred);
+        }
         // The forward also checks the labels, before anything is written.
         let value = self.forward(pred, target)?;
         dpred.fill(T::ZERO);
-        if self.weight.is_none() && self.label_smoothing == T::ZERO {
-            loss::cross_entropy_backward(pred, target, classes, T::ONE, dpred)?;
-        } else {
-            loss::cross_entropy_with_backward(pred, target, classes, self.weight, self.label_smoothing, T::ONE, dpred)?;
-        }
+        loss::cross_entropy_with_backward(pred, target, classes, self.weight, self.label_smoothing, T::ONE, dpred)?;
         Ok(value)
     }
 }

@@ -1,0 +1,185 @@
+//! The shared workloads W1-W4 (WORKLOADS.md), as the other frameworks' benches run them:
+//!
+//! - W1: MLP 784-256-ReLU-128-ReLU-10 training step at batch 64: forward, mean
+//!   cross-entropy from the logits, backward, plain SGD (lr 0.01) on every weight and bias;
+//! - W2: the same MLP's inference at batch 1 and 64;
+//! - W3: the tiny 2-16-tanh-16-tanh-1 MLP's training step at batch 1, MSE against a scalar;
+//! - W4: the LeNet-5 training step at batch 32 (cross-entropy, SGD).
+//!
+//! f32, PyTorch's default initialisation (`Net::new`), synthetic data made once before
+//! timing: inputs uniform in [0, 1) (W3: [-1, 1)), labels uniform in 0..10. A training step
+//! includes the gradient zeroing monograd needs (`grad.zero()`).
+//!
+//! Run pinned to one core: `taskset -c 0 cargo bench --bench workloads` (a filter such as
+//! `-- W3` runs one workload). `benches/peers/run.py` runs PyTorch beside it and prints
+//! both side by side. Results and the machine: docs/BENCHMARKS.md.
+
+mod common;
+
+use monograd::prelude::*;
+
+network! {
+    /// W1/W2: 784 -> 256 ReLU -> 128 ReLU -> 10.
+    pub struct Mlp {
+        input: [784],
+        fc1: Linear<784, 256>,
+        r1: ReLU,
+        fc2: Linear<256, 128>,
+        r2: ReLU,
+        fc3: Linear<128, 10>,
+    }
+}
+
+network! {
+    /// W3: 2 -> 16 tanh -> 16 tanh -> 1.
+    pub struct Tiny {
+        input: [2],
+        fc1: Linear<2, 16>,
+        t1: Tanh,
+        fc2: Linear<16, 16>,
+        t2: Tanh,
+        fc3: Linear<16, 1>,
+    }
+}
+
+network! {
+    /// W4: LeNet-5 on 1x28x28.
+    pub struct LeNet {
+        input: [1, 28, 28],
+        c1: Conv2d<1, 6, 5>,
+        r1: ReLU,
+        p1: MaxPool2d<2>,
+        c2: Conv2d<6, 16, 5>,
+        r2: ReLU,
+        p2: MaxPool2d<2>,
+        flat: Flatten,
+        f1: Linear<256, 120>,
+        r3: ReLU,
+        f2: Linear<120, 84>,
+        r4: ReLU,
+        f3: Linear<84, 10>,
+    }
+}
+
+const LR: f32 = 0.01;
+
+fn main() {
+    if common::selected("W1_mlp_train_b64") {
+        w1();
+    }
+    if common::selected("W2_mlp_infer_b1") || common::selected("W2_mlp_infer_b64") {
+        w2();
+    }
+    if common::selected("W3_tiny_train_b1") {
+        w3();
+    }
+    if common::selected("W4_lenet_train_b32") {
+        w4();
+    }
+}
+
+/// Class labels uniform in 0..10.
+fn labels(n: usize, seed: u64) -> Vec<usize> {
+    let mut rng = Rng::seed(seed);
+    (0..n).map(|_| rng.below(10)).collect()
+}
+
+/// Prints a step's line in the shared format.
+fn report(name: &str, batch: usize, (secs, iters, reps): (f64, u64, usize)) {
+    common::report(
+        "monograd",
+        name,
+        &[
+            ("batch", &batch),
+            ("us_per_step", &format!("{:.3}", secs * 1e6)),
+            ("steps_per_s", &common::fixed1(1.0 / secs)),
+            ("samples_per_s", &common::fixed1(batch as f64 / secs)),
+            ("iters", &iters),
+            ("reps", &reps),
+        ],
+    );
+}
+
+/// One training step of a network whose loss is cross-entropy against `labels`: forward,
+/// loss gradient, zeroing the gradient, backward, SGD. Returns the loss.
+macro_rules! ce_step {
+    ($net:expr, $grad:expr, $st:expr, $opt:expr, $x:expr, $labels:expr, $dy:expr) => {{
+        let y = $net.forward_train($x, $st).unwrap();
+        let loss = CrossEntropyLoss::new().backward(y, $labels, $dy).unwrap();
+        $grad.zero();
+        $net.backward($x, $dy, $grad, $st).unwrap();
+        $opt.step($net, $grad);
+        loss
+    }};
+}
+
+fn w1() {
+    const B: usize = 64;
+    let mut net = Mlp::new(&mut Rng::seed(0));
+    let mut grad = Mlp::default();
+    let mut st = Mlp::state::<Heap>();
+    let mut opt = Sgd::new(LR);
+    let x = common::uniform(B * 784, 1);
+    let y = labels(B, 2);
+    let mut dy = vec![0.0f32; B * 10];
+    let first = ce_step!(&mut net, &mut grad, &mut st, &mut opt, &x, &y, &mut dy);
+    let t = common::measure(|| ce_step!(&mut net, &mut grad, &mut st, &mut opt, &x, &y, &mut dy));
+    report("W1_mlp_train_b64", B, t);
+    // Thousands of steps on one batch: the loss must have fallen (a wrong step is not
+    // worth timing).
+    let last = ce_step!(&mut net, &mut grad, &mut st, &mut opt, &x, &y, &mut dy);
+    assert!(last < first, "W1: the loss went from {first} to {last}");
+}
+
+fn w2() {
+    let net = Mlp::new(&mut Rng::seed(0));
+    let mut st = Mlp::state::<Heap>();
+    for (batch, name) in [(1, "W2_mlp_infer_b1"), (64, "W2_mlp_infer_b64")] {
+        if !common::selected(name) {
+            continue;
+        }
+        let x = common::uniform(batch * 784, 3);
+        let t = common::measure(|| net.forward(&x, &mut st).unwrap()[0]);
+        report(name, batch, t);
+    }
+}
+
+fn w3() {
+    let mut net = Tiny::new(&mut Rng::seed(0));
+    let mut grad = Tiny::default();
+    // One sample: inline buffers, no packing memory (the products are too small to pack).
+    let mut st = Tiny::state::<Fixed<1>>();
+    let mut opt = Sgd::new(LR);
+    let x = common::uniform(2, 4).iter().map(|v| 2.0 * v - 1.0).collect::<Vec<_>>();
+    let target = [2.0 * common::uniform(1, 5)[0] - 1.0];
+    let mut dy = [0.0f32; 1];
+    let mut step = || {
+        let y = net.forward_train(&x, &mut st).unwrap();
+        let loss = MseLoss.backward(y, &target, &mut dy).unwrap();
+        grad.zero();
+        net.backward(&x, &dy, &mut grad, &mut st).unwrap();
+        opt.step(&mut net, &grad);
+        loss
+    };
+    let first = step();
+    let t = common::measure(&mut step);
+    let last = step();
+    report("W3_tiny_train_b1", 1, t);
+    assert!(last < first, "W3: the loss went from {first} to {last}");
+}
+
+fn w4() {
+    const B: usize = 32;
+    let mut net = LeNet::new(&mut Rng::seed(0));
+    let mut grad = LeNet::default();
+    let mut st = LeNet::state::<Heap>();
+    let mut opt = Sgd::new(LR);
+    let x = common::uniform(B * 784, 6);
+    let y = labels(B, 7);
+    let mut dy = vec![0.0f32; B * 10];
+    let first = ce_step!(&mut net, &mut grad, &mut st, &mut opt, &x, &y, &mut dy);
+    let t = common::measure(|| ce_step!(&mut net, &mut grad, &mut st, &mut opt, &x, &y, &mut dy));
+    report("W4_lenet_train_b32", B, t);
+    let last = ce_step!(&mut net, &mut grad, &mut st, &mut opt, &x, &y, &mut dy);
+    assert!(last < first, "W4: the loss went from {first} to {last}");
+}
