@@ -388,6 +388,38 @@ pub(crate) mod tests {
         assert_close(&dw_f, &dw, 1e-14);
     }
 
+    /// The loops for small products and the matrix kernel compute the same values, on
+    /// both sides of [`SMALL_MACS`], forward and backward.
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn the_small_loops_equal_the_matrix_kernel() {
+        use crate::ops::testing::assert_close;
+        use crate::ops::unary::Tanh;
+        use crate::rng::Rng;
+        let mut r = Rng::seed(8);
+        let mut v = |n: usize| -> alloc::vec::Vec<f64> { (0..n).map(|_| r.uniform(-1.0, 1.0)).collect() };
+        let mut pack = alloc::vec![0.0; crate::kernels::gemm::PACK_LEN];
+        for (batch, inp, out) in [(1, 2, 16), (1, 16, 16), (1, 16, 1), (3, 5, 4), (4, 32, 32), (2, 9, 7), (70, 8, 9)] {
+            let (x, w, b, dy) = (v(batch * inp), v(out * inp), v(out), v(batch * out));
+            let (mut ys, mut yg) = (v(batch * out), v(batch * out));
+            small_forward(&x, &w, Some(&b), &mut ys, inp, out, |t| Tanh.f(t));
+            gemm_forward_act(&x, &w, Some(&b), Tanh, &mut yg, batch, inp, out, &mut pack);
+            assert_close(&ys, &yg, 1e-14);
+            small_forward(&x, &w, None, &mut ys, inp, out, |t| t);
+            gemm_forward(&x, &w, None, &mut yg, batch, inp, out, &mut pack);
+            assert_close(&ys, &yg, 1e-14);
+            let (mut dxs, mut dws, mut dbs) = (v(batch * inp), v(out * inp), v(out));
+            let (mut dxg, mut dwg, mut dbg) = (dxs.clone(), dws.clone(), dbs.clone());
+            small_backward(&x, &w, &dy, Some(&mut dxs), Some(&mut dws), Some(&mut dbs), inp, out);
+            gemm_backward(&x, &w, &dy, Some(&mut dxg), Some(&mut dwg), Some(&mut dbg), batch, inp, out, &mut pack);
+            assert_close(&dxs, &dxg, 1e-14);
+            assert_close(&dws, &dwg, 1e-14);
+            assert_close(&dbs, &dbg, 1e-14);
+        }
+        // Where the public functions switch from one to the other.
+        assert!(is_small(1, 64, 64) && !is_small(2, 64, 33) && !is_small(1, 0, 5));
+    }
+
     #[test]
     fn an_empty_batch_is_a_no_op() {
         let mut y: [f32; 0] = [];
