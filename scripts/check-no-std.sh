@@ -9,7 +9,8 @@
 #   1. features: no package in no-std-check's normal dependency graph has a feature named
 #      `std` or `alloc` turned on (cargo tree; names the culprit).
 #   2. host binary: no-std-check/ (no std, no alloc, no C runtime, no global allocator)
-#      links and runs in release and debug, exit status 0. Linking is itself a check,
+#      links and runs in release and debug, exit status 0; its training losses and the
+#      outputs of its networks with weights embedded at compile time match the std build. Linking is itself a check,
 #      which also catches a dependency that uses std without a feature: std in the graph
 #      means a duplicate `panic_impl` lang item, alloc means "no global memory allocator
 #      found".
@@ -61,9 +62,10 @@ fail() {
 [ ! -f "$root/Cargo.lock" ] || cp "$root/Cargo.lock" "$pkg/Cargo.lock"
 
 # Lines "package|feature,feature" for every normal (non-build, non-proc-macro) dependency
-# of no-std-check, with the given extra cargo arguments.
+# of no-std-check, with the given extra cargo arguments. Proc macros and what they depend
+# on run in the compiler, on the host (include_weights! reads files with std).
 features_in_graph() {
-    cargo tree --manifest-path "$manifest" -e normal --prefix none --no-dedupe \
+    cargo tree --manifest-path "$manifest" -e normal,no-proc-macro --prefix none --no-dedupe \
         -f '{p}|{f}' "$@" | grep -v '(proc-macro)' | sort -u
 }
 
@@ -98,7 +100,10 @@ for profile in release dev; do
     printf '%s\n' "$out"
     [ "$status" -eq 0 ] ||
         fail "no-std-check ($profile) exited with $status (codes: no-std-check/src/lib.rs, mod code; 101 is a panic)"
-    [ "$profile" = release ] && no_std_final=$(printf '%s\n' "$out" | sed -n 's/.*training losses .* final=\([^ ]*\).*/\1/p')
+    if [ "$profile" = release ]; then
+        no_std_final=$(printf '%s\n' "$out" | sed -n 's/.*training losses .* final=\([^ ]*\).*/\1/p')
+        no_std_embedded=$(printf '%s\n' "$out" | sed -n 's/.*embedded outputs \(.*\)$/\1/p')
+    fi
 done
 
 # 2b. The same training steps in the std build must end at the same loss (within 1e-5):
@@ -107,6 +112,14 @@ done
 step "std build of the same training steps: final loss must match the no_std build's ($no_std_final)"
 (cd "$root" && MONOGRAD_NO_STD_FINAL_LOSS="$no_std_final" cargo test --quiet --test no_alloc_training -- --nocapture) ||
     fail "the std build of the training steps does not match the no_std build"
+
+# 2c. The networks with embedded weights must compute the same outputs in the std build,
+# which also checks them against the same files loaded at run time: tests/include_weights.rs
+# includes no-std-check/src/embedded.rs.
+[ -n "${no_std_embedded:-}" ] || fail "the no_std binary did not report its embedded networks' outputs"
+step "std build of the embedded networks: outputs must match the no_std build's ($no_std_embedded)"
+(cd "$root" && MONOGRAD_NO_STD_EMBEDDED="$no_std_embedded" cargo test --quiet --test include_weights -- --nocapture outputs_match_the_no_std_build) ||
+    fail "the std build of the embedded networks does not match the no_std build"
 
 # 3. Lint: no-std-check is outside the workspace, so the workspace's fmt and clippy miss it.
 step "lint: cargo fmt --check, cargo clippy -D warnings (no-std-check is not in the workspace)"

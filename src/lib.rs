@@ -155,6 +155,69 @@ pub use monograd_macros::Module;
 /// [`Network`]: crate::core::Network
 pub use monograd_macros::network;
 
+/// Builds a model from a safetensors file at compile time: the file is read when the crate
+/// compiles, every tensor's name, shape and dtype is checked against the model's, and the
+/// weights become part of the value, so that a `static` model is in the binary's
+/// read-only data (flash, on a microcontroller) and inference allocates and copies
+/// nothing.
+///
+/// ```
+/// use monograd::prelude::*;
+///
+/// network! {
+///     /// Trained in PyTorch: `fc1 = nn.Linear(6, 16)`, `bn = nn.BatchNorm1d(16)`, ...
+///     pub struct Mlp {
+///         input: [6],
+///         fc1: Linear<6, 16>,
+///         bn: BatchNorm1d<16>,
+///         act: ReLU,
+///         fc2: Linear<16, 4>,
+///     }
+/// }
+///
+/// /// Read, checked and laid out by the compiler.
+/// static NET: Mlp = include_weights!(Mlp, "../tests/fixtures/torch/mlp.safetensors");
+///
+/// let mut state = Mlp::state::<Fixed<1>>(); // no allocator needed
+/// let y = NET.forward(&[0.5; 6], &mut state)?;
+/// assert_eq!(y.len(), 4);
+/// assert_eq!(NET.bn.num_batches_tracked, 3); // int64 buffers too
+/// # Ok::<(), ShapeError>(())
+/// ```
+///
+/// # Arguments
+/// `include_weights!(Type, "path")`, or `include_weights!(Type, "path", prefix = "name")`
+/// for a model stored under `name.` in a larger file. The type must be concrete; the path
+/// is relative to the file the macro is called in, as for `include_bytes!`.
+///
+/// # What is checked
+/// Every tensor the model has must be in the file with its shape (PyTorch's layout) and
+/// a dtype `f32` holds exactly (`F32`, or `F16` and `BF16`, widened); integer counters
+/// (BatchNorm's `num_batches_tracked`) must be `I64` scalars; and every tensor in the file
+/// (under the prefix) must be used. Anything else is a compile error that lists each
+/// problem with the tensor's name and both shapes:
+///
+/// ```text
+/// error[E0080]: evaluation panicked: the weights in `weights.safetensors` do not fit `Mlp`:
+///   - `fc1.weight`: the model has shape [16, 6], the file [16, 5]
+///   - `fc2.bias` (shape [4]) is in the model but not in the file
+/// ```
+///
+/// The names are the model's own (those [`Module::visit`](crate::core::Module::visit)
+/// gives, PyTorch's for the built-in layers). A file with other names (a
+/// `torch.nn.Sequential`'s `0.weight`) loads at run time through a name mapping
+/// (`monograd::nn::serialize::names`); saving that model writes a file this macro reads.
+///
+/// # How
+/// The macro reads the file's header and declares a type for the file; the model's
+/// [`Embed`](crate::core::embed::Embed) impl (built-in layers, `#[derive(Module)]`
+/// structs and `network!` networks have one) builds the value during constant evaluation,
+/// each layer finding its tensors by name. The file is an `include_bytes!`, so cargo
+/// rebuilds the crate when it changes; the bytes themselves are only read by the compiler
+/// and are not in the binary. The model's tensors are ordinary `f32` arrays of the
+/// `static`, aligned as `f32`, read in place.
+pub use monograd_macros::include_weights;
+
 /// docs/FORMATS.md, whose Rust examples run as doctests.
 #[cfg(all(doctest, feature = "safetensors"))]
 #[doc = include_str!("../docs/FORMATS.md")]
@@ -204,7 +267,7 @@ pub mod prelude {
     pub use monograd_core::storage::{Fixed, Storage};
     pub use monograd_core::Network;
     pub use monograd_core::{Batch, Ctx, Dual, Layer, Module, Rank1, Rank2, Rank3, Rng, Scalar, Shape, ShapeError};
-    pub use monograd_macros::{network, Module};
+    pub use monograd_macros::{include_weights, network, Module};
     #[cfg(feature = "data")]
     pub use monograd_nn::data::{Dataset, Holdout, Mnist, Normalize};
     pub use monograd_nn::optim::clip::{clip_grad_norm, clip_grad_value};

@@ -11,6 +11,8 @@
 //! | [`shape`] | per-sample shapes as types, [`Batch`] views of run-time length |
 //! | [`kernels`] | GEMM, elementwise and reduction kernels, im2col |
 //! | [`ops`] | each primitive's forward and vector-Jacobian product, side by side |
+//! | [`embed`] | building modules from weights files at compile time (`include_weights!`) |
+//! | [`half`] | `F16` and `BF16` widened to `f32`, exactly |
 //! | [`module`] | the [`Module`] and [`Layer`] traits layers and networks implement |
 //! | `tape` | define-by-run reverse mode over the same primitives (feature `alloc`) |
 //! | `gradcheck` | the shared gradient-check helper (feature `alloc`) |
@@ -24,10 +26,12 @@ extern crate alloc;
 extern crate std;
 
 pub mod dual;
+pub mod embed;
 pub mod error;
 #[cfg(feature = "alloc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub mod gradcheck;
+pub mod half;
 pub mod kernels;
 pub mod module;
 pub mod network;

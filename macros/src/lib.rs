@@ -8,6 +8,8 @@
 //! | `check` | validation, a pass of its own |
 //! | `expand` | one file per generated artefact: the `Module` impl, the stub after an error |
 //! | `ctxt` | the error context that collects every error and combines them |
+//! | `network` | `network!`: parse, model, validate, optimize, expand |
+//! | `weights` | `include_weights!`: parse, read the file, expand |
 #![warn(missing_docs)]
 
 mod ast;
@@ -16,6 +18,9 @@ mod check;
 mod ctxt;
 mod expand;
 mod network;
+mod weights;
+
+extern crate proc_macro;
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
@@ -92,4 +97,12 @@ pub fn derive_module(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn network(input: TokenStream) -> TokenStream {
     network::network(input.into()).into()
+}
+
+/// Builds a model from a safetensors file at compile time, checking every tensor's name,
+/// shape and dtype against the model. See the `monograd` facade's documentation of
+/// `include_weights!` for a runnable example.
+#[proc_macro]
+pub fn include_weights(input: TokenStream) -> TokenStream {
+    weights::include_weights(input.into()).into()
 }

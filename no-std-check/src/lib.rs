@@ -46,8 +46,15 @@ pub mod code {
     pub const TRAIN_ERROR: u8 = 40;
     /// Training without an allocator: the loss did not fall below half its initial value.
     pub const TRAIN_LOSS_NOT_HALVED: u8 = 41;
+    /// Inference from embedded weights returned an error.
+    pub const EMBEDDED_ERROR: u8 = 50;
+    /// The MLP with embedded weights differs from naive loops over its public fields.
+    pub const EMBEDDED_MISMATCH: u8 = 51;
+    /// The embedded weights are degenerate (zero or not finite): nothing would be proven.
+    pub const EMBEDDED_DEGENERATE: u8 = 52;
 }
 
+pub mod embedded;
 pub mod train;
 
 /// The tolerance for every comparison: `|a - b| <= TOL * max(1, |b|)`.
@@ -68,7 +75,42 @@ pub const CHECKS: &[Check] = &[
     Check { name: "mlp forward, Dual<f32, 1>, against a naive JVP", run: mlp_forward_dual },
     Check { name: "Scalar formulas on Dual<f32, 1> and Dual<Dual<f32, 1>, 1>", run: scalar_dual },
     Check { name: "network! trained with SGD in Fixed storage: the loss halves", run: train_halves },
+    Check { name: "networks with weights embedded at compile time, against naive loops", run: embedded_inference },
 ];
+
+/// Inference from `static` networks whose weights `include_weights!` embedded: the MLP
+/// (PyTorch's weights, with batch norm) against loops over its fields; the CNN must give
+/// finite outputs here, and the std build compares both (scripts/check-no-std.sh).
+fn embedded_inference() -> Result<(), u8> {
+    let (y_mlp, y_cnn) = embedded::outputs().map_err(|_| code::EMBEDDED_ERROR)?;
+    let net = &embedded::MLP;
+    let (x, _) = embedded::inputs();
+    let mut hidden = net.fc1.bias;
+    for (o, row) in net.fc1.weight.iter().enumerate() {
+        for (w, xi) in row.iter().zip(&x) {
+            hidden[o] += w * xi;
+        }
+        let bn = &net.bn;
+        let inv_std = 1.0 / Scalar::sqrt(bn.running_var[o] + bn.eps as f32);
+        let h = (hidden[o] - bn.running_mean[o]) * inv_std * bn.weight[o] + bn.bias[o];
+        hidden[o] = if h > 0.0 { h } else { 0.0 };
+    }
+    let mut want = net.fc2.bias;
+    for (o, row) in net.fc2.weight.iter().enumerate() {
+        for (w, h) in row.iter().zip(&hidden) {
+            want[o] += w * h;
+        }
+    }
+    let all = y_mlp.iter().chain(&y_cnn);
+    if net.bn.num_batches_tracked == 0 || !all.clone().all(|v| v.is_finite()) || all.clone().all(|v| *v == 0.0) {
+        return Err(code::EMBEDDED_DEGENERATE);
+    }
+    if y_mlp.iter().zip(&want).all(|(&a, &b)| close(a, b)) {
+        Ok(())
+    } else {
+        Err(code::EMBEDDED_MISMATCH)
+    }
+}
 
 /// SGD steps on a `network!` with no heap: the loss must fall below half its initial value.
 fn train_halves() -> Result<(), u8> {

@@ -44,6 +44,13 @@ extern "C" fn entry() -> ! {
             if let Ok(l) = no_std_check::train::train() {
                 let _ = writeln!(out, "no-std-check: training losses initial={} final={}", l.initial, l.last);
             }
+            if let Ok((mlp, cnn)) = no_std_check::embedded::outputs() {
+                let _ = write!(out, "no-std-check: embedded outputs");
+                for v in mlp.iter().chain(&cnn) {
+                    let _ = write!(out, " {v}");
+                }
+                let _ = writeln!(out);
+            }
             let _ = writeln!(out, "no-std-check: all {} checks passed", no_std_check::CHECKS.len());
             exit(0)
         }

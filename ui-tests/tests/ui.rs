@@ -1,6 +1,7 @@
-//! What users see when they misuse `#[derive(Module)]` or `network!`, and what compiles.
+//! What users see when they misuse `#[derive(Module)]`, `network!` or `include_weights!`,
+//! and what compiles.
 //!
-//! Each case under `cases/derive/` and `cases/network/` is one mistake beside the
+//! Each case under `cases/derive/`, `cases/network/` and `cases/weights/` is one mistake beside the
 //! `.stderr` the compiler prints for it; cases under `cases/pass/` and
 //! `cases/network-pass/` must compile (they `#![deny(warnings)]`) and run. The snapshots
 //! were taken with the toolchain pinned in `rust-toolchain.toml`: regenerate them with
@@ -19,4 +20,10 @@ fn network_macro() {
     let t = trybuild::TestCases::new();
     t.compile_fail("cases/network/*.rs");
     t.pass("cases/network-pass/*.rs");
+}
+
+#[test]
+fn include_weights_macro() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("cases/weights/*.rs");
 }

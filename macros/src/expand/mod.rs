@@ -1,8 +1,10 @@
 //! Expansion: one file per generated artefact.
 //!
 //! - [`module`]: `impl Module<S>`, from the model (shared with `network!`);
+//! - [`embed`]: `impl Embed<P>`, the struct built from weights at compile time;
 //! - [`fallback`]: the stub impl that stands in after an error.
 
+pub mod embed;
 mod fallback;
 pub mod module;
 
@@ -20,7 +22,11 @@ pub fn derive_module(input: &DeriveInput) -> TokenStream {
     let cont = Container::from_ast(&cx, input);
     check::check(&cx, &cont);
     match cx.check() {
-        Ok(()) => in_const_block(module::impl_module(&cont)),
+        Ok(()) => {
+            let module = module::impl_module(&cont);
+            let embed = embed::impl_embed(&cont);
+            in_const_block(quote!(#module #embed))
+        }
         Err(err) => {
             let errors = err.into_compile_error();
             let stub = in_const_block(fallback::impl_stub(&cont));
@@ -80,11 +86,44 @@ mod tests {
         ));
         assert!(text.contains("const PARAMS : :: core :: primitive :: usize = < Linear < 4 , 8 , T > as"));
         assert!(text.contains("3 * 2"));
-        assert!(!text.contains("marker"), "{text}");
+        // The marker is visited nowhere; the embedded value sets it.
+        let (module, embed) = text.split_at(text.find("__MonogradField0").expect("an Embed impl"));
+        assert!(!module.contains("marker"), "{text}");
+        assert!(embed.contains("marker : :: core :: marker :: PhantomData"), "{embed}");
+        // Each element of the array of modules at a place of its own, every field bounded.
+        let em = ":: monograd :: __private :: monograd_core :: embed ::";
+        for k in 0..3 {
+            let place = format!("{em} Index < {em} Field < __P , __MonogradField1 > , {k}usize >");
+            assert!(embed.contains(&format!("Block < T > : {em} Embed < {place} >")), "{embed}");
+        }
+        assert!(embed.contains(&format!("[[T ; 2] ; 3] : {em} Embed < {em} Field < __P , __MonogradField2 > >")));
+        assert!(embed.contains("const NAME : & 'static :: core :: primitive :: str = \"blocks\""));
         let mut bound = Vec::new();
         locals(out, &mut bound);
         assert!(!bound.is_empty());
         assert!(bound.iter().all(|l| l == "self" || l.starts_with("__")), "{bound:?}");
+    }
+
+    #[test]
+    fn no_embed_impl_for_skipped_fields_or_generic_lengths() {
+        for input in [
+            syn::parse_quote!(
+                struct A {
+                    fc: Linear<2, 2>,
+                    #[module(skip)]
+                    steps: usize,
+                }
+            ),
+            syn::parse_quote!(
+                struct B<const N: usize> {
+                    blocks: [Linear<2, 2>; N],
+                }
+            ),
+        ] {
+            let text = super::derive_module(&input).to_string();
+            assert!(text.contains("module :: Module < f32 > for"), "{text}");
+            assert!(!text.contains("Embed"), "{text}");
+        }
     }
 
     #[test]

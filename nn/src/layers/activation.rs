@@ -38,8 +38,8 @@ use monograd_core::{Ctx, Layer, OutputShape, Scalar, Shape};
 /// [`Activation::op`] is `op`; `activation!(@layer Name)` adds the `Module`, `OutputShape`
 /// and `Layer` impls to a struct that already implements [`Activation`] (a configured one).
 macro_rules! activation {
-    (@layer $name:ident) => {
-        super::no_params!($name);
+    (@layer $name:ident $(= $value:expr)?) => {
+        super::no_params!($name $(= $value)?);
 
         impl<S: Shape> OutputShape<S> for $name {
             type Output = S;
@@ -138,7 +138,7 @@ impl Activation for LeakyReLU {
     }
 }
 
-activation!(@layer LeakyReLU);
+activation!(@layer LeakyReLU = LeakyReLU::new(0.01));
 
 /// Exponential linear unit: `x` for `x > 0`, else `alpha (e^x - 1)`, like
 /// `torch.nn.ELU(alpha)`; the default `alpha` is PyTorch's, `1.0`.
@@ -186,7 +186,7 @@ impl Activation for ELU {
     }
 }
 
-activation!(@layer ELU);
+activation!(@layer ELU = ELU::new(1.0));
 
 activation! {
     /// The logistic function `σ(x) = 1 / (1 + e^-x)`, stable for large `|x|`.

@@ -142,6 +142,13 @@ impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: 
     }
 }
 
+super::embed_tensors!(
+    [const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize]
+    Conv2d<CI, CO, K, S, P, D, f32> = Conv2d::ZERO;
+    tensors: weight: &[CO, CI, K, K], bias: &[CO];
+    counters:
+);
+
 impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T: Scalar>
     Module<T> for Conv2d<CI, CO, K, S, P, D, T>
 {
@@ -325,6 +332,22 @@ impl<
     }
 }
 
+super::embed_tensors!(
+    [
+        const CI: usize,
+        const CO: usize,
+        const K: usize,
+        const G: usize,
+        const CIG: usize,
+        const S: usize,
+        const P: usize,
+        const D: usize,
+    ]
+    GroupedConv2d<CI, CO, K, G, CIG, S, P, D, f32> = GroupedConv2d::ZERO;
+    tensors: weight: &[CO, CIG, K, K], bias: &[CO];
+    counters:
+);
+
 impl<
         const CI: usize,
         const CO: usize,
@@ -490,6 +513,13 @@ impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: 
         Self::ZERO
     }
 }
+
+super::embed_tensors!(
+    [const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize]
+    Conv1d<CI, CO, K, S, P, D, f32> = Conv1d::ZERO;
+    tensors: weight: &[CO, CI, K], bias: &[CO];
+    counters:
+);
 
 impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T: Scalar>
     Module<T> for Conv1d<CI, CO, K, S, P, D, T>

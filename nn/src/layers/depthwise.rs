@@ -37,6 +37,7 @@
 //!   [`Rank3<CO, OH, OW>`]; `depthwise.weight`: `[CI, 1, K, K]`, `depthwise.bias`: `[CI]`,
 //!   `pointwise.weight`: `[CO, CI, 1, 1]`, `pointwise.bias`: `[CO]`
 
+use monograd_core::embed::{Embed, Embedded, Field, FieldName, Place};
 use monograd_core::module::{ParamUpdate, Path, Tensor};
 use monograd_core::ops::unary::UnaryFn;
 use monograd_core::{Ctx, Layer, Module, Rank3, Rng, Scalar};
@@ -144,6 +145,27 @@ impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: 
     fn default() -> Self {
         Self::ZERO
     }
+}
+
+/// The names of [`SeparableConv2d`]'s two parts, for [`Embed`].
+struct DepthwiseName;
+impl FieldName for DepthwiseName {
+    const NAME: &'static str = "depthwise";
+}
+struct PointwiseName;
+impl FieldName for PointwiseName {
+    const NAME: &'static str = "pointwise";
+}
+
+impl<At: Place, const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize>
+    Embed<At> for SeparableConv2d<CI, CO, K, S, P, D, f32>
+{
+    const EMBEDDED: Embedded<Self> = {
+        let dw = <DepthwiseConv2d<CI, K, S, P, D> as Embed<Field<At, DepthwiseName>>>::EMBEDDED;
+        let pw = <Conv2d<CI, CO, 1> as Embed<Field<At, PointwiseName>>>::EMBEDDED;
+        let report = dw.report.merge(&pw.report);
+        Embedded::new(Self { depthwise: dw.value(), pointwise: pw.value() }, report)
+    };
 }
 
 impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T: Scalar>

@@ -162,6 +162,9 @@ impl Mask {
     }
 }
 
+// Dropout's seed and step are run state, kept in checkpoints, not in weights files.
+monograd_core::__embed_plain!([] Dropout = Dropout::new(0.5););
+
 impl<T: Scalar> Module<T> for Dropout {
     const PARAMS: usize = 0;
 

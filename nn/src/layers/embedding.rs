@@ -94,6 +94,12 @@ impl<const V: usize, const D: usize, T: Scalar> Default for Embedding<V, D, T> {
     }
 }
 
+super::embed_tensors!(
+    [const V: usize, const D: usize] Embedding<V, D, f32> = Embedding::ZERO;
+    tensors: weight: &[V, D];
+    counters:
+);
+
 impl<const V: usize, const D: usize, T: Scalar> Module<T> for Embedding<V, D, T> {
     const PARAMS: usize = V * D;
 

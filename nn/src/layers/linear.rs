@@ -79,6 +79,12 @@ impl<const I: usize, const O: usize, T: Scalar> Default for Linear<I, O, T> {
     }
 }
 
+super::embed_tensors!(
+    [const I: usize, const O: usize] Linear<I, O, f32> = Linear::ZERO;
+    tensors: weight: &[O, I], bias: &[O];
+    counters:
+);
+
 impl<const I: usize, const O: usize, T: Scalar> Module<T> for Linear<I, O, T> {
     const PARAMS: usize = I * O + O;
 
@@ -221,6 +227,12 @@ impl<const I: usize, const O: usize, T: Scalar> Default for LinearNoBias<I, O, T
         Self::ZERO
     }
 }
+
+super::embed_tensors!(
+    [const I: usize, const O: usize] LinearNoBias<I, O, f32> = LinearNoBias::ZERO;
+    tensors: weight: &[O, I];
+    counters:
+);
 
 impl<const I: usize, const O: usize, T: Scalar> Module<T> for LinearNoBias<I, O, T> {
     const PARAMS: usize = I * O;

@@ -1,8 +1,43 @@
 //! Layers: each file holds one layer's docs, forward, backward and gradient check.
 
-/// Implements `Module` for a layer without parameters: nothing to visit or update.
+/// Implements `Embed` (building the layer over `f32` from embedded weights at compile
+/// time) for a layer whose tensors are the listed fields, each with its PyTorch shape,
+/// and whose counters are the listed `u64` fields; everything else comes from `base`.
+macro_rules! embed_tensors {
+    (
+        [$($g:tt)*] $ty:ty = $base:expr;
+        tensors: $($field:ident: $shape:expr),*;
+        counters: $($counter:ident),*
+    ) => {
+        impl<At: ::monograd_core::embed::Place, $($g)*> ::monograd_core::embed::Embed<At> for $ty {
+            const EMBEDDED: ::monograd_core::embed::Embedded<Self> = {
+                let mut value = $base;
+                let mut report = ::monograd_core::embed::Report::EMPTY;
+                $(
+                    let t = ::monograd_core::embed::param::<At, _>(stringify!($field), $shape);
+                    report = report.merge(&t.report);
+                    value.$field = t.value();
+                )*
+                $(
+                    let c = ::monograd_core::embed::counter::<At>(stringify!($counter), value.$counter);
+                    report = report.merge(&c.report);
+                    value.$counter = c.value();
+                )*
+                ::monograd_core::embed::Embedded::new(value, report)
+            };
+        }
+    };
+}
+use embed_tensors;
+
+/// Implements `Module` for a layer without parameters: nothing to visit or update; and
+/// `Embed`, with the layer's value as given (the unit struct itself if none is).
 macro_rules! no_params {
     ($name:ident) => {
+        $crate::layers::no_params!($name = $name);
+    };
+    ($name:ident = $value:expr) => {
+        ::monograd_core::__embed_plain!([] $name = $value;);
         impl<T: ::monograd_core::Scalar> ::monograd_core::Module<T> for $name {
             const PARAMS: usize = 0;
             fn visit<F: FnMut(::monograd_core::module::Tensor<'_, &[T]>)>(

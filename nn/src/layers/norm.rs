@@ -296,6 +296,12 @@ macro_rules! batch_norm {
             }
         }
 
+        super::embed_tensors!(
+            [const C: usize] $name<C, f32> = $name::ZERO;
+            tensors: weight: &[C], bias: &[C], running_mean: &[C], running_var: &[C];
+            counters: num_batches_tracked
+        );
+
         impl<const C: usize, T: Scalar> Module<T> for $name<C, T> {
             const PARAMS: usize = 2 * C;
 
@@ -547,6 +553,12 @@ impl<const N: usize, T: Scalar> Default for LayerNorm<N, T> {
         Self::ZERO
     }
 }
+
+super::embed_tensors!(
+    [const N: usize] LayerNorm<N, f32> = LayerNorm::ZERO;
+    tensors: weight: &[N], bias: &[N];
+    counters:
+);
 
 impl<const N: usize, T: Scalar> Module<T> for LayerNorm<N, T> {
     const PARAMS: usize = 2 * N;

@@ -27,6 +27,7 @@ use monograd_core::{Ctx, Layer, OutputShape, Rank1, Rank3, Scalar};
 /// Implements `Module` for a parameterless pooling layer with const parameters `K`, `S`.
 macro_rules! no_params_pool {
     ($name:ident) => {
+        monograd_core::__embed_plain!([const K: usize, const S: usize] $name<K, S> = $name;);
         impl<T: Scalar, const K: usize, const S: usize> monograd_core::Module<T> for $name<K, S> {
             const PARAMS: usize = 0;
             fn visit<F: FnMut(monograd_core::module::Tensor<'_, &[T]>)>(

@@ -105,6 +105,8 @@ impl<B: Shape> fmt::Debug for Reshape<B> {
     }
 }
 
+monograd_core::__embed_plain!([B: Shape] Reshape<B> = Reshape::new(););
+
 impl<T: Scalar, B: Shape> Module<T> for Reshape<B> {
     const PARAMS: usize = 0;
     fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, _: &Path<'_>, _: &mut F) {}

@@ -45,7 +45,7 @@ use std::string::String;
 use std::vec::Vec;
 
 pub mod atomic;
-pub mod half;
+pub use monograd_core::half;
 pub mod names;
 pub mod safetensors;
 

@@ -13,7 +13,7 @@
 /// The `f32` equal to the binary16 value with these bits (little-endian in files).
 ///
 /// ```
-/// use monograd_nn::serialize::half::f16_to_f32;
+/// use monograd_core::half::f16_to_f32;
 /// assert_eq!(f16_to_f32(0x3C00), 1.0);
 /// assert_eq!(f16_to_f32(0xC000), -2.0);
 /// assert_eq!(f16_to_f32(0x7BFF), 65504.0); // the largest finite half
@@ -45,7 +45,7 @@ pub const fn f16_to_f32(bits: u16) -> f32 {
 /// The `f32` equal to the bfloat16 value with these bits: they are its top half.
 ///
 /// ```
-/// use monograd_nn::serialize::half::bf16_to_f32;
+/// use monograd_core::half::bf16_to_f32;
 /// assert_eq!(bf16_to_f32(0x3F80), 1.0);
 /// assert_eq!(bf16_to_f32(0xC049), -3.140625); // pi, to 8 significant bits
 /// assert_eq!(bf16_to_f32(0xFF80), f32::NEG_INFINITY);
