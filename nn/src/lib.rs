@@ -48,4 +48,4 @@ pub use layers::{
     Sigmoid, Softmax, Softplus, ELU, GELU,
 };
 pub use loss::{BceWithLogitsLoss, CrossEntropyLoss, ElementwiseLoss, HuberLoss, L1Loss, Loss, MseLoss, NllLoss};
-pub use optim::{Adagrad, Adam, AdamW, OptimError, Optimizer, RmsProp, Schedule, Scheduled, Sgd};
+pub use optim::{Adagrad, Adam, AdamW, OptimError, Optimizer, OptimizerState, RmsProp, Schedule, Scheduled, Sgd};
