@@ -101,28 +101,35 @@ fn pause_at(k: usize) -> impl FnMut(&Event<'_>) -> Control {
 /// every epoch's metrics.
 #[derive(Debug, PartialEq)]
 struct Outcome {
-    tensors: Vec<(String, Vec<u32>)>,
-    counters: Vec<(String, u64)>,
-    optimizer: Vec<(String, Vec<u64>)>,
+    tensors: Bits,
+    counters: Counters,
+    optimizer: State,
     lr: u64,
     steps: Vec<(u64, u32)>,
     epochs: Vec<[u64; 6]>,
     best: Option<usize>,
 }
 
-fn tensors<M: Module<f32>>(m: &M) -> Vec<(String, Vec<u32>)> {
+/// Each tensor's name and values as bits.
+type Bits = Vec<(String, Vec<u32>)>;
+/// Each counter's name and value.
+type Counters = Vec<(String, u64)>;
+/// Each piece of an optimizer's state, as bits.
+type State = Vec<(String, Vec<u64>)>;
+
+fn tensors<M: Module<f32>>(m: &M) -> Bits {
     let mut out = Vec::new();
     m.visit(&Path::ROOT, &mut |t| out.push((t.path.to_string(), t.values.iter().map(|v| v.to_bits()).collect())));
     out
 }
 
-fn counters<M: Module<f32>>(m: &M) -> Vec<(String, u64)> {
+fn counters<M: Module<f32>>(m: &M) -> Counters {
     let mut out = Vec::new();
     m.visit_counters(&Path::ROOT, &mut |c| out.push((c.path.to_string(), *c.value)));
     out
 }
 
-fn optimizer_state<O: OptimizerState<f32>>(o: &O, params: usize) -> Vec<(String, Vec<u64>)> {
+fn optimizer_state<O: OptimizerState<f32>>(o: &O, params: usize) -> State {
     let mut out = Vec::new();
     o.visit_state(params, &Path::ROOT, &mut |s| match s {
         StateRef::Counter { path, value } => out.push((path.to_string(), vec![value])),
@@ -388,7 +395,8 @@ mod custom_loop {
             self.batches = Batches::new(BATCH, self.run.shuffle_seed).unwrap();
         }
 
-        pub(super) fn outcome(&self) -> (Vec<(String, Vec<u32>)>, Vec<(String, u64)>, Vec<(String, Vec<u64>)>) {
+        /// Tensors, counters, optimizer state: as bits.
+        pub(super) fn outcome(&self) -> (Bits, Counters, State) {
             (tensors(&self.net), counters(&self.net), optimizer_state(&self.opt, <Net as Module<f32>>::PARAMS))
         }
     }

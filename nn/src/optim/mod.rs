@@ -382,7 +382,8 @@ mod tests {
     fn copy_state<O: OptimizerState<f64>>(from: &O, to: &mut O, params: usize) {
         use alloc::string::{String, ToString};
         use alloc::vec::Vec;
-        let (mut counters, mut blocks): (Vec<(String, u64)>, Vec<(String, Vec<f64>)>) = (Vec::new(), Vec::new());
+        let mut counters: Vec<(String, u64)> = Vec::new();
+        let mut blocks: Vec<(String, Vec<f64>)> = Vec::new();
         from.visit_state(params, &Path::ROOT, &mut |s| match s {
             StateRef::Counter { path, value } => counters.push((path.to_string(), value)),
             StateRef::Block { path, values } => blocks.push((path.to_string(), values.unwrap().to_vec())),

@@ -222,6 +222,8 @@ pub(crate) struct Extra {
     pub(crate) tensors: Vec<(String, Owned)>,
 }
 
+// The trainer's checkpoints (feature `train`) are the only users.
+#[cfg_attr(not(feature = "train"), allow(dead_code))]
 impl Extra {
     /// Adds a metadata entry.
     pub(crate) fn meta(&mut self, key: &str, value: impl ToString) {
@@ -281,6 +283,7 @@ fn field(path: &FsPath, key: &str, problem: &str) -> SerializeError {
 }
 
 /// What [`decode`] read beyond the model and the optimizer: the caller's wants, in order.
+#[cfg_attr(not(feature = "train"), allow(dead_code))]
 pub(crate) struct ExtraRead<T> {
     pub(crate) values: Vec<T>,
     pub(crate) counters: Vec<u64>,

@@ -295,7 +295,9 @@ pub(crate) enum Holds {
     Values,
     /// An integer: an `I64` or `U64` scalar, at least 0.
     Counter,
-    /// Values of exactly this type, kept as their little-endian bytes.
+    /// Values of exactly this type, kept as their little-endian bytes (the trainer's
+    /// history in checkpoints, feature `train`).
+    #[cfg_attr(not(feature = "train"), allow(dead_code))]
     Exact(Dtype),
 }
 
