@@ -38,7 +38,8 @@
 //! - neither: `no_std`, no heap, math through `libm`.
 //! - `data` (default, implies `std`): data loading, `monograd::nn::data`.
 //! - `safetensors` (default, implies `std`): saving and loading models as safetensors
-//!   files with PyTorch's names, `monograd::nn::serialize`; docs/FORMATS.md tells the whole story.
+//!   files with PyTorch's names, and checkpoints that resume a run bit-identically,
+//!   `monograd::nn::serialize`; docs/FORMATS.md tells the whole story.
 #![no_std]
 #![warn(missing_docs)]
 

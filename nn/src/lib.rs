@@ -13,7 +13,7 @@
 //! | [`init`] | Xavier/Glorot and Kaiming/He initialisation, PyTorch's per-layer defaults, bit-identical from a seed on every platform |
 //! | `gradcheck` | any layer as a case of the shared gradient check (feature `alloc`) |
 //! | `data` | IDX/MNIST and CSV readers, splits, normalisation, seeded mini-batches (feature `data`) |
-//! | `serialize` | safetensors files with PyTorch's names, atomic saves, checked loads (feature `safetensors`) |
+//! | `serialize` | safetensors files with PyTorch's names, atomic saves, checked loads, checkpoints (feature `safetensors`) |
 //! | `train` | the training loop, metrics, early stopping, callbacks, progress bar, PNG charts, augmentation (feature `train`) |
 #![no_std]
 #![warn(missing_docs)]
@@ -48,4 +48,4 @@ pub use layers::{
     Sigmoid, Softmax, Softplus, ELU, GELU,
 };
 pub use loss::{BceWithLogitsLoss, CrossEntropyLoss, ElementwiseLoss, HuberLoss, L1Loss, Loss, MseLoss, NllLoss};
-pub use optim::{Adagrad, Adam, AdamW, OptimError, Optimizer, RmsProp, Schedule, Scheduled, Sgd};
+pub use optim::{Adagrad, Adam, AdamW, OptimError, Optimizer, OptimizerState, RmsProp, Schedule, Scheduled, Sgd};

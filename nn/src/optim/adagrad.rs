@@ -12,6 +12,9 @@
 
 use monograd_core::{Module, Scalar};
 
+use monograd_core::module::Path;
+
+use super::state::{visit_blocks, visit_blocks_mut, OptimizerState, StateMut, StateRef};
 use super::{for_each_param, require, slots, OptimError, Optimizer, StateStore};
 
 /// Adagrad, PyTorch's semantics (defaults: no learning-rate decay, no weight decay,
@@ -157,6 +160,31 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adagrad<T, S> {
 
     fn set_lr(&mut self, lr: f64) {
         self.lr = T::from_f64(lr);
+    }
+}
+
+/// `step` (the `t` of the learning-rate decay, and whether the accumulators are
+/// initialised), then the block `sum`.
+impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for Adagrad<T, S> {
+    fn kind(&self) -> &'static str {
+        "Adagrad"
+    }
+
+    fn visit_state<F: FnMut(StateRef<'_, T>)>(&self, params: usize, path: &Path<'_>, f: &mut F) {
+        f(StateRef::Counter { path: &path.field("step"), value: self.steps });
+        visit_blocks(self.state.values(), params, &["sum"], path, f);
+    }
+
+    fn visit_state_mut<F: FnMut(StateMut<'_, T>)>(
+        &mut self,
+        params: usize,
+        path: &Path<'_>,
+        f: &mut F,
+    ) -> Result<(), OptimError> {
+        let state = self.state.take(self.state_len(params), "Adagrad state")?;
+        f(StateMut::Counter { path: &path.field("step"), value: &mut self.steps });
+        visit_blocks_mut(state, params, &["sum"], path, f);
+        Ok(())
     }
 }
 

@@ -14,6 +14,9 @@
 
 use monograd_core::{Module, Scalar};
 
+use monograd_core::module::Path;
+
+use super::state::{visit_blocks, visit_blocks_mut, OptimizerState, StateMut, StateRef};
 use super::{for_each_param, require, slots, OptimError, Optimizer, StateStore};
 
 /// Adam, PyTorch's semantics (defaults: `betas = (0.9, 0.999)`, `eps = 1e-8`, no weight
@@ -172,6 +175,15 @@ impl<T: Scalar, S: StateStore<T>> Adam<T, S> {
         self.steps = 0;
     }
 
+    /// The state blocks of this configuration, in their order in the store.
+    fn blocks(&self) -> &'static [&'static str] {
+        if self.amsgrad {
+            &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+        } else {
+            &["exp_avg", "exp_avg_sq"]
+        }
+    }
+
     fn name(&self) -> &'static str {
         if self.decoupled {
             "AdamW"
@@ -247,6 +259,32 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adam<T, S> {
 
     fn set_lr(&mut self, lr: f64) {
         self.lr = T::from_f64(lr);
+    }
+}
+
+/// `step` (the `t` of the bias corrections), then the blocks `exp_avg`, `exp_avg_sq` and,
+/// with AMSGrad, `max_exp_avg_sq`: PyTorch's names. The kind is `Adam` or `AdamW`.
+impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for Adam<T, S> {
+    fn kind(&self) -> &'static str {
+        self.name()
+    }
+
+    fn visit_state<F: FnMut(StateRef<'_, T>)>(&self, params: usize, path: &Path<'_>, f: &mut F) {
+        f(StateRef::Counter { path: &path.field("step"), value: self.steps });
+        visit_blocks(self.state.values(), params, self.blocks(), path, f);
+    }
+
+    fn visit_state_mut<F: FnMut(StateMut<'_, T>)>(
+        &mut self,
+        params: usize,
+        path: &Path<'_>,
+        f: &mut F,
+    ) -> Result<(), OptimError> {
+        let (blocks, what) = (self.blocks(), if self.decoupled { "AdamW state" } else { "Adam state" });
+        let state = self.state.take(self.state_len(params), what)?;
+        f(StateMut::Counter { path: &path.field("step"), value: &mut self.steps });
+        visit_blocks_mut(state, params, blocks, path, f);
+        Ok(())
     }
 }
 

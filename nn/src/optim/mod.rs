@@ -39,6 +39,13 @@
 //! keeps state through a [`StateStore`] and [`slots`]; `lr`/`set_lr` let schedules drive
 //! it. `examples/custom_optimizer.rs` adds Lion this way.
 //!
+//! # Checkpoints
+//! [`OptimizerState`] hands an optimizer's state out by name (step counts, and blocks such
+//! as Adam's `exp_avg` laid out by parameter offset) and takes it back, so that a
+//! checkpoint resumes training bit for bit. Every optimizer here and [`Scheduled`]
+//! implement it; implement it for your own optimizer to checkpoint it too ([`state`] shows
+//! how).
+//!
 //! ```
 //! use monograd_core::{Module, Scalar};
 //! use monograd_nn::optim::{for_each_param, OptimError, Optimizer};
@@ -85,12 +92,14 @@ pub mod clip;
 mod rmsprop;
 pub mod schedule;
 mod sgd;
+pub mod state;
 
 pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
 pub use rmsprop::RmsProp;
 pub use schedule::{Schedule, Scheduled};
 pub use sgd::Sgd;
+pub use state::{OptimizerState, StateMut, StateRef};
 
 /// Updates a model's parameters from its gradient.
 ///
@@ -188,6 +197,10 @@ pub trait StateStore<T> {
     /// How many values the store holds now.
     fn held(&self) -> usize;
 
+    /// The values the store holds now ([`StateStore::held`] of them), read-only: what a
+    /// checkpoint saves.
+    fn values(&self) -> &[T];
+
     /// [`StateStore::prepare`], with a too-short store reported as an [`OptimError`]
     /// naming `what`.
     ///
@@ -211,6 +224,9 @@ impl<T: Scalar> StateStore<T> for alloc::vec::Vec<T> {
     fn held(&self) -> usize {
         self.len()
     }
+    fn values(&self) -> &[T] {
+        self
+    }
 }
 
 impl<T> StateStore<T> for &mut [T] {
@@ -220,6 +236,9 @@ impl<T> StateStore<T> for &mut [T] {
     fn held(&self) -> usize {
         self.len()
     }
+    fn values(&self) -> &[T] {
+        self
+    }
 }
 
 impl<T, const N: usize> StateStore<T> for [T; N] {
@@ -228,6 +247,9 @@ impl<T, const N: usize> StateStore<T> for [T; N] {
     }
     fn held(&self) -> usize {
         N
+    }
+    fn values(&self) -> &[T] {
+        self
     }
 }
 
@@ -353,6 +375,93 @@ mod tests {
         assert_eq!(e, OptimError::State(ShapeError::OutOfBounds { what: "Adam state", needed: 5, len: 4 }));
         #[cfg(feature = "alloc")]
         assert_eq!(alloc::string::ToString::to_string(&e), "Adam state: the view needs 5 values but the data holds 4");
+    }
+
+    /// Copies `from`'s state into `to` through the two visits, as a checkpoint does.
+    #[cfg(feature = "alloc")]
+    fn copy_state<O: OptimizerState<f64>>(from: &O, to: &mut O, params: usize) {
+        use alloc::string::{String, ToString};
+        use alloc::vec::Vec;
+        let mut counters: Vec<(String, u64)> = Vec::new();
+        let mut blocks: Vec<(String, Vec<f64>)> = Vec::new();
+        from.visit_state(params, &Path::ROOT, &mut |s| match s {
+            StateRef::Counter { path, value } => counters.push((path.to_string(), value)),
+            StateRef::Block { path, values } => blocks.push((path.to_string(), values.unwrap().to_vec())),
+        });
+        let (mut c, mut b) = (counters.iter(), blocks.iter());
+        to.visit_state_mut(params, &Path::ROOT, &mut |s| match s {
+            StateMut::Counter { path, value } => {
+                let (name, v) = c.next().unwrap();
+                assert_eq!(&path.to_string(), name);
+                *value = *v;
+            }
+            StateMut::Block { path, values } => {
+                let (name, v) = b.next().unwrap();
+                assert_eq!(&path.to_string(), name);
+                values.copy_from_slice(v);
+            }
+        })
+        .unwrap();
+        assert!(c.next().is_none() && b.next().is_none());
+    }
+
+    /// Steps `a` three times, copies its state into the fresh `b`, then steps both
+    /// twice more: the models must agree to the bit, and must not without the copy.
+    #[cfg(feature = "alloc")]
+    fn resumes_exactly<O: OptimizerState<f64> + Clone>(mut a: O, names: &[&str]) {
+        use alloc::string::ToString;
+        use alloc::vec::Vec;
+        let (mut m, g) = testing::tiny();
+        let fresh = a.clone();
+        for _ in 0..3 {
+            a.step(&mut m, &g);
+        }
+        let mut seen = Vec::new();
+        a.visit_state(6, &Path::ROOT.field("opt"), &mut |s| match s {
+            StateRef::Counter { path, .. } | StateRef::Block { path, .. } => seen.push(path.to_string()),
+        });
+        assert_eq!(seen, names);
+        let (mut b, mut ignorant) = (fresh.clone(), fresh);
+        copy_state(&a, &mut b, 6);
+        let (mut mb, mut mi) = (m.clone(), m.clone());
+        for _ in 0..2 {
+            a.step(&mut m, &g);
+            b.step(&mut mb, &g);
+            ignorant.step(&mut mi, &g);
+        }
+        let bits = |t: &testing::Tiny<f64>| t.a.iter().chain(&t.b).map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&m), bits(&mb), "{names:?}");
+        assert_ne!(bits(&m), bits(&mi), "{names:?}: the state made no difference");
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn every_optimizer_resumes_from_its_state_bit_for_bit() {
+        resumes_exactly(Adam::new(0.1), &["opt.step", "opt.exp_avg", "opt.exp_avg_sq"]);
+        resumes_exactly(
+            AdamW::new(0.1).amsgrad(true),
+            &["opt.step", "opt.exp_avg", "opt.exp_avg_sq", "opt.max_exp_avg_sq"],
+        );
+        resumes_exactly(Sgd::new(0.1).momentum(0.9), &["opt.step", "opt.momentum_buffer"]);
+        resumes_exactly(
+            RmsProp::new(0.01).momentum(0.5).centered(true),
+            &["opt.step", "opt.square_avg", "opt.momentum_buffer", "opt.grad_avg"],
+        );
+        resumes_exactly(Adagrad::new(0.1).lr_decay(0.1), &["opt.step", "opt.sum"]);
+        let sched = |step: usize| 0.1 / (1.0 + step as f64);
+        resumes_exactly(Scheduled::new(Sgd::new(0.0), sched), &["opt.step", "opt.schedule_step"]);
+        assert_eq!(OptimizerState::<f64>::kind(&AdamW::new(0.1)), "AdamW");
+        assert_eq!(OptimizerState::<f64>::kind(&Scheduled::new(Adam::new(0.1), sched)), "Adam");
+    }
+
+    #[test]
+    fn a_store_too_short_for_the_state_is_an_error_before_anything_is_visited() {
+        let mut buf = [0.0f64; 11];
+        let mut adam = Adam::with_state(0.1, &mut buf[..]);
+        let mut visited = 0;
+        let e = adam.visit_state_mut(6, &Path::ROOT, &mut |_| visited += 1).unwrap_err();
+        assert_eq!(e, OptimError::State(ShapeError::OutOfBounds { what: "Adam state", needed: 12, len: 11 }));
+        assert_eq!(visited, 0);
     }
 
     #[cfg(feature = "alloc")]

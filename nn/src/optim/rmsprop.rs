@@ -15,6 +15,9 @@
 
 use monograd_core::{Module, Scalar};
 
+use monograd_core::module::Path;
+
+use super::state::{visit_blocks, visit_blocks_mut, OptimizerState, StateMut, StateRef};
 use super::{for_each_param, require, OptimError, Optimizer, StateStore};
 
 /// RMSprop, PyTorch's semantics (defaults: `lr = 0.01` is PyTorch's, but the rate is
@@ -130,6 +133,16 @@ impl<T: Scalar, S: StateStore<T>> RmsProp<T, S> {
         self.steps = 0;
     }
 
+    /// The state blocks of this configuration, in their order in the store.
+    fn blocks(&self) -> &'static [&'static str] {
+        match (self.momentum > T::ZERO, self.centered) {
+            (false, false) => &["square_avg"],
+            (true, false) => &["square_avg", "momentum_buffer"],
+            (false, true) => &["square_avg", "grad_avg"],
+            (true, true) => &["square_avg", "momentum_buffer", "grad_avg"],
+        }
+    }
+
     fn validate(&self) -> Result<(), OptimError> {
         let name = "RmsProp";
         require(self.lr >= T::ZERO, name, "the learning rate must be at least 0")?;
@@ -195,6 +208,32 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for RmsProp<T, S> {
 
     fn set_lr(&mut self, lr: f64) {
         self.lr = T::from_f64(lr);
+    }
+}
+
+/// `step`, then the blocks `square_avg`, `momentum_buffer` (with momentum) and `grad_avg`
+/// (centered).
+impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for RmsProp<T, S> {
+    fn kind(&self) -> &'static str {
+        "RmsProp"
+    }
+
+    fn visit_state<F: FnMut(StateRef<'_, T>)>(&self, params: usize, path: &Path<'_>, f: &mut F) {
+        f(StateRef::Counter { path: &path.field("step"), value: self.steps });
+        visit_blocks(self.state.values(), params, self.blocks(), path, f);
+    }
+
+    fn visit_state_mut<F: FnMut(StateMut<'_, T>)>(
+        &mut self,
+        params: usize,
+        path: &Path<'_>,
+        f: &mut F,
+    ) -> Result<(), OptimError> {
+        let blocks = self.blocks();
+        let state = self.state.take(self.state_len(params), "RmsProp state")?;
+        f(StateMut::Counter { path: &path.field("step"), value: &mut self.steps });
+        visit_blocks_mut(state, params, blocks, path, f);
+        Ok(())
     }
 }
 

@@ -30,6 +30,9 @@
 
 use monograd_core::{Module, Scalar};
 
+use monograd_core::module::Path;
+
+use super::state::{OptimizerState, StateMut, StateRef};
 use super::{OptimError, Optimizer};
 
 /// A learning rate for each step, counted from 0.
@@ -307,6 +310,33 @@ impl<T: Scalar, O: Optimizer<T>, S: Schedule> Optimizer<T> for Scheduled<O, S> {
     /// Sets the inner optimizer's rate; the schedule overrides it at the next step.
     fn set_lr(&mut self, lr: f64) {
         self.optimizer.set_lr(lr);
+    }
+}
+
+/// The inner optimizer's state (and kind), then the counter `schedule_step`: the
+/// schedule's position. The schedule itself is code, not state: rebuild it the same way.
+impl<T: Scalar, O: OptimizerState<T>, S: Schedule> OptimizerState<T> for Scheduled<O, S> {
+    fn kind(&self) -> &'static str {
+        self.optimizer.kind()
+    }
+
+    fn visit_state<F: FnMut(StateRef<'_, T>)>(&self, params: usize, path: &Path<'_>, f: &mut F) {
+        self.optimizer.visit_state(params, path, f);
+        f(StateRef::Counter { path: &path.field("schedule_step"), value: self.step as u64 });
+    }
+
+    fn visit_state_mut<F: FnMut(StateMut<'_, T>)>(
+        &mut self,
+        params: usize,
+        path: &Path<'_>,
+        f: &mut F,
+    ) -> Result<(), OptimError> {
+        self.optimizer.visit_state_mut(params, path, f)?;
+        let mut step = self.step as u64;
+        f(StateMut::Counter { path: &path.field("schedule_step"), value: &mut step });
+        // A position past `usize` (a file from a 64-bit machine on a 32-bit one) saturates.
+        self.step = usize::try_from(step).unwrap_or(usize::MAX);
+        Ok(())
     }
 }
 

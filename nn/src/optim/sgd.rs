@@ -13,6 +13,9 @@
 
 use monograd_core::{Module, Scalar};
 
+use monograd_core::module::Path;
+
+use super::state::{visit_blocks, visit_blocks_mut, OptimizerState, StateMut, StateRef};
 use super::{for_each_param, require, slots, OptimError, Optimizer, StateStore};
 
 /// Stochastic gradient descent, PyTorch's semantics (defaults: no momentum, no dampening,
@@ -129,6 +132,15 @@ impl<T: Scalar, S: StateStore<T>> Sgd<T, S> {
         self.steps = 0;
     }
 
+    /// The state blocks of this configuration.
+    fn blocks(&self) -> &'static [&'static str] {
+        if self.momentum == T::ZERO {
+            &[]
+        } else {
+            &["momentum_buffer"]
+        }
+    }
+
     fn validate(&self) -> Result<(), OptimError> {
         let name = "Sgd";
         require(self.lr >= T::ZERO, name, "the learning rate must be at least 0")?;
@@ -184,6 +196,32 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Sgd<T, S> {
 
     fn set_lr(&mut self, lr: f64) {
         self.lr = T::from_f64(lr);
+    }
+}
+
+/// `step` (whether the momentum buffer is initialised), then, with momentum, the block
+/// `momentum_buffer`.
+impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for Sgd<T, S> {
+    fn kind(&self) -> &'static str {
+        "Sgd"
+    }
+
+    fn visit_state<F: FnMut(StateRef<'_, T>)>(&self, params: usize, path: &Path<'_>, f: &mut F) {
+        f(StateRef::Counter { path: &path.field("step"), value: self.steps });
+        visit_blocks(self.state.values(), params, self.blocks(), path, f);
+    }
+
+    fn visit_state_mut<F: FnMut(StateMut<'_, T>)>(
+        &mut self,
+        params: usize,
+        path: &Path<'_>,
+        f: &mut F,
+    ) -> Result<(), OptimError> {
+        let blocks = self.blocks();
+        let state = self.state.take(self.state_len(params), "Sgd momentum buffer")?;
+        f(StateMut::Counter { path: &path.field("step"), value: &mut self.steps });
+        visit_blocks_mut(state, params, blocks, path, f);
+        Ok(())
     }
 }
 

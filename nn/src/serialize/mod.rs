@@ -4,6 +4,7 @@
 //! | --- | --- |
 //! | [`safetensors`] | [`save`](safetensors::save) and [`load`](safetensors::load) any [`Module`](monograd_core::Module) of `f32` or `f64` as a `.safetensors` file that PyTorch reads and writes |
 //! | [`names`] | [`NameMap`](names::NameMap): the model's names to the file's ([`Sequential`](names::Sequential) indices, a [`Prefix`](names::Prefix), any closure) |
+//! | [`checkpoint`] | a training run in one file: the model, the optimizer's state, the step, the data cursor, the generators; resumes bit-identically |
 //! | [`atomic`] | replacing a file so that a failed save never loses the previous one |
 //! | [`half`] | `F16` and `BF16` widened to `f32`, exactly |
 //!
@@ -45,6 +46,7 @@ use std::string::String;
 use std::vec::Vec;
 
 pub mod atomic;
+pub mod checkpoint;
 pub use monograd_core::half;
 pub mod names;
 pub mod safetensors;
@@ -172,6 +174,37 @@ pub enum SerializeError {
         /// The model's two names.
         model_names: [String; 2],
     },
+    /// A checkpoint's metadata is not what it should be: not a checkpoint at all, a
+    /// field missing or malformed, or a setting that differs from the trainer's.
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the field.
+        problem: String,
+    },
+    /// A checkpoint of a format version this build does not read.
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// The version the file claims.
+        found: String,
+    },
+    /// A checkpoint holds the state of another kind of optimizer.
+    OptimizerKind {
+        /// The file.
+        path: PathBuf,
+        /// The optimizer loading it (`"Adam"`).
+        expected: String,
+        /// The optimizer that saved it.
+        found: String,
+    },
+    /// The optimizer cannot hold the checkpoint's state (a fixed store too short).
+    OptimizerState {
+        /// The file.
+        path: PathBuf,
+        /// The optimizer's error.
+        source: crate::optim::OptimError,
+    },
 }
 
 /// `[2, 3]`, `[]` for a scalar.
@@ -261,8 +294,26 @@ impl fmt::Display for SerializeError {
             Self::NegativeCounter { path, name, value } => {
                 write!(f, "{}: counter `{name}` is {value}, not a count", path.display())
             }
+            Self::DuplicateName { path, name, model_names: [a, b] } if a == b => {
+                write!(f, "{}: two tensors are named `{name}`", path.display())
+            }
             Self::DuplicateName { path, name, model_names: [a, b] } => {
                 write!(f, "{}: the model's `{a}` and `{b}` both map to `{name}` in the file", path.display())
+            }
+            Self::Checkpoint { path, problem } => write!(f, "{}: checkpoint: {problem}", path.display()),
+            Self::Version { path, found } => write!(
+                f,
+                "{}: checkpoint format version {found}; this build reads version {}",
+                path.display(),
+                checkpoint::VERSION
+            ),
+            Self::OptimizerKind { path, expected, found } => write!(
+                f,
+                "{}: the checkpoint holds the state of {found}, but the optimizer is {expected}",
+                path.display()
+            ),
+            Self::OptimizerState { path, source } => {
+                write!(f, "{}: the optimizer cannot take the checkpoint's state: {source}", path.display())
             }
         }
     }
@@ -272,6 +323,7 @@ impl std::error::Error for SerializeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } => Some(source),
+            Self::OptimizerState { source, .. } => Some(source),
             _ => None,
         }
     }

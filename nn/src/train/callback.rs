@@ -86,7 +86,14 @@ pub enum Control {
     Continue,
     /// Stop after this step or epoch: `fit` returns with the history so far (and, with
     /// [`EarlyStopping::restore_best`](super::EarlyStopping::restore_best), the best weights).
+    /// A stop mid-epoch ends that epoch there: it is validated and recorded.
     Stop,
+    /// Stop after this step or epoch, to go on later: mid-epoch, the epoch stays open (not
+    /// validated, not recorded), and the best weights are not put back. The next
+    /// [`fit`](super::Trainer::fit) or [`epoch`](super::Trainer::epoch) continues with
+    /// the next batch, exactly as if nothing had happened; so does a trainer restored from
+    /// a checkpoint saved in between (`Trainer::save_checkpoint`).
+    Pause,
 }
 
 /// Sees every [`Event`] of [`Trainer::fit`](super::Trainer::fit) and may stop it.
@@ -106,7 +113,8 @@ pub enum Control {
 /// }
 /// ```
 pub trait Callback {
-    /// Called for each event; [`Control::Stop`] ends training after the current step.
+    /// Called for each event; [`Control::Stop`] ends training after the current step,
+    /// [`Control::Pause`] interrupts it there, to continue later.
     fn event(&mut self, event: &Event<'_>) -> Control;
 }
 
@@ -123,15 +131,14 @@ impl<F: FnMut(&Event<'_>) -> Control> Callback for F {
     }
 }
 
-/// Both callbacks see every event; training stops if either asks.
+/// Both callbacks see every event; training stops if either asks, and pauses if either
+/// asks for a pause (which loses nothing, so it wins over a stop).
 impl<A: Callback, B: Callback> Callback for (A, B) {
     fn event(&mut self, event: &Event<'_>) -> Control {
-        let a = self.0.event(event);
-        let b = self.1.event(event);
-        if a == Control::Stop || b == Control::Stop {
-            Control::Stop
-        } else {
-            Control::Continue
+        match (self.0.event(event), self.1.event(event)) {
+            (Control::Pause, _) | (_, Control::Pause) => Control::Pause,
+            (Control::Stop, _) | (_, Control::Stop) => Control::Stop,
+            _ => Control::Continue,
         }
     }
 }

@@ -150,6 +150,9 @@ pub enum Stopped {
     },
     /// A callback returned [`Control::Stop`](super::Control::Stop).
     Callback,
+    /// A callback returned [`Control::Pause`](super::Control::Pause): the run goes on with
+    /// the next `fit`, or from a checkpoint.
+    Paused,
 }
 
 impl History {
@@ -242,6 +245,7 @@ impl fmt::Display for History {
                 if self.restored_best { "; restored the best epoch's weights" } else { "" }
             )?,
             Some(Stopped::Callback) => writeln!(f, "stopped by a callback")?,
+            Some(Stopped::Paused) => writeln!(f, "paused by a callback")?,
             None if self.restored_best => writeln!(f, "restored the best epoch's weights")?,
             None => {}
         }

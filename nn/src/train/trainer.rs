@@ -14,6 +14,11 @@
 //! - [`Trainer::epoch`] runs one epoch and returns its [`EpochReport`], for a loop of
 //!   your own (change the data, save checkpoints, stop on any rule).
 //!
+//! A callback's [`Control::Pause`] interrupts either mid-epoch; the next call continues
+//! with the next batch. `save_checkpoint` and `load_checkpoint` (feature `safetensors`)
+//! carry a run, paused or between epochs, to a fresh trainer that continues it
+//! bit-identically.
+//!
 //! Everything is reproducible: the same seed and the same network give bit-identical
 //! weights and metrics on every run (batches come from `(seed, epoch)`, augmentation from
 //! a generator seeded the same way, dropout masks from the layer's seed and step).
@@ -31,7 +36,7 @@ use super::callback::{Callback, Control, Event, Plan, StepReport};
 use super::history::{EarlyStopping, EpochReport, History, Stopped};
 use super::metric::{Metric, Metrics, Target};
 use super::{NonFinite, TrainError};
-use crate::data::{Batches, Dataset};
+use crate::data::{Batches, Cursor, Dataset};
 use crate::loss::Loss;
 use crate::optim::clip::clip_grad_norm;
 use crate::optim::{Optimizer, Schedule};
@@ -48,6 +53,27 @@ pub enum Every {
 
 /// An augmentation: transforms a batch of inputs in place, drawing from a seeded generator.
 type Augment = Box<dyn FnMut(&mut [f32], &mut Rng)>;
+
+#[cfg(feature = "safetensors")]
+mod checkpoint;
+
+/// An epoch paused mid-way ([`Control::Pause`], or a checkpoint saved so): where it stands
+/// and what it has summed so far. The epoch is `history.epochs.len()`.
+#[derive(Clone, Debug, PartialEq)]
+struct Open {
+    /// Samples of the epoch's order already served.
+    position: usize,
+    /// Batches done.
+    batch: usize,
+    /// The sums behind the epoch's training metrics.
+    loss_sum: f64,
+    correct: usize,
+    samples: usize,
+    /// The augmentation generator, where it stands.
+    rng: Rng,
+    /// Training time so far, in seconds.
+    seconds: f64,
+}
 
 /// Settings of a run.
 #[derive(Clone, Copy, Debug)]
@@ -125,7 +151,9 @@ pub struct Trainer<N: Network<f32>, O, L, Y> {
     dy: Vec<f32>,
     steps: usize,
     since_best: usize,
-    stop_requested: bool,
+    /// What a callback asked for during the last epoch.
+    requested: Control,
+    open: Option<Open>,
     history: History,
 }
 
@@ -166,7 +194,8 @@ where
             dy: Vec::new(),
             steps: 0,
             since_best: 0,
-            stop_requested: false,
+            requested: Control::Continue,
+            open: None,
             history: History::default(),
         }
     }
@@ -303,6 +332,19 @@ where
         self.steps
     }
 
+    /// Where the run stands: the epoch in progress, or the next one between epochs
+    /// (counted from 0), and the samples of its order already served.
+    pub fn cursor(&self) -> Cursor {
+        let position = self.open.as_ref().map_or(0, |o| o.position);
+        Cursor { epoch: self.history.epochs.len() as u64, position }
+    }
+
+    /// Whether an epoch is open: paused mid-way by [`Control::Pause`] (or restored so from a
+    /// checkpoint). The next [`Trainer::fit`] or [`Trainer::epoch`] continues it.
+    pub fn is_mid_epoch(&self) -> bool {
+        self.open.is_some()
+    }
+
     /// Records the test set's metrics in the history (for its report and chart). Evaluate
     /// the test set once, at the end: it must play no part in training or selection.
     pub fn record_test(&mut self, test: Metrics) {
@@ -340,11 +382,11 @@ where
             train: train.len(),
             val: val.map_or(0, Dataset::len),
         };
-        let mut stop = callback.event(&Event::Start(&plan)) == Control::Stop;
+        self.requested = callback.event(&Event::Start(&plan));
+        let mut stop = self.requested != Control::Continue;
         while !stop && self.history.epochs.len() < self.config.epochs {
             self.epoch(train, val, callback)?;
-            if self.stop_requested {
-                self.history.stopped = Some(Stopped::Callback);
+            if self.requested != Control::Continue {
                 stop = true;
             } else if let (Some(es), Some(_)) = (self.config.early_stopping, val) {
                 if self.since_best >= es.patience && self.history.epochs.len() < self.config.epochs {
@@ -353,7 +395,15 @@ where
                 }
             }
         }
-        self.restore_best();
+        match self.requested {
+            Control::Stop => self.history.stopped = Some(Stopped::Callback),
+            // The run goes on later: keep the weights as they are.
+            Control::Pause => self.history.stopped = Some(Stopped::Paused),
+            Control::Continue => {}
+        }
+        if self.requested != Control::Pause {
+            self.restore_best();
+        }
         callback.event(&Event::End(&self.history));
         Ok(&self.history)
     }
@@ -376,7 +426,10 @@ where
     /// One epoch of training over `train`, then validation on `val`: the next epoch of the
     /// run (epoch `history().epochs.len() + 1`). The report is also pushed to the history
     /// and sent to `callback` as [`Event::Epoch`]. A [`Control::Stop`] from the callback
-    /// during the epoch ends it after that step (validation still runs).
+    /// during the epoch ends it after that step (validation still runs). A
+    /// [`Control::Pause`] leaves it open after that step: the report returned then covers
+    /// the batches so far, with no validation, and is not recorded; the next call
+    /// continues the epoch ([`Trainer::is_mid_epoch`]).
     ///
     /// ```
     /// use monograd_core::Rng;
@@ -408,6 +461,20 @@ where
     ) -> Result<EpochReport, TrainError> {
         self.check(train)?;
         let (train_metrics, train_seconds) = self.train_epoch(train, callback)?;
+        if self.open.is_some() {
+            // Paused mid-epoch: the epoch so far, not recorded.
+            return Ok(EpochReport {
+                epoch: self.history.epochs.len() + 1,
+                epochs: self.config.epochs.max(self.history.epochs.len() + 1),
+                train: train_metrics,
+                val: None,
+                lr: self.optimizer.lr(),
+                steps: self.steps,
+                train_seconds,
+                val_seconds: 0.0,
+                best: false,
+            });
+        }
         let t0 = Instant::now();
         let val_metrics = val.map(|v| self.evaluate(v)).transpose()?;
         let val_seconds = t0.elapsed().as_secs_f64();
@@ -442,8 +509,9 @@ where
             }
         }
         self.history.epochs.push(report);
-        if callback.event(&Event::Epoch(&report)) == Control::Stop {
-            self.stop_requested = true;
+        let answer = callback.event(&Event::Epoch(&report));
+        if answer != Control::Continue {
+            self.requested = answer;
         }
         Ok(report)
     }
@@ -515,17 +583,49 @@ where
         let epochs = config.epochs.max(index + 1);
         let per_epoch = self.per_epoch(train.len());
         self.history.steps.reserve(per_epoch);
-        self.stop_requested = false;
+        self.requested = Control::Continue;
+        if self.open.as_ref().is_some_and(|o| o.position > train.len()) {
+            return Err(TrainError::Config {
+                what: "training data",
+                expected: "at least as many samples as the paused epoch has served (the same data as before the pause)",
+            });
+        }
+        let resumed = self.open.take();
         let Self {
-            net, grad, state, optimizer, loss, metric, schedule, augment, batches, x, dy, steps, history, ..
+            net,
+            grad,
+            state,
+            optimizer,
+            loss,
+            metric,
+            schedule,
+            augment,
+            batches,
+            x,
+            dy,
+            steps,
+            history,
+            requested,
+            open,
+            ..
         } = self;
         if let Some((s, Every::Epoch)) = schedule {
             optimizer.set_lr(s.lr(index));
         }
-        let mut rng = augment_rng(config.seed, index as u64);
-        let mut epoch = batches.as_mut().expect("set above").epoch(index as u64, train);
+        let batches = batches.as_mut().expect("set above");
+        // A paused epoch continues where it stood: the same order, the generator and the
+        // sums as they were.
+        let (mut epoch, mut rng, mut loss_sum, mut correct, mut samples, mut b, before) = match resumed {
+            Some(o) => {
+                let at = Cursor { epoch: index as u64, position: o.position };
+                (batches.resume(at, train)?, o.rng, o.loss_sum, o.correct, o.samples, o.batch, o.seconds)
+            }
+            None => {
+                let rng = augment_rng(config.seed, index as u64);
+                (batches.epoch(index as u64, train), rng, 0.0f64, 0usize, 0usize, 0usize, 0.0)
+            }
+        };
         let start = Instant::now();
-        let (mut loss_sum, mut correct, mut samples, mut b) = (0.0f64, 0usize, 0usize, 0usize);
         while let Some(batch) = epoch.next_batch() {
             b += 1;
             let inputs: &[f32] = match augment {
@@ -584,14 +684,33 @@ where
                 lr,
                 epoch_loss: so_far.loss,
                 epoch_accuracy: so_far.accuracy,
-                samples_per_sec: samples as f64 / start.elapsed().as_secs_f64().max(1e-9),
+                samples_per_sec: samples as f64 / (before + start.elapsed().as_secs_f64()).max(1e-9),
             };
-            if callback.event(&Event::Step(&report)) == Control::Stop {
-                self.stop_requested = true;
-                break;
+            match callback.event(&Event::Step(&report)) {
+                Control::Continue => {}
+                Control::Stop => {
+                    *requested = Control::Stop;
+                    break;
+                }
+                Control::Pause => {
+                    *requested = Control::Pause;
+                    // After the last batch the epoch is complete: it closes as usual.
+                    if epoch.remaining() > 0 {
+                        *open = Some(Open {
+                            position: epoch.cursor().position,
+                            batch: b,
+                            loss_sum,
+                            correct,
+                            samples,
+                            rng: rng.clone(),
+                            seconds: before + start.elapsed().as_secs_f64(),
+                        });
+                    }
+                    break;
+                }
             }
         }
-        let seconds = start.elapsed().as_secs_f64();
+        let seconds = before + start.elapsed().as_secs_f64();
         Ok((Metrics::from_sums(loss_sum, metric.as_ref().map(|_| correct), samples), seconds))
     }
 }

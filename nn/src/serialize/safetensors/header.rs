@@ -21,13 +21,13 @@ use crate::serialize::SerializeError;
 
 /// Whence the loader reads: a file (its size when opened: a file that shrinks while being
 /// read is an I/O error, an early end) or bytes in memory.
-pub(super) enum Source<'a> {
+pub(crate) enum Source<'a> {
     File(File, u64),
     Slice(&'a [u8]),
 }
 
 impl Source<'_> {
-    pub(super) fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         match self {
             Source::File(_, len) => *len,
             Source::Slice(s) => s.len() as u64,
@@ -35,7 +35,7 @@ impl Source<'_> {
     }
 
     /// Fills `buf` from position `pos`.
-    pub(super) fn read_at(&mut self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
+    pub(crate) fn read_at(&mut self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
         match self {
             Source::File(file, _) => {
                 file.seek(SeekFrom::Start(pos))?;
@@ -104,12 +104,15 @@ const NAMES_SHOWN: usize = 8;
 /// others (all of them when lenient, for the report; the first few when strict, for the
 /// error). The header is read twice, first to count its entries, so that these vectors
 /// are allocated once at their exact size: less, in all, than the header's text.
-pub(super) struct Parsed {
+pub(crate) struct Parsed {
     /// Indexed like the model's wants.
-    pub(super) found: Vec<Option<TensorInfo>>,
-    pub(super) offsets: Vec<(usize, usize)>,
-    pub(super) unexpected: Vec<String>,
-    pub(super) unexpected_count: usize,
+    pub(crate) found: Vec<Option<TensorInfo>>,
+    pub(crate) offsets: Vec<(usize, usize)>,
+    pub(crate) unexpected: Vec<String>,
+    pub(crate) unexpected_count: usize,
+    /// `__metadata__`, in the header's order, when asked for (checkpoints keep their run
+    /// state there); empty otherwise.
+    pub(crate) metadata: Vec<(String, String)>,
 }
 
 /// Parses a header into [`Parsed`], checking each entry as it comes: a size that matches
@@ -120,6 +123,9 @@ struct HeaderSeed<'w> {
     /// The file names the model wants, to their index.
     wanted: &'w HashMap<&'w str, usize>,
     keep_all_unexpected: bool,
+    keep_metadata: bool,
+    /// Names that are neither wanted nor unexpected (skipped, checked for their offsets).
+    skipped_prefix: Option<&'w str>,
     /// From the first pass.
     count: Count,
 }
@@ -190,6 +196,7 @@ impl<'de> serde::de::Visitor<'de> for HeaderSeed<'_> {
             offsets: Vec::with_capacity(self.count.tensors),
             unexpected: Vec::with_capacity(kept),
             unexpected_count: 0,
+            metadata: Vec::new(),
         };
         let mut metadata = false;
         while let Some(name) = map.next_key::<String>()? {
@@ -197,7 +204,8 @@ impl<'de> serde::de::Visitor<'de> for HeaderSeed<'_> {
                 if core::mem::replace(&mut metadata, true) {
                     return Err(A::Error::custom("`__metadata__` appears twice"));
                 }
-                map.next_value::<StringMap>()?;
+                let StringMap(entries) = map.next_value_seed(StringMap(self.keep_metadata.then(Vec::new)))?;
+                p.metadata = entries.unwrap_or_default();
                 continue;
             }
             let info: TensorInfo = map.next_value()?;
@@ -216,6 +224,7 @@ impl<'de> serde::de::Visitor<'de> for HeaderSeed<'_> {
             }
             p.offsets.push((begin, end));
             match self.wanted.get(name.as_str()) {
+                None if self.skipped_prefix.is_some_and(|s| name.starts_with(s)) => {}
                 Some(&i) => {
                     if p.found[i].replace(info).is_some() {
                         return Err(A::Error::custom(format!("tensor `{name}` appears twice")));
@@ -233,12 +242,15 @@ impl<'de> serde::de::Visitor<'de> for HeaderSeed<'_> {
     }
 }
 
-/// `__metadata__`: a map of strings to strings, checked and dropped.
-struct StringMap;
+/// `__metadata__`: a map of strings to strings, checked, and kept if `Some` (the text of
+/// a header that was read, so no more than the file holds).
+struct StringMap(Option<Vec<(String, String)>>);
 
-impl<'de> serde::Deserialize<'de> for StringMap {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(StringMap)
+impl<'de> serde::de::DeserializeSeed<'de> for StringMap {
+    type Value = StringMap;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(self)
     }
 }
 
@@ -249,9 +261,13 @@ impl<'de> serde::de::Visitor<'de> for StringMap {
         f.write_str("a map of strings")
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StringMap, A::Error> {
-        while map.next_entry::<String, String>()?.is_some() {}
-        Ok(StringMap)
+    fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> Result<StringMap, A::Error> {
+        while let Some(entry) = map.next_entry::<String, String>()? {
+            if let Some(kept) = &mut self.0 {
+                kept.push(entry);
+            }
+        }
+        Ok(self)
     }
 }
 
@@ -264,20 +280,34 @@ fn byte_size(info: &TensorInfo) -> Option<usize> {
 
 /// The checked header: for each of the model's wants, its entry, and where the data
 /// starts.
-pub(super) struct Header {
-    pub(super) parsed: Parsed,
-    pub(super) data_start: u64,
+pub(crate) struct Header {
+    pub(crate) parsed: Parsed,
+    pub(crate) data_start: u64,
 }
 
 /// Reads and checks the header: its length against the file (before reading anything
 /// of it), each entry, that the offsets tile the data with no gap or overlap, and that
 /// the file is exactly as long as the header says.
-pub(super) fn read_header(
+/// How to read a header: see [`read_header`].
+#[derive(Clone, Copy, Default)]
+pub(crate) struct HeaderOptions<'a> {
+    /// Whether tensors the model does not want are an error (then only the first few
+    /// names are kept, for the message) or listed (all names kept).
+    pub(crate) strict: bool,
+    /// Whether to keep `__metadata__`.
+    pub(crate) keep_metadata: bool,
+    /// Tensors whose names start with this are neither wanted nor unexpected: a
+    /// checkpoint's `trainer.` tensors, when a custom loop loads it.
+    pub(crate) skipped_prefix: Option<&'a str>,
+}
+
+pub(crate) fn read_header(
     src: &mut Source<'_>,
     path: &FsPath,
     wanted: &HashMap<&str, usize>,
-    strict: bool,
+    options: HeaderOptions<'_>,
 ) -> Result<Header, SerializeError> {
+    let HeaderOptions { strict, keep_metadata, skipped_prefix } = options;
     let io = |source| SerializeError::Io { path: path.to_owned(), source };
     let corrupt = |reason: String| SerializeError::CorruptHeader { path: path.to_owned(), reason };
     let len = src.len();
@@ -296,7 +326,7 @@ pub(super) fn read_header(
         HeaderError::Corrupt(reason) => corrupt(reason),
     };
     let count = src.parse_header(n, CountSeed { wanted }).map_err(header_error)?;
-    let seed = HeaderSeed { wanted, keep_all_unexpected: !strict, count };
+    let seed = HeaderSeed { wanted, keep_all_unexpected: !strict, keep_metadata, skipped_prefix, count };
     let mut parsed = src.parse_header(n, seed).map_err(header_error)?;
     // The offsets must tile [0, data length): sorted, each begins where the last ended.
     parsed.offsets.sort_unstable();

@@ -65,9 +65,9 @@ use ::safetensors::{Dtype, View};
 use monograd_core::module::{CounterKind, Path};
 use monograd_core::{Module, Scalar};
 
-mod header;
+pub(crate) mod header;
 
-use self::header::{read_header, Header, Source};
+use self::header::{read_header, Header, HeaderOptions, Source};
 use super::half::{bf16_to_f32, f16_to_f32};
 use super::names::{NameMap, SameNames};
 use super::{atomic, SerializeError};
@@ -288,38 +288,61 @@ pub fn load_bytes<T: Element, M: Module<T>>(
     decode(module, Source::Slice(bytes), FsPath::new(IN_MEMORY), options)
 }
 
-/// A tensor or counter of the model, as the loader looks for it.
-struct Want {
-    /// The model's name.
-    model: String,
-    /// The file's name.
-    file: String,
-    /// The model's shape (`[]` for a counter).
-    shape: &'static [usize],
-    /// A counter (int64) rather than a tensor of the scalar.
-    counter: bool,
+/// What a wanted entry of a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Holds {
+    /// Values of the model's scalar (or a narrower type, widened).
+    Values,
+    /// An integer: an `I64` or `U64` scalar, at least 0.
+    Counter,
+    /// Values of exactly this type, kept as their little-endian bytes (the trainer's
+    /// history in checkpoints, feature `train`).
+    #[cfg_attr(not(feature = "train"), allow(dead_code))]
+    Exact(Dtype),
 }
 
-/// The model's tensors, then its saved counters, in visit order, with their file names;
-/// errors if two map to one file name. Also returns the file names to their index.
-fn wants<T: Scalar, M: Module<T>>(module: &M, names: &dyn NameMap, path: &FsPath) -> Result<Vec<Want>, SerializeError> {
-    let mut wants = Vec::new();
-    let mut add = |model: String, shape, counter| {
+/// An entry the loader looks for: a tensor or counter of the model, or (checkpoints)
+/// optimizer state and run records.
+pub(crate) struct Want {
+    /// The model's name, for messages about name maps.
+    pub(crate) model: String,
+    /// The file's name.
+    pub(crate) file: String,
+    /// The expected shape (`[]` for a counter).
+    pub(crate) shape: Cow<'static, [usize]>,
+    pub(crate) holds: Holds,
+}
+
+/// The model's tensors, then its counters of kind `counters` (any kind when `None`), in
+/// visit order, with their file names.
+pub(crate) fn model_wants<T: Scalar, M: Module<T>>(
+    module: &M,
+    names: &dyn NameMap,
+    counters: Option<CounterKind>,
+    wants: &mut Vec<Want>,
+) {
+    let mut add = |model: String, shape: &'static [usize], holds| {
         let file = names.file_name(&model);
-        wants.push(Want { model, file, shape, counter });
+        wants.push(Want { model, file, shape: Cow::Borrowed(shape), holds });
     };
-    module.visit(&Path::ROOT, &mut |t| add(t.path.to_string(), t.shape, false));
+    module.visit(&Path::ROOT, &mut |t| add(t.path.to_string(), t.shape, Holds::Values));
     module.visit_counters(&Path::ROOT, &mut |c| {
-        if c.kind == CounterKind::Buffer {
-            add(c.path.to_string(), &[], true);
+        if counters.is_none_or(|k| k == c.kind) {
+            add(c.path.to_string(), &[], Holds::Counter);
         }
     });
+}
+
+/// The model's tensors and saved counters; errors if two map to one file name.
+fn wants<T: Scalar, M: Module<T>>(module: &M, names: &dyn NameMap, path: &FsPath) -> Result<Vec<Want>, SerializeError> {
+    let mut wants = Vec::new();
+    model_wants(module, names, Some(CounterKind::Buffer), &mut wants);
     index(&wants, path)?;
     Ok(wants)
 }
 
 /// The file names of `wants` to their index; an error if two are the same.
-fn index<'w>(wants: &'w [Want], path: &FsPath) -> Result<HashMap<&'w str, usize>, SerializeError> {
+pub(crate) fn index<'w>(wants: &'w [Want], path: &FsPath) -> Result<HashMap<&'w str, usize>, SerializeError> {
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(wants.len());
     for (i, w) in wants.iter().enumerate() {
         if let Some(first) = index.insert(&w.file, i) {
@@ -374,15 +397,38 @@ fn counter(dtype: Dtype, bytes: &[u8]) -> Option<Result<u64, i64>> {
     }
 }
 
-fn decode<T: Element, M: Module<T>>(
-    module: &mut M,
-    mut src: Source<'_>,
+/// How [`read`] treats a file.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ReadOptions<'a> {
+    pub(crate) header: HeaderOptions<'a>,
+    /// Whether `F64` may round into an `f32` model.
+    pub(crate) narrowing: bool,
+}
+
+/// What [`read`] found for the wants, each kind in the wants' order.
+pub(crate) struct Read<T> {
+    /// The values of every [`Holds::Values`] want, one after another.
+    pub(crate) values: Vec<T>,
+    /// Every [`Holds::Counter`].
+    pub(crate) counters: Vec<u64>,
+    /// The bytes of every [`Holds::Exact`].
+    pub(crate) exact: Vec<Vec<u8>>,
+    /// The header's `__metadata__`, when asked for.
+    pub(crate) metadata: Vec<(String, String)>,
+    pub(crate) report: LoadReport,
+}
+
+/// Reads `wants` from `src`, checking everything (the header, every name, shape and
+/// type, every value's bytes) and changing nothing: the caller commits what it returns.
+pub(crate) fn read<T: Element>(
+    src: &mut Source<'_>,
     path: &FsPath,
-    options: &LoadOptions<'_>,
-) -> Result<LoadReport, SerializeError> {
-    let wants = wants(module, options.names, path)?;
-    let wanted = index(&wants, path)?;
-    let Header { parsed, data_start } = read_header(&mut src, path, &wanted, options.strict)?;
+    wants: &[Want],
+    options: ReadOptions<'_>,
+) -> Result<Read<T>, SerializeError> {
+    let strict = options.header.strict;
+    let wanted = index(wants, path)?;
+    let Header { parsed, data_start } = read_header(src, path, &wanted, options.header)?;
     drop(wanted);
 
     // Names: every wanted tensor present; in strict mode, nothing else.
@@ -391,7 +437,7 @@ fn decode<T: Element, M: Module<T>>(
     if !missing.is_empty() {
         return Err(SerializeError::Missing { path: path.to_owned(), names: missing, unexpected: parsed.unexpected });
     }
-    if options.strict && parsed.unexpected_count > 0 {
+    if strict && parsed.unexpected_count > 0 {
         return Err(SerializeError::Unexpected {
             path: path.to_owned(),
             names: parsed.unexpected,
@@ -403,7 +449,7 @@ fn decode<T: Element, M: Module<T>>(
     let mut report = LoadReport { ignored: parsed.unexpected, ..LoadReport::default() };
     let infos: Vec<&TensorInfo> = parsed.found.iter().flatten().collect();
     for (w, info) in wants.iter().zip(&infos) {
-        if info.shape != w.shape {
+        if info.shape[..] != w.shape[..] {
             return Err(SerializeError::Shape {
                 path: path.to_owned(),
                 name: w.file.clone(),
@@ -411,17 +457,15 @@ fn decode<T: Element, M: Module<T>>(
                 found: info.shape.clone(),
             });
         }
-        let ok = if w.counter {
-            matches!(info.dtype, Dtype::I64 | Dtype::U64)
-        } else {
-            accepts::<T>(info.dtype, options.narrowing)
+        let expected = match w.holds {
+            Holds::Counter if !matches!(info.dtype, Dtype::I64 | Dtype::U64) => Some("I64"),
+            Holds::Values if !accepts::<T>(info.dtype, options.narrowing) => {
+                Some(if options.narrowing { T::ACCEPTS_NARROWING } else { T::ACCEPTS })
+            }
+            Holds::Exact(d) if info.dtype != d => Some(exact_name(d)),
+            _ => None,
         };
-        if !ok {
-            let expected = match (w.counter, options.narrowing) {
-                (true, _) => "I64",
-                (false, false) => T::ACCEPTS,
-                (false, true) => T::ACCEPTS_NARROWING,
-            };
+        if let Some(expected) = expected {
             return Err(SerializeError::Dtype {
                 path: path.to_owned(),
                 name: w.file.clone(),
@@ -429,16 +473,22 @@ fn decode<T: Element, M: Module<T>>(
                 found: info.dtype.to_string(),
             });
         }
-        if !w.counter && info.dtype != T::DTYPE {
+        if w.holds == Holds::Values && info.dtype != T::DTYPE {
             report.converted.push((w.file.clone(), info.dtype.to_string()));
         }
     }
 
-    // Values, one tensor at a time, into memory sized by the model: the shapes match, so
+    // Values, one tensor at a time, into memory sized by the wants: the shapes match, so
     // each tensor's bytes are its element count (the model's) times 2, 4 or 8.
-    let numel: usize = wants.iter().filter(|w| !w.counter).map(|w| w.shape.iter().product::<usize>()).sum();
-    let mut values: Vec<T> = Vec::with_capacity(numel);
-    let mut counters: Vec<u64> = Vec::new();
+    let numel = |w: &Want| w.shape.iter().product::<usize>();
+    let values_len: usize = wants.iter().filter(|w| w.holds == Holds::Values).map(numel).sum();
+    let mut out = Read {
+        values: Vec::with_capacity(values_len),
+        counters: Vec::new(),
+        exact: Vec::new(),
+        metadata: parsed.metadata,
+        report,
+    };
     let mut buf: Vec<u8> = Vec::new();
     for (w, info) in wants.iter().zip(&infos) {
         let (begin, end) = info.data_offsets;
@@ -446,45 +496,77 @@ fn decode<T: Element, M: Module<T>>(
         buf.resize(end - begin, 0);
         src.read_at(data_start + begin as u64, &mut buf)
             .map_err(|source| SerializeError::Io { path: path.to_owned(), source })?;
-        if w.counter {
-            match counter(info.dtype, &buf) {
-                Some(Ok(v)) => counters.push(v),
+        match w.holds {
+            Holds::Counter => match counter(info.dtype, &buf) {
+                Some(Ok(v)) => out.counters.push(v),
                 Some(Err(value)) => {
                     return Err(SerializeError::NegativeCounter { path: path.to_owned(), name: w.file.clone(), value })
                 }
                 // The type and the shape `[]` were checked: 8 bytes of I64 or U64.
-                None => counters.push(0),
-            }
-        } else {
-            widen(info.dtype, &buf, &mut values);
+                None => out.counters.push(0),
+            },
+            Holds::Values => widen(info.dtype, &buf, &mut out.values),
+            Holds::Exact(_) => out.exact.push(buf.clone()),
         }
-        report.loaded.push(w.file.clone());
+        out.report.loaded.push(w.file.clone());
     }
+    Ok(out)
+}
 
-    // Commit, in the order the values were read.
-    let mut rest = &values[..];
+/// A type's name as messages give it.
+fn exact_name(dtype: Dtype) -> &'static str {
+    match dtype {
+        Dtype::F64 => "F64",
+        Dtype::F32 => "F32",
+        Dtype::U64 => "U64",
+        Dtype::I64 => "I64",
+        _ => "another type",
+    }
+}
+
+/// Writes `values` into the model's tensors and `counters` into its counters of kind
+/// `kind` (any when `None`), in visit order: the commit after a [`read`].
+pub(crate) fn commit<T: Scalar, M: Module<T>>(
+    module: &mut M,
+    values: &[T],
+    counters: &[u64],
+    kind: Option<CounterKind>,
+) {
+    let mut rest = values;
     module.visit_mut(&Path::ROOT, &mut |t| {
         let n = t.values.len().min(rest.len());
         t.values[..n].copy_from_slice(&rest[..n]);
         rest = &rest[n..];
     });
-    let mut rest = &counters[..];
+    let mut rest = counters;
     module.visit_counters_mut(&Path::ROOT, &mut |c| {
-        if c.kind == CounterKind::Buffer {
+        if kind.is_none_or(|k| k == c.kind) {
             if let Some((&v, tail)) = rest.split_first() {
                 *c.value = v;
                 rest = tail;
             }
         }
     });
-    Ok(report)
+}
+
+fn decode<T: Element, M: Module<T>>(
+    module: &mut M,
+    mut src: Source<'_>,
+    path: &FsPath,
+    options: &LoadOptions<'_>,
+) -> Result<LoadReport, SerializeError> {
+    let wants = wants(module, options.names, path)?;
+    let header = HeaderOptions { strict: options.strict, ..HeaderOptions::default() };
+    let read = read::<T>(&mut src, path, &wants, ReadOptions { header, narrowing: options.narrowing })?;
+    commit(module, &read.values, &read.counters, Some(CounterKind::Buffer));
+    Ok(read.report)
 }
 
 /// A tensor to write, with its bytes.
-struct Owned {
-    dtype: Dtype,
-    shape: Vec<usize>,
-    data: Vec<u8>,
+pub(crate) struct Owned {
+    pub(crate) dtype: Dtype,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) data: Vec<u8>,
 }
 
 impl View for Owned {
@@ -505,30 +587,51 @@ impl View for Owned {
     }
 }
 
+/// The model's tensors (as `T`) and its counters of kind `counters` (any when `None`),
+/// named by `names`, appended to `out`: `Buffer` counters as `I64` scalars (PyTorch's
+/// type; a count past `i64::MAX`, never reached in practice, saturates), `Run` counters
+/// (seeds use all 64 bits) as `U64`.
+pub(crate) fn model_tensors<T: Element, M: Module<T>>(
+    module: &M,
+    names: &dyn NameMap,
+    counters: Option<CounterKind>,
+    out: &mut Vec<(String, Owned)>,
+) {
+    module.visit(&Path::ROOT, &mut |t| {
+        let mut data = Vec::with_capacity(core::mem::size_of_val(t.values));
+        T::extend_le(t.values, &mut data);
+        out.push((names.file_name(&t.path.to_string()), Owned { dtype: T::DTYPE, shape: t.shape.to_vec(), data }));
+    });
+    module.visit_counters(&Path::ROOT, &mut |c| {
+        if counters.is_some_and(|k| k != c.kind) {
+            return;
+        }
+        let (dtype, data) = match c.kind {
+            CounterKind::Buffer => (Dtype::I64, i64::try_from(*c.value).unwrap_or(i64::MAX).to_le_bytes()),
+            CounterKind::Run => (Dtype::U64, c.value.to_le_bytes()),
+        };
+        out.push((names.file_name(&c.path.to_string()), Owned { dtype, shape: Vec::new(), data: data.to_vec() }));
+    });
+}
+
+/// The bytes of a safetensors file of `tensors` and `metadata`.
+pub(crate) fn serialize(
+    tensors: Vec<(String, Owned)>,
+    metadata: impl IntoIterator<Item = (String, String)>,
+    path: &FsPath,
+) -> Result<Vec<u8>, SerializeError> {
+    ::safetensors::serialize(tensors, Some(metadata.into_iter().collect()))
+        .map_err(|e| SerializeError::CorruptHeader { path: path.to_owned(), reason: e.to_string() })
+}
+
 fn encode<T: Element, M: Module<T>>(
     module: &M,
     options: &SaveOptions<'_>,
     path: &FsPath,
 ) -> Result<Vec<u8>, SerializeError> {
     // Checks that no two names collide.
-    let wants = wants(module, options.names, path)?;
-    let mut tensors: Vec<(String, Owned)> = Vec::with_capacity(wants.len());
-    let mut names = wants.into_iter().map(|w| w.file);
-    module.visit(&Path::ROOT, &mut |t| {
-        let mut data = Vec::with_capacity(core::mem::size_of_val(t.values));
-        T::extend_le(t.values, &mut data);
-        let name = names.next().unwrap_or_default();
-        tensors.push((name, Owned { dtype: T::DTYPE, shape: t.shape.to_vec(), data }));
-    });
-    module.visit_counters(&Path::ROOT, &mut |c| {
-        if c.kind == CounterKind::Buffer {
-            // A count past i64::MAX (never reached in practice) saturates.
-            let v = i64::try_from(*c.value).unwrap_or(i64::MAX);
-            let name = names.next().unwrap_or_default();
-            tensors.push((name, Owned { dtype: Dtype::I64, shape: Vec::new(), data: v.to_le_bytes().to_vec() }));
-        }
-    });
-    let metadata = Some([("format".to_owned(), "pt".to_owned())].into_iter().collect());
-    ::safetensors::serialize(tensors, metadata)
-        .map_err(|e| SerializeError::CorruptHeader { path: path.to_owned(), reason: e.to_string() })
+    let count = wants(module, options.names, path)?.len();
+    let mut tensors: Vec<(String, Owned)> = Vec::with_capacity(count);
+    model_tensors(module, options.names, Some(CounterKind::Buffer), &mut tensors);
+    serialize(tensors, [("format".to_owned(), "pt".to_owned())], path)
 }
