@@ -118,6 +118,18 @@ fn outputs_match_the_no_std_build() -> Result<(), ShapeError> {
     Ok(())
 }
 
+/// Cargo rebuilds the crate when an embedded file changes: the compiler listed each file
+/// in this test binary's dep-info (`<binary>.d`, beside it), which cargo compares.
+#[test]
+fn embedded_files_are_dependencies_of_the_build() {
+    let exe = std::env::current_exe().unwrap();
+    let dep_info = exe.with_extension("d");
+    let deps = std::fs::read_to_string(&dep_info).unwrap_or_else(|e| panic!("{}: {e}", dep_info.display()));
+    for file in ["embed/cnn.safetensors", "embed/stack.safetensors", "torch/mlp.safetensors", "torch/halves.safetensors"] {
+        assert!(deps.contains(&format!("tests/fixtures/{file}")), "{file} is not in {}", dep_info.display());
+    }
+}
+
 /// A derived struct with an array of modules, a raw parameter and a tuple struct of
 /// layers named as a `torch.nn.Sequential` names them.
 #[derive(Clone, Module)]
