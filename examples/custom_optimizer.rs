@@ -9,7 +9,9 @@
 
 use monograd::core::module::{Ctx, Path};
 use monograd::nn::optim::schedule::{CosineAnnealingLr, LinearLr, Schedule};
-use monograd::nn::optim::state::{visit_blocks, visit_blocks_mut, OptimizerState, StateMut, StateRef};
+use monograd::nn::optim::state::{
+    visit_step_and_blocks, visit_step_and_blocks_mut, OptimizerState, StateMut, StateRef,
+};
 use monograd::nn::optim::{for_each_param, slots, OptimError, Scheduled, StateStore};
 use monograd::nn::serialize::checkpoint::{self, RunState};
 use monograd::nn::Adam;
@@ -78,8 +80,7 @@ impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for Lion<S> {
     }
 
     fn visit_state<F: FnMut(StateRef<'_, T>)>(&self, params: usize, path: &Path<'_>, f: &mut F) {
-        f(StateRef::Counter { path: &path.field("step"), value: self.steps });
-        visit_blocks(self.state.values(), params, &["exp_avg"], path, f);
+        visit_step_and_blocks(self.steps, &self.state, params, &["exp_avg"], path, f);
     }
 
     fn visit_state_mut<F: FnMut(StateMut<'_, T>)>(
@@ -88,11 +89,7 @@ impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for Lion<S> {
         path: &Path<'_>,
         f: &mut F,
     ) -> Result<(), OptimError> {
-        // Room first: a store that is too short must fail before anything changes.
-        let state = self.state.take(params, "Lion momentum")?;
-        f(StateMut::Counter { path: &path.field("step"), value: &mut self.steps });
-        visit_blocks_mut(state, params, &["exp_avg"], path, f);
-        Ok(())
+        visit_step_and_blocks_mut(&mut self.steps, &mut self.state, "Lion momentum", params, &["exp_avg"], path, f)
     }
 }
 

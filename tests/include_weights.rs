@@ -6,8 +6,8 @@
 
 use std::path::PathBuf;
 
-use monograd::core::module::{self, Path};
-use monograd::nn::serialize::names::{Prefix, Sequential};
+use monograd::core::module::Path;
+use monograd::nn::serialize::names::Prefix;
 use monograd::nn::serialize::safetensors::{self, LoadOptions, SaveOptions};
 use monograd::prelude::*;
 
@@ -125,7 +125,9 @@ fn embedded_files_are_dependencies_of_the_build() {
     let exe = std::env::current_exe().unwrap();
     let dep_info = exe.with_extension("d");
     let deps = std::fs::read_to_string(&dep_info).unwrap_or_else(|e| panic!("{}: {e}", dep_info.display()));
-    for file in ["embed/cnn.safetensors", "embed/stack.safetensors", "torch/mlp.safetensors", "torch/halves.safetensors"] {
+    for file in
+        ["embed/cnn.safetensors", "embed/stack.safetensors", "torch/mlp.safetensors", "torch/halves.safetensors"]
+    {
         assert!(deps.contains(&format!("tests/fixtures/{file}")), "{file} is not in {}", dep_info.display());
     }
 }
@@ -145,23 +147,10 @@ struct SeqCnn(Conv2d<1, 4, 3, 1, 1>, BatchNorm2d<4>, ReLU, MaxPool2d<2>, Conv2d<
 fn derived_structs_embed_arrays_raw_parameters_and_index_names() {
     // PyTorch's Sequential CNN, by its own names `0.weight`, `1.running_mean`, ...
     static SEQ: SeqCnn = include_weights!(SeqCnn, "fixtures/torch/cnn.safetensors");
-    network! {
-        pub struct Cnn {
-            input: [1, 8, 8],
-            conv1: Conv2d<1, 4, 3, 1, 1>,
-            bn: BatchNorm2d<4>,
-            act1: ReLU,
-            pool: MaxPool2d<2>,
-            conv2: Conv2d<4, 6, 3>,
-            act2: ReLU,
-            flat: Flatten,
-            fc: Linear<24, 5>,
-        }
-    }
-    let cnn: Cnn =
-        loaded("torch/cnn.safetensors", &LoadOptions::default().names(&Sequential::from_summary(&Cnn::summary())));
-    assert_eq!(module::to_vec(&SEQ), module::to_vec(&cnn));
-    assert_eq!(SEQ.1.num_batches_tracked, cnn.bn.num_batches_tracked);
+    let mut seq = SeqCnn(Conv2d::ZERO, BatchNorm2d::ZERO, ReLU, MaxPool2d, Conv2d::ZERO, ReLU, Flatten, Linear::ZERO);
+    safetensors::load(&mut seq, fixture("torch/cnn.safetensors"), &LoadOptions::default()).unwrap();
+    assert_eq!(contents(&SEQ), contents(&seq));
+    assert!(SEQ.7.weight.as_flattened().iter().all(|w| *w != 0.0) && SEQ.1.num_batches_tracked > 0);
 
     // Half-precision tensors, widened as the run-time loader widens them, under a prefix.
     static F16: TorchMlp = include_weights!(TorchMlp, "fixtures/torch/halves.safetensors", prefix = "f16");

@@ -333,16 +333,7 @@ impl<
 }
 
 super::embed_tensors!(
-    [
-        const CI: usize,
-        const CO: usize,
-        const K: usize,
-        const G: usize,
-        const CIG: usize,
-        const S: usize,
-        const P: usize,
-        const D: usize,
-    ]
+    [const CI: usize, const CO: usize, const K: usize, const G: usize, const CIG: usize, const S: usize, const P: usize, const D: usize]
     GroupedConv2d<CI, CO, K, G, CIG, S, P, D, f32> = GroupedConv2d::ZERO;
     tensors: weight: &[CO, CIG, K, K], bias: &[CO];
     counters:

@@ -14,7 +14,7 @@ use monograd_core::{Module, Scalar};
 
 use monograd_core::module::Path;
 
-use super::state::{visit_blocks, visit_blocks_mut, OptimizerState, StateMut, StateRef};
+use super::state::{visit_step_and_blocks, visit_step_and_blocks_mut, OptimizerState, StateMut, StateRef};
 use super::{for_each_param, require, slots, OptimError, Optimizer, StateStore};
 
 /// Adagrad, PyTorch's semantics (defaults: no learning-rate decay, no weight decay,
@@ -171,8 +171,7 @@ impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for Adagrad<T, S> {
     }
 
     fn visit_state<F: FnMut(StateRef<'_, T>)>(&self, params: usize, path: &Path<'_>, f: &mut F) {
-        f(StateRef::Counter { path: &path.field("step"), value: self.steps });
-        visit_blocks(self.state.values(), params, &["sum"], path, f);
+        visit_step_and_blocks(self.steps, &self.state, params, &["sum"], path, f);
     }
 
     fn visit_state_mut<F: FnMut(StateMut<'_, T>)>(
@@ -181,10 +180,7 @@ impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for Adagrad<T, S> {
         path: &Path<'_>,
         f: &mut F,
     ) -> Result<(), OptimError> {
-        let state = self.state.take(self.state_len(params), "Adagrad state")?;
-        f(StateMut::Counter { path: &path.field("step"), value: &mut self.steps });
-        visit_blocks_mut(state, params, &["sum"], path, f);
-        Ok(())
+        visit_step_and_blocks_mut(&mut self.steps, &mut self.state, "Adagrad state", params, &["sum"], path, f)
     }
 }
 

@@ -16,7 +16,7 @@ use monograd_core::{Module, Scalar};
 
 use monograd_core::module::Path;
 
-use super::state::{visit_blocks, visit_blocks_mut, OptimizerState, StateMut, StateRef};
+use super::state::{visit_step_and_blocks, visit_step_and_blocks_mut, OptimizerState, StateMut, StateRef};
 use super::{for_each_param, require, slots, OptimError, Optimizer, StateStore};
 
 /// Adam, PyTorch's semantics (defaults: `betas = (0.9, 0.999)`, `eps = 1e-8`, no weight
@@ -270,8 +270,7 @@ impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for Adam<T, S> {
     }
 
     fn visit_state<F: FnMut(StateRef<'_, T>)>(&self, params: usize, path: &Path<'_>, f: &mut F) {
-        f(StateRef::Counter { path: &path.field("step"), value: self.steps });
-        visit_blocks(self.state.values(), params, self.blocks(), path, f);
+        visit_step_and_blocks(self.steps, &self.state, params, self.blocks(), path, f);
     }
 
     fn visit_state_mut<F: FnMut(StateMut<'_, T>)>(
@@ -280,11 +279,9 @@ impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for Adam<T, S> {
         path: &Path<'_>,
         f: &mut F,
     ) -> Result<(), OptimError> {
-        let (blocks, what) = (self.blocks(), if self.decoupled { "AdamW state" } else { "Adam state" });
-        let state = self.state.take(self.state_len(params), what)?;
-        f(StateMut::Counter { path: &path.field("step"), value: &mut self.steps });
-        visit_blocks_mut(state, params, blocks, path, f);
-        Ok(())
+        let what = if self.decoupled { "AdamW state" } else { "Adam state" };
+        let blocks = self.blocks();
+        visit_step_and_blocks_mut(&mut self.steps, &mut self.state, what, params, blocks, path, f)
     }
 }
 

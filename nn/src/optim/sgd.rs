@@ -15,7 +15,7 @@ use monograd_core::{Module, Scalar};
 
 use monograd_core::module::Path;
 
-use super::state::{visit_blocks, visit_blocks_mut, OptimizerState, StateMut, StateRef};
+use super::state::{visit_step_and_blocks, visit_step_and_blocks_mut, OptimizerState, StateMut, StateRef};
 use super::{for_each_param, require, slots, OptimError, Optimizer, StateStore};
 
 /// Stochastic gradient descent, PyTorch's semantics (defaults: no momentum, no dampening,
@@ -207,8 +207,7 @@ impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for Sgd<T, S> {
     }
 
     fn visit_state<F: FnMut(StateRef<'_, T>)>(&self, params: usize, path: &Path<'_>, f: &mut F) {
-        f(StateRef::Counter { path: &path.field("step"), value: self.steps });
-        visit_blocks(self.state.values(), params, self.blocks(), path, f);
+        visit_step_and_blocks(self.steps, &self.state, params, self.blocks(), path, f);
     }
 
     fn visit_state_mut<F: FnMut(StateMut<'_, T>)>(
@@ -218,10 +217,7 @@ impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for Sgd<T, S> {
         f: &mut F,
     ) -> Result<(), OptimError> {
         let blocks = self.blocks();
-        let state = self.state.take(self.state_len(params), "Sgd momentum buffer")?;
-        f(StateMut::Counter { path: &path.field("step"), value: &mut self.steps });
-        visit_blocks_mut(state, params, blocks, path, f);
-        Ok(())
+        visit_step_and_blocks_mut(&mut self.steps, &mut self.state, "Sgd momentum buffer", params, blocks, path, f)
     }
 }
 

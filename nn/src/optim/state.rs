@@ -16,7 +16,7 @@
 use monograd_core::module::Path;
 use monograd_core::Scalar;
 
-use super::{OptimError, Optimizer};
+use super::{OptimError, Optimizer, StateStore};
 
 /// A piece of an optimizer's state, read-only: what [`OptimizerState::visit_state`] hands
 /// out.
@@ -222,6 +222,54 @@ pub fn visit_blocks_mut<T, F: FnMut(StateMut<'_, T>)>(
         rest = tail;
         f(StateMut::Block { path: &path.field(name), values: block });
     }
+}
+
+/// The state built-in optimizers keep, visited as they visit it: the counter `step`, then
+/// `names.len()` blocks of `params` values from `store` (an [`OptimizerState::visit_state`]
+/// in one call).
+///
+/// ```
+/// use monograd_core::module::Path;
+/// use monograd_nn::optim::state::{visit_step_and_blocks, StateRef};
+/// let mut seen = Vec::new();
+/// visit_step_and_blocks(3, &vec![1.0f32, 2.0], 2, &["exp_avg"], &Path::ROOT, &mut |s| match s {
+///     StateRef::Counter { path, value } => seen.push(format!("{path}={value}")),
+///     StateRef::Block { path, values } => seen.push(format!("{path}={values:?}")),
+///     _ => {}
+/// });
+/// assert_eq!(seen, ["step=3", "exp_avg=Some([1.0, 2.0])"]);
+/// ```
+pub fn visit_step_and_blocks<T: Scalar, S: StateStore<T>, F: FnMut(StateRef<'_, T>)>(
+    steps: u64,
+    store: &S,
+    params: usize,
+    names: &[&str],
+    path: &Path<'_>,
+    f: &mut F,
+) {
+    f(StateRef::Counter { path: &path.field("step"), value: steps });
+    visit_blocks(store.values(), params, names, path, f);
+}
+
+/// [`visit_step_and_blocks`], mutably (an [`OptimizerState::visit_state_mut`] in one
+/// call): room for the blocks is taken from `store` first, so that a store too short is
+/// an error, named by `what`, before anything is visited.
+///
+/// # Errors
+/// [`OptimError::State`] if `store` cannot hold `names.len() * params` values.
+pub fn visit_step_and_blocks_mut<T: Scalar, S: StateStore<T>, F: FnMut(StateMut<'_, T>)>(
+    steps: &mut u64,
+    store: &mut S,
+    what: &'static str,
+    params: usize,
+    names: &[&str],
+    path: &Path<'_>,
+    f: &mut F,
+) -> Result<(), OptimError> {
+    let state = store.take(names.len() * params, what)?;
+    f(StateMut::Counter { path: &path.field("step"), value: steps });
+    visit_blocks_mut(state, params, names, path, f);
+    Ok(())
 }
 
 #[cfg(test)]
