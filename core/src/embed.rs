@@ -393,7 +393,8 @@ impl Report {
     }
 }
 
-/// `f32` and arrays of it, any depth: the types a tensor is read into.
+/// `f32` and arrays of it, any depth: the types a tensor is read into, and the raw
+/// parameters of a module.
 ///
 /// # Safety
 /// A value is exactly [`FloatArray::LEN`] `f32`s, contiguous, row-major, with no other
@@ -404,12 +405,15 @@ pub unsafe trait FloatArray: Copy {
     const ZERO: Self;
     /// How many `f32`s it holds.
     const LEN: usize;
+    /// Its dimensions, outer first (`[[f32; 3]; 2]` is `[2, 3]`).
+    const DIMS: Shape;
 }
 
 // SAFETY: one f32.
 unsafe impl FloatArray for f32 {
     const ZERO: Self = 0.0;
     const LEN: usize = 1;
+    const DIMS: Shape = Shape { dims: [0; 8], rank: 0 };
 }
 
 // SAFETY: an array of N values of A has no padding (its stride is A's size), so it is
@@ -417,21 +421,26 @@ unsafe impl FloatArray for f32 {
 unsafe impl<A: FloatArray, const N: usize> FloatArray for [A; N] {
     const ZERO: Self = [A::ZERO; N];
     const LEN: usize = N * A::LEN;
+    const DIMS: Shape = {
+        let inner = A::DIMS;
+        let mut dims = [N; 8];
+        let mut i = 0;
+        while i < inner.rank && i < 7 {
+            dims[i + 1] = inner.dims[i];
+            i += 1;
+        }
+        Shape { dims, rank: if inner.rank < 8 { inner.rank + 1 } else { 8 } }
+    };
 }
 
 /// Raw parameters (`f32`, `[f32; N]`, `[[f32; N]; M]`, ...) are the tensor at their own
 /// place, with the shape of their nesting.
-impl<P: Place, A: FloatArray + Dims> Embed<P> for A {
+impl<P: Place, A: FloatArray> Embed<P> for A {
     const EMBEDDED: Embedded<Self> = param::<P, A>("", A::DIMS.as_slice());
 }
 
-/// The dimensions of a (nested) array type, outer first.
-pub trait Dims {
-    /// Its shape.
-    const DIMS: Shape;
-}
-
-/// A shape of at most 8 dimensions, built by constant evaluation.
+/// A shape of at most 8 dimensions (more are cut off, and then do not match any file's),
+/// built by constant evaluation.
 #[derive(Clone, Copy, Debug)]
 pub struct Shape {
     dims: [usize; 8],
@@ -443,23 +452,6 @@ impl Shape {
     pub const fn as_slice(&self) -> &[usize] {
         self.dims.split_at(self.rank).0
     }
-}
-
-impl Dims for f32 {
-    const DIMS: Shape = Shape { dims: [0; 8], rank: 0 };
-}
-
-impl<A: Dims, const N: usize> Dims for [A; N] {
-    const DIMS: Shape = {
-        let inner = A::DIMS;
-        let mut dims = [N; 8];
-        let mut i = 0;
-        while i < inner.rank && i < 7 {
-            dims[i + 1] = inner.dims[i];
-            i += 1;
-        }
-        Shape { dims, rank: if inner.rank < 8 { inner.rank + 1 } else { 8 } }
-    };
 }
 
 /// The tensor `leaf` of the module at `P` (the tensor at `P` itself if `leaf` is empty),
@@ -788,8 +780,8 @@ mod tests {
     fn names_and_shapes_build_in_constants() {
         const N: Name = Name::ROOT.field("blocks").index(12).field("fc");
         assert_eq!(N.as_str(), "blocks.12.fc");
-        assert_eq!(<[[[f32; 4]; 3]; 2] as Dims>::DIMS.as_slice(), &[2, 3, 4]);
-        assert_eq!(<f32 as Dims>::DIMS.as_slice(), &[] as &[usize]);
+        assert_eq!(<[[[f32; 4]; 3]; 2] as FloatArray>::DIMS.as_slice(), &[2, 3, 4]);
+        assert_eq!(<f32 as FloatArray>::DIMS.as_slice(), &[] as &[usize]);
         let long = Name::ROOT.field(core::str::from_utf8(&[b'x'; MAX_NAME]).unwrap()).field("y");
         assert!(long.overflow && !long.is("", "x"));
         let blk = Name::ROOT.field("blk");

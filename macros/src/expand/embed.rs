@@ -41,7 +41,9 @@ pub fn impl_embed(cont: &Container) -> Option<TokenStream> {
     }
 
     let mut generics = cont.generics.clone();
-    generics.params.insert(0, syn::parse_quote!(__P: #embed::Place));
+    // After the lifetimes, which must come first.
+    let at = generics.lifetimes().count();
+    generics.params.insert(at, syn::parse_quote!(__P: #embed::Place));
     generics.make_where_clause().predicates.extend(b.bounds);
     let (impl_generics, _, where_clause) = generics.split_for_impl();
     let (_, ty_generics, _) = cont.generics.split_for_impl();

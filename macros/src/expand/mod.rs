@@ -127,6 +127,18 @@ mod tests {
     }
 
     #[test]
+    fn the_place_parameter_follows_lifetimes() {
+        let text = super::derive_module(&syn::parse_quote! {
+            struct Tagged<'a> { fc: Linear<2, 2>, tag: PhantomData<&'a ()> }
+        })
+        .to_string();
+        assert!(
+            text.contains("impl < 'a , __P : :: monograd :: __private :: monograd_core :: embed :: Place >"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn errors_come_with_a_stub() {
         let text = super::derive_module(&syn::parse_quote!(
             enum E {
