@@ -199,7 +199,7 @@ pub use monograd_macros::network;
 /// problem with the tensor's name and both shapes:
 ///
 /// ```text
-/// error[E0080]: evaluation panicked: the weights in `weights.safetensors` do not fit `Mlp`:
+/// error[E0080]: evaluation panicked: the weights in `weights.safetensors` do not fit `Mlp` (2 problems):
 ///   - `fc1.weight`: the model has shape [16, 6], the file [16, 5]
 ///   - `fc2.bias` (shape [4]) is in the model but not in the file
 /// ```

@@ -335,7 +335,10 @@ impl Report {
             out.str(W::FILE);
             out.str("` do not fit `");
             out.str(model);
-            out.str("`:");
+            // The count stays when the list is cut short.
+            out.str("` (");
+            out.usize(all.problems);
+            out.str(if all.problems == 1 { " problem):" } else { " problems):" });
             out = out.merge(&all);
         }
         out
@@ -738,7 +741,7 @@ mod tests {
         // Only `d.3` is left: under the prefix `blk`, nothing is.
         assert_eq!(
             all.finish::<File>("M").message(),
-            "the weights in `test.safetensors` do not fit `M`:\n  - `d.3` is in the file but not in the model"
+            "the weights in `test.safetensors` do not fit `M` (1 problem):\n  - `d.3` is in the file but not in the model"
         );
         struct Under;
         impl Weights for Under {
@@ -767,7 +770,7 @@ mod tests {
         assert_eq!(r.problems(), 5);
         assert_eq!(
             r.message(),
-            "the weights in `test.safetensors` do not fit `Model<3>`:\n  \
+            "the weights in `test.safetensors` do not fit `Model<3>` (5 problems):\n  \
              - `blk.a`: the model has shape [3], the file [2]\n  \
              - `blk.z` (shape [2]) is in the model but not in the file\n  \
              - `blk.c`: the model holds f32, the file I64\n  \
@@ -797,5 +800,8 @@ mod tests {
             i += 1;
         }
         assert!(i > 100 && r.message().len() <= TEXT);
+        let header = r.finish::<File>("M");
+        let want = std::format!("the weights in `test.safetensors` do not fit `M` ({} problems):", i + 4);
+        assert!(header.message().starts_with(&want), "{}", header.message());
     }
 }
