@@ -4,43 +4,13 @@
 //!
 //! One test in its own binary, so that no other test allocates while it measures.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use monograd::nn::serialize::safetensors::{self, LoadOptions, SaveOptions};
 use monograd::prelude::*;
 
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
-        PEAK.fetch_max(now, Ordering::SeqCst);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let now = if new_size >= layout.size() {
-            CURRENT.fetch_add(new_size - layout.size(), Ordering::SeqCst) + new_size - layout.size()
-        } else {
-            CURRENT.fetch_sub(layout.size() - new_size, Ordering::SeqCst) - (layout.size() - new_size)
-        };
-        // While moving, both blocks exist.
-        PEAK.fetch_max(now + layout.size().min(new_size), Ordering::SeqCst);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod common;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: common::Counting = common::Counting;
 
 /// Bytes of bookkeeping a load may use beyond the file and the model: names, the parsed
 /// header's maps, the error.
@@ -57,10 +27,8 @@ fn peak_of_load<M: Module<f32>>(
     options: &LoadOptions,
 ) -> (usize, bool) {
     std::fs::write(path, bytes).unwrap();
-    let base = CURRENT.load(Ordering::SeqCst);
-    PEAK.store(base, Ordering::SeqCst);
-    let ok = safetensors::load(model, path, options).is_ok();
-    (PEAK.load(Ordering::SeqCst) - base, ok)
+    let (peak, loaded) = common::peak_of(|| safetensors::load(model, path, options));
+    (peak, loaded.is_ok())
 }
 
 /// A `Big` of zeros straight on the heap (1 MB would not fit a test thread's stack in a

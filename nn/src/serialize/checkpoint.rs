@@ -83,6 +83,9 @@ const IN_MEMORY: &str = "<memory>";
 /// The prefix of the optimizer's tensors and metadata.
 const OPTIMIZER: &str = "optimizer.";
 
+/// The prefix of your own values in the metadata ([`RunState::metadata`]).
+const USER: &str = "user.";
+
 /// The prefix of what the trainer adds; a custom loop's load skips those tensors.
 pub(crate) const TRAINER: &str = "trainer.";
 
@@ -199,7 +202,7 @@ pub fn load<T: Element, M: Module<T>, O: OptimizerState<T>>(
 ) -> Result<RunState, SerializeError> {
     let path = path.as_ref();
     let src = open(path)?;
-    decode(model, optimizer, src, path, Some(TRAINER), |_| Ok((Vec::new(), ()))).map(|(run, _)| run)
+    decode(model, optimizer, src, path, Some(TRAINER), |_, _| Ok((Vec::new(), ()))).map(|(run, _)| run)
 }
 
 /// [`load`] from the bytes of a file.
@@ -212,7 +215,8 @@ pub fn load_bytes<T: Element, M: Module<T>, O: OptimizerState<T>>(
     bytes: &[u8],
 ) -> Result<RunState, SerializeError> {
     let src = Source::Slice(bytes);
-    decode(model, optimizer, src, FsPath::new(IN_MEMORY), Some(TRAINER), |_| Ok((Vec::new(), ()))).map(|(run, _)| run)
+    decode(model, optimizer, src, FsPath::new(IN_MEMORY), Some(TRAINER), |_, _| Ok((Vec::new(), ())))
+        .map(|(run, _)| run)
 }
 
 /// What a caller (the trainer) adds to a checkpoint: metadata and tensors.
@@ -250,14 +254,20 @@ impl Extra {
 
 /// The metadata of a checkpoint being loaded, by key, for the trainer's own fields.
 pub(crate) struct Metadata<'a> {
-    map: BTreeMap<&'a str, &'a str>,
+    /// Sorted by key, each key once: a vector at the size of the entries, where a map
+    /// would take several times their text.
+    map: Vec<(&'a str, &'a str)>,
     path: &'a FsPath,
 }
 
 impl Metadata<'_> {
+    fn lookup(&self, key: &str) -> Option<&str> {
+        self.map.binary_search_by(|&(k, _)| k.cmp(key)).ok().map(|i| self.map[i].1)
+    }
+
     /// The value of `key`, or an error naming it.
     pub(crate) fn get(&self, key: &str) -> Result<&str, SerializeError> {
-        self.map.get(key).copied().ok_or_else(|| field(self.path, key, "missing"))
+        self.lookup(key).ok_or_else(|| field(self.path, key, "missing"))
     }
 
     /// The value of `key`, parsed, or an error naming it.
@@ -422,7 +432,7 @@ pub(crate) fn encode<T: Element, M: Module<T>, O: OptimizerState<T>>(
         ("run.shuffle_seed".to_owned(), run.shuffle_seed.to_string()),
     ];
     metadata.extend(run.rngs.iter().map(|(k, s)| (format!("run.rng.{k}"), rng_text(s))));
-    metadata.extend(run.metadata.iter().map(|(k, v)| (format!("user.{k}"), v.clone())));
+    metadata.extend(run.metadata.iter().map(|(k, v)| (format!("{USER}{k}"), v.clone())));
     metadata.extend(extra.metadata);
     let bytes = serialize(tensors, metadata, path)?;
     Ok(sorted_header(bytes))
@@ -463,10 +473,11 @@ pub(crate) fn decode<T: Element, M: Module<T>, O: OptimizerState<T>, X>(
     mut src: Source<'_>,
     path: &FsPath,
     skipped: Option<&str>,
-    extra: impl FnOnce(&Metadata<'_>) -> Result<(Vec<Want>, X), SerializeError>,
+    extra: impl FnOnce(&Metadata<'_>, &RunState) -> Result<(Vec<Want>, X), SerializeError>,
 ) -> Result<(RunState, (X, ExtraRead<T>)), SerializeError> {
-    // First pass: the metadata alone (the header is checked whole here too).
-    let first = HeaderOptions { strict: false, keep_metadata: true, skipped_prefix: None };
+    // First pass: the metadata alone (the header is checked whole here too). Every tensor
+    // is skipped (every name starts with ""): its offsets are checked, its name not kept.
+    let first = HeaderOptions { strict: true, keep_metadata: true, skipped_prefix: Some("") };
     let raw = read::<T>(&mut src, path, &[], ReadOptions { header: first, narrowing: false })?.metadata;
     let meta = metadata_map(&raw, path)?;
     check_version(&meta)?;
@@ -479,7 +490,7 @@ pub(crate) fn decode<T: Element, M: Module<T>, O: OptimizerState<T>, X>(
         });
     }
     let lr: f64 = meta.parse("optimizer.lr")?;
-    let run = run_state_of(&meta)?;
+    let mut run = run_state_of(&meta)?;
 
     // The wants: the model, every counter included; the optimizer's pieces; the caller's.
     let mut wants = Vec::new();
@@ -503,10 +514,20 @@ pub(crate) fn decode<T: Element, M: Module<T>, O: OptimizerState<T>, X>(
             })),
         }
     }
-    let (extra_wants, x) = extra(&meta)?;
+    let (extra_wants, x) = extra(&meta, &run)?;
     let own = wants.len();
     wants.extend(extra_wants);
     index(&wants, path)?;
+
+    // Your own values move from the metadata to the run, not copied; the rest of the
+    // metadata is freed before any tensor is read.
+    drop(meta);
+    for (mut key, value) in raw {
+        if key.starts_with(USER) {
+            key.drain(..USER.len());
+            run.metadata.insert(key, value);
+        }
+    }
 
     let header = HeaderOptions { strict: true, keep_metadata: false, skipped_prefix: skipped };
     let Read { values, counters, exact, .. } =
@@ -596,17 +617,16 @@ fn restore_optimizer<T: Element, O: OptimizerState<T>>(
 
 /// The metadata by key; a key twice is an error (a tampered file).
 fn metadata_map<'a>(raw: &'a [(String, String)], path: &'a FsPath) -> Result<Metadata<'a>, SerializeError> {
-    let mut map = BTreeMap::new();
-    for (k, v) in raw {
-        if map.insert(k.as_str(), v.as_str()).is_some() {
-            return Err(field(path, k, "appears twice in the metadata"));
-        }
+    let mut map: Vec<(&str, &str)> = raw.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    map.sort_unstable_by_key(|&(k, _)| k);
+    if let Some(w) = map.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(field(path, w[0].0, "appears twice in the metadata"));
     }
     Ok(Metadata { map, path })
 }
 
 fn check_version(meta: &Metadata<'_>) -> Result<(), SerializeError> {
-    let Some(v) = meta.map.get(VERSION_KEY) else {
+    let Some(v) = meta.lookup(VERSION_KEY) else {
         return Err(SerializeError::Checkpoint {
             path: meta.path.to_owned(),
             problem: format!(
@@ -617,11 +637,13 @@ fn check_version(meta: &Metadata<'_>) -> Result<(), SerializeError> {
     match v.parse::<u32>() {
         Ok(VERSION) => Ok(()),
         Ok(found) => Err(SerializeError::Version { path: meta.path.to_owned(), found: found.to_string() }),
-        Err(_) => Err(SerializeError::Version { path: meta.path.to_owned(), found: (*v).to_owned() }),
+        Err(_) => Err(SerializeError::Version { path: meta.path.to_owned(), found: v.to_owned() }),
     }
 }
 
-pub(crate) fn run_state_of(meta: &Metadata<'_>) -> Result<RunState, SerializeError> {
+/// The run's state but for your own values (`user.*`), which [`decode`] moves in from the
+/// metadata.
+fn run_state_of(meta: &Metadata<'_>) -> Result<RunState, SerializeError> {
     let mut run = RunState {
         step: meta.parse("run.step")?,
         epoch: meta.parse("run.epoch")?,
@@ -629,12 +651,10 @@ pub(crate) fn run_state_of(meta: &Metadata<'_>) -> Result<RunState, SerializeErr
         shuffle_seed: meta.parse("run.shuffle_seed")?,
         ..RunState::default()
     };
-    for (&k, &v) in &meta.map {
+    for &(k, v) in &meta.map {
         if let Some(name) = k.strip_prefix("run.rng.") {
             let state = parse_rng(v).ok_or_else(|| meta.error(k, &format!("`{v}` is not four integers")))?;
             run.rngs.insert(name.to_owned(), state);
-        } else if let Some(key) = k.strip_prefix("user.") {
-            run.metadata.insert(key.to_owned(), v.to_owned());
         }
     }
     Ok(run)

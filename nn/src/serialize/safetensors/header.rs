@@ -130,11 +130,13 @@ struct HeaderSeed<'w> {
     count: Count,
 }
 
-/// A header's tensors, and how many of them the model does not want.
+/// A header's tensors, how many of them the model does not want, and its metadata's
+/// entries.
 #[derive(Clone, Copy, Default)]
 struct Count {
     tensors: usize,
     unexpected: usize,
+    metadata: usize,
 }
 
 /// The first pass: counts the entries, keeping nothing and checking nothing that the
@@ -161,13 +163,42 @@ impl<'de> serde::de::Visitor<'de> for CountSeed<'_> {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Count, A::Error> {
         let mut count = Count::default();
         while let Some(name) = map.next_key::<String>()? {
-            map.next_value::<serde::de::IgnoredAny>()?;
-            if name != "__metadata__" {
-                count.tensors += 1;
-                count.unexpected += usize::from(!self.wanted.contains_key(name.as_str()));
+            if name == "__metadata__" {
+                count.metadata += map.next_value_seed(CountEntries)?;
+                continue;
             }
+            map.next_value::<serde::de::IgnoredAny>()?;
+            count.tensors += 1;
+            count.unexpected += usize::from(!self.wanted.contains_key(name.as_str()));
         }
         Ok(count)
+    }
+}
+
+/// The entries of a map, counted and not kept.
+struct CountEntries;
+
+impl<'de> serde::de::DeserializeSeed<'de> for CountEntries {
+    type Value = usize;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for CountEntries {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a map of strings")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
+        let mut n = 0usize;
+        while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {
+            n += 1;
+        }
+        Ok(n)
     }
 }
 
@@ -204,7 +235,10 @@ impl<'de> serde::de::Visitor<'de> for HeaderSeed<'_> {
                 if core::mem::replace(&mut metadata, true) {
                     return Err(A::Error::custom("`__metadata__` appears twice"));
                 }
-                let StringMap(entries) = map.next_value_seed(StringMap(self.keep_metadata.then(Vec::new)))?;
+                // At the size the first pass counted (a header that changed in between only
+                // grows it).
+                let kept = self.keep_metadata.then(|| Vec::with_capacity(self.count.metadata));
+                let StringMap(entries) = map.next_value_seed(StringMap(kept))?;
                 p.metadata = entries.unwrap_or_default();
                 continue;
             }
@@ -262,12 +296,39 @@ impl<'de> serde::de::Visitor<'de> for StringMap {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> Result<StringMap, A::Error> {
-        while let Some(entry) = map.next_entry::<String, String>()? {
-            if let Some(kept) = &mut self.0 {
-                kept.push(entry);
+        match &mut self.0 {
+            Some(kept) => {
+                while let Some(entry) = map.next_entry::<String, String>()? {
+                    kept.push(entry);
+                }
             }
+            // Checked to be strings, never copied.
+            None => while map.next_entry_seed(AnyString, AnyString)?.is_some() {},
         }
         Ok(self)
+    }
+}
+
+/// A string, checked and not kept.
+struct AnyString;
+
+impl<'de> serde::de::DeserializeSeed<'de> for AnyString {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for AnyString {
+    type Value = ();
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
     }
 }
 

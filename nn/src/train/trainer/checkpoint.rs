@@ -283,25 +283,25 @@ where
         let (batch_size, drop_last) = (self.config.batch_size, self.config.drop_last);
         let mut best_wants = Vec::new();
         model_wants(&*self.net, &Prefix(BEST), None, &mut best_wants);
-        let (run, (f, read)) = checkpoint::decode(&mut *self.net, &mut self.optimizer, src, path, None, |meta| {
-            let run = checkpoint::run_state_of(meta)?;
-            let f = fields(meta, &run, batch_size, drop_last)?;
-            let exact = |file: &str, shape: Vec<usize>, dtype| Want {
-                model: file.into(),
-                file: file.into(),
-                shape: Cow::Owned(shape),
-                holds: Holds::Exact(dtype),
-            };
-            let mut wants = vec![
-                exact("trainer.history.epochs", vec![f.epochs, COLUMNS.len()], Dtype::F64),
-                exact("trainer.history.step_position", vec![f.history_steps], Dtype::F64),
-                exact("trainer.history.step_loss", vec![f.history_steps], Dtype::F32),
-            ];
-            if f.best_weights {
-                wants.extend(best_wants);
-            }
-            Ok((wants, f))
-        })?;
+        let (run, (f, read)) =
+            checkpoint::decode(&mut *self.net, &mut self.optimizer, src, path, None, |meta, run| {
+                let f = fields(meta, run, batch_size, drop_last)?;
+                let exact = |file: &str, shape: Vec<usize>, dtype| Want {
+                    model: file.into(),
+                    file: file.into(),
+                    shape: Cow::Owned(shape),
+                    holds: Holds::Exact(dtype),
+                };
+                let mut wants = vec![
+                    exact("trainer.history.epochs", vec![f.epochs, COLUMNS.len()], Dtype::F64),
+                    exact("trainer.history.step_position", vec![f.history_steps], Dtype::F64),
+                    exact("trainer.history.step_loss", vec![f.history_steps], Dtype::F32),
+                ];
+                if f.best_weights {
+                    wants.extend(best_wants);
+                }
+                Ok((wants, f))
+            })?;
 
         // Everything was read and checked, and the network and optimizer are restored:
         // now the trainer's own state, which cannot fail.
