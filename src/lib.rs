@@ -204,7 +204,7 @@ pub use monograd_macros::network;
 ///   - `fc2.bias` (shape [4]) is in the model but not in the file
 /// ```
 ///
-/// The names are the model's own (those [`Module::visit`](crate::core::Module::visit)
+/// The names are the model's own (those [`Module::visit`]
 /// gives, PyTorch's for the built-in layers). A file with other names (a
 /// `torch.nn.Sequential`'s `0.weight`) loads at run time through a name mapping
 /// (`monograd::nn::serialize::names`); saving that model writes a file this macro reads.

@@ -5,7 +5,7 @@
 //! - **counters**: integers such as the number of steps taken (Adam's `t`, which its bias
 //!   corrections need, or whether SGD's momentum buffer is initialised);
 //! - **blocks**: `params` values laid out by parameter offset, like the blocks of a
-//!   [`StateStore`](super::StateStore) (Adam's `exp_avg` and `exp_avg_sq`, SGD's
+//!   [`StateStore`] (Adam's `exp_avg` and `exp_avg_sq`, SGD's
 //!   `momentum_buffer`). A checkpoint splits each block by the model's tensors
 //!   (`exp_avg.fc1.weight`), as PyTorch's optimizer `state_dict` keeps state per parameter.
 //!
@@ -72,7 +72,7 @@ pub enum StateMut<'a, T> {
 /// Implement it for your own optimizer with three methods: its [`kind`](Self::kind) (a
 /// checkpoint of another kind is refused), and two visits of the same pieces in the same
 /// order, read-only and mutable. [`visit_blocks`] and [`visit_blocks_mut`] split a
-/// [`StateStore`](super::StateStore)'s values into named blocks.
+/// [`StateStore`]'s values into named blocks.
 ///
 /// ```
 /// use monograd_core::module::Path;

@@ -1,7 +1,7 @@
 //! Replacing a file atomically: whatever happens during a save, the file holds either its
 //! previous bytes or the new ones, never a mix, never nothing.
 //!
-//! [`write`] goes through these steps, and stops at the first failure:
+//! [`write()`] goes through these steps, and stops at the first failure:
 //!
 //! 1. create a temporary file in the target's directory (`.NAME.PID.N.tmp`, created new:
 //!    never an existing file), with the target's permissions when it exists;
@@ -59,7 +59,7 @@ pub fn write(path: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
     write_with(path, bytes, |_| Ok(()))
 }
 
-/// [`write`], calling `hook` at each [`Stage`]: an error from the hook stops the write
+/// [`write()`], calling `hook` at each [`Stage`]: an error from the hook stops the write
 /// there, as a failure of the file system would, and is returned.
 ///
 /// ```
