@@ -58,9 +58,8 @@
 
 use monograd_core::kernels::gemm::{gemm, MatMut, MatRef};
 use monograd_core::kernels::im2col::{col2im, conv2d_direct, conv2d_direct_backward, im2col, Conv2dGeometry};
-use monograd_core::module::{Kind, ParamUpdate, Path, Tensor};
 use monograd_core::ops::unary::UnaryFn;
-use monograd_core::{Ctx, Layer, Module, Rank2, Rank3, Rng, Scalar, ShapeError};
+use monograd_core::{Ctx, Layer, Rank2, Rank3, Rng, Scalar, ShapeError};
 
 /// A 2-D convolution from `CI` to `CO` channels with a `K x K` kernel, stride `S`, zero
 /// padding `P` and dilation `D`, with bias: `torch.nn.Conv2d(CI, CO, K, S, P, D)`.
@@ -103,8 +102,6 @@ impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: 
 {
     /// All weights and biases zero: for gradients, optimizer state and `static` models.
     pub const ZERO: Self = Self { weight: [[[[T::ZERO; K]; K]; CI]; CO], bias: [T::ZERO; CO] };
-    const WEIGHT_SHAPE: &'static [usize] = &[CO, CI, K, K];
-    const BIAS_SHAPE: &'static [usize] = &[CO];
 
     /// PyTorch's default initialisation: weights and biases uniform in `±1/√(CI·K·K)`.
     pub fn new(rng: &mut Rng) -> Self {
@@ -142,42 +139,13 @@ impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: 
     }
 }
 
-super::embed_tensors!(
+super::layer_tensors!(
     [const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize]
-    Conv2d<CI, CO, K, S, P, D, f32> = Conv2d::ZERO;
-    tensors: weight: &[CO, CI, K, K], bias: &[CO];
+    Conv2d<CI, CO, K, S, P, D>, base = Conv2d::ZERO, init = Conv2d::init;
+    params: weight: [CO, CI, K, K], bias: [CO];
+    buffers: ;
     counters:
 );
-
-impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T: Scalar>
-    Module<T> for Conv2d<CI, CO, K, S, P, D, T>
-{
-    const PARAMS: usize = CO * CI * K * K + CO;
-
-    fn init(&mut self, rng: &mut Rng) {
-        Conv2d::init(self, rng);
-    }
-
-    fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F) {
-        visit_params(path, f, (self.weight_flat(), Self::WEIGHT_SHAPE), (&self.bias, Self::BIAS_SHAPE));
-    }
-
-    fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F) {
-        let w = self.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut();
-        visit_params_mut(path, f, (w, Self::WEIGHT_SHAPE), (&mut self.bias, Self::BIAS_SHAPE));
-    }
-
-    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(
-        &mut self,
-        grad: &Self,
-        path: &Path<'_>,
-        offset: &mut usize,
-        f: &mut F,
-    ) {
-        let w = self.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut();
-        update_params(path, offset, f, (w, grad.weight_flat()), (&mut self.bias, &grad.bias));
-    }
-}
 
 impl<
         const CI: usize,
@@ -284,8 +252,6 @@ impl<
 {
     /// All weights and biases zero.
     pub const ZERO: Self = Self { weight: [[[[T::ZERO; K]; K]; CIG]; CO], bias: [T::ZERO; CO] };
-    const WEIGHT_SHAPE: &'static [usize] = &[CO, CIG, K, K];
-    const BIAS_SHAPE: &'static [usize] = &[CO];
 
     /// PyTorch's default initialisation: weights and biases uniform in `±1/√(CIG·K·K)`.
     pub fn new(rng: &mut Rng) -> Self {
@@ -332,51 +298,13 @@ impl<
     }
 }
 
-super::embed_tensors!(
+super::layer_tensors!(
     [const CI: usize, const CO: usize, const K: usize, const G: usize, const CIG: usize, const S: usize, const P: usize, const D: usize]
-    GroupedConv2d<CI, CO, K, G, CIG, S, P, D, f32> = GroupedConv2d::ZERO;
-    tensors: weight: &[CO, CIG, K, K], bias: &[CO];
+    GroupedConv2d<CI, CO, K, G, CIG, S, P, D>, base = GroupedConv2d::ZERO, init = GroupedConv2d::init;
+    params: weight: [CO, CIG, K, K], bias: [CO];
+    buffers: ;
     counters:
 );
-
-impl<
-        const CI: usize,
-        const CO: usize,
-        const K: usize,
-        const G: usize,
-        const CIG: usize,
-        const S: usize,
-        const P: usize,
-        const D: usize,
-        T: Scalar,
-    > Module<T> for GroupedConv2d<CI, CO, K, G, CIG, S, P, D, T>
-{
-    const PARAMS: usize = CO * CIG * K * K + CO;
-
-    fn init(&mut self, rng: &mut Rng) {
-        GroupedConv2d::init(self, rng);
-    }
-
-    fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F) {
-        visit_params(path, f, (self.weight_flat(), Self::WEIGHT_SHAPE), (&self.bias, Self::BIAS_SHAPE));
-    }
-
-    fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F) {
-        let w = self.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut();
-        visit_params_mut(path, f, (w, Self::WEIGHT_SHAPE), (&mut self.bias, Self::BIAS_SHAPE));
-    }
-
-    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(
-        &mut self,
-        grad: &Self,
-        path: &Path<'_>,
-        offset: &mut usize,
-        f: &mut F,
-    ) {
-        let w = self.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut();
-        update_params(path, offset, f, (w, grad.weight_flat()), (&mut self.bias, &grad.bias));
-    }
-}
 
 impl<
         const CI: usize,
@@ -471,8 +399,6 @@ impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: 
 {
     /// All weights and biases zero.
     pub const ZERO: Self = Self { weight: [[[T::ZERO; K]; CI]; CO], bias: [T::ZERO; CO] };
-    const WEIGHT_SHAPE: &'static [usize] = &[CO, CI, K];
-    const BIAS_SHAPE: &'static [usize] = &[CO];
 
     /// PyTorch's default initialisation: weights and biases uniform in `±1/√(CI·K)`.
     pub fn new(rng: &mut Rng) -> Self {
@@ -505,42 +431,13 @@ impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: 
     }
 }
 
-super::embed_tensors!(
+super::layer_tensors!(
     [const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize]
-    Conv1d<CI, CO, K, S, P, D, f32> = Conv1d::ZERO;
-    tensors: weight: &[CO, CI, K], bias: &[CO];
+    Conv1d<CI, CO, K, S, P, D>, base = Conv1d::ZERO, init = Conv1d::init;
+    params: weight: [CO, CI, K], bias: [CO];
+    buffers: ;
     counters:
 );
-
-impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T: Scalar>
-    Module<T> for Conv1d<CI, CO, K, S, P, D, T>
-{
-    const PARAMS: usize = CO * CI * K + CO;
-
-    fn init(&mut self, rng: &mut Rng) {
-        Conv1d::init(self, rng);
-    }
-
-    fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F) {
-        visit_params(path, f, (self.weight_flat(), Self::WEIGHT_SHAPE), (&self.bias, Self::BIAS_SHAPE));
-    }
-
-    fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F) {
-        let w = self.weight.as_flattened_mut().as_flattened_mut();
-        visit_params_mut(path, f, (w, Self::WEIGHT_SHAPE), (&mut self.bias, Self::BIAS_SHAPE));
-    }
-
-    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(
-        &mut self,
-        grad: &Self,
-        path: &Path<'_>,
-        offset: &mut usize,
-        f: &mut F,
-    ) {
-        let w = self.weight.as_flattened_mut().as_flattened_mut();
-        update_params(path, offset, f, (w, grad.weight_flat()), (&mut self.bias, &grad.bias));
-    }
-}
 
 impl<
         const CI: usize,
@@ -866,47 +763,6 @@ pub(crate) fn init_uniform<T: Scalar>(rng: &mut Rng, fan_in: usize, weight: &mut
     }
 }
 
-/// Visits a layer's `weight` and `bias`.
-pub(crate) fn visit_params<T: Scalar, F: FnMut(Tensor<'_, &[T]>)>(
-    path: &Path<'_>,
-    f: &mut F,
-    (w, w_shape): (&[T], &'static [usize]),
-    (b, b_shape): (&[T], &'static [usize]),
-) {
-    let (wp, bp) = (path.field("weight"), path.field("bias"));
-    f(Tensor { path: &wp, kind: Kind::Param, shape: w_shape, values: w });
-    f(Tensor { path: &bp, kind: Kind::Param, shape: b_shape, values: b });
-}
-
-/// Visits a layer's `weight` and `bias` mutably.
-pub(crate) fn visit_params_mut<T: Scalar, F: FnMut(Tensor<'_, &mut [T]>)>(
-    path: &Path<'_>,
-    f: &mut F,
-    (w, w_shape): (&mut [T], &'static [usize]),
-    (b, b_shape): (&mut [T], &'static [usize]),
-) {
-    let (wp, bp) = (path.field("weight"), path.field("bias"));
-    f(Tensor { path: &wp, kind: Kind::Param, shape: w_shape, values: w });
-    f(Tensor { path: &bp, kind: Kind::Param, shape: b_shape, values: b });
-}
-
-/// Passes a layer's `weight` and `bias` with their gradients to an optimizer.
-pub(crate) fn update_params<T: Scalar, F: FnMut(ParamUpdate<'_, T>)>(
-    path: &Path<'_>,
-    offset: &mut usize,
-    f: &mut F,
-    (w, dw): (&mut [T], &[T]),
-    (b, db): (&mut [T], &[T]),
-) {
-    let (wp, bp) = (path.field("weight"), path.field("bias"));
-    let n = w.len();
-    f(ParamUpdate { path: &wp, offset: *offset, value: w, grad: dw });
-    *offset += n;
-    let n = b.len();
-    f(ParamUpdate { path: &bp, offset: *offset, value: b, grad: db });
-    *offset += n;
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -915,7 +771,9 @@ pub(crate) mod tests {
     use alloc::vec::Vec;
     use monograd_core::gradcheck::{self, GradCase};
     use monograd_core::kernels::gemm::PACK_LEN;
+    use monograd_core::module::{ParamUpdate, Path, Tensor};
     use monograd_core::ops::unary::{Relu, Tanh};
+    use monograd_core::Module;
     use monograd_core::Shape;
 
     /// A layer run with no packing memory at all, so that it takes its direct path (or,

@@ -17,8 +17,7 @@
 //! - output: [`Rank2<L, D>`] per sample, `[batch, L, D]`
 //! - `weight`: `[V, D]`
 
-use monograd_core::module::{Kind, ParamUpdate, Path, Tensor};
-use monograd_core::{Ctx, Layer, Module, OutputShape, Rank1, Rank2, Rng, Scalar, ShapeError};
+use monograd_core::{Ctx, Layer, OutputShape, Rank1, Rank2, Rng, Scalar, ShapeError};
 
 /// A table of `V` learned vectors of `D` values, looked up by token index, like
 /// `torch.nn.Embedding(V, D)`.
@@ -65,7 +64,6 @@ fn token<T: Scalar>(v: T, vocab: usize) -> Result<usize, ShapeError> {
 impl<const V: usize, const D: usize, T: Scalar> Embedding<V, D, T> {
     /// Every weight zero: for gradients, optimizer state and `static` models.
     pub const ZERO: Self = Self { weight: [[T::ZERO; D]; V] };
-    const WEIGHT_SHAPE: &'static [usize] = &[V, D];
 
     /// PyTorch's default initialisation: every weight drawn from `N(0, 1)`.
     pub fn new(rng: &mut Rng) -> Self {
@@ -94,46 +92,12 @@ impl<const V: usize, const D: usize, T: Scalar> Default for Embedding<V, D, T> {
     }
 }
 
-super::embed_tensors!(
-    [const V: usize, const D: usize] Embedding<V, D, f32> = Embedding::ZERO;
-    tensors: weight: &[V, D];
+super::layer_tensors!(
+    [const V: usize, const D: usize] Embedding<V, D>, base = Embedding::ZERO, init = Embedding::init;
+    params: weight: [V, D];
+    buffers: ;
     counters:
 );
-
-impl<const V: usize, const D: usize, T: Scalar> Module<T> for Embedding<V, D, T> {
-    const PARAMS: usize = V * D;
-
-    fn init(&mut self, rng: &mut Rng) {
-        Embedding::init(self, rng);
-    }
-
-    fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F) {
-        let w = path.field("weight");
-        f(Tensor { path: &w, kind: Kind::Param, shape: Self::WEIGHT_SHAPE, values: self.weight.as_flattened() });
-    }
-
-    fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F) {
-        let w = path.field("weight");
-        f(Tensor { path: &w, kind: Kind::Param, shape: Self::WEIGHT_SHAPE, values: self.weight.as_flattened_mut() });
-    }
-
-    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(
-        &mut self,
-        grad: &Self,
-        path: &Path<'_>,
-        offset: &mut usize,
-        f: &mut F,
-    ) {
-        let w = path.field("weight");
-        f(ParamUpdate {
-            path: &w,
-            offset: *offset,
-            value: self.weight.as_flattened_mut(),
-            grad: grad.weight.as_flattened(),
-        });
-        *offset += V * D;
-    }
-}
 
 impl<const V: usize, const D: usize, const L: usize, T: Scalar> OutputShape<Rank1<L>> for Embedding<V, D, T> {
     type Output = Rank2<L, D>;
@@ -192,6 +156,8 @@ impl<const V: usize, const D: usize, const L: usize, T: Scalar> Layer<T, Rank1<L
 mod tests {
     use super::*;
     use monograd_core::gradcheck::{self, GradCase};
+    use monograd_core::module::{Kind, Path};
+    use monograd_core::Module;
 
     type Emb<T> = Embedding<5, 3, T>;
     /// Two sequences of four tokens: repeats (scatter-add) and an invalid one (skipped).

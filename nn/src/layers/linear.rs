@@ -12,10 +12,9 @@
 //! - output: [`Rank1<O>`] per sample, `[batch, O]` flat
 //! - `weight`: `[O, I]`, `bias`: `[O]` ([`Linear`] only)
 
-use monograd_core::module::{Kind, ParamUpdate, Path, Tensor};
 use monograd_core::ops::linear;
 use monograd_core::ops::unary::UnaryFn;
-use monograd_core::{Ctx, Layer, Module, OutputShape, Rank1, Rng, Scalar};
+use monograd_core::{Ctx, Layer, OutputShape, Rank1, Rng, Scalar};
 
 /// A dense layer from `I` to `O` features, with bias.
 ///
@@ -43,8 +42,6 @@ impl<const I: usize, const O: usize, T: Scalar> Linear<I, O, T> {
     /// All weights and biases zero: for gradients, optimizer state and `static` models on
     /// devices without a heap.
     pub const ZERO: Self = Self { weight: [[T::ZERO; I]; O], bias: [T::ZERO; O] };
-    const WEIGHT_SHAPE: &'static [usize] = &[O, I];
-    const BIAS_SHAPE: &'static [usize] = &[O];
 
     /// PyTorch's default initialisation: weights and biases uniform in `±1/√I`.
     pub fn new(rng: &mut Rng) -> Self {
@@ -79,50 +76,12 @@ impl<const I: usize, const O: usize, T: Scalar> Default for Linear<I, O, T> {
     }
 }
 
-super::embed_tensors!(
-    [const I: usize, const O: usize] Linear<I, O, f32> = Linear::ZERO;
-    tensors: weight: &[O, I], bias: &[O];
+super::layer_tensors!(
+    [const I: usize, const O: usize] Linear<I, O>, base = Linear::ZERO, init = Linear::init;
+    params: weight: [O, I], bias: [O];
+    buffers: ;
     counters:
 );
-
-impl<const I: usize, const O: usize, T: Scalar> Module<T> for Linear<I, O, T> {
-    const PARAMS: usize = I * O + O;
-
-    fn init(&mut self, rng: &mut Rng) {
-        Linear::init(self, rng);
-    }
-
-    fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F) {
-        let (w, b) = (path.field("weight"), path.field("bias"));
-        f(Tensor { path: &w, kind: Kind::Param, shape: Self::WEIGHT_SHAPE, values: self.weight.as_flattened() });
-        f(Tensor { path: &b, kind: Kind::Param, shape: Self::BIAS_SHAPE, values: &self.bias });
-    }
-
-    fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F) {
-        let (w, b) = (path.field("weight"), path.field("bias"));
-        f(Tensor { path: &w, kind: Kind::Param, shape: Self::WEIGHT_SHAPE, values: self.weight.as_flattened_mut() });
-        f(Tensor { path: &b, kind: Kind::Param, shape: Self::BIAS_SHAPE, values: &mut self.bias });
-    }
-
-    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(
-        &mut self,
-        grad: &Self,
-        path: &Path<'_>,
-        offset: &mut usize,
-        f: &mut F,
-    ) {
-        let (w, b) = (path.field("weight"), path.field("bias"));
-        f(ParamUpdate {
-            path: &w,
-            offset: *offset,
-            value: self.weight.as_flattened_mut(),
-            grad: grad.weight.as_flattened(),
-        });
-        *offset += I * O;
-        f(ParamUpdate { path: &b, offset: *offset, value: &mut self.bias, grad: &grad.bias });
-        *offset += O;
-    }
-}
 
 impl<const I: usize, const O: usize, T: Scalar> OutputShape<Rank1<I>> for Linear<I, O, T> {
     type Output = Rank1<O>;
@@ -197,7 +156,6 @@ pub struct LinearNoBias<const I: usize, const O: usize, T = f32> {
 impl<const I: usize, const O: usize, T: Scalar> LinearNoBias<I, O, T> {
     /// All weights zero: for gradients, optimizer state and `static` models.
     pub const ZERO: Self = Self { weight: [[T::ZERO; I]; O] };
-    const WEIGHT_SHAPE: &'static [usize] = &[O, I];
 
     /// PyTorch's default initialisation: weights uniform in `±1/√I` (the same draws as the
     /// weights of [`Linear::new`]).
@@ -228,46 +186,12 @@ impl<const I: usize, const O: usize, T: Scalar> Default for LinearNoBias<I, O, T
     }
 }
 
-super::embed_tensors!(
-    [const I: usize, const O: usize] LinearNoBias<I, O, f32> = LinearNoBias::ZERO;
-    tensors: weight: &[O, I];
+super::layer_tensors!(
+    [const I: usize, const O: usize] LinearNoBias<I, O>, base = LinearNoBias::ZERO, init = LinearNoBias::init;
+    params: weight: [O, I];
+    buffers: ;
     counters:
 );
-
-impl<const I: usize, const O: usize, T: Scalar> Module<T> for LinearNoBias<I, O, T> {
-    const PARAMS: usize = I * O;
-
-    fn init(&mut self, rng: &mut Rng) {
-        LinearNoBias::init(self, rng);
-    }
-
-    fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F) {
-        let w = path.field("weight");
-        f(Tensor { path: &w, kind: Kind::Param, shape: Self::WEIGHT_SHAPE, values: self.weight.as_flattened() });
-    }
-
-    fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F) {
-        let w = path.field("weight");
-        f(Tensor { path: &w, kind: Kind::Param, shape: Self::WEIGHT_SHAPE, values: self.weight.as_flattened_mut() });
-    }
-
-    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(
-        &mut self,
-        grad: &Self,
-        path: &Path<'_>,
-        offset: &mut usize,
-        f: &mut F,
-    ) {
-        let w = path.field("weight");
-        f(ParamUpdate {
-            path: &w,
-            offset: *offset,
-            value: self.weight.as_flattened_mut(),
-            grad: grad.weight.as_flattened(),
-        });
-        *offset += I * O;
-    }
-}
 
 impl<const I: usize, const O: usize, T: Scalar> OutputShape<Rank1<I>> for LinearNoBias<I, O, T> {
     type Output = Rank1<O>;
@@ -322,6 +246,8 @@ mod tests {
     use super::*;
     use crate::gradcheck::{LayerCase, LayerFamily};
     use monograd_core::gradcheck::{self, GradCase};
+    use monograd_core::module::{Kind, Path};
+    use monograd_core::Module;
 
     struct Fc;
     impl LayerFamily for Fc {

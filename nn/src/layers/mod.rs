@@ -1,22 +1,170 @@
 //! Layers: each file holds one layer's docs, forward, backward and gradient check.
 
-/// Implements `Embed` (building the layer over `f32` from embedded weights at compile
-/// time) for a layer whose tensors are the listed fields, each with its PyTorch shape,
-/// and whose counters are the listed `u64` fields; everything else comes from `base`.
-macro_rules! embed_tensors {
+/// A layer's tensors written out as flat slices, whatever their nesting.
+pub(crate) trait Flat<T> {
+    fn flat(&self) -> &[T];
+    fn flat_mut(&mut self) -> &mut [T];
+}
+
+impl<T, const A: usize> Flat<T> for [T; A] {
+    fn flat(&self) -> &[T] {
+        self
+    }
+    fn flat_mut(&mut self) -> &mut [T] {
+        self
+    }
+}
+
+impl<T, const A: usize, const B: usize> Flat<T> for [[T; B]; A] {
+    fn flat(&self) -> &[T] {
+        self.as_flattened()
+    }
+    fn flat_mut(&mut self) -> &mut [T] {
+        self.as_flattened_mut()
+    }
+}
+
+impl<T, const A: usize, const B: usize, const C: usize> Flat<T> for [[[T; C]; B]; A] {
+    fn flat(&self) -> &[T] {
+        self.as_flattened().as_flattened()
+    }
+    fn flat_mut(&mut self) -> &mut [T] {
+        self.as_flattened_mut().as_flattened_mut()
+    }
+}
+
+impl<T, const A: usize, const B: usize, const C: usize, const D: usize> Flat<T> for [[[[T; D]; C]; B]; A] {
+    fn flat(&self) -> &[T] {
+        self.as_flattened().as_flattened().as_flattened()
+    }
+    fn flat_mut(&mut self) -> &mut [T] {
+        self.as_flattened_mut().as_flattened_mut().as_flattened_mut()
+    }
+}
+
+/// A layer's tensors, stated once: the parameters, buffers and saved counters it holds,
+/// as fields with their PyTorch shapes, in `state_dict` order. From that list come
+/// `Module<T>` (`PARAMS`, `visit`, `visit_mut`, `visit_update`, the counters, and `init`
+/// by the given function) and `Embed` over `f32` (the layer built from embedded weights
+/// at compile time, every other field from `base`).
+macro_rules! layer_tensors {
     (
-        [$($g:tt)*] $ty:ty = $base:expr;
-        tensors: $($field:ident: $shape:expr),*;
+        [$($g:tt)*] $name:ident<$($arg:ident),*>, base = $base:expr, init = $init:expr;
+        params: $($param:ident: [$($pdim:expr),*]),*;
+        buffers: $($buffer:ident: [$($bdim:expr),*]),*;
         counters: $($counter:ident),*
     ) => {
-        impl<At: ::monograd_core::embed::Place, $($g)*> ::monograd_core::embed::Embed<At> for $ty {
+        impl<$($g)*, T: ::monograd_core::Scalar> ::monograd_core::Module<T> for $name<$($arg,)* T> {
+            const PARAMS: usize = 0 $(+ 1 $(* $pdim)*)*;
+
+            fn init(&mut self, rng: &mut ::monograd_core::Rng) {
+                let init: fn(&mut Self, &mut ::monograd_core::Rng) = $init;
+                init(self, rng);
+            }
+
+            fn visit<F: FnMut(::monograd_core::module::Tensor<'_, &[T]>)>(
+                &self,
+                path: &::monograd_core::module::Path<'_>,
+                f: &mut F,
+            ) {
+                use ::monograd_core::module::{Kind, Tensor};
+                use $crate::layers::Flat;
+                $(f(Tensor {
+                    path: &path.field(stringify!($param)),
+                    kind: Kind::Param,
+                    shape: const { &[$($pdim),*] },
+                    values: self.$param.flat(),
+                });)*
+                $(f(Tensor {
+                    path: &path.field(stringify!($buffer)),
+                    kind: Kind::Buffer,
+                    shape: const { &[$($bdim),*] },
+                    values: self.$buffer.flat(),
+                });)*
+            }
+
+            fn visit_mut<F: FnMut(::monograd_core::module::Tensor<'_, &mut [T]>)>(
+                &mut self,
+                path: &::monograd_core::module::Path<'_>,
+                f: &mut F,
+            ) {
+                use ::monograd_core::module::{Kind, Tensor};
+                use $crate::layers::Flat;
+                $(f(Tensor {
+                    path: &path.field(stringify!($param)),
+                    kind: Kind::Param,
+                    shape: const { &[$($pdim),*] },
+                    values: self.$param.flat_mut(),
+                });)*
+                $(f(Tensor {
+                    path: &path.field(stringify!($buffer)),
+                    kind: Kind::Buffer,
+                    shape: const { &[$($bdim),*] },
+                    values: self.$buffer.flat_mut(),
+                });)*
+            }
+
+            fn visit_update<F: FnMut(::monograd_core::module::ParamUpdate<'_, T>)>(
+                &mut self,
+                grad: &Self,
+                path: &::monograd_core::module::Path<'_>,
+                offset: &mut usize,
+                f: &mut F,
+            ) {
+                use $crate::layers::Flat;
+                $(
+                    let value = self.$param.flat_mut();
+                    let len = value.len();
+                    f(::monograd_core::module::ParamUpdate {
+                        path: &path.field(stringify!($param)),
+                        offset: *offset,
+                        value,
+                        grad: grad.$param.flat(),
+                    });
+                    *offset += len;
+                )*
+            }
+
+            fn visit_counters<F: FnMut(::monograd_core::module::Counter<'_, &u64>)>(
+                &self,
+                path: &::monograd_core::module::Path<'_>,
+                f: &mut F,
+            ) {
+                let _ = (path, &f);
+                $(f(::monograd_core::module::Counter {
+                    path: &path.field(stringify!($counter)),
+                    kind: ::monograd_core::module::CounterKind::Buffer,
+                    value: &self.$counter,
+                });)*
+            }
+
+            fn visit_counters_mut<F: FnMut(::monograd_core::module::Counter<'_, &mut u64>)>(
+                &mut self,
+                path: &::monograd_core::module::Path<'_>,
+                f: &mut F,
+            ) {
+                let _ = (path, &f);
+                $(f(::monograd_core::module::Counter {
+                    path: &path.field(stringify!($counter)),
+                    kind: ::monograd_core::module::CounterKind::Buffer,
+                    value: &mut self.$counter,
+                });)*
+            }
+        }
+
+        impl<At: ::monograd_core::embed::Place, $($g)*> ::monograd_core::embed::Embed<At> for $name<$($arg,)* f32> {
             const EMBEDDED: ::monograd_core::embed::Embedded<Self> = {
                 let mut value = $base;
                 let mut report = ::monograd_core::embed::Report::EMPTY;
                 $(
-                    let t = ::monograd_core::embed::param::<At, _>(stringify!($field), $shape);
+                    let t = ::monograd_core::embed::param::<At, _>(stringify!($param), &[$($pdim),*]);
                     report = report.merge(&t.report);
-                    value.$field = t.value();
+                    value.$param = t.value();
+                )*
+                $(
+                    let t = ::monograd_core::embed::param::<At, _>(stringify!($buffer), &[$($bdim),*]);
+                    report = report.merge(&t.report);
+                    value.$buffer = t.value();
                 )*
                 $(
                     let c = ::monograd_core::embed::counter::<At>(stringify!($counter), value.$counter);
@@ -28,7 +176,7 @@ macro_rules! embed_tensors {
         }
     };
 }
-use embed_tensors;
+use layer_tensors;
 
 /// Implements `Module` for a layer without parameters: nothing to visit or update; and
 /// `Embed`, with the layer's value as given (the unit struct itself if none is).

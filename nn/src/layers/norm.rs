@@ -34,8 +34,7 @@
 //! - `weight`, `bias`, `running_mean`, `running_var`: `[C]` (`[N]` for layer norm);
 //!   `num_batches_tracked`: a scalar, PyTorch's int64
 
-use monograd_core::module::{Counter, CounterKind, Kind, ParamUpdate, Path, Tensor};
-use monograd_core::{Ctx, Layer, Module, OutputShape, Rank1, Rank2, Rank3, Rng, Scalar};
+use monograd_core::{Ctx, Layer, OutputShape, Rank1, Rank2, Rank3, Scalar};
 
 /// What a training pass of a batch norm saves for backward: the batch statistics of each
 /// channel.
@@ -221,7 +220,6 @@ macro_rules! batch_norm {
                 momentum: Some(0.1),
                 eps: 1e-5,
             };
-            const SHAPE: &'static [usize] = &[C];
 
             /// PyTorch's initial state: `weight` 1, `bias` 0, `running_mean` 0,
             /// `running_var` 1, no batch tracked, `momentum` 0.1, `eps` 1e-5.
@@ -296,64 +294,14 @@ macro_rules! batch_norm {
             }
         }
 
-        super::embed_tensors!(
-            [const C: usize] $name<C, f32> = $name::ZERO;
-            tensors: weight: &[C], bias: &[C], running_mean: &[C], running_var: &[C];
+        super::layer_tensors!(
+            [const C: usize] $name<C>, base = $name::ZERO,
+            // PyTorch's `reset_parameters`: the state of `new`, whatever the generator.
+            init = |bn, _| *bn = $name { momentum: bn.momentum, eps: bn.eps, ..$name::new() };
+            params: weight: [C], bias: [C];
+            buffers: running_mean: [C], running_var: [C];
             counters: num_batches_tracked
         );
-
-        impl<const C: usize, T: Scalar> Module<T> for $name<C, T> {
-            const PARAMS: usize = 2 * C;
-
-            /// PyTorch's `reset_parameters`: the state of [`Self::new`], whatever `rng`.
-            fn init(&mut self, _rng: &mut Rng) {
-                *self = Self { momentum: self.momentum, eps: self.eps, ..Self::new() };
-            }
-
-            fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F) {
-                let s = Self::SHAPE;
-                let (w, b) = (path.field("weight"), path.field("bias"));
-                let (rm, rv) = (path.field("running_mean"), path.field("running_var"));
-                f(Tensor { path: &w, kind: Kind::Param, shape: s, values: &self.weight });
-                f(Tensor { path: &b, kind: Kind::Param, shape: s, values: &self.bias });
-                f(Tensor { path: &rm, kind: Kind::Buffer, shape: s, values: &self.running_mean });
-                f(Tensor { path: &rv, kind: Kind::Buffer, shape: s, values: &self.running_var });
-            }
-
-            fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F) {
-                let s = Self::SHAPE;
-                let (w, b) = (path.field("weight"), path.field("bias"));
-                let (rm, rv) = (path.field("running_mean"), path.field("running_var"));
-                f(Tensor { path: &w, kind: Kind::Param, shape: s, values: &mut self.weight });
-                f(Tensor { path: &b, kind: Kind::Param, shape: s, values: &mut self.bias });
-                f(Tensor { path: &rm, kind: Kind::Buffer, shape: s, values: &mut self.running_mean });
-                f(Tensor { path: &rv, kind: Kind::Buffer, shape: s, values: &mut self.running_var });
-            }
-
-            fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(
-                &mut self,
-                grad: &Self,
-                path: &Path<'_>,
-                offset: &mut usize,
-                f: &mut F,
-            ) {
-                let (w, b) = (path.field("weight"), path.field("bias"));
-                f(ParamUpdate { path: &w, offset: *offset, value: &mut self.weight, grad: &grad.weight });
-                *offset += C;
-                f(ParamUpdate { path: &b, offset: *offset, value: &mut self.bias, grad: &grad.bias });
-                *offset += C;
-            }
-
-            fn visit_counters<F: FnMut(Counter<'_, &u64>)>(&self, path: &Path<'_>, f: &mut F) {
-                let p = path.field("num_batches_tracked");
-                f(Counter { path: &p, kind: CounterKind::Buffer, value: &self.num_batches_tracked });
-            }
-
-            fn visit_counters_mut<F: FnMut(Counter<'_, &mut u64>)>(&mut self, path: &Path<'_>, f: &mut F) {
-                let p = path.field("num_batches_tracked");
-                f(Counter { path: &p, kind: CounterKind::Buffer, value: &mut self.num_batches_tracked });
-            }
-        }
     };
 }
 
@@ -486,7 +434,6 @@ impl<const N: usize, T: Scalar> LayerNorm<N, T> {
     /// Every tensor zero (and PyTorch's `eps`): for gradients and optimizer state. Use
     /// [`LayerNorm::new`] for a fresh layer.
     pub const ZERO: Self = Self { weight: [T::ZERO; N], bias: [T::ZERO; N], eps: 1e-5 };
-    const SHAPE: &'static [usize] = &[N];
 
     /// PyTorch's initial state: `weight` 1, `bias` 0, `eps` 1e-5.
     pub const fn new() -> Self {
@@ -554,46 +501,14 @@ impl<const N: usize, T: Scalar> Default for LayerNorm<N, T> {
     }
 }
 
-super::embed_tensors!(
-    [const N: usize] LayerNorm<N, f32> = LayerNorm::ZERO;
-    tensors: weight: &[N], bias: &[N];
+super::layer_tensors!(
+    [const N: usize] LayerNorm<N>, base = LayerNorm::ZERO,
+    // PyTorch's `reset_parameters`: `weight` 1, `bias` 0, whatever the generator.
+    init = |norm, _| *norm = LayerNorm { eps: norm.eps, ..LayerNorm::new() };
+    params: weight: [N], bias: [N];
+    buffers: ;
     counters:
 );
-
-impl<const N: usize, T: Scalar> Module<T> for LayerNorm<N, T> {
-    const PARAMS: usize = 2 * N;
-
-    /// PyTorch's `reset_parameters`: `weight` 1, `bias` 0, whatever `rng`.
-    fn init(&mut self, _rng: &mut Rng) {
-        *self = Self { eps: self.eps, ..Self::new() };
-    }
-
-    fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, path: &Path<'_>, f: &mut F) {
-        let (w, b) = (path.field("weight"), path.field("bias"));
-        f(Tensor { path: &w, kind: Kind::Param, shape: Self::SHAPE, values: &self.weight });
-        f(Tensor { path: &b, kind: Kind::Param, shape: Self::SHAPE, values: &self.bias });
-    }
-
-    fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, path: &Path<'_>, f: &mut F) {
-        let (w, b) = (path.field("weight"), path.field("bias"));
-        f(Tensor { path: &w, kind: Kind::Param, shape: Self::SHAPE, values: &mut self.weight });
-        f(Tensor { path: &b, kind: Kind::Param, shape: Self::SHAPE, values: &mut self.bias });
-    }
-
-    fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(
-        &mut self,
-        grad: &Self,
-        path: &Path<'_>,
-        offset: &mut usize,
-        f: &mut F,
-    ) {
-        let (w, b) = (path.field("weight"), path.field("bias"));
-        f(ParamUpdate { path: &w, offset: *offset, value: &mut self.weight, grad: &grad.weight });
-        *offset += N;
-        f(ParamUpdate { path: &b, offset: *offset, value: &mut self.bias, grad: &grad.bias });
-        *offset += N;
-    }
-}
 
 /// Implements `Layer` and `OutputShape` for a layer norm over one shape whose last
 /// dimension is `N`.
@@ -637,6 +552,8 @@ mod tests {
     use super::*;
     use crate::gradcheck::{LayerCase, LayerFamily};
     use monograd_core::gradcheck::{self, GradCase};
+    use monograd_core::module::{Kind, Path};
+    use monograd_core::{Module, Rng};
 
     fn ctx() -> Ctx<'static, f64> {
         Ctx::new(&mut [])
