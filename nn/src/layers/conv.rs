@@ -56,10 +56,55 @@
 //! formula above: the `network!` macro computes them from the literals, and a wrong one in
 //! hand-written code fails to compile.
 
+use super::Flat;
 use monograd_core::kernels::gemm::{gemm, MatMut, MatRef};
 use monograd_core::kernels::im2col::{col2im, conv2d_direct, conv2d_direct_backward, im2col, Conv2dGeometry};
 use monograd_core::ops::unary::UnaryFn;
 use monograd_core::{Ctx, Layer, Rank2, Rank3, Rng, Scalar, ShapeError};
+
+/// The `Layer` items every convolution shares, around its plan (`plan_2d` or `plan_1d`
+/// with the layer's constants): no cache, the plan's scratch, forward with or without a
+/// fused activation, and backward into `weight` and `bias`.
+macro_rules! conv_passes {
+    ($name:literal, $plan:expr) => {
+        type Cache = ();
+        const SCRATCH: usize = $plan.scratch();
+
+        #[inline]
+        fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {
+            let plan = const { $plan };
+            plan.forward($name, self.weight.flat(), &self.bias, x, y, ctx.pack, |v| v);
+        }
+
+        #[inline]
+        fn forward_fused<A: UnaryFn>(&self, x: &[T], y: &mut [T], act: A, ctx: &mut Ctx<'_, T>) {
+            let plan = const { $plan };
+            plan.forward($name, self.weight.flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
+        }
+
+        #[inline]
+        fn forward_train_fused<A: UnaryFn>(&mut self, x: &[T], y: &mut [T], _: &mut (), act: A, ctx: &mut Ctx<'_, T>) {
+            let plan = const { $plan };
+            plan.forward($name, self.weight.flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
+        }
+
+        #[inline]
+        fn backward(
+            &self,
+            x: &[T],
+            _y: &[T],
+            _cache: &(),
+            dy: &[T],
+            dx: Option<&mut [T]>,
+            grad: &mut Self,
+            ctx: &mut Ctx<'_, T>,
+        ) {
+            let plan = const { $plan };
+            let dw = grad.weight.flat_mut();
+            plan.backward($name, self.weight.flat(), x, dy, dx, dw, &mut grad.bias, ctx.pack);
+        }
+    };
+}
 
 /// A 2-D convolution from `CI` to `CO` channels with a `K x K` kernel, stride `S`, zero
 /// padding `P` and dilation `D`, with bias: `torch.nn.Conv2d(CI, CO, K, S, P, D)`.
@@ -124,10 +169,6 @@ impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: 
     pub fn map<U: Scalar>(&self, f: impl Fn(T) -> U) -> Conv2d<CI, CO, K, S, P, D, U> {
         Conv2d { weight: self.weight.map(|o| o.map(|c| c.map(|r| r.map(&f)))), bias: self.bias.map(&f) }
     }
-
-    fn weight_flat(&self) -> &[T] {
-        self.weight.as_flattened().as_flattened().as_flattened()
-    }
 }
 
 impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T: Scalar>
@@ -161,43 +202,8 @@ impl<
         const OW: usize,
     > Layer<T, Rank3<CI, H, W>, Rank3<CO, OH, OW>> for Conv2d<CI, CO, K, S, P, D, T>
 {
-    type Cache = ();
     const MACS: usize = CO * OH * OW * CI * K * K;
-    const SCRATCH: usize = plan_2d(CI, CO, 1, CI, K, S, P, D, [H, W], [OH, OW]).scratch();
-
-    #[inline]
-    fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {
-        let plan = const { plan_2d(CI, CO, 1, CI, K, S, P, D, [H, W], [OH, OW]) };
-        plan.forward("Conv2d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| v);
-    }
-
-    #[inline]
-    fn forward_fused<A: UnaryFn>(&self, x: &[T], y: &mut [T], act: A, ctx: &mut Ctx<'_, T>) {
-        let plan = const { plan_2d(CI, CO, 1, CI, K, S, P, D, [H, W], [OH, OW]) };
-        plan.forward("Conv2d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
-    }
-
-    #[inline]
-    fn forward_train_fused<A: UnaryFn>(&mut self, x: &[T], y: &mut [T], _: &mut (), act: A, ctx: &mut Ctx<'_, T>) {
-        let plan = const { plan_2d(CI, CO, 1, CI, K, S, P, D, [H, W], [OH, OW]) };
-        plan.forward("Conv2d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
-    }
-
-    #[inline]
-    fn backward(
-        &self,
-        x: &[T],
-        _y: &[T],
-        _cache: &(),
-        dy: &[T],
-        dx: Option<&mut [T]>,
-        grad: &mut Self,
-        ctx: &mut Ctx<'_, T>,
-    ) {
-        let plan = const { plan_2d(CI, CO, 1, CI, K, S, P, D, [H, W], [OH, OW]) };
-        let dw = grad.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut();
-        plan.backward("Conv2d", self.weight_flat(), x, dy, dx, dw, &mut grad.bias, ctx.pack);
-    }
+    conv_passes!("Conv2d", plan_2d(CI, CO, 1, CI, K, S, P, D, [H, W], [OH, OW]));
 }
 
 /// A 2-D convolution in `G` groups: PyTorch's `Conv2d(CI, CO, K, S, P, D, groups=G)`, with
@@ -274,10 +280,6 @@ impl<
     pub fn map<U: Scalar>(&self, f: impl Fn(T) -> U) -> GroupedConv2d<CI, CO, K, G, CIG, S, P, D, U> {
         GroupedConv2d { weight: self.weight.map(|o| o.map(|c| c.map(|r| r.map(&f)))), bias: self.bias.map(&f) }
     }
-
-    fn weight_flat(&self) -> &[T] {
-        self.weight.as_flattened().as_flattened().as_flattened()
-    }
 }
 
 impl<
@@ -322,43 +324,8 @@ impl<
         const OW: usize,
     > Layer<T, Rank3<CI, H, W>, Rank3<CO, OH, OW>> for GroupedConv2d<CI, CO, K, G, CIG, S, P, D, T>
 {
-    type Cache = ();
     const MACS: usize = CO * OH * OW * CIG * K * K;
-    const SCRATCH: usize = plan_2d(CI, CO, G, CIG, K, S, P, D, [H, W], [OH, OW]).scratch();
-
-    #[inline]
-    fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {
-        let plan = const { plan_2d(CI, CO, G, CIG, K, S, P, D, [H, W], [OH, OW]) };
-        plan.forward("GroupedConv2d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| v);
-    }
-
-    #[inline]
-    fn forward_fused<A: UnaryFn>(&self, x: &[T], y: &mut [T], act: A, ctx: &mut Ctx<'_, T>) {
-        let plan = const { plan_2d(CI, CO, G, CIG, K, S, P, D, [H, W], [OH, OW]) };
-        plan.forward("GroupedConv2d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
-    }
-
-    #[inline]
-    fn forward_train_fused<A: UnaryFn>(&mut self, x: &[T], y: &mut [T], _: &mut (), act: A, ctx: &mut Ctx<'_, T>) {
-        let plan = const { plan_2d(CI, CO, G, CIG, K, S, P, D, [H, W], [OH, OW]) };
-        plan.forward("GroupedConv2d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
-    }
-
-    #[inline]
-    fn backward(
-        &self,
-        x: &[T],
-        _y: &[T],
-        _cache: &(),
-        dy: &[T],
-        dx: Option<&mut [T]>,
-        grad: &mut Self,
-        ctx: &mut Ctx<'_, T>,
-    ) {
-        let plan = const { plan_2d(CI, CO, G, CIG, K, S, P, D, [H, W], [OH, OW]) };
-        let dw = grad.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut();
-        plan.backward("GroupedConv2d", self.weight_flat(), x, dy, dx, dw, &mut grad.bias, ctx.pack);
-    }
+    conv_passes!("GroupedConv2d", plan_2d(CI, CO, G, CIG, K, S, P, D, [H, W], [OH, OW]));
 }
 
 /// A 1-D convolution from `CI` to `CO` channels with a kernel of `K` taps, stride `S`,
@@ -416,10 +383,6 @@ impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: 
     pub fn map<U: Scalar>(&self, f: impl Fn(T) -> U) -> Conv1d<CI, CO, K, S, P, D, U> {
         Conv1d { weight: self.weight.map(|o| o.map(|c| c.map(&f))), bias: self.bias.map(&f) }
     }
-
-    fn weight_flat(&self) -> &[T] {
-        self.weight.as_flattened().as_flattened()
-    }
 }
 
 impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T: Scalar>
@@ -451,43 +414,8 @@ impl<
         const LO: usize,
     > Layer<T, Rank2<CI, L>, Rank2<CO, LO>> for Conv1d<CI, CO, K, S, P, D, T>
 {
-    type Cache = ();
     const MACS: usize = CO * LO * CI * K;
-    const SCRATCH: usize = plan_1d(CI, CO, K, S, P, D, L, LO).scratch();
-
-    #[inline]
-    fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {
-        let plan = const { plan_1d(CI, CO, K, S, P, D, L, LO) };
-        plan.forward("Conv1d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| v);
-    }
-
-    #[inline]
-    fn forward_fused<A: UnaryFn>(&self, x: &[T], y: &mut [T], act: A, ctx: &mut Ctx<'_, T>) {
-        let plan = const { plan_1d(CI, CO, K, S, P, D, L, LO) };
-        plan.forward("Conv1d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
-    }
-
-    #[inline]
-    fn forward_train_fused<A: UnaryFn>(&mut self, x: &[T], y: &mut [T], _: &mut (), act: A, ctx: &mut Ctx<'_, T>) {
-        let plan = const { plan_1d(CI, CO, K, S, P, D, L, LO) };
-        plan.forward("Conv1d", self.weight_flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
-    }
-
-    #[inline]
-    fn backward(
-        &self,
-        x: &[T],
-        _y: &[T],
-        _cache: &(),
-        dy: &[T],
-        dx: Option<&mut [T]>,
-        grad: &mut Self,
-        ctx: &mut Ctx<'_, T>,
-    ) {
-        let plan = const { plan_1d(CI, CO, K, S, P, D, L, LO) };
-        let dw = grad.weight.as_flattened_mut().as_flattened_mut();
-        plan.backward("Conv1d", self.weight_flat(), x, dy, dx, dw, &mut grad.bias, ctx.pack);
-    }
+    conv_passes!("Conv1d", plan_1d(CI, CO, K, S, P, D, L, LO));
 }
 
 /// The plan of a 2-D convolution of `[CI, H, W]` samples in `groups` groups of `cig`
@@ -942,7 +870,7 @@ pub(crate) mod tests {
         for other in [&bare, &direct] {
             assert_close(&other.0, &full.0, "y");
             assert_close(&other.1, &full.1, "dx");
-            assert_close(other.2.weight_flat(), full.2.weight_flat(), "dweight");
+            assert_close(other.2.weight.flat(), full.2.weight.flat(), "dweight");
             assert_close(&other.2.bias, &full.2.bias, "dbias");
         }
     }
@@ -1139,15 +1067,17 @@ pub(crate) mod tests {
         assert_ne!(a, Conv2d::<4, 8, 3>::new(&mut Rng::seed(6)));
         // fan_in = 4·3·3 = 36: the bound is 1/6, and the draws spread over most of it.
         let bound = 1.0 / 6.0;
-        let all: Vec<f32> = a.weight_flat().iter().chain(&a.bias).copied().collect();
+        let all: Vec<f32> = a.weight.flat().iter().chain(&a.bias).copied().collect();
         assert!(all.iter().all(|w| w.abs() <= bound));
         assert!(all.iter().any(|w| w.abs() > 0.9 * bound));
         // Groups: fan_in = CIG·K·K = 2·9.
         let g = GroupedConv2d::<4, 6, 3, 2, 2>::new(&mut Rng::seed(1));
         let gb = 1.0 / 18f32.sqrt();
-        assert!(g.weight_flat().iter().all(|w| w.abs() <= gb) && g.weight_flat().iter().any(|w| w.abs() > 0.9 * gb));
+        let gw: &[f32] = g.weight.flat();
+        assert!(gw.iter().all(|w| w.abs() <= gb) && gw.iter().any(|w| w.abs() > 0.9 * gb));
         let c = Conv1d::<2, 3, 5>::new(&mut Rng::seed(1));
-        assert!(c.weight_flat().iter().all(|w| w.abs() <= 1.0 / 10f32.sqrt()));
+        let cw: &[f32] = c.weight.flat();
+        assert!(cw.iter().all(|w| w.abs() <= 1.0 / 10f32.sqrt()));
         // `Default` and `map`.
         assert_eq!(Conv2d::<4, 8, 3>::default(), Conv2d::ZERO);
         assert_eq!(a.map(f64::from).map(|v| v as f32), a);
@@ -1165,7 +1095,8 @@ pub(crate) mod tests {
         let once = grad.clone();
         dy.iter_mut().for_each(|v| *v = 0.25);
         Layer::<f64, Rank3<1, 3, 3>, Rank3<2, 2, 2>>::backward(&conv, &x, &[0.0; 8], &(), &dy, None, &mut grad, ctx);
-        for (a, b) in grad.weight_flat().iter().zip(once.weight_flat()) {
+        let (twice, once): (&[f64], &[f64]) = (grad.weight.flat(), once.weight.flat());
+        for (a, b) in twice.iter().zip(once) {
             assert!((a - 1.5 * b).abs() < 1e-15);
         }
         let mut model = conv.clone();
