@@ -67,20 +67,9 @@ macro_rules! layer_tensors {
                 path: &::monograd_core::module::Path<'_>,
                 f: &mut F,
             ) {
-                use ::monograd_core::module::{Kind, Tensor};
                 use $crate::layers::Flat;
-                $(f(Tensor {
-                    path: &path.field(stringify!($param)),
-                    kind: Kind::Param,
-                    shape: const { &[$($pdim),*] },
-                    values: self.$param.flat(),
-                });)*
-                $(f(Tensor {
-                    path: &path.field(stringify!($buffer)),
-                    kind: Kind::Buffer,
-                    shape: const { &[$($bdim),*] },
-                    values: self.$buffer.flat(),
-                });)*
+                $($crate::layers::layer_tensors!(@visit f, path, Param, $param [$($pdim),*], self.$param.flat());)*
+                $($crate::layers::layer_tensors!(@visit f, path, Buffer, $buffer [$($bdim),*], self.$buffer.flat());)*
             }
 
             fn visit_mut<F: FnMut(::monograd_core::module::Tensor<'_, &mut [T]>)>(
@@ -88,20 +77,9 @@ macro_rules! layer_tensors {
                 path: &::monograd_core::module::Path<'_>,
                 f: &mut F,
             ) {
-                use ::monograd_core::module::{Kind, Tensor};
                 use $crate::layers::Flat;
-                $(f(Tensor {
-                    path: &path.field(stringify!($param)),
-                    kind: Kind::Param,
-                    shape: const { &[$($pdim),*] },
-                    values: self.$param.flat_mut(),
-                });)*
-                $(f(Tensor {
-                    path: &path.field(stringify!($buffer)),
-                    kind: Kind::Buffer,
-                    shape: const { &[$($bdim),*] },
-                    values: self.$buffer.flat_mut(),
-                });)*
+                $($crate::layers::layer_tensors!(@visit f, path, Param, $param [$($pdim),*], self.$param.flat_mut());)*
+                $($crate::layers::layer_tensors!(@visit f, path, Buffer, $buffer [$($bdim),*], self.$buffer.flat_mut());)*
             }
 
             fn visit_update<F: FnMut(::monograd_core::module::ParamUpdate<'_, T>)>(
@@ -174,6 +152,15 @@ macro_rules! layer_tensors {
                 ::monograd_core::embed::Embedded::new(value, report)
             };
         }
+    };
+    // One tensor passed to a visitor `f`, under `path`.
+    (@visit $f:ident, $path:ident, $kind:ident, $field:ident [$($dim:expr),*], $values:expr) => {
+        $f(::monograd_core::module::Tensor {
+            path: &$path.field(stringify!($field)),
+            kind: ::monograd_core::module::Kind::$kind,
+            shape: const { &[$($dim),*] },
+            values: $values,
+        })
     };
 }
 use layer_tensors;
