@@ -80,36 +80,9 @@ fn counted<R>(f: impl FnOnce() -> R) -> (R, Counts) {
     (r, Counts { allocs: ALLOCS.get(), frees: FREES.get() })
 }
 
-network! {
-    /// W1: 784 -> 256 ReLU -> 128 ReLU -> 10.
-    pub struct Mlp {
-        input: [784],
-        fc1: Linear<784, 256>,
-        r1: ReLU,
-        fc2: Linear<256, 128>,
-        r2: ReLU,
-        fc3: Linear<128, 10>,
-    }
-}
-
-network! {
-    /// W4: LeNet-5 as the shared workloads define it.
-    pub struct LeNet {
-        input: [1, 28, 28],
-        c1: Conv2d<1, 6, 5>,
-        r1: ReLU,
-        p1: MaxPool2d<2>,
-        c2: Conv2d<6, 16, 5>,
-        r2: ReLU,
-        p2: MaxPool2d<2>,
-        flat: Flatten,
-        f1: Linear<256, 120>,
-        r3: ReLU,
-        f2: Linear<120, 84>,
-        r4: ReLU,
-        f3: Linear<84, 10>,
-    }
-}
+#[path = "../benches/common/workloads.rs"]
+mod workloads;
+use workloads::{LeNet, Mlp};
 
 /// Runs `f` on a thread with a 64 MB stack: the networks hold their parameters inline
 /// (the MLP's 235,146 values are 0.9 MB per copy), which overflows a test thread's stack
