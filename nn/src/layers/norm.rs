@@ -197,8 +197,9 @@ macro_rules! batch_norm {
             /// The running (unbiased) variance per channel: a buffer, initially 1.
             pub running_var: [T; C],
             /// Training passes so far: PyTorch's int64 buffer. Not a tensor of `T`, so
-            /// [`Module::visit`] does not pass it; [`Module::visit_counters`] does, as a
-            /// [`CounterKind::Buffer`], and safetensors files store it as an int64 scalar
+            /// [`Module::visit`](monograd_core::Module::visit) does not pass it;
+            /// [`Module::visit_counters`](monograd_core::Module::visit_counters) does, as a
+            /// [`CounterKind::Buffer`](monograd_core::module::CounterKind::Buffer), and safetensors files store it as an int64 scalar
             /// (it changes the running average only when `momentum` is `None`).
             pub num_batches_tracked: u64,
             /// The weight of each new batch in the running statistics (PyTorch's default,
@@ -351,7 +352,7 @@ batch_norm! {
     /// `L` positions).
     ///
     /// Parameters `weight` and `bias`, buffers `running_mean` and `running_var` (visited
-    /// as [`Kind::Buffer`]) and the counter `num_batches_tracked`, under PyTorch's names.
+    /// as [`Kind::Buffer`](monograd_core::module::Kind::Buffer)) and the counter `num_batches_tracked`, under PyTorch's names.
     /// [`Layer::forward_train`] normalises with the batch's statistics and updates the
     /// running ones; [`Layer::forward`] uses the running ones.
     ///
@@ -382,7 +383,7 @@ batch_norm! {
     /// statistics per channel over the batch and the `H × W` positions.
     ///
     /// Parameters `weight` and `bias`, buffers `running_mean` and `running_var` (visited
-    /// as [`Kind::Buffer`]) and the counter `num_batches_tracked`, under PyTorch's names.
+    /// as [`Kind::Buffer`](monograd_core::module::Kind::Buffer)) and the counter `num_batches_tracked`, under PyTorch's names.
     /// [`Layer::forward_train`] normalises with the batch's statistics and updates the
     /// running ones; [`Layer::forward`] uses the running ones.
     ///
