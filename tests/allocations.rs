@@ -257,3 +257,32 @@ fn fixed_storage_allocates_nothing_from_the_start() {
     };
     on_big_stack(move || assert_eq!(run(), NOTHING, "W1 MLP in Fixed storage allocated"));
 }
+
+network! {
+    /// A residual block, nested below.
+    pub struct AllocBlock {
+        input x: [4, 6, 6],
+        conv: Conv2d<4, 4, 3, 1, 1>,
+        bn: BatchNorm2d<4>,
+        act: ReLU,
+        sum(act, x): Add,
+    }
+}
+
+network! {
+    /// A network nesting a block once and then twice more as an array: the nested states
+    /// live in this one's, in the same storage.
+    pub struct NestedNet {
+        input: [1, 8, 8],
+        stem: Conv2d<1, 4, 3>,
+        b1: AllocBlock<T>,
+        blocks: [AllocBlock<T>; 2],
+        flat: Flatten,
+        fc: Linear<144, 10>,
+    }
+}
+
+#[test]
+fn nested_networks_train_without_allocating_after_the_first_step() {
+    training_allocates_only_in_its_first_step::<NestedNet, _>("nested blocks", 21, Adam::new(1e-2), 16);
+}

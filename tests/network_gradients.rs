@@ -13,6 +13,7 @@
 //! parameter gradient is preloaded with whatever the helper put in `dv` and `backward` must
 //! add to it, as `Network::backward` documents.
 
+use std::any::Any;
 use std::marker::PhantomData;
 
 use monograd::core::gradcheck::{self, GradCase, GradError, Report};
@@ -106,9 +107,66 @@ network! {
     }
 }
 
+network! {
+    /// (g) A block of its own, used as a layer below: a residual MLP block.
+    pub struct DenseBlock {
+        input x: [4],
+        fc1: Linear<4, 4>,
+        act: Tanh,
+        fc2: Linear<4, 4>,
+        sum(fc2, x): Add,
+    }
+}
+
+network! {
+    /// (g) Nesting: `DenseBlock` once, then twice more as a repeated array; the nested
+    /// blocks follow the network's scalar (`<T>`), so forward mode runs through them too.
+    pub struct Nested {
+        input x: [3],
+        stem: Linear<3, 4>,
+        t: Tanh,
+        b1: DenseBlock<T>,
+        blocks: [DenseBlock<T>; 2],
+        head: Linear<4, 2>,
+    }
+}
+
+network! {
+    /// (h) A convolutional residual block.
+    pub struct ConvBlock {
+        input x: [2, 5, 5],
+        conv: Conv2d<2, 2, 3, 1, 1>,
+        act: Tanh,
+        sum(act, x): Add,
+    }
+}
+
+network! {
+    /// (h) Pooling and a convolution after a nested block: their shapes follow from the
+    /// block's declared output, which the compiler reads.
+    pub struct ConvNested {
+        input x: [1, 6, 6],
+        stem: Conv2d<1, 2, 2>,
+        blk: ConvBlock<T>,
+        conv: Conv2d<2, 2, 2>,
+        pool: AvgPool2d<2>,
+        flat: Flatten,
+        head: Linear<8, 2>,
+    }
+}
+
+/// Forward mode's scalar in the shared helper.
+type D8 = Dual<f64, 8>;
+
 /// A network type at every scalar.
+///
+/// A network is checked at the two scalars the shared helper runs: `f64` (values, finite
+/// differences, reverse mode) and `Dual<f64, 8>` (forward mode). They are named one by one
+/// rather than as `Net<T>` for every `T`: a nested network is a `Block` at each scalar the
+/// library has, not at a scalar parameter (see `Block`'s docs).
 trait Family {
-    type At<T: Scalar>: Network<T> + Default;
+    type F64: Network<f64> + Default;
+    type D8: Network<D8> + Default;
     const NAME: &'static str;
     /// Samples in the checked batch.
     const BATCH: usize;
@@ -118,7 +176,8 @@ macro_rules! family {
     ($fam:ident, $net:ident, $batch:expr) => {
         struct $fam;
         impl Family for $fam {
-            type At<T: Scalar> = $net<T>;
+            type F64 = $net<f64>;
+            type D8 = $net<D8>;
             const NAME: &'static str = stringify!($net);
             const BATCH: usize = $batch;
         }
@@ -130,6 +189,8 @@ family!(ResidualF, Residual, 3);
 family!(TiedF, Tied, 2);
 family!(BranchesF, Branches, 2);
 family!(SharedF, Shared, 2);
+family!(NestedF, Nested, 3);
+family!(ConvNestedF, ConvNested, 2);
 
 /// Number of values `visit` passes (parameters and buffers).
 fn visited_len<T: Scalar, M: Module<T>>(m: &M) -> usize {
@@ -160,13 +221,27 @@ impl<F: Family> NetCase<F> {
     }
 
     fn x_len() -> usize {
-        F::BATCH * <<F::At<f64> as Network<f64>>::Input as Shape>::NUMEL
+        F::BATCH * <<F::F64 as Network<f64>>::Input as Shape>::NUMEL
     }
 
-    fn build<T: Scalar>(p: &[T]) -> F::At<T> {
-        let mut net = F::At::<T>::default();
+    fn build<T: Scalar, N: Module<T> + Default>(p: &[T]) -> N {
+        let mut net = N::default();
         load(&mut net, p);
         net
+    }
+}
+
+impl<F: Family> NetCase<F> {
+    /// The training forward at one scalar, checked against inference.
+    fn run<T: Scalar, N: Network<T> + Default>(v: &[T]) -> Vec<T> {
+        let (x, p) = v.split_at(Self::x_len());
+        let mut net = Self::build::<T, N>(p);
+        let mut st = N::state::<Heap>();
+        let y = Network::forward_train(&mut net, x, &mut st).expect("training forward").to_vec();
+        // Inference computes the same values (same kernels, fused the same way).
+        let mut st2 = N::state::<Heap>();
+        assert_eq!(Network::forward(&net, x, &mut st2).expect("inference forward"), &*y);
+        y
     }
 }
 
@@ -176,32 +251,31 @@ impl<F: Family> GradCase for NetCase<F> {
     }
 
     fn input_len(&self) -> usize {
-        Self::x_len() + visited_len(&F::At::<f64>::default())
+        Self::x_len() + visited_len(&F::F64::default())
     }
 
     fn output_len(&self) -> usize {
-        F::BATCH * <<F::At<f64> as Network<f64>>::Output as Shape>::NUMEL
+        F::BATCH * <<F::F64 as Network<f64>>::Output as Shape>::NUMEL
     }
 
     fn forward<T: Scalar>(&self, v: &[T], y: &mut [T]) {
-        let (x, p) = v.split_at(Self::x_len());
-        let mut net = Self::build::<T>(p);
-        let mut st = <F::At<T> as Network<T>>::state::<Heap>();
-        let out = Network::forward_train(&mut net, x, &mut st).expect("training forward");
-        y.copy_from_slice(out);
-        // Inference computes the same values (same kernels, fused the same way).
-        let mut st2 = <F::At<T> as Network<T>>::state::<Heap>();
-        assert_eq!(Network::forward(&net, x, &mut st2).expect("inference forward"), &*y);
+        // The helper runs `f64` and `Dual<f64, 8>`: each goes to its own network type.
+        let v: Box<dyn Any> = Box::new(v.to_vec());
+        let out: Box<dyn Any> = match v.downcast::<Vec<f64>>() {
+            Ok(v) => Box::new(Self::run::<f64, F::F64>(&v)),
+            Err(v) => Box::new(Self::run::<D8, F::D8>(&v.downcast::<Vec<D8>>().expect("f64 or Dual<f64, 8>"))),
+        };
+        y.copy_from_slice(&out.downcast::<Vec<T>>().expect("the scalar it was given"));
     }
 
     fn backward(&self, v: &[f64], _y: &[f64], dy: &[f64], dv: &mut [f64]) {
         let (x, p) = v.split_at(Self::x_len());
-        let mut net = Self::build::<f64>(p);
-        let mut st = <F::At<f64> as Network<f64>>::state::<Heap>();
+        let mut net = Self::build::<f64, F::F64>(p);
+        let mut st = <F::F64 as Network<f64>>::state::<Heap>();
         Network::forward_train(&mut net, x, &mut st).expect("training forward");
         let (dx, dp) = dv.split_at_mut(Self::x_len());
         // Preloaded: `backward` must add into `grad`, not overwrite it.
-        let mut grad = Self::build::<f64>(dp);
+        let mut grad = Self::build::<f64, F::F64>(dp);
         if self.drop_input_grad {
             Network::backward(&net, x, dy, &mut grad, &mut st).expect("backward");
         } else {
@@ -224,7 +298,7 @@ fn check_family<F: Family>(point_seed: u64, dy_seed: u64) -> Report {
 
 fn check_at<F: Family>(case: &NetCase<F>, v: &[f64], dy_seed: u64) -> Report {
     // The vector covers every parameter, once.
-    assert_eq!(case.input_len(), NetCase::<F>::x_len() + <F::At<f64> as Module<f64>>::PARAMS);
+    assert_eq!(case.input_len(), NetCase::<F>::x_len() + <F::F64 as Module<f64>>::PARAMS);
     let report = gradcheck::check(case, v, dy_seed).unwrap_or_else(|e| panic!("{e}"));
     println!("{report}");
     assert_eq!(report.inputs, case.input_len());
@@ -304,6 +378,16 @@ fn tied_weights_match_finite_differences_and_forward_mode() {
 #[test]
 fn concat_branches_match_finite_differences_and_forward_mode() {
     check_family::<BranchesF>(8, 9);
+}
+
+#[test]
+fn nested_and_repeated_blocks_match_finite_differences_and_forward_mode() {
+    check_family::<NestedF>(12, 13);
+}
+
+#[test]
+fn convolutions_around_a_nested_block_match_finite_differences_and_forward_mode() {
+    check_family::<ConvNestedF>(14, 15);
 }
 
 #[test]

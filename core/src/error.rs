@@ -65,6 +65,12 @@ pub enum ShapeError {
         /// The network.
         what: &'static str,
     },
+    /// `backward` was given another input than the `forward_train` it follows: its gradient
+    /// would belong to neither.
+    InputChanged {
+        /// The network.
+        what: &'static str,
+    },
     /// An index read from data (a class label, a token) is not below its bound.
     IndexOutOfRange {
         /// What the index is.
@@ -101,6 +107,11 @@ impl fmt::Display for ShapeError {
                 f,
                 "{what}: backward needs `forward_train` on the same batch first (an inference `forward` \
                  since then does not keep what backward reads)"
+            ),
+            Self::InputChanged { what } => write!(
+                f,
+                "{what}: backward was given another input than the last `forward_train` (its length or values \
+                 differ); pass the same batch, unchanged"
             ),
             Self::IndexOutOfRange { what, index, bound } => {
                 write!(f, "{what}: index {index} is out of range, expected one below {bound}")

@@ -25,6 +25,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod block;
 pub mod dual;
 pub mod embed;
 pub mod error;
@@ -45,6 +46,7 @@ pub mod summary;
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub mod tape;
 
+pub use block::Block;
 pub use dual::Dual;
 pub use error::ShapeError;
 pub use module::{Activation, BuiltinLayer, Ctx, Layer, Merge, Module, OutputShape};

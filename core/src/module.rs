@@ -386,6 +386,12 @@ pub trait Layer<T: Scalar, In: Shape, Out: Shape>: Module<T> {
 pub trait OutputShape<In: Shape> {
     /// The shape of one output sample.
     type Output: Shape;
+
+    /// The one input shape the layer takes, when it takes only one: a network declares
+    /// its input, and `network!` checks the node before a nested network against it, in
+    /// words (`` `blk`: `Blk` takes [6, 12, 12], the input it declares, but `c1` yields
+    /// [4, 24, 24] ``). `None` (the default) for a layer that takes many shapes.
+    const DECLARED_INPUT: Option<&'static [usize]> = None;
 }
 
 /// A differentiable map from two batches, of `A` and `B` samples, to one of `Out`

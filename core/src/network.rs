@@ -7,7 +7,7 @@
 //! one statement per node forward, one per node in reverse topological order backward.
 //! Training loops, losses and checkpoints are written once against this trait.
 
-use crate::storage::Storage;
+use crate::storage::{Fixed, Storage};
 use crate::summary::Summary;
 use crate::{Module, Scalar, Shape, ShapeError};
 
@@ -31,6 +31,20 @@ pub trait Network<T: Scalar>: Module<T> {
     const PEAK_ACTIVATION_BYTES: usize;
     /// Bytes of parameters.
     const PARAM_BYTES: usize = Self::PARAMS * core::mem::size_of::<T>();
+
+    /// A network with every layer initialised from `rng`, each by its own rule.
+    ///
+    /// Generated networks also have `new` as an inherent function for the default scalar,
+    /// so `Net::new(&mut rng)` is an `f32` network with no annotation;
+    /// `Net::<f64>::new(&mut rng)` goes through this trait.
+    fn new(rng: &mut crate::rng::Rng) -> Self
+    where
+        Self: Default,
+    {
+        let mut net = Self::default();
+        net.init(rng);
+        net
+    }
 
     /// Fresh, empty buffers. With [`Fixed<CAP>`](crate::storage::Fixed) nothing is
     /// allocated, ever; with [`Heap`](crate::storage::Heap) buffers grow on first use.
@@ -64,6 +78,110 @@ pub trait Network<T: Scalar>: Module<T> {
 
     /// The nodes, their shapes, parameters and FLOPs.
     fn summary() -> Summary;
+
+    /// Inference on one sample, with no state to keep: the buffers live on the stack for
+    /// the call (one sample each), and nothing is allocated.
+    ///
+    /// ```
+    /// use monograd::prelude::*;
+    /// network! { struct Net { input: [3], fc: Linear<3, 2>, act: ReLU } }
+    /// let net = Net::new(&mut Rng::seed(0));
+    /// let y: [f32; 2] = net.predict(&[1.0, 2.0, 3.0]).unwrap();
+    /// assert!(y.iter().all(|&v| v >= 0.0));
+    /// ```
+    fn predict(&self, x: &<Self::Input as Shape>::Sample<T>) -> Result<<Self::Output as Shape>::Sample<T>, ShapeError> {
+        let mut st = Self::state::<Fixed<1>>();
+        let y = self.forward(Self::Input::flatten(core::slice::from_ref(x)), &mut st)?;
+        let mut out = Self::Output::filled(T::ZERO);
+        copy_checked("prediction", Self::Output::flatten_mut(core::slice::from_mut(&mut out)), y)?;
+        Ok(out)
+    }
+
+    /// Inference on a batch of samples given as typed arrays (`&[[f32; 784]]`), giving one
+    /// typed output per sample (`Vec<[f32; 10]>`).
+    ///
+    /// ```
+    /// use monograd::prelude::*;
+    /// network! { struct Net { input: [3], fc: Linear<3, 2> } }
+    /// let net = Net::new(&mut Rng::seed(0));
+    /// let ys = net.predict_batch(&[[1.0, 2.0, 3.0], [0.0; 3]]).unwrap();
+    /// assert_eq!(ys.len(), 2);
+    /// assert_eq!(ys[0], net.predict(&[1.0, 2.0, 3.0]).unwrap());
+    /// ```
+    #[cfg(feature = "alloc")]
+    fn predict_batch(
+        &self,
+        xs: &[<Self::Input as Shape>::Sample<T>],
+    ) -> Result<alloc::vec::Vec<<Self::Output as Shape>::Sample<T>>, ShapeError> {
+        let mut out = alloc::vec![Self::Output::filled(T::ZERO); xs.len()];
+        if xs.is_empty() {
+            return Ok(out);
+        }
+        let mut st = Self::state::<crate::storage::Heap>();
+        let y = self.forward(Self::Input::flatten(xs), &mut st)?;
+        copy_checked("predictions", Self::Output::flatten_mut(&mut out), y)?;
+        Ok(out)
+    }
+}
+
+/// A cheap fingerprint of a batch: its length and eight values spread across it. A
+/// generated network keeps the one of the input `forward_train` saw, and `backward`
+/// refuses an input whose fingerprint differs (a different batch, or one changed since),
+/// which would otherwise give a wrong gradient and `Ok`.
+///
+/// ```
+/// use monograd_core::network::fingerprint;
+/// let x = [1.0f32, 2.0, 3.0];
+/// assert_eq!(fingerprint(&x), fingerprint(&[1.0f32, 2.0, 3.0]));
+/// assert_ne!(fingerprint(&x), fingerprint(&[1.0f32, 2.0, 3.5]));
+/// assert_ne!(fingerprint(&x), fingerprint(&x[..2]));
+/// ```
+pub fn fingerprint<T: Scalar>(x: &[T]) -> u64 {
+    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = 0xcbf2_9ce4_8422_2325 ^ x.len() as u64;
+    h = h.wrapping_mul(FNV_PRIME);
+    if x.is_empty() {
+        return h;
+    }
+    let last = x.len() - 1;
+    for k in 0..8 {
+        let v = x[last * k / 7].to_f64().to_bits();
+        h = (h ^ v).wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// Makes room for `batch` samples in a node's buffer; a batch over a fixed capacity is an
+/// error naming the network and the node (`what`).
+pub fn prepare<'b, T, B: crate::storage::Buffer<T>>(
+    buf: &'b mut B,
+    batch: usize,
+    what: &'static str,
+) -> Result<&'b mut [T], ShapeError> {
+    buf.prepare(batch).map_err(|e| match e {
+        ShapeError::Capacity { capacity, requested, .. } => ShapeError::Capacity { what, capacity, requested },
+        other => other,
+    })
+}
+
+/// `dst.copy_from_slice(src)`, or an error naming `what` when the lengths differ.
+pub fn copy_checked<T: Copy>(what: &'static str, dst: &mut [T], src: &[T]) -> Result<(), ShapeError> {
+    if dst.len() != src.len() {
+        return Err(ShapeError::Length { what, expected: dst.len(), found: src.len() });
+    }
+    dst.copy_from_slice(src);
+    Ok(())
+}
+
+/// Adds `src` into `dst`, or an error naming `what` when the lengths differ.
+pub fn add_checked<T: Scalar>(what: &'static str, dst: &mut [T], src: &[T]) -> Result<(), ShapeError> {
+    if dst.len() != src.len() {
+        return Err(ShapeError::Length { what, expected: dst.len(), found: src.len() });
+    }
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += *s;
+    }
+    Ok(())
 }
 
 /// The batch length of `len` values of `S` samples, or an error naming `what`.

@@ -17,6 +17,9 @@ pub struct SummaryRow {
     pub params: usize,
     /// Multiply-accumulates per sample.
     pub macs: usize,
+    /// The nodes of a network nested here (empty for a layer), printed under this one as
+    /// `blk.conv1`.
+    pub inner: &'static [SummaryRow],
 }
 
 /// A network's nodes and totals, printed like Keras' `model.summary()`.
@@ -42,12 +45,7 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.name)?;
         writeln!(f, "{:<16} {:<28} {:<16} {:>12} {:>14}", "node", "layer", "output", "params", "FLOPs")?;
-        for r in self.rows {
-            write!(f, "{:<16} {:<28} ", r.node, r.layer)?;
-            let mut shape = ShapeText::default();
-            fmt::Write::write_fmt(&mut shape, format_args!("{:?}", r.shape))?;
-            writeln!(f, "{:<16} {:>12} {:>14}", shape.as_str(), r.params, 2 * r.macs)?;
-        }
+        rows(f, self.rows, "")?;
         writeln!(
             f,
             "total: {} parameters ({} bytes), {} FLOPs per sample",
@@ -61,6 +59,31 @@ impl fmt::Display for Summary {
             self.activation_bytes, self.peak_activation_bytes
         )
     }
+}
+
+/// Prints `rows`, each nested network's rows after its own, named `prefix.node`.
+fn rows(f: &mut fmt::Formatter<'_>, rows: &[SummaryRow], prefix: &str) -> fmt::Result {
+    for r in rows {
+        let mut name = ShapeText::default();
+        fmt::Write::write_fmt(&mut name, format_args!("{prefix}{}", r.node))?;
+        write!(f, "{:<16} {:<28} ", name.as_str(), r.layer)?;
+        let mut shape = ShapeText::default();
+        fmt::Write::write_fmt(&mut shape, format_args!("{:?}", r.shape))?;
+        writeln!(f, "{:<16} {:>12} {:>14}", shape.as_str(), r.params, 2 * r.macs)?;
+        if !r.inner.is_empty() {
+            let mut inner = ShapeText::default();
+            fmt::Write::write_fmt(&mut inner, format_args!("{prefix}{}.", r.node))?;
+            // The nested network's input is this node's input: not a row of its own.
+            rows_nested(f, &r.inner[1..], inner.as_str())?;
+        }
+    }
+    Ok(())
+}
+
+/// [`rows`], for a nested network (a separate function: recursion through a `&str` borrowed
+/// from a local buffer).
+fn rows_nested(f: &mut fmt::Formatter<'_>, r: &[SummaryRow], prefix: &str) -> fmt::Result {
+    rows(f, r, prefix)
 }
 
 /// A small stack buffer, so that shapes can be padded without allocating.
@@ -97,4 +120,20 @@ pub const fn max_of(xs: &[usize]) -> usize {
         i += 1;
     }
     m
+}
+
+/// Text shown as it is by `{:?}`: a generated network's `Debug` lists each layer as the
+/// user wrote it (`fc1: Linear<784, 128>`), not its weights.
+///
+/// ```
+/// use monograd_core::summary::Written;
+/// assert_eq!(format!("{:?}", Written("Linear<784, 128>")), "Linear<784, 128>");
+/// ```
+#[derive(Clone, Copy)]
+pub struct Written(pub &'static str);
+
+impl core::fmt::Debug for Written {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.0)
+    }
 }

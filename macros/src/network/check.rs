@@ -8,7 +8,7 @@
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
 
-use super::model::{Dim, Graph, Kind, NodeId, Op, Shp};
+use super::model::{mentions_any, substitute, written, Deferred, Dim, Graph, Kind, NodeId, Op, Part, Shp};
 use crate::ctxt::Ctxt;
 
 pub fn check(cx: &Ctxt, g: &mut Graph) {
@@ -43,11 +43,6 @@ fn arg_tokens(g: &Graph, n: NodeId, i: usize) -> TokenStream {
         }
     }
     node_tokens(g, n)
-}
-
-/// `Linear<784, 10>` as the user wrote it, compactly.
-fn written(ty: &syn::Type) -> String {
-    ty.to_token_stream().to_string().replace(" < ", "<").replace("< ", "<").replace(" >", ">").replace(" ,", ",")
 }
 
 fn check_arity(cx: &Ctxt, g: &Graph) {
@@ -147,12 +142,15 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
         }
         let args = g.nodes[n].args.clone();
         // An earlier error left an input without a shape: nothing more to say here.
-        let Some(ins) = args.iter().map(|&a| g.nodes[a].shape.clone()).collect::<Option<Vec<Shp>>>() else {
+        let Some(mut ins) = args.iter().map(|&a| g.nodes[a].shape.clone()).collect::<Option<Vec<Shp>>>() else {
             continue;
         };
         if ins.is_empty() {
             continue;
         }
+        let mut defer =
+            Defer { core: core.clone(), span: node_tokens(g, n), prefix: String::new(), checks: Vec::new() };
+        let mut views: Vec<Option<Shp>> = vec![None; ins.len()];
         let layer = g.layer_of(n).expect("non-input nodes apply a layer");
         let name = &g.nodes[n].name;
         let src = |i: usize| -> String {
@@ -170,9 +168,43 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
             format!("`{}`'s `{}`", layer.name, written(&layer.written))
         };
         let mut span = node_tokens(g, n);
+        defer.prefix = format!("`{name}`: {written} ");
+        // A rule that needs the dimensions of an input whose shape is only a type (a
+        // nested network's output, a layer of the user's own) reads them from the type
+        // during constant evaluation, with a check of its rank.
+        let known_rank = |s: &Shp| if let Shp::Known(d) = s { Some(d.len()) } else { None };
+        for i in 0..ins.len() {
+            let rank = match &layer.kind {
+                Kind::Linear if layer.dims.is_some() => Some(1),
+                Kind::Embedding => Some(1),
+                Kind::Conv { rank, .. } => Some(rank + 1),
+                Kind::Pool | Kind::GlobalPool => Some(3),
+                Kind::Add | Kind::Concat => ins.get(1 - i.min(1)).and_then(known_rank),
+                _ => None,
+            };
+            if let (Some(rank), Shp::Opaque(t)) = (rank, &ins[i]) {
+                if let Some(opened) = open(g, &mut defer, t, rank, &src(i)) {
+                    views[i] = Some(opened.clone());
+                    ins[i] = opened;
+                }
+            }
+        }
         let result: Result<Shp, String> = match (&layer.kind, &ins[0]) {
             (Kind::Linear, input) => match (&layer.dims, input) {
                 (Some((i, o)), Shp::Known(d)) if d.len() == 1 => {
+                    if i.deferred(&d[0]) {
+                        let (want, got) = (i.expr(), d[0].expr());
+                        defer.check(
+                            quote!(#want == #got),
+                            vec![
+                                Part::Text(format!("expects ")),
+                                Part::Num(want),
+                                Part::Text(format!(" inputs, but {} yields ", src(0))),
+                                Part::Num(got),
+                            ],
+                        );
+                        views[0] = Some(Shp::Known(vec![i.clone()]));
+                    }
                     if i.differs(&d[0]) {
                         span = arg_tokens(g, n, 0);
                         Err(format!(
@@ -200,10 +232,17 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
                 let total = d.iter().skip(1).fold(d[0].clone(), |acc, x| acc.mul(x));
                 Ok(Shp::Known(vec![total]))
             }
-            (Kind::Flatten, Shp::Opaque(_)) => Err(format!(
-                "`{name}`: cannot flatten the output of {}: its shape comes from a layer the macro has no rule for",
-                src(0)
-            )),
+            (Kind::Flatten, Shp::Opaque(t)) => match const_type(g, t) {
+                Some(t) => Ok(Shp::Known(vec![Dim::Const(
+                    format!("values in {}", src(0)),
+                    quote!(<#t as #core::shape::Shape>::NUMEL),
+                )])),
+                None => Err(format!(
+                    "`{name}`: cannot flatten the output of {}: its shape comes from a layer generic over the \
+                     network's parameters",
+                    src(0)
+                )),
+            },
             (Kind::Add, a) => match (a, ins.get(1)) {
                 (Shp::Known(x), Some(Shp::Known(y)))
                     if x.len() != y.len() || x.iter().zip(y).any(|(p, q)| p.differs(q)) =>
@@ -215,6 +254,22 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
                         src(1),
                         ins[1].describe()
                     ))
+                }
+                (Shp::Known(x), Some(Shp::Known(y))) => {
+                    if x.len() == y.len() && x.iter().zip(y).any(|(p, q)| p.deferred(q)) {
+                        let (xs, ys) = (dims_expr(x), dims_expr(y));
+                        defer.check(
+                            quote!(#core::shape::check::same_dims(#xs, #ys)),
+                            vec![
+                                Part::Text(format!("needs two inputs of the same shape, but {} yields ", src(0))),
+                                Part::Dims(xs),
+                                Part::Text(format!(" and {} yields ", src(1))),
+                                Part::Dims(ys),
+                            ],
+                        );
+                        views[1] = Some(a.clone());
+                    }
+                    Ok(a.clone())
                 }
                 _ => Ok(a.clone()),
             },
@@ -238,6 +293,26 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
                             ins[1].describe()
                         ))
                     } else {
+                        if x.iter().zip(y).skip(1).any(|(p, q)| p.deferred(q)) {
+                            let (xs, ys) = (dims_expr(&x[1..]), dims_expr(&y[1..]));
+                            let (xa, ya) = (dims_expr(x), dims_expr(y));
+                            defer.check(
+                                quote!(#core::shape::check::same_dims(#xs, #ys)),
+                                vec![
+                                    Part::Text(format!(
+                                        "joins images along their channels: their height and width must agree, but \
+                                         {} yields ",
+                                        src(0)
+                                    )),
+                                    Part::Dims(xa),
+                                    Part::Text(format!(" and {} yields ", src(1))),
+                                    Part::Dims(ya),
+                                ],
+                            );
+                            let mut v = x.clone();
+                            v[0] = y[0].clone();
+                            views[1] = Some(Shp::Known(v));
+                        }
                         let mut out = x.clone();
                         out[0] = x[0].add(&y[0]);
                         Ok(Shp::Known(out))
@@ -253,12 +328,35 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
                     ))
                 }
             },
-            (Kind::Custom, s) => Ok(opaque(&core, layer.ty.to_token_stream(), s)),
-            (Kind::Conv { rank, at }, s) => conv_shape(*rank, *at, &layer.args, s, &src(0))
-                .map_err(|why| why.report(g, n, &mut span, name, &written)),
-            (Kind::Pool, s) => {
-                pool_shape(&layer.args, s, &src(0)).map_err(|why| why.report(g, n, &mut span, name, &written))
+            (Kind::Custom, s) => {
+                // A network nested here declares its input: a constant check compares it
+                // with what the node before gives.
+                let ty = layer.ty.to_token_stream();
+                if let (Some(lt), Some(it)) = (const_type(g, &ty), const_type(g, &s.ty(&core))) {
+                    let declared = quote!(<#lt as #core::module::OutputShape<#it>>::DECLARED_INPUT);
+                    let given = quote!(<#it as #core::shape::Shape>::DIMS);
+                    defer.check(
+                        quote!(match #declared {
+                            ::core::option::Option::Some(__d) => #core::shape::check::same_dims(__d, #given),
+                            ::core::option::Option::None => true,
+                        }),
+                        vec![
+                            Part::Text("takes ".into()),
+                            Part::Dims(quote!(match #declared {
+                                ::core::option::Option::Some(__d) => __d,
+                                ::core::option::Option::None => &[],
+                            })),
+                            Part::Text(format!(", the input it declares, but {} yields ", src(0))),
+                            Part::Dims(given),
+                        ],
+                    );
+                }
+                Ok(opaque(&core, ty, s))
             }
+            (Kind::Conv { rank, at }, s) => conv_shape(*rank, *at, &layer.args, s, &src(0), &mut defer, &mut views[0])
+                .map_err(|why| why.report(g, n, &mut span, name, &written)),
+            (Kind::Pool, s) => pool_shape(&layer.args, s, &src(0), &mut defer)
+                .map_err(|why| why.report(g, n, &mut span, name, &written)),
             (Kind::GlobalPool, Shp::Known(d)) if d.len() == 3 => Ok(Shp::Known(vec![d[0].clone()])),
             (Kind::GlobalPool, _) => Err(format!(
                 "`{name}`: {written} averages each channel of an image [C, H, W], but {} yields {}",
@@ -273,14 +371,72 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
                 src(0),
                 ins[0].describe()
             )),
-            (Kind::Norm { last, ranks }, s) => norm_shape(*last, *ranks, &layer.args, s, &src(0))
-                .map_err(|why| why.report(g, n, &mut span, name, &written)),
+            (Kind::Norm { last, ranks }, s) => {
+                norm_shape(*last, *ranks, &layer.args, s, &src(0), &mut defer, &mut views[0])
+                    .map_err(|why| why.report(g, n, &mut span, name, &written))
+            }
         };
         match result {
-            Ok(s) => g.nodes[n].shape = Some(s),
+            Ok(s) => {
+                g.nodes[n].shape = Some(s);
+                g.nodes[n].in_view = views;
+                g.deferred.extend(defer.checks);
+            }
             Err(msg) => cx.error_spanned_by(span, msg),
         }
     }
+}
+
+/// Checks on dimensions the compiler evaluates, for one node: each message starts with the
+/// node and its layer, as the macro's own do.
+struct Defer {
+    core: TokenStream,
+    span: TokenStream,
+    prefix: String,
+    checks: Vec<Deferred>,
+}
+
+impl Defer {
+    fn check(&mut self, ok: TokenStream, mut message: Vec<Part>) {
+        message.insert(0, Part::Text(self.prefix.clone()));
+        self.checks.push(Deferred { span: self.span.clone(), ok, message });
+    }
+}
+
+/// `&[a, b, c]` for a shape's dimensions.
+fn dims_expr(d: &[Dim]) -> TokenStream {
+    let e: Vec<_> = d.iter().map(Dim::expr).collect();
+    quote!(&[#(#e),*])
+}
+
+/// The opaque shape type `t` at the scalar `f32`, when it mentions no other generic
+/// parameter of the network: a type constants may name.
+fn const_type(g: &Graph, t: &TokenStream) -> Option<TokenStream> {
+    let t = substitute(t.clone(), &g.scalar, &quote!(f32));
+    (!mentions_any(&t, &g.generic)).then_some(t)
+}
+
+/// The dimensions of the opaque shape `t`, read from the type by the compiler, for a rule
+/// that needs `rank` of them; a check that it has that many.
+fn open(g: &Graph, defer: &mut Defer, t: &TokenStream, rank: usize, from: &str) -> Option<Shp> {
+    let t = const_type(g, t)?;
+    let core = defer.core.clone();
+    let want = match rank {
+        1 => "a vector [N]",
+        2 => "a matrix or signal [C, L]",
+        _ => "an image [C, H, W]",
+    };
+    defer.check(
+        quote!(#core::shape::check::rank::<#t>() == #rank),
+        vec![
+            Part::Text(format!("expects {want}, but {from} yields ")),
+            Part::Dims(quote!(<#t as #core::shape::Shape>::DIMS)),
+        ],
+    );
+    let dims = (0..rank)
+        .map(|i| Dim::Const(format!("dimension {i} of {from}"), quote!(#core::shape::check::dim::<#t>(#i))))
+        .collect();
+    Some(Shp::Known(dims))
 }
 
 /// Why a shape rule rejects its input: the words after the layer, and which of the
@@ -322,6 +478,7 @@ fn lit(d: &Dim) -> Result<u128, String> {
             "needs literal sizes to compute its output (`{s}` is not one: stable Rust cannot compute array sizes \
              from generic parameters)"
         )),
+        Dim::Const(s, _) => Err(format!("needs a literal here (`{s}` is not one): write the number")),
     }
 }
 
@@ -351,7 +508,15 @@ fn check_positive(named: &[(u128, usize, &str)]) -> Result<(), Why> {
 }
 
 /// A convolution's output shape: `[CI, spatial..]` to `[CO, spatial'..]`.
-fn conv_shape(rank: usize, at: super::model::ConvArgs, args: &[Dim], input: &Shp, from: &str) -> Result<Shp, Why> {
+fn conv_shape(
+    rank: usize,
+    at: super::model::ConvArgs,
+    args: &[Dim],
+    input: &Shp,
+    from: &str,
+    defer: &mut Defer,
+    view: &mut Option<Shp>,
+) -> Result<Shp, Why> {
     let Shp::Known(d) = input else {
         return Err(Why::new(format!(
             "needs an input whose shape the macro can compute, but the shape of {from} comes from a layer without a \
@@ -373,11 +538,30 @@ fn conv_shape(rank: usize, at: super::model::ConvArgs, args: &[Dim], input: &Shp
             format!("expects {ci} input channels, {want}, but {from} yields {} channels, {}", d[0], dims(d)),
         ));
     }
+    if ci.deferred(&d[0]) {
+        let (c, got) = (ci.expr(), d[0].expr());
+        defer.check(
+            quote!(#c == #got),
+            vec![
+                Part::Text("expects ".into()),
+                Part::Num(c),
+                Part::Text(format!(" input channels, but {from} yields ")),
+                Part::Dims(dims_expr(d)),
+            ],
+        );
+        let mut v = d.clone();
+        v[0] = ci.clone();
+        *view = Some(Shp::Known(v));
+    }
     let [k, s, p, dil] = [at.k, at.s, at.p, at.d].map(|i| lit(&args[i]));
     let (k, s, p, dil) = (k?, s?, p?, dil?);
     check_positive(&[(k, at.k, "kernel size"), (s, at.s, "stride"), (dil, at.d, "dilation")])?;
     let mut out = vec![at.co.map_or_else(|| d[0].clone(), |co| args[co].clone())];
     for size in &d[1..] {
+        if let Dim::Const(..) = size {
+            out.push(const_out(defer, size, d, (k, s, p, dil), rank == 2, from));
+            continue;
+        }
         match out_size(lit(size)?, k, s, p, dil) {
             Some(o) => out.push(Dim::Lit(o)),
             None => {
@@ -403,8 +587,38 @@ fn conv_shape(rank: usize, at: super::model::ConvArgs, args: &[Dim], input: &Shp
     Ok(Shp::Known(out))
 }
 
+/// A sliding window's output size along a dimension the compiler evaluates, and a check
+/// that the window fits.
+fn const_out(
+    defer: &mut Defer,
+    size: &Dim,
+    d: &[Dim],
+    (k, s, p, dil): (u128, u128, u128, u128),
+    square: bool,
+    from: &str,
+) -> Dim {
+    let core = defer.core.clone();
+    let e = size.expr();
+    let [k, s, p, dil] = [k, s, p, dil].map(|v| v as usize);
+    let out = quote!(#core::shape::check::conv_out(#e, #k, #s, #p, #dil));
+    let reach = dil * (k - 1) + 1;
+    let need = reach.saturating_sub(2 * p).max(1);
+    let window = if square { format!("{k}x{k}") } else { format!("{k}") };
+    let padded = if p > 0 { format!(" with padding {p}") } else { String::new() };
+    defer.check(
+        quote!(#out > 0),
+        vec![
+            Part::Text(format!(
+            "slides a {window} window{padded}, which needs at least {need} along each dimension, but {from} yields "
+        )),
+            Part::Dims(dims_expr(d)),
+        ],
+    );
+    Dim::Const(format!("output of {from}"), out)
+}
+
 /// Pooling's output shape: `[C, H, W]` to `[C, (H - K) / S + 1, (W - K) / S + 1]`.
-fn pool_shape(args: &[Dim], input: &Shp, from: &str) -> Result<Shp, Why> {
+fn pool_shape(args: &[Dim], input: &Shp, from: &str, defer: &mut Defer) -> Result<Shp, Why> {
     let Shp::Known(d) = input else {
         return Err(Why::new(format!(
             "needs an input whose shape the macro can compute, but the shape of {from} comes from a layer without a \
@@ -421,6 +635,10 @@ fn pool_shape(args: &[Dim], input: &Shp, from: &str) -> Result<Shp, Why> {
     check_positive(&[(k, 0, "window size"), (s, 1, "stride")])?;
     let mut out = vec![d[0].clone()];
     for size in &d[1..] {
+        if let Dim::Const(..) = size {
+            out.push(const_out(defer, size, d, (k, s, 0, 1), true, from));
+            continue;
+        }
         match out_size(lit(size)?, k, s, 0, 1) {
             Some(o) => out.push(Dim::Lit(o)),
             None => {
@@ -439,7 +657,15 @@ fn pool_shape(args: &[Dim], input: &Shp, from: &str) -> Result<Shp, Why> {
 
 /// Normalisation keeps the shape; `BatchNorm` counts channels in the first dimension,
 /// `LayerNorm` features in the last.
-fn norm_shape(last: bool, ranks: (usize, usize), args: &[Dim], input: &Shp, from: &str) -> Result<Shp, Why> {
+fn norm_shape(
+    last: bool,
+    ranks: (usize, usize),
+    args: &[Dim],
+    input: &Shp,
+    from: &str,
+    defer: &mut Defer,
+    view: &mut Option<Shp>,
+) -> Result<Shp, Why> {
     let (Shp::Known(d), Some(c)) = (input, args.first()) else { return Ok(input.clone()) };
     if d.len() < ranks.0 || d.len() > ranks.1 {
         let text = match ranks {
@@ -472,6 +698,25 @@ fn norm_shape(last: bool, ranks: (usize, usize), args: &[Dim], input: &Shp, from
             _ => ("channels", format!("[{c}, H, W]")),
         };
         return Err(Why::at(0, format!("expects {c} {what}, {want}, but {from} yields {} {what}, {}", d[0], dims(d))));
+    }
+    let at = if last { d.len() - 1 } else { 0 };
+    if c.deferred(&d[at]) {
+        let (want, got) = (c.expr(), d[at].expr());
+        defer.check(
+            quote!(#want == #got),
+            vec![
+                Part::Text("expects ".into()),
+                Part::Num(want),
+                Part::Text(format!(
+                    " {}, but {from} yields ",
+                    if last { "features in its last dimension" } else { "channels" }
+                )),
+                Part::Dims(dims_expr(d)),
+            ],
+        );
+        let mut v = d.clone();
+        v[at] = c.clone();
+        *view = Some(Shp::Known(v));
     }
     Ok(input.clone())
 }

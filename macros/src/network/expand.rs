@@ -7,7 +7,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{GenericParam, Generics, Ident};
 
-use super::model::{Graph, Kind, NodeId, Op};
+use super::model::{substitute, written, Graph, Kind, NodeId, Op, Part};
 use super::optimize::{live, needed};
 
 /// Paths every generated item uses.
@@ -113,6 +113,28 @@ pub fn expand(g: &Graph) -> TokenStream {
     };
     let generic_summary = if g.scalar_added { TokenStream::new() } else { summary_item };
     let inherent_consts = f32_consts(g, &p);
+    let new_doc = quote! {
+        /// A network with every layer initialised from `rng` (PyTorch's default
+        /// initialisation for each layer).
+    };
+    let generic_new = if g.scalar_added {
+        TokenStream::new()
+    } else {
+        quote! {
+            #new_doc
+            pub fn new(rng: &mut #core::rng::Rng) -> Self #method_where {
+                <Self as #core::network::Network<#t>>::new(rng)
+            }
+        }
+    };
+    let ident_str = ident.to_string();
+    let field_names: Vec<String> = g.layers.iter().map(|l| l.name.to_string()).collect();
+    let field_written: Vec<String> = g.layers.iter().map(|l| written(&l.written)).collect();
+    let block_impls = block_impls(g, &p, &in_ty, &out_ty, &bounds);
+    let mut out_generics = g.generics.clone();
+    out_generics.params.push(syn::parse_quote!(__In: #core::shape::Shape));
+    let (out_impl_g, _, _) = out_generics.split_for_impl();
+    let deferred = deferred_checks(g, &p);
     let input_grad_buf = format_ident!("__g_{}", g.nodes[0].name);
 
     let expanded = quote! {
@@ -128,13 +150,7 @@ pub fn expand(g: &Graph) -> TokenStream {
 
         #[automatically_derived]
         impl #impl_g #ident #ty_g #user_where {
-            /// A network with every layer initialised from `rng` (PyTorch's default
-            /// initialisation for each layer).
-            pub fn new(rng: &mut #core::rng::Rng) -> Self #method_where {
-                let mut __net: Self = ::core::default::Default::default();
-                #core::module::Module::<#t>::init(&mut __net, rng);
-                __net
-            }
+            #generic_new
 
             /// Fresh, empty buffers for every node: `Heap` buffers grow on first use,
             /// `Fixed<CAP>` buffers never allocate.
@@ -157,6 +173,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 let mut __ctx = #core::module::Ctx::new(::core::convert::AsMut::as_mut(&mut __st.__pack));
                 #train_body
                 __st.__trained = true;
+                __st.__input = #core::network::fingerprint(__x);
                 ::core::result::Result::Ok(#core::storage::Buffer::as_slice(#ret))
             }
 
@@ -234,6 +251,26 @@ pub fn expand(g: &Graph) -> TokenStream {
             }
         }
 
+        // For any input, so that a wrong one is the one checked message of the network that
+        // nests this one (its `DECLARED_INPUT` against what it is given), not a trait error.
+        #[automatically_derived]
+        impl #out_impl_g #core::module::OutputShape<__In> for #ident #ty_g #where_clause {
+            type Output = #out_ty;
+            const DECLARED_INPUT: ::core::option::Option<&'static [::core::primitive::usize]> =
+                ::core::option::Option::Some(<#in_ty as #core::shape::Shape>::DIMS);
+        }
+
+        #[automatically_derived]
+        impl #impl_g ::core::fmt::Debug for #ident #ty_g #user_where {
+            fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                __f.debug_struct(#ident_str)
+                    #(.field(#field_names, &#core::summary::Written(#field_written)))*
+                    .finish()
+            }
+        }
+
+        #block_impls
+        #deferred
         #inherent_consts
         };
     };
@@ -304,7 +341,7 @@ fn bounds(g: &Graph, p: &Paths) -> Vec<TokenStream> {
         let ty = &layer.ty;
         let span = layer.written.span();
         let out_ty = g.shape(n).ty(core);
-        let ins: Vec<_> = g.nodes[n].args.iter().map(|&a| g.shape(a).ty(core)).collect();
+        let ins: Vec<_> = (0..g.nodes[n].args.len()).map(|i| g.input_shape(n, i).ty(core)).collect();
         if layer.kind.is_merge() {
             let (a, b) = (&ins[0], &ins[1]);
             push(respan(quote!(#ty: #core::module::Merge<#t, #a, #b, #out_ty>), span));
@@ -314,7 +351,8 @@ fn bounds(g: &Graph, p: &Paths) -> Vec<TokenStream> {
                 push(respan(quote!(#ty: #core::module::OutputShape<#a>), span));
             }
             // A fused node's shape is its producer's: the same `Layer` bound.
-            push(respan(quote!(#ty: #core::module::Layer<#t, #a, #out_ty>), span));
+            let tr = pass_trait(layer.kind == Kind::Custom, core);
+            push(respan(quote!(#ty: #tr<#t, #a, #out_ty>), span));
         }
         // A fused activation's `Activation` is not a bound: the built-in activations are
         // not generic, so it would be a predicate without parameters, true for them, and for
@@ -322,6 +360,17 @@ fn bounds(g: &Graph, p: &Paths) -> Vec<TokenStream> {
         // generated bodies require it where they call it.
     }
     out
+}
+
+/// The trait a node's layer is called through: `Layer` for the built-in layers (fusion and
+/// the fast paths live there), `Block` for any other (a nested network, or a layer of the
+/// user's own through `Block`'s impl for every `Layer`).
+fn pass_trait(custom: bool, core: &TokenStream) -> TokenStream {
+    if custom {
+        quote!(#core::block::Block)
+    } else {
+        quote!(#core::module::Layer)
+    }
 }
 
 /// Every token of `ts` (and of its groups) at `span`: the compiler points at a predicate
@@ -469,9 +518,15 @@ fn state_def(
             continue;
         }
         let (ty, name) = (&layer.ty, cache_field(g, n));
-        let (a, o) = (g.shape(g.nodes[n].args[0]).ty(core), g.shape(n).ty(core));
-        fields.push(quote!(#name: <#ty as #core::module::Layer<#t, #a, #o>>::Cache));
-        inits.push(quote!(#name: ::core::default::Default::default()));
+        let (a, o) = (g.input_shape(n, 0).ty(core), g.shape(n).ty(core));
+        if layer.kind == Kind::Custom {
+            // A block (a nested network) keeps batch-sized state in this storage.
+            fields.push(quote!(#name: <#ty as #core::block::Block<#t, #a, #o>>::State<__S>));
+            inits.push(quote!(#name: <#ty as #core::block::Block<#t, #a, #o>>::state::<__S>()));
+        } else {
+            fields.push(quote!(#name: <#ty as #core::module::Layer<#t, #a, #o>>::Cache));
+            inits.push(quote!(#name: ::core::default::Default::default()));
+        }
     }
 
     let doc = format!(
@@ -504,8 +559,9 @@ fn state_def(
             if layer.kind.is_merge() {
                 return None;
             }
-            let (ty, a, o) = (&layer.ty, g.shape(g.nodes[n].args[0]).ty(core), g.shape(n).ty(core));
-            Some(quote!(<#ty as #core::module::Layer<#t, #a, #o>>::SCRATCH))
+            let (ty, a, o) = (&layer.ty, g.input_shape(n, 0).ty(core), g.shape(n).ty(core));
+            let tr = pass_trait(layer.kind == Kind::Custom, core);
+            Some(quote!(<#ty as #tr<#t, #a, #o>>::SCRATCH))
         })
         .collect();
     let def = quote! {
@@ -515,6 +571,8 @@ fn state_def(
             __batch: ::core::primitive::usize,
             /// Whether the buffers hold a complete training forward.
             __trained: bool,
+            /// The fingerprint of that forward's input, which backward must be given again.
+            __input: ::core::primitive::u64,
             #(#fields,)*
         }
     };
@@ -529,6 +587,7 @@ fn state_def(
                     ),
                     __batch: 0,
                     __trained: false,
+                    __input: 0,
                     #(#inits,)*
                 }
             }
@@ -569,24 +628,36 @@ fn forward_body(g: &Graph, p: &Paths, nodes: &[NodeId], train: bool) -> TokenStr
             continue;
         }
         let (ty, field) = (&layer.ty, &layer.name);
-        let (a, o) = (g.shape(0).ty(core), g.shape(n).ty(core));
-        out.extend(quote!(<#ty as #core::module::Layer<#t, #a, #o>>::check_input(&self.#field, __x)?;));
+        let (a, o) = (g.input_shape(n, 0).ty(core), g.shape(n).ty(core));
+        let tr = pass_trait(layer.kind == Kind::Custom, core);
+        out.extend(quote!(<#ty as #tr<#t, #a, #o>>::check_input(&self.#field, __x)?;));
     }
     for &n in nodes {
         let Op::Apply(l) = g.nodes[n].op else { continue };
         let layer = &g.layers[l];
         let (ty, field) = (&layer.ty, &layer.name);
         let af = act_field(g, n);
+        let what_buf = format!("`{}` node `{}`", g.ident, g.nodes[n].name);
         let y = quote!(#core::storage::Buffer::as_mut_slice(&mut __st.#af));
         let out_ty = g.shape(n).ty(core);
         let args = &g.nodes[n].args;
         let stmt = if layer.kind.is_merge() {
             let (a, b) = (read(g, p, args[0]), read(g, p, args[1]));
-            let (sa, sb) = (g.shape(args[0]).ty(core), g.shape(args[1]).ty(core));
+            let (sa, sb) = (g.input_shape(n, 0).ty(core), g.input_shape(n, 1).ty(core));
             quote!(<#ty as #core::module::Merge<#t, #sa, #sb, #out_ty>>::forward(&self.#field, #a, #b, #y);)
+        } else if layer.kind == Kind::Custom {
+            let x = read(g, p, args[0]);
+            let in_ty = g.input_shape(n, 0).ty(core);
+            let tr = quote!(<#ty as #core::block::Block<#t, #in_ty, #out_ty>>);
+            let cf = cache_field(g, n);
+            if train {
+                quote!(#tr::forward_train::<__S>(&mut self.#field, #x, #y, &mut __st.#cf, &mut __ctx)?;)
+            } else {
+                quote!(#tr::forward::<__S>(&self.#field, #x, #y, &mut __st.#cf, &mut __ctx)?;)
+            }
         } else {
             let x = read(g, p, args[0]);
-            let in_ty = g.shape(args[0]).ty(core);
+            let in_ty = g.input_shape(n, 0).ty(core);
             let tr = quote!(<#ty as #core::module::Layer<#t, #in_ty, #out_ty>>);
             let cf = cache_field(g, n);
             match (g.nodes[n].fused, train) {
@@ -603,7 +674,7 @@ fn forward_body(g: &Graph, p: &Paths, nodes: &[NodeId], train: bool) -> TokenStr
             }
         };
         out.extend(quote! {
-            #core::storage::Buffer::prepare(&mut __st.#af, __batch)?;
+            #core::network::prepare(&mut __st.#af, __batch, #what_buf)?;
             #stmt
         });
     }
@@ -650,15 +721,17 @@ fn backward_fn(
 
     let mut zero = TokenStream::new();
     let g0 = grad_field(g, 0);
+    let what_g0 = format!("`{}` gradient of its input", g.ident);
     zero.extend(gate(
         0,
-        quote!(<[#t]>::fill(#core::storage::Buffer::prepare(&mut __st.#g0, __batch)?, <#t as #core::Scalar>::ZERO);),
+        quote!(<[#t]>::fill(#core::network::prepare(&mut __st.#g0, __batch, #what_g0)?, <#t as #core::Scalar>::ZERO);),
     ));
     for &n in live {
         let gf = grad_field(g, n);
+        let what_g = format!("`{}` gradient of node `{}`", g.ident, g.nodes[n].name);
         zero.extend(gate(
             n,
-            quote!(<[#t]>::fill(#core::storage::Buffer::prepare(&mut __st.#gf, __batch)?, <#t as #core::Scalar>::ZERO);),
+            quote!(<[#t]>::fill(#core::network::prepare(&mut __st.#gf, __batch, #what_g)?, <#t as #core::Scalar>::ZERO);),
         ));
     }
 
@@ -707,7 +780,7 @@ fn backward_fn(
         let dy = quote!(#core::storage::Buffer::as_slice(&__st.#gf));
         let stmt = if layer.kind.is_merge() {
             let (a, b) = (read(g, p, args[0]), read(g, p, args[1]));
-            let (sa, sb) = (g.shape(args[0]).ty(core), g.shape(args[1]).ty(core));
+            let (sa, sb) = (g.input_shape(n, 0).ty(core), g.input_shape(n, 1).ty(core));
             let tr = quote!(<#ty as #core::module::Merge<#t, #sa, #sb, #out_ty>>);
             let none = quote!(::core::option::Option::None);
             if g.resolve(args[0]) == g.resolve(args[1]) {
@@ -721,9 +794,27 @@ fn backward_fn(
                 let (da, db) = (dx(args[0]), dx(args[1]));
                 quote!(#tr::backward(&__net.#field, #a, #b, #dy, #da, #db);)
             }
+        } else if layer.kind == Kind::Custom {
+            let x = read(g, p, args[0]);
+            let in_ty = g.input_shape(n, 0).ty(core);
+            let tr = quote!(<#ty as #core::block::Block<#t, #in_ty, #out_ty>>);
+            let cf = cache_field(g, n);
+            let d = dx(args[0]);
+            quote! {
+                #tr::backward::<__S>(
+                    &__net.#field,
+                    #x,
+                    #core::storage::Buffer::as_slice(&__st.#af),
+                    &mut __st.#cf,
+                    #dy,
+                    #d,
+                    &mut __grad.#field,
+                    &mut __ctx,
+                )?;
+            }
         } else {
             let x = read(g, p, args[0]);
-            let in_ty = g.shape(args[0]).ty(core);
+            let in_ty = g.input_shape(n, 0).ty(core);
             let tr = quote!(<#ty as #core::module::Layer<#t, #in_ty, #out_ty>>);
             let cf = cache_field(g, n);
             let d = dx(args[0]);
@@ -774,6 +865,9 @@ fn backward_fn(
             }
             let __batch = __st.__batch;
             #core::network::expect_batch::<#in_ty>(#what_input, __x.len(), __batch)?;
+            if #core::network::fingerprint(__x) != __st.__input {
+                return ::core::result::Result::Err(#core::ShapeError::InputChanged { what: #what_net });
+            }
             #zero
             #seed
             let mut __ctx = #core::module::Ctx::new(::core::convert::AsMut::as_mut(&mut __st.__pack));
@@ -797,8 +891,9 @@ fn consts(g: &Graph, p: &Paths) -> TokenStream {
             continue;
         }
         let ty = &layer.ty;
-        let (a, o) = (g.shape(g.nodes[n].args[0]).ty(core), g.shape(n).ty(core));
-        macs.push(quote!(<#ty as #core::module::Layer<#t, #a, #o>>::MACS));
+        let (a, o) = (g.input_shape(n, 0).ty(core), g.shape(n).ty(core));
+        let tr = pass_trait(layer.kind == Kind::Custom, core);
+        macs.push(quote!(<#ty as #tr<#t, #a, #o>>::MACS));
     }
     let size = quote!(::core::mem::size_of::<#t>());
     let bytes = |n: NodeId| {
@@ -836,19 +931,34 @@ fn consts(g: &Graph, p: &Paths) -> TokenStream {
     }
 }
 
-/// The layer as the user wrote it, compactly: `Linear<784, 256>`.
-fn written(ty: &syn::Type) -> String {
-    ty.to_token_stream().to_string().replace(" < ", "<").replace("< ", "<").replace(" >", ">").replace(" ,", ",")
+fn summary_fn(g: &Graph, p: &Paths) -> TokenStream {
+    let core = &p.core;
+    let t = &g.scalar;
+    let rows = summary_rows(g, p);
+    let name = g.ident.to_string();
+    let net = quote!(<Self as #core::network::Network<#t>>);
+    quote! {
+        #core::summary::Summary {
+            name: #name,
+            rows: const { #rows },
+            params: <Self as #core::module::Module<#t>>::PARAMS,
+            param_bytes: #net::PARAM_BYTES,
+            macs: #net::MACS,
+            activation_bytes: #net::ACTIVATION_BYTES,
+            peak_activation_bytes: #net::PEAK_ACTIVATION_BYTES,
+        }
+    }
 }
 
-fn summary_fn(g: &Graph, p: &Paths) -> TokenStream {
+/// The summary's rows, as a `&[SummaryRow]` expression.
+fn summary_rows(g: &Graph, p: &Paths) -> TokenStream {
     let core = &p.core;
     let t = &g.scalar;
     let mut rows = Vec::new();
     let input = g.nodes[0].name.to_string();
     let in_ty = g.shape(0).ty(core);
     rows.push(quote!(#core::summary::SummaryRow {
-        node: #input, layer: "input", shape: <#in_ty as #core::shape::Shape>::DIMS, params: 0, macs: 0,
+        node: #input, layer: "input", shape: <#in_ty as #core::shape::Shape>::DIMS, params: 0, macs: 0, inner: &[],
     }));
     // FLOPs of the primary output's inference, as the totals count them.
     let live = needed(g, &g.outputs[..1]);
@@ -863,28 +973,24 @@ fn summary_fn(g: &Graph, p: &Paths) -> TokenStream {
         let params = if declares { quote!(<#ty as #core::module::Module<#t>>::PARAMS) } else { quote!(0) };
         let computed = live.contains(&n) && !layer.kind.is_merge();
         let macs = if computed {
-            let a = g.shape(g.nodes[n].args[0]).ty(core);
-            quote!(<#ty as #core::module::Layer<#t, #a, #shape>>::MACS)
+            let a = g.input_shape(n, 0).ty(core);
+            let tr = pass_trait(layer.kind == Kind::Custom, core);
+            quote!(<#ty as #tr<#t, #a, #shape>>::MACS)
         } else {
             quote!(0)
         };
+        let inner = if layer.kind == Kind::Custom && declares && !layer.kind.is_merge() {
+            let a = g.input_shape(n, 0).ty(core);
+            quote!(<#ty as #core::block::Block<#t, #a, #shape>>::ROWS)
+        } else {
+            quote!(&[])
+        };
         rows.push(quote!(#core::summary::SummaryRow {
             node: #name, layer: #text, shape: <#shape as #core::shape::Shape>::DIMS, params: #params, macs: #macs,
+            inner: #inner,
         }));
     }
-    let name = g.ident.to_string();
-    let net = quote!(<Self as #core::network::Network<#t>>);
-    quote! {
-        #core::summary::Summary {
-            name: #name,
-            rows: const { &[#(#rows),*] },
-            params: <Self as #core::module::Module<#t>>::PARAMS,
-            param_bytes: #net::PARAM_BYTES,
-            macs: #net::MACS,
-            activation_bytes: #net::ACTIVATION_BYTES,
-            peak_activation_bytes: #net::PEAK_ACTIVATION_BYTES,
-        }
-    }
+    quote!(&[#(#rows),*])
 }
 
 /// `Net::PARAM_BYTES` and friends without naming the scalar, for the default `f32`: a
@@ -926,6 +1032,199 @@ fn f32_consts(g: &Graph, p: &Paths) -> TokenStream {
             pub fn summary() -> #core::summary::Summary {
                 #net::summary()
             }
+
+            /// A network with every layer initialised from `rng` (PyTorch's default
+            /// initialisation for each layer), in `f32`: `Net::new(&mut rng)` needs no
+            /// annotation. Other scalars: `Net::<f64>::new(&mut rng)`, through `Network`.
+            pub fn new(rng: &mut #core::rng::Rng) -> Self {
+                #net::new(rng)
+            }
         }
     }
+}
+
+/// `Block` for the network at each scalar the library has: `f32`, `f64` and dual numbers
+/// over any scalar. Never for the bare scalar parameter: `Block` is implemented for every
+/// `Layer`, and coherence accepts this impl beside that one only where no other crate
+/// could make the network a `Layer` of the same types; a crate downstream could for a
+/// scalar type of its own.
+fn block_impls(g: &Graph, p: &Paths, in_ty: &TokenStream, out_ty: &TokenStream, bounds: &[TokenStream]) -> TokenStream {
+    let core = &p.core;
+    let ident = &g.ident;
+    let t = &g.scalar;
+    let state_ident = format_ident!("{}State", ident);
+    let input_grad = grad_field(g, 0);
+    let k = g.outputs.len();
+    let mut out = TokenStream::new();
+    let scalars: [(TokenStream, TokenStream); 3] = [
+        (quote!(f32), TokenStream::new()),
+        (quote!(f64), TokenStream::new()),
+        (quote!(#core::Dual<__U, __K>), quote!(__U: #core::Scalar, const __K: ::core::primitive::usize,)),
+    ];
+    // Any input of each rank, for the same reason as `OutputShape`: the nesting network's
+    // constant check reports a wrong input; this impl must not add a trait error to it.
+    // (A generic network, whose dimensions no constant can read, meets the assertion in
+    // the passes instead, when it is built.)
+    let ranks: [(TokenStream, TokenStream); 3] = [
+        (quote!(const __D0: ::core::primitive::usize,), quote!(#core::shape::Rank1<__D0>)),
+        (
+            quote!(const __D0: ::core::primitive::usize, const __D1: ::core::primitive::usize,),
+            quote!(#core::shape::Rank2<__D0, __D1>),
+        ),
+        (
+            quote!(
+                const __D0: ::core::primitive::usize,
+                const __D1: ::core::primitive::usize,
+                const __D2: ::core::primitive::usize,
+            ),
+            quote!(#core::shape::Rank3<__D0, __D1, __D2>),
+        ),
+    ];
+    let declared_in = in_ty;
+    let what = format!("`{ident}` takes only the input it declares");
+    for ((scalar, extra), (rank_g, given)) in
+        scalars.iter().flat_map(|s| ranks.iter().map(move |r| (s.clone(), r.clone())))
+    {
+        let sub = |ts: TokenStream| substitute(ts, t, &scalar);
+        let params: Vec<TokenStream> = g
+            .generics
+            .params
+            .iter()
+            .filter(|p| !matches!(p, GenericParam::Type(tp) if tp.ident == *t))
+            .map(|p| match p {
+                GenericParam::Type(tp) => {
+                    let (i, b) = (&tp.ident, &tp.bounds);
+                    quote!(#i: #b)
+                }
+                GenericParam::Const(c) => {
+                    let (i, ty) = (&c.ident, &c.ty);
+                    quote!(const #i: #ty)
+                }
+                GenericParam::Lifetime(l) => {
+                    let l = &l.lifetime;
+                    quote!(#l)
+                }
+            })
+            .collect();
+        let args: Vec<TokenStream> = g
+            .generics
+            .params
+            .iter()
+            .map(|p| match p {
+                GenericParam::Type(tp) if tp.ident == *t => scalar.clone(),
+                GenericParam::Type(tp) => tp.ident.to_token_stream(),
+                GenericParam::Const(c) => c.ident.to_token_stream(),
+                GenericParam::Lifetime(l) => l.lifetime.to_token_stream(),
+            })
+            .collect();
+        // `for<'__b>`: a bound with no parameter left (a nested `Blk` at `f32` inside this
+        // network at `f64`) is then not an error of its own, only an impl that never applies.
+        let mut preds: Vec<TokenStream> = bounds.iter().map(|b| sub(b.clone())).map(|b| quote!(for<'__b> #b)).collect();
+        if let Some(w) = &g.generics.where_clause {
+            preds.extend(w.predicates.iter().map(|p| sub(p.to_token_stream())));
+        }
+        let (declared, out_ty) = (sub(declared_in.clone()), sub(out_ty.clone()));
+        let rows = sub(summary_rows(g, p));
+        let in_ty = given;
+        let assert_input = quote! {
+            const {
+                ::core::assert!(
+                    #core::shape::check::same_dims(
+                        <#in_ty as #core::shape::Shape>::DIMS,
+                        <#declared as #core::shape::Shape>::DIMS,
+                    ),
+                    #what,
+                )
+            };
+        };
+        let empties: Vec<TokenStream> = (1..k).map(|_| quote!(&[])).collect();
+        out.extend(quote! {
+            #[automatically_derived]
+            impl<#extra #rank_g #(#params,)*> #core::block::Block<#scalar, #in_ty, #out_ty> for #ident<#(#args),*>
+            where #(#preds,)*
+            {
+                type State<__S: #core::storage::Storage> = #state_ident<#(#args,)* __S>;
+                const MACS: ::core::primitive::usize = <Self as #core::network::Network<#scalar>>::MACS;
+                const ROWS: &'static [#core::summary::SummaryRow] = #rows;
+
+                fn state<__S: #core::storage::Storage>() -> Self::State<__S> {
+                    #state_ident::new()
+                }
+
+                fn forward<__S: #core::storage::Storage>(
+                    &self,
+                    __x: &[#scalar],
+                    __y: &mut [#scalar],
+                    __st: &mut Self::State<__S>,
+                    _: &mut #core::module::Ctx<'_, #scalar>,
+                ) -> ::core::result::Result<(), #core::ShapeError> {
+                    #assert_input
+                    let __out = <Self as #core::network::Network<#scalar>>::forward(self, __x, __st)?;
+                    #core::network::copy_checked("nested network output", __y, __out)
+                }
+
+                fn forward_train<__S: #core::storage::Storage>(
+                    &mut self,
+                    __x: &[#scalar],
+                    __y: &mut [#scalar],
+                    __st: &mut Self::State<__S>,
+                    _: &mut #core::module::Ctx<'_, #scalar>,
+                ) -> ::core::result::Result<(), #core::ShapeError> {
+                    #assert_input
+                    let __out = <Self as #core::network::Network<#scalar>>::forward_train(self, __x, __st)?;
+                    #core::network::copy_checked("nested network output", __y, __out)
+                }
+
+                fn backward<__S: #core::storage::Storage>(
+                    &self,
+                    __x: &[#scalar],
+                    _: &[#scalar],
+                    __st: &mut Self::State<__S>,
+                    __dy: &[#scalar],
+                    __dx: ::core::option::Option<&mut [#scalar]>,
+                    __grad: &mut Self,
+                    _: &mut #core::module::Ctx<'_, #scalar>,
+                ) -> ::core::result::Result<(), #core::ShapeError> {
+                    match __dx {
+                        ::core::option::Option::None => {
+                            __backward::<#(#args,)* __S, false>(self, __x, [__dy, #(#empties),*], __grad, __st)
+                        }
+                        ::core::option::Option::Some(__dx) => {
+                            __backward::<#(#args,)* __S, true>(self, __x, [__dy, #(#empties),*], __grad, __st)?;
+                            #core::network::add_checked(
+                                "nested network input gradient",
+                                __dx,
+                                #core::storage::Buffer::as_slice(&__st.#input_grad),
+                            )
+                        }
+                    }
+                }
+            }
+        });
+    }
+    out
+}
+
+/// One constant item per check the macro left to the compiler: it evaluates during
+/// `cargo check` and, when the check fails, stops with the macro's message, at the layer.
+fn deferred_checks(g: &Graph, p: &Paths) -> TokenStream {
+    let core = &p.core;
+    let mut out = TokenStream::new();
+    for d in &g.deferred {
+        let ok = substitute(d.ok.clone(), &g.scalar, &quote!(f32));
+        let parts = d.message.iter().map(|part| match part {
+            Part::Text(s) => quote!(.text(#s)),
+            Part::Num(e) => quote!(.num(#e)),
+            Part::Dims(e) => quote!(.dims(#e)),
+        });
+        let parts: Vec<TokenStream> = parts.map(|p| substitute(p, &g.scalar, &quote!(f32))).collect();
+        let span = d.span.clone().into_iter().next().map_or(Span::call_site(), |t| t.span());
+        let item = quote! {
+            const _: () = if !(#ok) {
+                #core::shape::check::fail(&#core::shape::check::Msg::new() #(#parts)*);
+            };
+        };
+        out.extend(respan(item, span));
+    }
+    out
 }

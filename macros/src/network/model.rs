@@ -17,44 +17,70 @@ use crate::ctxt::Ctxt;
 pub type NodeId = usize;
 pub type LayerId = usize;
 
-/// One dimension: a literal the macro can compute with, or an expression over the
-/// network's const parameters that only the type checker can compare.
+/// One dimension: a literal the macro can compute with, a constant expression the
+/// compiler evaluates (a named constant, `{16 * 5 * 5}`, a dimension of a nested network's
+/// output), or an expression over the network's generic parameters that only the type
+/// checker can compare.
 #[derive(Clone, Debug)]
 pub enum Dim {
     Lit(u128),
+    /// Evaluated by the compiler in a constant item: arithmetic on it is written as
+    /// `const fn` calls, and checks on it as constant items with the macro's message.
+    Const(String, TokenStream),
+    /// Mentions a generic parameter of the network: stable Rust cannot compute with it.
     Sym(String, TokenStream),
 }
 
 impl Dim {
-    pub fn from_expr(e: &Expr) -> Dim {
+    /// A dimension written by the user; `generic` lists the network's generic parameters
+    /// other than the scalar.
+    pub fn from_expr(e: &Expr, generic: &[String]) -> Dim {
         if let Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) = e {
             if let Ok(v) = i.base10_parse::<u128>() {
                 return Dim::Lit(v);
             }
         }
-        let tokens = e.to_token_stream();
-        Dim::Sym(tokens.to_string(), tokens)
+        Dim::of_tokens(e.to_token_stream(), generic)
     }
 
-    fn from_arg(a: &GenericArgument) -> Option<Dim> {
+    /// A computed dimension: constant unless it mentions a generic parameter.
+    pub fn of_tokens(tokens: TokenStream, generic: &[String]) -> Dim {
+        let text = tokens.to_string();
+        if mentions_any(&tokens, generic) {
+            Dim::Sym(text, tokens)
+        } else {
+            Dim::Const(text, tokens)
+        }
+    }
+
+    fn from_arg(a: &GenericArgument, generic: &[String]) -> Option<Dim> {
         match a {
-            GenericArgument::Const(e) => Some(Dim::from_expr(e)),
-            // `Linear<H, 10>`: a bare const parameter parses as a type path.
+            GenericArgument::Const(e) => Some(Dim::from_expr(e, generic)),
+            // `Linear<H, 10>`: a bare const parameter (or a named constant) parses as a type path.
             GenericArgument::Type(Type::Path(p)) if p.qself.is_none() && p.path.get_ident().is_some() => {
-                let tokens = p.to_token_stream();
-                Some(Dim::Sym(tokens.to_string(), tokens))
+                Some(Dim::of_tokens(p.to_token_stream(), generic))
             }
             _ => None,
         }
     }
 
-    /// Whether the two are known to differ (`false` when either is symbolic and they are
-    /// not the same expression: the type checker decides then).
+    /// Whether the two are known to differ (`false` when either is not a literal: the
+    /// compiler decides then).
     pub fn differs(&self, other: &Dim) -> bool {
         match (self, other) {
             (Dim::Lit(a), Dim::Lit(b)) => a != b,
             _ => false,
         }
+    }
+
+    /// Whether the macro must leave a comparison of the two to a constant check: neither
+    /// is generic and not both are literals.
+    pub fn deferred(&self, other: &Dim) -> bool {
+        !matches!((self, other), (Dim::Lit(_), Dim::Lit(_)) | (Dim::Sym(..), _) | (_, Dim::Sym(..)))
+    }
+
+    pub fn is_generic(&self) -> bool {
+        matches!(self, Dim::Sym(..))
     }
 
     pub fn tokens(&self) -> TokenStream {
@@ -63,38 +89,89 @@ impl Dim {
                 let v = *v as usize;
                 quote!(#v)
             }
-            Dim::Sym(_, t) => quote!({ #t }),
+            Dim::Const(_, t) | Dim::Sym(_, t) => {
+                // `{16 * 5 * 5}` as written is a block already.
+                let mut it = t.clone().into_iter();
+                match (it.next(), it.next()) {
+                    (Some(proc_macro2::TokenTree::Group(g)), None)
+                        if g.delimiter() == proc_macro2::Delimiter::Brace =>
+                    {
+                        t.clone()
+                    }
+                    _ => quote!({ #t }),
+                }
+            }
+        }
+    }
+
+    /// The value as a `usize` expression (no braces).
+    pub fn expr(&self) -> TokenStream {
+        match self {
+            Dim::Lit(v) => {
+                let v = *v as usize;
+                quote!(#v)
+            }
+            Dim::Const(_, t) | Dim::Sym(_, t) => quote!((#t)),
+        }
+    }
+
+    fn combine(&self, o: &Dim, op: TokenStream, f: fn(u128, u128) -> u128) -> Dim {
+        match (self, o) {
+            (Dim::Lit(a), Dim::Lit(b)) => Dim::Lit(f(*a, *b)),
+            _ => {
+                let (a, b) = (self.expr(), o.expr());
+                let t = quote!(#a #op #b);
+                if self.is_generic() || o.is_generic() {
+                    Dim::Sym(t.to_string(), t)
+                } else {
+                    Dim::Const(t.to_string(), t)
+                }
+            }
         }
     }
 
     pub fn add(&self, o: &Dim) -> Dim {
-        match (self, o) {
-            (Dim::Lit(a), Dim::Lit(b)) => Dim::Lit(a + b),
-            _ => {
-                let (a, b) = (self.tokens(), o.tokens());
-                let t = quote!((#a + #b));
-                Dim::Sym(t.to_string(), t)
-            }
-        }
+        self.combine(o, quote!(+), |a, b| a + b)
     }
 
     pub fn mul(&self, o: &Dim) -> Dim {
-        match (self, o) {
-            (Dim::Lit(a), Dim::Lit(b)) => Dim::Lit(a * b),
-            _ => {
-                let (a, b) = (self.tokens(), o.tokens());
-                let t = quote!((#a * #b));
-                Dim::Sym(t.to_string(), t)
-            }
-        }
+        self.combine(o, quote!(*), |a, b| a * b)
     }
+}
+
+/// Whether `ts` names any of the identifiers in `names`.
+pub fn mentions_any(ts: &TokenStream, names: &[String]) -> bool {
+    ts.clone().into_iter().any(|tt| match tt {
+        proc_macro2::TokenTree::Ident(i) => names.iter().any(|n| i == n),
+        proc_macro2::TokenTree::Group(g) => mentions_any(&g.stream(), names),
+        _ => false,
+    })
+}
+
+/// `ts` with every identifier `from` replaced by `to`: a shape computed from a layer type
+/// does not depend on the scalar, so constant expressions name the layer at `f32`
+/// (constants may not mention the network's generic scalar).
+pub fn substitute(ts: TokenStream, from: &Ident, to: &TokenStream) -> TokenStream {
+    ts.into_iter()
+        .flat_map(|tt| -> Vec<proc_macro2::TokenTree> {
+            match tt {
+                proc_macro2::TokenTree::Ident(i) if i == *from => to.clone().into_iter().collect(),
+                proc_macro2::TokenTree::Group(g) => {
+                    let mut inner = proc_macro2::Group::new(g.delimiter(), substitute(g.stream(), from, to));
+                    inner.set_span(g.span());
+                    vec![proc_macro2::TokenTree::Group(inner)]
+                }
+                other => vec![other],
+            }
+        })
+        .collect()
 }
 
 impl std::fmt::Display for Dim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Dim::Lit(v) => write!(f, "{v}"),
-            Dim::Sym(s, _) => f.write_str(s),
+            Dim::Const(s, _) | Dim::Sym(s, _) => f.write_str(s),
         }
     }
 }
@@ -319,6 +396,11 @@ pub struct Node {
     pub fused: Option<LayerId>,
     /// Replaced by another node (CSE or fusion): reads of it read that one.
     pub alias: Option<NodeId>,
+    /// The shape of each input as this node's layer is called with it, where it differs
+    /// in form from the producer's (a dimension the compiler checks equal to the layer's
+    /// own literal is written as that literal, so a mismatch is one checked message, not a
+    /// type error).
+    pub in_view: Vec<Option<Shp>>,
 }
 
 pub struct Graph {
@@ -335,6 +417,29 @@ pub struct Graph {
     pub outputs: Vec<NodeId>,
     /// Nodes in topological order (filled by check).
     pub order: Vec<NodeId>,
+    /// The generic parameters other than the scalar: dimensions that mention one are left
+    /// to the type checker.
+    pub generic: Vec<String>,
+    /// Checks on dimensions the compiler evaluates, emitted as constant items (filled by
+    /// check).
+    pub deferred: Vec<Deferred>,
+}
+
+/// A shape check the macro cannot decide: it holds when `ok` evaluates to `true`, and
+/// otherwise the compiler stops with `message`, at `span`.
+pub struct Deferred {
+    pub span: TokenStream,
+    pub ok: TokenStream,
+    pub message: Vec<Part>,
+}
+
+/// A piece of a deferred check's message.
+pub enum Part {
+    Text(String),
+    /// A `usize` expression.
+    Num(TokenStream),
+    /// A shape: a `&[usize]` expression.
+    Dims(TokenStream),
 }
 
 impl Graph {
@@ -342,15 +447,25 @@ impl Graph {
         let NetworkDef { attrs, vis, ident, mut generics, input, nodes: decls, outputs } = def;
 
         let (scalar, scalar_added) = scalar_param(&mut generics);
+        let generic: Vec<String> = generics
+            .params
+            .iter()
+            .filter_map(|p| match p {
+                syn::GenericParam::Type(t) if t.ident != scalar => Some(t.ident.to_string()),
+                syn::GenericParam::Const(c) => Some(c.ident.to_string()),
+                _ => None,
+            })
+            .collect();
 
         let mut nodes = vec![Node {
             name: input.name.clone(),
             op: Op::Input,
             args: Vec::new(),
             written_args: Vec::new(),
-            shape: Some(Shp::Known(input.dims.iter().map(Dim::from_expr).collect())),
+            shape: Some(Shp::Known(input.dims.iter().map(|d| Dim::from_expr(d, &generic)).collect())),
             fused: None,
             alias: None,
+            in_view: Vec::new(),
         }];
         match input.dims.len() {
             0 => cx.error_at(
@@ -385,6 +500,7 @@ impl Graph {
                 shape: None,
                 fused: None,
                 alias: None,
+                in_view: Vec::new(),
             });
         }
 
@@ -395,7 +511,7 @@ impl Graph {
             if let NodeKind::New(ty) = &d.kind {
                 let name = last_segment(ty);
                 let kind = name.as_deref().map(Kind::of).unwrap_or(Kind::Custom);
-                let (stored, args) = with_defaults(ty, &scalar);
+                let (stored, args) = with_defaults(ty, &scalar, &generic);
                 let dims = match (&kind, args.as_slice()) {
                     (Kind::Linear, [i, o, ..]) => Some((i.clone(), o.clone())),
                     _ => None,
@@ -474,7 +590,20 @@ impl Graph {
             cx.error_at(ident.span(), "a network needs at least one layer after its input");
         }
 
-        Graph { attrs, vis, ident, generics, scalar, scalar_added, layers, nodes, outputs, order: Vec::new() }
+        Graph {
+            attrs,
+            vis,
+            ident,
+            generics,
+            scalar,
+            scalar_added,
+            layers,
+            nodes,
+            outputs,
+            order: Vec::new(),
+            generic,
+            deferred: Vec::new(),
+        }
     }
 
     /// Follows aliases to the node that holds the values.
@@ -494,6 +623,14 @@ impl Graph {
 
     pub fn shape(&self, n: NodeId) -> &Shp {
         self.nodes[self.resolve(n)].shape.as_ref().expect("shapes are computed before expansion")
+    }
+
+    /// The shape of input `i` of node `n` as its layer is called with it.
+    pub fn input_shape(&self, n: NodeId, i: usize) -> &Shp {
+        match self.nodes[n].in_view.get(i) {
+            Some(Some(s)) => s,
+            _ => self.shape(self.nodes[n].args[i]),
+        }
     }
 }
 
@@ -554,7 +691,18 @@ fn last_segment(ty: &Type) -> Option<String> {
 /// The stored type of a built-in layer, with its const defaults written out and the scalar
 /// appended where the user omitted it (`Conv2d<1, 6, 5>` is stored as
 /// `Conv2d<1, 6, 5, 1, 0, 1, T>`), and its const arguments as dimensions.
-fn with_defaults(ty: &Type, scalar: &Ident) -> (Type, Vec<Dim>) {
+fn with_defaults(ty: &Type, scalar: &Ident, generic: &[String]) -> (Type, Vec<Dim>) {
+    if let Type::Array(a) = ty {
+        // `[ResBlock<T>; 4]`: four copies applied in sequence.
+        let (elem, len) = (&a.elem, &a.len);
+        let len = match len {
+            Expr::Lit(_) | Expr::Path(_) => quote!(#len),
+            _ => quote!({ #len }),
+        };
+        let stored =
+            syn::parse_quote_spanned!(ty.span()=> ::monograd::__private::monograd_core::block::Repeat<#elem, #len>);
+        return (stored, Vec::new());
+    }
     let mut stored = ty.clone();
     let Type::Path(p) = &mut stored else { return (stored, Vec::new()) };
     let Some(seg) = p.path.segments.last_mut() else { return (stored, Vec::new()) };
@@ -580,6 +728,17 @@ fn with_defaults(ty: &Type, scalar: &Ident) -> (Type, Vec<Dim>) {
             ab.args.push(syn::parse_quote_spanned!(ty.span()=> #scalar));
         }
     }
-    let args: Option<Vec<Dim>> = ab.args.iter().take(spec.consts.len()).map(Dim::from_arg).collect();
+    let args: Option<Vec<Dim>> = ab.args.iter().take(spec.consts.len()).map(|a| Dim::from_arg(a, generic)).collect();
     (stored, args.unwrap_or_default())
+}
+
+/// A layer type as the user wrote it, compactly: `Linear<784, 10>`, `[Block<T>; 2]`.
+pub fn written(ty: &Type) -> String {
+    ty.to_token_stream()
+        .to_string()
+        .replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace(" ;", ";")
 }

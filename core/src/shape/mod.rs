@@ -11,6 +11,8 @@
 //! (`[[[T; 28]; 28]; 1]`), so statically sized buffers (`[S::Sample<T>; CAP]`) need no
 //! generic arithmetic, and `&[[f32; 784]]` is viewed as a batch without copying.
 
+pub mod check;
+
 use core::fmt::Debug;
 use core::marker::PhantomData;
 
