@@ -232,8 +232,8 @@ pub use embedding::Embedding;
 pub use linear::{Linear, LinearNoBias};
 pub use merge::{Add, Concat};
 pub use norm::{BatchNorm1d, BatchNorm2d, LayerNorm};
-pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
 pub use permute::{Permute, Transpose};
+pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
 pub use reshape::{Flatten, Reshape, Unflatten};
 pub use upsample::{Upsample, Upsample1d};
 
