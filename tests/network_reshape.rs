@@ -410,3 +410,51 @@ fn the_token_network_matches_finite_differences_and_forward_mode_in_every_parame
     assert_eq!(case.picked.len(), TokenConv::PARAMS);
     check(&case, 12);
 }
+
+network! {
+    /// PyTorch's MLP fixture (`fc1`, `bn`, `fc2`) with every rearranging layer between its
+    /// two halves (scales of 1 keep the width `fc2` reads), for `include_weights!`: layers
+    /// without tensors take no names from the file and are built as they are.
+    pub struct RearrangedMlp {
+        input: [6],
+        fc1: Linear<6, 16>,
+        bn: BatchNorm1d<16>,
+        act: ReLU,
+        sq: Reshape<Rank2<4, 4>>,
+        tr: Transpose,
+        wide: Upsample1d<1>,
+        img: Unflatten<1, 4, 4>,
+        pm: Permute<0, 2, 1>,
+        big: Upsample<1>,
+        flat: Flatten,
+        fc2: Linear<16, 4>,
+    }
+}
+
+#[test]
+fn rearranging_layers_embed_with_include_weights() {
+    static NET: RearrangedMlp = include_weights!(RearrangedMlp, "fixtures/torch/mlp.safetensors");
+    let mut loaded = RearrangedMlp::<f32>::default();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch/mlp.safetensors");
+    monograd::nn::serialize::safetensors::load(&mut loaded, path, &Default::default()).unwrap();
+    let (a, b) = (to_vec(&NET), to_vec(&loaded));
+    assert!(a.iter().any(|&v| v != 0.0));
+    assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    // The transpose and the permutation undo each other up to the flatten: the same
+    // output as the plain MLP with the same weights.
+    let mut st = RearrangedMlp::state::<Heap>();
+    let x = [0.5f32, -1.0, 0.25, 2.0, 0.0, -0.75];
+    let y = NET.forward(&x, &mut st).unwrap();
+    let (bn, w1, b1, w2, b2) = (&NET.bn, &NET.fc1.weight, &NET.fc1.bias, &NET.fc2.weight, &NET.fc2.bias);
+    let h: Vec<f32> = (0..16)
+        .map(|o| {
+            let z = b1[o] + (0..6).map(|i| w1[o][i] * x[i]).sum::<f32>();
+            let z = (z - bn.running_mean[o]) / (bn.running_var[o] + 1e-5).sqrt() * bn.weight[o] + bn.bias[o];
+            z.max(0.0)
+        })
+        .collect();
+    for o in 0..4 {
+        let want = b2[o] + (0..16).map(|i| w2[o][i] * h[i]).sum::<f32>();
+        assert!((y[o] - want).abs() < 1e-4, "{} vs {want}", y[o]);
+    }
+}
