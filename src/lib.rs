@@ -286,4 +286,5 @@ pub mod prelude {
         GlobalAvgPool2d, GroupedConv2d, LayerNorm, LeakyReLU, Linear, LinearNoBias, LogSoftmax, MaxPool2d, ReLU,
         Reshape, SeparableConv2d, SiLU, Sigmoid, Softmax, Softplus, Tanh, ELU, GELU,
     };
+    pub use monograd_nn::{Permute, Transpose, Unflatten, Upsample, Upsample1d};
 }

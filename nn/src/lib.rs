@@ -7,7 +7,7 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`layers`] | [`Linear`], activations ([`ReLU`], [`Tanh`]), graph nodes ([`Add`], [`Concat`], [`Flatten`]) |
+//! | [`layers`] | [`Linear`], activations ([`ReLU`], [`Tanh`]), graph nodes ([`Add`], [`Concat`], [`Flatten`]), rearranging ([`Reshape`], [`Transpose`], [`Permute`], [`Upsample`]) |
 //! | [`loss`] | the [`Loss`] trait, [`ElementwiseLoss`] (a formula differentiated by dual numbers), [`MseLoss`], [`L1Loss`], [`HuberLoss`], [`CrossEntropyLoss`], [`NllLoss`], [`BceWithLogitsLoss`] |
 //! | [`optim`] | the [`Optimizer`] trait, [`Sgd`], [`Adam`], [`AdamW`], [`RmsProp`], [`Adagrad`]; learning-rate [`schedule`](optim::schedule)s; gradient [`clip`](optim::clip)ping |
 //! | [`init`] | Xavier/Glorot and Kaiming/He initialisation, PyTorch's per-layer defaults, bit-identical from a seed on every platform |
@@ -47,5 +47,6 @@ pub use layers::{
     BatchNorm1d, BatchNorm2d, Dropout, Embedding, LayerNorm, LeakyReLU, LinearNoBias, LogSoftmax, Reshape, SiLU,
     Sigmoid, Softmax, Softplus, ELU, GELU,
 };
+pub use layers::{Permute, Transpose, Unflatten, Upsample, Upsample1d};
 pub use loss::{BceWithLogitsLoss, CrossEntropyLoss, ElementwiseLoss, HuberLoss, L1Loss, Loss, MseLoss, NllLoss};
 pub use optim::{Adagrad, Adam, AdamW, OptimError, Optimizer, OptimizerState, RmsProp, Schedule, Scheduled, Sgd};

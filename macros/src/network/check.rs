@@ -8,7 +8,7 @@
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
 
-use super::model::{mentions_any, substitute, written, Deferred, Dim, Graph, Kind, NodeId, Op, Part, Shp};
+use super::model::{mentions_any, substitute, written, Deferred, Dim, Graph, Kind, NodeId, Op, Part, Rearrange, Shp};
 use crate::ctxt::Ctxt;
 
 pub fn check(cx: &Ctxt, g: &mut Graph) {
@@ -179,9 +179,24 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
                 Kind::Embedding => Some(1),
                 Kind::Conv { rank, .. } => Some(rank + 1),
                 Kind::Pool | Kind::GlobalPool => Some(3),
+                Kind::Rearrange(Rearrange::Transpose) => Some(2),
+                Kind::Rearrange(Rearrange::Permute) => Some(3),
+                Kind::Rearrange(Rearrange::Upsample { rank }) => Some(rank + 1),
                 Kind::Add | Kind::Concat => ins.get(1 - i.min(1)).and_then(known_rank),
                 _ => None,
             };
+            if let (Kind::Rearrange(Rearrange::Reshape | Rearrange::Unflatten), Shp::Opaque(t)) = (&layer.kind, &ins[i])
+            {
+                // A reshape reads its input flat: as many values as the type says.
+                if let Some(t) = const_type(g, t) {
+                    let flat = Shp::Known(vec![Dim::Const(
+                        format!("values in {}", src(i)),
+                        quote!(<#t as #core::shape::Shape>::NUMEL),
+                    )]);
+                    views[i] = Some(flat.clone());
+                    ins[i] = flat;
+                }
+            }
             if let (Some(rank), Shp::Opaque(t)) = (rank, &ins[i]) {
                 if let Some(opened) = open(g, &mut defer, t, rank, &src(i)) {
                     views[i] = Some(opened.clone());
@@ -375,6 +390,8 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
                 norm_shape(*last, *ranks, &layer.args, s, &src(0), &mut defer, &mut views[0])
                     .map_err(|why| why.report(g, n, &mut span, name, &written))
             }
+            (Kind::Rearrange(how), s) => rearrange_shape(&core, *how, layer, s, &src(0), &g.generic, &mut defer)
+                .map_err(|why| why.report(g, n, &mut span, name, &written)),
         };
         match result {
             Ok(s) => {
@@ -765,6 +782,178 @@ fn check_unused(cx: &Ctxt, g: &Graph) {
     }
 }
 
+/// The shape after a layer that moves values: a reshape (its target from the type),
+/// a transpose, a permutation of three axes, an upsampling.
+fn rearrange_shape(
+    core: &TokenStream,
+    how: Rearrange,
+    layer: &super::model::Layer,
+    input: &Shp,
+    from: &str,
+    generic: &[String],
+    defer: &mut Defer,
+) -> Result<Shp, Why> {
+    match how {
+        Rearrange::Reshape | Rearrange::Unflatten => {
+            let target = match how {
+                Rearrange::Reshape => reshape_target(&layer.written, generic),
+                _ => Some(layer.args.clone()).filter(|a| a.len() == 3),
+            };
+            // A target written otherwise (a shape type of the user's, a generic one) is
+            // left to `OutputShape`, which `Reshape` implements for any input.
+            let Some(target) = target else { return Ok(opaque(core, layer.ty.to_token_stream(), input)) };
+            if let Shp::Known(d) = input {
+                let (want, got) = (literal_numel(&target), literal_numel(d));
+                if let (Some(want), Some(got)) = (want, got) {
+                    if want != got {
+                        let shaped = if d.len() == 1 { String::new() } else { format!(" ({})", dims(d)) };
+                        return Err(Why::new(format!(
+                            "needs {want} values per sample, but {from} yields {got}{shaped}"
+                        )));
+                    }
+                } else if !target.iter().chain(d).any(Dim::is_generic) {
+                    // Sizes the compiler evaluates: the same check, as a constant item.
+                    let (want, got) = (dims_expr(&target), dims_expr(d));
+                    defer.check(
+                        quote!(#core::shape::check::numel(#want) == #core::shape::check::numel(#got)),
+                        vec![
+                            Part::Text("needs ".into()),
+                            Part::Num(quote!(#core::shape::check::numel(#want))),
+                            Part::Text(format!(" values per sample, but {from} yields ")),
+                            Part::Num(quote!(#core::shape::check::numel(#got))),
+                            Part::Text(" shaped ".into()),
+                            Part::Dims(got),
+                        ],
+                    );
+                }
+            }
+            Ok(Shp::Known(target))
+        }
+        Rearrange::Transpose => match input {
+            Shp::Known(d) if d.len() == 2 => Ok(Shp::Known(vec![d[1].clone(), d[0].clone()])),
+            Shp::Known(d) => {
+                let hint = if d.len() == 3 { "; use `Permute<A, B, C>` for the three axes of an image" } else { "" };
+                Err(Why::new(format!("swaps the two axes of a matrix [R, C], but {from} yields {}{hint}", dims(d))))
+            }
+            // `Transpose` states its output shape for matrices.
+            Shp::Opaque(_) => Ok(opaque(core, layer.ty.to_token_stream(), input)),
+        },
+        Rearrange::Permute => {
+            let perm = permutation(&layer.args)?;
+            match input {
+                Shp::Known(d) if d.len() == 3 => Ok(Shp::Known(perm.iter().map(|&a| d[a].clone()).collect())),
+                Shp::Known(d) => {
+                    let hint = if d.len() == 2 { "; use `Transpose` for a matrix [R, C]" } else { "" };
+                    Err(Why::new(format!(
+                        "rearranges the three axes of a sample [D0, D1, D2], but {from} yields {}{hint}",
+                        dims(d)
+                    )))
+                }
+                Shp::Opaque(_) => Err(Why::new(format!(
+                    "needs an input whose shape the macro can compute, but the shape of {from} comes from a layer \
+                     without a built-in shape rule"
+                ))),
+            }
+        }
+        Rearrange::Upsample { rank } => {
+            let Some(f) = layer.args.first() else { return Err(Why::new("needs a plain constant as its scale")) };
+            let f = lit(f).map_err(|e| Why::at(0, e))?;
+            check_positive(&[(f, 0, "scale factor")])?;
+            // What it takes, and the other upsampling for the other rank.
+            let (what, other_rank, other) = if rank == 2 {
+                ("images [C, H, W]", 2, "; use `Upsample1d` for signals [C, L]")
+            } else {
+                ("signals [C, L]", 3, "; use `Upsample` for images [C, H, W]")
+            };
+            match input {
+                Shp::Known(d) if d.len() == rank + 1 => {
+                    let mut out = vec![d[0].clone()];
+                    out.extend(d[1..].iter().map(|s| Dim::Lit(f).mul(s)));
+                    Ok(Shp::Known(out))
+                }
+                Shp::Known(d) => {
+                    let hint = if d.len() == other_rank { other } else { "" };
+                    Err(Why::new(format!("enlarges {what}, but {from} yields {}{hint}", dims(d))))
+                }
+                Shp::Opaque(_) => Err(Why::new(format!(
+                    "needs an input whose shape the macro can compute, but the shape of {from} comes from a layer \
+                     without a built-in shape rule"
+                ))),
+            }
+        }
+    }
+}
+
+/// The dimensions of `Reshape<Rank3<16, 7, 7>>`'s target, when it is written as `Rank1`,
+/// `Rank2` or `Rank3` with as many arguments, each a constant or a const parameter.
+fn reshape_target(ty: &syn::Type, generic: &[String]) -> Option<Vec<Dim>> {
+    fn args(ty: &syn::Type) -> Option<(String, Vec<&syn::GenericArgument>)> {
+        let syn::Type::Path(p) = ty else { return None };
+        let seg = p.path.segments.last()?;
+        let syn::PathArguments::AngleBracketed(ab) = &seg.arguments else { return None };
+        Some((seg.ident.to_string(), ab.args.iter().collect()))
+    }
+    let (_, outer) = args(ty)?;
+    let Some(syn::GenericArgument::Type(target)) = outer.first() else { return None };
+    let (rank, inner) = args(target)?;
+    let want = match rank.as_str() {
+        "Rank1" => 1,
+        "Rank2" => 2,
+        "Rank3" => 3,
+        _ => return None,
+    };
+    if inner.len() != want {
+        return None;
+    }
+    inner
+        .iter()
+        .map(|a| match a {
+            syn::GenericArgument::Const(e) => Some(Dim::from_expr(e, generic)),
+            // `Rank3<C, 7, 7>`: a bare const parameter (or named constant) parses as a type path.
+            syn::GenericArgument::Type(syn::Type::Path(p)) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                Some(Dim::of_tokens(p.to_token_stream(), generic))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The number of values of a shape, when every dimension is a literal.
+fn literal_numel(d: &[Dim]) -> Option<u128> {
+    d.iter().try_fold(1u128, |acc, x| match x {
+        Dim::Lit(v) => acc.checked_mul(*v),
+        Dim::Const(..) | Dim::Sym(..) => None,
+    })
+}
+
+/// `Permute<A, B, C>`'s axes, which must name each of 0, 1 and 2 once.
+fn permutation(args: &[Dim]) -> Result<[usize; 3], Why> {
+    if args.len() != 3 {
+        return Err(Why::new("needs three plain constants as its axes"));
+    }
+    let mut perm = [0usize; 3];
+    for (i, a) in args.iter().enumerate() {
+        let Dim::Lit(v) = a else {
+            return Err(Why::at(i, format!("needs literal axes to compute its output (`{a}` is not one)")));
+        };
+        if *v > 2 {
+            return Err(Why::at(i, format!("names axis {v}, but a sample [D0, D1, D2] has the axes 0, 1 and 2")));
+        }
+        perm[i] = *v as usize;
+    }
+    if let Some(dup) = (1..3).find(|&i| perm[..i].contains(&perm[i])) {
+        let missing = (0..3).find(|a| !perm.contains(a)).unwrap_or(0);
+        return Err(Why::at(
+            dup,
+            format!(
+                "is not a permutation of the axes 0, 1, 2: axis {} is named twice and axis {missing} not at all",
+                perm[dup]
+            ),
+        ));
+    }
+    Ok(perm)
+}
+
 #[cfg(test)]
 mod tests {
     /// The `compile_error!` messages of one invocation.
@@ -838,6 +1027,86 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("`bn1`: `BatchNorm1d<2>` normalises vectors [2] or sequences [2, L], but the input `x` yields [2, 6, 6]"), "{out}");
+    }
+
+    #[test]
+    fn rearranging_errors_name_the_layer_and_both_shapes() {
+        let out = errors(quote::quote! {
+            struct Net {
+                input x: [32],
+                fc: Linear<32, 512>,
+                up: Reshape<Rank3<16, 7, 7>>,
+                un(fc): Unflatten<8, 8, 9>,
+                img(x): Reshape<Rank3<2, 4, 4>>,
+                tr(img): Transpose,
+                pm(img): Permute<0, 2, 0>,
+                far(img): Permute<0, 3, 1>,
+                pv(fc): Permute<1, 2, 0>,
+                u0(img): Upsample<0>,
+                uv(fc): Upsample<2>,
+                mat(x): Reshape<Rank2<4, 8>>,
+                us(mat): Upsample<2>,
+                ui(img): Upsample1d<2>,
+                output (up, un, tr, pm, far, pv, u0, uv, us, ui),
+            }
+        });
+        assert!(
+            out.contains("`up`: `Reshape<Rank3<16, 7, 7>>` needs 784 values per sample, but `fc` yields 512"),
+            "{out}"
+        );
+        assert!(out.contains("`un`: `Unflatten<8, 8, 9>` needs 576 values per sample, but `fc` yields 512"), "{out}");
+        assert!(
+            out.contains("`tr`: `Transpose` swaps the two axes of a matrix [R, C], but `img` yields [2, 4, 4]; use `Permute<A, B, C>`"),
+            "{out}"
+        );
+        assert!(
+            out.contains("`pm`: `Permute<0, 2, 0>` is not a permutation of the axes 0, 1, 2: axis 0 is named twice and axis 1 not at all"),
+            "{out}"
+        );
+        assert!(
+            out.contains("`far`: `Permute<0, 3, 1>` names axis 3, but a sample [D0, D1, D2] has the axes 0, 1 and 2"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "`pv`: `Permute<1, 2, 0>` rearranges the three axes of a sample [D0, D1, D2], but `fc` yields [512]"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("`u0`: `Upsample<0>` has a scale factor of 0, which must be at least 1"), "{out}");
+        assert!(out.contains("`uv`: `Upsample<2>` enlarges images [C, H, W], but `fc` yields [512]\""), "{out}");
+        assert!(
+            out.contains("`us`: `Upsample<2>` enlarges images [C, H, W], but `mat` yields [4, 8]; use `Upsample1d`"),
+            "{out}"
+        );
+        assert!(
+            out.contains("`ui`: `Upsample1d<2>` enlarges signals [C, L], but `img` yields [2, 4, 4]; use `Upsample`"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_reshape_gives_its_shape_to_the_layers_after_it() {
+        // [784] -> [16, 7, 7] -> conv [8, 7, 7] -> upsample [8, 14, 14] -> permute
+        // [14, 14, 8] -> 1568 values: the wrong `Linear` at the end is found only if every
+        // shape after the reshape is known, and it is the only error.
+        let out = errors(quote::quote! {
+            struct Net {
+                input x: [32],
+                fc: Linear<32, 784>,
+                up: Reshape<Rank3<16, 7, 7>>,
+                c: Conv2d<16, 8, 3, 1, 1>,
+                big: Upsample<2>,
+                last: Permute<1, 2, 0>,
+                flat: Flatten,
+                head: Linear<100, 2>,
+            }
+        });
+        assert!(
+            out.contains("`head`: `Linear<100, 2>` expects 100 inputs, but `flat` yields 1568 ([14, 14, 8] flattened)"),
+            "{out}"
+        );
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
     }
 
     #[test]

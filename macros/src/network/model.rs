@@ -247,6 +247,23 @@ pub enum Kind {
     /// Normalisation over the first (`BatchNorm`) or last (`LayerNorm`) dimension, of
     /// `args[0]` features, for samples of `ranks.0` to `ranks.1` dimensions; keeps the shape.
     Norm { last: bool, ranks: (usize, usize) },
+    /// Moves values to other places, computing nothing new: pure, no parameters.
+    Rearrange(Rearrange),
+}
+
+/// The layers that move values, each with its own shape rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rearrange {
+    /// `Reshape<RankN<..>>`: the target is in the type argument.
+    Reshape,
+    /// `Unflatten<C, H, W>`: a reshape to `[C, H, W]`, `args` = `[C, H, W]`.
+    Unflatten,
+    /// `[R, C]` to `[C, R]`.
+    Transpose,
+    /// `Permute<A, B, C>`: output axis `k` is input axis `args[k]`.
+    Permute,
+    /// Nearest-neighbour upsampling by `args[0]` along `rank` spatial dimensions.
+    Upsample { rank: usize },
 }
 
 /// Where a convolution's constants are in its generic arguments.
@@ -341,6 +358,12 @@ const SPECS: &[Spec] = &[
     Spec { name: "MaxPool2d", kind: Kind::Pool, consts: &[R, SameAs(0)], scalar: false },
     Spec { name: "AvgPool2d", kind: Kind::Pool, consts: &[R, SameAs(0)], scalar: false },
     Spec { name: "GlobalAvgPool2d", kind: Kind::GlobalPool, consts: &[], scalar: false },
+    Spec { name: "Reshape", kind: Kind::Rearrange(Rearrange::Reshape), consts: &[], scalar: false },
+    Spec { name: "Unflatten", kind: Kind::Rearrange(Rearrange::Unflatten), consts: &[R, R, R], scalar: false },
+    Spec { name: "Transpose", kind: Kind::Rearrange(Rearrange::Transpose), consts: &[], scalar: false },
+    Spec { name: "Permute", kind: Kind::Rearrange(Rearrange::Permute), consts: &[R, R, R], scalar: false },
+    Spec { name: "Upsample", kind: Kind::Rearrange(Rearrange::Upsample { rank: 2 }), consts: &[R], scalar: false },
+    Spec { name: "Upsample1d", kind: Kind::Rearrange(Rearrange::Upsample { rank: 1 }), consts: &[R], scalar: false },
 ];
 
 impl Kind {

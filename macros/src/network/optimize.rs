@@ -38,7 +38,8 @@ fn eliminate_common_subexpressions(g: &mut Graph) {
             | Kind::Add
             | Kind::Concat
             | Kind::Pool
-            | Kind::GlobalPool => {
+            | Kind::GlobalPool
+            | Kind::Rearrange(_) => {
                 if layer.kind == Kind::Add {
                     args.sort_unstable(); // a + b = b + a
                 }

@@ -166,33 +166,37 @@ macro_rules! layer_tensors {
 use layer_tensors;
 
 /// Implements `Module` for a layer without parameters: nothing to visit or update; and
-/// `Embed`, with the layer's value as given (the unit struct itself if none is).
+/// `Embed`, with the layer's value as given (the unit struct itself if none is). A layer
+/// with const parameters names them first: `no_params!([const F: usize] Upsample<F> = Upsample)`.
 macro_rules! no_params {
     ($name:ident) => {
         $crate::layers::no_params!($name = $name);
     };
     ($name:ident = $value:expr) => {
-        ::monograd_core::__embed_plain!([] $name = $value;);
-        impl<T: ::monograd_core::Scalar> ::monograd_core::Module<T> for $name {
+        $crate::layers::no_params!([] $name<> = $value);
+    };
+    ([$($g:tt)*] $name:ident<$($p:ident),*> = $value:expr) => {
+        ::monograd_core::__embed_plain!([$($g)*] $name<$($p),*> = $value;);
+        impl<T: ::monograd_core::Scalar, $($g)*> ::monograd_core::Module<T> for $name<$($p),*> {
             const PARAMS: usize = 0;
-            fn visit<F: FnMut(::monograd_core::module::Tensor<'_, &[T]>)>(
+            fn visit<Visitor: FnMut(::monograd_core::module::Tensor<'_, &[T]>)>(
                 &self,
                 _: &::monograd_core::module::Path<'_>,
-                _: &mut F,
+                _: &mut Visitor,
             ) {
             }
-            fn visit_mut<F: FnMut(::monograd_core::module::Tensor<'_, &mut [T]>)>(
+            fn visit_mut<Visitor: FnMut(::monograd_core::module::Tensor<'_, &mut [T]>)>(
                 &mut self,
                 _: &::monograd_core::module::Path<'_>,
-                _: &mut F,
+                _: &mut Visitor,
             ) {
             }
-            fn visit_update<F: FnMut(::monograd_core::module::ParamUpdate<'_, T>)>(
+            fn visit_update<Visitor: FnMut(::monograd_core::module::ParamUpdate<'_, T>)>(
                 &mut self,
                 _: &Self,
                 _: &::monograd_core::module::Path<'_>,
                 _: &mut usize,
-                _: &mut F,
+                _: &mut Visitor,
             ) {
             }
         }
@@ -215,8 +219,10 @@ pub mod embedding;
 pub mod linear;
 pub mod merge;
 pub mod norm;
+pub mod permute;
 pub mod pool;
 pub mod reshape;
+pub mod upsample;
 
 pub use activation::{LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh, ELU, GELU};
 pub use conv::{Conv1d, Conv2d, GroupedConv2d};
@@ -226,8 +232,10 @@ pub use embedding::Embedding;
 pub use linear::{Linear, LinearNoBias};
 pub use merge::{Add, Concat};
 pub use norm::{BatchNorm1d, BatchNorm2d, LayerNorm};
+pub use permute::{Permute, Transpose};
 pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
-pub use reshape::{Flatten, Reshape};
+pub use reshape::{Flatten, Reshape, Unflatten};
+pub use upsample::{Upsample, Upsample1d};
 
 builtin!(
     Linear<const I: usize, const O: usize; T>,
@@ -241,7 +249,14 @@ builtin!(
     Add, Concat, Flatten, GlobalAvgPool2d,
     MaxPool2d<const K: usize, const S: usize>,
     AvgPool2d<const K: usize, const S: usize>,
+    Transpose,
+    Permute<const A: usize, const B: usize, const C: usize>,
+    Upsample<const F: usize>,
+    Upsample1d<const F: usize>,
 );
+
+// Covers `Unflatten`, an alias of a reshape.
+impl<B: ::monograd_core::Shape> ::monograd_core::BuiltinLayer for Reshape<B> {}
 
 impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, const D: usize, T>
     ::monograd_core::BuiltinLayer for Conv1d<CI, CO, K, S, P, D, T>

@@ -7,12 +7,19 @@
 //! - `Flatten`: any `S` → `Rank1<S::NUMEL>` (`torch.nn.Flatten()` on NCHW)
 //! - `Reshape<B>`: any `A` with `A::NUMEL == B::NUMEL` → `B` (`x.reshape(batch, *B)`,
 //!   `torch.nn.Unflatten` when `A` is a vector)
+//! - `Unflatten<C, H, W>`: `Reshape<Rank3<C, H, W>>` under the name PyTorch gives it
+//!   (`torch.nn.Unflatten(1, (C, H, W))`)
+//!
+//! In `network!`, a `Reshape` whose target is written `Rank1<..>`, `Rank2<..>` or
+//! `Rank3<..>` (and every `Unflatten`) has a known output shape: the macro checks that the
+//! number of values matches and computes the shapes of the layers after it, so a
+//! convolution may follow.
 
 use core::fmt;
 use core::marker::PhantomData;
 
 use monograd_core::module::{ParamUpdate, Path, Tensor};
-use monograd_core::{Ctx, Layer, Module, OutputShape, Rank1, Scalar, Shape};
+use monograd_core::{Ctx, Layer, Module, OutputShape, Rank1, Rank3, Scalar, Shape};
 
 /// Flattens each sample to a vector, like `torch.nn.Flatten()`.
 ///
@@ -72,6 +79,28 @@ impl<T: Scalar, S: Shape, const N: usize> Layer<T, S, Rank1<N>> for Flatten {
 /// Layer::<f32, Rank1<5>, Rank2<2, 3>>::forward(&Reshape::<Rank2<2, 3>>::new(), &[0.0; 5], &mut y, &mut Ctx::new(&mut []));
 /// ```
 pub struct Reshape<B: Shape>(PhantomData<B>);
+
+/// Turns a vector of `C·H·W` values into an image `[C, H, W]`, like PyTorch's
+/// `nn.Unflatten(1, (C, H, W))` after a `Flatten` or a `Linear`: the first layer of a
+/// convolutional decoder.
+///
+/// It is [`Reshape<Rank3<C, H, W>>`](Reshape) under another name (one type, so the two
+/// spellings are interchangeable) and, like it, accepts any sample of `C·H·W` values.
+/// Write `Reshape<Rank1<..>>` or `Reshape<Rank2<..>>` for other targets.
+///
+/// ```
+/// use monograd_nn::{Reshape, Unflatten};
+/// use monograd_core::{Ctx, Layer, Rank1, Rank3};
+///
+/// let x: [f32; 12] = core::array::from_fn(|i| i as f32);
+/// let mut y = [0.0f32; 12];
+/// let up = Unflatten::<3, 2, 2>::new();
+/// Layer::<f32, Rank1<12>, Rank3<3, 2, 2>>::forward(&up, &x, &mut y, &mut Ctx::new(&mut []));
+/// assert_eq!(y, x); // channel 1 is [[4, 5], [6, 7]]: row-major, nothing moves
+/// let same: Reshape<Rank3<3, 2, 2>> = up;
+/// assert_eq!(same, up);
+/// ```
+pub type Unflatten<const C: usize, const H: usize, const W: usize> = Reshape<Rank3<C, H, W>>;
 
 impl<B: Shape> Reshape<B> {
     /// The reshape to `B`.
