@@ -169,7 +169,8 @@ fn a_batch_over_a_fixed_capacity_is_an_error() {
     let mut net = Net::new(&mut Rng::seed(2));
     let mut st = Net::state::<Fixed<2>>();
     let x = [0.25f32; 3 * 3];
-    let expected = ShapeError::Capacity { what: "fixed buffer", capacity: 2, requested: 3 };
+    // The error names the network and the first node whose buffer is too small.
+    let expected = ShapeError::Capacity { what: "`Net` node `fc1`", capacity: 2, requested: 3 };
     assert_eq!(net.forward(&x, &mut st), Err(expected.clone()));
     assert_eq!(net.forward_train(&x, &mut st), Err(expected.clone()));
     // Backward after the failed forward is an error too, not a panic.

@@ -164,6 +164,12 @@ pub struct ParamUpdate<'a, T> {
 /// A module is its own gradient type: `backward` accumulates into a `&mut Self` that holds
 /// gradients. Implemented by hand for built-in layers and by `#[derive(Module)]` for
 /// everything else.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a module of `{T}` values",
+    label = "not a module of `{T}`",
+    note = "a network nested in another follows the outer network's scalar when written with it, `Block<T>`: \
+            `Block` alone is `Block<f32>`"
+)]
 pub trait Module<T: Scalar>: Clone {
     /// Number of scalar parameters (trainable and frozen; not buffers).
     const PARAMS: usize;
