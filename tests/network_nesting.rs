@@ -7,7 +7,7 @@
 //! in tests/network_gradients.rs (`Nested`, `ConvNested`); what goes wrong at compile time
 //! is in ui-tests/cases/network/.
 
-use monograd::core::module::{to_vec, Path};
+use monograd::core::module::{to_vec, OutputShape, Path};
 use monograd::core::storage::Fixed;
 use monograd::prelude::*;
 
@@ -242,4 +242,68 @@ fn backward_refuses_another_input_than_its_training_forward() {
     assert_eq!(to_vec(&g), vec![0.0; 8], "a refused backward adds nothing");
     net.backward(&x, &dy, &mut g, &mut st).unwrap();
     assert_ne!(to_vec(&g), vec![0.0; 8]);
+}
+
+/// A layer of the user's own, which the macro has no rule for: any shape to itself.
+#[derive(Clone, Default)]
+pub struct Double;
+
+impl<T: Scalar> Module<T> for Double {
+    const PARAMS: usize = 0;
+    fn visit<F: FnMut(monograd::core::module::Tensor<'_, &[T]>)>(&self, _: &Path<'_>, _: &mut F) {}
+    fn visit_mut<F: FnMut(monograd::core::module::Tensor<'_, &mut [T]>)>(&mut self, _: &Path<'_>, _: &mut F) {}
+    fn visit_update<F: FnMut(monograd::core::module::ParamUpdate<'_, T>)>(
+        &mut self,
+        _: &Self,
+        _: &Path<'_>,
+        _: &mut usize,
+        _: &mut F,
+    ) {
+    }
+}
+
+impl<S: Shape> OutputShape<S> for Double {
+    type Output = S;
+}
+
+impl<T: Scalar, S: Shape> Layer<T, S, S> for Double {
+    type Cache = ();
+    fn forward(&self, x: &[T], y: &mut [T], _: &mut Ctx<'_, T>) {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = x + x;
+        }
+    }
+    fn backward(&self, _: &[T], _: &[T], _: &(), dy: &[T], dx: Option<&mut [T]>, _: &mut Self, _: &mut Ctx<'_, T>) {
+        if let Some(dx) = dx {
+            for (d, &g) in dx.iter_mut().zip(dy) {
+                *d += g + g;
+            }
+        }
+    }
+}
+
+network! {
+    /// A convolution and pooling after a layer the macro has no rule for.
+    pub struct AfterUser {
+        input: [2, 6, 6],
+        double: Double,
+        conv: Conv2d<2, 3, 3>,
+        pool: MaxPool2d<2>,
+        flat: Flatten,
+        fc: Linear<12, 2>,
+    }
+}
+
+#[test]
+fn shapes_follow_a_user_layer_the_macro_has_no_rule_for() {
+    let rows: Vec<&[usize]> = AfterUser::summary().rows.iter().map(|r| r.shape).collect();
+    assert_eq!(rows, [&[2, 6, 6][..], &[2, 6, 6], &[3, 4, 4], &[3, 2, 2], &[12], &[2]]);
+    let mut net = AfterUser::new(&mut Rng::seed(13));
+    let x = batch(14, 2 * 72);
+    let mut st = AfterUser::state::<Heap>();
+    let y = net.forward_train(&x, &mut st).unwrap().to_vec();
+    assert_eq!(y.len(), 4);
+    let mut g = net.zeros_like();
+    let dx = net.backward_input(&x, &[1.0; 4], &mut g, &mut st).unwrap();
+    assert!(dx.iter().any(|&v| v != 0.0));
 }

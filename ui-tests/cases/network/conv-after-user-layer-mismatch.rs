@@ -1,4 +1,4 @@
-use monograd::core::module::{ParamUpdate, Path, Tensor};
+use monograd::core::module::{OutputShape, ParamUpdate, Path, Tensor};
 use monograd::prelude::*;
 
 /// Doubles every value: any shape to the same shape.
