@@ -11,7 +11,11 @@
 //!
 //! A layout is the parameter count and a fingerprint of the tensors that count towards it
 //! (trainable and frozen, not buffers): a 64-bit FNV-1a hash of their names and shapes in
-//! visit order, computed on every step without allocating.
+//! visit order, computed without allocating. A model's layout is a constant of its type,
+//! so a step with a model of the first model's type (same type name, size and parameter
+//! count) is accepted without hashing: that check takes nanoseconds, where hashing the
+//! names would cost about as much as a whole step of a small network. Any other model is
+//! fingerprinted, and accepted if its layout is the same.
 
 use core::fmt::{self, Write};
 
@@ -158,6 +162,9 @@ fn grouped(f: &mut fmt::Formatter<'_>, n: usize) -> fmt::Result {
 #[derive(Clone, Debug, Default)]
 pub struct LayoutLock {
     layout: Option<Layout>,
+    /// The first model's type name and size: a step with a model of the same type, whose
+    /// layout is a constant of the type, needs no fingerprint.
+    model: Option<(&'static str, usize)>,
     /// The first model's tensors, `name [dims]` one a line.
     #[cfg(feature = "alloc")]
     tensors: alloc::string::String,
@@ -168,6 +175,7 @@ impl LayoutLock {
     pub const fn new() -> Self {
         Self {
             layout: None,
+            model: None,
             #[cfg(feature = "alloc")]
             tensors: alloc::string::String::new(),
         }
@@ -181,6 +189,7 @@ impl LayoutLock {
     /// Forgets the layout: the next check adopts the model it is given.
     pub fn clear(&mut self) {
         self.layout = None;
+        self.model = None;
     }
 
     /// Adopts `model`'s layout if none is held, else compares: `Ok` if `model` has the
@@ -190,10 +199,19 @@ impl LayoutLock {
     /// [`OptimError::Layout`] if `model`'s layout differs from the one held, naming
     /// `optimizer` and both layouts.
     pub fn check<T: Scalar, M: Module<T>>(&mut self, optimizer: &'static str, model: &M) -> Result<(), OptimError> {
+        // The common case, the first model's type again, in a few nanoseconds: hashing the
+        // names costs about as much as a whole step of a small network. Type names are not
+        // unique (two local types of one name), so the size and the parameter count must
+        // agree too; any other model gets the fingerprint.
+        let ty = (core::any::type_name::<M>(), core::mem::size_of::<M>());
+        if self.model == Some(ty) && self.layout.is_some_and(|l| l.params == M::PARAMS) {
+            return Ok(());
+        }
         let this = Layout::of(model);
         match self.layout {
             None => {
                 self.layout = Some(this);
+                self.model = Some(ty);
                 #[cfg(feature = "alloc")]
                 {
                     self.tensors.clear();
@@ -393,6 +411,36 @@ mod tests {
         let (l32, l23) = (Layout::of(&Linear::<2, 3, f64>::ZERO), Layout::of(&Linear::<3, 2, f64>::ZERO));
         assert_eq!((l32.params(), l23.params()), (9, 8));
         assert_ne!(Layout::of(&Linear::<4, 2, f64>::ZERO), Layout::of(&Linear::<2, 4, f64>::ZERO));
+    }
+
+    #[test]
+    fn a_model_of_another_type_with_the_same_layout_is_accepted() {
+        /// `Tiny` under another type name: the same tensors.
+        #[derive(Clone)]
+        struct Same(Tiny<f64>);
+        impl Module<f64> for Same {
+            const PARAMS: usize = 6;
+            fn visit<F: FnMut(Tensor<'_, &[f64]>)>(&self, p: &Path<'_>, f: &mut F) {
+                self.0.visit(p, f);
+            }
+            fn visit_mut<F: FnMut(Tensor<'_, &mut [f64]>)>(&mut self, p: &Path<'_>, f: &mut F) {
+                self.0.visit_mut(p, f);
+            }
+            fn visit_update<F: FnMut(ParamUpdate<'_, f64>)>(
+                &mut self,
+                g: &Self,
+                p: &Path<'_>,
+                o: &mut usize,
+                f: &mut F,
+            ) {
+                self.0.visit_update(&g.0, p, o, f);
+            }
+        }
+        let mut lock = LayoutLock::new();
+        lock.check("Sgd", &tiny()).unwrap();
+        lock.check("Sgd", &Same(tiny())).unwrap();
+        assert!(lock.check("Sgd", &Renamed(tiny())).is_err(), "the same type size and count, other names");
+        lock.check("Sgd", &tiny()).unwrap();
     }
 
     #[test]
