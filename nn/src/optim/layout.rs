@@ -143,9 +143,9 @@ fn grouped(f: &mut fmt::Formatter<'_>, n: usize) -> fmt::Result {
 /// checkpoint), and returns [`layout`](Self::layout) from
 /// [`Optimizer::layout`](super::Optimizer::layout).
 ///
-/// With the `alloc` feature the lock also keeps the first model's tensor names and shapes
-/// (one allocation, at the first check), so that a refusal names the first tensor that
-/// differs; without it, the refusal gives both layouts only.
+/// With the `alloc` feature the lock also keeps the first model's leading tensor names and
+/// shapes (in 256 bytes of its own: the check never allocates), so that a refusal names
+/// the first tensor that differs; without it, the refusal gives both layouts only.
 ///
 /// ```
 /// use monograd_nn::optim::{LayoutLock, OptimError};
@@ -159,15 +159,27 @@ fn grouped(f: &mut fmt::Formatter<'_>, n: usize) -> fmt::Result {
 /// assert!(e.to_string().starts_with("this Lion was first used with a model of 40 parameters"));
 /// # Ok::<(), OptimError>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone)]
 pub struct LayoutLock {
     layout: Option<Layout>,
     /// The first model's type name and size: a step with a model of the same type, whose
     /// layout is a constant of the type, needs no fingerprint.
     model: Option<(&'static str, usize)>,
-    /// The first model's tensors, `name [dims]` one a line.
+    /// The first model's leading tensors, for the message of a refusal.
     #[cfg(feature = "alloc")]
-    tensors: alloc::string::String,
+    memo: Memo,
+}
+
+impl Default for LayoutLock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for LayoutLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LayoutLock").field("layout", &self.layout).finish_non_exhaustive()
+    }
 }
 
 impl LayoutLock {
@@ -177,7 +189,7 @@ impl LayoutLock {
             layout: None,
             model: None,
             #[cfg(feature = "alloc")]
-            tensors: alloc::string::String::new(),
+            memo: Memo { bytes: [0; MEMO], len: 0, complete: true },
         }
     }
 
@@ -193,7 +205,7 @@ impl LayoutLock {
     }
 
     /// Adopts `model`'s layout if none is held, else compares: `Ok` if `model` has the
-    /// layout held.
+    /// layout held. Allocates nothing unless it refuses.
     ///
     /// # Errors
     /// [`OptimError::Layout`] if `model`'s layout differs from the one held, naming
@@ -213,14 +225,7 @@ impl LayoutLock {
                 self.layout = Some(this);
                 self.model = Some(ty);
                 #[cfg(feature = "alloc")]
-                {
-                    self.tensors.clear();
-                    model.visit(&Path::ROOT, &mut |t| {
-                        if t.kind != Kind::Buffer {
-                            let _ = writeln!(self.tensors, "{} {}", t.path, Dims(t.shape));
-                        }
-                    });
-                }
+                self.memo.remember(model);
                 Ok(())
             }
             Some(first) if first == this => Ok(()),
@@ -229,48 +234,100 @@ impl LayoutLock {
                 first,
                 this,
                 #[cfg(feature = "alloc")]
-                difference: self.first_difference(model),
+                difference: Some(self.memo.first_difference(model)),
             })),
         }
     }
+}
 
-    /// `fc1.weight [128, 784] there, [64, 784] here`: the first tensor of `model` that
-    /// differs from the remembered one at its position.
-    #[cfg(feature = "alloc")]
-    fn first_difference<T: Scalar, M: Module<T>>(&self, model: &M) -> Option<alloc::boxed::Box<str>> {
-        use alloc::string::{String, ToString};
-        let mut there = self.tensors.lines();
-        let mut found: Option<(Option<&str>, String)> = None;
+/// Bytes a lock keeps of its first model's tensor names and shapes: a dozen tensors of
+/// an MLP's or a small CNN's names.
+#[cfg(feature = "alloc")]
+const MEMO: usize = 256;
+
+/// The first model's leading tensors, `name [dims]` one a line, in a fixed buffer: the
+/// check allocates nothing, so that an optimizer over a caller's buffer trains with no
+/// heap at all.
+#[cfg(feature = "alloc")]
+#[derive(Clone)]
+struct Memo {
+    bytes: [u8; MEMO],
+    len: usize,
+    /// Whether every tensor fitted.
+    complete: bool,
+}
+
+#[cfg(feature = "alloc")]
+impl Memo {
+    /// Keeps the lines of `model`'s tensors while they fit.
+    fn remember<T: Scalar, M: Module<T>>(&mut self, model: &M) {
+        self.len = 0;
+        self.complete = true;
         model.visit(&Path::ROOT, &mut |t| {
-            if t.kind == Kind::Buffer || found.is_some() {
+            if t.kind == Kind::Buffer || !self.complete {
+                return;
+            }
+            let start = self.len;
+            if writeln!(self, "{} {}", t.path, Dims(t.shape)).is_err() {
+                // Whole lines only: the text stays valid UTF-8.
+                self.len = start;
+                self.complete = false;
+            }
+        });
+    }
+
+    fn lines(&self) -> core::str::Lines<'_> {
+        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("").lines()
+    }
+
+    /// `first difference: fc1.weight [128, 784] there, [64, 784] here`: the first tensor
+    /// of `model` that differs from the remembered one at its position, or how many agree
+    /// when the difference is past the tensors remembered (on the error path: allocates).
+    fn first_difference<T: Scalar, M: Module<T>>(&self, model: &M) -> alloc::boxed::Box<str> {
+        use alloc::string::String;
+        let (mut there, mut same) = (self.lines(), 0);
+        let mut found: Option<(Option<&str>, String)> = None;
+        let mut past_memo = false;
+        model.visit(&Path::ROOT, &mut |t| {
+            if t.kind == Kind::Buffer || found.is_some() || past_memo {
                 return;
             }
             let here = alloc::format!("{} {}", t.path, Dims(t.shape));
-            let old = there.next();
-            if old != Some(here.as_str()) {
-                found = Some((old, here));
+            match there.next() {
+                Some(old) if old == here => same += 1,
+                None if !self.complete => past_memo = true,
+                old => found = Some((old, here)),
             }
         });
         let (old, here) = match found {
             Some(pair) => pair,
-            // This model's tensors all match the first ones': it has fewer.
-            None => (Some(there.next()?), "nothing".to_string()),
+            // This model's tensors all match the first ones' that were remembered.
+            None => match there.next() {
+                Some(old) if !past_memo => (Some(old), String::from("nothing")),
+                _ => return alloc::format!("the first {same} tensors agree (as many as were remembered)").into(),
+            },
         };
         let name = |d: &str| d.rsplit_once(" [").map_or(d.len(), |(n, _)| n.len());
-        let mut text = String::new();
         match old {
             // Same name: the shapes tell the difference.
             Some(old) if old[..name(old)] == here[..name(&here)] => {
-                let _ = write!(text, "{old} there, {} here", &here[name(&here) + 1..]);
+                alloc::format!("first difference: {old} there, {} here", &here[name(&here) + 1..])
             }
-            Some(old) => {
-                let _ = write!(text, "{old} there, {here} here");
-            }
-            None => {
-                let _ = write!(text, "nothing there, {here} here");
-            }
+            Some(old) => alloc::format!("first difference: {old} there, {here} here"),
+            None => alloc::format!("first difference: nothing there, {here} here"),
         }
-        Some(text.into_boxed_str())
+        .into_boxed_str()
+    }
+}
+
+/// Writes while the buffer has room; a write that does not fit is an error.
+#[cfg(feature = "alloc")]
+impl Write for Memo {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -340,7 +397,7 @@ impl fmt::Display for LayoutMismatch {
         )?;
         #[cfg(feature = "alloc")]
         if let Some(d) = &self.difference {
-            write!(f, "; first difference: {d}")?;
+            write!(f, "; {d}")?;
         }
         write!(
             f,
@@ -393,6 +450,22 @@ mod tests {
             self.0.visit_update(&g.0, p, o, f);
             *o += 1;
         }
+    }
+
+    /// `N` tensors of one value under long names: 47 bytes a line in the memo.
+    #[derive(Clone)]
+    struct Many<const N: usize>([f64; N]);
+
+    impl<const N: usize> Module<f64> for Many<N> {
+        const PARAMS: usize = N;
+        fn visit<F: FnMut(Tensor<'_, &[f64]>)>(&self, p: &Path<'_>, f: &mut F) {
+            let long = p.field("a_tensor_with_a_name_long_enough_to_fill");
+            for i in 0..N {
+                f(Tensor { path: &long.index(i), kind: Kind::Param, shape: &[1], values: &self.0[i..=i] });
+            }
+        }
+        fn visit_mut<F: FnMut(Tensor<'_, &mut [f64]>)>(&mut self, _: &Path<'_>, _: &mut F) {}
+        fn visit_update<F: FnMut(ParamUpdate<'_, f64>)>(&mut self, _: &Self, _: &Path<'_>, _: &mut usize, _: &mut F) {}
     }
 
     fn tiny() -> Tiny<f64> {
@@ -484,16 +557,25 @@ mod tests {
             first(&mut lock);
             let e = second(&mut lock);
             let text = alloc::string::ToString::to_string(&e);
-            let start = text.find("first difference: ").map(|i| i + 18).expect("a difference is named");
+            let start = text.find("; ").and_then(|i| text[i + 2..].find("; ").map(|j| i + j + 4)).unwrap();
             alloc::string::String::from(&text[start..text.find(". An").unwrap()])
         };
         // Another name in the first place.
         let d = difference(&|l| l.check("Sgd", &tiny()).unwrap(), &|l| l.check("Sgd", &Renamed(tiny())).unwrap_err());
-        assert_eq!(d, "a [3] there, z [3] here");
+        assert_eq!(d, "first difference: a [3] there, z [3] here");
         // A tensor more at the end, and one fewer.
         let d = difference(&|l| l.check("Sgd", &tiny()).unwrap(), &|l| l.check("Sgd", &Longer(tiny())).unwrap_err());
-        assert_eq!(d, "nothing there, c [1, 1] here");
+        assert_eq!(d, "first difference: nothing there, c [1, 1] here");
         let d = difference(&|l| l.check("Sgd", &Longer(tiny())).unwrap(), &|l| l.check("Sgd", &tiny()).unwrap_err());
-        assert_eq!(d, "c [1, 1] there, nothing here");
+        assert_eq!(d, "first difference: c [1, 1] there, nothing here");
+        // Past what the lock remembers (5 lines of 47 bytes in 256), it counts.
+        let d = difference(&|l| l.check("Sgd", &Many([0.0; 9])).unwrap(), &|l| {
+            l.check("Sgd", &Many([0.0; 8])).unwrap_err()
+        });
+        assert_eq!(d, "the first 5 tensors agree (as many as were remembered)");
+        let d = difference(&|l| l.check("Sgd", &Many([0.0; 4])).unwrap(), &|l| {
+            l.check("Sgd", &Many([0.0; 3])).unwrap_err()
+        });
+        assert_eq!(d, "first difference: a_tensor_with_a_name_long_enough_to_fill.3 [1] there, nothing here");
     }
 }
