@@ -111,10 +111,13 @@ fn a_loaded_optimizer_adopts_the_checkpoints_model_at_its_next_step() {
     assert!(e.to_string().starts_with("this Adam was first used with a model of 58 parameters"), "{e}");
 }
 
+/// A checked builder's result, the same builder unchecked, and their message.
+type Case = (Result<(), OptimError>, Box<dyn Fn()>, String);
+
 #[test]
 fn invalid_settings_are_refused_where_the_optimizer_is_built() {
     let lr = "use a finite learning rate of at least 0, such as 1e-3";
-    let cases: [(Result<(), OptimError>, Box<dyn Fn()>, String); 8] = [
+    let cases: [Case; 8] = [
         (
             Sgd::<f32, _>::try_new(-0.5).map(drop),
             Box::new(|| drop(Sgd::<f32, _>::new(-0.5))),
