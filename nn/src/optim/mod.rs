@@ -34,10 +34,55 @@
 //! The first step initialises the state (zeros, or Adagrad's initial accumulator), so a
 //! caller's buffer may hold anything beforehand.
 //!
+//! # One optimizer, one model
+//! The state is laid out by the offsets of the model it was built up with, so it means
+//! nothing for another model. Every optimizer here remembers the [`Layout`] of the model
+//! of its first step (its parameter count and a fingerprint of its tensors' names and
+//! shapes, see [`layout`]), and a step with a model of another layout is an
+//! [`OptimError::Layout`] that names both, and leaves the model unchanged; `step` panics
+//! with the same message. A model of the same layout (a clone) is accepted. `reset()`
+//! forgets the model with the state; [`Scheduled`] checks through the optimizer it
+//! drives. Checkpoints do not save the layout: they check the state against the model's
+//! tensors by name and shape, and a restored optimizer adopts the layout of the model it
+//! is stepped with next.
+//!
+//! # Settings are checked when the optimizer is built
+//! Each builder checks its value where it is called: the infallible one
+//! (`Adam::new(lr).betas(0.9, 0.999)`) panics there with the message, and each has a
+//! `try_` twin (`Adam::try_new`, `try_betas`) that returns it as an
+//! [`OptimError::Setting`] or [`OptimError::Config`], for settings read from a file or a
+//! command line. So an optimizer that exists is valid; only the learning rate can still
+//! go wrong at run time (a schedule's [`Optimizer::set_lr`]), and the step refuses it.
+//! What is refused follows PyTorch's checks in `torch.optim`, also refusing values that
+//! PyTorch accepts but that can only turn into NaN or divergence:
+//!
+//! | setting | refused | PyTorch refuses |
+//! | --- | --- | --- |
+//! | learning rate, weight decay, `lr_decay`, `initial_accumulator_value` | negative, NaN, infinite | negative |
+//! | `momentum` ([`Sgd`], [`RmsProp`]) | outside `[0, 1)`, NaN | negative |
+//! | `dampening` ([`Sgd`]) | outside `[0, 1]`, NaN | - |
+//! | `betas` ([`Adam`], [`AdamW`]) | outside `[0, 1)`, NaN | the same |
+//! | `alpha` ([`RmsProp`]) | outside `[0, 1)`, NaN | negative |
+//! | `eps` | 0 or less, NaN, infinite (at 0 a zero gradient divides 0 by 0) | negative |
+//! | `nesterov(true)` | without momentum, or with dampening | the same |
+//!
+//! Settings that depend on each other are checked in the order written: set the momentum
+//! before `nesterov(true)`.
+//!
+//! ```
+//! use monograd_nn::{Adam, OptimError, Sgd};
+//! let e = Sgd::<f64, _>::new(0.1).try_momentum(1.0).unwrap_err();
+//! assert_eq!(e.to_string(), "Sgd: momentum = 1 is out of range; use a momentum in [0, 1), such as 0.9, or 0 for none");
+//! assert!(matches!(Adam::<f64, _>::try_new(-1e-3), Err(OptimError::Setting { .. })));
+//! ```
+//!
 //! # Your own optimizer
 //! Implement [`Optimizer`]: `try_step` walks the parameters with [`for_each_param`] and
 //! keeps state through a [`StateStore`] and [`slots`]; `lr`/`set_lr` let schedules drive
-//! it. `examples/custom_optimizer.rs` adds Lion this way.
+//! it. An optimizer with state keeps a [`LayoutLock`] too, and calls its `check` first in
+//! `try_step`, so that its state serves one model as the built-in ones' do (a stateless
+//! one, such as the sign descent below, has nothing to mix up and may skip it).
+//! `examples/custom_optimizer.rs` adds Lion this way, with its rate checked when built.
 //!
 //! # Checkpoints
 //! [`OptimizerState`] hands an optimizer's state out by name (step counts, and blocks such
@@ -107,7 +152,8 @@ pub use state::{OptimizerState, StateMut, StateRef};
 ///
 /// Implementors write [`Optimizer::try_step`] and the learning-rate accessors; callers
 /// usually call [`Optimizer::step`]. One optimizer serves one model: its state is laid
-/// out by the model's parameter offsets.
+/// out by the model's parameter offsets, so the built-in optimizers refuse a model of
+/// another layout than their first ([`OptimError::Layout`]; see [`LayoutLock`]).
 ///
 /// ```
 /// use monograd_nn::{Linear, Optimizer, Sgd};
