@@ -126,7 +126,7 @@ fn invalid_settings_are_refused_where_the_optimizer_is_built() {
         (
             Sgd::<f32, _>::new(0.1).try_momentum(1.0).map(drop),
             Box::new(|| drop(Sgd::<f32, _>::new(0.1).momentum(1.0))),
-            "Sgd: momentum = 1 is out of range; use a momentum in [0, 1), such as 0.9, or 0 for none".into(),
+            "Sgd: momentum = 1.0 is out of range; use a momentum in [0, 1), such as 0.9, or 0 for none".into(),
         ),
         (
             Sgd::<f32, _>::new(0.1).try_nesterov(true).map(drop),
@@ -138,7 +138,7 @@ fn invalid_settings_are_refused_where_the_optimizer_is_built() {
         (
             Adam::<f32, _>::new(1e-3).try_betas(0.9, 1.0).map(drop),
             Box::new(|| drop(Adam::<f32, _>::new(1e-3).betas(0.9, 1.0))),
-            "Adam: beta2 = 1 is out of range; use a beta2 in [0, 1), such as 0.999".into(),
+            "Adam: beta2 = 1.0 is out of range; use a beta2 in [0, 1), such as 0.999".into(),
         ),
         (
             AdamW::try_new(f32::NAN).map(drop),
@@ -153,12 +153,12 @@ fn invalid_settings_are_refused_where_the_optimizer_is_built() {
         (
             RmsProp::<f32, _>::new(0.01).try_alpha(1.0).map(drop),
             Box::new(|| drop(RmsProp::<f32, _>::new(0.01).alpha(1.0))),
-            "RmsProp: alpha = 1 is out of range; use an alpha in [0, 1), such as 0.99".into(),
+            "RmsProp: alpha = 1.0 is out of range; use an alpha in [0, 1), such as 0.99".into(),
         ),
         (
             Adagrad::<f32, _>::new(0.01).try_eps(0.0).map(drop),
             Box::new(|| drop(Adagrad::<f32, _>::new(0.01).eps(0.0))),
-            "Adagrad: eps = 0 is out of range; use a finite eps above 0, such as 1e-10".into(),
+            "Adagrad: eps = 0.0 is out of range; use a finite eps above 0, such as 1e-10".into(),
         ),
     ];
     for (refused, panics, message) in cases {

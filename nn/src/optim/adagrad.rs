@@ -305,23 +305,24 @@ mod tests {
         let lr = "use a finite learning rate of at least 0, such as 1e-3";
         let wd = "use a finite weight decay of at least 0, or 0 for none";
         for v in [-0.1, f64::NAN, f64::INFINITY] {
-            let msg = format!("Adagrad: learning rate = {v} is out of range; {lr}");
+            let msg = format!("Adagrad: learning rate = {v:?} is out of range; {lr}");
             refused(Opt::try_new(v), || Opt::new(v), &msg);
             refused(Adagrad::try_with_state(v, [0.0; 2]), || Adagrad::with_state(v, [0.0; 2]), &msg);
-            let msg = format!("Adagrad: weight decay = {v} is out of range; {wd}");
+            let msg = format!("Adagrad: weight decay = {v:?} is out of range; {wd}");
             refused(Opt::new(0.1).try_weight_decay(v), || Opt::new(0.1).weight_decay(v), &msg);
-            let msg =
-                format!("Adagrad: lr_decay = {v} is out of range; use a finite lr_decay of at least 0, or 0 for none");
+            let msg = format!(
+                "Adagrad: lr_decay = {v:?} is out of range; use a finite lr_decay of at least 0, or 0 for none"
+            );
             refused(Opt::new(0.1).try_lr_decay(v), || Opt::new(0.1).lr_decay(v), &msg);
             let msg = format!(
-                "Adagrad: initial_accumulator_value = {v} is out of range; \
+                "Adagrad: initial_accumulator_value = {v:?} is out of range; \
                  use a finite initial_accumulator_value of at least 0, such as 0"
             );
             let make = || Opt::new(0.1).initial_accumulator_value(v);
             refused(Opt::new(0.1).try_initial_accumulator_value(v), make, &msg);
         }
         for v in [0.0, -1e-8, f64::NAN, f64::INFINITY] {
-            let msg = format!("Adagrad: eps = {v} is out of range; use a finite eps above 0, such as 1e-10");
+            let msg = format!("Adagrad: eps = {v:?} is out of range; use a finite eps above 0, such as 1e-10");
             refused(Opt::new(0.1).try_eps(v), || Opt::new(0.1).eps(v), &msg);
         }
         let edge = Opt::new(0.0).lr_decay(0.0).weight_decay(0.0).initial_accumulator_value(0.0);

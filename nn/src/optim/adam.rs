@@ -197,7 +197,7 @@ impl<T: Scalar, S: StateStore<T>> Adam<T, S> {
     /// ```
     /// use monograd_nn::Adam;
     /// let e = Adam::<f64, _>::new(1e-3).try_betas(0.9, 1.0).unwrap_err();
-    /// assert_eq!(e.to_string(), "Adam: beta2 = 1 is out of range; use a beta2 in [0, 1), such as 0.999");
+    /// assert_eq!(e.to_string(), "Adam: beta2 = 1.0 is out of range; use a beta2 in [0, 1), such as 0.999");
     /// ```
     ///
     /// # Errors
@@ -439,7 +439,7 @@ mod tests {
         let eps = "use a finite eps above 0, such as 1e-8";
         for (name, make) in [("Adam", Opt::new as fn(f64) -> Opt), ("AdamW", AdamW::new)] {
             for v in [-0.1, f64::NAN, f64::INFINITY] {
-                let msg = format!("{name}: learning rate = {v} is out of range; {lr}");
+                let msg = format!("{name}: learning rate = {v:?} is out of range; {lr}");
                 if name == "Adam" {
                     refused(Opt::try_new(v), || Opt::new(v), &msg);
                     refused(Adam::try_with_state(v, [0.0; 2]), || Adam::with_state(v, [0.0; 2]), &msg);
@@ -447,17 +447,17 @@ mod tests {
                     refused(AdamW::try_new(v), || AdamW::new(v), &msg);
                     refused(AdamW::try_with_state(v, [0.0; 2]), || AdamW::with_state(v, [0.0; 2]), &msg);
                 }
-                let msg = format!("{name}: weight decay = {v} is out of range; {wd}");
+                let msg = format!("{name}: weight decay = {v:?} is out of range; {wd}");
                 refused(make(0.1).try_weight_decay(v), || make(0.1).weight_decay(v), &msg);
             }
             for v in [0.0, -1e-8, f64::NAN, f64::INFINITY] {
-                let msg = format!("{name}: eps = {v} is out of range; {eps}");
+                let msg = format!("{name}: eps = {v:?} is out of range; {eps}");
                 refused(make(0.1).try_eps(v), || make(0.1).eps(v), &msg);
             }
             for v in [-0.1, 1.0, 2.0, f64::NAN] {
-                let msg = format!("{name}: beta1 = {v} is out of range; use a beta1 in [0, 1), such as 0.9");
+                let msg = format!("{name}: beta1 = {v:?} is out of range; use a beta1 in [0, 1), such as 0.9");
                 refused(make(0.1).try_betas(v, 0.999), || make(0.1).betas(v, 0.999), &msg);
-                let msg = format!("{name}: beta2 = {v} is out of range; use a beta2 in [0, 1), such as 0.999");
+                let msg = format!("{name}: beta2 = {v:?} is out of range; use a beta2 in [0, 1), such as 0.999");
                 refused(make(0.1).try_betas(0.9, v), || make(0.1).betas(0.9, v), &msg);
             }
             // The ends of each range are accepted.

@@ -72,7 +72,7 @@
 //! ```
 //! use monograd_nn::{Adam, OptimError, Sgd};
 //! let e = Sgd::<f64, _>::new(0.1).try_momentum(1.0).unwrap_err();
-//! assert_eq!(e.to_string(), "Sgd: momentum = 1 is out of range; use a momentum in [0, 1), such as 0.9, or 0 for none");
+//! assert_eq!(e.to_string(), "Sgd: momentum = 1.0 is out of range; use a momentum in [0, 1), such as 0.9, or 0 for none");
 //! assert!(matches!(Adam::<f64, _>::try_new(-1e-3), Err(OptimError::Setting { .. })));
 //! ```
 //!
@@ -240,7 +240,17 @@ impl fmt::Display for OptimError {
             Self::State(e) => write!(f, "{e}"),
             Self::Config { optimizer, problem } => write!(f, "{optimizer}: {problem}"),
             Self::Setting { optimizer, setting, value, expected } => {
-                write!(f, "{optimizer}: {setting} = {value} is out of range; {expected}")
+                write!(f, "{optimizer}: {setting} = ")?;
+                // An `f32` setting as it was written (`-0.1`, not its widening
+                // `-0.10000000149011612`): a value an `f32` holds exactly prints as one.
+                // `Debug`, because `Display` writes 1e-300 with 300 digits.
+                let narrow = *value as f32;
+                if f64::from(narrow) == *value || value.is_nan() {
+                    write!(f, "{narrow:?}")?;
+                } else {
+                    write!(f, "{value:?}")?;
+                }
+                write!(f, " is out of range; {expected}")
             }
             Self::Layout(e) => write!(f, "{e}"),
         }
@@ -698,6 +708,21 @@ mod tests {
         assert_eq!(b.layout(), None);
         b.step(&mut m, &g);
         assert_eq!(b.layout(), Some(Layout::of(&m)));
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn settings_print_as_written_in_f32_and_f64() {
+        use std::string::ToString;
+        let lr = "is out of range; use a finite learning rate of at least 0, such as 1e-3";
+        let f32_message = Sgd::<f32, _>::try_new(-0.1).unwrap_err().to_string();
+        assert_eq!(f32_message, std::format!("Sgd: learning rate = -0.1 {lr}"));
+        let f64_message = Sgd::<f64, _>::try_new(-0.1).unwrap_err().to_string();
+        assert_eq!(f64_message, std::format!("Sgd: learning rate = -0.1 {lr}"));
+        let tiny = Sgd::<f64, _>::try_new(-1e-300).unwrap_err().to_string();
+        assert_eq!(tiny, std::format!("Sgd: learning rate = -1e-300 {lr}"));
+        let inf = Sgd::<f32, _>::try_new(f32::NEG_INFINITY).unwrap_err().to_string();
+        assert_eq!(inf, std::format!("Sgd: learning rate = -inf {lr}"));
     }
 
     #[cfg(feature = "std")]

@@ -350,21 +350,21 @@ mod tests {
         let lr = "use a finite learning rate of at least 0, such as 1e-3";
         let wd = "use a finite weight decay of at least 0, or 0 for none";
         for v in [-0.1, f64::NAN, f64::INFINITY] {
-            let msg = format!("RmsProp: learning rate = {v} is out of range; {lr}");
+            let msg = format!("RmsProp: learning rate = {v:?} is out of range; {lr}");
             refused(Opt::try_new(v), || Opt::new(v), &msg);
             refused(RmsProp::try_with_state(v, [0.0; 2]), || RmsProp::with_state(v, [0.0; 2]), &msg);
-            let msg = format!("RmsProp: weight decay = {v} is out of range; {wd}");
+            let msg = format!("RmsProp: weight decay = {v:?} is out of range; {wd}");
             refused(Opt::new(0.1).try_weight_decay(v), || Opt::new(0.1).weight_decay(v), &msg);
         }
         for v in [0.0, -1e-8, f64::NAN, f64::INFINITY] {
-            let msg = format!("RmsProp: eps = {v} is out of range; use a finite eps above 0, such as 1e-8");
+            let msg = format!("RmsProp: eps = {v:?} is out of range; use a finite eps above 0, such as 1e-8");
             refused(Opt::new(0.1).try_eps(v), || Opt::new(0.1).eps(v), &msg);
         }
         for v in [-0.1, 1.0, 2.0, f64::NAN] {
-            let msg = format!("RmsProp: alpha = {v} is out of range; use an alpha in [0, 1), such as 0.99");
+            let msg = format!("RmsProp: alpha = {v:?} is out of range; use an alpha in [0, 1), such as 0.99");
             refused(Opt::new(0.1).try_alpha(v), || Opt::new(0.1).alpha(v), &msg);
             let msg = format!(
-                "RmsProp: momentum = {v} is out of range; use a momentum in [0, 1), such as 0.9, or 0 for none"
+                "RmsProp: momentum = {v:?} is out of range; use a momentum in [0, 1), such as 0.9, or 0 for none"
             );
             refused(Opt::new(0.1).try_momentum(v), || Opt::new(0.1).momentum(v), &msg);
         }

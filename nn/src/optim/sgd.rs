@@ -372,22 +372,22 @@ mod tests {
         let dampening = "use a dampening in [0, 1], or 0 for none";
         let wd = "use a finite weight decay of at least 0, or 0 for none";
         for v in [-0.1, f64::NAN, f64::INFINITY] {
-            refused(Opt::try_new(v), || Opt::new(v), &std::format!("Sgd: learning rate = {v} is out of range; {lr}"));
+            refused(Opt::try_new(v), || Opt::new(v), &std::format!("Sgd: learning rate = {v:?} is out of range; {lr}"));
             let fixed = || Sgd::with_state(v, [0.0; 4]);
             refused(
                 Sgd::try_with_state(v, [0.0; 4]),
                 fixed,
-                &std::format!("Sgd: learning rate = {v} is out of range; {lr}"),
+                &std::format!("Sgd: learning rate = {v:?} is out of range; {lr}"),
             );
-            let msg = std::format!("Sgd: weight decay = {v} is out of range; {wd}");
+            let msg = std::format!("Sgd: weight decay = {v:?} is out of range; {wd}");
             refused(Opt::new(0.1).try_weight_decay(v), || Opt::new(0.1).weight_decay(v), &msg);
         }
         for v in [-0.5, 1.0, 1.5, f64::NAN] {
-            let msg = std::format!("Sgd: momentum = {v} is out of range; {momentum}");
+            let msg = std::format!("Sgd: momentum = {v:?} is out of range; {momentum}");
             refused(Opt::new(0.1).try_momentum(v), || Opt::new(0.1).momentum(v), &msg);
         }
         for v in [-0.5, 1.5, f64::NEG_INFINITY] {
-            let msg = std::format!("Sgd: dampening = {v} is out of range; {dampening}");
+            let msg = std::format!("Sgd: dampening = {v:?} is out of range; {dampening}");
             refused(Opt::new(0.1).try_dampening(v), || Opt::new(0.1).dampening(v), &msg);
         }
         // Nesterov momentum needs momentum and no dampening, whichever is set last.
