@@ -1,7 +1,9 @@
 //! A user-defined optimizer through the public `Optimizer` trait alone: Lion (Chen et al.,
 //! 2023, "Symbolic Discovery of Optimization Algorithms"), with its momentum kept in a
-//! `StateStore` laid out by parameter offset, like the built-in optimizers, and its state
-//! exposed through `OptimizerState` so that checkpoints save and restore it. It then
+//! `StateStore` laid out by parameter offset, like the built-in optimizers, a `LayoutLock`
+//! that refuses a second model of another layout (whose parameters would otherwise be
+//! updated with the first model's momentum), settings checked when it is built, and its
+//! state exposed through `OptimizerState` so that checkpoints save and restore it. It then
 //! trains a small regression next to Adam, both under a warmup-then-cosine schedule, and
 //! checks that Lion resumes from a checkpoint taken halfway bit for bit.
 //!
@@ -12,7 +14,7 @@ use monograd::nn::optim::schedule::{CosineAnnealingLr, LinearLr, Schedule};
 use monograd::nn::optim::state::{
     visit_step_and_blocks, visit_step_and_blocks_mut, OptimizerState, StateMut, StateRef,
 };
-use monograd::nn::optim::{for_each_param, slots, OptimError, Scheduled, StateStore};
+use monograd::nn::optim::{for_each_param, slots, Layout, LayoutLock, OptimError, Scheduled, StateStore};
 use monograd::nn::serialize::checkpoint::{self, RunState};
 use monograd::nn::Adam;
 use monograd::prelude::*;
@@ -27,16 +29,40 @@ struct Lion<S> {
     /// Where the momentum lives: a `Vec` here; a `&mut [T]` on a device without a heap.
     state: S,
     steps: u64,
+    /// The layout of the model the momentum belongs to, adopted at the first step.
+    layout: LayoutLock,
 }
 
 impl Lion<Vec<f64>> {
+    /// Lion with PyTorch-style checks at construction: a rate that is negative or not
+    /// finite is an error here, not a surprise many steps later.
+    fn try_new(lr: f64) -> Result<Self, OptimError> {
+        if !(lr.is_finite() && lr >= 0.0) {
+            let expected = "use a finite learning rate of at least 0, such as 1e-4";
+            return Err(OptimError::Setting { optimizer: "Lion", setting: "learning rate", value: lr, expected });
+        }
+        Ok(Self {
+            lr,
+            beta1: 0.9,
+            beta2: 0.99,
+            weight_decay: 0.0,
+            state: Vec::new(),
+            steps: 0,
+            layout: LayoutLock::new(),
+        })
+    }
+
+    /// [`Lion::try_new`] for a rate written in the program: an invalid one panics here.
+    #[track_caller]
     fn new(lr: f64) -> Self {
-        Self { lr, beta1: 0.9, beta2: 0.99, weight_decay: 0.0, state: Vec::new(), steps: 0 }
+        Self::try_new(lr).unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
 impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Lion<S> {
     fn try_step<M: Module<T>>(&mut self, model: &mut M, grad: &M) -> Result<(), OptimError> {
+        // First: the momentum belongs to the model of the first step.
+        self.layout.check("Lion", model)?;
         let (lr, b1, b2) = (T::from_f64(self.lr), T::from_f64(self.beta1), T::from_f64(self.beta2));
         let decay = T::ONE - lr * T::from_f64(self.weight_decay);
         // K = 1 state value per parameter: M::PARAMS values, allocated (for a Vec) once.
@@ -61,6 +87,10 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Lion<S> {
         });
         self.steps += 1;
         Ok(())
+    }
+
+    fn layout(&self) -> Option<Layout> {
+        self.layout.layout()
     }
 
     fn lr(&self) -> f64 {
@@ -89,7 +119,11 @@ impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for Lion<S> {
         path: &Path<'_>,
         f: &mut F,
     ) -> Result<(), OptimError> {
-        visit_step_and_blocks_mut(&mut self.steps, &mut self.state, "Lion momentum", params, &["exp_avg"], path, f)
+        visit_step_and_blocks_mut(&mut self.steps, &mut self.state, "Lion momentum", params, &["exp_avg"], path, f)?;
+        // The checkpoint checked the momentum against its model by name and shape: the
+        // next step adopts that model's layout.
+        self.layout.clear();
+        Ok(())
     }
 }
 
@@ -176,5 +210,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     train_from("", &mut fc2, &mut opt2, 200..=399)?;
     assert_eq!(fc2, straight, "resumed from step {}", run.step);
     println!("Lion resumed from a checkpoint at step {} ends bit-identical", run.step);
+
+    // The traps the optimizers refuse: a second model of another layout, and an
+    // invalid setting, at construction.
+    let mut other = Linear::<2, 1, f64>::ZERO;
+    let e = opt2.try_step(&mut other, &Linear::ZERO).expect_err("another layout");
+    println!("\na model of another layout: {e}");
+    println!("a negative rate: {}", Lion::try_new(-0.1).err().expect("a negative rate"));
     Ok(())
 }

@@ -17,7 +17,10 @@ use monograd_core::{Module, Scalar};
 use monograd_core::module::Path;
 
 use super::state::{visit_step_and_blocks, visit_step_and_blocks_mut, OptimizerState, StateMut, StateRef};
-use super::{for_each_param, require, slots, OptimError, Optimizer, StateStore};
+use super::{
+    built, for_each_param, learning_rate, setting, slots, Layout, LayoutLock, OptimError, Optimizer, Range, StateStore,
+    WEIGHT_DECAY,
+};
 
 /// Adam, PyTorch's semantics (defaults: `betas = (0.9, 0.999)`, `eps = 1e-8`, no weight
 /// decay, no AMSGrad). [`AdamW`] builds the same type with decoupled weight decay.
@@ -51,6 +54,7 @@ pub struct Adam<T, S> {
     maximize: bool,
     state: S,
     steps: u64,
+    layout: LayoutLock,
 }
 
 /// AdamW: Adam with decoupled weight decay (`θ ← θ (1 - lr · weight_decay)` before the
@@ -72,15 +76,40 @@ pub struct AdamW;
 
 impl AdamW {
     /// AdamW with learning rate `lr` and its state on the heap.
+    ///
+    /// # Panics
+    /// If `lr` is negative or not finite, with [`AdamW::try_new`]'s message.
     #[cfg(feature = "alloc")]
     #[allow(clippy::new_ret_no_self)]
+    #[track_caller]
     pub fn new<T: Scalar>(lr: T) -> Adam<T, alloc::vec::Vec<T>> {
-        Self::with_state(lr, alloc::vec::Vec::new())
+        built(Self::try_new(lr))
+    }
+
+    /// [`AdamW::new`], with an invalid learning rate returned as an error.
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `lr` is negative or not finite.
+    #[cfg(feature = "alloc")]
+    pub fn try_new<T: Scalar>(lr: T) -> Result<Adam<T, alloc::vec::Vec<T>>, OptimError> {
+        Self::try_with_state(lr, alloc::vec::Vec::new())
     }
 
     /// AdamW with learning rate `lr`, keeping its state in `state`.
+    ///
+    /// # Panics
+    /// If `lr` is negative or not finite, with [`AdamW::try_with_state`]'s message.
+    #[track_caller]
     pub fn with_state<T: Scalar, S: StateStore<T>>(lr: T, state: S) -> Adam<T, S> {
-        Adam::with_state(lr, state).decoupled_weight_decay(true).weight_decay(T::from_f64(0.01))
+        built(Self::try_with_state(lr, state))
+    }
+
+    /// [`AdamW::with_state`], with an invalid learning rate returned as an error.
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `lr` is negative or not finite.
+    pub fn try_with_state<T: Scalar, S: StateStore<T>>(lr: T, state: S) -> Result<Adam<T, S>, OptimError> {
+        Adam::build(lr, state, true)?.try_weight_decay(T::from_f64(0.01))
     }
 }
 
@@ -88,8 +117,29 @@ impl AdamW {
 impl<T: Scalar> Adam<T, alloc::vec::Vec<T>> {
     /// Adam with learning rate `lr` and its moments on the heap, allocated on the first
     /// step.
+    ///
+    /// # Panics
+    /// If `lr` is negative or not finite, with [`Adam::try_new`]'s message.
+    #[track_caller]
     pub fn new(lr: T) -> Self {
-        Self::with_state(lr, alloc::vec::Vec::new())
+        built(Self::try_new(lr))
+    }
+
+    /// [`Adam::new`], with an invalid learning rate returned as an error.
+    ///
+    /// ```
+    /// use monograd_nn::Adam;
+    /// let e = Adam::<f64, _>::try_new(f64::NAN).unwrap_err();
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "Adam: learning rate = NaN is out of range; use a finite learning rate of at least 0, such as 1e-3"
+    /// );
+    /// ```
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `lr` is negative or not finite.
+    pub fn try_new(lr: T) -> Result<Self, OptimError> {
+        Self::try_with_state(lr, alloc::vec::Vec::new())
     }
 }
 
@@ -100,39 +150,102 @@ impl<T: Scalar, S: StateStore<T>> Adam<T, S> {
 
     /// Adam with learning rate `lr`, keeping its state in `state` (which needs
     /// [`Adam::state_len`] values).
+    ///
+    /// # Panics
+    /// If `lr` is negative or not finite, with [`Adam::try_with_state`]'s message.
+    #[track_caller]
     pub fn with_state(lr: T, state: S) -> Self {
-        Self {
-            lr,
+        built(Self::try_with_state(lr, state))
+    }
+
+    /// [`Adam::with_state`], with an invalid learning rate returned as an error.
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `lr` is negative or not finite.
+    pub fn try_with_state(lr: T, state: S) -> Result<Self, OptimError> {
+        Self::build(lr, state, false)
+    }
+
+    fn build(lr: T, state: S, decoupled: bool) -> Result<Self, OptimError> {
+        Ok(Self {
+            lr: learning_rate(lr, if decoupled { "AdamW" } else { "Adam" })?,
             beta1: T::from_f64(0.9),
             beta2: T::from_f64(0.999),
             eps: T::from_f64(1e-8),
             weight_decay: T::ZERO,
-            decoupled: false,
+            decoupled,
             amsgrad: false,
             maximize: false,
             state,
             steps: 0,
-        }
+            layout: LayoutLock::new(),
+        })
     }
 
-    /// Decay rates of the first and second moment (default `0.9, 0.999`).
-    pub fn betas(mut self, beta1: T, beta2: T) -> Self {
-        self.beta1 = beta1;
-        self.beta2 = beta2;
-        self
+    /// Decay rates of the first and second moment, each in `[0, 1)` (default
+    /// `0.9, 0.999`).
+    ///
+    /// # Panics
+    /// Where [`Adam::try_betas`] returns an error, with its message.
+    #[track_caller]
+    pub fn betas(self, beta1: T, beta2: T) -> Self {
+        built(self.try_betas(beta1, beta2))
     }
 
-    /// Added to the denominator for stability (default `1e-8`).
-    pub fn eps(mut self, eps: T) -> Self {
-        self.eps = eps;
-        self
+    /// [`Adam::betas`], with an invalid value returned as an error.
+    ///
+    /// ```
+    /// use monograd_nn::Adam;
+    /// let e = Adam::<f64, _>::new(1e-3).try_betas(0.9, 1.0).unwrap_err();
+    /// assert_eq!(e.to_string(), "Adam: beta2 = 1.0 is out of range; use a beta2 in [0, 1), such as 0.999");
+    /// ```
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if either is not in `[0, 1)`.
+    pub fn try_betas(mut self, beta1: T, beta2: T) -> Result<Self, OptimError> {
+        let name = self.name();
+        self.beta1 = setting(beta1, Range::Unit, name, "beta1", "use a beta1 in [0, 1), such as 0.9")?;
+        self.beta2 = setting(beta2, Range::Unit, name, "beta2", "use a beta2 in [0, 1), such as 0.999")?;
+        Ok(self)
+    }
+
+    /// Added to the denominator for stability, above 0 (default `1e-8`).
+    ///
+    /// # Panics
+    /// If `eps` is not finite and above 0, with [`Adam::try_eps`]'s message.
+    #[track_caller]
+    pub fn eps(self, eps: T) -> Self {
+        built(self.try_eps(eps))
+    }
+
+    /// [`Adam::eps`], with an invalid value returned as an error.
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `eps` is not finite and above 0 (at 0, a zero
+    /// gradient divides 0 by 0).
+    pub fn try_eps(mut self, eps: T) -> Result<Self, OptimError> {
+        self.eps = setting(eps, Range::Positive, self.name(), "eps", "use a finite eps above 0, such as 1e-8")?;
+        Ok(self)
     }
 
     /// Weight decay (default 0 for Adam, 0.01 for [`AdamW`]): an L2 term in the gradient,
     /// or decoupled with [`Adam::decoupled_weight_decay`].
-    pub fn weight_decay(mut self, weight_decay: T) -> Self {
-        self.weight_decay = weight_decay;
-        self
+    ///
+    /// # Panics
+    /// If `weight_decay` is negative or not finite, with [`Adam::try_weight_decay`]'s
+    /// message.
+    #[track_caller]
+    pub fn weight_decay(self, weight_decay: T) -> Self {
+        built(self.try_weight_decay(weight_decay))
+    }
+
+    /// [`Adam::weight_decay`], with an invalid value returned as an error.
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `weight_decay` is negative or not finite.
+    pub fn try_weight_decay(mut self, weight_decay: T) -> Result<Self, OptimError> {
+        self.weight_decay = setting(weight_decay, Range::NonNegative, self.name(), "weight decay", WEIGHT_DECAY)?;
+        Ok(self)
     }
 
     /// Decays the parameters directly instead of through the gradient: AdamW.
@@ -170,9 +283,11 @@ impl<T: Scalar, S: StateStore<T>> Adam<T, S> {
         &self.state
     }
 
-    /// Forgets the moments: the next step starts afresh at `t = 1`.
+    /// Forgets the moments and the model: the next step starts afresh at `t = 1`, with
+    /// any model.
     pub fn reset(&mut self) {
         self.steps = 0;
+        self.layout.clear();
     }
 
     /// The state blocks of this configuration, in their order in the store.
@@ -191,21 +306,13 @@ impl<T: Scalar, S: StateStore<T>> Adam<T, S> {
             "Adam"
         }
     }
-
-    fn validate(&self) -> Result<(), OptimError> {
-        let name = self.name();
-        let unit = |b: T| b >= T::ZERO && b < T::ONE;
-        require(self.lr >= T::ZERO, name, "the learning rate must be at least 0")?;
-        require(self.eps >= T::ZERO, name, "eps must be at least 0")?;
-        require(unit(self.beta1) && unit(self.beta2), name, "betas must be in [0, 1)")?;
-        require(self.weight_decay >= T::ZERO, name, "weight decay must be at least 0")
-    }
 }
 
 impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adam<T, S> {
     fn try_step<M: Module<T>>(&mut self, model: &mut M, grad: &M) -> Result<(), OptimError> {
-        self.validate()?;
-        let (lr, beta1, beta2, eps, wd) = (self.lr, self.beta1, self.beta2, self.eps, self.weight_decay);
+        let lr = learning_rate(self.lr, self.name())?;
+        self.layout.check(self.name(), model)?;
+        let (beta1, beta2, eps, wd) = (self.beta1, self.beta2, self.eps, self.weight_decay);
         let (decoupled, amsgrad, maximize) = (self.decoupled, self.amsgrad, self.maximize);
         let first = self.steps == 0;
         let t = T::from_f64((self.steps + 1) as f64);
@@ -253,6 +360,10 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adam<T, S> {
         Ok(())
     }
 
+    fn layout(&self) -> Option<Layout> {
+        self.layout.layout()
+    }
+
     fn lr(&self) -> f64 {
         self.lr.to_f64()
     }
@@ -281,7 +392,11 @@ impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for Adam<T, S> {
     ) -> Result<(), OptimError> {
         let what = if self.decoupled { "AdamW state" } else { "Adam state" };
         let blocks = self.blocks();
-        visit_step_and_blocks_mut(&mut self.steps, &mut self.state, what, params, blocks, path, f)
+        visit_step_and_blocks_mut(&mut self.steps, &mut self.state, what, params, blocks, path, f)?;
+        // Restored state is checked against its model by the checkpoint, by name and
+        // shape: the next step adopts that model's layout.
+        self.layout.clear();
+        Ok(())
     }
 }
 
@@ -313,10 +428,40 @@ mod tests {
         assert_eq!(opt.steps(), 2);
     }
 
+    #[cfg(feature = "std")]
     #[test]
-    fn bad_betas_are_a_config_error() {
-        let (mut m, g) = tiny();
-        let e = AdamW::with_state(0.01, [0.0f64; 12]).betas(0.9, 1.0).try_step(&mut m, &g).unwrap_err();
-        assert_eq!(e, OptimError::Config { optimizer: "AdamW", problem: "betas must be in [0, 1)" });
+    fn every_invalid_setting_is_refused_when_built() {
+        use crate::optim::testing::refused;
+        use std::format;
+        type Opt = Adam<f64, alloc::vec::Vec<f64>>;
+        let lr = "use a finite learning rate of at least 0, such as 1e-3";
+        let wd = "use a finite weight decay of at least 0, or 0 for none";
+        let eps = "use a finite eps above 0, such as 1e-8";
+        for (name, make) in [("Adam", Opt::new as fn(f64) -> Opt), ("AdamW", AdamW::new)] {
+            for v in [-0.1, f64::NAN, f64::INFINITY] {
+                let msg = format!("{name}: learning rate = {v:?} is out of range; {lr}");
+                if name == "Adam" {
+                    refused(Opt::try_new(v), || Opt::new(v), &msg);
+                    refused(Adam::try_with_state(v, [0.0; 2]), || Adam::with_state(v, [0.0; 2]), &msg);
+                } else {
+                    refused(AdamW::try_new(v), || AdamW::new(v), &msg);
+                    refused(AdamW::try_with_state(v, [0.0; 2]), || AdamW::with_state(v, [0.0; 2]), &msg);
+                }
+                let msg = format!("{name}: weight decay = {v:?} is out of range; {wd}");
+                refused(make(0.1).try_weight_decay(v), || make(0.1).weight_decay(v), &msg);
+            }
+            for v in [0.0, -1e-8, f64::NAN, f64::INFINITY] {
+                let msg = format!("{name}: eps = {v:?} is out of range; {eps}");
+                refused(make(0.1).try_eps(v), || make(0.1).eps(v), &msg);
+            }
+            for v in [-0.1, 1.0, 2.0, f64::NAN] {
+                let msg = format!("{name}: beta1 = {v:?} is out of range; use a beta1 in [0, 1), such as 0.9");
+                refused(make(0.1).try_betas(v, 0.999), || make(0.1).betas(v, 0.999), &msg);
+                let msg = format!("{name}: beta2 = {v:?} is out of range; use a beta2 in [0, 1), such as 0.999");
+                refused(make(0.1).try_betas(0.9, v), || make(0.1).betas(0.9, v), &msg);
+            }
+            // The ends of each range are accepted.
+            assert!(make(0.0).betas(0.0, 0.0).weight_decay(0.0).eps(f64::MIN_POSITIVE).try_betas(0.99, 0.9999).is_ok());
+        }
     }
 }

@@ -34,10 +34,55 @@
 //! The first step initialises the state (zeros, or Adagrad's initial accumulator), so a
 //! caller's buffer may hold anything beforehand.
 //!
+//! # One optimizer, one model
+//! The state is laid out by the offsets of the model it was built up with, so it means
+//! nothing for another model. Every optimizer here remembers the [`Layout`] of the model
+//! of its first step (its parameter count and a fingerprint of its tensors' names and
+//! shapes, see [`layout`]), and a step with a model of another layout is an
+//! [`OptimError::Layout`] that names both, and leaves the model unchanged; `step` panics
+//! with the same message. A model of the same layout (a clone) is accepted. `reset()`
+//! forgets the model with the state; [`Scheduled`] checks through the optimizer it
+//! drives. Checkpoints do not save the layout: they check the state against the model's
+//! tensors by name and shape, and a restored optimizer adopts the layout of the model it
+//! is stepped with next.
+//!
+//! # Settings are checked when the optimizer is built
+//! Each builder checks its value where it is called: the infallible one
+//! (`Adam::new(lr).betas(0.9, 0.999)`) panics there with the message, and each has a
+//! `try_` twin (`Adam::try_new`, `try_betas`) that returns it as an
+//! [`OptimError::Setting`] or [`OptimError::Config`], for settings read from a file or a
+//! command line. So an optimizer that exists is valid; only the learning rate can still
+//! go wrong at run time (a schedule's [`Optimizer::set_lr`]), and the step refuses it.
+//! What is refused follows PyTorch's checks in `torch.optim`, also refusing values that
+//! PyTorch accepts but that can only turn into NaN or divergence:
+//!
+//! | setting | refused | PyTorch refuses |
+//! | --- | --- | --- |
+//! | learning rate, weight decay, `lr_decay`, `initial_accumulator_value` | negative, NaN, infinite | negative |
+//! | `momentum` ([`Sgd`], [`RmsProp`]) | outside `[0, 1)`, NaN | negative |
+//! | `dampening` ([`Sgd`]) | outside `[0, 1]`, NaN | - |
+//! | `betas` ([`Adam`], [`AdamW`]) | outside `[0, 1)`, NaN | the same |
+//! | `alpha` ([`RmsProp`]) | outside `[0, 1)`, NaN | negative |
+//! | `eps` | 0 or less, NaN, infinite (at 0 a zero gradient divides 0 by 0) | negative |
+//! | `nesterov(true)` | without momentum, or with dampening | the same |
+//!
+//! Settings that depend on each other are checked in the order written: set the momentum
+//! before `nesterov(true)`.
+//!
+//! ```
+//! use monograd_nn::{Adam, OptimError, Sgd};
+//! let e = Sgd::<f64, _>::new(0.1).try_momentum(1.0).unwrap_err();
+//! assert_eq!(e.to_string(), "Sgd: momentum = 1.0 is out of range; use a momentum in [0, 1), such as 0.9, or 0 for none");
+//! assert!(matches!(Adam::<f64, _>::try_new(-1e-3), Err(OptimError::Setting { .. })));
+//! ```
+//!
 //! # Your own optimizer
 //! Implement [`Optimizer`]: `try_step` walks the parameters with [`for_each_param`] and
 //! keeps state through a [`StateStore`] and [`slots`]; `lr`/`set_lr` let schedules drive
-//! it. `examples/custom_optimizer.rs` adds Lion this way.
+//! it. An optimizer with state keeps a [`LayoutLock`] too, and calls its `check` first in
+//! `try_step`, so that its state serves one model as the built-in ones' do (a stateless
+//! one, such as the sign descent below, has nothing to mix up and may skip it).
+//! `examples/custom_optimizer.rs` adds Lion this way, with its rate checked when built.
 //!
 //! # Checkpoints
 //! [`OptimizerState`] hands an optimizer's state out by name (step counts, and blocks such
@@ -89,6 +134,7 @@ use monograd_core::{Module, Scalar, ShapeError};
 mod adagrad;
 mod adam;
 pub mod clip;
+pub mod layout;
 mod rmsprop;
 pub mod schedule;
 mod sgd;
@@ -96,6 +142,7 @@ pub mod state;
 
 pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
+pub use layout::{Layout, LayoutLock, LayoutMismatch};
 pub use rmsprop::RmsProp;
 pub use schedule::{Schedule, Scheduled};
 pub use sgd::Sgd;
@@ -105,7 +152,8 @@ pub use state::{OptimizerState, StateMut, StateRef};
 ///
 /// Implementors write [`Optimizer::try_step`] and the learning-rate accessors; callers
 /// usually call [`Optimizer::step`]. One optimizer serves one model: its state is laid
-/// out by the model's parameter offsets.
+/// out by the model's parameter offsets, so the built-in optimizers refuse a model of
+/// another layout than their first ([`OptimError::Layout`]; see [`LayoutLock`]).
 ///
 /// ```
 /// use monograd_nn::{Linear, Optimizer, Sgd};
@@ -122,21 +170,31 @@ pub trait Optimizer<T: Scalar> {
     /// One update of `model` from `grad` (a value of the model's type holding gradients).
     ///
     /// # Errors
-    /// [`OptimError::State`] if a caller-provided state buffer is too short for this
-    /// model, [`OptimError::Config`] if a hyperparameter is out of range. The model is
-    /// then unchanged.
+    /// [`OptimError::Layout`] if the optimizer was first used with a model of another
+    /// layout (its state belongs to that model), [`OptimError::State`] if a
+    /// caller-provided state buffer is too short for this model, [`OptimError::Setting`]
+    /// if the learning rate was set out of range (by [`Optimizer::set_lr`]; every other
+    /// setting is checked when the optimizer is built). The model is then unchanged.
     fn try_step<M: Module<T>>(&mut self, model: &mut M, grad: &M) -> Result<(), OptimError>;
 
     /// One update; see [`Optimizer::try_step`].
     ///
     /// # Panics
-    /// Where [`Optimizer::try_step`] returns an error (a misconfigured optimizer: a state
-    /// buffer too short for the model, or a hyperparameter out of range), with its message.
+    /// Where [`Optimizer::try_step`] returns an error (a model of another layout than the
+    /// first, a state buffer too short for the model, a learning rate set out of range),
+    /// with its message.
     #[track_caller]
     fn step<M: Module<T>>(&mut self, model: &mut M, grad: &M) {
         if let Err(e) = self.try_step(model, grad) {
             panic!("{e}");
         }
+    }
+
+    /// The layout of the model this optimizer serves: the one it was first used with, or
+    /// `None` before its first step (and after a reset). The default, for an optimizer
+    /// that keeps no [`LayoutLock`], is `None`.
+    fn layout(&self) -> Option<Layout> {
+        None
     }
 
     /// The learning rate the next step will use.
@@ -146,19 +204,34 @@ pub trait Optimizer<T: Scalar> {
     fn set_lr(&mut self, lr: f64);
 }
 
-/// Why an optimizer could not step.
+/// Why an optimizer could not be built or could not step.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum OptimError {
     /// The state buffer cannot hold the state this model needs.
     State(ShapeError),
-    /// A hyperparameter is out of its range.
+    /// Settings that do not go together (Nesterov momentum without momentum).
     Config {
         /// The optimizer.
         optimizer: &'static str,
-        /// What is wrong, in words.
+        /// What is wrong, in words, and what to do.
         problem: &'static str,
     },
+    /// A setting out of its range (a negative learning rate, a beta of 1): refused when
+    /// the optimizer is built, or at the step for a learning rate set by
+    /// [`Optimizer::set_lr`].
+    Setting {
+        /// The optimizer.
+        optimizer: &'static str,
+        /// The setting (`"momentum"`).
+        setting: &'static str,
+        /// The value given.
+        value: f64,
+        /// What to give instead (`"use a momentum in [0, 1), such as 0.9, or 0 for none"`).
+        expected: &'static str,
+    },
+    /// A model of another layout than the one the optimizer was first used with.
+    Layout(LayoutMismatch),
 }
 
 impl fmt::Display for OptimError {
@@ -166,6 +239,20 @@ impl fmt::Display for OptimError {
         match self {
             Self::State(e) => write!(f, "{e}"),
             Self::Config { optimizer, problem } => write!(f, "{optimizer}: {problem}"),
+            Self::Setting { optimizer, setting, value, expected } => {
+                write!(f, "{optimizer}: {setting} = ")?;
+                // An `f32` setting as it was written (`-0.1`, not its widening
+                // `-0.10000000149011612`): a value an `f32` holds exactly prints as one.
+                // `Debug`, because `Display` writes 1e-300 with 300 digits.
+                let narrow = *value as f32;
+                if f64::from(narrow) == *value || value.is_nan() {
+                    write!(f, "{narrow:?}")?;
+                } else {
+                    write!(f, "{value:?}")?;
+                }
+                write!(f, " is out of range; {expected}")
+            }
+            Self::Layout(e) => write!(f, "{e}"),
         }
     }
 }
@@ -308,6 +395,67 @@ pub(crate) fn require(ok: bool, optimizer: &'static str, problem: &'static str) 
     }
 }
 
+/// What values a setting accepts.
+#[derive(Clone, Copy)]
+pub(crate) enum Range {
+    /// Finite and at least 0 (a learning rate, a weight decay).
+    NonNegative,
+    /// Finite and above 0 (eps).
+    Positive,
+    /// In `[0, 1)` (momentum, betas, alpha).
+    Unit,
+    /// In `[0, 1]` (dampening).
+    Closed,
+}
+
+/// `value` if it is in `range`, else an [`OptimError::Setting`] for `optimizer`'s
+/// `setting` that tells what to give instead.
+pub(crate) fn setting<T: Scalar>(
+    value: T,
+    range: Range,
+    optimizer: &'static str,
+    setting: &'static str,
+    expected: &'static str,
+) -> Result<T, OptimError> {
+    // NaN fails every comparison, so it is refused by each range.
+    let ok = value.is_finite()
+        && match range {
+            Range::NonNegative => value >= T::ZERO,
+            Range::Positive => value > T::ZERO,
+            Range::Unit => value >= T::ZERO && value < T::ONE,
+            Range::Closed => value >= T::ZERO && value <= T::ONE,
+        };
+    if ok {
+        Ok(value)
+    } else {
+        Err(OptimError::Setting { optimizer, setting, value: value.to_f64(), expected })
+    }
+}
+
+/// What to give for a weight decay out of range.
+pub(crate) const WEIGHT_DECAY: &str = "use a finite weight decay of at least 0, or 0 for none";
+
+/// The learning rate, checked (what every builder and every step does).
+pub(crate) fn learning_rate<T: Scalar>(lr: T, optimizer: &'static str) -> Result<T, OptimError> {
+    setting(
+        lr,
+        Range::NonNegative,
+        optimizer,
+        "learning rate",
+        "use a finite learning rate of at least 0, such as 1e-3",
+    )
+}
+
+/// The value of a checked builder, or a panic with its message: what the infallible
+/// builders do, so that an invalid setting fails where it is written.
+#[track_caller]
+pub(crate) fn built<X>(result: Result<X, OptimError>) -> X {
+    match result {
+        Ok(x) => x,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// A tiny model with two tensors and a frozen one, for the optimizers' unit tests.
 #[cfg(test)]
 pub(crate) mod testing {
@@ -346,6 +494,70 @@ pub(crate) mod testing {
     /// A model and a gradient.
     pub(crate) fn tiny() -> (Tiny<f64>, Tiny<f64>) {
         (Tiny { a: [1.0, -2.0, 0.5], f: [7.0], b: [0.25, 3.0] }, Tiny { a: [0.1, -0.3, 0.0], f: [9.0], b: [2.0, -1.0] })
+    }
+
+    /// The message `f` panics with (a `String` from `panic!("{e}")`).
+    #[cfg(feature = "std")]
+    pub(crate) fn panic_message<X>(f: impl FnOnce() -> X) -> std::string::String {
+        let payload = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(_) => panic!("no panic"),
+            Err(payload) => payload,
+        };
+        match payload.downcast::<std::string::String>() {
+            Ok(s) => *s,
+            Err(_) => panic!("the panic did not carry a formatted message"),
+        }
+    }
+
+    /// Checks that the checked builder `refused` returns an error with `message` and
+    /// that the panicking one, `panics`, panics with the same message where it is called.
+    #[cfg(feature = "std")]
+    pub(crate) fn refused<X: core::fmt::Debug, Y>(
+        refused: Result<X, super::OptimError>,
+        panics: impl FnOnce() -> Y,
+        message: &str,
+    ) {
+        let e = refused.expect_err(message);
+        assert!(matches!(e, super::OptimError::Setting { .. } | super::OptimError::Config { .. }), "{e:?}");
+        assert_eq!(std::string::ToString::to_string(&e), message);
+        assert_eq!(panic_message(panics), message);
+    }
+
+    /// Steps `opt` with `Tiny`, then: a model of another layout (a `Linear<2, 3>`) is
+    /// refused with an error naming both layouts and stays unchanged, `step` panics with
+    /// the same message, a clone of the first model is accepted, and after `reset` the
+    /// other model is adopted.
+    #[cfg(feature = "std")]
+    pub(crate) fn refuses_another_layout<O: super::Optimizer<f64>>(mut opt: O, name: &str, reset: impl Fn(&mut O)) {
+        use super::{Layout, OptimError};
+        use std::string::ToString;
+        let (mut m, g) = tiny();
+        assert_eq!(opt.layout(), None);
+        opt.step(&mut m, &g);
+        assert_eq!(opt.layout(), Some(Layout::of(&m)));
+        let mut other = crate::Linear::<2, 3, f64> { weight: [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], bias: [0.5; 3] };
+        let other_grad = crate::Linear::<2, 3, f64> { weight: [[1.0; 2]; 3], bias: [1.0; 3] };
+        let before = other.clone();
+        let e = opt.try_step(&mut other, &other_grad).unwrap_err();
+        let OptimError::Layout(mismatch) = &e else { panic!("{name}: {e:?}") };
+        assert_eq!(mismatch.optimizer(), name);
+        assert_eq!((mismatch.first(), mismatch.this()), (Layout::of(&m), Layout::of(&other)));
+        let text = e.to_string();
+        let first = std::format!("this {name} was first used with a model of 6 parameters in 3 tensors (layout 0x");
+        assert!(text.starts_with(&first), "{text}");
+        assert!(text.contains("; this model has 9 parameters in 2 tensors (layout 0x"), "{text}");
+        assert!(text.contains("; first difference: a [3] there, weight [3, 2] here."), "{text}");
+        assert_eq!(other, before, "{name}: a refused step changed the model");
+        assert_eq!(panic_message(|| opt.step(&mut other, &other_grad)), text);
+        // The same layout: a clone, or another value of the type.
+        let mut clone = m.clone();
+        opt.try_step(&mut clone, &g).unwrap();
+        opt.try_step(&mut Tiny { a: [0.0; 3], f: [0.0], b: [0.0; 2] }, &g).unwrap();
+        reset(&mut opt);
+        assert_eq!(opt.layout(), None);
+        opt.try_step(&mut other, &other_grad).unwrap();
+        assert_ne!(other, before);
+        assert_eq!(opt.layout(), Some(Layout::of(&other)));
     }
 }
 
@@ -462,6 +674,72 @@ mod tests {
         let e = adam.visit_state_mut(6, &Path::ROOT, &mut |_| visited += 1).unwrap_err();
         assert_eq!(e, OptimError::State(ShapeError::OutOfBounds { what: "Adam state", needed: 12, len: 11 }));
         assert_eq!(visited, 0);
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn every_optimizer_refuses_a_model_of_another_layout() {
+        use testing::refuses_another_layout;
+        refuses_another_layout(Sgd::new(0.1), "Sgd", Sgd::reset);
+        refuses_another_layout(Sgd::new(0.1).momentum(0.9), "Sgd", Sgd::reset);
+        refuses_another_layout(Sgd::with_state(0.1, [0.0; 9]).momentum(0.9), "Sgd", Sgd::reset);
+        refuses_another_layout(Adam::new(0.1), "Adam", Adam::reset);
+        refuses_another_layout(AdamW::new(0.1).amsgrad(true), "AdamW", Adam::reset);
+        refuses_another_layout(Adam::with_state(0.1, [0.0; 27]).amsgrad(true), "Adam", Adam::reset);
+        refuses_another_layout(RmsProp::new(0.01).momentum(0.5).centered(true), "RmsProp", RmsProp::reset);
+        refuses_another_layout(Adagrad::new(0.1), "Adagrad", Adagrad::reset);
+        let sched = |step: usize| 0.1 / (1.0 + step as f64);
+        refuses_another_layout(Scheduled::new(Adam::new(0.0), sched), "Adam", |s| s.optimizer.reset());
+    }
+
+    /// Restoring state (what loading a checkpoint does) forgets the layout: the
+    /// checkpoint has checked the state against its model by name and shape, and the next
+    /// step adopts that model.
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn a_restored_optimizer_adopts_the_layout_at_its_next_step() {
+        let (mut m, g) = testing::tiny();
+        let mut a = Adam::new(0.1);
+        a.step(&mut m, &g);
+        let mut b = Adam::new(0.1);
+        let mut small = crate::Linear::<1, 1, f64>::ZERO;
+        b.step(&mut small, &crate::Linear::ZERO);
+        copy_state(&a, &mut b, 6);
+        assert_eq!(b.layout(), None);
+        b.step(&mut m, &g);
+        assert_eq!(b.layout(), Some(Layout::of(&m)));
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn settings_print_as_written_in_f32_and_f64() {
+        use std::string::ToString;
+        let lr = "is out of range; use a finite learning rate of at least 0, such as 1e-3";
+        let f32_message = Sgd::<f32, _>::try_new(-0.1).unwrap_err().to_string();
+        assert_eq!(f32_message, std::format!("Sgd: learning rate = -0.1 {lr}"));
+        let f64_message = Sgd::<f64, _>::try_new(-0.1).unwrap_err().to_string();
+        assert_eq!(f64_message, std::format!("Sgd: learning rate = -0.1 {lr}"));
+        let tiny = Sgd::<f64, _>::try_new(-1e-300).unwrap_err().to_string();
+        assert_eq!(tiny, std::format!("Sgd: learning rate = -1e-300 {lr}"));
+        let inf = Sgd::<f32, _>::try_new(f32::NEG_INFINITY).unwrap_err().to_string();
+        assert_eq!(inf, std::format!("Sgd: learning rate = -inf {lr}"));
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn a_learning_rate_set_out_of_range_is_refused_at_the_step() {
+        let (mut m, g) = testing::tiny();
+        let before = m.clone();
+        let mut opt = Adam::new(0.1);
+        Optimizer::<f64>::set_lr(&mut opt, -1.0);
+        let e = opt.try_step(&mut m, &g).unwrap_err();
+        let expected = "use a finite learning rate of at least 0, such as 1e-3";
+        assert_eq!(e, OptimError::Setting { optimizer: "Adam", setting: "learning rate", value: -1.0, expected });
+        assert_eq!(m, before);
+        // A schedule that yields NaN, through the wrapper.
+        let mut opt = Scheduled::new(Sgd::new(0.1), |_: usize| f64::NAN);
+        assert!(matches!(opt.try_step(&mut m, &g), Err(OptimError::Setting { .. })));
+        assert_eq!((m, opt.steps()), (before, 0));
     }
 
     #[cfg(feature = "alloc")]

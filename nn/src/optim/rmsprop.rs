@@ -18,7 +18,10 @@ use monograd_core::{Module, Scalar};
 use monograd_core::module::Path;
 
 use super::state::{visit_step_and_blocks, visit_step_and_blocks_mut, OptimizerState, StateMut, StateRef};
-use super::{for_each_param, require, OptimError, Optimizer, StateStore};
+use super::{
+    built, for_each_param, learning_rate, setting, Layout, LayoutLock, OptimError, Optimizer, Range, StateStore,
+    WEIGHT_DECAY,
+};
 
 /// RMSprop, PyTorch's semantics (defaults: `lr = 0.01` is PyTorch's, but the rate is
 /// always given here; `alpha = 0.99`, `eps = 1e-8`, no momentum, not centered).
@@ -27,9 +30,9 @@ use super::{for_each_param, require, OptimError, Optimizer, StateStore};
 /// use monograd_nn::{Linear, Optimizer, RmsProp};
 /// let mut fc = Linear::<1, 1, f64> { weight: [[1.0]], bias: [0.0] };
 /// let grad = Linear::<1, 1, f64> { weight: [[4.0]], bias: [0.0] };
-/// RmsProp::new(0.01).alpha(0.75).eps(0.0).step(&mut fc, &grad);
-/// // s = 0.25 · 16 = 4, so the step is lr · 4 / 2.
-/// assert!((fc.weight[0][0] - (1.0 - 0.02)).abs() < 1e-15);
+/// RmsProp::new(0.01).alpha(0.75).step(&mut fc, &grad);
+/// // s = 0.25 · 16 = 4, so the step is lr · 4 / (2 + eps).
+/// assert!((fc.weight[0][0] - (1.0 - 0.02)).abs() < 1e-9);
 /// ```
 #[derive(Clone, Debug)]
 pub struct RmsProp<T, S> {
@@ -42,14 +45,29 @@ pub struct RmsProp<T, S> {
     maximize: bool,
     state: S,
     steps: u64,
+    layout: LayoutLock,
 }
+
+const NAME: &str = "RmsProp";
 
 #[cfg(feature = "alloc")]
 impl<T: Scalar> RmsProp<T, alloc::vec::Vec<T>> {
-    /// RMSprop with learning rate `lr` and its state on the heap, allocated on the first
-    /// step.
+    /// RmsProp with learning rate `lr` and its state on the heap, allocated on the
+    /// first step.
+    ///
+    /// # Panics
+    /// If `lr` is negative or not finite, with [`RmsProp::try_new`]'s message.
+    #[track_caller]
     pub fn new(lr: T) -> Self {
-        Self::with_state(lr, alloc::vec::Vec::new())
+        built(Self::try_new(lr))
+    }
+
+    /// [`RmsProp::new`], with an invalid learning rate returned as an error.
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `lr` is negative or not finite.
+    pub fn try_new(lr: T) -> Result<Self, OptimError> {
+        Self::try_with_state(lr, alloc::vec::Vec::new())
     }
 }
 
@@ -61,9 +79,21 @@ impl<T: Scalar, S: StateStore<T>> RmsProp<T, S> {
 
     /// RMSprop with learning rate `lr`, keeping its state in `state` (which needs
     /// [`RmsProp::state_len`] values).
+    ///
+    /// # Panics
+    /// If `lr` is negative or not finite, with [`RmsProp::try_with_state`]'s message.
+    #[track_caller]
     pub fn with_state(lr: T, state: S) -> Self {
-        Self {
-            lr,
+        built(Self::try_with_state(lr, state))
+    }
+
+    /// [`RmsProp::with_state`], with an invalid learning rate returned as an error.
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `lr` is negative or not finite.
+    pub fn try_with_state(lr: T, state: S) -> Result<Self, OptimError> {
+        Ok(Self {
+            lr: learning_rate(lr, NAME)?,
             alpha: T::from_f64(0.99),
             eps: T::from_f64(1e-8),
             weight_decay: T::ZERO,
@@ -72,31 +102,82 @@ impl<T: Scalar, S: StateStore<T>> RmsProp<T, S> {
             maximize: false,
             state,
             steps: 0,
-        }
+            layout: LayoutLock::new(),
+        })
     }
 
-    /// Smoothing constant of the square average (default 0.99).
-    pub fn alpha(mut self, alpha: T) -> Self {
-        self.alpha = alpha;
-        self
+    /// Smoothing constant of the square average, in `[0, 1)` (default 0.99).
+    ///
+    /// # Panics
+    /// Where [`RmsProp::try_alpha`] returns an error, with its message.
+    #[track_caller]
+    pub fn alpha(self, alpha: T) -> Self {
+        built(self.try_alpha(alpha))
     }
 
-    /// Added to the denominator for stability (default `1e-8`).
-    pub fn eps(mut self, eps: T) -> Self {
-        self.eps = eps;
-        self
+    /// [`RmsProp::alpha`], with an invalid value returned as an error.
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `alpha` is not in `[0, 1)`.
+    pub fn try_alpha(mut self, alpha: T) -> Result<Self, OptimError> {
+        self.alpha = setting(alpha, Range::Unit, NAME, "alpha", "use an alpha in [0, 1), such as 0.99")?;
+        Ok(self)
+    }
+
+    /// Added to the denominator for stability, above 0 (default `1e-8`).
+    ///
+    /// # Panics
+    /// Where [`RmsProp::try_eps`] returns an error, with its message.
+    #[track_caller]
+    pub fn eps(self, eps: T) -> Self {
+        built(self.try_eps(eps))
+    }
+
+    /// [`RmsProp::eps`], with an invalid value returned as an error.
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `eps` is not finite and above 0 (at 0, a zero gradient divides 0 by 0).
+    pub fn try_eps(mut self, eps: T) -> Result<Self, OptimError> {
+        self.eps = setting(eps, Range::Positive, NAME, "eps", "use a finite eps above 0, such as 1e-8")?;
+        Ok(self)
     }
 
     /// L2 penalty added to the gradient (default 0).
-    pub fn weight_decay(mut self, weight_decay: T) -> Self {
-        self.weight_decay = weight_decay;
-        self
+    ///
+    /// # Panics
+    /// Where [`RmsProp::try_weight_decay`] returns an error, with its message.
+    #[track_caller]
+    pub fn weight_decay(self, weight_decay: T) -> Self {
+        built(self.try_weight_decay(weight_decay))
     }
 
-    /// Momentum factor (default 0: none; otherwise one more state value per parameter).
-    pub fn momentum(mut self, momentum: T) -> Self {
-        self.momentum = momentum;
-        self
+    /// [`RmsProp::weight_decay`], with an invalid value returned as an error.
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `weight_decay` is negative or not finite.
+    pub fn try_weight_decay(mut self, weight_decay: T) -> Result<Self, OptimError> {
+        self.weight_decay = setting(weight_decay, Range::NonNegative, NAME, "weight decay", WEIGHT_DECAY)?;
+        Ok(self)
+    }
+
+    /// Momentum factor, in `[0, 1)` (default 0: none; otherwise one more state value per
+    /// parameter).
+    ///
+    /// # Panics
+    /// Where [`RmsProp::try_momentum`] returns an error, with its message.
+    #[track_caller]
+    pub fn momentum(self, momentum: T) -> Self {
+        built(self.try_momentum(momentum))
+    }
+
+    /// [`RmsProp::momentum`], with an invalid value returned as an error.
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `momentum` is not in `[0, 1)`.
+    pub fn try_momentum(mut self, momentum: T) -> Result<Self, OptimError> {
+        self.momentum =
+            setting(momentum, Range::Unit, NAME, "momentum", "use a momentum in [0, 1), such as 0.9, or 0 for none")?;
+        Ok(self)
     }
 
     /// Normalises by the estimated variance instead of the second moment (default off;
@@ -128,9 +209,10 @@ impl<T: Scalar, S: StateStore<T>> RmsProp<T, S> {
         &self.state
     }
 
-    /// Forgets the averages: the next step starts afresh.
+    /// Forgets the averages and the model: the next step starts afresh, with any model.
     pub fn reset(&mut self) {
         self.steps = 0;
+        self.layout.clear();
     }
 
     /// The state blocks of this configuration, in their order in the store.
@@ -142,21 +224,13 @@ impl<T: Scalar, S: StateStore<T>> RmsProp<T, S> {
             (true, true) => &["square_avg", "momentum_buffer", "grad_avg"],
         }
     }
-
-    fn validate(&self) -> Result<(), OptimError> {
-        let name = "RmsProp";
-        require(self.lr >= T::ZERO, name, "the learning rate must be at least 0")?;
-        require(self.eps >= T::ZERO, name, "eps must be at least 0")?;
-        require(self.alpha >= T::ZERO, name, "alpha must be at least 0")?;
-        require(self.momentum >= T::ZERO, name, "momentum must be at least 0")?;
-        require(self.weight_decay >= T::ZERO, name, "weight decay must be at least 0")
-    }
 }
 
 impl<T: Scalar, S: StateStore<T>> Optimizer<T> for RmsProp<T, S> {
     fn try_step<M: Module<T>>(&mut self, model: &mut M, grad: &M) -> Result<(), OptimError> {
-        self.validate()?;
-        let (lr, alpha, eps, wd, momentum) = (self.lr, self.alpha, self.eps, self.weight_decay, self.momentum);
+        let lr = learning_rate(self.lr, NAME)?;
+        self.layout.check(NAME, model)?;
+        let (alpha, eps, wd, momentum) = (self.alpha, self.eps, self.weight_decay, self.momentum);
         let (centered, maximize) = (self.centered, self.maximize);
         let params = M::PARAMS;
         let state = self.state.take(self.state_len(params), "RmsProp state")?;
@@ -202,6 +276,10 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for RmsProp<T, S> {
         Ok(())
     }
 
+    fn layout(&self) -> Option<Layout> {
+        self.layout.layout()
+    }
+
     fn lr(&self) -> f64 {
         self.lr.to_f64()
     }
@@ -229,7 +307,11 @@ impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for RmsProp<T, S> {
         f: &mut F,
     ) -> Result<(), OptimError> {
         let blocks = self.blocks();
-        visit_step_and_blocks_mut(&mut self.steps, &mut self.state, "RmsProp state", params, blocks, path, f)
+        visit_step_and_blocks_mut(&mut self.steps, &mut self.state, "RmsProp state", params, blocks, path, f)?;
+        // Restored state is checked against its model by the checkpoint, by name and
+        // shape: the next step adopts that model's layout.
+        self.layout.clear();
+        Ok(())
     }
 }
 
@@ -257,5 +339,35 @@ mod tests {
         assert!(opt.try_step(&mut m, &g).is_ok());
         let mut short = RmsProp::with_state(0.01, [0.0f64; 17]).momentum(0.5).centered(true);
         assert!(short.try_step(&mut m, &g).is_err());
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn every_invalid_setting_is_refused_when_built() {
+        use crate::optim::testing::refused;
+        use std::format;
+        type Opt = RmsProp<f64, alloc::vec::Vec<f64>>;
+        let lr = "use a finite learning rate of at least 0, such as 1e-3";
+        let wd = "use a finite weight decay of at least 0, or 0 for none";
+        for v in [-0.1, f64::NAN, f64::INFINITY] {
+            let msg = format!("RmsProp: learning rate = {v:?} is out of range; {lr}");
+            refused(Opt::try_new(v), || Opt::new(v), &msg);
+            refused(RmsProp::try_with_state(v, [0.0; 2]), || RmsProp::with_state(v, [0.0; 2]), &msg);
+            let msg = format!("RmsProp: weight decay = {v:?} is out of range; {wd}");
+            refused(Opt::new(0.1).try_weight_decay(v), || Opt::new(0.1).weight_decay(v), &msg);
+        }
+        for v in [0.0, -1e-8, f64::NAN, f64::INFINITY] {
+            let msg = format!("RmsProp: eps = {v:?} is out of range; use a finite eps above 0, such as 1e-8");
+            refused(Opt::new(0.1).try_eps(v), || Opt::new(0.1).eps(v), &msg);
+        }
+        for v in [-0.1, 1.0, 2.0, f64::NAN] {
+            let msg = format!("RmsProp: alpha = {v:?} is out of range; use an alpha in [0, 1), such as 0.99");
+            refused(Opt::new(0.1).try_alpha(v), || Opt::new(0.1).alpha(v), &msg);
+            let msg = format!(
+                "RmsProp: momentum = {v:?} is out of range; use a momentum in [0, 1), such as 0.9, or 0 for none"
+            );
+            refused(Opt::new(0.1).try_momentum(v), || Opt::new(0.1).momentum(v), &msg);
+        }
+        assert!(Opt::new(0.0).alpha(0.0).momentum(0.0).weight_decay(0.0).try_eps(f64::MIN_POSITIVE).is_ok());
     }
 }

@@ -33,7 +33,7 @@ use monograd_core::{Module, Scalar};
 use monograd_core::module::Path;
 
 use super::state::{OptimizerState, StateMut, StateRef};
-use super::{OptimError, Optimizer};
+use super::{Layout, OptimError, Optimizer};
 
 /// A learning rate for each step, counted from 0.
 ///
@@ -300,6 +300,11 @@ impl<T: Scalar, O: Optimizer<T>, S: Schedule> Optimizer<T> for Scheduled<O, S> {
         self.optimizer.try_step(model, grad)?;
         self.step += 1;
         Ok(())
+    }
+
+    /// The inner optimizer's: it checks every model it is given against the first.
+    fn layout(&self) -> Option<Layout> {
+        self.optimizer.layout()
     }
 
     /// The rate the next step will use: the schedule's.

@@ -16,7 +16,10 @@ use monograd_core::{Module, Scalar};
 use monograd_core::module::Path;
 
 use super::state::{visit_step_and_blocks, visit_step_and_blocks_mut, OptimizerState, StateMut, StateRef};
-use super::{for_each_param, require, slots, OptimError, Optimizer, StateStore};
+use super::{
+    built, for_each_param, learning_rate, require, setting, slots, Layout, LayoutLock, OptimError, Optimizer, Range,
+    StateStore, WEIGHT_DECAY,
+};
 
 /// Stochastic gradient descent, PyTorch's semantics (defaults: no momentum, no dampening,
 /// no weight decay).
@@ -47,14 +50,40 @@ pub struct Sgd<T, S> {
     maximize: bool,
     state: S,
     steps: u64,
+    layout: LayoutLock,
 }
+
+const NAME: &str = "Sgd";
+const NESTEROV: &str = "Nesterov momentum requires a momentum above 0 and zero dampening: \
+                        set the momentum first, as in .momentum(0.9).nesterov(true)";
 
 #[cfg(feature = "alloc")]
 impl<T: Scalar> Sgd<T, alloc::vec::Vec<T>> {
     /// SGD with learning rate `lr`, its momentum buffer (if any) on the heap, allocated on
     /// the first step.
+    ///
+    /// # Panics
+    /// If `lr` is negative or not finite, with [`Sgd::try_new`]'s message.
+    #[track_caller]
     pub fn new(lr: T) -> Self {
-        Self::with_state(lr, alloc::vec::Vec::new())
+        built(Self::try_new(lr))
+    }
+
+    /// [`Sgd::new`], with an invalid learning rate returned as an error.
+    ///
+    /// ```
+    /// use monograd_nn::Sgd;
+    /// let e = Sgd::<f64, _>::try_new(-0.1).unwrap_err();
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "Sgd: learning rate = -0.1 is out of range; use a finite learning rate of at least 0, such as 1e-3"
+    /// );
+    /// ```
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `lr` is negative or not finite.
+    pub fn try_new(lr: T) -> Result<Self, OptimError> {
+        Self::try_with_state(lr, alloc::vec::Vec::new())
     }
 }
 
@@ -65,9 +94,21 @@ impl<T: Scalar, S: StateStore<T>> Sgd<T, S> {
 
     /// SGD with learning rate `lr`, keeping its state in `state` (which needs
     /// [`Sgd::state_len`] values; none without momentum).
+    ///
+    /// # Panics
+    /// If `lr` is negative or not finite, with [`Sgd::try_with_state`]'s message.
+    #[track_caller]
     pub fn with_state(lr: T, state: S) -> Self {
-        Self {
-            lr,
+        built(Self::try_with_state(lr, state))
+    }
+
+    /// [`Sgd::with_state`], with an invalid learning rate returned as an error.
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `lr` is negative or not finite.
+    pub fn try_with_state(lr: T, state: S) -> Result<Self, OptimError> {
+        Ok(Self {
+            lr: learning_rate(lr, NAME)?,
             momentum: T::ZERO,
             dampening: T::ZERO,
             weight_decay: T::ZERO,
@@ -75,31 +116,101 @@ impl<T: Scalar, S: StateStore<T>> Sgd<T, S> {
             maximize: false,
             state,
             steps: 0,
-        }
+            layout: LayoutLock::new(),
+        })
     }
 
-    /// Momentum factor (default 0: none).
-    pub fn momentum(mut self, momentum: T) -> Self {
-        self.momentum = momentum;
-        self
+    /// Momentum factor, in `[0, 1)` (default 0: none).
+    ///
+    /// # Panics
+    /// Where [`Sgd::try_momentum`] returns an error, with its message.
+    #[track_caller]
+    pub fn momentum(self, momentum: T) -> Self {
+        built(self.try_momentum(momentum))
     }
 
-    /// Dampening of the gradient added to the momentum buffer (default 0).
-    pub fn dampening(mut self, dampening: T) -> Self {
-        self.dampening = dampening;
-        self
+    /// [`Sgd::momentum`], with an invalid value returned as an error.
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `momentum` is not in `[0, 1)`; [`OptimError::Config`]
+    /// if it is 0 with Nesterov momentum on.
+    pub fn try_momentum(mut self, momentum: T) -> Result<Self, OptimError> {
+        self.momentum =
+            setting(momentum, Range::Unit, NAME, "momentum", "use a momentum in [0, 1), such as 0.9, or 0 for none")?;
+        self.nesterov_fits()
+    }
+
+    /// Dampening of the gradient added to the momentum buffer, in `[0, 1]` (default 0).
+    ///
+    /// # Panics
+    /// Where [`Sgd::try_dampening`] returns an error, with its message.
+    #[track_caller]
+    pub fn dampening(self, dampening: T) -> Self {
+        built(self.try_dampening(dampening))
+    }
+
+    /// [`Sgd::dampening`], with an invalid value returned as an error.
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `dampening` is not in `[0, 1]`; [`OptimError::Config`]
+    /// if it is not 0 with Nesterov momentum on.
+    pub fn try_dampening(mut self, dampening: T) -> Result<Self, OptimError> {
+        self.dampening =
+            setting(dampening, Range::Closed, NAME, "dampening", "use a dampening in [0, 1], or 0 for none")?;
+        self.nesterov_fits()
     }
 
     /// L2 penalty added to the gradient: `g + weight_decay · θ` (default 0).
-    pub fn weight_decay(mut self, weight_decay: T) -> Self {
-        self.weight_decay = weight_decay;
-        self
+    ///
+    /// # Panics
+    /// If `weight_decay` is negative or not finite, with [`Sgd::try_weight_decay`]'s
+    /// message.
+    #[track_caller]
+    pub fn weight_decay(self, weight_decay: T) -> Self {
+        built(self.try_weight_decay(weight_decay))
     }
 
-    /// Nesterov momentum (default off); needs a momentum above 0 and no dampening.
-    pub fn nesterov(mut self, nesterov: bool) -> Self {
+    /// [`Sgd::weight_decay`], with an invalid value returned as an error.
+    ///
+    /// # Errors
+    /// [`OptimError::Setting`] if `weight_decay` is negative or not finite.
+    pub fn try_weight_decay(mut self, weight_decay: T) -> Result<Self, OptimError> {
+        self.weight_decay = setting(weight_decay, Range::NonNegative, NAME, "weight decay", WEIGHT_DECAY)?;
+        Ok(self)
+    }
+
+    /// Nesterov momentum (default off); needs a momentum above 0 and no dampening, set
+    /// before it: `.momentum(0.9).nesterov(true)`.
+    ///
+    /// # Panics
+    /// Where [`Sgd::try_nesterov`] returns an error, with its message.
+    #[track_caller]
+    pub fn nesterov(self, nesterov: bool) -> Self {
+        built(self.try_nesterov(nesterov))
+    }
+
+    /// [`Sgd::nesterov`], with an invalid combination returned as an error.
+    ///
+    /// ```
+    /// use monograd_nn::Sgd;
+    /// assert!(Sgd::<f64, _>::new(0.1).momentum(0.9).try_nesterov(true).is_ok());
+    /// let e = Sgd::<f64, _>::new(0.1).try_nesterov(true).unwrap_err();
+    /// assert!(e.to_string().contains("set the momentum first, as in .momentum(0.9).nesterov(true)"));
+    /// ```
+    ///
+    /// # Errors
+    /// [`OptimError::Config`] if `nesterov` is on while the momentum is 0 or the
+    /// dampening is not.
+    pub fn try_nesterov(mut self, nesterov: bool) -> Result<Self, OptimError> {
         self.nesterov = nesterov;
-        self
+        self.nesterov_fits()
+    }
+
+    /// `self` if Nesterov momentum is off or has what it needs.
+    fn nesterov_fits(self) -> Result<Self, OptimError> {
+        let fits = !self.nesterov || (self.momentum > T::ZERO && self.dampening == T::ZERO);
+        require(fits, NAME, NESTEROV)?;
+        Ok(self)
     }
 
     /// Ascends instead of descending (default off).
@@ -127,9 +238,11 @@ impl<T: Scalar, S: StateStore<T>> Sgd<T, S> {
         &self.state
     }
 
-    /// Forgets the momentum: the next step starts afresh, as a new optimizer would.
+    /// Forgets the momentum and the model: the next step starts afresh, as a new
+    /// optimizer would, with any model.
     pub fn reset(&mut self) {
         self.steps = 0;
+        self.layout.clear();
     }
 
     /// The state blocks of this configuration.
@@ -140,25 +253,13 @@ impl<T: Scalar, S: StateStore<T>> Sgd<T, S> {
             &["momentum_buffer"]
         }
     }
-
-    fn validate(&self) -> Result<(), OptimError> {
-        let name = "Sgd";
-        require(self.lr >= T::ZERO, name, "the learning rate must be at least 0")?;
-        require(self.momentum >= T::ZERO, name, "momentum must be at least 0")?;
-        require(self.weight_decay >= T::ZERO, name, "weight decay must be at least 0")?;
-        require(
-            !self.nesterov || (self.momentum > T::ZERO && self.dampening == T::ZERO),
-            name,
-            "Nesterov momentum requires a momentum above 0 and zero dampening",
-        )
-    }
 }
 
 impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Sgd<T, S> {
     fn try_step<M: Module<T>>(&mut self, model: &mut M, grad: &M) -> Result<(), OptimError> {
-        self.validate()?;
-        let (lr, momentum, wd, nesterov, maximize) =
-            (self.lr, self.momentum, self.weight_decay, self.nesterov, self.maximize);
+        let lr = learning_rate(self.lr, NAME)?;
+        self.layout.check(NAME, model)?;
+        let (momentum, wd, nesterov, maximize) = (self.momentum, self.weight_decay, self.nesterov, self.maximize);
         let keep = T::ONE - self.dampening;
         let first = self.steps == 0;
         let params = M::PARAMS;
@@ -190,6 +291,10 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Sgd<T, S> {
         Ok(())
     }
 
+    fn layout(&self) -> Option<Layout> {
+        self.layout.layout()
+    }
+
     fn lr(&self) -> f64 {
         self.lr.to_f64()
     }
@@ -217,7 +322,11 @@ impl<T: Scalar, S: StateStore<T>> OptimizerState<T> for Sgd<T, S> {
         f: &mut F,
     ) -> Result<(), OptimError> {
         let blocks = self.blocks();
-        visit_step_and_blocks_mut(&mut self.steps, &mut self.state, "Sgd momentum buffer", params, blocks, path, f)
+        visit_step_and_blocks_mut(&mut self.steps, &mut self.state, "Sgd momentum buffer", params, blocks, path, f)?;
+        // Restored state is checked against its model by the checkpoint, by name and
+        // shape: the next step adopts that model's layout.
+        self.layout.clear();
+        Ok(())
     }
 }
 
@@ -253,15 +362,45 @@ mod tests {
         assert_eq!(opt.steps(), 2);
     }
 
+    #[cfg(feature = "std")]
     #[test]
-    fn nesterov_with_dampening_is_a_config_error() {
-        let (mut m, g) = tiny();
-        let before = m.clone();
-        let mut opt = Sgd::with_state(0.1, [0.0f64; 6]).momentum(0.9).dampening(0.1).nesterov(true);
-        let e = opt.try_step(&mut m, &g).unwrap_err();
-        let problem = "Nesterov momentum requires a momentum above 0 and zero dampening";
-        assert_eq!(e, OptimError::Config { optimizer: "Sgd", problem });
-        assert_eq!(m, before);
+    fn every_invalid_setting_is_refused_when_built() {
+        use crate::optim::testing::refused;
+        type Opt = Sgd<f64, alloc::vec::Vec<f64>>;
+        let lr = "use a finite learning rate of at least 0, such as 1e-3";
+        let momentum = "use a momentum in [0, 1), such as 0.9, or 0 for none";
+        let dampening = "use a dampening in [0, 1], or 0 for none";
+        let wd = "use a finite weight decay of at least 0, or 0 for none";
+        for v in [-0.1, f64::NAN, f64::INFINITY] {
+            refused(Opt::try_new(v), || Opt::new(v), &std::format!("Sgd: learning rate = {v:?} is out of range; {lr}"));
+            let fixed = || Sgd::with_state(v, [0.0; 4]);
+            refused(
+                Sgd::try_with_state(v, [0.0; 4]),
+                fixed,
+                &std::format!("Sgd: learning rate = {v:?} is out of range; {lr}"),
+            );
+            let msg = std::format!("Sgd: weight decay = {v:?} is out of range; {wd}");
+            refused(Opt::new(0.1).try_weight_decay(v), || Opt::new(0.1).weight_decay(v), &msg);
+        }
+        for v in [-0.5, 1.0, 1.5, f64::NAN] {
+            let msg = std::format!("Sgd: momentum = {v:?} is out of range; {momentum}");
+            refused(Opt::new(0.1).try_momentum(v), || Opt::new(0.1).momentum(v), &msg);
+        }
+        for v in [-0.5, 1.5, f64::NEG_INFINITY] {
+            let msg = std::format!("Sgd: dampening = {v:?} is out of range; {dampening}");
+            refused(Opt::new(0.1).try_dampening(v), || Opt::new(0.1).dampening(v), &msg);
+        }
+        // Nesterov momentum needs momentum and no dampening, whichever is set last.
+        let msg = std::format!("Sgd: {NESTEROV}");
+        refused(Opt::new(0.1).try_nesterov(true), || Opt::new(0.1).nesterov(true), &msg);
+        let damped = || Opt::new(0.1).momentum(0.9).dampening(0.1);
+        refused(damped().try_nesterov(true), || damped().nesterov(true), &msg);
+        let nesterov = || Opt::new(0.1).momentum(0.9).nesterov(true);
+        refused(nesterov().try_dampening(0.1), || nesterov().dampening(0.1), &msg);
+        refused(nesterov().try_momentum(0.0), || nesterov().momentum(0.0), &msg);
+        // The ends of each range are accepted.
+        let edge = Opt::new(0.0).momentum(0.0).dampening(1.0).weight_decay(0.0).momentum(0.999).dampening(0.0);
+        assert!(edge.try_nesterov(true).is_ok());
     }
 
     #[test]

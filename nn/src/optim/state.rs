@@ -72,7 +72,10 @@ pub enum StateMut<'a, T> {
 /// Implement it for your own optimizer with three methods: its [`kind`](Self::kind) (a
 /// checkpoint of another kind is refused), and two visits of the same pieces in the same
 /// order, read-only and mutable. [`visit_blocks`] and [`visit_blocks_mut`] split a
-/// [`StateStore`]'s values into named blocks.
+/// [`StateStore`]'s values into named blocks. An optimizer that keeps a
+/// [`LayoutLock`](super::LayoutLock) clears it once its state is restored: the layout is
+/// not part of the saved state (a checkpoint checks the blocks against its model by
+/// name and shape instead), and the next step adopts the model it is given.
 ///
 /// ```
 /// use monograd_core::module::Path;
@@ -162,7 +165,9 @@ pub trait OptimizerState<T: Scalar>: Optimizer<T> {
     /// on the configuration.
     fn visit_state<F: FnMut(StateRef<'_, T>)>(&self, params: usize, path: &Path<'_>, f: &mut F);
 
-    /// Visits the same pieces mutably, in the same order, to restore them.
+    /// Visits the same pieces mutably, in the same order, to restore them. The built-in
+    /// optimizers then forget the layout of the model they served: the next step adopts
+    /// its model's.
     ///
     /// # Errors
     /// [`OptimError::State`] if the store cannot hold the blocks (a fixed buffer too
