@@ -101,6 +101,23 @@ pub enum DataError {
         /// The decoder's error.
         source: io::Error,
     },
+    /// After the last complete gzip member, bytes that do not start another member (the
+    /// counterpart of [`DataError::TrailingData`] for a compressed file).
+    TrailingGzip {
+        /// The file.
+        path: PathBuf,
+        /// Complete members before those bytes.
+        members: usize,
+    },
+    /// A path names something other than a regular file: a directory, a named pipe
+    /// (FIFO), a device, a socket. Readers refuse it before opening it, since a FIFO would
+    /// block and a device may never end.
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is (`"a named pipe (FIFO)"`).
+        kind: &'static str,
+    },
     /// An IDX file's magic number is not the one required.
     Magic {
         /// The file.
@@ -176,6 +193,15 @@ pub enum DataError {
         expected: (usize, usize),
         /// `(rows, cols)` of this one.
         found: (usize, usize),
+    },
+    /// An images file declares images with no pixels (0 rows or 0 columns).
+    EmptyImages {
+        /// The images file.
+        path: PathBuf,
+        /// Rows of an image, as declared.
+        rows: usize,
+        /// Columns of an image, as declared.
+        cols: usize,
     },
     /// A class label is not below the number of classes.
     Label {
@@ -253,6 +279,15 @@ impl fmt::Display for DataError {
             Self::TruncatedGzip { path, source } => {
                 write!(f, "{}: file ends early: the gzip stream stops before its end ({source})", path.display())
             }
+            Self::TrailingGzip { path, members } => write!(
+                f,
+                "{}: expected the end of the file or another gzip member after gzip member {members}, found other \
+                 bytes (trailing junk; recompress the data, or cut the file after its last member)",
+                path.display()
+            ),
+            Self::NotAFile { path, kind } => {
+                write!(f, "{}: is {kind}, not a regular file; {}", path.display(), crate::file::ADVICE)
+            }
             Self::Magic { path, expected, found } => {
                 write!(f, "{}: expected magic ", path.display())?;
                 match expected {
@@ -302,6 +337,11 @@ impl fmt::Display for DataError {
                 found.0,
                 found.1
             ),
+            Self::EmptyImages { path, rows, cols } => write!(
+                f,
+                "{}: expected images of at least 1x1 pixels, found {rows}x{cols} in the header",
+                path.display()
+            ),
             Self::Label { path, index, label, classes } => write!(
                 f,
                 "{}: label {index}: expected a class in 0..={}, found {label}",
@@ -343,6 +383,14 @@ impl DataError {
     /// An [`io::Error`] on `path`.
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Self::Io { path: path.into(), source }
+    }
+
+    /// Why opening `path` failed.
+    pub(crate) fn open(path: impl Into<PathBuf>, e: crate::file::OpenError) -> Self {
+        match e {
+            crate::file::OpenError::Io(source) => Self::Io { path: path.into(), source },
+            crate::file::OpenError::NotAFile(kind) => Self::NotAFile { path: path.into(), kind },
+        }
     }
 
     /// An argument out of range.

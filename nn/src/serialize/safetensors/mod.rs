@@ -55,7 +55,6 @@
 
 use std::borrow::{Cow, ToOwned};
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::Path as FsPath;
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -274,8 +273,7 @@ pub fn load<T: Element, M: Module<T>>(
 ) -> Result<LoadReport, SerializeError> {
     let path = path.as_ref();
     let io = |source| SerializeError::Io { path: path.to_owned(), source };
-    let file = File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
+    let (file, len) = crate::file::open_regular(path).map_err(|e| io(e.into_io()))?;
     decode(module, Source::File(file, len), path, options)
 }
 
