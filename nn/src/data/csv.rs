@@ -454,10 +454,13 @@ impl<'a> Csv<'a> {
             if self.allow_non_finite {
                 return Ok(v);
             }
-            // A finite number too large for `T` parses to an infinity.
-            return Err(match s.parse::<f64>() {
-                Ok(w) if w.is_finite() => CsvProblem::TooLarge { found: shown(), limit: self.max_abs },
-                _ => CsvProblem::NotFinite { found: shown() },
+            // Written as NaN or an infinity, or a number too large for `T` (which parses to
+            // an infinity).
+            let word = s.trim_start_matches(['+', '-']).to_ascii_lowercase();
+            return Err(if matches!(word.as_str(), "nan" | "inf" | "infinity") {
+                CsvProblem::NotFinite { found: shown() }
+            } else {
+                CsvProblem::TooLarge { found: shown(), limit: self.max_abs }
             });
         }
         if v.to_f64().abs() > self.max_abs {
