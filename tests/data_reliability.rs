@@ -231,7 +231,7 @@ fn csv_limits_stop_the_read_and_say_what_to_do() {
     let t = Csv::new().max_line_len(2 << 20).allow_non_finite(true).read::<f64>(&p).unwrap();
     assert_eq!(t.data.inputs(), &[1.0, f64::INFINITY]);
 
-    let wide = format!("{}\n", vec!["1"; 11].join(","));
+    let wide = format!("{}\n", ["1"; 11].join(","));
     let p = dir.file("wide.csv", wide.as_bytes());
     let e = Csv::new().header(false).max_fields(10).read::<f32>(&p).unwrap_err();
     assert!(matches!(e, DataError::Csv { line: Some(1), problem: CsvProblem::TooManyFields { limit: 10 }, .. }));

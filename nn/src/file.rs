@@ -29,7 +29,8 @@ pub(crate) enum OpenError {
 
 impl OpenError {
     /// As an [`io::Error`] whose message names what the path is, for error types that
-    /// wrap one.
+    /// wrap one (the serializer's).
+    #[cfg_attr(not(feature = "safetensors"), allow(dead_code))]
     pub(crate) fn into_io(self) -> io::Error {
         match self {
             OpenError::Io(e) => e,

@@ -12,7 +12,12 @@
 //!
 //! Every reader returns a [`DataError`] for bad input (a missing, truncated or malformed
 //! file, a mismatch between images and labels, a non-number in a CSV cell), naming the
-//! file, what was expected and what was found; none panics on what it reads.
+//! file, what was expected and what was found; none panics on what it reads. Each takes
+//! memory bounded by what it keeps (CSV: the rows and one line of at most 1 MiB; IDX: the
+//! data its header declares, checked against the file), and each refuses a path that is
+//! not a regular file (a directory, a named pipe, a device) before opening it, with
+//! [`DataError::NotAFile`], so that nothing waits on a pipe or reads `/dev/zero` forever.
+//! docs/RELIABILITY.md has every promise and its test.
 //!
 //! The whole story on the repository's digits (feature `data`, which needs `std`):
 //!
