@@ -42,7 +42,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::{self, BufRead, BufReader};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::str::FromStr;
 use std::string::{String, ToString};
@@ -50,6 +50,7 @@ use std::vec::Vec;
 
 use monograd_core::Scalar;
 
+use super::lines::{LineError, Lines};
 use super::{DataError, Dataset};
 
 /// Which column holds the target. Indices count from 0 (messages count columns from 1).
@@ -467,75 +468,6 @@ impl<'a> Csv<'a> {
             return Err(CsvProblem::TooLarge { found: shown(), limit: self.max_abs });
         }
         Ok(v)
-    }
-}
-
-/// Why [`Lines::next`] stopped.
-enum LineError {
-    Io(io::Error),
-    TooLong,
-}
-
-/// The lines of a stream, one at a time in one buffer of at most `max` bytes: `\n`,
-/// `\r\n` and a lone `\r` each end a line.
-struct Lines<R> {
-    r: R,
-    buf: Vec<u8>,
-    max: usize,
-    /// Lines returned so far.
-    line_no: usize,
-    /// The last line ended with `\r`: a `\n` right after it belongs to the same line end.
-    after_cr: bool,
-}
-
-impl<R: BufRead> Lines<R> {
-    fn new(r: R, max: usize) -> Self {
-        Self { r, buf: Vec::new(), max, line_no: 0, after_cr: false }
-    }
-
-    /// The next line without its line end, or `None` at the end of the stream.
-    fn next(&mut self) -> Result<Option<&[u8]>, LineError> {
-        self.buf.clear();
-        loop {
-            let chunk = match self.r.fill_buf() {
-                Ok(c) => c,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(LineError::Io(e)),
-            };
-            if chunk.is_empty() {
-                // The end: a last line without a line end, or nothing more.
-                self.after_cr = false;
-                if self.buf.is_empty() {
-                    return Ok(None);
-                }
-                self.line_no += 1;
-                return Ok(Some(&self.buf));
-            }
-            if core::mem::take(&mut self.after_cr) && chunk[0] == b'\n' {
-                self.r.consume(1);
-                continue;
-            }
-            match chunk.iter().position(|&b| b == b'\n' || b == b'\r') {
-                Some(p) => {
-                    if self.buf.len() + p > self.max {
-                        return Err(LineError::TooLong);
-                    }
-                    self.buf.extend_from_slice(&chunk[..p]);
-                    self.after_cr = chunk[p] == b'\r';
-                    self.r.consume(p + 1);
-                    self.line_no += 1;
-                    return Ok(Some(&self.buf));
-                }
-                None => {
-                    let n = chunk.len();
-                    if self.buf.len() + n > self.max {
-                        return Err(LineError::TooLong);
-                    }
-                    self.buf.extend_from_slice(chunk);
-                    self.r.consume(n);
-                }
-            }
-        }
     }
 }
 

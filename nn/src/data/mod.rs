@@ -53,6 +53,7 @@ pub mod batch;
 pub mod csv;
 pub mod dataset;
 pub mod idx;
+mod lines;
 pub mod mnist;
 pub mod normalize;
 pub mod split;
