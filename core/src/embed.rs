@@ -43,6 +43,8 @@ use core::mem::ManuallyDrop;
 
 use crate::half::{bf16_to_f32, f16_to_f32};
 
+pub mod header;
+
 /// The element types embedding reads from a safetensors file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dtype {
@@ -520,9 +522,16 @@ pub const fn counter<P: Place>(leaf: &str, base: u64) -> Embedded<u64> {
         report.str(t.dtype.name());
         base
     } else {
-        // A negative count is not one PyTorch writes; read as two's complement like the
-        // run-time loader.
-        u64::from_le_bytes(bytes8(P::Weights::BYTES, t.start))
+        // The same check as the macro's and the run-time loader's: a negative count is
+        // refused (the macro already refused the file; this guards `Weights` written by hand).
+        match header::counter(t.name, true, bytes8(P::Weights::BYTES, t.start)) {
+            Ok(v) => v,
+            Err(_) => {
+                report.problem(t.name);
+                report.str("`: the file's I64 counter is negative, not a count");
+                base
+            }
+        }
     };
     Embedded::new(value, report)
 }
@@ -880,5 +889,22 @@ mod tests {
         let header = r.finish::<File>("M");
         let want = std::format!("the weights in `test.safetensors` do not fit `M` ({} problems):", i + 4);
         assert!(header.message().starts_with(&want), "{}", header.message());
+    }
+
+    #[test]
+    fn a_negative_counter_is_a_problem_not_a_huge_count() {
+        struct Neg;
+        const NEG: [u8; 8] = (-3i64).to_le_bytes();
+        impl Weights for Neg {
+            const FILE: &'static str = "neg.safetensors";
+            const PREFIX: &'static str = "";
+            const BYTES: &'static [u8] = &NEG;
+            const TENSORS: &'static [TensorInfo] =
+                &[TensorInfo { name: "n", dtype: Dtype::I64, shape: &[], start: 0, end: 8 }];
+        }
+        const N: Embedded<u64> = counter::<Root<Neg>>("n", 5);
+        assert_eq!(N.report.problems(), 1);
+        assert!(N.report.message().contains("`n`: the file's I64 counter is negative"), "{}", N.report.message());
+        assert_eq!(N.value(), 5);
     }
 }

@@ -26,6 +26,8 @@ extern crate std;
 #[cfg(feature = "data")]
 #[cfg_attr(docsrs, doc(cfg(feature = "data")))]
 pub mod data;
+#[cfg(any(feature = "data", feature = "safetensors"))]
+mod file;
 #[cfg(feature = "alloc")]
 pub mod gradcheck;
 pub mod init;

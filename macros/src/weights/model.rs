@@ -1,14 +1,18 @@
 //! The weights file, read when the macro expands: the whole file is checked here (header,
-//! dtypes, offsets), so that constant evaluation only has to match names and shapes.
+//! dtypes, offsets, names, counters), so that constant evaluation only has to match names
+//! and shapes. The header checks are `monograd_core::embed::header`'s, the ones the
+//! run-time loader applies: a file one accepts, the other does (see `tests.rs`).
 
 use std::path::PathBuf;
 
-use safetensors::{Dtype, SafeTensors};
+use monograd_core::embed::header;
+use safetensors::tensor::TensorInfo;
+use safetensors::Dtype;
 
 use super::parse::Input;
 
 /// The most tensors a file may hold (`monograd_core::embed::MAX_TENSORS`).
-const MAX_TENSORS: usize = 4096;
+const MAX_TENSORS: usize = monograd_core::embed::MAX_TENSORS;
 
 /// Where relative paths start: the directory of the source file the literal is in, as
 /// for `include_bytes!`, made absolute (rustc may name it relative to its working
@@ -30,6 +34,7 @@ pub struct File {
     pub tensors: Vec<Tensor>,
 }
 
+#[derive(Debug)]
 pub struct Tensor {
     pub name: String,
     /// The variant of `monograd_core::embed::Dtype`.
@@ -53,38 +58,7 @@ impl File {
                  it, as for `include_bytes!`"
             ))
         })?;
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| err(format!("`{written}` is not a valid safetensors file: {e}")))?;
-        if st.len() > MAX_TENSORS {
-            return Err(err(format!("`{written}` holds {} tensors; embedding reads at most {MAX_TENSORS}", st.len())));
-        }
-        let base = bytes.as_ptr() as usize;
-        let mut tensors = Vec::with_capacity(st.len());
-        for (name, view) in st.iter() {
-            let dtype = match view.dtype() {
-                Dtype::F64 => "F64",
-                Dtype::F32 => "F32",
-                Dtype::F16 => "F16",
-                Dtype::BF16 => "BF16",
-                Dtype::I64 => "I64",
-                other => {
-                    return Err(err(format!(
-                        "`{written}`: the tensor `{name}` is {other:?}; embedding reads F32, F64, F16 and BF16 \
-                         tensors and I64 counters"
-                    )))
-                }
-            };
-            // The views borrow `bytes`, so their offsets are the data's place in the file.
-            let start = view.data().as_ptr() as usize - base;
-            tensors.push(Tensor {
-                name: name.to_string(),
-                dtype,
-                shape: view.shape().to_vec(),
-                start,
-                end: start + view.data().len(),
-            });
-        }
-        tensors.sort_by(|a, b| a.name.cmp(&b.name));
+        let tensors = check(&bytes, &written).map_err(err)?;
         let under = format!("{}.", input.prefix);
         if !input.prefix.is_empty() && !tensors.iter().any(|t| t.name.starts_with(&under)) {
             return Err(syn::Error::new(
@@ -93,5 +67,92 @@ impl File {
             ));
         }
         Ok(File { path, tensors })
+    }
+}
+
+/// The tensors of the safetensors file `bytes` (called `written` in messages), sorted by
+/// name, after every check: the header's (shared with the run-time loader), then
+/// embedding's own (the dtypes it reads, the number of tensors).
+pub fn check(bytes: &[u8], written: &str) -> Result<Vec<Tensor>, String> {
+    // The run-time loader's words, after the file's name.
+    let invalid = |p: header::Problem<'_>| format!("`{written}`: {p}");
+    let claimed = bytes.get(..8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+    let n = header::header_len(claimed, bytes.len() as u64).map_err(invalid)? as usize;
+    let text = &bytes[8..8 + n];
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let entries = serde::de::Deserializer::deserialize_map(&mut de, Entries)
+        .and_then(|e| de.end().map(|()| e))
+        .map_err(|e| format!("`{written}`: corrupt header: {e}"))?;
+    let corrupt = |p: header::Problem<'_>| format!("`{written}`: corrupt header: {p}");
+    for (name, info) in &entries {
+        let (begin, end) = info.data_offsets;
+        let dtype = info.dtype.to_string();
+        header::entry(name, &dtype, info.dtype.bitsize(), &info.shape, begin, end).map_err(corrupt)?;
+    }
+    let mut offsets: Vec<(usize, usize)> = entries.iter().map(|(_, i)| i.data_offsets).collect();
+    offsets.sort_unstable();
+    let data_len = header::tiling(offsets).map_err(corrupt)?;
+    let mut names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    header::unique(names).map_err(corrupt)?;
+    let data_start = 8 + n;
+    header::file_len(data_start as u64, data_len, bytes.len() as u64).map_err(invalid)?;
+
+    if entries.len() > MAX_TENSORS {
+        return Err(format!("`{written}` holds {} tensors; embedding reads at most {MAX_TENSORS}", entries.len()));
+    }
+    let mut tensors = Vec::with_capacity(entries.len());
+    for (name, info) in entries {
+        let dtype = match info.dtype {
+            Dtype::F64 => "F64",
+            Dtype::F32 => "F32",
+            Dtype::F16 => "F16",
+            Dtype::BF16 => "BF16",
+            Dtype::I64 => "I64",
+            other => {
+                return Err(format!(
+                    "`{written}`: the tensor `{name}` is {other:?}; embedding reads F32, F64, F16 and BF16 tensors \
+                     and I64 counters"
+                ))
+            }
+        };
+        let (start, end) = (data_start + info.data_offsets.0, data_start + info.data_offsets.1);
+        // An I64 scalar is a counter: the value is checked as the run-time loader checks it.
+        if info.dtype == Dtype::I64 && info.shape.is_empty() {
+            let value: [u8; 8] = bytes[start..end].try_into().unwrap_or_default();
+            header::counter(&name, true, value).map_err(|p| format!("`{written}`: {p}"))?;
+        }
+        tensors.push(Tensor { name, dtype, shape: info.shape, start, end });
+    }
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(tensors)
+}
+
+/// A header's tensor entries in the header's order, every one of them (a name twice is
+/// kept twice, for the check), with `__metadata__` checked to be one map of strings.
+struct Entries;
+
+impl<'de> serde::de::Visitor<'de> for Entries {
+    type Value = Vec<(String, TensorInfo)>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map from tensor names to {\"dtype\", \"shape\", \"data_offsets\"}")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let mut out = Vec::new();
+        let mut metadata = false;
+        while let Some(name) = map.next_key::<String>()? {
+            if name == "__metadata__" {
+                if std::mem::replace(&mut metadata, true) {
+                    return Err(A::Error::custom("`__metadata__` appears twice"));
+                }
+                map.next_value::<std::collections::BTreeMap<String, String>>()?;
+                continue;
+            }
+            out.push((name, map.next_value::<TensorInfo>()?));
+        }
+        Ok(out)
     }
 }

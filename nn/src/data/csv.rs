@@ -2,11 +2,25 @@
 //!
 //! Small on purpose (no CSV crate): fields are separated by commas, may be quoted with `"`
 //! (a `""` inside a quoted field is one quote; a quoted field stays on its line), and are
-//! trimmed of spaces. Blank lines are skipped, `\r\n` line ends and a UTF-8 byte order mark
-//! are accepted. Every other field of every row must be a finite number in `T`'s syntax
-//! (Rust's: `1`, `-0.5`, `3e-4`); anything else is an error naming the file, the line and
-//! the column, counted from 1 as editors do, and what was found. A row with a different
-//! number of fields than the first is an error too.
+//! trimmed of spaces. Blank lines are skipped; lines may end in `\n`, `\r\n` or a lone
+//! `\r` (old Mac files), mixed freely; a UTF-8 byte order mark is accepted. Every other
+//! field of every row must be a number in `T`'s syntax (Rust's: `1`, `-0.5`, `3e-4`);
+//! anything else is an error naming the file, the line and the column, counted from 1 as
+//! editors do, and what was found. A row with a different number of fields than the first
+//! is an error too.
+//!
+//! Values must be finite (`NaN`, `inf` are refused unless
+//! [`allow_non_finite`](Csv::allow_non_finite)) and at most [`Csv::DEFAULT_MAX_ABS`]
+//! (`1e30`) in absolute value unless [`max_abs`](Csv::max_abs) says otherwise: a value that
+//! large in training data is almost always a unit error or a sentinel, and squares of it
+//! overflow `f32`.
+//!
+//! Memory and time: [`Csv::read`] streams the file one line at a time, so it holds the
+//! rows it keeps (as `T`s, in vectors that grow by doubling), one line, and that line's
+//! field boundaries; never the file. A line longer than [`Csv::DEFAULT_MAX_LINE_LEN`]
+//! bytes (1 MiB) or with more than [`Csv::DEFAULT_MAX_FIELDS`] fields stops the read
+//! with an error naming the line and the limit; both limits are settable. Special files
+//! (a named pipe, `/dev/zero`, a directory) are refused before they are opened.
 //!
 //! ```
 //! use monograd_nn::data::Csv;
@@ -17,11 +31,18 @@
 //!
 //! let e = Csv::new().parse::<f64>("a,b\n1,2\n3,abc\n", "t.csv").unwrap_err();
 //! assert_eq!(e.to_string(), "t.csv: line 3, column 2: expected a number, found `abc`");
+//!
+//! // Values past the magnitude bound are errors unless the bound is raised.
+//! let e = Csv::new().parse::<f64>("a,b\n1,2e31\n", "t.csv").unwrap_err();
+//! assert!(e.to_string().starts_with("t.csv: line 2, column 2: expected a number of magnitude at most 1e30"), "{e}");
+//! let t = Csv::new().max_abs(f64::INFINITY).parse::<f64>("a,b\n1,2e31\n", "t.csv")?;
+//! assert_eq!(t.data.targets(), &[2e31]);
 //! # Ok::<(), monograd_nn::data::DataError>(())
 //! ```
 
 use std::borrow::Cow;
 use std::fmt;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::str::FromStr;
 use std::string::{String, ToString};
@@ -29,6 +50,7 @@ use std::vec::Vec;
 
 use monograd_core::Scalar;
 
+use super::lines::{LineError, Lines};
 use super::{DataError, Dataset};
 
 /// Which column holds the target. Indices count from 0 (messages count columns from 1).
@@ -66,10 +88,14 @@ impl<'a> From<&'a str> for Column<'a> {
 /// assert_eq!(t.target, "column 1");
 /// # Ok::<(), monograd_nn::data::DataError>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Csv<'a> {
     header: bool,
     target: Column<'a>,
+    max_line_len: usize,
+    max_fields: usize,
+    allow_non_finite: bool,
+    max_abs: f64,
 }
 
 impl Default for Csv<'_> {
@@ -92,7 +118,7 @@ pub struct Table<T> {
 
 /// What is wrong in a CSV file (the [`DataError::Csv`] around it names the file, line and
 /// column).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum CsvProblem {
     /// A field is not a number.
@@ -104,6 +130,24 @@ pub enum CsvProblem {
     NotFinite {
         /// The field, trimmed.
         found: String,
+    },
+    /// A field is a number larger in absolute value than the reader's bound
+    /// ([`Csv::max_abs`]), or than `T` can hold.
+    TooLarge {
+        /// The field, trimmed (shortened past 40 characters).
+        found: String,
+        /// The bound.
+        limit: f64,
+    },
+    /// A line is longer than the reader's limit ([`Csv::max_line_len`]).
+    LineTooLong {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// A line has more fields than the reader's limit ([`Csv::max_fields`]).
+    TooManyFields {
+        /// The limit.
+        limit: usize,
     },
     /// A field is empty.
     EmptyField,
@@ -154,7 +198,25 @@ impl fmt::Display for CsvProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotANumber { found } => write!(f, "expected a number, found `{found}`"),
-            Self::NotFinite { found } => write!(f, "expected a finite number, found `{found}`"),
+            Self::NotFinite { found } => write!(
+                f,
+                "expected a finite number, found `{found}` (`Csv::allow_non_finite(true)` accepts NaN and infinities)"
+            ),
+            Self::TooLarge { found, limit } => write!(
+                f,
+                "expected a number of magnitude at most {limit:e}, found `{found}` (a unit error or a sentinel \
+                 value? `Csv::max_abs` sets the bound)"
+            ),
+            Self::LineTooLong { limit } => write!(
+                f,
+                "the line is longer than {limit} bytes, the reader's limit: is this a CSV file? If it is, raise the \
+                 limit with `Csv::max_line_len`"
+            ),
+            Self::TooManyFields { limit } => write!(
+                f,
+                "the line has more than {limit} fields, the reader's limit: if the file is right, raise it with \
+                 `Csv::max_fields`"
+            ),
             Self::EmptyField => write!(f, "expected a number, found an empty field"),
             Self::Ragged { expected, found, first_line } => {
                 write!(f, "expected {expected} fields, as on line {first_line}, found {found}")
@@ -184,9 +246,68 @@ impl fmt::Display for CsvProblem {
 }
 
 impl<'a> Csv<'a> {
-    /// A reader expecting a header, with the last column as the target.
+    /// The longest line read by default, in bytes (1 MiB): room for 50,000 fields of
+    /// 20 characters.
+    pub const DEFAULT_MAX_LINE_LEN: usize = 1 << 20;
+    /// The most fields on a line by default.
+    pub const DEFAULT_MAX_FIELDS: usize = 100_000;
+    /// The largest absolute value accepted by default.
+    pub const DEFAULT_MAX_ABS: f64 = 1e30;
+
+    /// A reader expecting a header, with the last column as the target, and the default
+    /// limits: lines of at most [`Csv::DEFAULT_MAX_LINE_LEN`] bytes and
+    /// [`Csv::DEFAULT_MAX_FIELDS`] fields, finite values of at most
+    /// [`Csv::DEFAULT_MAX_ABS`] in absolute value.
     pub fn new() -> Self {
-        Self { header: true, target: Column::Last }
+        Self {
+            header: true,
+            target: Column::Last,
+            max_line_len: Self::DEFAULT_MAX_LINE_LEN,
+            max_fields: Self::DEFAULT_MAX_FIELDS,
+            allow_non_finite: false,
+            max_abs: Self::DEFAULT_MAX_ABS,
+        }
+    }
+
+    /// The longest line accepted, in bytes (line end excluded); a longer one is an error
+    /// ([`CsvProblem::LineTooLong`]). Reading holds one line, so this bounds the memory
+    /// beyond the rows kept.
+    ///
+    /// ```
+    /// use monograd_nn::data::{Csv, CsvProblem, DataError};
+    /// let e = Csv::new().max_line_len(8).parse::<f32>("a,b\n1,2\n1000000,2\n", "t.csv").unwrap_err();
+    /// assert!(matches!(e, DataError::Csv { line: Some(3), problem: CsvProblem::LineTooLong { limit: 8 }, .. }));
+    /// ```
+    pub fn max_line_len(self, bytes: usize) -> Self {
+        Self { max_line_len: bytes, ..self }
+    }
+
+    /// The most fields a line may have; more is an error ([`CsvProblem::TooManyFields`]).
+    pub fn max_fields(self, fields: usize) -> Self {
+        Self { max_fields: fields, ..self }
+    }
+
+    /// Whether `NaN`, `inf` and `-inf` are accepted as values (default: no, they are
+    /// [`CsvProblem::NotFinite`] errors).
+    ///
+    /// ```
+    /// use monograd_nn::data::Csv;
+    /// assert!(Csv::new().parse::<f32>("a,b\n1,NaN\n", "t.csv").is_err());
+    /// let t = Csv::new().allow_non_finite(true).parse::<f32>("a,b\n1,NaN\n-inf,2\n", "t.csv")?;
+    /// assert!(t.data.targets()[0].is_nan() && t.data.inputs()[1] == f32::NEG_INFINITY);
+    /// # Ok::<(), monograd_nn::data::DataError>(())
+    /// ```
+    pub fn allow_non_finite(self, allow: bool) -> Self {
+        Self { allow_non_finite: allow, ..self }
+    }
+
+    /// The largest absolute value accepted (default [`Csv::DEFAULT_MAX_ABS`], `1e30`);
+    /// a larger one is a [`CsvProblem::TooLarge`] error. `f64::INFINITY` accepts every
+    /// finite value. Numbers too large for `T` itself (`1e39` for `f32`) are always
+    /// [`CsvProblem::TooLarge`], unless non-finite values are allowed (they become
+    /// infinities, as Rust parses them).
+    pub fn max_abs(self, limit: f64) -> Self {
+        Self { max_abs: limit, ..self }
     }
 
     /// Whether the first non-blank line is a header of column names.
@@ -199,49 +320,56 @@ impl<'a> Csv<'a> {
         Self { target: target.into(), ..self }
     }
 
-    /// Reads the file at `path` with values of type `T` (`f32` or `f64`).
+    /// Reads the file at `path` with values of type `T` (`f32` or `f64`), one line at a
+    /// time (see the [module](self) docs for the memory this takes). A path that is not a
+    /// regular file (a directory, a named pipe, a device) is refused before it is opened:
+    /// [`DataError::NotAFile`].
     pub fn read<T: Scalar + FromStr>(&self, path: impl AsRef<Path>) -> Result<Table<T>, DataError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-        let text = match core::str::from_utf8(&bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
-                return Err(DataError::Csv {
-                    path: path.into(),
-                    line: Some(line),
-                    column: None,
-                    problem: CsvProblem::NotUtf8,
-                });
-            }
-        };
-        self.parse(text, path)
+        let (file, _) = crate::file::open_regular(path).map_err(|e| DataError::open(path, e))?;
+        self.read_from(BufReader::with_capacity(64 * 1024, file), path)
     }
 
     /// Parses CSV text already in memory; `name` stands for the file in messages.
     pub fn parse<T: Scalar + FromStr>(&self, text: &str, name: impl AsRef<Path>) -> Result<Table<T>, DataError> {
-        let path = name.as_ref();
+        self.read_from(text.as_bytes(), name.as_ref())
+    }
+
+    /// The reader behind [`Csv::read`] and [`Csv::parse`].
+    fn read_from<T: Scalar + FromStr>(&self, r: impl BufRead, path: &Path) -> Result<Table<T>, DataError> {
         let err = |line: usize, column: Option<usize>, problem| DataError::Csv {
             path: path.into(),
             line: Some(line),
             column,
             problem,
         };
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-
-        let mut fields: Vec<Cow<'_, str>> = Vec::new();
+        let mut lines = Lines::new(r, self.max_line_len);
+        let mut fields: Vec<Field> = Vec::new();
         // Set by the first non-blank line: (fields per row, its line, target index).
         let mut shape: Option<(usize, usize, usize)> = None;
         let mut names: Vec<String> = Vec::new();
         let (mut inputs, mut targets) = (Vec::new(), Vec::new());
 
-        for (i, line) in text.split('\n').enumerate() {
-            let line_no = i + 1;
-            let line = line.strip_suffix('\r').unwrap_or(line);
+        loop {
+            let line_no = lines.line_no + 1;
+            let bytes = match lines.next() {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                Err(LineError::Io(e)) => return Err(DataError::io(path, e)),
+                Err(LineError::TooLong) => {
+                    return Err(err(line_no, None, CsvProblem::LineTooLong { limit: self.max_line_len }))
+                }
+            };
+            let Ok(mut line) = core::str::from_utf8(bytes) else {
+                return Err(err(line_no, None, CsvProblem::NotUtf8));
+            };
+            if line_no == 1 {
+                line = line.strip_prefix('\u{feff}').unwrap_or(line);
+            }
             if line.trim().is_empty() {
                 continue;
             }
-            split_fields(line, &mut fields).map_err(|(col, p)| err(line_no, Some(col), p))?;
+            split_fields(line, &mut fields, self.max_fields).map_err(|(col, p)| err(line_no, Some(col), p))?;
             let (width, first_line, target) = match shape {
                 Some(s) => s,
                 None => {
@@ -255,10 +383,10 @@ impl<'a> Csv<'a> {
                         Column::Name(name) if !self.header => {
                             return Err(err(line_no, None, CsvProblem::NameWithoutHeader { name: name.into() }))
                         }
-                        Column::Name(name) => match fields.iter().position(|f| f.trim() == name) {
+                        Column::Name(name) => match fields.iter().position(|f| f.text(line).trim() == name) {
                             Some(k) => k,
                             None => {
-                                let columns = fields.iter().map(|f| f.trim().to_string()).collect();
+                                let columns = fields.iter().map(|f| f.text(line).trim().to_string()).collect();
                                 return Err(err(
                                     line_no,
                                     None,
@@ -272,7 +400,7 @@ impl<'a> Csv<'a> {
                     }
                     shape = Some((width, line_no, target));
                     if self.header {
-                        names = fields.iter().map(|f| f.trim().to_string()).collect();
+                        names = fields.iter().map(|f| f.text(line).trim().to_string()).collect();
                         continue;
                     }
                     names = (1..=width).map(|c| std::format!("column {c}")).collect();
@@ -287,7 +415,7 @@ impl<'a> Csv<'a> {
                 ));
             }
             for (j, field) in fields.iter().enumerate() {
-                let v: T = number(field).map_err(|p| err(line_no, Some(j + 1), p))?;
+                let v: T = self.number(&field.text(line)).map_err(|p| err(line_no, Some(j + 1), p))?;
                 if j == target {
                     targets.push(v);
                 } else {
@@ -305,68 +433,100 @@ impl<'a> Csv<'a> {
         let target_name = names.remove(target);
         Ok(Table { data: Dataset::new(inputs, targets, width - 1)?, features: names, target: target_name })
     }
-}
 
-/// A finite number, or the problem with the field.
-fn number<T: Scalar + FromStr>(field: &str) -> Result<T, CsvProblem> {
-    let s = field.trim();
-    if s.is_empty() {
-        return Err(CsvProblem::EmptyField);
-    }
-    let shown = || {
-        let mut chars = s.chars();
-        let mut out: String = chars.by_ref().take(40).collect();
-        if chars.next().is_some() {
-            out.push('…');
+    /// A number within the reader's bounds, or the problem with the field.
+    fn number<T: Scalar + FromStr>(&self, field: &str) -> Result<T, CsvProblem> {
+        let s = field.trim();
+        if s.is_empty() {
+            return Err(CsvProblem::EmptyField);
         }
-        out
-    };
-    match s.parse::<T>() {
-        Ok(v) if v.is_finite() => Ok(v),
-        Ok(_) => Err(CsvProblem::NotFinite { found: shown() }),
-        Err(_) => Err(CsvProblem::NotANumber { found: shown() }),
+        let shown = || {
+            let mut chars = s.chars();
+            let mut out: String = chars.by_ref().take(40).collect();
+            if chars.next().is_some() {
+                out.push('…');
+            }
+            out
+        };
+        let Ok(v) = s.parse::<T>() else {
+            return Err(CsvProblem::NotANumber { found: shown() });
+        };
+        if !v.is_finite() {
+            if self.allow_non_finite {
+                return Ok(v);
+            }
+            // Written as NaN or an infinity, or a number too large for `T` (which parses to
+            // an infinity).
+            let word = s.trim_start_matches(['+', '-']).to_ascii_lowercase();
+            return Err(if matches!(word.as_str(), "nan" | "inf" | "infinity") {
+                CsvProblem::NotFinite { found: shown() }
+            } else {
+                CsvProblem::TooLarge { found: shown(), limit: self.max_abs }
+            });
+        }
+        if v.to_f64().abs() > self.max_abs {
+            return Err(CsvProblem::TooLarge { found: shown(), limit: self.max_abs });
+        }
+        Ok(v)
     }
 }
 
-/// Splits one line into fields, unquoting quoted ones; an error carries its column from 1.
-fn split_fields<'t>(line: &'t str, out: &mut Vec<Cow<'t, str>>) -> Result<(), (usize, CsvProblem)> {
+/// A field's place on its line: the bytes `start..end` (inside the quotes, for a quoted
+/// field), and whether they hold `""` escapes.
+#[derive(Clone, Copy)]
+struct Field {
+    start: usize,
+    end: usize,
+    escaped: bool,
+}
+
+impl Field {
+    /// The field's text, unquoted.
+    fn text<'t>(&self, line: &'t str) -> Cow<'t, str> {
+        let raw = &line[self.start..self.end];
+        if self.escaped {
+            Cow::Owned(raw.replace("\"\"", "\""))
+        } else {
+            Cow::Borrowed(raw)
+        }
+    }
+}
+
+/// Splits one line into fields (at most `max`); an error carries its column from 1.
+fn split_fields(line: &str, out: &mut Vec<Field>, max: usize) -> Result<(), (usize, CsvProblem)> {
     out.clear();
     let bytes = line.as_bytes();
     let mut i = 0;
     loop {
         let col = out.len() + 1;
+        if out.len() == max {
+            return Err((col, CsvProblem::TooManyFields { limit: max }));
+        }
         let mut j = i;
         while j < bytes.len() && (bytes[j] == b' ' || bytes[j] == b'\t') {
             j += 1;
         }
         if j < bytes.len() && bytes[j] == b'"' {
             // Quoted: up to the next lone quote; `""` is an escaped quote.
-            let mut k = j + 1;
-            let mut owned: Option<String> = None;
-            let mut seg = k;
-            let content = loop {
+            let start = j + 1;
+            let mut k = start;
+            let mut escaped = false;
+            let end = loop {
                 let Some(q) = line[k..].find('"').map(|q| k + q) else {
                     return Err((col, CsvProblem::Unterminated));
                 };
                 if bytes.get(q + 1) == Some(&b'"') {
-                    owned.get_or_insert_with(String::new).push_str(&line[seg..=q]);
+                    escaped = true;
                     k = q + 2;
-                    seg = k;
                     continue;
                 }
-                k = q + 1;
-                break match owned.take() {
-                    Some(mut s) => {
-                        s.push_str(&line[seg..q]);
-                        Cow::Owned(s)
-                    }
-                    None => Cow::Borrowed(&line[seg..q]),
-                };
+                break q;
             };
+            out.push(Field { start, end, escaped });
+            k = end + 1;
             while k < bytes.len() && (bytes[k] == b' ' || bytes[k] == b'\t') {
                 k += 1;
             }
-            out.push(content);
             match bytes.get(k) {
                 None => return Ok(()),
                 Some(b',') => i = k + 1,
@@ -378,11 +538,11 @@ fn split_fields<'t>(line: &'t str, out: &mut Vec<Cow<'t, str>>) -> Result<(), (u
         } else {
             match line[i..].find(',') {
                 Some(p) => {
-                    out.push(Cow::Borrowed(&line[i..i + p]));
+                    out.push(Field { start: i, end: i + p, escaped: false });
                     i += p + 1;
                 }
                 None => {
-                    out.push(Cow::Borrowed(&line[i..]));
+                    out.push(Field { start: i, end: bytes.len(), escaped: false });
                     return Ok(());
                 }
             }

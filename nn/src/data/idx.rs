@@ -12,12 +12,18 @@
 //! and labels with `0x00000801` (u8, rank 1: `[n]`).
 //!
 //! A file is read gzip-compressed or raw, told apart by gzip's magic bytes `1f 8b` rather
-//! than by its name. Bad input is an `Err`, never a panic: a file shorter than its header
-//! or than the data its header declares, a wrong magic number, dimensions whose product
-//! overflows, bytes left after the data. Memory follows what the file holds, not what its
-//! header claims: a raw file's declared size is checked against the file's length before
+//! than by its name. A compressed file may hold several gzip members one after another
+//! (what `cat a.gz b.gz` makes): their contents are read as one stream, as `gunzip` does.
+//! Bad input is an `Err`, never a panic: a file shorter than its header or than the data
+//! its header declares, a wrong magic number, dimensions whose product overflows, bytes
+//! left after the data (raw), or after the last gzip member bytes that do not start
+//! another member (compressed). Memory follows what the file holds, not what its header
+//! claims: a raw file's declared size is checked against the file's length before
 //! anything is allocated, and a compressed file's buffer grows only as decompressed bytes
 //! arrive (its first reservation is bounded by the compressed size).
+//!
+//! Only u8 arrays are read (`0x08`): IDX files of other element types, floats included,
+//! are refused by their magic number, so no non-finite value can come from an IDX file.
 //!
 //! ```
 //! use monograd_nn::data::idx;
@@ -34,7 +40,7 @@
 //! # Ok::<(), monograd_nn::data::DataError>(())
 //! ```
 
-use std::fs::File;
+use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::vec::Vec;
@@ -128,7 +134,7 @@ pub fn parse(bytes: &[u8], name: impl AsRef<Path>, expected: Option<u32>) -> Res
     let path = name.as_ref();
     if bytes.starts_with(&GZIP_MAGIC) {
         let reserve = (bytes.len() as u64).saturating_mul(GZIP_FIRST_RESERVE_RATIO);
-        read_from(GzDecoder::new(bytes), path, expected, None, reserve, gzip_error)
+        read_from(Members::new(bytes), path, expected, None, reserve, gzip_error)
     } else {
         read_from(bytes, path, expected, Some(bytes.len() as u64), u64::MAX, io_error)
     }
@@ -139,6 +145,9 @@ fn io_error(path: &Path, e: io::Error) -> DataError {
 }
 
 fn gzip_error(path: &Path, e: io::Error) -> DataError {
+    if let Some(&NotAMember { members }) = e.get_ref().and_then(|inner| inner.downcast_ref()) {
+        return DataError::TrailingGzip { path: PathBuf::from(path), members };
+    }
     if e.kind() == io::ErrorKind::UnexpectedEof {
         return DataError::TruncatedGzip { path: PathBuf::from(path), source: e };
     }
@@ -146,18 +155,84 @@ fn gzip_error(path: &Path, e: io::Error) -> DataError {
 }
 
 fn read_file(path: &Path, expected: Option<u32>) -> Result<Idx, DataError> {
-    let file = File::open(path).map_err(|e| io_error(path, e))?;
-    let len = file.metadata().map_err(|e| io_error(path, e))?.len();
+    let (file, len) = crate::file::open_regular(path).map_err(|e| DataError::open(path, e))?;
     let mut reader = BufReader::new(file);
     // A file's buffer fills with the first read unless the file is shorter than two bytes.
     let head = reader.fill_buf().map_err(|e| io_error(path, e))?;
     if head.starts_with(&GZIP_MAGIC) {
         let reserve = len.saturating_mul(GZIP_FIRST_RESERVE_RATIO);
-        read_from(GzDecoder::new(reader), path, expected, None, reserve, gzip_error)
+        read_from(Members::new(reader), path, expected, None, reserve, gzip_error)
     } else {
         read_from(reader, path, expected, Some(len), u64::MAX, io_error)
     }
 }
+
+/// The contents of every gzip member of a stream, one after another, as `gunzip` reads
+/// them: each member's CRC and length are checked at its end (by the decoder), and what
+/// follows a member must be the end of the input or another member, else the read fails
+/// with [`NotAMember`].
+struct Members<R: BufRead> {
+    decoder: Option<GzDecoder<R>>,
+    /// Members read to their end.
+    done: usize,
+}
+
+impl<R: BufRead> Members<R> {
+    fn new(r: R) -> Self {
+        Self { decoder: Some(GzDecoder::new(r)), done: 0 }
+    }
+}
+
+impl<R: BufRead> Read for Members<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(decoder) = self.decoder.as_mut() else { return Ok(0) };
+            let n = decoder.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // This member ended, its trailer checked; the decoder read nothing past it.
+            self.done += 1;
+            let Some(mut rest) = self.decoder.take().map(GzDecoder::into_inner) else { return Ok(0) };
+            let next = rest.fill_buf()?;
+            if next.is_empty() {
+                return Ok(0);
+            }
+            // A member starts with 1f 8b; a second byte that differs fails in the decoder's
+            // header check, which is reported the same way below.
+            if next[0] != GZIP_MAGIC[0] {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, NotAMember { members: self.done }));
+            }
+            let mut decoder = GzDecoder::new(rest);
+            match decoder.read(buf) {
+                Ok(n) if n > 0 || buf.is_empty() => {
+                    self.decoder = Some(decoder);
+                    return Ok(n);
+                }
+                // An empty member: on to what follows it.
+                Ok(_) => self.decoder = Some(decoder),
+                Err(e) if decoder.header().is_none() && e.kind() != io::ErrorKind::UnexpectedEof => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, NotAMember { members: self.done }))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Bytes after the last complete gzip member that do not start another member.
+#[derive(Debug)]
+struct NotAMember {
+    members: usize,
+}
+
+impl fmt::Display for NotAMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "bytes after gzip member {} that are not a gzip member", self.members)
+    }
+}
+
+impl std::error::Error for NotAMember {}
 
 /// Reads until `buf` is full or the stream ends; returns the bytes read.
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

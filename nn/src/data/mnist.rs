@@ -176,14 +176,16 @@ impl Mnist {
     }
 }
 
-/// `dir/name`, or `dir/name.gz`, whichever exists (the uncompressed one first).
+/// `dir/name`, or `dir/name.gz`, whichever exists (the uncompressed one first). Whatever
+/// exists under the name is taken, so that a directory or a named pipe there is reported
+/// as such by the reader (which refuses it) rather than passed over.
 fn find(dir: &Path, name: &'static str) -> Result<PathBuf, DataError> {
     let raw = dir.join(name);
-    if raw.is_file() {
+    if raw.exists() {
         return Ok(raw);
     }
     let gz = dir.join(std::format!("{name}.gz"));
-    if gz.is_file() {
+    if gz.exists() {
         return Ok(gz);
     }
     if !dir.is_dir() {
@@ -207,6 +209,9 @@ impl Part {
         let x = idx::read_images(images)?;
         let y = idx::read_labels(labels)?;
         let (n, rows, cols) = (x.dims()[0], x.dims()[1], x.dims()[2]);
+        if rows == 0 || cols == 0 {
+            return Err(DataError::EmptyImages { path: images.into(), rows, cols });
+        }
         if y.len() != n {
             return Err(DataError::CountMismatch {
                 images: images.into(),

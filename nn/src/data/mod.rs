@@ -12,7 +12,12 @@
 //!
 //! Every reader returns a [`DataError`] for bad input (a missing, truncated or malformed
 //! file, a mismatch between images and labels, a non-number in a CSV cell), naming the
-//! file, what was expected and what was found; none panics on what it reads.
+//! file, what was expected and what was found; none panics on what it reads. Each takes
+//! memory bounded by what it keeps (CSV: the rows and one line of at most 1 MiB; IDX: the
+//! data its header declares, checked against the file), and each refuses a path that is
+//! not a regular file (a directory, a named pipe, a device) before opening it, with
+//! [`DataError::NotAFile`], so that nothing waits on a pipe or reads `/dev/zero` forever.
+//! docs/RELIABILITY.md has every promise and its test.
 //!
 //! The whole story on the repository's digits (feature `data`, which needs `std`):
 //!
@@ -48,6 +53,7 @@ pub mod batch;
 pub mod csv;
 pub mod dataset;
 pub mod idx;
+mod lines;
 pub mod mnist;
 pub mod normalize;
 pub mod split;
@@ -100,6 +106,23 @@ pub enum DataError {
         path: PathBuf,
         /// The decoder's error.
         source: io::Error,
+    },
+    /// After the last complete gzip member, bytes that do not start another member (the
+    /// counterpart of [`DataError::TrailingData`] for a compressed file).
+    TrailingGzip {
+        /// The file.
+        path: PathBuf,
+        /// Complete members before those bytes.
+        members: usize,
+    },
+    /// A path names something other than a regular file: a directory, a named pipe
+    /// (FIFO), a device, a socket. Readers refuse it before opening it, since a FIFO would
+    /// block and a device may never end.
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is (`"a named pipe (FIFO)"`).
+        kind: &'static str,
     },
     /// An IDX file's magic number is not the one required.
     Magic {
@@ -177,6 +200,15 @@ pub enum DataError {
         /// `(rows, cols)` of this one.
         found: (usize, usize),
     },
+    /// An images file declares images with no pixels (0 rows or 0 columns).
+    EmptyImages {
+        /// The images file.
+        path: PathBuf,
+        /// Rows of an image, as declared.
+        rows: usize,
+        /// Columns of an image, as declared.
+        cols: usize,
+    },
     /// A class label is not below the number of classes.
     Label {
         /// The labels file.
@@ -253,6 +285,15 @@ impl fmt::Display for DataError {
             Self::TruncatedGzip { path, source } => {
                 write!(f, "{}: file ends early: the gzip stream stops before its end ({source})", path.display())
             }
+            Self::TrailingGzip { path, members } => write!(
+                f,
+                "{}: expected the end of the file or another gzip member after gzip member {members}, found other \
+                 bytes (trailing junk; recompress the data, or cut the file after its last member)",
+                path.display()
+            ),
+            Self::NotAFile { path, kind } => {
+                write!(f, "{}: is {kind}, not a regular file; {}", path.display(), crate::file::ADVICE)
+            }
             Self::Magic { path, expected, found } => {
                 write!(f, "{}: expected magic ", path.display())?;
                 match expected {
@@ -302,6 +343,11 @@ impl fmt::Display for DataError {
                 found.0,
                 found.1
             ),
+            Self::EmptyImages { path, rows, cols } => write!(
+                f,
+                "{}: expected images of at least 1x1 pixels, found {rows}x{cols} in the header",
+                path.display()
+            ),
             Self::Label { path, index, label, classes } => write!(
                 f,
                 "{}: label {index}: expected a class in 0..={}, found {label}",
@@ -343,6 +389,14 @@ impl DataError {
     /// An [`io::Error`] on `path`.
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Self::Io { path: path.into(), source }
+    }
+
+    /// Why opening `path` failed.
+    pub(crate) fn open(path: impl Into<PathBuf>, e: crate::file::OpenError) -> Self {
+        match e {
+            crate::file::OpenError::Io(source) => Self::Io { path: path.into(), source },
+            crate::file::OpenError::NotAFile(kind) => Self::NotAFile { path: path.into(), kind },
+        }
     }
 
     /// An argument out of range.

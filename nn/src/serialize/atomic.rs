@@ -19,12 +19,34 @@
 //! place but may not survive a power loss.
 //!
 //! [`write_with`] calls a hook after steps 2, 3 and 4; tests inject failures there.
+//!
+//! Two more things a careful tool does:
+//!
+//! - **Symbolic links are followed.** When the target is a symbolic link (or a chain of
+//!   them), the file it points to is replaced and the link stays a link: the temporary
+//!   file is made in the directory of the link's final target and renamed over that. A
+//!   link to a file that does not exist yet creates that file.
+//! - **Temporary files left by a crash are removed** by the next save to the same target:
+//!   before step 1, the files of the target's directory named as a save of this target
+//!   names its own (`.NAME.PID.N.tmp`, `PID` and `N` decimal) that are regular files
+//!   last modified [`STALE_AFTER`] (one hour) ago or more are deleted. Younger ones may
+//!   belong to a save still running in another process and are left alone; nothing else
+//!   is touched. This lists the directory once per save; failures to list or remove are
+//!   ignored (the save itself does not depend on them).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 use std::{format, process};
+
+/// How old a temporary file of a save must be before a later save to the same target
+/// takes it for the leftover of a crash and removes it.
+pub const STALE_AFTER: Duration = Duration::from_secs(60 * 60);
+
+/// Symbolic links followed before giving up, as Linux's `ELOOP` limit.
+const MAX_LINKS: usize = 40;
 
 /// A point of [`write_with`] at which its hook runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +106,7 @@ pub fn write_with(
     bytes: &[u8],
     mut hook: impl FnMut(Stage) -> io::Result<()>,
 ) -> io::Result<()> {
-    let path = path.as_ref();
+    let path = &final_target(path.as_ref())?;
     let Some(name) = path.file_name() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"));
     };
@@ -92,7 +114,9 @@ pub fn write_with(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let (mut file, temp) = create_temp(dir, &name.to_string_lossy())?;
+    let name = name.to_string_lossy();
+    remove_stale(dir, &name, SystemTime::now());
+    let (mut file, temp) = create_temp(dir, &name)?;
     let guard = RemoveOnDrop(Some(temp));
     // Keep the target's permissions (a model shared read-only stays so).
     if let Ok(meta) = fs::metadata(path) {
@@ -109,6 +133,60 @@ pub fn write_with(
     fs::rename(temp, path)?;
     guard.disarm();
     sync_dir(dir)
+}
+
+/// The file `path` finally names: `path` itself unless it is a symbolic link, else the
+/// end of the chain of links (which may not exist yet).
+fn final_target(path: &Path) -> io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match fs::symlink_metadata(&p) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let next = fs::read_link(&p)?;
+                // A relative link is relative to the directory holding it.
+                p = match p.parent() {
+                    Some(dir) if next.is_relative() => dir.join(next),
+                    _ => next,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{}: too many levels of symbolic links", path.display())))
+}
+
+/// Whether `file` is named as [`create_temp`] names a temporary file for the target
+/// `name`: `.NAME.PID.N.tmp`, `PID` and `N` decimal.
+fn is_temp_of(file: &str, name: &str) -> bool {
+    let Some(rest) = file
+        .strip_prefix('.')
+        .and_then(|r| r.strip_prefix(name))
+        .and_then(|r| r.strip_prefix('.'))
+        .and_then(|r| r.strip_suffix(".tmp"))
+    else {
+        return false;
+    };
+    let decimal = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mut parts = rest.split('.');
+    matches!((parts.next(), parts.next(), parts.next()), (Some(pid), Some(n), None) if decimal(pid) && decimal(n))
+}
+
+/// Removes the temporary files of earlier saves to `name` in `dir` that are [`STALE_AFTER`]
+/// old or more at `now`: regular files only, named by [`is_temp_of`]. Best effort.
+fn remove_stale(dir: &Path, name: &str, now: SystemTime) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        if !file_name.to_str().is_some_and(|f| is_temp_of(f, name)) {
+            continue;
+        }
+        // Not followed: a link with a temporary file's name is not ours.
+        let Ok(meta) = entry.metadata() else { continue };
+        let age = meta.modified().ok().and_then(|m| now.duration_since(m).ok());
+        if meta.file_type().is_file() && age.is_some_and(|a| a >= STALE_AFTER) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Creates `.NAME.PID.N.tmp` in `dir`, never opening an existing file.
@@ -159,4 +237,21 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_own_temporary_names_count_as_ours() {
+        assert!(is_temp_of(".w.bin.123.0.tmp", "w.bin"));
+        assert!(is_temp_of(".a.1.2.tmp", "a"));
+        for other in
+            [".w.bin.tmp", ".w.bin.x.0.tmp", ".w.bin.1.2.3.tmp", "w.bin.1.2.tmp", ".w.bin.1.2.tmp~", ".a.1.2.tmp"]
+        {
+            assert!(!is_temp_of(other, if other.starts_with(".a.") { "a.1" } else { "w.bin" }), "{other}");
+        }
+        assert!(!is_temp_of(".w.bin.1..tmp", "w.bin"));
+    }
 }

@@ -53,7 +53,6 @@
 
 use std::borrow::{Cow, ToOwned};
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::Path as FsPath;
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -302,8 +301,7 @@ pub(crate) struct ExtraRead<T> {
 
 pub(crate) fn open(path: &FsPath) -> Result<Source<'static>, SerializeError> {
     let io = |source| SerializeError::Io { path: path.to_owned(), source };
-    let file = File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
+    let (file, len) = crate::file::open_regular(path).map_err(|e| io(e.into_io()))?;
     Ok(Source::File(file, len))
 }
 

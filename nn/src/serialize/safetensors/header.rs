@@ -1,6 +1,9 @@
 //! Reading and checking a safetensors header, streamed: the length against the file before
 //! anything else, each entry as it comes, the offsets against each other and the file.
 //!
+//! The checks themselves are `monograd_core::embed::header`'s, which `include_weights!`
+//! applies to the same files at compile time.
+//!
 //! Memory: the entries the model wants, 16 bytes of offsets per tensor and (lenient) the
 //! names of the others, each vector allocated once at the size a first, counting pass
 //! found; never the header's text whole, never anything sized by what it claims.
@@ -11,12 +14,12 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path as FsPath;
 use std::string::{String, ToString};
+use std::vec;
 use std::vec::Vec;
-use std::{format, vec};
 
 use ::safetensors::tensor::TensorInfo;
+use monograd_core::embed::header::{self, Problem};
 
-use super::MAX_HEADER_LEN;
 use crate::serialize::SerializeError;
 
 /// Whence the loader reads: a file (its size when opened: a file that shrinks while being
@@ -244,24 +247,14 @@ impl<'de> serde::de::Visitor<'de> for HeaderSeed<'_> {
             }
             let info: TensorInfo = map.next_value()?;
             let (begin, end) = info.data_offsets;
-            let Some(size) = byte_size(&info) else {
-                return Err(A::Error::custom(format!(
-                    "tensor `{name}`: the size of {} {:?} overflows or is not whole bytes",
-                    info.dtype, info.shape
-                )));
-            };
-            if end < begin || end - begin != size {
-                return Err(A::Error::custom(format!(
-                    "tensor `{name}`: offsets [{begin}, {end}] for {} {:?}, which takes {size} bytes",
-                    info.dtype, info.shape
-                )));
-            }
+            let dtype = info.dtype.to_string();
+            header::entry(&name, &dtype, info.dtype.bitsize(), &info.shape, begin, end).map_err(A::Error::custom)?;
             p.offsets.push((begin, end));
             match self.wanted.get(name.as_str()) {
                 None if self.skipped_prefix.is_some_and(|s| name.starts_with(s)) => {}
                 Some(&i) => {
                     if p.found[i].replace(info).is_some() {
-                        return Err(A::Error::custom(format!("tensor `{name}` appears twice")));
+                        return Err(A::Error::custom(Problem::Duplicate { name: &name }));
                     }
                 }
                 None => {
@@ -332,13 +325,6 @@ impl<'de> serde::de::Visitor<'de> for AnyString {
     }
 }
 
-/// The bytes a tensor takes, or `None` if that overflows or is not whole bytes.
-fn byte_size(info: &TensorInfo) -> Option<usize> {
-    let numel = info.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))?;
-    let bits = numel.checked_mul(info.dtype.bitsize())?;
-    (bits % 8 == 0).then_some(bits / 8)
-}
-
 /// The checked header: for each of the model's wants, its entry, and where the data
 /// starts.
 pub(crate) struct Header {
@@ -371,17 +357,22 @@ pub(crate) fn read_header(
     let HeaderOptions { strict, keep_metadata, skipped_prefix } = options;
     let io = |source| SerializeError::Io { path: path.to_owned(), source };
     let corrupt = |reason: String| SerializeError::CorruptHeader { path: path.to_owned(), reason };
+    let problem = |p: Problem<'_>| match p {
+        Problem::HeaderLength { claimed, limit } => {
+            SerializeError::HeaderLength { path: path.to_owned(), claimed, limit }
+        }
+        Problem::Truncated { expected, found } => SerializeError::Truncated { path: path.to_owned(), expected, found },
+        Problem::Trailing { expected, found } => {
+            SerializeError::TrailingData { path: path.to_owned(), expected, found }
+        }
+        other => corrupt(other.to_string()),
+    };
     let len = src.len();
-    if len < 8 {
-        return Err(SerializeError::Truncated { path: path.to_owned(), expected: 8, found: len });
-    }
     let mut n = [0u8; 8];
-    src.read_at(0, &mut n).map_err(io)?;
-    let n = u64::from_le_bytes(n);
-    let limit = (len - 8).min(MAX_HEADER_LEN);
-    if n > limit {
-        return Err(SerializeError::HeaderLength { path: path.to_owned(), claimed: n, limit });
+    if len >= 8 {
+        src.read_at(0, &mut n).map_err(io)?;
     }
+    let n = header::header_len(u64::from_le_bytes(n), len).map_err(problem)?;
     let header_error = |e| match e {
         HeaderError::Io(e) => io(e),
         HeaderError::Corrupt(reason) => corrupt(reason),
@@ -391,29 +382,14 @@ pub(crate) fn read_header(
     let mut parsed = src.parse_header(n, seed).map_err(header_error)?;
     // The offsets must tile [0, data length): sorted, each begins where the last ended.
     parsed.offsets.sort_unstable();
-    let mut cursor = 0usize;
-    for &(begin, end) in &parsed.offsets {
-        if begin != cursor {
-            let what = if begin < cursor { "overlap" } else { "leave a gap" };
-            return Err(corrupt(format!("tensor offsets {what} at byte {}", begin.min(cursor))));
-        }
-        cursor = end;
-    }
+    let data_len = header::tiling(parsed.offsets.iter().copied()).map_err(problem)?;
     if !strict {
         // Each name once (wanted names were checked while parsing): sorted in place, which
         // is also the order of the report.
         parsed.unexpected.sort_unstable();
-        if let Some(w) = parsed.unexpected.windows(2).find(|w| w[0] == w[1]) {
-            return Err(corrupt(format!("tensor `{}` appears twice", w[0])));
-        }
+        header::unique(parsed.unexpected.iter().map(String::as_str)).map_err(problem)?;
     }
     let data_start = 8 + n;
-    let end = data_start.saturating_add(cursor as u64);
-    if end > len {
-        return Err(SerializeError::Truncated { path: path.to_owned(), expected: end, found: len });
-    }
-    if end < len {
-        return Err(SerializeError::TrailingData { path: path.to_owned(), expected: end, found: len });
-    }
+    header::file_len(data_start, data_len, len).map_err(problem)?;
     Ok(Header { parsed, data_start })
 }

@@ -55,7 +55,6 @@
 
 use std::borrow::{Cow, ToOwned};
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::Path as FsPath;
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -73,8 +72,8 @@ use super::names::{NameMap, SameNames};
 use super::{atomic, SerializeError};
 
 /// The largest header the `safetensors` format allows, in bytes (its reference
-/// implementation's limit).
-pub const MAX_HEADER_LEN: u64 = 100_000_000;
+/// implementation's limit; the checks shared with `include_weights!` use the same).
+pub const MAX_HEADER_LEN: u64 = monograd_core::embed::header::MAX_HEADER_LEN;
 
 /// How errors name an in-memory file.
 const IN_MEMORY: &str = "<memory>";
@@ -274,8 +273,7 @@ pub fn load<T: Element, M: Module<T>>(
 ) -> Result<LoadReport, SerializeError> {
     let path = path.as_ref();
     let io = |source| SerializeError::Io { path: path.to_owned(), source };
-    let file = File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
+    let (file, len) = crate::file::open_regular(path).map_err(|e| io(e.into_io()))?;
     decode(module, Source::File(file, len), path, options)
 }
 
@@ -384,17 +382,16 @@ fn widen<T: Element>(dtype: Dtype, bytes: &[u8], out: &mut Vec<T>) {
     }
 }
 
-/// Reads a counter stored as `dtype` (8 bytes), or `None` for another type.
+/// Reads a counter stored as `dtype` (8 bytes) with the check every reader applies
+/// (`monograd_core::embed::header::counter`), or `None` for another type.
 fn counter(dtype: Dtype, bytes: &[u8]) -> Option<Result<u64, i64>> {
     let b: [u8; 8] = bytes.try_into().ok()?;
-    match dtype {
-        Dtype::I64 => {
-            let v = i64::from_le_bytes(b);
-            Some(u64::try_from(v).map_err(|_| v))
-        }
-        Dtype::U64 => Some(Ok(u64::from_le_bytes(b))),
-        _ => None,
-    }
+    let signed = match dtype {
+        Dtype::I64 => true,
+        Dtype::U64 => false,
+        _ => return None,
+    };
+    Some(monograd_core::embed::header::counter("", signed, b).map_err(|_| i64::from_le_bytes(b)))
 }
 
 /// How [`read`] treats a file.
