@@ -142,6 +142,49 @@ pub use monograd_macros::Module;
 /// - The scalar: a type parameter `T: Scalar = f32` is added, and appended to built-in
 ///   layers that take it (`Linear<784, 128>` is stored as `Linear<784, 128, T>`), so that
 ///   `Mlp<Dual<f32, 1>>` runs the same network in forward mode.
+/// - Another network is a layer too: `block: ResBlock<T>` (written with `<T>` so that it
+///   follows this network's scalar), and `blocks: [ResBlock<T>; 4]` applies four copies in
+///   sequence (parameters `blocks.0.conv.weight`, ...). Its declared input is checked
+///   against the node before it, and the shapes after it follow from its declared output.
+/// - Dimensions may be named constants or const expressions (`Linear<784, HIDDEN>`,
+///   `Linear<{ 16 * 5 * 5 }, 120>`): the compiler computes them, and a mismatch is a
+///   `cargo check` error in words at the layer, as with literals.
+///
+/// Nested, repeated, and used without a state:
+///
+/// ```
+/// use monograd::prelude::*;
+///
+/// const W: usize = 4;
+///
+/// network! {
+///     pub struct Block {
+///         input x: [W],
+///         fc: Linear<W, W>,
+///         act: Tanh,
+///         sum(act, x): Add,
+///     }
+/// }
+///
+/// network! {
+///     pub struct Net {
+///         input: [3],
+///         stem: Linear<3, W>,
+///         first: Block<T>,
+///         rest: [Block<T>; 2],
+///         head: Linear<W, 2>,
+///     }
+/// }
+///
+/// let net = Net::new(&mut Rng::seed(0)); // `Net<f32>`, with no annotation
+/// let y: [f32; 2] = net.predict(&[1.0, 2.0, 3.0])?; // one sample, nothing allocated
+/// let ys = net.predict_batch(&[[1.0, 2.0, 3.0], [0.0; 3]])?; // typed arrays in and out
+/// assert_eq!(ys[0], y);
+/// assert_eq!(Net::PARAMS, (3 * 4 + 4) + 3 * (4 * 4 + 4) + (4 * 2 + 2));
+/// assert!(Net::summary().to_string().contains("first.fc")); // nested nodes, by name
+/// println!("{net:?}"); // the layers as declared, not their weights
+/// # Ok::<(), ShapeError>(())
+/// ```
 ///
 /// # What it generates
 /// The struct (through `#[derive(Module)]`, so parameters have dotted names such as

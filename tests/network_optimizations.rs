@@ -552,11 +552,16 @@ fn fused_and_separated_activations_give_the_same_values_and_gradients() {
 #[test]
 fn a_fused_activation_has_no_buffers_of_its_own() {
     // The state of `Fused` over `Fixed<2>` holds, besides the batch size, the flag saying
-    // it holds a training forward (padded to a word) and an empty pack:
+    // it holds a training forward (padded to a word), the fingerprint of that forward's
+    // input and an empty pack:
     // ∂L/∂x, then an activation and a gradient buffer for `fc` (which holds ReLU(fc)) and
     // for `out`; `act` has none. Every field is a multiple of 8 bytes, so no padding.
     type B<const N: usize> = FixedBuf<f32, Rank1<N>, 2>;
-    let expected = 2 * size_of::<usize>() + size_of::<B<4>>() + 2 * size_of::<B<5>>() + 2 * size_of::<B<2>>();
+    let expected = 2 * size_of::<usize>()
+        + size_of::<u64>()
+        + size_of::<B<4>>()
+        + 2 * size_of::<B<5>>()
+        + 2 * size_of::<B<2>>();
     assert_eq!(size_of::<FusedState<f32, Fixed<2>>>(), expected);
     // The separated network has two more nodes of width 5, with two buffers each.
     assert_eq!(size_of::<SeparatedState<f32, Fixed<2>>>(), expected + 4 * size_of::<B<5>>());

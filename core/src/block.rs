@@ -37,7 +37,7 @@
 //! // Any layer is a block whose state is its cache.
 //! let mut st = <R as Block<f32, Rank1<2>, Rank1<2>>>::state::<Fixed<1>>();
 //! let mut y = [0.0; 2];
-//! Block::<f32, Rank1<2>, Rank1<2>>::forward(&R, &[-1.0, 3.0], &mut y, &mut st, &mut Ctx::new(&mut [])).unwrap();
+//! Block::<f32, Rank1<2>, Rank1<2>>::forward::<Fixed<1>>(&R, &[-1.0, 3.0], &mut y, &mut st, &mut Ctx::new(&mut [])).unwrap();
 //! assert_eq!(y, [0.0, 3.0]);
 //! ```
 

@@ -389,6 +389,12 @@ pub trait Layer<T: Scalar, In: Shape, Out: Shape>: Module<T> {
 ///
 /// The `network!` macro uses it for layers whose shape rule it does not know, such as
 /// user-defined ones.
+#[diagnostic::on_unimplemented(
+    message = "the layer `{Self}` states no output shape for samples of shape `{In}`",
+    label = "`network!` reads this layer's output shape from `OutputShape<{In}>`",
+    note = "a layer of your own implements `OutputShape<In>` for each input it takes (`type Output = ...;`), as the \
+            built-in layers do"
+)]
 pub trait OutputShape<In: Shape> {
     /// The shape of one output sample.
     type Output: Shape;

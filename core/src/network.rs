@@ -80,15 +80,8 @@ pub trait Network<T: Scalar>: Module<T> {
     fn summary() -> Summary;
 
     /// Inference on one sample, with no state to keep: the buffers live on the stack for
-    /// the call (one sample each), and nothing is allocated.
-    ///
-    /// ```
-    /// use monograd::prelude::*;
-    /// network! { struct Net { input: [3], fc: Linear<3, 2>, act: ReLU } }
-    /// let net = Net::new(&mut Rng::seed(0));
-    /// let y: [f32; 2] = net.predict(&[1.0, 2.0, 3.0]).unwrap();
-    /// assert!(y.iter().all(|&v| v >= 0.0));
-    /// ```
+    /// the call (one sample each), and nothing is allocated. (Examples: the `network!`
+    /// docs of the `monograd` crate.)
     fn predict(&self, x: &<Self::Input as Shape>::Sample<T>) -> Result<<Self::Output as Shape>::Sample<T>, ShapeError> {
         let mut st = Self::state::<Fixed<1>>();
         let y = self.forward(Self::Input::flatten(core::slice::from_ref(x)), &mut st)?;
@@ -99,15 +92,6 @@ pub trait Network<T: Scalar>: Module<T> {
 
     /// Inference on a batch of samples given as typed arrays (`&[[f32; 784]]`), giving one
     /// typed output per sample (`Vec<[f32; 10]>`).
-    ///
-    /// ```
-    /// use monograd::prelude::*;
-    /// network! { struct Net { input: [3], fc: Linear<3, 2> } }
-    /// let net = Net::new(&mut Rng::seed(0));
-    /// let ys = net.predict_batch(&[[1.0, 2.0, 3.0], [0.0; 3]]).unwrap();
-    /// assert_eq!(ys.len(), 2);
-    /// assert_eq!(ys[0], net.predict(&[1.0, 2.0, 3.0]).unwrap());
-    /// ```
     #[cfg(feature = "alloc")]
     fn predict_batch(
         &self,

@@ -1,6 +1,7 @@
 use monograd::prelude::*;
 
-/// A layer the macro has no shape rule for (its trait impls do not matter here).
+/// A layer of the user's own that states no output shape: the macro has no rule for it,
+/// and reads its output shape from `OutputShape`, which it does not implement.
 #[derive(Clone, Default)]
 struct Gain;
 
