@@ -10,6 +10,7 @@
 //!         skip(x): Linear<784, H>,     // a layer applied to named nodes
 //!         sum(act, skip): Add,
 //!         again(sum) = fc1,            // the layer of `fc1` applied again: shared weights
+//!         drop: Dropout(0.2),          // settings after the type: positional, `name = value`
 //!         output sum,                  // or `output (a, b)`; default: the last node
 //!     }
 //! }
@@ -51,10 +52,46 @@ pub struct NodeDecl {
 }
 
 pub enum NodeKind {
-    /// A new layer, a field of the struct.
-    New(Type),
+    /// A new layer, a field of the struct, with its settings if any.
+    New(Type, Option<ConfigArgs>),
     /// The layer of an earlier node, applied again.
     Reuse(Ident),
+}
+
+/// The settings after a layer's type: `Dropout(0.2)`, `BatchNorm2d<16>(eps = 1e-3)`.
+pub struct ConfigArgs {
+    /// The parentheses, for errors about the list as a whole.
+    pub paren: Span,
+    pub args: Vec<ConfigArg>,
+}
+
+/// One setting: positional (`0.2`) or named (`eps = 1e-3`).
+pub struct ConfigArg {
+    pub name: Option<Ident>,
+    pub value: Expr,
+}
+
+impl Parse for ConfigArg {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        // `eps = 1e-3`, but not `a == b`, a positional comparison.
+        if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
+            let name: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            return Ok(ConfigArg { name: Some(name), value: input.parse()? });
+        }
+        Ok(ConfigArg { name: None, value: input.parse()? })
+    }
+}
+
+/// `(args)` after a layer's type, when present.
+fn parse_config(body: ParseStream<'_>) -> syn::Result<Option<ConfigArgs>> {
+    if !body.peek(token::Paren) {
+        return Ok(None);
+    }
+    let inner;
+    let paren = parenthesized!(inner in body);
+    let args = Punctuated::<ConfigArg, Token![,]>::parse_terminated(&inner)?;
+    Ok(Some(ConfigArgs { paren: paren.span.join(), args: args.into_iter().collect() }))
 }
 
 impl Parse for NetworkDef {
@@ -94,7 +131,8 @@ impl Parse for NetworkDef {
             };
             let kind = if body.peek(Token![:]) {
                 body.parse::<Token![:]>()?;
-                NodeKind::New(body.parse()?)
+                let ty: Type = body.parse()?;
+                NodeKind::New(ty, parse_config(&body)?)
             } else if body.peek(Token![=]) {
                 body.parse::<Token![=]>()?;
                 NodeKind::Reuse(body.parse()?)

@@ -181,6 +181,16 @@ impl<T: Scalar, const C: usize> Params<'_, T, C> {
     }
 }
 
+/// `eps` is non-negative (PyTorch allows 0); not NaN.
+const fn valid_eps(eps: f64) -> bool {
+    eps >= 0.0
+}
+
+/// `momentum` is a weight in `[0, 1]`; not NaN.
+const fn valid_momentum(m: f64) -> bool {
+    m >= 0.0 && m <= 1.0
+}
+
 /// Defines a batch-norm struct: fields, constructors and `Module`; the `Layer` impls,
 /// which differ in shapes, follow each.
 macro_rules! batch_norm {
@@ -234,6 +244,40 @@ macro_rules! batch_norm {
                     momentum: Some(0.1),
                     eps: 1e-5,
                 }
+            }
+
+            /// The same layer with `eps`: the builder `network!` calls for
+            /// `bn: BatchNorm2d<16>(1e-3)` or `(eps = 1e-3)`.
+            ///
+            /// # Panics
+            /// If `eps` is negative or NaN (at compile time in a constant).
+            #[must_use]
+            pub const fn eps(mut self, eps: f64) -> Self {
+                assert!(valid_eps(eps), "BatchNorm: eps must be non-negative");
+                self.eps = eps;
+                self
+            }
+
+            /// The same layer with the running statistics updated by `momentum`, the
+            /// weight of each new batch: the builder `network!` calls for
+            /// `bn: BatchNorm2d<16>(1e-5, 0.01)` or `(momentum = 0.01)`.
+            ///
+            /// # Panics
+            /// If `momentum` is not in `[0, 1]` (at compile time in a constant).
+            #[must_use]
+            pub const fn momentum(mut self, momentum: f64) -> Self {
+                assert!(valid_momentum(momentum), "BatchNorm: momentum must be in [0, 1]");
+                self.momentum = Some(momentum);
+                self
+            }
+
+            /// The same layer with running statistics that average every batch so far
+            /// equally (PyTorch's `momentum=None`): `network!` calls it for
+            /// `bn: BatchNorm1d<8>(cumulative = true)`.
+            #[must_use]
+            pub const fn cumulative(mut self, cumulative: bool) -> Self {
+                self.momentum = if cumulative { None } else { Some(0.1) };
+                self
             }
 
             /// The number of training passes so far (PyTorch's `num_batches_tracked`).
@@ -301,7 +345,9 @@ macro_rules! batch_norm {
             init = |bn, _| *bn = $name { momentum: bn.momentum, eps: bn.eps, ..$name::new() };
             params: weight: [C], bias: [C];
             buffers: running_mean: [C], running_var: [C];
-            counters: num_batches_tracked
+            counters: num_batches_tracked;
+            // An unset momentum (a cumulative average) is handed out as NaN.
+            config: eps if valid_eps, momentum if |m| m.is_nan() || valid_momentum(m)
         );
     };
 }
@@ -441,6 +487,24 @@ impl<const N: usize, T: Scalar> LayerNorm<N, T> {
         Self { weight: [T::ONE; N], bias: [T::ZERO; N], eps: 1e-5 }
     }
 
+    /// The same layer with `eps`: the builder `network!` calls for
+    /// `ln: LayerNorm<64>(1e-6)` or `(eps = 1e-6)`.
+    ///
+    /// ```
+    /// use monograd_nn::LayerNorm;
+    /// const LN: LayerNorm<4> = LayerNorm::new().eps(1e-6);
+    /// assert_eq!(LN.eps, 1e-6);
+    /// ```
+    ///
+    /// # Panics
+    /// If `eps` is negative or NaN (at compile time in a constant).
+    #[must_use]
+    pub const fn eps(mut self, eps: f64) -> Self {
+        assert!(valid_eps(eps), "LayerNorm: eps must be non-negative");
+        self.eps = eps;
+        self
+    }
+
     /// The same layer over another scalar, every tensor mapped by `f`.
     pub fn map<U: Scalar>(&self, f: impl Fn(T) -> U) -> LayerNorm<N, U> {
         LayerNorm { weight: self.weight.map(&f), bias: self.bias.map(&f), eps: self.eps }
@@ -508,7 +572,8 @@ super::layer_tensors!(
     init = |norm, _| *norm = LayerNorm { eps: norm.eps, ..LayerNorm::new() };
     params: weight: [N], bias: [N];
     buffers: ;
-    counters:
+    counters: ;
+    config: eps if valid_eps
 );
 
 /// Implements `Layer` and `OutputShape` for a layer norm over one shape whose last
