@@ -110,6 +110,7 @@ pub use monograd_macros::Module;
 ///         act: ReLU,                // applied to the previous node
 ///         fc2: Linear<8, 4>,
 ///         sum(fc2, x): Add,         // named inputs: a skip connection
+///         drop: Dropout(0.1),       // settings after the type
 ///         head: Linear<4, 2>,
 ///     }
 /// }
@@ -134,6 +135,22 @@ pub use monograd_macros::Module;
 /// - `name: Layer<...>`: a new layer, applied to the previous node; it becomes the public
 ///   field `name`. `name(a): Layer<...>` applies it to node `a`, `name(a, b): Add` joins
 ///   two nodes.
+/// - `name: Layer<...>(settings)`: a layer with settings, positional and/or `name = value`
+///   (`drop: Dropout(0.2)`, `act: LeakyReLU(0.1)`, `elu: ELU(alpha = 0.5)`,
+///   `bn: BatchNorm2d<16>(eps = 1e-3, momentum = 0.01)`). A built-in layer starts from its
+///   `Default`; positional settings are taken in PyTorch's order (`Dropout`: `p`;
+///   `LeakyReLU`: `negative_slope`; `ELU`: `alpha`; `BatchNorm1d`/`2d`: `eps`, `momentum`,
+///   and `cumulative = true` for PyTorch's `momentum=None`; `LayerNorm`: `eps`) and each
+///   becomes a call of the layer's builder of that name (`Dropout::p`, `BatchNorm2d::eps`).
+///   An unknown name, too many settings, or a literal out of range (`Dropout(1.5)`) is a
+///   compile error on the argument; any other value out of range panics when the network
+///   is built. A layer of your own (or a nested network) takes its positional settings
+///   through its associated function `configured(..)` (`blk: Block(3, 0.5)` is
+///   `Block::configured(3, 0.5)`), and each `name = value` through its method `name(value)`.
+///   The settings are part of the generated `Default`, which `new` starts from, so every
+///   value of the network has them; [`module::convert`] carries them to another scalar
+///   (through `Module::visit_config`, which a layer of your own implements for that), and
+///   loading a file keeps them (files hold tensors and counters only).
 /// - `name(a) = other`: applies the layer of node `other` again: shared weights, whose
 ///   gradients add up.
 /// - `output name` or `output (a, b)` last: the outputs (default: the last node). The
@@ -154,6 +171,7 @@ pub use monograd_macros::Module;
 /// drops what no requested output needs.
 ///
 /// [`Network`]: crate::core::Network
+/// [`module::convert`]: crate::core::module::convert
 pub use monograd_macros::network;
 
 /// Builds a model from a safetensors file at compile time: the file is read when the crate

@@ -127,7 +127,11 @@ pub fn check(cx: &Ctxt, g: &Graph) {
         let Some((settings, positional)) = settings_of(layer) else {
             cx.error_at(
                 config.paren,
-                format!("`{name}` has no settings: write `{}: {name}` without arguments", layer.name),
+                format!(
+                    "`{name}` has no settings: write `{}: {}` without arguments",
+                    layer.name,
+                    shown(&layer.written)
+                ),
             );
             continue;
         };
@@ -140,20 +144,19 @@ pub fn check(cx: &Ctxt, g: &Graph) {
                     continue;
                 }
                 None if i >= positional => {
-                    let takes = if positional == 1 {
-                        format!("one positional setting ({})", list(&settings[..1]))
-                    } else {
-                        format!("{positional} positional settings ({}, in this order)", list(&settings[..positional]))
+                    let given = config.args.iter().filter(|a| a.name.is_none()).count();
+                    let takes = match positional {
+                        1 => format!("one positional setting, {}", list(&settings[..1])),
+                        n => format!("{n} positional settings, {} in this order", list(&settings[..n])),
                     };
-                    cx.error_spanned_by(
-                        &arg.value,
-                        format!(
-                            "`{name}` takes {takes}, but {} are given; its settings are {}, any of which may be \
-                             given by name",
-                            config.args.iter().filter(|a| a.name.is_none()).count(),
-                            list(settings)
-                        ),
-                    );
+                    let by_name = &settings[positional..];
+                    let rest = if by_name.is_empty() {
+                        String::new()
+                    } else {
+                        let verb = if by_name.len() == 1 { "is" } else { "are" };
+                        format!("; {} {verb} set by name only", list(by_name))
+                    };
+                    cx.error_spanned_by(&arg.value, format!("`{name}` takes {takes}, but {given} are given{rest}"));
                     continue;
                 }
                 None => i,
@@ -191,12 +194,22 @@ pub fn check(cx: &Ctxt, g: &Graph) {
                             setting.name,
                             setting.what,
                             setting.range.words(),
-                            arg.value.to_token_stream()
+                            shown(&arg.value)
                         ),
                     );
                 }
             }
         }
+    }
+}
+
+/// Tokens as the user wrote them, compactly: `Linear<4, 4>`, `-0.1`.
+fn shown(tokens: &impl ToTokens) -> String {
+    let text = tokens.to_token_stream().to_string();
+    let text = text.replace(" < ", "<").replace("< ", "<").replace(" >", ">").replace(" ,", ",");
+    match text.strip_prefix("- ") {
+        Some(rest) => format!("-{rest}"),
+        None => text,
     }
 }
 
