@@ -87,22 +87,26 @@ fn convert_copies_settings_into_targets_with_other_settings() {
 
     // Targets whose settings differ from the declaration in every layer, so that a
     // setting left alone would show.
-    let mut dual = Configured::<Dual<f32, 1>>::default();
-    dual.bn2 = BatchNorm2d::new();
-    dual.ln = LayerNorm::new();
-    dual.bn1 = BatchNorm1d::new();
-    dual.leaky = LeakyReLU::default();
-    dual.drop = Dropout::default();
-    dual.elu = ELU::default();
-    dual.cum = BatchNorm1d::new();
+    let mut dual = Configured::<Dual<f32, 1>> {
+        bn2: BatchNorm2d::new(),
+        ln: LayerNorm::new(),
+        bn1: BatchNorm1d::new(),
+        leaky: LeakyReLU::default(),
+        drop: Dropout::default(),
+        elu: ELU::default(),
+        cum: BatchNorm1d::new(),
+        ..Default::default()
+    };
     convert(&net, &mut dual, Dual::constant);
     assert_fields(&dual, "convert to Dual<f32, 1>");
     assert_declared(&dual, "convert to Dual<f32, 1>");
 
-    let mut wide = Configured::<f64>::default();
-    wide.leaky = LeakyReLU::new(0.01);
-    wide.drop = Dropout::new(0.9);
-    wide.cum = BatchNorm1d::new().momentum(0.5);
+    let mut wide = Configured::<f64> {
+        leaky: LeakyReLU::new(0.01),
+        drop: Dropout::new(0.9),
+        cum: BatchNorm1d::new().momentum(0.5),
+        ..Default::default()
+    };
     convert(&net, &mut wide, f64::from);
     assert_fields(&wide, "convert to f64");
     // Counters come along too: the dropout masks of the twin are the original's.
@@ -112,8 +116,7 @@ fn convert_copies_settings_into_targets_with_other_settings() {
 #[test]
 fn copy_config_alone_leaves_tensors() {
     let net = Configured::<f32>::new(&mut Rng::seed(3));
-    let mut other = Configured::<f64>::default();
-    other.leaky = LeakyReLU::new(0.01);
+    let mut other = Configured::<f64> { leaky: LeakyReLU::new(0.01), ..Default::default() };
     other.fc.weight[0][0] = 7.0;
     copy_config(&net, &mut other);
     assert_eq!(other.leaky.negative_slope, 0.5);
@@ -141,8 +144,7 @@ fn loading_keeps_the_targets_settings() {
     assert_eq!(loaded.bn2.num_batches_tracked, 1);
 
     // A target configured otherwise keeps its own settings: files hold tensors only.
-    let mut other = Configured::<f32>::default();
-    other.leaky = LeakyReLU::new(0.125);
+    let mut other = Configured::<f32> { leaky: LeakyReLU::new(0.125), ..Default::default() };
     safetensors::load_bytes(
         &mut other,
         &safetensors::to_bytes(&net, &Default::default()).unwrap(),
@@ -292,4 +294,35 @@ fn user_layers_take_settings_through_configured_and_methods() {
     let mut st = WithUserLayer::<f32>::state::<Heap>();
     let y = net.forward(&[1.0, 2.0], &mut st).unwrap();
     assert_eq!(y, [2.5, 5.5]);
+}
+
+network! {
+    /// PyTorch's MLP fixture (`fc1`, `bn`, `fc2`), with settings and layers without tensors.
+    pub struct ConfiguredMlp {
+        input: [6],
+        fc1: Linear<6, 16>,
+        bn: BatchNorm1d<16>(eps = 1e-3, momentum = MOMENTUM),
+        act: LeakyReLU(0.5),
+        drop: Dropout(0.2),
+        fc2: Linear<16, 4>,
+    }
+}
+
+const MOMENTUM: f64 = 0.01;
+
+/// Built at compile time: the settings are applied to the embedded layers.
+static EMBEDDED: ConfiguredMlp = include_weights!(ConfiguredMlp, "fixtures/torch/mlp.safetensors");
+
+#[test]
+fn include_weights_keeps_the_declared_settings() {
+    assert_eq!((EMBEDDED.bn.eps, EMBEDDED.bn.momentum), (1e-3, Some(0.01)));
+    assert_eq!((EMBEDDED.act.negative_slope, EMBEDDED.drop.p), (0.5, 0.2));
+    // The same network loaded at run time computes the same thing.
+    let mut loaded = ConfiguredMlp::default();
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/torch/mlp.safetensors");
+    safetensors::load(&mut loaded, file, &LoadOptions::strict()).unwrap();
+    let x: Vec<f32> = (0..2 * 6).map(|i| (i as f32 * 0.7).cos() * 2.0).collect();
+    let a = EMBEDDED.forward(&x, &mut ConfiguredMlp::state::<Heap>()).unwrap().to_vec();
+    let b = loaded.forward(&x, &mut ConfiguredMlp::state::<Heap>()).unwrap().to_vec();
+    assert_eq!(a, b);
 }

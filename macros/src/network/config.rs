@@ -15,7 +15,9 @@
 //!   `Default`. `name = value` calls the method `name(value)` on that value.
 //!
 //! The expression builds the field in the network's `Default`, which `new` starts from,
-//! so every way of making the network keeps the declared settings.
+//! so every way of making the network keeps the declared settings. `include_weights!`
+//! builds it through the derive's `Embed` instead, so the field also gets an attribute
+//! that tells the derive the same builder calls ([`field_attr`]).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
@@ -266,23 +268,8 @@ pub fn construct(layer: &Layer) -> TokenStream {
     let span = layer.written.span();
     let default = quote_spanned!(span=> <#ty as ::core::default::Default>::default());
     let Some(config) = &layer.config else { return default };
-    match settings_of(layer).filter(|_| layer.kind != Kind::Custom) {
-        Some((settings, _)) => {
-            let mut value = default;
-            for (i, arg) in config.args.iter().enumerate() {
-                let setting = match &arg.name {
-                    Some(n) => settings.iter().find(|s| n == s.name),
-                    None => settings.get(i),
-                };
-                // `check` reported any other argument.
-                let Some(setting) = setting else { continue };
-                let at = arg.name.as_ref().map(|n| n.span()).unwrap_or_else(|| arg.value.span());
-                let method = syn::Ident::new(setting.name, at);
-                let v = argument(&arg.value, !matches!(setting.range, Range::Bool));
-                value = quote!(#value.#method(#v));
-            }
-            value
-        }
+    match builtin_calls(layer) {
+        Some(calls) => calls.iter().fold(default, |value, (method, v)| quote!(#value.#method(#v))),
         None => {
             let positional: Vec<TokenStream> =
                 config.args.iter().filter(|a| a.name.is_none()).map(|a| a.value.to_token_stream()).collect();
@@ -299,5 +286,53 @@ pub fn construct(layer: &Layer) -> TokenStream {
             }
             value
         }
+    }
+}
+
+/// A built-in layer's settings as builder calls: `(p, 0.2)`; `None` for a layer of the
+/// user's (or one without settings, which `check` reported).
+fn builtin_calls(layer: &Layer) -> Option<Vec<(syn::Ident, TokenStream)>> {
+    let config = layer.config.as_ref()?;
+    let (settings, _) = settings_of(layer).filter(|_| layer.kind != Kind::Custom)?;
+    let mut calls = Vec::new();
+    for (i, arg) in config.args.iter().enumerate() {
+        let setting = match &arg.name {
+            Some(n) => settings.iter().find(|s| n == s.name),
+            None => settings.get(i),
+        };
+        // `check` reported any other argument.
+        let Some(setting) = setting else { continue };
+        let at = arg.name.as_ref().map(|n| n.span()).unwrap_or_else(|| arg.value.span());
+        calls.push((syn::Ident::new(setting.name, at), argument(&arg.value, !matches!(setting.range, Range::Bool))));
+    }
+    Some(calls)
+}
+
+/// What `#[derive(Module)]`'s `Embed` (hence `include_weights!`) needs to know of a
+/// layer's settings: the builder calls to apply in constant evaluation, or, when its
+/// arguments are not plainly constant (a function call) or the layer is the user's
+/// (`configured(..)` need not be a `const fn`), that the network cannot be embedded.
+pub fn field_attr(layer: &Layer) -> TokenStream {
+    let Some(config) = &layer.config else { return TokenStream::new() };
+    match builtin_calls(layer) {
+        Some(calls) if config.args.iter().all(|a| is_constant(&a.value)) => {
+            let calls = calls.iter().map(|(m, v)| quote!(#m(#v)));
+            quote!(#[module(__settings(#(#calls),*))])
+        }
+        _ => quote!(#[module(__no_embed)]),
+    }
+}
+
+/// Whether `e` is plainly a constant expression: literals and named constants, with
+/// operators, parentheses and casts.
+fn is_constant(e: &Expr) -> bool {
+    match e {
+        Expr::Lit(_) | Expr::Path(_) => true,
+        Expr::Unary(u) => is_constant(&u.expr),
+        Expr::Binary(b) => is_constant(&b.left) && is_constant(&b.right),
+        Expr::Paren(p) => is_constant(&p.expr),
+        Expr::Group(g) => is_constant(&g.expr),
+        Expr::Cast(c) => is_constant(&c.expr),
+        _ => false,
     }
 }

@@ -255,7 +255,8 @@ fn struct_def(g: &Graph) -> TokenStream {
             let text = format!("The layer `{}`: `{}`.", name, written(&l.written));
             Some(quote!(#[doc = #text]))
         };
-        quote!(#(#attrs)* #doc pub #name: #ty)
+        let settings = super::config::field_attr(l);
+        quote!(#(#attrs)* #doc #settings pub #name: #ty)
     });
     let t = &g.scalar;
     let uses_scalar = g.layers.iter().any(|l| mentions(&l.ty, t));

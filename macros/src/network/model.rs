@@ -394,8 +394,8 @@ impl Graph {
         let mut layers = Vec::new();
         let mut layer_of: HashMap<String, LayerId> = HashMap::new();
         for (i, d) in decls.iter_mut().enumerate() {
-            if let NodeKind::New(ty, config) = &mut d.kind {
-                let config = config.take();
+            if let NodeKind::New(ty) = &d.kind {
+                let config = d.config.take();
                 let name = last_segment(ty);
                 let kind = name.as_deref().map(Kind::of).unwrap_or(Kind::Custom);
                 let (stored, args) = with_defaults(ty, &scalar);

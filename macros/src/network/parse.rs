@@ -49,11 +49,13 @@ pub struct NodeDecl {
     /// The nodes it reads; `None` means the previous node.
     pub args: Option<Vec<Ident>>,
     pub kind: NodeKind,
+    /// The settings after a new layer's type, if any.
+    pub config: Option<ConfigArgs>,
 }
 
 pub enum NodeKind {
-    /// A new layer, a field of the struct, with its settings if any.
-    New(Type, Option<ConfigArgs>),
+    /// A new layer, a field of the struct.
+    New(Type),
     /// The layer of an earlier node, applied again.
     Reuse(Ident),
 }
@@ -129,19 +131,19 @@ impl Parse for NetworkDef {
             } else {
                 None
             };
-            let kind = if body.peek(Token![:]) {
+            let (kind, config) = if body.peek(Token![:]) {
                 body.parse::<Token![:]>()?;
-                let ty: Type = body.parse()?;
-                NodeKind::New(ty, parse_config(&body)?)
+                let ty = body.parse()?;
+                (NodeKind::New(ty), parse_config(&body)?)
             } else if body.peek(Token![=]) {
                 body.parse::<Token![=]>()?;
-                NodeKind::Reuse(body.parse()?)
+                (NodeKind::Reuse(body.parse()?), None)
             } else {
                 return Err(body.error(format!(
                     "expected `: LayerType` (a new layer) or `= other_node` (reuse its layer) after `{name}`"
                 )));
             };
-            nodes.push(NodeDecl { attrs: node_attrs, name, args, kind });
+            nodes.push(NodeDecl { attrs: node_attrs, name, args, kind, config });
             if body.is_empty() {
                 break;
             }
@@ -230,6 +232,28 @@ mod tests {
         assert_eq!(def.nodes[3].args.as_ref().unwrap().len(), 2);
         assert!(matches!(&def.nodes[4].kind, NodeKind::Reuse(i) if i == "fc1"));
         assert_eq!(def.outputs.unwrap().1.len(), 2);
+    }
+
+    #[test]
+    fn parses_settings_after_the_type() {
+        let def: NetworkDef = syn::parse_quote! {
+            struct Net {
+                input: [4],
+                drop: Dropout(0.2),
+                bn: BatchNorm1d<4>(1e-3, momentum = 0.01,),
+                fc: Linear<4, 2>,
+                same(bn) = fc,
+            }
+        };
+        let config = def.nodes[1].config.as_ref().unwrap();
+        assert_eq!(config.args.len(), 2);
+        assert!(config.args[0].name.is_none());
+        assert_eq!(config.args[1].name.as_ref().unwrap(), "momentum");
+        assert_eq!(def.nodes[0].config.as_ref().unwrap().args.len(), 1);
+        assert!(def.nodes[2].config.is_none() && def.nodes[3].config.is_none());
+        // A comparison is a positional value, not a name.
+        let arg: ConfigArg = syn::parse_quote!(a == b);
+        assert!(arg.name.is_none());
     }
 
     #[test]
