@@ -92,7 +92,29 @@ pub use monograd_core::Module;
 /// elements as `blocks.2.bias`, tuple fields by index. The scalar is the type parameter
 /// bounded by `Scalar`, else `f32`, or `#[module(scalar = f64)]`; `#[module(crate = "...")]`
 /// names the path to monograd's core (`"mg::core"` for a facade renamed to `mg`,
-/// `"monograd_core"` for a direct dependency).
+/// `"monograd_core"` for a direct dependency). `#[module(config)]` marks an `f64` field as
+/// a setting: `visit_config` hands it out by name, so `module::convert` copies it to the
+/// module's twin over another scalar.
+///
+/// ```
+/// use monograd::core::module::{convert, Path};
+/// use monograd::prelude::*;
+///
+/// #[derive(Clone, Module)]
+/// struct Scaled<T: Scalar = f32> {
+///     fc: Linear<2, 2, T>,
+///     #[module(config)]
+///     factor: f64,
+/// }
+///
+/// let net = Scaled { fc: Linear::<2, 2>::new(&mut Rng::seed(0)), factor: 0.5 };
+/// let mut settings = Vec::new();
+/// net.visit_config(&Path::ROOT, &mut |s| settings.push((s.path.to_string(), *s.value)));
+/// assert_eq!(settings, [("factor".to_string(), 0.5)]);
+/// let mut wide = Scaled::<f64> { fc: Linear::default(), factor: 1.0 };
+/// convert(&net, &mut wide, f64::from);
+/// assert_eq!((wide.factor, wide.fc.bias[0]), (0.5, f64::from(net.fc.bias[0])));
+/// ```
 pub use monograd_macros::Module;
 
 /// Declares a network: its input shape, its layers, and how they connect. Shapes are

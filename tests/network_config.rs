@@ -230,12 +230,12 @@ fn non_literal_settings_are_checked_at_construction() {
 }
 
 /// A layer of the user's with settings: `configured(..)` takes the positional ones, and a
-/// method of the same name each named one.
+/// method of the same name each named one; `#[module(config)]` hands them to `convert`.
 #[derive(Clone, Module)]
 pub struct Scaled<T: Scalar = f32> {
-    #[module(skip)]
+    #[module(config)]
     factor: f64,
-    #[module(skip)]
+    #[module(config)]
     shift: f64,
     _t: PhantomData<T>,
 }
@@ -294,6 +294,17 @@ fn user_layers_take_settings_through_configured_and_methods() {
     let mut st = WithUserLayer::<f32>::state::<Heap>();
     let y = net.forward(&[1.0, 2.0], &mut st).unwrap();
     assert_eq!(y, [2.5, 5.5]);
+
+    // The derive hands the settings out by name, so a twin over `f64` gets them too.
+    let names: Vec<String> = {
+        let mut out = Vec::new();
+        net.visit_config(&Path::ROOT, &mut |s| out.push(format!("{}={}", s.path, s.value)));
+        out
+    };
+    assert_eq!(names, ["s.factor=3", "s.shift=0.5", "named.factor=1", "named.shift=-1"]);
+    let mut wide = WithUserLayer::<f64> { s: Scaled::default(), ..Default::default() };
+    convert(&net, &mut wide, f64::from);
+    assert_eq!((wide.s.factor, wide.s.shift), (3.0, 0.5));
 }
 
 network! {

@@ -71,6 +71,10 @@ use syn::{parse_macro_input, DeriveInput};
 /// - `#[module(freeze)]` on a field: visited with `Kind::Frozen` instead of
 ///   `Kind::Param` (nested modules' trainable tensors included): saved and loaded, counted
 ///   in `PARAMS` and in `visit_update`'s offsets, but never passed to an optimizer.
+/// - `#[module(config)]` on an `f64` field: a setting of the module (a slope, a factor),
+///   handed out by `visit_config` under the field's name rather than visited as a tensor,
+///   so that `module::convert` carries it to the module's twin over another scalar. Not
+///   saved in files; a struct with one has no `Embed` (its value is not in the file).
 /// - `#[module(scalar = T)]` on the struct: the scalar (a type, or a string holding one).
 /// - `#[module(crate = "path")]` on the struct: where monograd's core crate is found.
 ///   The default is `::monograd::__private::monograd_core`; write `"mg::core"` for a

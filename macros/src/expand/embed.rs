@@ -32,7 +32,8 @@ pub fn impl_embed(cont: &Container) -> Option<TokenStream> {
             inits.push(quote!(#member: ::core::marker::PhantomData));
             continue;
         }
-        if field.attrs.skip.is_some() || field.attrs.no_embed {
+        // A setting's value is not in the file, nor known to the derive.
+        if field.attrs.skip.is_some() || field.attrs.no_embed || field.is_setting() {
             return None;
         }
         let name_ty = format_ident!("__MonogradField{}", i);

@@ -34,8 +34,10 @@ pub fn impl_module(cont: &Container) -> TokenStream {
     let update = fields.iter().map(|f| update_field(cont, f));
     let counters = fields.iter().map(|f| forward_field(cont, f, Mode::Ref, Forwarded::Counters));
     let counters_mut = fields.iter().map(|f| forward_field(cont, f, Mode::Mut, Forwarded::Counters));
-    let config = fields.iter().map(|f| forward_field(cont, f, Mode::Ref, Forwarded::Config));
-    let config_mut = fields.iter().map(|f| forward_field(cont, f, Mode::Mut, Forwarded::Config));
+    // Settings in declaration order, the struct's own among its modules'.
+    let config_fields: Vec<&Field> = cont.fields.iter().filter(|f| f.is_visited() || f.is_setting()).collect();
+    let config = config_fields.iter().map(|f| config_field(cont, f, Mode::Ref));
+    let config_mut = config_fields.iter().map(|f| config_field(cont, f, Mode::Mut));
     let init = fields.iter().map(|f| init_field(cont, f));
 
     quote! {
@@ -175,6 +177,26 @@ fn forward_field(cont: &Container, field: &Field, mode: Mode, what: Forwarded) -
         {
             let __p = #krate::module::Path::field(__path, #name);
             #body
+        }
+    }
+}
+
+/// One field's part of `visit_config` or `visit_config_mut`: the field itself when it is a
+/// setting (`#[module(config)]`), else the settings of every module it holds.
+fn config_field(cont: &Container, field: &Field, mode: Mode) -> TokenStream {
+    if !field.is_setting() {
+        return forward_field(cont, field, mode, Forwarded::Config);
+    }
+    let krate = &cont.krate;
+    let name = LitStr::new(&field.name, Span::call_site());
+    let value = borrow(mode, {
+        let member = &field.member;
+        quote!(self.#member)
+    });
+    quote! {
+        {
+            let __p = #krate::module::Path::field(__path, #name);
+            __f(#krate::module::Setting { path: &__p, value: #value });
         }
     }
 }

@@ -82,7 +82,7 @@ const BATCH_NORM: &[Setting] = &[
 const CONFIGURABLE: &[(&str, &[Setting], usize)] = &[
     ("Dropout", &[s("p", "the probability of zeroing an element", Range::Probability)], 1),
     ("LeakyReLU", &[s("negative_slope", "the slope for negative inputs", Range::NonNegative)], 1),
-    ("ELU", &[s("alpha", "the value approached for very negative inputs, negated", Range::Positive)], 1),
+    ("ELU", &[s("alpha", "the scale of the negative part", Range::Positive)], 1),
     ("BatchNorm1d", BATCH_NORM, 2),
     ("BatchNorm2d", BATCH_NORM, 2),
     ("LayerNorm", &[s("eps", "the value added to the variance", Range::NonNegative)], 1),
