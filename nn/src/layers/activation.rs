@@ -396,6 +396,35 @@ mod tests {
     use monograd_core::gradcheck::{self, GradCase};
     use monograd_core::{Rank1, Rank2, Rank3};
 
+    #[test]
+    fn slopes_and_alphas_are_settings_checked_when_set() {
+        use monograd_core::module::Path;
+        use monograd_core::Module;
+        let (mut leaky, mut elu) = (LeakyReLU::default().negative_slope(0.5), ELU::default().alpha(0.25));
+        let mut seen = [0.0; 2];
+        Module::<f32>::visit_config(&leaky, &Path::ROOT, &mut |s| {
+            assert!(s.path.ends_with("negative_slope"));
+            seen[0] = *s.value;
+        });
+        Module::<f32>::visit_config(&elu, &Path::ROOT, &mut |s| {
+            assert!(s.path.ends_with("alpha"));
+            seen[1] = *s.value;
+        });
+        assert_eq!(seen, [0.5, 0.25]);
+        // A negative slope and a zero alpha are refused: the fields keep their values.
+        Module::<f32>::visit_config_mut(&mut leaky, &Path::ROOT, &mut |s| *s.value = -1.0);
+        Module::<f32>::visit_config_mut(&mut elu, &Path::ROOT, &mut |s| *s.value = 0.0);
+        assert_eq!((leaky.negative_slope, elu.alpha), (0.5, 0.25));
+        Module::<f32>::visit_config_mut(&mut leaky, &Path::ROOT, &mut |s| *s.value = 0.0);
+        assert_eq!(leaky.negative_slope, 0.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "alpha must be positive")]
+    fn the_builder_refuses_a_zero_alpha() {
+        let _ = ELU::default().alpha(0.0);
+    }
+
     /// Each activation as a layer family over a `[2, 3]` sample, named after the layer.
     macro_rules! check_all {
         ($($name:ident = $value:expr),* $(,)?) => {{

@@ -289,6 +289,28 @@ mod tests {
 
     type S = Rank1<1000>;
 
+    #[test]
+    fn p_is_a_setting_checked_when_set() {
+        use alloc::string::{String, ToString};
+        let mut d = Dropout::new(0.5).p(0.2);
+        let mut seen: vec::Vec<(String, f64)> = vec![];
+        Module::<f32>::visit_config(&d, &Path::ROOT, &mut |s| seen.push((s.path.to_string(), *s.value)));
+        assert_eq!(seen, [("p".to_string(), 0.2)]);
+        Module::<f32>::visit_config_mut(&mut d, &Path::ROOT, &mut |s| *s.value = 1.5);
+        assert_eq!(d.p, 0.2);
+        Module::<f32>::visit_config_mut(&mut d, &Path::ROOT, &mut |s| *s.value = 1.0);
+        assert_eq!(d.p, 1.0);
+        // Init draws a seed and keeps the probability.
+        Module::<f32>::init(&mut d, &mut Rng::seed(1));
+        assert_eq!(d.p, 1.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "the probability must be in [0, 1]")]
+    fn the_builder_refuses_a_probability_above_one() {
+        let _ = Dropout::default().p(1.5);
+    }
+
     fn train(d: &mut Dropout, x: &[f64], y: &mut [f64]) -> DropoutCache {
         let mut cache = DropoutCache::default();
         Layer::<f64, S, S>::forward_train(d, x, y, &mut cache, &mut Ctx::new(&mut []));

@@ -443,6 +443,12 @@ batch_norm! {
     /// let mut y = [0.0f32; 12];
     /// Layer::<f32, Rank3<3, 2, 2>, Rank3<3, 2, 2>>::forward(&bn, &x, &mut y, &mut Ctx::new(&mut []));
     /// assert!(y.iter().all(|v| (v - 0.5).abs() < 1e-5));
+    ///
+    /// // Settings by builder, in a constant too (`network!` writes
+    /// // `bn: BatchNorm2d<3>(eps = 1e-3, momentum = 0.01)`).
+    /// const BN: BatchNorm2d<3> = BatchNorm2d::new().eps(1e-3).momentum(0.01);
+    /// assert_eq!((BN.eps, BN.momentum), (1e-3, Some(0.01)));
+    /// assert_eq!(BatchNorm2d::<3>::new().cumulative(true).momentum, None);
     /// ```
     BatchNorm2d
 }
@@ -623,6 +629,49 @@ mod tests {
 
     fn ctx() -> Ctx<'static, f64> {
         Ctx::new(&mut [])
+    }
+
+    /// Every setting as `(name, value)`, through `visit_config`.
+    fn settings<M: Module<f64>>(m: &M) -> alloc::vec::Vec<(alloc::string::String, f64)> {
+        use alloc::string::ToString;
+        let mut out = alloc::vec::Vec::new();
+        m.visit_config(&Path::ROOT, &mut |s| out.push((s.path.to_string(), *s.value)));
+        out
+    }
+
+    #[test]
+    fn settings_are_visited_by_name_and_checked_when_set() {
+        let mut bn = BatchNorm1d::<2, f64>::new().eps(1e-3).momentum(0.2);
+        assert_eq!(settings(&bn), [("eps".into(), 1e-3), ("momentum".into(), 0.2)]);
+        // Out of range: left as it was. NaN for the momentum: a cumulative average.
+        bn.visit_config_mut(&Path::ROOT, &mut |s| *s.value = if s.path.ends_with("eps") { -1.0 } else { f64::NAN });
+        assert_eq!((bn.eps, bn.momentum), (1e-3, None));
+        bn.visit_config_mut(&Path::ROOT, &mut |s| *s.value = if s.path.ends_with("eps") { 0.0 } else { 1.5 });
+        assert_eq!((bn.eps, bn.momentum), (0.0, None));
+        let cumulative = BatchNorm2d::<1, f64>::new().cumulative(true);
+        assert!(settings(&cumulative)[1].1.is_nan());
+        assert_eq!(BatchNorm2d::<1, f64>::new().cumulative(false).momentum, Some(0.1));
+
+        let mut ln = LayerNorm::<3, f64>::new().eps(1e-6);
+        assert_eq!(settings(&ln), [("eps".into(), 1e-6)]);
+        ln.visit_config_mut(&Path::ROOT, &mut |s| *s.value = f64::NAN);
+        assert_eq!(ln.eps, 1e-6);
+        // Init keeps the settings.
+        bn.init(&mut Rng::seed(0));
+        ln.init(&mut Rng::seed(0));
+        assert_eq!((bn.eps, bn.momentum, ln.eps), (0.0, None, 1e-6));
+    }
+
+    #[test]
+    #[should_panic(expected = "eps must be non-negative")]
+    fn a_negative_eps_is_refused() {
+        let _ = BatchNorm2d::<1, f64>::new().eps(-1e-5);
+    }
+
+    #[test]
+    #[should_panic(expected = "momentum must be in [0, 1]")]
+    fn a_momentum_above_one_is_refused() {
+        let _ = BatchNorm1d::<1, f64>::new().momentum(1.5);
     }
 
     /// A layer family over a batch norm or layer norm whose tensors the check loads.
