@@ -82,6 +82,15 @@ fn default_new_and_clone_keep_the_declared_settings() {
 }
 
 #[test]
+fn the_summary_shows_the_settings() {
+    let summary = Configured::summary();
+    let layers: Vec<&str> = summary.rows.iter().map(|r| r.layer).collect();
+    assert!(layers.contains(&"BatchNorm2d<2>(eps = 1e-3, momentum = 0.01)"), "{layers:?}");
+    assert!(layers.contains(&"Dropout(0.2)") && layers.contains(&"LeakyReLU(0.5)"), "{layers:?}");
+    assert!(layers.contains(&"Linear<8, 6>"), "{layers:?}");
+}
+
+#[test]
 fn convert_copies_settings_into_targets_with_other_settings() {
     let net = Configured::new(&mut Rng::seed(2));
 

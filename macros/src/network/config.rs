@@ -323,6 +323,20 @@ pub fn field_attr(layer: &Layer) -> TokenStream {
     }
 }
 
+/// The settings as written, for `summary()`: `(eps = 1e-3, momentum = 0.01)`, or nothing.
+pub fn describe(layer: &Layer) -> String {
+    let Some(config) = &layer.config else { return String::new() };
+    let args: Vec<String> = config
+        .args
+        .iter()
+        .map(|a| match &a.name {
+            Some(n) => format!("{n} = {}", shown(&a.value)),
+            None => shown(&a.value),
+        })
+        .collect();
+    format!("({})", args.join(", "))
+}
+
 /// Whether `e` is plainly a constant expression: literals and named constants, with
 /// operators, parentheses and casts.
 fn is_constant(e: &Expr) -> bool {
@@ -334,5 +348,44 @@ fn is_constant(e: &Expr) -> bool {
         Expr::Group(g) => is_constant(&g.expr),
         Expr::Cast(c) => is_constant(&c.expr),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ctxt::Ctxt;
+    use crate::network::model::Graph;
+    use crate::network::parse::NetworkDef;
+
+    fn graph(def: NetworkDef) -> Graph {
+        let cx = Ctxt::new();
+        let g = Graph::from_def(&cx, def);
+        super::check(&cx, &g);
+        assert!(cx.check().is_ok());
+        g
+    }
+
+    #[test]
+    fn settings_become_builder_calls_and_embed_attributes() {
+        let g = graph(syn::parse_quote! {
+            struct Net {
+                input: [4],
+                drop: Dropout(0),
+                bn: BatchNorm1d<4>(1e-3, momentum = M),
+                act: LeakyReLU(slope()),
+                blk: Block(3, scale = 0.5),
+            }
+        });
+        let text = |i: usize| super::construct(&g.layers[i]).to_string();
+        // An integer literal is written as a float: the settings are `f64`s.
+        assert!(text(0).ends_with(":: default () . p (0.0)"), "{}", text(0));
+        assert!(text(1).ends_with(". eps (1e-3) . momentum (M)"), "{}", text(1));
+        assert_eq!(text(3), "< Block > :: configured (3) . scale (0.5)");
+        let attr = |i: usize| super::field_attr(&g.layers[i]).to_string();
+        assert_eq!(attr(1), "# [module (__settings (eps (1e-3) , momentum (M)))]");
+        // A call, or a layer of the user's: not for constant evaluation.
+        assert_eq!(attr(2), "# [module (__no_embed)]");
+        assert_eq!(attr(3), "# [module (__no_embed)]");
+        assert_eq!(super::describe(&g.layers[1]), "(1e-3, momentum = M)");
     }
 }

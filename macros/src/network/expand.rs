@@ -892,7 +892,11 @@ fn summary_fn(g: &Graph, p: &Paths) -> TokenStream {
         let layer = &g.layers[l];
         let name = g.nodes[n].name.to_string();
         let declares = layer.name == g.nodes[n].name;
-        let text = if declares { written(&layer.written) } else { format!("= {}", layer.name) };
+        let text = if declares {
+            written(&layer.written) + &super::config::describe(layer)
+        } else {
+            format!("= {}", layer.name)
+        };
         let ty = &layer.ty;
         let shape = g.shape(n).ty(core);
         let params = if declares { quote!(<#ty as #core::module::Module<#t>>::PARAMS) } else { quote!(0) };
