@@ -2,7 +2,7 @@
 //! that this pass found nothing.
 
 use crate::ast::{display, same_type, Container, Field, Holds, ScalarSource, Unsupported};
-use crate::attr::{FREEZE, SKIP};
+use crate::attr::{CONFIG, FREEZE, SKIP};
 use crate::ctxt::Ctxt;
 
 const SKIP_HINT: &str = "use `#[module(skip)]` for fields that hold no parameters";
@@ -57,6 +57,25 @@ fn check_field(cx: &Ctxt, cont: &Container, field: &Field) {
                  `freeze` keeps its parameters but does not train them"
             ),
         );
+        return;
+    }
+    if let Some(config) = &field.attrs.config {
+        let other = [(&field.attrs.skip, SKIP), (&field.attrs.freeze, FREEZE)];
+        if let Some((_, key)) = other.iter().find(|(set, _)| set.is_some()) {
+            cx.error_at(
+                config.span,
+                format!(
+                    "`{CONFIG}` cannot be combined with `{key}`: `config` makes the field a setting, neither a \
+                     tensor nor left out"
+                ),
+            );
+        } else if display(crate::ast::ungroup(&field.ty)) != "f64" {
+            cx.error_spanned_by(
+                &field.ty,
+                "a setting (`#[module(config)]`) is an `f64`, whatever the module's scalar, so that `convert` \
+                 carries it to another scalar",
+            );
+        }
         return;
     }
     if field.is_visited() {
