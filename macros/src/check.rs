@@ -227,9 +227,9 @@ mod tests {
                 "unknown attribute `scaler` in `#[module(...)]`: the struct takes `crate = \"...\"` or `scalar = ...`",
                 "`skip` applies to fields, not to the struct; the struct takes `crate = \"...\"` or `scalar = ...`",
                 "duplicate attribute `skip`",
-                "unknown attribute `froze` in `#[module(...)]`: a field takes `skip` or `freeze`",
+                "unknown attribute `froze` in `#[module(...)]`: a field takes `skip`, `freeze` or `config`",
                 "`skip` takes no value: write `#[module(skip)]`",
-                "`crate` applies to the struct, not to a field; a field takes `skip` or `freeze`",
+                "`crate` applies to the struct, not to a field; a field takes `skip`, `freeze` or `config`",
                 "`freeze` cannot be combined with `skip`: `skip` leaves the field out of the module, `freeze` keeps \
                  its parameters but does not train them",
                 "unsupported field type: a reference does not own the parameters it points to; use `#[module(skip)]` \

@@ -72,10 +72,10 @@ impl SettingValue for Option<f64> {
 /// the field unchanged, as the layer's builder would refuse it).
 macro_rules! layer_config {
     ($($setting:ident if $valid:expr),*) => {
-        fn visit_config<F: FnMut(::monograd_core::module::Setting<'_, &f64>)>(
+        fn visit_config<Visitor: FnMut(::monograd_core::module::Setting<'_, &f64>)>(
             &self,
             path: &::monograd_core::module::Path<'_>,
-            f: &mut F,
+            f: &mut Visitor,
         ) {
             let _ = (path, &f);
             $({
@@ -84,10 +84,10 @@ macro_rules! layer_config {
             })*
         }
 
-        fn visit_config_mut<F: FnMut(::monograd_core::module::Setting<'_, &mut f64>)>(
+        fn visit_config_mut<Visitor: FnMut(::monograd_core::module::Setting<'_, &mut f64>)>(
             &mut self,
             path: &::monograd_core::module::Path<'_>,
-            f: &mut F,
+            f: &mut Visitor,
         ) {
             let _ = (path, &f);
             $({
