@@ -22,10 +22,10 @@ network! {
         input: [784],
         fc1: Linear<784, 256>,
         act1: ReLU,
-        drop1: Dropout,
+        drop1: Dropout(0.2),
         fc2: Linear<256, 128>,
         act2: ReLU,
-        drop2: Dropout,
+        drop2: Dropout(0.2),
         fc3: Linear<128, 10>,
     }
 }
@@ -41,9 +41,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = common::Args::parse("mnist_mlp", 10)?;
     let (train, val, test) = common::mnist()?;
 
-    let mut net = Mlp::new(&mut Rng::seed(args.seed));
-    net.drop1.p = 0.2;
-    net.drop2.p = 0.2;
+    let net = Mlp::new(&mut Rng::seed(args.seed));
     println!("{}\n", Mlp::summary());
 
     let per_epoch = train.len().div_ceil(BATCH);

@@ -92,7 +92,29 @@ pub use monograd_core::Module;
 /// elements as `blocks.2.bias`, tuple fields by index. The scalar is the type parameter
 /// bounded by `Scalar`, else `f32`, or `#[module(scalar = f64)]`; `#[module(crate = "...")]`
 /// names the path to monograd's core (`"mg::core"` for a facade renamed to `mg`,
-/// `"monograd_core"` for a direct dependency).
+/// `"monograd_core"` for a direct dependency). `#[module(config)]` marks an `f64` field as
+/// a setting: `visit_config` hands it out by name, so `module::convert` copies it to the
+/// module's twin over another scalar.
+///
+/// ```
+/// use monograd::core::module::{convert, Path};
+/// use monograd::prelude::*;
+///
+/// #[derive(Clone, Module)]
+/// struct Scaled<T: Scalar = f32> {
+///     fc: Linear<2, 2, T>,
+///     #[module(config)]
+///     factor: f64,
+/// }
+///
+/// let net = Scaled { fc: Linear::<2, 2>::new(&mut Rng::seed(0)), factor: 0.5 };
+/// let mut settings = Vec::new();
+/// net.visit_config(&Path::ROOT, &mut |s| settings.push((s.path.to_string(), *s.value)));
+/// assert_eq!(settings, [("factor".to_string(), 0.5)]);
+/// let mut wide = Scaled::<f64> { fc: Linear::default(), factor: 1.0 };
+/// convert(&net, &mut wide, f64::from);
+/// assert_eq!((wide.factor, wide.fc.bias[0]), (0.5, f64::from(net.fc.bias[0])));
+/// ```
 pub use monograd_macros::Module;
 
 /// Declares a network: its input shape, its layers, and how they connect. Shapes are
@@ -110,6 +132,7 @@ pub use monograd_macros::Module;
 ///         act: ReLU,                // applied to the previous node
 ///         fc2: Linear<8, 4>,
 ///         sum(fc2, x): Add,         // named inputs: a skip connection
+///         drop: Dropout(0.1),       // settings after the type
 ///         head: Linear<4, 2>,
 ///     }
 /// }
@@ -134,6 +157,22 @@ pub use monograd_macros::Module;
 /// - `name: Layer<...>`: a new layer, applied to the previous node; it becomes the public
 ///   field `name`. `name(a): Layer<...>` applies it to node `a`, `name(a, b): Add` joins
 ///   two nodes.
+/// - `name: Layer<...>(settings)`: a layer with settings, positional and/or `name = value`
+///   (`drop: Dropout(0.2)`, `act: LeakyReLU(0.1)`, `elu: ELU(alpha = 0.5)`,
+///   `bn: BatchNorm2d<16>(eps = 1e-3, momentum = 0.01)`). A built-in layer starts from its
+///   `Default`; positional settings are taken in PyTorch's order (`Dropout`: `p`;
+///   `LeakyReLU`: `negative_slope`; `ELU`: `alpha`; `BatchNorm1d`/`2d`: `eps`, `momentum`,
+///   and `cumulative = true` for PyTorch's `momentum=None`; `LayerNorm`: `eps`) and each
+///   becomes a call of the layer's builder of that name (`Dropout::p`, `BatchNorm2d::eps`).
+///   An unknown name, too many settings, or a literal out of range (`Dropout(1.5)`) is a
+///   compile error on the argument; any other value out of range panics when the network
+///   is built. A layer of your own (or a nested network) takes its positional settings
+///   through its associated function `configured(..)` (`blk: Block(3, 0.5)` is
+///   `Block::configured(3, 0.5)`), and each `name = value` through its method `name(value)`.
+///   The settings are part of the generated `Default`, which `new` starts from, so every
+///   value of the network has them; [`module::convert`] carries them to another scalar
+///   (through `Module::visit_config`, which a layer of your own implements for that), and
+///   loading a file keeps them (files hold tensors and counters only).
 /// - `name(a) = other`: applies the layer of node `other` again: shared weights, whose
 ///   gradients add up.
 /// - `output name` or `output (a, b)` last: the outputs (default: the last node). The
@@ -197,6 +236,7 @@ pub use monograd_macros::Module;
 /// drops what no requested output needs.
 ///
 /// [`Network`]: crate::core::Network
+/// [`module::convert`]: crate::core::module::convert
 pub use monograd_macros::network;
 
 /// Builds a model from a safetensors file at compile time: the file is read when the crate

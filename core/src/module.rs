@@ -142,6 +142,21 @@ pub struct Counter<'a, V> {
     pub value: V,
 }
 
+/// A setting of a module: a number that configures it rather than being learned or
+/// counted (Dropout's `p`, LeakyReLU's `negative_slope`, a norm's `eps` and `momentum`), met
+/// while visiting its configuration with [`Module::visit_config`].
+///
+/// Settings are plain `f64`s whatever the module's scalar, so that [`convert`] carries them
+/// from a network over one scalar to its twin over another. An optional setting that is
+/// unset (BatchNorm's `momentum` for a cumulative average) is handed out as NaN.
+#[derive(Debug)]
+pub struct Setting<'a, V> {
+    /// The dotted name (`drop.p`, `bn.eps`).
+    pub path: &'a Path<'a>,
+    /// The value: `&f64` or `&mut f64`.
+    pub value: V,
+}
+
 /// One trainable tensor with its gradient, as optimizers see it.
 ///
 /// Optimizers keep their state (momentum, moments) in one flat slice of
@@ -227,6 +242,46 @@ pub trait Module<T: Scalar>: Clone {
 
     /// Visits every counter mutably, in the order of [`Module::visit_counters`].
     fn visit_counters_mut<F: FnMut(Counter<'_, &mut u64>)>(&mut self, path: &Path<'_>, f: &mut F) {
+        let _ = (path, f);
+    }
+
+    /// Visits every setting of the module (see [`Setting`]), depth first, in declaration
+    /// order.
+    ///
+    /// The default visits nothing: a configurable layer overrides this and
+    /// [`Module::visit_config_mut`], and `#[derive(Module)]` (hence `network!`) forwards both
+    /// to every field. [`convert`] copies settings through them, so that a network's twin
+    /// over another scalar is configured as the original; loading a file writes tensors and
+    /// counters only, so the loaded model keeps the configuration it was built with.
+    ///
+    /// ```
+    /// use monograd_core::module::{Path, Setting};
+    /// use monograd_core::Module;
+    /// # #[derive(Clone)]
+    /// # struct Scale(f64);
+    /// # impl<T: monograd_core::Scalar> Module<T> for Scale {
+    /// #     const PARAMS: usize = 0;
+    /// #     fn visit<F: FnMut(monograd_core::module::Tensor<'_, &[T]>)>(&self, _: &Path<'_>, _: &mut F) {}
+    /// #     fn visit_mut<F: FnMut(monograd_core::module::Tensor<'_, &mut [T]>)>(&mut self, _: &Path<'_>, _: &mut F) {}
+    /// #     fn visit_update<F: FnMut(monograd_core::module::ParamUpdate<'_, T>)>(&mut self, _: &Self, _: &Path<'_>, _: &mut usize, _: &mut F) {}
+    /// #     fn visit_config<F: FnMut(Setting<'_, &f64>)>(&self, p: &Path<'_>, f: &mut F) {
+    /// #         f(Setting { path: &p.field("factor"), value: &self.0 })
+    /// #     }
+    /// # }
+    /// // A layer that scales by a configured factor reports it under its name.
+    /// let mut seen = Vec::new();
+    /// Module::<f32>::visit_config(&Scale(0.5), &Path::ROOT, &mut |s| seen.push((s.path.to_string(), *s.value)));
+    /// assert_eq!(seen, [("factor".to_string(), 0.5)]);
+    /// ```
+    fn visit_config<F: FnMut(Setting<'_, &f64>)>(&self, path: &Path<'_>, f: &mut F) {
+        let _ = (path, f);
+    }
+
+    /// Visits every setting mutably, in the order of [`Module::visit_config`]. A layer
+    /// validates what it is handed back as its constructor would, keeping its old value
+    /// in place of one out of range (a setting read from another module of the same type
+    /// is always in range).
+    fn visit_config_mut<F: FnMut(Setting<'_, &mut f64>)>(&mut self, path: &Path<'_>, f: &mut F) {
         let _ = (path, f);
     }
 
@@ -442,6 +497,11 @@ pub trait Activation {
 /// scalar, through `f`: a trained `f32` network into its `Dual` twin for forward-mode
 /// derivatives, or into `f64` for a gradient check.
 ///
+/// The configuration comes along ([`Module::visit_config`]: a dropout probability, a
+/// LeakyReLU slope, a norm's `eps`), and so do the counters ([`Module::visit_counters`]:
+/// BatchNorm's `num_batches_tracked`, Dropout's seed and step), so the twin computes what
+/// the original does, whatever `to` was built with.
+///
 /// ```
 /// use monograd_core::module::convert;
 /// use monograd_core::{Dual, Module};
@@ -468,6 +528,53 @@ pub fn convert<T: Scalar, U: Scalar, A: Module<T>, B: Module<U>>(from: &A, to: &
     let values: alloc::vec::Vec<U> = to_vec(from).into_iter().map(f).collect();
     // Same structure, same order: the lengths agree.
     let _ = load_flat(to, &values);
+    copy_config(from, to);
+    let mut counters = alloc::vec::Vec::new();
+    from.visit_counters(&Path::ROOT, &mut |c| counters.push(*c.value));
+    let mut rest = counters.iter();
+    to.visit_counters_mut(&Path::ROOT, &mut |c| {
+        if let Some(&v) = rest.next() {
+            *c.value = v;
+        }
+    });
+}
+
+/// Copies every setting ([`Module::visit_config`]) of `from` into `to`, a module of the
+/// same structure over any scalar, in visiting order; tensors and counters are left alone.
+/// [`convert`] calls it; on its own it configures a fresh model like another.
+///
+/// ```
+/// use monograd_core::module::{copy_config, Path, Setting};
+/// # use monograd_core::module::{ParamUpdate, Tensor};
+/// # use monograd_core::Module;
+/// # #[derive(Clone)]
+/// # struct Scale(f64);
+/// # impl<T: monograd_core::Scalar> Module<T> for Scale {
+/// #     const PARAMS: usize = 0;
+/// #     fn visit<F: FnMut(Tensor<'_, &[T]>)>(&self, _: &Path<'_>, _: &mut F) {}
+/// #     fn visit_mut<F: FnMut(Tensor<'_, &mut [T]>)>(&mut self, _: &Path<'_>, _: &mut F) {}
+/// #     fn visit_update<F: FnMut(ParamUpdate<'_, T>)>(&mut self, _: &Self, _: &Path<'_>, _: &mut usize, _: &mut F) {}
+/// #     fn visit_config<F: FnMut(Setting<'_, &f64>)>(&self, p: &Path<'_>, f: &mut F) {
+/// #         f(Setting { path: &p.field("factor"), value: &self.0 })
+/// #     }
+/// #     fn visit_config_mut<F: FnMut(Setting<'_, &mut f64>)>(&mut self, p: &Path<'_>, f: &mut F) {
+/// #         f(Setting { path: &p.field("factor"), value: &mut self.0 })
+/// #     }
+/// # }
+/// let mut fresh = Scale(1.0);
+/// copy_config::<f32, f64, _, _>(&Scale(0.5), &mut fresh);
+/// assert_eq!(fresh.0, 0.5);
+/// ```
+#[cfg(feature = "alloc")]
+pub fn copy_config<T: Scalar, U: Scalar, A: Module<T>, B: Module<U>>(from: &A, to: &mut B) {
+    let mut settings = alloc::vec::Vec::new();
+    from.visit_config(&Path::ROOT, &mut |s| settings.push(*s.value));
+    let mut rest = settings.iter();
+    to.visit_config_mut(&Path::ROOT, &mut |s| {
+        if let Some(&v) = rest.next() {
+            *s.value = v;
+        }
+    });
 }
 
 /// Every tensor of `module` (parameters and buffers), concatenated in [`Module::visit`]

@@ -57,9 +57,15 @@ pub struct Field {
 }
 
 impl Field {
-    /// Whether the field is visited and counted (not `#[module(skip)]`, not a marker).
+    /// Whether the field is visited and counted (not `#[module(skip)]`, not a setting, not
+    /// a marker).
     pub fn is_visited(&self) -> bool {
-        self.attrs.skip.is_none() && !matches!(self.holds, Holds::Marker)
+        self.attrs.skip.is_none() && self.attrs.config.is_none() && !matches!(self.holds, Holds::Marker)
+    }
+
+    /// Whether it is a setting (`#[module(config)]`), handed out by `visit_config`.
+    pub fn is_setting(&self) -> bool {
+        self.attrs.config.is_some()
     }
 
     /// Whether its parameters are visited as frozen (`#[module(freeze)]`).

@@ -19,12 +19,20 @@ pub const MODULE: &str = "module";
 pub const SKIP: &str = "skip";
 /// Field: visited as frozen; saved and loaded, never updated.
 pub const FREEZE: &str = "freeze";
+/// Field: an `f64` setting, visited by `visit_config` rather than as a tensor.
+pub const CONFIG: &str = "config";
+/// Field, written by `network!` only: builder calls (`p(0.2)`) that make the field's value
+/// in `Embed` from its embedded one, as the network's `Default` makes it from its default.
+pub const SETTINGS: &str = "__settings";
+/// Field, written by `network!` only: settings that constant evaluation cannot apply, so
+/// the struct gets no `Embed` impl.
+pub const NO_EMBED: &str = "__no_embed";
 /// Struct: the path at which monograd-core is reachable.
 pub const CRATE: &str = "crate";
 /// Struct: the scalar the module is implemented over.
 pub const SCALAR: &str = "scalar";
 
-const FIELD_KEYS: &str = "a field takes `skip` or `freeze`";
+const FIELD_KEYS: &str = "a field takes `skip`, `freeze` or `config`";
 const STRUCT_KEYS: &str = "the struct takes `crate = \"...\"` or `scalar = ...`";
 
 /// A key given at most once, with the span of the key that set it and its position among
@@ -106,24 +114,48 @@ pub struct Field {
     pub skip: Option<Set<()>>,
     /// `freeze`: parameters visited as frozen.
     pub freeze: Option<Set<()>>,
+    /// `config`: an `f64` setting.
+    pub config: Option<Set<()>>,
+    /// `__settings(name(args), ...)`: builder calls applied to the embedded value.
+    pub settings: Vec<(syn::Ident, Vec<syn::Expr>)>,
+    /// `__no_embed`: no `Embed` impl for the struct.
+    pub no_embed: bool,
 }
 
 impl Field {
     pub fn from_ast(cx: &Ctxt, attrs: &[Attribute]) -> Self {
         let mut skip = Attr::none(cx, SKIP);
         let mut freeze = Attr::none(cx, FREEZE);
+        let mut config = Attr::none(cx, CONFIG);
+        let mut settings = Vec::new();
+        let mut no_embed = false;
         let mut order = 0;
         for attr in module_attrs(cx, attrs) {
             let parsed = attr.parse_nested_meta(|meta| {
                 order += 1;
                 let span = meta.path.span();
-                if meta.path.is_ident(SKIP) {
+                if meta.path.is_ident(SETTINGS) {
+                    meta.parse_nested_meta(|call| {
+                        let name = call.path.require_ident()?.clone();
+                        let args;
+                        syn::parenthesized!(args in call.input);
+                        let args = syn::punctuated::Punctuated::<syn::Expr, Token![,]>::parse_terminated(&args)?;
+                        settings.push((name, args.into_iter().collect()));
+                        Ok(())
+                    })?;
+                } else if meta.path.is_ident(NO_EMBED) {
+                    no_embed = true;
+                } else if meta.path.is_ident(SKIP) {
                     if flag(cx, &meta, SKIP)? {
                         skip.set(span, order, ());
                     }
                 } else if meta.path.is_ident(FREEZE) {
                     if flag(cx, &meta, FREEZE)? {
                         freeze.set(span, order, ());
+                    }
+                } else if meta.path.is_ident(CONFIG) {
+                    if flag(cx, &meta, CONFIG)? {
+                        config.set(span, order, ());
                     }
                 } else if meta.path.is_ident(CRATE) || meta.path.is_ident(SCALAR) {
                     let key = path_string(&meta.path);
@@ -140,7 +172,7 @@ impl Field {
                 cx.syn_error(err);
             }
         }
-        Field { skip: skip.set, freeze: freeze.set }
+        Field { skip: skip.set, freeze: freeze.set, config: config.set, settings, no_embed }
     }
 }
 

@@ -2,7 +2,7 @@
 //! that this pass found nothing.
 
 use crate::ast::{display, same_type, Container, Field, Holds, ScalarSource, Unsupported};
-use crate::attr::{FREEZE, SKIP};
+use crate::attr::{CONFIG, FREEZE, SKIP};
 use crate::ctxt::Ctxt;
 
 const SKIP_HINT: &str = "use `#[module(skip)]` for fields that hold no parameters";
@@ -57,6 +57,25 @@ fn check_field(cx: &Ctxt, cont: &Container, field: &Field) {
                  `freeze` keeps its parameters but does not train them"
             ),
         );
+        return;
+    }
+    if let Some(config) = &field.attrs.config {
+        let other = [(&field.attrs.skip, SKIP), (&field.attrs.freeze, FREEZE)];
+        if let Some((_, key)) = other.iter().find(|(set, _)| set.is_some()) {
+            cx.error_at(
+                config.span,
+                format!(
+                    "`{CONFIG}` cannot be combined with `{key}`: `config` makes the field a setting, neither a \
+                     tensor nor left out"
+                ),
+            );
+        } else if display(crate::ast::ungroup(&field.ty)) != "f64" {
+            cx.error_spanned_by(
+                &field.ty,
+                "a setting (`#[module(config)]`) is an `f64`, whatever the module's scalar, so that `convert` \
+                 carries it to another scalar",
+            );
+        }
         return;
     }
     if field.is_visited() {
@@ -208,9 +227,9 @@ mod tests {
                 "unknown attribute `scaler` in `#[module(...)]`: the struct takes `crate = \"...\"` or `scalar = ...`",
                 "`skip` applies to fields, not to the struct; the struct takes `crate = \"...\"` or `scalar = ...`",
                 "duplicate attribute `skip`",
-                "unknown attribute `froze` in `#[module(...)]`: a field takes `skip` or `freeze`",
+                "unknown attribute `froze` in `#[module(...)]`: a field takes `skip`, `freeze` or `config`",
                 "`skip` takes no value: write `#[module(skip)]`",
-                "`crate` applies to the struct, not to a field; a field takes `skip` or `freeze`",
+                "`crate` applies to the struct, not to a field; a field takes `skip`, `freeze` or `config`",
                 "`freeze` cannot be combined with `skip`: `skip` leaves the field out of the module, `freeze` keeps \
                  its parameters but does not train them",
                 "unsupported field type: a reference does not own the parameters it points to; use `#[module(skip)]` \

@@ -71,6 +71,10 @@ use syn::{parse_macro_input, DeriveInput};
 /// - `#[module(freeze)]` on a field: visited with `Kind::Frozen` instead of
 ///   `Kind::Param` (nested modules' trainable tensors included): saved and loaded, counted
 ///   in `PARAMS` and in `visit_update`'s offsets, but never passed to an optimizer.
+/// - `#[module(config)]` on an `f64` field: a setting of the module (a slope, a factor),
+///   handed out by `visit_config` under the field's name rather than visited as a tensor,
+///   so that `module::convert` carries it to the module's twin over another scalar. Not
+///   saved in files; a struct with one has no `Embed` (its value is not in the file).
 /// - `#[module(scalar = T)]` on the struct: the scalar (a type, or a string holding one).
 /// - `#[module(crate = "path")]` on the struct: where monograd's core crate is found.
 ///   The default is `::monograd::__private::monograd_core`; write `"mg::core"` for a
@@ -82,8 +86,9 @@ use syn::{parse_macro_input, DeriveInput};
 /// `M: Module<S>` bounds only for field types that mention a generic parameter (plus
 /// `Self: Clone` when a skipped or `PhantomData` field does: `derive(Clone)` bounds the
 /// parameters such fields use, and `Module` requires `Clone`). It
-/// implements `PARAMS`, `visit`, `visit_mut` and `visit_update`; `zero` and `zeros_like`
-/// are the trait's. After an error the derive emits a stub impl beside it, so that the
+/// implements `PARAMS`, `visit`, `visit_mut`, `visit_update` and `init`, and forwards
+/// `visit_counters` and `visit_config` (with their `_mut` forms) to every module field;
+/// `zero` and `zeros_like` are the trait's. After an error the derive emits a stub impl beside it, so that the
 /// error is the only one.
 #[proc_macro_derive(Module, attributes(module))]
 pub fn derive_module(input: TokenStream) -> TokenStream {
@@ -94,6 +99,14 @@ pub fn derive_module(input: TokenStream) -> TokenStream {
 /// Declares a network whose shapes are checked at compile time and whose forward and
 /// backward passes are generated as straight-line code. See the `monograd` facade's
 /// documentation of `network!` for the syntax and a runnable example.
+///
+/// Layers take settings after their type, positional and/or by name:
+/// `drop: Dropout(0.2)`, `bn: BatchNorm2d<16>(eps = 1e-3, momentum = 0.01)`. For a
+/// built-in layer, positional settings follow PyTorch's order and every setting calls the
+/// layer's builder method of the same name on its `Default` value; a literal out of range
+/// is a compile error on it. For any other layer, positional settings go to its associated
+/// function `configured(..)` and named ones to methods of their name. The generated
+/// `Default` (which `new` starts from) builds every layer this way.
 #[proc_macro]
 pub fn network(input: TokenStream) -> TokenStream {
     network::network(input.into()).into()

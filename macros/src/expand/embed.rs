@@ -6,7 +6,9 @@
 //! embedded: a layer of the user's without an impl, or a scalar other than `f32`. No
 //! impl is generated for a struct with a `#[module(skip)]` field (its value is unknown at
 //! compile time) or an array of modules whose length is not a literal (each element sits
-//! at a place of its own type, so the elements are written out).
+//! at a place of its own type, so the elements are written out), nor for a `network!`
+//! whose settings constant evaluation cannot apply (`#[module(__no_embed)]`); the settings
+//! it can apply (`#[module(__settings(p(0.2)))]`) are builder calls on the embedded value.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
@@ -30,13 +32,18 @@ pub fn impl_embed(cont: &Container) -> Option<TokenStream> {
             inits.push(quote!(#member: ::core::marker::PhantomData));
             continue;
         }
-        if field.attrs.skip.is_some() {
+        // A setting's value is not in the file, nor known to the derive.
+        if field.attrs.skip.is_some() || field.attrs.no_embed || field.is_setting() {
             return None;
         }
         let name_ty = format_ident!("__MonogradField{}", i);
         names.push(name_decl(&embed, &name_ty, field));
         let place = quote!(#embed::Field<__P, #name_ty>);
-        let value = b.holds(field, &field.holds, place)?;
+        let mut value = b.holds(field, &field.holds, place)?;
+        // The settings `network!` declared, by the layer's `const fn` builders.
+        for (name, args) in &field.attrs.settings {
+            value = quote!(#value.#name(#(#args),*));
+        }
         inits.push(quote!(#member: #value));
     }
 

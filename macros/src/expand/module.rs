@@ -1,5 +1,5 @@
 //! `impl Module<S> for Struct`: `PARAMS`, `visit`, `visit_mut`, `visit_update`,
-//! `visit_counters`, `visit_counters_mut` and `init`.
+//! `visit_counters`, `visit_config` (each with its `_mut` form) and `init`.
 //!
 //! Works from the model alone, so that `network!` can generate the same impl for the
 //! struct it declares. Assumes that [`check`](crate::check) found nothing.
@@ -32,8 +32,12 @@ pub fn impl_module(cont: &Container) -> TokenStream {
     let visit = fields.iter().map(|f| visit_field(cont, f, Mode::Ref));
     let visit_mut = fields.iter().map(|f| visit_field(cont, f, Mode::Mut));
     let update = fields.iter().map(|f| update_field(cont, f));
-    let counters = fields.iter().map(|f| counters_field(cont, f, Mode::Ref));
-    let counters_mut = fields.iter().map(|f| counters_field(cont, f, Mode::Mut));
+    let counters = fields.iter().map(|f| forward_field(cont, f, Mode::Ref, Forwarded::Counters));
+    let counters_mut = fields.iter().map(|f| forward_field(cont, f, Mode::Mut, Forwarded::Counters));
+    // Settings in declaration order, the struct's own among its modules'.
+    let config_fields: Vec<&Field> = cont.fields.iter().filter(|f| f.is_visited() || f.is_setting()).collect();
+    let config = config_fields.iter().map(|f| config_field(cont, f, Mode::Ref));
+    let config_mut = config_fields.iter().map(|f| config_field(cont, f, Mode::Mut));
     let init = fields.iter().map(|f| init_field(cont, f));
 
     quote! {
@@ -85,6 +89,24 @@ pub fn impl_module(cont: &Container) -> TokenStream {
                 #(#counters_mut)*
             }
 
+            fn visit_config<__F: ::core::ops::FnMut(#krate::module::Setting<'_, &::core::primitive::f64>)>(
+                &self,
+                __path: &#krate::module::Path<'_>,
+                __f: &mut __F,
+            ) {
+                #(#config)*
+            }
+
+            fn visit_config_mut<
+                __F: ::core::ops::FnMut(#krate::module::Setting<'_, &mut ::core::primitive::f64>),
+            >(
+                &mut self,
+                __path: &#krate::module::Path<'_>,
+                __f: &mut __F,
+            ) {
+                #(#config_mut)*
+            }
+
             fn init(&mut self, __rng: &mut #krate::rng::Rng) {
                 #(#init)*
             }
@@ -92,9 +114,18 @@ pub fn impl_module(cont: &Container) -> TokenStream {
     }
 }
 
-/// One field's part of `visit_counters` or `visit_counters_mut`: every module it holds,
-/// in order, under its name; raw parameters have no counters.
-fn counters_field(cont: &Container, field: &Field, mode: Mode) -> TokenStream {
+/// What a visitor that a struct only forwards to its modules visits.
+#[derive(Clone, Copy)]
+enum Forwarded {
+    /// `visit_counters`, `visit_counters_mut`.
+    Counters,
+    /// `visit_config`, `visit_config_mut`.
+    Config,
+}
+
+/// One field's part of `visit_counters`, `visit_config` or their `_mut` forms: every
+/// module it holds, in order, under its name; raw parameters have no counters or settings.
+fn forward_field(cont: &Container, field: &Field, mode: Mode, what: Forwarded) -> TokenStream {
     fn modules(
         cont: &Container,
         holds: &Holds,
@@ -102,13 +133,16 @@ fn counters_field(cont: &Container, field: &Field, mode: Mode) -> TokenStream {
         path: &Ident,
         depth: usize,
         mode: Mode,
+        what: Forwarded,
     ) -> TokenStream {
         let (krate, s) = (&cont.krate, &cont.scalar.ty);
         match holds {
             Holds::Module(ty) => {
-                let method = match mode {
-                    Mode::Ref => quote!(visit_counters),
-                    Mode::Mut => quote!(visit_counters_mut),
+                let method = match (what, mode) {
+                    (Forwarded::Counters, Mode::Ref) => quote!(visit_counters),
+                    (Forwarded::Counters, Mode::Mut) => quote!(visit_counters_mut),
+                    (Forwarded::Config, Mode::Ref) => quote!(visit_config),
+                    (Forwarded::Config, Mode::Mut) => quote!(visit_config_mut),
                 };
                 let call = quote_spanned!(ty.span()=> <#ty as #krate::module::Module<#s>>::#method);
                 quote!(#call(#access, &#path, __f);)
@@ -120,7 +154,7 @@ fn counters_field(cont: &Container, field: &Field, mode: Mode) -> TokenStream {
                     Mode::Ref => quote!(<[#elem_ty]>::iter(#access)),
                     Mode::Mut => quote!(<[#elem_ty]>::iter_mut(#access)),
                 };
-                let inner = modules(cont, elem, m.to_token_stream(), &p, depth + 1, mode);
+                let inner = modules(cont, elem, m.to_token_stream(), &p, depth + 1, mode, what);
                 quote! {
                     for (#i, #m) in ::core::iter::Iterator::enumerate(#iter) {
                         let #p = #krate::module::Path::index(&#path, #i);
@@ -137,11 +171,32 @@ fn counters_field(cont: &Container, field: &Field, mode: Mode) -> TokenStream {
     let krate = &cont.krate;
     let member = &field.member;
     let name = LitStr::new(&field.name, Span::call_site());
-    let body = modules(cont, &field.holds, borrow(mode, quote!(self.#member)), &format_ident!("__p"), 0, mode);
+    let access = borrow(mode, quote!(self.#member));
+    let body = modules(cont, &field.holds, access, &format_ident!("__p"), 0, mode, what);
     quote! {
         {
             let __p = #krate::module::Path::field(__path, #name);
             #body
+        }
+    }
+}
+
+/// One field's part of `visit_config` or `visit_config_mut`: the field itself when it is a
+/// setting (`#[module(config)]`), else the settings of every module it holds.
+fn config_field(cont: &Container, field: &Field, mode: Mode) -> TokenStream {
+    if !field.is_setting() {
+        return forward_field(cont, field, mode, Forwarded::Config);
+    }
+    let krate = &cont.krate;
+    let name = LitStr::new(&field.name, Span::call_site());
+    let value = borrow(mode, {
+        let member = &field.member;
+        quote!(self.#member)
+    });
+    quote! {
+        {
+            let __p = #krate::module::Path::field(__path, #name);
+            __f(#krate::module::Setting { path: &__p, value: #value });
         }
     }
 }

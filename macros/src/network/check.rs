@@ -12,6 +12,7 @@ use super::model::{mentions_any, substitute, written, Deferred, Dim, Graph, Kind
 use crate::ctxt::Ctxt;
 
 pub fn check(cx: &Ctxt, g: &mut Graph) {
+    super::config::check(cx, g);
     check_arity(cx, g);
     let Some(order) = topological_order(cx, g) else { return };
     g.order = order;

@@ -26,6 +26,7 @@ pub fn expand(g: &Graph) -> TokenStream {
     let live = live(g);
 
     let def = struct_def(g);
+    let default = default_impl(g);
     let (state_struct, state_impls) = state_def(g, &p, &state_ident, &bounds, &live);
 
     let (impl_g, ty_g, user_where) = g.generics.split_for_impl();
@@ -145,6 +146,7 @@ pub fn expand(g: &Graph) -> TokenStream {
         // Implementations and helpers inside an anonymous constant: nothing they name
         // leaks into the user's namespace.
         const _: () = {
+        #default
         #state_impls
         #backward
 
@@ -290,7 +292,8 @@ fn struct_def(g: &Graph) -> TokenStream {
             let text = format!("The layer `{}`: `{}`.", name, written(&l.written));
             Some(quote!(#[doc = #text]))
         };
-        quote!(#(#attrs)* #doc pub #name: #ty)
+        let settings = super::config::field_attr(l);
+        quote!(#(#attrs)* #doc #settings pub #name: #ty)
     });
     let t = &g.scalar;
     let uses_scalar = g.layers.iter().any(|l| mentions(&l.ty, t));
@@ -303,10 +306,42 @@ fn struct_def(g: &Graph) -> TokenStream {
     });
     quote! {
         #(#attrs)*
-        #[derive(::core::clone::Clone, ::core::default::Default, ::monograd::Module)]
+        #[derive(::core::clone::Clone, ::monograd::Module)]
         #vis struct #ident #generics #where_clause {
             #(#fields,)*
             #marker
+        }
+    }
+}
+
+/// `Default`: every layer's default value with the settings declared for it
+/// (`drop: Dropout(0.2)`), so that `new`, which starts from it, keeps them too. Bounded by
+/// each layer type that mentions a type parameter, as the types hold.
+fn default_impl(g: &Graph) -> TokenStream {
+    let ident = &g.ident;
+    let (impl_g, ty_g, _) = g.generics.split_for_impl();
+    let mut where_clause = g.generics.where_clause.clone().unwrap_or_else(|| syn::parse_quote!(where));
+    let params: Vec<&Ident> = g.generics.type_params().map(|p| &p.ident).collect();
+    let mut fields = Vec::new();
+    for l in &g.layers {
+        let (name, ty) = (&l.name, &l.ty);
+        if params.iter().any(|p| mentions(ty, p)) {
+            where_clause.predicates.push(syn::parse_quote!(#ty: ::core::default::Default));
+        }
+        let value = super::config::construct(l);
+        fields.push(quote!(#name: #value));
+    }
+    let t = &g.scalar;
+    if !g.layers.iter().any(|l| mentions(&l.ty, t)) {
+        fields.push(quote!(__scalar: ::core::marker::PhantomData));
+    }
+    quote! {
+        #[automatically_derived]
+        impl #impl_g ::core::default::Default for #ident #ty_g #where_clause {
+            /// Every layer's default, with the settings the declaration gives it.
+            fn default() -> Self {
+                Self { #(#fields,)* }
+            }
         }
     }
 }
@@ -967,7 +1002,11 @@ fn summary_rows(g: &Graph, p: &Paths) -> TokenStream {
         let layer = &g.layers[l];
         let name = g.nodes[n].name.to_string();
         let declares = layer.name == g.nodes[n].name;
-        let text = if declares { written(&layer.written) } else { format!("= {}", layer.name) };
+        let text = if declares {
+            written(&layer.written) + &super::config::describe(layer)
+        } else {
+            format!("= {}", layer.name)
+        };
         let ty = &layer.ty;
         let shape = g.shape(n).ty(core);
         let params = if declares { quote!(<#ty as #core::module::Module<#t>>::PARAMS) } else { quote!(0) };

@@ -5,10 +5,12 @@
 //! | `parse` | the DSL's syntax, with the user's tokens for spans |
 //! | `model` | the graph: nodes, layers, what the macro knows of each layer type |
 //! | `check` | arity, cycles, shapes (with errors in words), unused nodes |
+//! | `config` | settings written after a layer's type: their check and the value built |
 //! | `optimize` | common subexpressions, activation fusion, dead nodes |
 //! | `expand` | the struct, its state, forward, training forward, backward, summary |
 
 mod check;
+mod config;
 mod expand;
 mod model;
 mod optimize;

@@ -11,7 +11,7 @@ use quote::{quote, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, GenericArgument, Generics, Ident, PathArguments, Type, Visibility};
 
-use super::parse::{NetworkDef, NodeDecl, NodeKind};
+use super::parse::{ConfigArgs, NetworkDef, NodeDecl, NodeKind};
 use crate::ctxt::Ctxt;
 
 pub type NodeId = usize;
@@ -398,6 +398,8 @@ pub struct Layer {
     /// The layer's const generic arguments, defaults filled in (`Conv2d<1, 6, 5>` gives
     /// `[1, 6, 5, 1, 0, 1]`); empty when one is not a plain constant.
     pub args: Vec<Dim>,
+    /// The settings written after the type (`Dropout(0.2)`); see [`super::config`].
+    pub config: Option<ConfigArgs>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -467,7 +469,7 @@ pub enum Part {
 
 impl Graph {
     pub fn from_def(cx: &Ctxt, def: NetworkDef) -> Graph {
-        let NetworkDef { attrs, vis, ident, mut generics, input, nodes: decls, outputs } = def;
+        let NetworkDef { attrs, vis, ident, mut generics, input, nodes: mut decls, outputs } = def;
 
         let (scalar, scalar_added) = scalar_param(&mut generics);
         let generic: Vec<String> = generics
@@ -530,8 +532,9 @@ impl Graph {
         // Layers first, so that `= other` can refer to a layer declared later.
         let mut layers = Vec::new();
         let mut layer_of: HashMap<String, LayerId> = HashMap::new();
-        for (i, d) in decls.iter().enumerate() {
+        for (i, d) in decls.iter_mut().enumerate() {
             if let NodeKind::New(ty) = &d.kind {
+                let config = d.config.take();
                 let name = last_segment(ty);
                 let kind = name.as_deref().map(Kind::of).unwrap_or(Kind::Custom);
                 let (stored, args) = with_defaults(ty, &scalar, &generic);
@@ -548,6 +551,7 @@ impl Graph {
                     kind,
                     dims,
                     args,
+                    config,
                 });
                 nodes[i + 1].op = Op::Apply(layers.len() - 1);
             }

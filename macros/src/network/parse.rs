@@ -10,6 +10,7 @@
 //!         skip(x): Linear<784, H>,     // a layer applied to named nodes
 //!         sum(act, skip): Add,
 //!         again(sum) = fc1,            // the layer of `fc1` applied again: shared weights
+//!         drop: Dropout(0.2),          // settings after the type: positional, `name = value`
 //!         output sum,                  // or `output (a, b)`; default: the last node
 //!     }
 //! }
@@ -48,6 +49,8 @@ pub struct NodeDecl {
     /// The nodes it reads; `None` means the previous node.
     pub args: Option<Vec<Ident>>,
     pub kind: NodeKind,
+    /// The settings after a new layer's type, if any.
+    pub config: Option<ConfigArgs>,
 }
 
 pub enum NodeKind {
@@ -55,6 +58,42 @@ pub enum NodeKind {
     New(Type),
     /// The layer of an earlier node, applied again.
     Reuse(Ident),
+}
+
+/// The settings after a layer's type: `Dropout(0.2)`, `BatchNorm2d<16>(eps = 1e-3)`.
+pub struct ConfigArgs {
+    /// The parentheses, for errors about the list as a whole.
+    pub paren: Span,
+    pub args: Vec<ConfigArg>,
+}
+
+/// One setting: positional (`0.2`) or named (`eps = 1e-3`).
+pub struct ConfigArg {
+    pub name: Option<Ident>,
+    pub value: Expr,
+}
+
+impl Parse for ConfigArg {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        // `eps = 1e-3`, but not `a == b`, a positional comparison.
+        if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
+            let name: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            return Ok(ConfigArg { name: Some(name), value: input.parse()? });
+        }
+        Ok(ConfigArg { name: None, value: input.parse()? })
+    }
+}
+
+/// `(args)` after a layer's type, when present.
+fn parse_config(body: ParseStream<'_>) -> syn::Result<Option<ConfigArgs>> {
+    if !body.peek(token::Paren) {
+        return Ok(None);
+    }
+    let inner;
+    let paren = parenthesized!(inner in body);
+    let args = Punctuated::<ConfigArg, Token![,]>::parse_terminated(&inner)?;
+    Ok(Some(ConfigArgs { paren: paren.span.join(), args: args.into_iter().collect() }))
 }
 
 impl Parse for NetworkDef {
@@ -92,18 +131,19 @@ impl Parse for NetworkDef {
             } else {
                 None
             };
-            let kind = if body.peek(Token![:]) {
+            let (kind, config) = if body.peek(Token![:]) {
                 body.parse::<Token![:]>()?;
-                NodeKind::New(body.parse()?)
+                let ty = body.parse()?;
+                (NodeKind::New(ty), parse_config(&body)?)
             } else if body.peek(Token![=]) {
                 body.parse::<Token![=]>()?;
-                NodeKind::Reuse(body.parse()?)
+                (NodeKind::Reuse(body.parse()?), None)
             } else {
                 return Err(body.error(format!(
                     "expected `: LayerType` (a new layer) or `= other_node` (reuse its layer) after `{name}`"
                 )));
             };
-            nodes.push(NodeDecl { attrs: node_attrs, name, args, kind });
+            nodes.push(NodeDecl { attrs: node_attrs, name, args, kind, config });
             if body.is_empty() {
                 break;
             }
@@ -192,6 +232,28 @@ mod tests {
         assert_eq!(def.nodes[3].args.as_ref().unwrap().len(), 2);
         assert!(matches!(&def.nodes[4].kind, NodeKind::Reuse(i) if i == "fc1"));
         assert_eq!(def.outputs.unwrap().1.len(), 2);
+    }
+
+    #[test]
+    fn parses_settings_after_the_type() {
+        let def: NetworkDef = syn::parse_quote! {
+            struct Net {
+                input: [4],
+                drop: Dropout(0.2),
+                bn: BatchNorm1d<4>(1e-3, momentum = 0.01,),
+                fc: Linear<4, 2>,
+                same(bn) = fc,
+            }
+        };
+        let config = def.nodes[1].config.as_ref().unwrap();
+        assert_eq!(config.args.len(), 2);
+        assert!(config.args[0].name.is_none());
+        assert_eq!(config.args[1].name.as_ref().unwrap(), "momentum");
+        assert_eq!(def.nodes[0].config.as_ref().unwrap().args.len(), 1);
+        assert!(def.nodes[2].config.is_none() && def.nodes[3].config.is_none());
+        // A comparison is a positional value, not a name.
+        let arg: ConfigArg = syn::parse_quote!(a == b);
+        assert!(arg.name.is_none());
     }
 
     #[test]

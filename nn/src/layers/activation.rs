@@ -38,8 +38,8 @@ use monograd_core::{Ctx, Layer, OutputShape, Scalar, Shape};
 /// [`Activation::op`] is `op`; `activation!(@layer Name)` adds the `Module`, `OutputShape`
 /// and `Layer` impls to a struct that already implements [`Activation`] (a configured one).
 macro_rules! activation {
-    (@layer $name:ident $(= $value:expr)?) => {
-        super::no_params!($name $(= $value)?);
+    (@layer $name:ident $(= $value:expr $(; config: $($setting:ident if $valid:expr),*)?)?) => {
+        super::no_params!($name $(= $value $(; config: $($setting if $valid),*)?)?);
 
         impl<S: Shape> OutputShape<S> for $name {
             type Output = S;
@@ -118,8 +118,30 @@ impl LeakyReLU {
     /// # Panics
     /// If `negative_slope` is negative or NaN.
     pub const fn new(negative_slope: f64) -> Self {
-        assert!(negative_slope >= 0.0, "LeakyReLU: the negative slope must be non-negative");
+        assert!(Self::valid_slope(negative_slope), "LeakyReLU: the negative slope must be non-negative");
         Self { negative_slope }
+    }
+
+    /// The same layer with the given slope: the builder `network!` calls for
+    /// `act: LeakyReLU(0.1)` or `LeakyReLU(negative_slope = 0.1)`.
+    ///
+    /// ```
+    /// use monograd_nn::LeakyReLU;
+    /// const ACT: LeakyReLU = LeakyReLU::new(0.01).negative_slope(0.2);
+    /// assert_eq!(ACT.negative_slope, 0.2);
+    /// ```
+    ///
+    /// # Panics
+    /// If `negative_slope` is negative or NaN (at compile time in a constant).
+    #[must_use]
+    pub const fn negative_slope(mut self, negative_slope: f64) -> Self {
+        assert!(Self::valid_slope(negative_slope), "LeakyReLU: the negative slope must be non-negative");
+        self.negative_slope = negative_slope;
+        self
+    }
+
+    const fn valid_slope(s: f64) -> bool {
+        s >= 0.0
     }
 }
 
@@ -138,7 +160,7 @@ impl Activation for LeakyReLU {
     }
 }
 
-activation!(@layer LeakyReLU = LeakyReLU::new(0.01));
+activation!(@layer LeakyReLU = LeakyReLU::new(0.01); config: negative_slope if LeakyReLU::valid_slope);
 
 /// Exponential linear unit: `x` for `x > 0`, else `alpha (e^x - 1)`, like
 /// `torch.nn.ELU(alpha)`; the default `alpha` is PyTorch's, `1.0`.
@@ -166,8 +188,30 @@ impl ELU {
     /// # Panics
     /// If `alpha` is not positive (or NaN).
     pub const fn new(alpha: f64) -> Self {
-        assert!(alpha > 0.0, "ELU: alpha must be positive");
+        assert!(Self::valid_alpha(alpha), "ELU: alpha must be positive");
         Self { alpha }
+    }
+
+    /// The same layer with the given `alpha`: the builder `network!` calls for
+    /// `elu: ELU(0.5)` or `ELU(alpha = 0.5)`.
+    ///
+    /// ```
+    /// use monograd_nn::ELU;
+    /// const ACT: ELU = ELU::new(1.0).alpha(0.5);
+    /// assert_eq!(ACT.alpha, 0.5);
+    /// ```
+    ///
+    /// # Panics
+    /// If `alpha` is not positive (or NaN); at compile time in a constant.
+    #[must_use]
+    pub const fn alpha(mut self, alpha: f64) -> Self {
+        assert!(Self::valid_alpha(alpha), "ELU: alpha must be positive");
+        self.alpha = alpha;
+        self
+    }
+
+    const fn valid_alpha(a: f64) -> bool {
+        a > 0.0
     }
 }
 
@@ -186,7 +230,7 @@ impl Activation for ELU {
     }
 }
 
-activation!(@layer ELU = ELU::new(1.0));
+activation!(@layer ELU = ELU::new(1.0); config: alpha if ELU::valid_alpha);
 
 activation! {
     /// The logistic function `σ(x) = 1 / (1 + e^-x)`, stable for large `|x|`.
@@ -351,6 +395,35 @@ mod tests {
     use crate::gradcheck::{LayerCase, LayerFamily};
     use monograd_core::gradcheck::{self, GradCase};
     use monograd_core::{Rank1, Rank2, Rank3};
+
+    #[test]
+    fn slopes_and_alphas_are_settings_checked_when_set() {
+        use monograd_core::module::Path;
+        use monograd_core::Module;
+        let (mut leaky, mut elu) = (LeakyReLU::default().negative_slope(0.5), ELU::default().alpha(0.25));
+        let mut seen = [0.0; 2];
+        Module::<f32>::visit_config(&leaky, &Path::ROOT, &mut |s| {
+            assert!(s.path.ends_with("negative_slope"));
+            seen[0] = *s.value;
+        });
+        Module::<f32>::visit_config(&elu, &Path::ROOT, &mut |s| {
+            assert!(s.path.ends_with("alpha"));
+            seen[1] = *s.value;
+        });
+        assert_eq!(seen, [0.5, 0.25]);
+        // A negative slope and a zero alpha are refused: the fields keep their values.
+        Module::<f32>::visit_config_mut(&mut leaky, &Path::ROOT, &mut |s| *s.value = -1.0);
+        Module::<f32>::visit_config_mut(&mut elu, &Path::ROOT, &mut |s| *s.value = 0.0);
+        assert_eq!((leaky.negative_slope, elu.alpha), (0.5, 0.25));
+        Module::<f32>::visit_config_mut(&mut leaky, &Path::ROOT, &mut |s| *s.value = 0.0);
+        assert_eq!(leaky.negative_slope, 0.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "alpha must be positive")]
+    fn the_builder_refuses_a_zero_alpha() {
+        let _ = ELU::default().alpha(0.0);
+    }
 
     /// Each activation as a layer family over a `[2, 3]` sample, named after the layer.
     macro_rules! check_all {

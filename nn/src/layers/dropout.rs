@@ -18,7 +18,7 @@
 //! - input: any [`Shape`] `S`
 //! - output: `S`
 
-use monograd_core::module::{Counter, CounterKind, ParamUpdate, Path, Tensor};
+use monograd_core::module::{Counter, CounterKind, ParamUpdate, Path, Setting, Tensor};
 use monograd_core::{Ctx, Layer, Module, OutputShape, Rng, Scalar, Shape};
 
 /// Zeroes each element with probability `p` in training and scales the rest by
@@ -79,8 +79,31 @@ impl Dropout {
     /// # Panics
     /// If `p` is not in `[0, 1]`.
     pub const fn with_seed(p: f64, seed: u64) -> Self {
-        assert!(p >= 0.0 && p <= 1.0, "Dropout: the probability must be in [0, 1]");
+        assert!(Self::valid_p(p), "Dropout: the probability must be in [0, 1]");
         Self { p, seed, step: 0 }
+    }
+
+    /// The same layer with probability `p`: the builder `network!` calls for
+    /// `drop: Dropout(0.2)` or `Dropout(p = 0.2)`.
+    ///
+    /// ```
+    /// use monograd_nn::Dropout;
+    /// const DROP: Dropout = Dropout::new(0.5).p(0.2);
+    /// assert_eq!(DROP.p, 0.2);
+    /// ```
+    ///
+    /// # Panics
+    /// If `p` is not in `[0, 1]` (at compile time in a constant).
+    #[must_use]
+    pub const fn p(mut self, p: f64) -> Self {
+        assert!(Self::valid_p(p), "Dropout: the probability must be in [0, 1]");
+        self.p = p;
+        self
+    }
+
+    /// `p` in `[0, 1]`, as PyTorch requires (`p = 1` drops everything); not NaN.
+    const fn valid_p(p: f64) -> bool {
+        p >= 0.0 && p <= 1.0
     }
 
     /// The mask of training step `step`: which elements survive, and the factor they are
@@ -192,6 +215,20 @@ impl<T: Scalar> Module<T> for Dropout {
         f(Counter { path: &seed, kind: CounterKind::Run, value: &mut self.seed });
         f(Counter { path: &step, kind: CounterKind::Run, value: &mut self.step });
     }
+
+    /// `p`, the one setting.
+    fn visit_config<F: FnMut(Setting<'_, &f64>)>(&self, path: &Path<'_>, f: &mut F) {
+        f(Setting { path: &path.field("p"), value: &self.p });
+    }
+
+    /// `p`; a value outside `[0, 1]` leaves it unchanged.
+    fn visit_config_mut<F: FnMut(Setting<'_, &mut f64>)>(&mut self, path: &Path<'_>, f: &mut F) {
+        let mut p = self.p;
+        f(Setting { path: &path.field("p"), value: &mut p });
+        if Self::valid_p(p) {
+            self.p = p;
+        }
+    }
 }
 
 impl<S: Shape> OutputShape<S> for Dropout {
@@ -251,6 +288,28 @@ mod tests {
     use alloc::vec;
 
     type S = Rank1<1000>;
+
+    #[test]
+    fn p_is_a_setting_checked_when_set() {
+        use alloc::string::{String, ToString};
+        let mut d = Dropout::new(0.5).p(0.2);
+        let mut seen: vec::Vec<(String, f64)> = vec![];
+        Module::<f32>::visit_config(&d, &Path::ROOT, &mut |s| seen.push((s.path.to_string(), *s.value)));
+        assert_eq!(seen, [("p".to_string(), 0.2)]);
+        Module::<f32>::visit_config_mut(&mut d, &Path::ROOT, &mut |s| *s.value = 1.5);
+        assert_eq!(d.p, 0.2);
+        Module::<f32>::visit_config_mut(&mut d, &Path::ROOT, &mut |s| *s.value = 1.0);
+        assert_eq!(d.p, 1.0);
+        // Init draws a seed and keeps the probability.
+        Module::<f32>::init(&mut d, &mut Rng::seed(1));
+        assert_eq!(d.p, 1.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "the probability must be in [0, 1]")]
+    fn the_builder_refuses_a_probability_above_one() {
+        let _ = Dropout::default().p(1.5);
+    }
 
     fn train(d: &mut Dropout, x: &[f64], y: &mut [f64]) -> DropoutCache {
         let mut cache = DropoutCache::default();

@@ -42,6 +42,67 @@ impl<T, const A: usize, const B: usize, const C: usize, const D: usize> Flat<T> 
     }
 }
 
+/// A layer's setting as the `f64` that [`Module::visit_config`](monograd_core::Module::visit_config)
+/// hands out: itself, or NaN for an optional setting that is unset.
+pub(crate) trait SettingValue: Copy {
+    fn get(self) -> f64;
+    fn set(v: f64) -> Self;
+}
+
+impl SettingValue for f64 {
+    fn get(self) -> f64 {
+        self
+    }
+    fn set(v: f64) -> Self {
+        v
+    }
+}
+
+impl SettingValue for Option<f64> {
+    fn get(self) -> f64 {
+        self.unwrap_or(f64::NAN)
+    }
+    fn set(v: f64) -> Self {
+        (!v.is_nan()).then_some(v)
+    }
+}
+
+/// `visit_config` and `visit_config_mut` over the listed settings, each a field with the
+/// function that says whether a value is valid (a value handed back that is not leaves
+/// the field unchanged, as the layer's builder would refuse it).
+macro_rules! layer_config {
+    ($($setting:ident if $valid:expr),*) => {
+        fn visit_config<Visitor: FnMut(::monograd_core::module::Setting<'_, &f64>)>(
+            &self,
+            path: &::monograd_core::module::Path<'_>,
+            f: &mut Visitor,
+        ) {
+            let _ = (path, &f);
+            $({
+                let v = $crate::layers::SettingValue::get(self.$setting);
+                f(::monograd_core::module::Setting { path: &path.field(stringify!($setting)), value: &v });
+            })*
+        }
+
+        fn visit_config_mut<Visitor: FnMut(::monograd_core::module::Setting<'_, &mut f64>)>(
+            &mut self,
+            path: &::monograd_core::module::Path<'_>,
+            f: &mut Visitor,
+        ) {
+            let _ = (path, &f);
+            $({
+                let mut v = $crate::layers::SettingValue::get(self.$setting);
+                f(::monograd_core::module::Setting { path: &path.field(stringify!($setting)), value: &mut v });
+                let valid: fn(f64) -> bool = $valid;
+                if valid(v) {
+                    self.$setting = $crate::layers::SettingValue::set(v);
+                }
+            })*
+        }
+    };
+}
+use layer_config;
+
 /// A layer's tensors, stated once: the parameters, buffers and saved counters it holds,
 /// as fields with their PyTorch shapes, in `state_dict` order. From that list come
 /// `Module<T>` (`PARAMS`, `visit`, `visit_mut`, `visit_update`, the counters, and `init`
@@ -53,6 +114,7 @@ macro_rules! layer_tensors {
         params: $($param:ident: [$($pdim:expr),*]),*;
         buffers: $($buffer:ident: [$($bdim:expr),*]),*;
         counters: $($counter:ident),*
+        $(; config: $($setting:ident if $valid:expr),*)?
     ) => {
         impl<$($g)*, T: ::monograd_core::Scalar> ::monograd_core::Module<T> for $name<$($arg,)* T> {
             const PARAMS: usize = 0 $(+ 1 $(* $pdim)*)*;
@@ -128,6 +190,8 @@ macro_rules! layer_tensors {
                     value: &mut self.$counter,
                 });)*
             }
+
+            $crate::layers::layer_config!($($($setting if $valid),*)?);
         }
 
         impl<At: ::monograd_core::embed::Place, $($g)*> ::monograd_core::embed::Embed<At> for $name<$($arg,)* f32> {
@@ -165,17 +229,18 @@ macro_rules! layer_tensors {
 }
 use layer_tensors;
 
-/// Implements `Module` for a layer without parameters: nothing to visit or update; and
-/// `Embed`, with the layer's value as given (the unit struct itself if none is). A layer
-/// with const parameters names them first: `no_params!([const F: usize] Upsample<F> = Upsample)`.
+/// Implements `Module` for a layer without parameters: nothing to visit or update, and
+/// the settings listed after `config:` (see `layer_config!`); and `Embed`, with the
+/// layer's value as given (the unit struct itself if none is). A layer with const
+/// parameters names them first: `no_params!([const F: usize] Upsample<F> = Upsample)`.
 macro_rules! no_params {
     ($name:ident) => {
         $crate::layers::no_params!($name = $name);
     };
-    ($name:ident = $value:expr) => {
-        $crate::layers::no_params!([] $name<> = $value);
+    ($name:ident = $value:expr $(; config: $($setting:ident if $valid:expr),*)?) => {
+        $crate::layers::no_params!([] $name<> = $value $(; config: $($setting if $valid),*)?);
     };
-    ([$($g:tt)*] $name:ident<$($p:ident),*> = $value:expr) => {
+    ([$($g:tt)*] $name:ident<$($p:ident),*> = $value:expr $(; config: $($setting:ident if $valid:expr),*)?) => {
         ::monograd_core::__embed_plain!([$($g)*] $name<$($p),*> = $value;);
         impl<T: ::monograd_core::Scalar, $($g)*> ::monograd_core::Module<T> for $name<$($p),*> {
             const PARAMS: usize = 0;
@@ -199,6 +264,8 @@ macro_rules! no_params {
                 _: &mut Visitor,
             ) {
             }
+
+            $crate::layers::layer_config!($($($setting if $valid),*)?);
         }
     };
 }

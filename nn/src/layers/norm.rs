@@ -181,6 +181,16 @@ impl<T: Scalar, const C: usize> Params<'_, T, C> {
     }
 }
 
+/// `eps` is non-negative (PyTorch allows 0); not NaN.
+const fn valid_eps(eps: f64) -> bool {
+    eps >= 0.0
+}
+
+/// `momentum` is a weight in `[0, 1]`; not NaN.
+const fn valid_momentum(m: f64) -> bool {
+    m >= 0.0 && m <= 1.0
+}
+
 /// Defines a batch-norm struct: fields, constructors and `Module`; the `Layer` impls,
 /// which differ in shapes, follow each.
 macro_rules! batch_norm {
@@ -234,6 +244,40 @@ macro_rules! batch_norm {
                     momentum: Some(0.1),
                     eps: 1e-5,
                 }
+            }
+
+            /// The same layer with `eps`: the builder `network!` calls for
+            /// `bn: BatchNorm2d<16>(1e-3)` or `(eps = 1e-3)`.
+            ///
+            /// # Panics
+            /// If `eps` is negative or NaN (at compile time in a constant).
+            #[must_use]
+            pub const fn eps(mut self, eps: f64) -> Self {
+                assert!(valid_eps(eps), "BatchNorm: eps must be non-negative");
+                self.eps = eps;
+                self
+            }
+
+            /// The same layer with the running statistics updated by `momentum`, the
+            /// weight of each new batch: the builder `network!` calls for
+            /// `bn: BatchNorm2d<16>(1e-5, 0.01)` or `(momentum = 0.01)`.
+            ///
+            /// # Panics
+            /// If `momentum` is not in `[0, 1]` (at compile time in a constant).
+            #[must_use]
+            pub const fn momentum(mut self, momentum: f64) -> Self {
+                assert!(valid_momentum(momentum), "BatchNorm: momentum must be in [0, 1]");
+                self.momentum = Some(momentum);
+                self
+            }
+
+            /// The same layer with running statistics that average every batch so far
+            /// equally (PyTorch's `momentum=None`): `network!` calls it for
+            /// `bn: BatchNorm1d<8>(cumulative = true)`.
+            #[must_use]
+            pub const fn cumulative(mut self, cumulative: bool) -> Self {
+                self.momentum = if cumulative { None } else { Some(0.1) };
+                self
             }
 
             /// The number of training passes so far (PyTorch's `num_batches_tracked`).
@@ -301,7 +345,9 @@ macro_rules! batch_norm {
             init = |bn, _| *bn = $name { momentum: bn.momentum, eps: bn.eps, ..$name::new() };
             params: weight: [C], bias: [C];
             buffers: running_mean: [C], running_var: [C];
-            counters: num_batches_tracked
+            counters: num_batches_tracked;
+            // An unset momentum (a cumulative average) is handed out as NaN.
+            config: eps if valid_eps, momentum if |m| m.is_nan() || valid_momentum(m)
         );
     };
 }
@@ -397,6 +443,12 @@ batch_norm! {
     /// let mut y = [0.0f32; 12];
     /// Layer::<f32, Rank3<3, 2, 2>, Rank3<3, 2, 2>>::forward(&bn, &x, &mut y, &mut Ctx::new(&mut []));
     /// assert!(y.iter().all(|v| (v - 0.5).abs() < 1e-5));
+    ///
+    /// // Settings by builder, in a constant too (`network!` writes
+    /// // `bn: BatchNorm2d<3>(eps = 1e-3, momentum = 0.01)`).
+    /// const BN: BatchNorm2d<3> = BatchNorm2d::new().eps(1e-3).momentum(0.01);
+    /// assert_eq!((BN.eps, BN.momentum), (1e-3, Some(0.01)));
+    /// assert_eq!(BatchNorm2d::<3>::new().cumulative(true).momentum, None);
     /// ```
     BatchNorm2d
 }
@@ -439,6 +491,24 @@ impl<const N: usize, T: Scalar> LayerNorm<N, T> {
     /// PyTorch's initial state: `weight` 1, `bias` 0, `eps` 1e-5.
     pub const fn new() -> Self {
         Self { weight: [T::ONE; N], bias: [T::ZERO; N], eps: 1e-5 }
+    }
+
+    /// The same layer with `eps`: the builder `network!` calls for
+    /// `ln: LayerNorm<64>(1e-6)` or `(eps = 1e-6)`.
+    ///
+    /// ```
+    /// use monograd_nn::LayerNorm;
+    /// const LN: LayerNorm<4> = LayerNorm::new().eps(1e-6);
+    /// assert_eq!(LN.eps, 1e-6);
+    /// ```
+    ///
+    /// # Panics
+    /// If `eps` is negative or NaN (at compile time in a constant).
+    #[must_use]
+    pub const fn eps(mut self, eps: f64) -> Self {
+        assert!(valid_eps(eps), "LayerNorm: eps must be non-negative");
+        self.eps = eps;
+        self
     }
 
     /// The same layer over another scalar, every tensor mapped by `f`.
@@ -508,7 +578,8 @@ super::layer_tensors!(
     init = |norm, _| *norm = LayerNorm { eps: norm.eps, ..LayerNorm::new() };
     params: weight: [N], bias: [N];
     buffers: ;
-    counters:
+    counters: ;
+    config: eps if valid_eps
 );
 
 /// Implements `Layer` and `OutputShape` for a layer norm over one shape whose last
@@ -558,6 +629,49 @@ mod tests {
 
     fn ctx() -> Ctx<'static, f64> {
         Ctx::new(&mut [])
+    }
+
+    /// Every setting as `(name, value)`, through `visit_config`.
+    fn settings<M: Module<f64>>(m: &M) -> alloc::vec::Vec<(alloc::string::String, f64)> {
+        use alloc::string::ToString;
+        let mut out = alloc::vec::Vec::new();
+        m.visit_config(&Path::ROOT, &mut |s| out.push((s.path.to_string(), *s.value)));
+        out
+    }
+
+    #[test]
+    fn settings_are_visited_by_name_and_checked_when_set() {
+        let mut bn = BatchNorm1d::<2, f64>::new().eps(1e-3).momentum(0.2);
+        assert_eq!(settings(&bn), [("eps".into(), 1e-3), ("momentum".into(), 0.2)]);
+        // Out of range: left as it was. NaN for the momentum: a cumulative average.
+        bn.visit_config_mut(&Path::ROOT, &mut |s| *s.value = if s.path.ends_with("eps") { -1.0 } else { f64::NAN });
+        assert_eq!((bn.eps, bn.momentum), (1e-3, None));
+        bn.visit_config_mut(&Path::ROOT, &mut |s| *s.value = if s.path.ends_with("eps") { 0.0 } else { 1.5 });
+        assert_eq!((bn.eps, bn.momentum), (0.0, None));
+        let cumulative = BatchNorm2d::<1, f64>::new().cumulative(true);
+        assert!(settings(&cumulative)[1].1.is_nan());
+        assert_eq!(BatchNorm2d::<1, f64>::new().cumulative(false).momentum, Some(0.1));
+
+        let mut ln = LayerNorm::<3, f64>::new().eps(1e-6);
+        assert_eq!(settings(&ln), [("eps".into(), 1e-6)]);
+        ln.visit_config_mut(&Path::ROOT, &mut |s| *s.value = f64::NAN);
+        assert_eq!(ln.eps, 1e-6);
+        // Init keeps the settings.
+        bn.init(&mut Rng::seed(0));
+        ln.init(&mut Rng::seed(0));
+        assert_eq!((bn.eps, bn.momentum, ln.eps), (0.0, None, 1e-6));
+    }
+
+    #[test]
+    #[should_panic(expected = "eps must be non-negative")]
+    fn a_negative_eps_is_refused() {
+        let _ = BatchNorm2d::<1, f64>::new().eps(-1e-5);
+    }
+
+    #[test]
+    #[should_panic(expected = "momentum must be in [0, 1]")]
+    fn a_momentum_above_one_is_refused() {
+        let _ = BatchNorm1d::<1, f64>::new().momentum(1.5);
     }
 
     /// A layer family over a batch norm or layer norm whose tensors the check loads.
