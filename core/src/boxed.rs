@@ -50,9 +50,9 @@ use crate::dual::Dual;
 /// - after `default_in_place(p)` on a pointer to `size_of::<Self>()` zero bytes, `*p` is
 ///   a valid `Self`;
 /// - if [`InPlace::PLAIN`] is `true`, zero bytes already are a valid `Self` (and its
-///   default: `default_in_place` does nothing), `Self` has no destructor that matters
-///   (dropping it only frees nothing), and a bitwise copy of a value is a valid, equal
-///   value: floats, integers, `bool`, and structs and arrays of only those.
+///   default: `default_in_place` does nothing), `Self` needs no drop
+///   ([`core::mem::needs_drop`] is `false`), and a bitwise copy of a value is a valid,
+///   equal value: floats, integers, `bool`, and structs and arrays of only those.
 ///
 /// Containers rely on this: an array of a `PLAIN` type is neither visited element by
 /// element when built nor when copied (one `memcpy`), which keeps debug builds fast.

@@ -27,7 +27,7 @@ macro_rules! fields {
         // made valid by its own type's implementation; it is plain only when all of them
         // are, and it has no destructor of its own.
         unsafe impl<$($g)*> InPlace for $ty {
-            const PLAIN: bool = true $(&& <$fty as InPlace>::PLAIN)*;
+            const PLAIN: bool = !core::mem::needs_drop::<Self>() $(&& <$fty as InPlace>::PLAIN)*;
             #[inline]
             unsafe fn default_in_place(this: *mut Self) {
                 // SAFETY: the caller's guarantees for `this` hold for each of its fields.
