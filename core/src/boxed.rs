@@ -213,6 +213,48 @@ macro_rules! in_place_by_value {
     };
 }
 
+/// The methods `network!` gives every network for building it on the heap: `boxed` and
+/// `boxed_default` (with `alloc`; nothing without, where there is no heap).
+///
+/// Not public API: generated code invokes it with the network's scalar and the bounds of
+/// its methods, each followed by a comma.
+#[cfg(feature = "alloc")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __boxed_methods {
+    ($t:ty; $($bound:tt)*) => {
+        /// The network with every layer initialised from `rng`, built on the heap in
+        /// place: the values of `new(rng)`, without the network ever passing through the
+        /// stack. Use it for networks of more than a few hundred kilobytes of parameters:
+        /// `new` returns its value on the stack, which a large model overflows.
+        pub fn boxed(rng: &mut $crate::rng::Rng) -> $crate::boxed::Box<Self>
+        where
+            $($bound)*
+            for<'__in_place> Self: $crate::boxed::InPlace,
+        {
+            $crate::boxed::boxed_new::<$t, Self>(rng)
+        }
+
+        /// The default network (every tensor zero: the shape of a gradient), built on the
+        /// heap in place; `Box::new(Net::default())` would build it on the stack first.
+        pub fn boxed_default() -> $crate::boxed::Box<Self>
+        where
+            $($bound)*
+            for<'__in_place> Self: $crate::boxed::InPlace,
+        {
+            $crate::boxed::boxed_default::<Self>()
+        }
+    };
+}
+
+/// Without a heap there is nothing to box: `network!` generates no `boxed` methods.
+#[cfg(not(feature = "alloc"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __boxed_methods {
+    ($($tt:tt)*) => {};
+}
+
 /// The default value of `M`, built in zeroed heap memory: nothing of `M`'s size passes
 /// through the stack.
 ///

@@ -136,6 +136,8 @@ pub fn expand(g: &Graph) -> TokenStream {
                 __net
             }
 
+            #core::__boxed_methods!(#t; #(#bounds,)*);
+
             /// Fresh, empty buffers for every node: `Heap` buffers grow on first use,
             /// `Fixed<CAP>` buffers never allocate.
             pub fn state<__S: #core::storage::Storage>() -> #state_ty #method_where {
