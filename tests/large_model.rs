@@ -155,6 +155,44 @@ fn summary_warns_about_networks_too_large_for_the_stack() {
     assert!(!Settings::summary().to_string().contains("warning"));
 }
 
+network! {
+    /// 4 MiB of parameters: twice the test threads' stack, cheap enough to checkpoint.
+    pub struct Medium {
+        input x: [1024],
+        fc1: Linear<1024, 1024>,
+        act: ReLU,
+        fc2: Linear<1024, 10>,
+    }
+}
+
+#[test]
+fn a_checkpoint_of_a_network_larger_than_the_stack_resumes_on_that_stack() {
+    assert!(Medium::PARAM_BYTES > STACK);
+    let path = temp_file("checkpoint");
+    let (saved, resumed) = on_small_stack(move || {
+        let mut rng = Rng::seed(3);
+        let x: Vec<f32> = (0..2 * 1024).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+        let data = Dataset::new(x, vec![1, 2], 1024).expect("a dataset");
+        let trainer = |net| {
+            Trainer::from_box(net, Adam::new(1e-3), CrossEntropyLoss::new())
+                .epochs(2)
+                .batch_size(2)
+                .early_stopping(EarlyStopping::new(3))
+        };
+        let mut first = trainer(Medium::boxed(&mut Rng::seed(4)));
+        first.epoch(&data, Some(&data), &mut ()).expect("an epoch");
+        first.save_checkpoint(&path).expect("saved");
+        // A different network, until the checkpoint puts the first one's state back.
+        let mut second = trainer(Medium::boxed(&mut Rng::seed(5)));
+        second.load_checkpoint(&path).expect("loaded");
+        std::fs::remove_dir_all(path.parent().expect("a directory")).expect("cleaned up");
+        first.epoch(&data, Some(&data), &mut ()).expect("an epoch");
+        second.epoch(&data, Some(&data), &mut ()).expect("an epoch");
+        (fingerprint(first.net()), fingerprint(second.net()))
+    });
+    assert_eq!(resumed, saved);
+}
+
 /// The control: the same network built by value overflows the same stack (in a child
 /// process, since an overflow aborts the process), so the tests above would catch any
 /// step that put it on the stack.
