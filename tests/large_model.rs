@@ -39,8 +39,10 @@ fn on_small_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> 
     std::thread::Builder::new().stack_size(STACK).spawn(f).expect("a thread").join().expect("no panic")
 }
 
-/// Every tensor's values as bits, and every counter, in visiting order.
-fn fingerprint<M: Module<f32>>(m: &M) -> (Vec<(String, Vec<u32>)>, Vec<(String, u64)>) {
+/// Every tensor's values as bits, and every counter, by name in visiting order.
+type Fingerprint = (Vec<(String, Vec<u32>)>, Vec<(String, u64)>);
+
+fn fingerprint<M: Module<f32>>(m: &M) -> Fingerprint {
     let mut tensors = Vec::new();
     m.visit(&Path::ROOT, &mut |t| tensors.push((t.path.to_string(), t.values.iter().map(|v| v.to_bits()).collect())));
     let mut counters = Vec::new();
@@ -62,7 +64,7 @@ fn temp_file(name: &str) -> PathBuf {
 
 #[test]
 fn a_64_mib_network_trains_saves_and_loads_on_a_2_mib_stack() {
-    assert!(Big::PARAM_BYTES > 32 * STACK);
+    const { assert!(Big::PARAM_BYTES > 32 * STACK) };
     let path = temp_file("roundtrip");
     let file = path.clone();
     let (net, history) = on_small_stack(move || {
@@ -167,7 +169,7 @@ network! {
 
 #[test]
 fn a_checkpoint_of_a_network_larger_than_the_stack_resumes_on_that_stack() {
-    assert!(Medium::PARAM_BYTES > STACK);
+    const { assert!(Medium::PARAM_BYTES > STACK) };
     let path = temp_file("checkpoint");
     let (saved, resumed) = on_small_stack(move || {
         let mut rng = Rng::seed(3);

@@ -360,8 +360,8 @@ mod tests {
 
     #[test]
     fn duals_and_markers_are_plain_when_their_scalar_is() {
-        assert!(<Dual<f32, 2> as InPlace>::PLAIN);
-        assert!(<PhantomData<alloc::string::String> as InPlace>::PLAIN);
+        const { assert!(<Dual<f32, 2> as InPlace>::PLAIN) };
+        const { assert!(<PhantomData<alloc::string::String> as InPlace>::PLAIN) };
         let d = boxed_default::<[Dual<f64, 3>; 4]>();
         assert!(d.iter().all(|d| *d == Dual::default()));
     }
@@ -382,7 +382,7 @@ mod tests {
 
     #[test]
     fn non_plain_elements_are_built_and_copied_one_by_one() {
-        assert!(!<[Named; 3] as InPlace>::PLAIN);
+        const { assert!(!<[Named; 3] as InPlace>::PLAIN) };
         let mut a = boxed_default::<[Named; 3]>();
         assert_eq!(*a, [Named::default(), Named::default(), Named::default()]);
         let other = [Named { name: "a", scale: 0.0 }, Named::default(), Named { name: "c", scale: -1.0 }];

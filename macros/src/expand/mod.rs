@@ -104,7 +104,8 @@ mod tests {
         // Built in place: every field bounded, higher-ranked so that a concrete field
         // type without an impl leaves the impl out instead of failing to compile.
         let ip = ":: monograd :: __private :: monograd_core :: boxed :: InPlace";
-        let in_place = &text[text.find(&format!("unsafe impl < T : Scalar > {ip} for Net < T >")).expect("an InPlace impl")..];
+        let in_place =
+            &text[text.find(&format!("unsafe impl < T : Scalar > {ip} for Net < T >")).expect("an InPlace impl")..];
         for ty in ["Linear < 4 , 8 , T >", "[Block < T > ; 3]", "[[T ; 2] ; 3]", "Block < T >", "PhantomData < T >"] {
             assert!(in_place.contains(&format!("for < '__in_place > {ty} : {ip}")), "{ty}: {in_place}");
         }

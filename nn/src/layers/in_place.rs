@@ -12,8 +12,8 @@ use monograd_core::in_place_by_value;
 
 use super::{
     Add, AvgPool2d, BatchNorm1d, BatchNorm2d, Concat, Conv1d, Conv2d, Dropout, Embedding, Flatten, GlobalAvgPool2d,
-    GroupedConv2d, LayerNorm, LeakyReLU, Linear, LinearNoBias, LogSoftmax, MaxPool2d, ReLU, Reshape,
-    SeparableConv2d, SiLU, Sigmoid, Softmax, Softplus, Tanh, ELU, GELU,
+    GroupedConv2d, LayerNorm, LeakyReLU, Linear, LinearNoBias, LogSoftmax, MaxPool2d, ReLU, Reshape, SeparableConv2d,
+    SiLU, Sigmoid, Softmax, Softplus, Tanh, ELU, GELU,
 };
 
 /// `InPlace` for a struct of fields that are each `InPlace`, every field listed: built
@@ -208,12 +208,12 @@ mod tests {
 
     #[test]
     fn only_layers_of_tensors_of_plain_scalars_are_plain() {
-        assert!(<Linear<3, 2> as InPlace>::PLAIN);
-        assert!(<Conv2d<1, 2, 3> as InPlace>::PLAIN);
-        assert!(<SeparableConv2d<1, 2, 3> as InPlace>::PLAIN);
-        assert!(<Linear<3, 2, Dual<f64, 2>> as InPlace>::PLAIN);
-        assert!(!<BatchNorm1d<3> as InPlace>::PLAIN);
-        assert!(!<LayerNorm<3> as InPlace>::PLAIN);
-        assert!(!<Dropout as InPlace>::PLAIN);
+        const { assert!(<Linear<3, 2> as InPlace>::PLAIN) };
+        const { assert!(<Conv2d<1, 2, 3> as InPlace>::PLAIN) };
+        const { assert!(<SeparableConv2d<1, 2, 3> as InPlace>::PLAIN) };
+        const { assert!(<Linear<3, 2, Dual<f64, 2>> as InPlace>::PLAIN) };
+        const { assert!(!<BatchNorm1d<3> as InPlace>::PLAIN) };
+        const { assert!(!<LayerNorm<3> as InPlace>::PLAIN) };
+        const { assert!(!<Dropout as InPlace>::PLAIN) };
     }
 }
