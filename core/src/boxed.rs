@@ -66,6 +66,12 @@ use crate::dual::Dual;
 /// a.copy_from(&[[2.0; 3]; 2]);
 /// assert_eq!(a, [[2.0; 3]; 2]);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be built on the heap in place",
+    label = "no `InPlace` for `{Self}`",
+    note = "every built-in layer has it, and so has a `#[derive(Module)]` struct whose fields all do; \
+            for a small layer of your own, `monograd::core::in_place_by_value!(YourLayer);` gives it"
+)]
 pub unsafe trait InPlace: Sized {
     /// Whether zero bytes are this type's default value and a bitwise copy copies it (see
     /// the trait's safety section).
@@ -122,8 +128,8 @@ unsafe impl<X: ?Sized> InPlace for PhantomData<X> {
     fn copy_from(&mut self, _: &Self) {}
 }
 
-// SAFETY: `Dual` is `re` then `eps`, both of `T` (a `#[repr(Rust)]` struct with no other
-// fields), so it is valid wherever both fields are made valid by `T`'s implementation,
+// SAFETY: `Dual` has the fields `re` and `eps` of `T` and no other (the pattern in
+// `copy_from` checks it), so it is valid wherever `T`'s implementation makes both valid,
 // and `PLAIN` exactly when `T` is.
 unsafe impl<T: InPlace, const N: usize> InPlace for Dual<T, N> {
     const PLAIN: bool = T::PLAIN;
@@ -137,8 +143,10 @@ unsafe impl<T: InPlace, const N: usize> InPlace for Dual<T, N> {
     }
     #[inline]
     fn copy_from(&mut self, src: &Self) {
-        self.re.copy_from(&src.re);
-        self.eps.copy_from(&src.eps);
+        // Exhaustive: a new field would have to be built above too.
+        let Dual { re, eps } = src;
+        self.re.copy_from(re);
+        self.eps.copy_from(eps);
     }
 }
 
