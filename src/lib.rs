@@ -231,7 +231,10 @@ pub use monograd_macros::Module;
 /// (`Heap`, or `Fixed<CAP>` with no allocator), `new`, `state`, `forward`,
 /// `forward_train`, `backward`, `backward_input`, `summary`, the [`Network`] trait, and
 /// the constants `PARAMS`, `PARAM_BYTES`, `MACS`, `ACTIVATION_BYTES`,
-/// `PEAK_ACTIVATION_BYTES` for the default `f32`. Before generating code it merges
+/// `PEAK_ACTIVATION_BYTES` for the default `f32`. With `alloc`, also `boxed(&mut rng)`
+/// and `boxed_default()`, which build the network on the heap in place: `new` returns it
+/// on the stack, which a network of more than about a megabyte of parameters may
+/// overflow (see [`core::boxed`]). Before generating code it merges
 /// repeated computations, fuses activations into the dense layer that feeds them, and
 /// drops what no requested output needs.
 ///

@@ -287,3 +287,64 @@ fn zero_and_zeros_like() {
     ae.zero();
     assert_eq!((ae.scale, ae.mix, ae.blocks[1].weight), ([0.0; 4], [[0.0; 4]; 2], [[0.0; 2]; 2]));
 }
+
+/// Every kind of field the derive builds in place: modules, arrays of modules, raw
+/// parameters, layers with settings, a marker and a skipped integer.
+#[derive(Clone, Debug, Default, PartialEq, Module)]
+struct Mixed<T: Scalar = f32> {
+    tower: [Linear<2, 2, T>; 2],
+    bn: BatchNorm1d<2, T>,
+    drop: Dropout,
+    raw: [[T; 3]; 2],
+    #[module(skip)]
+    steps: u32,
+    marker: core::marker::PhantomData<T>,
+}
+
+/// `model` with every tensor numbered 1, 2, ... in visiting order: unlike any default.
+fn numbered<M: Module<f64>>(mut model: M) -> M {
+    let mut i = 0.0;
+    model.visit_mut(&Path::ROOT, &mut |t| {
+        for v in t.values {
+            i += 1.0;
+            *v = i;
+        }
+    });
+    model
+}
+
+#[test]
+fn derived_structs_are_built_and_copied_in_place() {
+    use monograd::core::boxed::{boxed_clone, boxed_default, boxed_zeros_like, InPlace};
+
+    // Only tensors of floats: plain, so built by zeroing and copied with one memcpy.
+    const { assert!(<AutoEncoder<f64> as InPlace>::PLAIN && <Tower<3, 2> as InPlace>::PLAIN) };
+    // BatchNorm's `Option` and Dropout's settings are written, not zeroed.
+    const { assert!(!<Mixed as InPlace>::PLAIN) };
+
+    assert_eq!(*boxed_default::<Mixed<f64>>(), Mixed::default());
+    let mut mixed = numbered(Mixed::<f64>::default());
+    mixed.drop = Dropout::with_seed(0.3, 11);
+    mixed.bn.momentum = None;
+    mixed.steps = 9;
+    assert_eq!(*boxed_clone(&mixed), mixed);
+    let zeros = boxed_zeros_like::<f64, _>(&mixed);
+    assert_eq!((zeros.drop, zeros.bn.momentum, zeros.steps), (mixed.drop, None, 9));
+    assert_eq!(tensors(&*zeros), tensors(&mixed));
+    let mut values = Vec::new();
+    zeros.visit(&Path::ROOT, &mut |t| values.extend_from_slice(t.values));
+    assert!(values.iter().all(|&v| v == 0.0));
+
+    let source = numbered(AutoEncoder::<f64> {
+        encoder: Encoder { fc1: Linear::ZERO, fc2: Linear::ZERO },
+        blocks: [Linear::ZERO; 3],
+        decoder: Linear::ZERO,
+        scale: [0.0; 4],
+        mix: [[0.0; 4]; 2],
+    });
+    let mut copy = boxed_default::<AutoEncoder<f64>>();
+    assert!(copy.mix == [[0.0; 4]; 2] && copy.blocks[2] == Linear::ZERO);
+    copy.copy_from(&source);
+    assert_eq!(*copy, source);
+    assert_eq!(*boxed_clone(&numbered(Pair(Linear::ZERO, [0.0; 2]))), numbered(Pair(Linear::ZERO, [0.0; 2])));
+}

@@ -14,6 +14,7 @@
 //! | [`embed`] | building modules from weights files at compile time (`include_weights!`) |
 //! | [`half`] | `F16` and `BF16` widened to `f32`, exactly |
 //! | [`module`] | the [`Module`] and [`Layer`] traits layers and networks implement |
+//! | [`boxed`] | models of any size: built, cloned and zeroed on the heap, in place |
 //! | `tape` | define-by-run reverse mode over the same primitives (feature `alloc`) |
 //! | `gradcheck` | the shared gradient-check helper (feature `alloc`) |
 #![no_std]
@@ -26,6 +27,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod block;
+pub mod boxed;
 pub mod dual;
 pub mod embed;
 pub mod error;

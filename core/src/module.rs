@@ -298,6 +298,10 @@ pub trait Module<T: Scalar>: Clone {
     }
 
     /// A zeroed copy: a fresh gradient or optimizer state for this model.
+    ///
+    /// The copy is returned by value, through the stack: for a model larger than about a
+    /// megabyte use [`boxed_zeros_like`](crate::boxed::boxed_zeros_like) (feature `alloc`),
+    /// which builds it on the heap in place.
     fn zeros_like(&self) -> Self {
         let mut z = self.clone();
         z.zero();

@@ -1,6 +1,14 @@
 //! What `summary()` on a generated network returns: one row per node, with totals.
 //!
 //! Everything in it is known at compile time; printing it needs no allocation.
+//!
+//! A network holds its parameters inline, so one above [`STACK_WARNING_BYTES`] gets a
+//! warning line: built with `Net::new`, it passes through the stack, which it may
+//! overflow; `Net::boxed` builds it on the heap ([`crate::boxed`]).
+
+/// Parameters above this many bytes (1 MiB, half of a spawned thread's default stack)
+/// make [`Summary`] warn that the network should be built with `Net::boxed`.
+pub const STACK_WARNING_BYTES: usize = 1 << 20;
 
 use core::fmt;
 
@@ -41,6 +49,28 @@ pub struct Summary {
     pub peak_activation_bytes: usize,
 }
 
+impl Summary {
+    /// Whether the parameters are too large to build the network on the stack
+    /// (more than [`STACK_WARNING_BYTES`]); `Display` then adds a warning line.
+    ///
+    /// ```
+    /// use monograd_core::summary::Summary;
+    ///
+    /// let summary = Summary {
+    ///     name: "Big", rows: &[], params: 1 << 24, param_bytes: 4 << 24, macs: 0,
+    ///     activation_bytes: 0, peak_activation_bytes: 0,
+    /// };
+    /// assert!(summary.too_large_for_the_stack());
+    /// assert!(summary.to_string().ends_with(
+    ///     "warning: `Big` holds 64 MiB of parameters inline; build it with `Big::boxed(&mut rng)` \
+    ///      rather than `Big::new`, which returns it on the stack"
+    /// ));
+    /// ```
+    pub fn too_large_for_the_stack(&self) -> bool {
+        self.param_bytes > STACK_WARNING_BYTES
+    }
+}
+
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.name)?;
@@ -57,7 +87,31 @@ impl fmt::Display for Summary {
             f,
             "activations per sample: {} bytes in all, {} bytes at peak",
             self.activation_bytes, self.peak_activation_bytes
-        )
+        )?;
+        if self.too_large_for_the_stack() {
+            let name = self.name;
+            write!(
+                f,
+                "\nwarning: `{name}` holds {} of parameters inline; build it with `{name}::boxed(&mut rng)` \
+                 rather than `{name}::new`, which returns it on the stack",
+                Mib(self.param_bytes)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Bytes in MiB, whole when they are, else to one decimal.
+struct Mib(usize);
+
+impl fmt::Display for Mib {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MIB: usize = 1 << 20;
+        if self.0.is_multiple_of(MIB) {
+            write!(f, "{} MiB", self.0 / MIB)
+        } else {
+            write!(f, "{:.1} MiB", self.0 as f64 / MIB as f64)
+        }
     }
 }
 

@@ -2,10 +2,12 @@
 //!
 //! - [`module`]: `impl Module<S>`, from the model (shared with `network!`);
 //! - [`embed`]: `impl Embed<P>`, the struct built from weights at compile time;
+//! - [`in_place`]: `unsafe impl InPlace`, the struct built and copied on the heap in place;
 //! - [`fallback`]: the stub impl that stands in after an error.
 
 pub mod embed;
 mod fallback;
+pub mod in_place;
 pub mod module;
 
 use proc_macro2::TokenStream;
@@ -25,7 +27,8 @@ pub fn derive_module(input: &DeriveInput) -> TokenStream {
         Ok(()) => {
             let module = module::impl_module(&cont);
             let embed = embed::impl_embed(&cont);
-            in_const_block(quote!(#module #embed))
+            let in_place = in_place::impl_in_place(&cont);
+            in_const_block(quote!(#module #embed #in_place))
         }
         Err(err) => {
             let errors = err.into_compile_error();
@@ -98,10 +101,20 @@ mod tests {
         }
         assert!(embed.contains(&format!("[[T ; 2] ; 3] : {em} Embed < {em} Field < __P , __MonogradField2 > >")));
         assert!(embed.contains("const NAME : & 'static :: core :: primitive :: str = \"blocks\""));
+        // Built in place: every field bounded, higher-ranked so that a concrete field
+        // type without an impl leaves the impl out instead of failing to compile.
+        let ip = ":: monograd :: __private :: monograd_core :: boxed :: InPlace";
+        let in_place =
+            &text[text.find(&format!("unsafe impl < T : Scalar > {ip} for Net < T >")).expect("an InPlace impl")..];
+        for ty in ["Linear < 4 , 8 , T >", "[Block < T > ; 3]", "[[T ; 2] ; 3]", "Block < T >", "PhantomData < T >"] {
+            assert!(in_place.contains(&format!("for < '__in_place > {ty} : {ip}")), "{ty}: {in_place}");
+        }
+        assert!(in_place.contains("default_in_place (& raw mut (* __this) . marker)"), "{in_place}");
         let mut bound = Vec::new();
         locals(out, &mut bound);
         assert!(!bound.is_empty());
-        assert!(bound.iter().all(|l| l == "self" || l.starts_with("__")), "{bound:?}");
+        // `*mut Self` is a type, not a binding.
+        assert!(bound.iter().all(|l| l == "self" || l == "Self" || l.starts_with("__")), "{bound:?}");
     }
 
     #[test]

@@ -113,7 +113,6 @@ pub fn expand(g: &Graph) -> TokenStream {
         }
     };
     let generic_summary = if g.scalar_added { TokenStream::new() } else { summary_item };
-    let inherent_consts = f32_consts(g, &p);
     let new_doc = quote! {
         /// A network with every layer initialised from `rng` (PyTorch's default
         /// initialisation for each layer).
@@ -128,6 +127,17 @@ pub fn expand(g: &Graph) -> TokenStream {
             }
         }
     };
+    // `boxed` with the default scalar goes in the impl for `f32`, as `new` does, so that
+    // `Net::boxed(&mut rng)` needs no annotation.
+    let settings = boxed_settings(g);
+    let generic_boxed = if g.scalar_added {
+        TokenStream::new()
+    } else {
+        quote!(#core::__boxed_methods!(#t; [#(#bounds,)*]; |__net| #settings);)
+    };
+    let f32_bounds: Vec<TokenStream> = bounds.iter().map(|b| substitute(b.clone(), t, &quote!(f32))).collect();
+    let f32_boxed = quote!(#core::__boxed_methods!(f32; [#(#f32_bounds,)*]; |__net| #settings););
+    let inherent_consts = f32_consts(g, &p, &f32_boxed);
     let ident_str = ident.to_string();
     let field_names: Vec<String> = g.layers.iter().map(|l| l.name.to_string()).collect();
     let field_written: Vec<String> = g.layers.iter().map(|l| written(&l.written)).collect();
@@ -153,6 +163,8 @@ pub fn expand(g: &Graph) -> TokenStream {
         #[automatically_derived]
         impl #impl_g #ident #ty_g #user_where {
             #generic_new
+
+            #generic_boxed
 
             /// Fresh, empty buffers for every node: `Heap` buffers grow on first use,
             /// `Fixed<CAP>` buffers never allocate.
@@ -1035,7 +1047,7 @@ fn summary_rows(g: &Graph, p: &Paths) -> TokenStream {
 /// `Net::PARAM_BYTES` and friends without naming the scalar, for the default `f32`: a
 /// constant in a generic impl could not be reached as `Net::X` (the scalar would be
 /// uninferred), one in an impl for `f32` can.
-fn f32_consts(g: &Graph, p: &Paths) -> TokenStream {
+fn f32_consts(g: &Graph, p: &Paths, boxed: &TokenStream) -> TokenStream {
     if !g.scalar_added {
         return TokenStream::new();
     }
@@ -1078,8 +1090,20 @@ fn f32_consts(g: &Graph, p: &Paths) -> TokenStream {
             pub fn new(rng: &mut #core::rng::Rng) -> Self {
                 #net::new(rng)
             }
+
+            #boxed
         }
     }
+}
+
+/// The declared settings of a boxed network's layers, written into it in place: the
+/// values `Default` would give them.
+fn boxed_settings(g: &Graph) -> TokenStream {
+    let sets = g.layers.iter().filter(|l| l.config.is_some()).map(|l| {
+        let (name, value) = (&l.name, super::config::construct(l));
+        quote!(__net.#name = #value;)
+    });
+    quote!({ #(#sets)* })
 }
 
 /// `Block` for the network at each scalar the library has: `f32`, `f64` and dual numbers

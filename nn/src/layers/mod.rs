@@ -291,6 +291,8 @@ pub mod pool;
 pub mod reshape;
 pub mod upsample;
 
+mod in_place;
+
 pub use activation::{LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh, ELU, GELU};
 pub use conv::{Conv1d, Conv2d, GroupedConv2d};
 pub use depthwise::{DepthwiseConv2d, SeparableConv2d};

@@ -28,6 +28,7 @@ use std::string::{String, ToString};
 use std::time::Instant;
 use std::vec::Vec;
 
+use monograd_core::boxed::{boxed_clone, boxed_zeros_like, InPlace};
 use monograd_core::module::{Kind, Path};
 use monograd_core::storage::Heap;
 use monograd_core::{Module, Network, Rng};
@@ -159,15 +160,37 @@ pub struct Trainer<N: Network<f32>, O, L, Y> {
 
 impl<N, O, L, Y> Trainer<N, O, L, Y>
 where
-    N: Network<f32>,
+    N: Network<f32> + InPlace,
     O: Optimizer<f32>,
     L: Loss<f32, Target = [Y]>,
     Y: Target,
 {
     /// A trainer of `net` with `optimizer` on `loss`, with the default settings.
+    ///
+    /// `net` passes through the stack; for a large network build it with
+    /// `Net::boxed(&mut rng)` and use [`Trainer::from_box`].
     pub fn new(net: N, optimizer: O, loss: L) -> Self {
-        let net = Box::new(net);
-        let grad = Box::new(net.zeros_like());
+        Self::from_box(Box::new(net), optimizer, loss)
+    }
+
+    /// A trainer of a network already on the heap: nothing of the network's size passes
+    /// through the stack, here or later (its gradient is built zeroed in place, the best
+    /// epoch's weights are copied in place), so networks of any size train on a thread
+    /// with a small stack.
+    ///
+    /// ```
+    /// use monograd_core::Rng;
+    /// use monograd_core::boxed::boxed_new;
+    /// use monograd_nn::train::Trainer;
+    /// use monograd_nn::{MseLoss, Sgd};
+    /// # type Net = monograd_nn::train::testing::Dense<1, 1>;
+    ///
+    /// let net: Box<Net> = boxed_new(&mut Rng::seed(0)); // `Net::boxed` for a `network!`
+    /// let trainer = Trainer::from_box(net, Sgd::new(0.1), MseLoss);
+    /// assert_eq!(trainer.steps(), 0);
+    /// ```
+    pub fn from_box(net: Box<N>, optimizer: O, loss: L) -> Self {
+        let grad = boxed_zeros_like(&*net);
         Self {
             net,
             grad,
@@ -415,7 +438,7 @@ where
         let last = self.history.epochs.len().checked_sub(1);
         match (&self.best, self.history.best) {
             (Some(best), Some(b)) if Some(b) != last => {
-                self.net.clone_from(best);
+                self.net.copy_from(best);
                 self.history.restored_best = true;
                 true
             }
@@ -500,8 +523,8 @@ where
                 self.since_best = 0;
                 if es.is_some_and(|e| e.restore_best) {
                     match &mut self.best {
-                        Some(b) => b.clone_from(&self.net),
-                        None => self.best = Some(self.net.clone()),
+                        Some(b) => b.copy_from(&self.net),
+                        None => self.best = Some(boxed_clone(&*self.net)),
                     }
                 }
             } else {
@@ -780,6 +803,8 @@ pub mod testing {
         y: Vec<f32>,
         dx: Vec<f32>,
     }
+
+    monograd_core::in_place_by_value!([const I: usize, const O: usize] Dense<I, O>);
 
     impl<const I: usize, const O: usize> Dense<I, O> {
         /// PyTorch's default initialisation.

@@ -8,6 +8,7 @@ use std::vec::Vec;
 use std::{format, vec};
 
 use ::safetensors::Dtype;
+use monograd_core::boxed::{boxed_clone, InPlace};
 use monograd_core::Network;
 
 use super::{Open, Trainer};
@@ -150,7 +151,7 @@ fn fields(meta: &Metadata<'_>, run: &RunState, batch_size: usize, drop_last: boo
 
 impl<N, O, L, Y> Trainer<N, O, L, Y>
 where
-    N: Network<f32>,
+    N: Network<f32> + InPlace,
     O: OptimizerState<f32>,
     L: Loss<f32, Target = [Y]>,
     Y: Target,
@@ -317,7 +318,7 @@ where
         self.history.restored_best = false;
         self.since_best = f.since_best;
         self.best = f.best_weights.then(|| {
-            let mut best = self.net.clone();
+            let mut best = boxed_clone(&*self.net);
             commit(&mut *best, &read.values, &read.counters, None);
             best
         });
