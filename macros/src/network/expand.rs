@@ -136,7 +136,8 @@ pub fn expand(g: &Graph) -> TokenStream {
         quote!(#core::__boxed_methods!(#t; [#(#bounds,)*]; |__net| #settings);)
     };
     let f32_bounds: Vec<TokenStream> = bounds.iter().map(|b| substitute(b.clone(), t, &quote!(f32))).collect();
-    let f32_boxed = quote!(#core::__boxed_methods!(f32; [#(#f32_bounds,)*]; |__net| #settings););
+    let f32_settings = substitute(settings.clone(), t, &quote!(f32));
+    let f32_boxed = quote!(#core::__boxed_methods!(f32; [#(#f32_bounds,)*]; |__net| #f32_settings););
     let inherent_consts = f32_consts(g, &p, &f32_boxed);
     let ident_str = ident.to_string();
     let field_names: Vec<String> = g.layers.iter().map(|l| l.name.to_string()).collect();
