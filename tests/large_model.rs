@@ -24,10 +24,10 @@ network! {
     pub struct Settings {
         input x: [4],
         fc: Linear<4, 6>,
-        bn: BatchNorm1d<6>,
-        act: LeakyReLU,
-        drop: Dropout,
-        norm: LayerNorm<6>,
+        bn: BatchNorm1d<6>(eps = 1e-3, momentum = 0.01),
+        act: LeakyReLU(0.3),
+        drop: Dropout(0.2),
+        norm: LayerNorm<6>(1e-4),
         head: Linear<6, 3>,
     }
 }
@@ -127,7 +127,10 @@ fn copies_and_gradients_of_a_64_mib_network_stay_on_the_heap() {
 fn boxed_builds_what_new_builds() {
     let mut rng = Rng::seed(5);
     let on_stack = Settings::new(&mut rng);
-    let boxed: Box<Settings> = Settings::boxed(&mut Rng::seed(5));
+    // No annotation needed: `Settings::boxed` is the `f32` network's, as `new` is.
+    let boxed = Settings::boxed(&mut Rng::seed(5));
+    // The declared settings, not the layers' defaults.
+    assert_eq!((boxed.act.negative_slope, boxed.norm.eps), (0.3, 1e-4));
     assert_eq!(fingerprint(&*boxed), fingerprint(&on_stack));
     // Settings are not tensors: compared one by one.
     assert_eq!((boxed.bn.momentum, boxed.bn.eps), (on_stack.bn.momentum, on_stack.bn.eps));
