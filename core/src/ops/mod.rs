@@ -7,6 +7,7 @@
 //! | [`matmul`] | `matmul` | `C = A B` through [`gemm`](crate::kernels::gemm::gemm) |
 //! | [`linear`] | `linear` | the dense layer's `y = x Wᵀ + b`, in PyTorch's layout |
 //! | [`conv`] | `conv2d` | (grouped, strided, padded, dilated) 2-D and 1-D convolution with bias, through im2col and GEMM: [`ConvPlan`](conv::ConvPlan) |
+//! | [`concat`] | `concat` | two tensors joined per sample (`torch.cat(dim=1)`), and the split of the gradient |
 //! | [`pool`] | `max_pool2d`, `avg_pool2d`, `global_avg_pool2d` | pooling over square windows, and the mean of each channel |
 //! | [`reduce`] | `sum`, `mean`, `row_sum` | reductions to a scalar or per row |
 //! | [`softmax`] | `softmax`, `log_softmax` | row-wise, numerically stable |
@@ -30,6 +31,7 @@
 //!   `abs'(0) = 0`), which is what dual numbers compute too.
 
 pub mod binary;
+pub mod concat;
 pub mod conv;
 pub mod linear;
 pub mod loss;
@@ -74,6 +76,7 @@ pub const OPS: &[&str] = &[
     matmul::NAME,
     linear::NAME,
     conv::NAME,
+    concat::NAME,
     pool::MAX_POOL2D,
     pool::AVG_POOL2D,
     pool::GLOBAL_AVG_POOL2D,
@@ -182,6 +185,7 @@ mod tests {
         cases.extend(matmul::tests::gradchecks());
         cases.extend(linear::tests::gradchecks());
         cases.extend(conv::tests::gradchecks());
+        cases.extend(concat::tests::gradchecks());
         cases.extend(pool::tests::gradchecks());
         cases.extend(reduce::tests::gradchecks());
         cases.extend(softmax::tests::gradchecks());

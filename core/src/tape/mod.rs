@@ -58,13 +58,21 @@ use core::fmt;
 
 use crate::kernels::gemm;
 use crate::ops::binary::{self, BinaryFn};
+use crate::ops::conv::ConvPlan;
+use crate::ops::pool::{self, Pool2dGeometry};
 use crate::ops::unary::{self, UnaryFn};
-use crate::ops::{linear, loss, matmul, reduce, softmax};
+use crate::ops::{concat, linear, loss, matmul, reduce, softmax};
 use crate::{Scalar, ShapeError};
 
+mod dims;
+mod image;
+mod layout;
 mod record;
 #[cfg(test)]
 mod tests;
+
+pub use dims::Dims;
+pub use image::ConvOptions;
 
 /// A handle to a tensor on a [`Tape`]: an index, cheap to copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,7 +95,7 @@ pub struct Tape<T: Scalar> {
 /// One recorded tensor: its value, shape, how it was made, and whether it needs a gradient.
 struct Node<T: Scalar> {
     value: Vec<T>,
-    shape: [usize; 2],
+    shape: Dims,
     op: Op<T>,
     tracked: bool,
 }
@@ -96,18 +104,73 @@ struct Node<T: Scalar> {
 /// beyond the input and output values.
 enum Op<T: Scalar> {
     Leaf,
-    Unary { x: usize, f: Box<dyn UnaryVjp<T>> },
-    Binary { a: usize, b: usize, f: Box<dyn BinaryVjp<T>> },
-    AddRowBroadcast { x: usize, bias: usize },
-    Matmul { a: usize, b: usize },
-    Linear { x: usize, w: usize, b: Option<usize> },
+    Unary {
+        x: usize,
+        f: Box<dyn UnaryVjp<T>>,
+    },
+    Binary {
+        a: usize,
+        b: usize,
+        f: Box<dyn BinaryVjp<T>>,
+    },
+    AddRowBroadcast {
+        x: usize,
+        bias: usize,
+    },
+    Matmul {
+        a: usize,
+        b: usize,
+        m: usize,
+        k: usize,
+        n: usize,
+    },
+    Linear {
+        x: usize,
+        w: usize,
+        b: Option<usize>,
+        inp: usize,
+        out: usize,
+    },
     Sum(usize),
     Mean(usize),
     RowSum(usize),
     Softmax(usize),
     LogSoftmax(usize),
-    Mse { pred: usize, target: Vec<T> },
-    CrossEntropy { logits: usize, targets: Vec<usize> },
+    Mse {
+        pred: usize,
+        target: Vec<T>,
+    },
+    CrossEntropy {
+        logits: usize,
+        targets: Vec<usize>,
+        classes: usize,
+    },
+    Conv {
+        x: usize,
+        w: usize,
+        b: Option<usize>,
+        plan: ConvPlan,
+    },
+    MaxPool2d {
+        x: usize,
+        geo: Pool2dGeometry,
+    },
+    AvgPool2d {
+        x: usize,
+        geo: Pool2dGeometry,
+    },
+    GlobalAvgPool2d {
+        x: usize,
+        plane: usize,
+    },
+    /// Same values, another shape (reshape, flatten): the gradient passes through.
+    Reshape(usize),
+    Concat {
+        a: usize,
+        b: usize,
+        na: usize,
+        nb: usize,
+    },
 }
 
 /// The backward of a unary op with its parameters, behind one pointer so that any
@@ -167,20 +230,21 @@ impl<T: Scalar> Tape<T> {
         self.nodes.clear();
     }
 
-    /// A tensor that gets a gradient: a parameter, or an input to differentiate by.
+    /// A tensor that gets a gradient: a parameter, or an input to differentiate by. The
+    /// shape is an array of one to four sizes (see [`Dims`]).
     ///
     /// # Errors
-    /// [`ShapeError::Length`] if `values` does not hold `rows * cols` values.
-    pub fn leaf(&mut self, values: Vec<T>, shape: [usize; 2]) -> Result<Var, ShapeError> {
-        self.input("Tape::leaf", values, shape, true)
+    /// [`ShapeError::Length`] if `values` does not hold as many values as the shape.
+    pub fn leaf(&mut self, values: Vec<T>, shape: impl Into<Dims>) -> Result<Var, ShapeError> {
+        self.input("Tape::leaf", values, shape.into(), true)
     }
 
     /// A tensor that does not get a gradient: data, targets, fixed coefficients.
     ///
     /// # Errors
-    /// [`ShapeError::Length`] if `values` does not hold `rows * cols` values.
-    pub fn constant(&mut self, values: Vec<T>, shape: [usize; 2]) -> Result<Var, ShapeError> {
-        self.input("Tape::constant", values, shape, false)
+    /// [`ShapeError::Length`] if `values` does not hold as many values as the shape.
+    pub fn constant(&mut self, values: Vec<T>, shape: impl Into<Dims>) -> Result<Var, ShapeError> {
+        self.input("Tape::constant", values, shape.into(), false)
     }
 
     /// A constant scalar (`[1, 1]`).
@@ -188,14 +252,8 @@ impl<T: Scalar> Tape<T> {
         self.push(vec![v], [1, 1], Op::Leaf, false)
     }
 
-    fn input(
-        &mut self,
-        what: &'static str,
-        values: Vec<T>,
-        shape: [usize; 2],
-        tracked: bool,
-    ) -> Result<Var, ShapeError> {
-        let expected = shape[0].checked_mul(shape[1]);
+    fn input(&mut self, what: &'static str, values: Vec<T>, shape: Dims, tracked: bool) -> Result<Var, ShapeError> {
+        let expected = shape.numel();
         if expected != Some(values.len()) {
             return Err(ShapeError::Length { what, expected: expected.unwrap_or(usize::MAX), found: values.len() });
         }
@@ -210,12 +268,12 @@ impl<T: Scalar> Tape<T> {
         &self.node(v).value
     }
 
-    /// The shape `[rows, cols]` of `v`.
+    /// The shape of `v`, outermost dimension first.
     ///
     /// # Panics
     /// If `v` is not from this tape.
-    pub fn shape(&self, v: Var) -> [usize; 2] {
-        self.node(v).shape
+    pub fn shape(&self, v: Var) -> &[usize] {
+        self.node(v).shape.as_slice()
     }
 
     /// The value of a one-element tensor.
@@ -270,9 +328,18 @@ impl<T: Scalar> Tape<T> {
         Ok(Gradients { grads })
     }
 
-    fn push(&mut self, value: Vec<T>, shape: [usize; 2], op: Op<T>, tracked: bool) -> Var {
-        self.nodes.push(Node { value, shape, op, tracked });
+    fn push(&mut self, value: Vec<T>, shape: impl Into<Dims>, op: Op<T>, tracked: bool) -> Var {
+        self.nodes.push(Node { value, shape: shape.into(), op, tracked });
         Var(self.nodes.len() - 1)
+    }
+
+    /// The packing memory, grown to hold `scratch` more values than GEMM needs.
+    fn pack_for(pack: &mut Vec<T>, scratch: usize) -> &mut [T] {
+        let need = gemm::PACK_LEN.saturating_add(scratch);
+        if pack.len() < need {
+            pack.resize(need, T::ZERO);
+        }
+        pack
     }
 
     #[track_caller]
@@ -310,7 +377,6 @@ fn propagate<T: Scalar>(
     let node = &nodes[i];
     let y = &node.value[..];
     let val = |j: usize| &nodes[j].value[..];
-    let shape = |j: usize| nodes[j].shape;
     match &node.op {
         Op::Leaf => {}
         Op::Unary { x, f } => {
@@ -327,7 +393,7 @@ fn propagate<T: Scalar>(
             }
         }
         Op::AddRowBroadcast { x, bias } => {
-            let cols = node.shape[1];
+            let cols = node.shape.last();
             if let Some(dx) = grads[*x].as_deref_mut() {
                 binary::add_row_broadcast_backward(dy, cols, Some(dx), None);
             }
@@ -335,22 +401,20 @@ fn propagate<T: Scalar>(
                 binary::add_row_broadcast_backward(dy, cols, None, Some(db));
             }
         }
-        Op::Matmul { a, b } => {
-            let ([m, k], n) = (shape(*a), shape(*b)[1]);
-            if let Some(da) = grads[*a].as_deref_mut() {
-                matmul::backward(val(*a), val(*b), dy, Some(da), None, m, k, n, pack);
+        &Op::Matmul { a, b, m, k, n } => {
+            if let Some(da) = grads[a].as_deref_mut() {
+                matmul::backward(val(a), val(b), dy, Some(da), None, m, k, n, pack);
             }
-            if let Some(db) = grads[*b].as_deref_mut() {
-                matmul::backward(val(*a), val(*b), dy, None, Some(db), m, k, n, pack);
+            if let Some(db) = grads[b].as_deref_mut() {
+                matmul::backward(val(a), val(b), dy, None, Some(db), m, k, n, pack);
             }
         }
-        Op::Linear { x, w, b } => {
-            let [out, inp] = shape(*w);
-            let (xv, wv) = (val(*x), val(*w));
-            if let Some(dx) = grads[*x].as_deref_mut() {
+        &Op::Linear { x, w, b, inp, out } => {
+            let (xv, wv) = (val(x), val(w));
+            if let Some(dx) = grads[x].as_deref_mut() {
                 linear::backward(xv, wv, dy, Some(dx), None, None, inp, out, pack);
             }
-            if let Some(dw) = grads[*w].as_deref_mut() {
+            if let Some(dw) = grads[w].as_deref_mut() {
                 linear::backward(xv, wv, dy, None, Some(dw), None, inp, out, pack);
             }
             if let Some(db) = b.and_then(|b| grads[b].as_deref_mut()) {
@@ -369,17 +433,17 @@ fn propagate<T: Scalar>(
         }
         Op::RowSum(x) => {
             if let Some(dx) = grads[*x].as_deref_mut() {
-                reduce::row_sum_backward(dy, dx, shape(*x)[1]);
+                reduce::row_sum_backward(dy, dx, nodes[*x].shape.last());
             }
         }
         Op::Softmax(x) => {
             if let Some(dx) = grads[*x].as_deref_mut() {
-                softmax::softmax_backward(y, dy, dx, node.shape[1]);
+                softmax::softmax_backward(y, dy, dx, node.shape.last());
             }
         }
         Op::LogSoftmax(x) => {
             if let Some(dx) = grads[*x].as_deref_mut() {
-                softmax::log_softmax_backward(y, dy, dx, node.shape[1]);
+                softmax::log_softmax_backward(y, dy, dx, node.shape.last());
             }
         }
         Op::Mse { pred, target } => {
@@ -387,9 +451,51 @@ fn propagate<T: Scalar>(
                 loss::mse_backward(val(*pred), target, dy[0], dp);
             }
         }
-        Op::CrossEntropy { logits, targets } => {
+        Op::CrossEntropy { logits, targets, classes } => {
             if let Some(dl) = grads[*logits].as_deref_mut() {
-                loss::cross_entropy_backward(val(*logits), targets, shape(*logits)[1], dy[0], dl)?;
+                loss::cross_entropy_backward(val(*logits), targets, *classes, dy[0], dl)?;
+            }
+        }
+        &Op::Conv { x, w, b, plan } => {
+            let (xv, wv, name) = (val(x), val(w), image::CONV);
+            // One gradient per call, so that a tensor used twice never aliases; each call
+            // does only the work its gradient needs.
+            if let Some(dx) = grads[x].as_deref_mut() {
+                plan.backward(name, wv, xv, dy, Some(dx), None, None, pack);
+            }
+            if let Some(dw) = grads[w].as_deref_mut() {
+                plan.backward(name, wv, xv, dy, None, Some(dw), None, pack);
+            }
+            if let Some(db) = b.and_then(|b| grads[b].as_deref_mut()) {
+                plan.backward(name, wv, xv, dy, None, None, Some(db), pack);
+            }
+        }
+        &Op::MaxPool2d { x, geo } => {
+            if let Some(dx) = grads[x].as_deref_mut() {
+                pool::max_pool2d_backward(&geo, val(x), dy, dx);
+            }
+        }
+        &Op::AvgPool2d { x, geo } => {
+            if let Some(dx) = grads[x].as_deref_mut() {
+                pool::avg_pool2d_backward(&geo, dy, dx);
+            }
+        }
+        &Op::GlobalAvgPool2d { x, plane } => {
+            if let Some(dx) = grads[x].as_deref_mut() {
+                pool::global_avg_pool2d_backward(dy, dx, plane);
+            }
+        }
+        &Op::Reshape(x) => {
+            if let Some(dx) = grads[x].as_deref_mut() {
+                layout::reshape_backward(dy, dx);
+            }
+        }
+        &Op::Concat { a, b, na, nb } => {
+            if let Some(da) = grads[a].as_deref_mut() {
+                concat::concat_backward(dy, Some(da), None, na, nb);
+            }
+            if let Some(db) = grads[b].as_deref_mut() {
+                concat::concat_backward(dy, None, Some(db), na, nb);
             }
         }
     }

@@ -34,11 +34,15 @@ impl<T: Scalar> Tape<T> {
     /// `f(a, b)` elementwise, for any [`BinaryFn`]; `a` and `b` must have one shape.
     ///
     /// # Errors
-    /// [`ShapeError::MatrixMismatch`] if the shapes differ.
+    /// [`ShapeError::MatrixMismatch`] if two matrices differ in shape; [`ShapeError::Rank`]
+    /// or [`ShapeError::Dim`] for other shapes that differ.
     pub fn binary<F: BinaryFn + 'static>(&mut self, f: F, a: Var, b: Var) -> Result<Var, ShapeError> {
         let (an, bn) = (self.node(a), self.node(b));
         if an.shape != bn.shape {
-            return Err(mismatch(F::NAME, an.shape, bn.shape, an.shape));
+            return Err(match (an.shape.expect::<2>(F::NAME), bn.shape.expect::<2>(F::NAME)) {
+                (Ok(sa), Ok(sb)) => mismatch(F::NAME, sa, sb, sa),
+                _ => an.shape.mismatch(F::NAME, &bn.shape),
+            });
         }
         let (shape, tracked) = (an.shape, an.tracked || bn.tracked);
         let mut y = vec![T::ZERO; an.value.len()];
@@ -49,7 +53,8 @@ impl<T: Scalar> Tape<T> {
     /// `a + b` elementwise.
     ///
     /// # Errors
-    /// [`ShapeError::MatrixMismatch`] if the shapes differ.
+    /// [`ShapeError::MatrixMismatch`] if the shapes differ (matrices), else
+    /// [`ShapeError::Rank`] or [`ShapeError::Dim`].
     pub fn add(&mut self, a: Var, b: Var) -> Result<Var, ShapeError> {
         self.binary(Add, a, b)
     }
@@ -78,14 +83,14 @@ impl<T: Scalar> Tape<T> {
         self.binary(Div, a, b)
     }
 
-    /// `x[r, j] + bias[j]` for `x` of `[rows, cols]` and a `bias` of `cols` values (any
-    /// shape).
+    /// `x[.., j] + bias[j]` for `x` whose last dimension is `cols` and a `bias` of `cols`
+    /// values (any shape).
     ///
     /// # Errors
     /// [`ShapeError::Length`] if `bias` does not hold `cols` values.
     pub fn add_row_broadcast(&mut self, x: Var, bias: Var) -> Result<Var, ShapeError> {
         let (xn, bn) = (self.node(x), self.node(bias));
-        let cols = xn.shape[1];
+        let cols = xn.shape.last();
         if bn.value.len() != cols {
             let what = "Tape::add_row_broadcast bias";
             return Err(ShapeError::Length { what, expected: cols, found: bn.value.len() });
@@ -99,7 +104,8 @@ impl<T: Scalar> Tape<T> {
     /// The matrix product `a b` of `a` `[m, k]` and `b` `[k, n]`.
     ///
     /// # Errors
-    /// [`ShapeError::MatrixMismatch`] if the inner dimensions differ.
+    /// [`ShapeError::Rank`] unless both are matrices; [`ShapeError::MatrixMismatch`] if the
+    /// inner dimensions differ.
     ///
     /// ```
     /// use monograd_core::Tape;
@@ -112,20 +118,21 @@ impl<T: Scalar> Tape<T> {
         let (ai, bi) = (self.node_index(a), self.node_index(b));
         let Tape { nodes, pack } = self;
         let (an, bn) = (&nodes[ai], &nodes[bi]);
-        let ([m, k], [k2, n]) = (an.shape, bn.shape);
+        let ([m, k], [k2, n]) = (an.shape.expect("Tape::matmul a")?, bn.shape.expect("Tape::matmul b")?);
         if k != k2 {
-            return Err(mismatch(matmul::NAME, an.shape, bn.shape, [m, n]));
+            return Err(mismatch(matmul::NAME, [m, k], [k2, n], [m, n]));
         }
         let tracked = an.tracked || bn.tracked;
         let mut y = vec![T::ZERO; m * n];
         matmul::forward(&an.value, &bn.value, &mut y, m, k, n, pack);
-        Ok(self.push(y, [m, n], Op::Matmul { a: a.0, b: b.0 }, tracked))
+        Ok(self.push(y, [m, n], Op::Matmul { a: a.0, b: b.0, m, k, n }, tracked))
     }
 
     /// A dense layer in PyTorch's layout: `x Wᵀ + b` for `x` `[batch, in]`, `w`
     /// `[out, in]` and an optional bias of `out` values.
     ///
     /// # Errors
+    /// [`ShapeError::Rank`] unless `x` and `w` are matrices;
     /// [`ShapeError::MatrixMismatch`] if `x` and `w` disagree on `in`;
     /// [`ShapeError::Length`] if the bias does not hold `out` values.
     ///
@@ -149,9 +156,9 @@ impl<T: Scalar> Tape<T> {
         let (xi, wi, bi) = (self.node_index(x), self.node_index(w), b.map(|b| self.node_index(b)));
         let Tape { nodes, pack } = self;
         let (xn, wn) = (&nodes[xi], &nodes[wi]);
-        let ([batch, inp], [out, w_in]) = (xn.shape, wn.shape);
+        let ([batch, inp], [out, w_in]) = (xn.shape.expect("Tape::linear x")?, wn.shape.expect("Tape::linear w")?);
         if inp != w_in {
-            return Err(mismatch(linear::NAME, xn.shape, [w_in, out], [batch, out]));
+            return Err(mismatch(linear::NAME, [batch, inp], [w_in, out], [batch, out]));
         }
         let mut tracked = xn.tracked || wn.tracked;
         let bias = match bi {
@@ -167,7 +174,7 @@ impl<T: Scalar> Tape<T> {
         };
         let mut y = vec![T::ZERO; batch * out];
         linear::forward(&xn.value, &wn.value, bias, &mut y, inp, out, pack);
-        Ok(self.push(y, [batch, out], Op::Linear { x: x.0, w: w.0, b: b.map(|b| b.0) }, tracked))
+        Ok(self.push(y, [batch, out], Op::Linear { x: x.0, w: w.0, b: b.map(|b| b.0), inp, out }, tracked))
     }
 
     /// The sum of all elements, as a `[1, 1]` scalar.
@@ -184,30 +191,31 @@ impl<T: Scalar> Tape<T> {
         self.push(vec![m], [1, 1], Op::Mean(x.0), tracked)
     }
 
-    /// The sum of each row of `x` `[rows, cols]`, as `[rows, 1]`.
+    /// The sum of each row (over the last dimension) of `x`, whose last dimension becomes 1.
     pub fn row_sum(&mut self, x: Var) -> Var {
         let xn = self.node(x);
-        let ([rows, cols], tracked) = (xn.shape, xn.tracked);
-        let mut y = vec![T::ZERO; rows];
+        let (shape, tracked) = (xn.shape, xn.tracked);
+        let cols = shape.last();
+        let mut y = vec![T::ZERO; if cols == 0 { 0 } else { xn.value.len() / cols }];
         reduce::row_sum(&xn.value, &mut y, cols);
-        self.push(y, [rows, 1], Op::RowSum(x.0), tracked)
+        self.push(y, shape.with_last(1), Op::RowSum(x.0), tracked)
     }
 
-    /// Softmax of each row.
+    /// Softmax of each row (over the last dimension).
     pub fn softmax(&mut self, x: Var) -> Var {
         let xn = self.node(x);
         let (shape, tracked) = (xn.shape, xn.tracked);
         let mut y = vec![T::ZERO; xn.value.len()];
-        softmax::softmax(&xn.value, &mut y, shape[1]);
+        softmax::softmax(&xn.value, &mut y, shape.last());
         self.push(y, shape, Op::Softmax(x.0), tracked)
     }
 
-    /// Log-softmax of each row.
+    /// Log-softmax of each row (over the last dimension).
     pub fn log_softmax(&mut self, x: Var) -> Var {
         let xn = self.node(x);
         let (shape, tracked) = (xn.shape, xn.tracked);
         let mut y = vec![T::ZERO; xn.value.len()];
-        softmax::log_softmax(&xn.value, &mut y, shape[1]);
+        softmax::log_softmax(&xn.value, &mut y, shape.last());
         self.push(y, shape, Op::LogSoftmax(x.0), tracked)
     }
 
@@ -230,6 +238,7 @@ impl<T: Scalar> Tape<T> {
     /// averaged over the batch, as a `[1, 1]` scalar (fused with log-softmax: stable).
     ///
     /// # Errors
+    /// [`ShapeError::Rank`] unless `logits` is a matrix;
     /// [`ShapeError::Length`] if there is not one target per row;
     /// [`ShapeError::IndexOutOfRange`] if a target is not below `classes`.
     ///
@@ -248,13 +257,13 @@ impl<T: Scalar> Tape<T> {
     /// ```
     pub fn cross_entropy(&mut self, logits: Var, targets: &[usize]) -> Result<Var, ShapeError> {
         let ln = self.node(logits);
-        let [rows, classes] = ln.shape;
+        let [rows, classes] = ln.shape.expect("Tape::cross_entropy logits")?;
         if targets.len() != rows {
             let what = "Tape::cross_entropy targets";
             return Err(ShapeError::Length { what, expected: rows, found: targets.len() });
         }
         let (l, tracked) = (loss::cross_entropy(&ln.value, targets, classes)?, ln.tracked);
-        let op = Op::CrossEntropy { logits: logits.0, targets: targets.to_vec() };
+        let op = Op::CrossEntropy { logits: logits.0, targets: targets.to_vec(), classes };
         Ok(self.push(vec![l], [1, 1], op, tracked))
     }
 }

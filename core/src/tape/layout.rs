@@ -1,0 +1,106 @@
+//! Ops that move values without computing: reshape, flatten, concatenation.
+
+use alloc::vec;
+
+use super::{Dims, Op, Tape, Var};
+use crate::ops::concat;
+use crate::{Scalar, ShapeError};
+
+impl<T: Scalar> Tape<T> {
+    /// The values of `x` under another shape with as many values (row-major order kept),
+    /// like `x.reshape(..)`. Its gradient is the output's, reshaped back.
+    ///
+    /// # Errors
+    /// [`ShapeError::Length`] if the shapes do not hold the same number of values.
+    ///
+    /// ```
+    /// use monograd_core::Tape;
+    /// # fn main() -> Result<(), monograd_core::ShapeError> {
+    /// let mut tape = Tape::<f64>::new();
+    /// let x = tape.leaf(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3])?;
+    /// let y = tape.reshape(x, [3, 1, 2])?;
+    /// assert_eq!((tape.shape(y), tape.value(y)), (&[3, 1, 2][..], tape.value(x)));
+    /// assert!(tape.reshape(x, [4, 2]).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn reshape(&mut self, x: Var, shape: impl Into<Dims>) -> Result<Var, ShapeError> {
+        let shape = shape.into();
+        let xn = self.node(x);
+        let n = shape.numel().unwrap_or(usize::MAX);
+        if n != xn.value.len() {
+            return Err(ShapeError::Length { what: "Tape::reshape", expected: xn.value.len(), found: n });
+        }
+        let (value, tracked) = (xn.value.clone(), xn.tracked);
+        Ok(self.push(value, shape, Op::Reshape(x.0), tracked))
+    }
+
+    /// Each sample (the first dimension) as one row: `[N, ...]` to `[N, rest]`, like
+    /// `torch.nn.Flatten()`.
+    ///
+    /// ```
+    /// use monograd_core::Tape;
+    /// # fn main() -> Result<(), monograd_core::ShapeError> {
+    /// let mut tape = Tape::<f64>::new();
+    /// let x = tape.leaf(vec![0.0; 2 * 3 * 4 * 5], [2, 3, 4, 5])?;
+    /// let y = tape.flatten(x);
+    /// assert_eq!(tape.shape(y), [2, 60]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn flatten(&mut self, x: Var) -> Var {
+        let xn = self.node(x);
+        let n = xn.shape.as_slice()[0];
+        let rest = if n == 0 { xn.shape.as_slice()[1..].iter().product() } else { xn.value.len() / n };
+        let (value, tracked) = (xn.value.clone(), xn.tracked);
+        self.push(value, [n, rest], Op::Reshape(x.0), tracked)
+    }
+
+    /// `a` and `b` joined along dimension 1, per sample: `torch.cat([a, b], dim=1)`, so
+    /// features for `[N, F]` and channels for NCHW. Every other dimension must agree.
+    ///
+    /// # Errors
+    /// [`ShapeError::Rank`] if `a` has one dimension or `b` has another rank;
+    /// [`ShapeError::Dim`] if a dimension other than 1 differs.
+    ///
+    /// ```
+    /// use monograd_core::Tape;
+    /// # fn main() -> Result<(), monograd_core::ShapeError> {
+    /// let mut tape = Tape::<f64>::new();
+    /// let a = tape.leaf(vec![1.0, 2.0], [2, 1])?;
+    /// let b = tape.leaf(vec![3.0, 4.0, 5.0, 6.0], [2, 2])?;
+    /// let y = tape.concat(a, b)?;
+    /// assert_eq!((tape.shape(y), tape.value(y)), (&[2, 3][..], &[1.0, 3.0, 4.0, 2.0, 5.0, 6.0][..]));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn concat(&mut self, a: Var, b: Var) -> Result<Var, ShapeError> {
+        let what = "Tape::concat";
+        let (an, bn) = (self.node(a), self.node(b));
+        let (sa, sb) = (an.shape, bn.shape);
+        if sa.rank() < 2 {
+            return Err(ShapeError::Rank { what, expected: 2, found: sa.rank() });
+        }
+        let mut joined = sb;
+        joined.set(1, sa.as_slice()[1]);
+        if joined != sa {
+            return Err(sa.mismatch(what, &sb));
+        }
+        let n = sa.as_slice()[0];
+        let per = |len: usize| if n == 0 { 0 } else { len / n };
+        let (na, nb) = (per(an.value.len()), per(bn.value.len()));
+        let mut y = vec![T::ZERO; an.value.len() + bn.value.len()];
+        concat::concat(&an.value, &bn.value, &mut y, na, nb);
+        let mut shape = sa;
+        shape.set(1, sa.as_slice()[1] + sb.as_slice()[1]);
+        let tracked = an.tracked || bn.tracked;
+        Ok(self.push(y, shape, Op::Concat { a: a.0, b: b.0, na, nb }, tracked))
+    }
+}
+
+/// Backward of a reshape: the gradient passes through unchanged.
+pub(super) fn reshape_backward<T: Scalar>(dy: &[T], dx: &mut [T]) {
+    for (d, &g) in dx.iter_mut().zip(dy) {
+        *d += g;
+    }
+}
