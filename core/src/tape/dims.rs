@@ -34,6 +34,16 @@ impl<const N: usize> From<[usize; N]> for Dims {
 }
 
 impl Dims {
+    /// The shape with these sizes, if there are one to four of them.
+    pub fn from_slice(d: &[usize]) -> Option<Self> {
+        if d.is_empty() || d.len() > 4 {
+            return None;
+        }
+        let mut dims = [1; 4];
+        dims[..d.len()].copy_from_slice(d);
+        Some(Self { rank: d.len(), dims })
+    }
+
     /// The sizes, outermost first.
     pub fn as_slice(&self) -> &[usize] {
         &self.dims[..self.rank]

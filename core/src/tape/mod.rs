@@ -70,6 +70,8 @@ mod layout;
 mod record;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_image;
 
 pub use dims::Dims;
 pub use image::ConvOptions;
