@@ -1,0 +1,149 @@
+//! The eager tape against the generated code on LeNet-5: the same weights read into tape
+//! variables, the same batch, and the loss and every parameter gradient compared with the
+//! network's `backward`.
+//!
+//! Both run in `f64` through the same primitives (`ConvPlan`, the pooling functions,
+//! `linear`, the cross-entropy), but not always the same calls: the generated code fuses
+//! each ReLU into the layer before it, and the tape records it as an op of its own; the
+//! tape computes each parameter's gradient in a call of its own. Sums may therefore be
+//! grouped differently, so values are compared to `1e-12` relative (floored at 1):
+//! thousands of `f64` roundings (2^-53 ≈ 1.1e-16 each) stay far below it, while any wrong
+//! term in a gradient of LeNet's size is far above it. (Today the two agree to the bit:
+//! the test prints the largest difference, 0; the tolerance leaves room for a change of
+//! fusion or summation order that is not an error.)
+
+use monograd::core::module::Path;
+use monograd::core::ops::unary::Relu;
+use monograd::core::tape::{ConvOptions, Dims, Tape, Var};
+use monograd::prelude::*;
+
+network! {
+    /// LeNet-5, as in the MNIST example.
+    pub struct LeNet {
+        input: [1, 28, 28],
+        conv1: Conv2d<1, 6, 5>,
+        act1: ReLU,
+        pool1: MaxPool2d<2>,
+        conv2: Conv2d<6, 16, 5>,
+        act2: ReLU,
+        pool2: MaxPool2d<2>,
+        flat: Flatten,
+        fc1: Linear<256, 120>,
+        act3: ReLU,
+        fc2: Linear<120, 84>,
+        act4: ReLU,
+        fc3: Linear<84, 10>,
+    }
+}
+
+const BATCH: usize = 5;
+const LABELS: [usize; BATCH] = [3, 1, 4, 1, 9];
+const TOL: f64 = 1e-12;
+
+/// A seeded batch of images with values in [0, 1), as normalised pixels.
+fn images(seed: u64) -> Vec<f64> {
+    let mut rng = Rng::seed(seed);
+    (0..BATCH * 784).map(|_| rng.next_f64()).collect()
+}
+
+/// Every tensor of `net` as a tape leaf, by name, in `visit` order.
+fn leaves(net: &LeNet<f64>, tape: &mut Tape<f64>) -> Vec<(String, Var)> {
+    let mut out = Vec::new();
+    net.visit(&Path::ROOT, &mut |t| {
+        let dims = Dims::from_slice(t.shape).expect("one to four dimensions");
+        out.push((t.path.to_string(), tape.leaf(t.values.to_vec(), dims).expect("values fit the shape")));
+    });
+    out
+}
+
+/// LeNet-5 recorded on the tape: the loss and the input variable.
+fn record(tape: &mut Tape<f64>, p: &[(String, Var)], x: &[f64]) -> Result<(Var, Var), ShapeError> {
+    let at = |name: &str| p.iter().find(|(n, _)| n == name).map(|(_, v)| *v).expect(name);
+    let x = tape.leaf(x.to_vec(), [BATCH, 1, 28, 28])?;
+    let o = ConvOptions::default();
+    let h = tape.conv2d(x, at("conv1.weight"), Some(at("conv1.bias")), o)?;
+    let h = tape.unary(Relu, h);
+    let h = tape.max_pool2d(h, 2, 2)?;
+    let h = tape.conv2d(h, at("conv2.weight"), Some(at("conv2.bias")), o)?;
+    let h = tape.unary(Relu, h);
+    let h = tape.max_pool2d(h, 2, 2)?;
+    let h = tape.flatten(h);
+    let h = tape.linear(h, at("fc1.weight"), Some(at("fc1.bias")))?;
+    let h = tape.unary(Relu, h);
+    let h = tape.linear(h, at("fc2.weight"), Some(at("fc2.bias")))?;
+    let h = tape.unary(Relu, h);
+    let logits = tape.linear(h, at("fc3.weight"), Some(at("fc3.bias")))?;
+    assert_eq!(tape.shape(logits), [BATCH, 10]);
+    Ok((tape.cross_entropy(logits, &LABELS)?, x))
+}
+
+/// `|a - b| <= TOL · max(1, |a|, |b|)` for every element; returns the largest difference.
+#[track_caller]
+fn assert_close(what: &str, got: &[f64], want: &[f64]) -> f64 {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let mut worst = 0.0f64;
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        let d = (a - b).abs();
+        assert!(d <= TOL * a.abs().max(b.abs()).max(1.0), "{what}[{i}]: tape {a}, network {b}");
+        worst = worst.max(d);
+    }
+    worst
+}
+
+#[test]
+fn the_tape_gives_lenets_loss_and_gradients() -> Result<(), ShapeError> {
+    let net = LeNet::<f64>::new(&mut Rng::seed(3));
+    let x = images(4);
+
+    // The generated code: training forward, the loss's gradient, backward.
+    let mut st = LeNet::<f64>::state::<Heap>();
+    let y = net.clone().forward_train(&x, &mut st)?.to_vec();
+    let mut dy = vec![0.0; y.len()];
+    let loss = CrossEntropyLoss::new().backward(&y, &LABELS[..], &mut dy)?;
+    let mut grad = LeNet::<f64>::default();
+    let dx = net.backward_input(&x, &dy, &mut grad, &mut st)?.to_vec();
+
+    // The tape, from the same weights and batch.
+    let mut tape = Tape::new();
+    let params = leaves(&net, &mut tape);
+    assert_eq!(params.len(), 10, "five layers with weight and bias");
+    let (tape_loss, xv) = record(&mut tape, &params, &x)?;
+    let grads = tape.backward(tape_loss)?;
+
+    assert_close("loss", &[tape.item(tape_loss)?], &[loss]);
+    assert!(loss > 1.0, "an untrained network is unsure: {loss}");
+    let mut compared = 0;
+    let mut worst = 0.0f64;
+    grad.visit(&Path::ROOT, &mut |t| {
+        let name = t.path.to_string();
+        let v = params.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).expect("the tape has every tensor");
+        let g = grads.get(v).expect("parameters are tracked");
+        assert!(g.iter().any(|&v| v != 0.0), "{name}: a zero gradient would compare equal to anything");
+        worst = worst.max(assert_close(&name, g, t.values));
+        compared += t.values.len();
+    });
+    assert_eq!(compared, LeNet::<f64>::PARAMS);
+    worst = worst.max(assert_close("input gradient", grads.get(xv).expect("x is a leaf"), &dx));
+    println!("largest difference between the tape and the network: {worst:e}");
+    Ok(())
+}
+
+#[test]
+fn a_wrong_weight_on_the_tape_shows() -> Result<(), ShapeError> {
+    // The comparison can fail: one weight changed on the tape changes the loss and the
+    // gradients beyond the tolerance.
+    let net = LeNet::<f64>::new(&mut Rng::seed(3));
+    let x = images(4);
+    let mut st = LeNet::<f64>::state::<Heap>();
+    let y = net.clone().forward_train(&x, &mut st)?.to_vec();
+    let loss = CrossEntropyLoss::new().forward(&y, &LABELS[..])?;
+
+    let mut other = net.clone();
+    other.conv2.weight[3][2][1][1] += 1e-3;
+    let mut tape = Tape::new();
+    let params = leaves(&other, &mut tape);
+    let (tape_loss, _) = record(&mut tape, &params, &x)?;
+    let d = (tape.item(tape_loss)? - loss).abs();
+    assert!(d > 1e3 * TOL, "a changed weight moved the loss by only {d:e}");
+    Ok(())
+}
