@@ -8,6 +8,7 @@
 //! | [`linear`] | `linear` | the dense layer's `y = x Wᵀ + b`, in PyTorch's layout |
 //! | [`conv`] | `conv2d` | (grouped, strided, padded, dilated) 2-D and 1-D convolution with bias, through im2col and GEMM: [`ConvPlan`](conv::ConvPlan) |
 //! | [`concat`] | `concat` | two tensors joined per sample (`torch.cat(dim=1)`), and the split of the gradient |
+//! | [`norm`] | `batch_norm`, `batch_norm_eval`, `layer_norm` | normalisation with batch, running or per-row statistics |
 //! | [`pool`] | `max_pool2d`, `avg_pool2d`, `global_avg_pool2d` | pooling over square windows, and the mean of each channel |
 //! | [`reduce`] | `sum`, `mean`, `row_sum` | reductions to a scalar or per row |
 //! | [`softmax`] | `softmax`, `log_softmax` | row-wise, numerically stable |
@@ -36,6 +37,7 @@ pub mod conv;
 pub mod linear;
 pub mod loss;
 pub mod matmul;
+pub mod norm;
 pub mod pool;
 pub mod reduce;
 pub mod softmax;
@@ -77,6 +79,9 @@ pub const OPS: &[&str] = &[
     linear::NAME,
     conv::NAME,
     concat::NAME,
+    norm::BATCH_NORM,
+    norm::BATCH_NORM_EVAL,
+    norm::LAYER_NORM,
     pool::MAX_POOL2D,
     pool::AVG_POOL2D,
     pool::GLOBAL_AVG_POOL2D,
@@ -187,6 +192,7 @@ mod tests {
         cases.extend(conv::tests::gradchecks());
         cases.extend(concat::tests::gradchecks());
         cases.extend(pool::tests::gradchecks());
+        cases.extend(norm::tests::gradchecks());
         cases.extend(reduce::tests::gradchecks());
         cases.extend(softmax::tests::gradchecks());
         cases.extend(loss::tests::gradchecks());
