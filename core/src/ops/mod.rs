@@ -8,6 +8,7 @@
 //! | [`linear`] | `linear` | the dense layer's `y = x Wᵀ + b`, in PyTorch's layout |
 //! | [`conv`] | `conv2d` | (grouped, strided, padded, dilated) 2-D and 1-D convolution with bias, through im2col and GEMM: [`ConvPlan`](conv::ConvPlan) |
 //! | [`concat`] | `concat` | two tensors joined per sample (`torch.cat(dim=1)`), and the split of the gradient |
+//! | [`embedding`] | `embedding` | rows of a table looked up by token index, and the scatter-add of their gradients |
 //! | [`norm`] | `batch_norm`, `batch_norm_eval`, `layer_norm` | normalisation with batch, running or per-row statistics |
 //! | [`pool`] | `max_pool2d`, `avg_pool2d`, `global_avg_pool2d` | pooling over square windows, and the mean of each channel |
 //! | [`reduce`] | `sum`, `mean`, `row_sum` | reductions to a scalar or per row |
@@ -34,6 +35,7 @@
 pub mod binary;
 pub mod concat;
 pub mod conv;
+pub mod embedding;
 pub mod linear;
 pub mod loss;
 pub mod matmul;
@@ -79,6 +81,7 @@ pub const OPS: &[&str] = &[
     linear::NAME,
     conv::NAME,
     concat::NAME,
+    embedding::NAME,
     norm::BATCH_NORM,
     norm::BATCH_NORM_EVAL,
     norm::LAYER_NORM,
@@ -193,6 +196,7 @@ mod tests {
         cases.extend(concat::tests::gradchecks());
         cases.extend(pool::tests::gradchecks());
         cases.extend(norm::tests::gradchecks());
+        cases.extend(embedding::tests::gradchecks());
         cases.extend(reduce::tests::gradchecks());
         cases.extend(softmax::tests::gradchecks());
         cases.extend(loss::tests::gradchecks());
