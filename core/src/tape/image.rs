@@ -302,10 +302,10 @@ fn geometry(
     if dilation.contains(&0) {
         return setting("Tape convolution: the dilation must be positive", 0);
     }
-    if groups == 0 || ci % groups != 0 {
+    if groups == 0 || !ci.is_multiple_of(groups) {
         return setting("Tape convolution: the groups must divide the input channels", groups);
     }
-    if co % groups != 0 {
+    if !co.is_multiple_of(groups) {
         return setting("Tape convolution: the groups must divide the output channels", groups);
     }
     if cig != ci / groups {

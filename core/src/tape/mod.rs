@@ -59,19 +59,27 @@ use core::fmt;
 use crate::kernels::gemm;
 use crate::ops::binary::{self, BinaryFn};
 use crate::ops::conv::ConvPlan;
+use crate::ops::loss as ops_loss;
+use crate::ops::norm as ops_norm;
 use crate::ops::pool::{self, Pool2dGeometry};
 use crate::ops::unary::{self, UnaryFn};
-use crate::ops::{concat, linear, loss, matmul, reduce, softmax};
+use crate::ops::{concat, embedding, linear, matmul, reduce, softmax};
 use crate::{Scalar, ShapeError};
 
 mod dims;
 mod image;
 mod layout;
+mod loss;
+mod norm;
 mod record;
+#[cfg(test)]
+mod testing;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_image;
+#[cfg(test)]
+mod tests_norm;
 
 pub use dims::Dims;
 pub use image::ConvOptions;
@@ -138,9 +146,38 @@ enum Op<T: Scalar> {
     RowSum(usize),
     Softmax(usize),
     LogSoftmax(usize),
-    Mse {
+    Regression {
         pred: usize,
         target: Vec<T>,
+        kind: loss::Regression<T>,
+    },
+    Classification {
+        x: usize,
+        targets: Vec<usize>,
+        classes: usize,
+        kind: loss::Classification<T>,
+    },
+    Bce {
+        logits: usize,
+        targets: Vec<T>,
+        pos_weight: Option<Vec<T>>,
+    },
+    BatchNorm {
+        x: usize,
+        w: usize,
+        b: usize,
+        stats: norm::Stats<T>,
+    },
+    LayerNorm {
+        x: usize,
+        w: usize,
+        b: usize,
+        eps: T,
+    },
+    Embedding {
+        weight: usize,
+        tokens: usize,
+        d: usize,
     },
     CrossEntropy {
         logits: usize,
@@ -448,14 +485,54 @@ fn propagate<T: Scalar>(
                 softmax::log_softmax_backward(y, dy, dx, node.shape.last());
             }
         }
-        Op::Mse { pred, target } => {
+        Op::Regression { pred, target, kind } => {
             if let Some(dp) = grads[*pred].as_deref_mut() {
-                loss::mse_backward(val(*pred), target, dy[0], dp);
+                kind.backward(val(*pred), target, dy[0], dp);
+            }
+        }
+        Op::Classification { x, targets, classes, kind } => {
+            if let Some(dx) = grads[*x].as_deref_mut() {
+                kind.backward(val(*x), targets, *classes, dy[0], dx)?;
+            }
+        }
+        Op::Bce { logits, targets, pos_weight } => {
+            if let Some(dl) = grads[*logits].as_deref_mut() {
+                ops_loss::bce_with_logits_backward(val(*logits), targets, pos_weight.as_deref(), dy[0], dl);
+            }
+        }
+        &Op::BatchNorm { x, w, b, ref stats } => {
+            let (xv, wv) = (val(x), val(w));
+            if let Some(dx) = grads[x].as_deref_mut() {
+                stats.backward(xv, dy, wv, Some(dx), None, None);
+            }
+            if let Some(dw) = grads[w].as_deref_mut() {
+                stats.backward(xv, dy, wv, None, Some(dw), None);
+            }
+            if let Some(db) = grads[b].as_deref_mut() {
+                stats.backward(xv, dy, wv, None, None, Some(db));
+            }
+        }
+        &Op::LayerNorm { x, w, b, eps } => {
+            let (xv, wv) = (val(x), val(w));
+            if let Some(dx) = grads[x].as_deref_mut() {
+                ops_norm::layer_norm_backward(xv, dy, wv, eps, Some(dx), None, None);
+            }
+            if let Some(dw) = grads[w].as_deref_mut() {
+                ops_norm::layer_norm_backward(xv, dy, wv, eps, None, Some(dw), None);
+            }
+            if let Some(db) = grads[b].as_deref_mut() {
+                ops_norm::layer_norm_backward(xv, dy, wv, eps, None, None, Some(db));
+            }
+        }
+        &Op::Embedding { weight, tokens, d } => {
+            // The tokens are indices: they get no gradient.
+            if let Some(dw) = grads[weight].as_deref_mut() {
+                embedding::embedding_backward(val(tokens), dy, dw, d);
             }
         }
         Op::CrossEntropy { logits, targets, classes } => {
             if let Some(dl) = grads[*logits].as_deref_mut() {
-                loss::cross_entropy_backward(val(*logits), targets, *classes, dy[0], dl)?;
+                ops_loss::cross_entropy_backward(val(*logits), targets, *classes, dy[0], dl)?;
             }
         }
         &Op::Conv { x, w, b, plan } => {

@@ -7,7 +7,7 @@ use alloc::vec;
 use super::{Op, Tape, Var};
 use crate::ops::binary::{self, Add, BinaryFn, Div, Mul, Sub};
 use crate::ops::unary::{self, UnaryFn};
-use crate::ops::{linear, loss, matmul, reduce, softmax};
+use crate::ops::{linear, matmul, reduce, softmax};
 use crate::{Scalar, ShapeError};
 
 impl<T: Scalar> Tape<T> {
@@ -195,10 +195,10 @@ impl<T: Scalar> Tape<T> {
     pub fn row_sum(&mut self, x: Var) -> Var {
         let xn = self.node(x);
         let (shape, tracked) = (xn.shape, xn.tracked);
-        let cols = shape.last();
-        let mut y = vec![T::ZERO; if cols == 0 { 0 } else { xn.value.len() / cols }];
+        let (cols, out) = (shape.last(), shape.with_last(1));
+        let mut y = vec![T::ZERO; out.numel().unwrap_or(0)];
         reduce::row_sum(&xn.value, &mut y, cols);
-        self.push(y, shape.with_last(1), Op::RowSum(x.0), tracked)
+        self.push(y, out, Op::RowSum(x.0), tracked)
     }
 
     /// Softmax of each row (over the last dimension).
@@ -217,54 +217,6 @@ impl<T: Scalar> Tape<T> {
         let mut y = vec![T::ZERO; xn.value.len()];
         softmax::log_softmax(&xn.value, &mut y, shape.last());
         self.push(y, shape, Op::LogSoftmax(x.0), tracked)
-    }
-
-    /// Mean squared error of `pred` against fixed `target` values (same count, row-major),
-    /// as a `[1, 1]` scalar. The target is data and gets no gradient.
-    ///
-    /// # Errors
-    /// [`ShapeError::Length`] if `target` does not have as many values as `pred`.
-    pub fn mse(&mut self, pred: Var, target: &[T]) -> Result<Var, ShapeError> {
-        let pn = self.node(pred);
-        if target.len() != pn.value.len() {
-            let what = "Tape::mse target";
-            return Err(ShapeError::Length { what, expected: pn.value.len(), found: target.len() });
-        }
-        let (l, tracked) = (loss::mse(&pn.value, target), pn.tracked);
-        Ok(self.push(vec![l], [1, 1], Op::Mse { pred: pred.0, target: target.to_vec() }, tracked))
-    }
-
-    /// Cross-entropy of `logits` `[batch, classes]` against one class index per row,
-    /// averaged over the batch, as a `[1, 1]` scalar (fused with log-softmax: stable).
-    ///
-    /// # Errors
-    /// [`ShapeError::Rank`] unless `logits` is a matrix;
-    /// [`ShapeError::Length`] if there is not one target per row;
-    /// [`ShapeError::IndexOutOfRange`] if a target is not below `classes`.
-    ///
-    /// ```
-    /// use monograd_core::Tape;
-    /// # fn main() -> Result<(), monograd_core::ShapeError> {
-    /// let mut tape = Tape::<f64>::new();
-    /// let logits = tape.leaf(vec![2.0, 2.0, 0.0, 0.0], [2, 2])?;
-    /// let loss = tape.cross_entropy(logits, &[0, 1])?;
-    /// assert!((tape.item(loss)? - core::f64::consts::LN_2).abs() < 1e-15);
-    /// let g = tape.backward(loss)?;
-    /// assert_eq!(g.get(logits), Some(&[-0.25, 0.25, 0.25, -0.25][..]));
-    /// assert!(tape.cross_entropy(logits, &[0, 2]).is_err());
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn cross_entropy(&mut self, logits: Var, targets: &[usize]) -> Result<Var, ShapeError> {
-        let ln = self.node(logits);
-        let [rows, classes] = ln.shape.expect("Tape::cross_entropy logits")?;
-        if targets.len() != rows {
-            let what = "Tape::cross_entropy targets";
-            return Err(ShapeError::Length { what, expected: rows, found: targets.len() });
-        }
-        let (l, tracked) = (loss::cross_entropy(&ln.value, targets, classes)?, ln.tracked);
-        let op = Op::CrossEntropy { logits: logits.0, targets: targets.to_vec(), classes };
-        Ok(self.push(vec![l], [1, 1], op, tracked))
     }
 }
 
