@@ -8,6 +8,7 @@
 //! | [`linear`] | `linear` | the dense layer's `y = x Wᵀ + b`, in PyTorch's layout |
 //! | [`conv`] | `conv2d` | (grouped, strided, padded, dilated) 2-D and 1-D convolution with bias, through im2col and GEMM: [`ConvPlan`](conv::ConvPlan) |
 //! | [`concat`] | `concat` | two tensors joined per sample (`torch.cat(dim=1)`), and the split of the gradient |
+//! | [`dropout`] | `dropout` | a mask hashed from `(seed, step, index)`, applied forward and backward |
 //! | [`embedding`] | `embedding` | rows of a table looked up by token index, and the scatter-add of their gradients |
 //! | [`norm`] | `batch_norm`, `batch_norm_eval`, `layer_norm` | normalisation with batch, running or per-row statistics |
 //! | [`pool`] | `max_pool2d`, `avg_pool2d`, `global_avg_pool2d` | pooling over square windows, and the mean of each channel |
@@ -35,6 +36,7 @@
 pub mod binary;
 pub mod concat;
 pub mod conv;
+pub mod dropout;
 pub mod embedding;
 pub mod linear;
 pub mod loss;
@@ -81,6 +83,7 @@ pub const OPS: &[&str] = &[
     linear::NAME,
     conv::NAME,
     concat::NAME,
+    dropout::NAME,
     embedding::NAME,
     norm::BATCH_NORM,
     norm::BATCH_NORM_EVAL,
@@ -197,6 +200,7 @@ mod tests {
         cases.extend(pool::tests::gradchecks());
         cases.extend(norm::tests::gradchecks());
         cases.extend(embedding::tests::gradchecks());
+        cases.extend(dropout::tests::gradchecks());
         cases.extend(reduce::tests::gradchecks());
         cases.extend(softmax::tests::gradchecks());
         cases.extend(loss::tests::gradchecks());

@@ -59,6 +59,7 @@ use core::fmt;
 use crate::kernels::gemm;
 use crate::ops::binary::{self, BinaryFn};
 use crate::ops::conv::ConvPlan;
+use crate::ops::dropout::DropoutMask;
 use crate::ops::loss as ops_loss;
 use crate::ops::norm as ops_norm;
 use crate::ops::pool::{self, Pool2dGeometry};
@@ -178,6 +179,10 @@ enum Op<T: Scalar> {
         weight: usize,
         tokens: usize,
         d: usize,
+    },
+    Dropout {
+        x: usize,
+        mask: DropoutMask,
     },
     CrossEntropy {
         logits: usize,
@@ -522,6 +527,11 @@ fn propagate<T: Scalar>(
             }
             if let Some(db) = grads[b].as_deref_mut() {
                 ops_norm::layer_norm_backward(xv, dy, wv, eps, None, None, Some(db));
+            }
+        }
+        &Op::Dropout { x, mask } => {
+            if let Some(dx) = grads[x].as_deref_mut() {
+                mask.apply(dy, dx, true);
             }
         }
         &Op::Embedding { weight, tokens, d } => {

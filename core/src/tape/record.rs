@@ -6,6 +6,7 @@ use alloc::vec;
 
 use super::{Op, Tape, Var};
 use crate::ops::binary::{self, Add, BinaryFn, Div, Mul, Sub};
+use crate::ops::dropout::DropoutMask;
 use crate::ops::unary::{self, UnaryFn};
 use crate::ops::{linear, matmul, reduce, softmax};
 use crate::{Scalar, ShapeError};
@@ -29,6 +30,34 @@ impl<T: Scalar> Tape<T> {
         let mut y = vec![T::ZERO; xn.value.len()];
         unary::forward(f, &xn.value, &mut y);
         self.push(y, shape, Op::Unary { x: x.0, f: Box::new(f) }, tracked)
+    }
+
+    /// Dropout with a given mask: `y_i = m_i x_i / (1 - p)`, the mask and `p` from `mask`.
+    /// A [`DropoutMask`] is a function of `(p, seed, step)`, so the mask of a `Dropout`
+    /// layer's training step `step` is `DropoutMask::new(layer.p, layer.seed, step)`; for a
+    /// mask of one's own, [`mul`](Self::mul) by a constant tensor of zeros and `1 / (1 -
+    /// p)` does the same.
+    ///
+    /// ```
+    /// use monograd_core::ops::dropout::DropoutMask;
+    /// use monograd_core::Tape;
+    /// # fn main() -> Result<(), monograd_core::ShapeError> {
+    /// let mut tape = Tape::<f64>::new();
+    /// let x = tape.leaf(vec![1.0; 8], [2, 4])?;
+    /// let y = tape.dropout(x, DropoutMask::new(0.5, 7, 0));
+    /// assert!(tape.value(y).iter().all(|&v| v == 0.0 || v == 2.0));
+    /// let loss = tape.sum(y);
+    /// let g = tape.backward(loss)?;
+    /// assert_eq!(g.get(x), Some(tape.value(y))); // the same mask, backwards
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn dropout(&mut self, x: Var, mask: DropoutMask) -> Var {
+        let xn = self.node(x);
+        let (shape, tracked) = (xn.shape, xn.tracked);
+        let mut y = vec![T::ZERO; xn.value.len()];
+        mask.apply(&xn.value, &mut y, false);
+        self.push(y, shape, Op::Dropout { x: x.0, mask }, tracked)
     }
 
     /// `f(a, b)` elementwise, for any [`BinaryFn`]; `a` and `b` must have one shape.

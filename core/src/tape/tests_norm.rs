@@ -3,6 +3,7 @@
 //! numbers), and their errors.
 
 use alloc::vec;
+use alloc::vec::Vec;
 
 use super::testing::{check, Case, Recorder};
 use super::*;
@@ -67,6 +68,26 @@ impl Recorder for Embed {
         assert_eq!(t.shape(y), [2, 4, 3]);
         Ok(y)
     }
+}
+
+struct Drop;
+impl Recorder for Drop {
+    fn record<T: Scalar>(&self, t: &mut Tape<T>, v: &[Var]) -> Result<Var, ShapeError> {
+        let y = t.dropout(v[0], crate::ops::dropout::DropoutMask::new(0.4, 3, 9));
+        Ok(t.unary(Tanh, y))
+    }
+}
+
+#[test]
+fn dropout_passes_the_gradient_check_and_uses_the_layers_mask() {
+    check(&Case::new("tape/dropout", &[&[4, 10]], Drop), 315);
+    let mask = crate::ops::dropout::DropoutMask::new(0.4, 3, 9);
+    let mut t = Tape::<f64>::new();
+    let x = t.leaf(vec![1.0; 40], [4, 10]).unwrap();
+    let y = t.dropout(x, mask);
+    let want: Vec<f64> = (0..40).map(|i| if mask.keeps(i) { 1.0 / 0.6 } else { 0.0 }).collect();
+    assert_eq!(t.value(y), want);
+    assert!(want.contains(&0.0) && want.iter().any(|&v| v > 1.0), "a real mask");
 }
 
 #[test]
