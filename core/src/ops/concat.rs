@@ -12,7 +12,7 @@
 
 use crate::Scalar;
 
-/// The name of [`concat`] in [`OPS`](super::OPS).
+/// The name of [`concat()`] in [`OPS`](super::OPS).
 pub const NAME: &str = "concat";
 
 /// Per sample: `a`'s `na` values, then `b`'s `nb`, overwriting `y`.
@@ -42,7 +42,7 @@ pub fn concat<T: Scalar>(a: &[T], b: &[T], y: &mut [T], na: usize, nb: usize) {
     }
 }
 
-/// The adjoint of [`concat`]: splits `dy` and **adds** each part into its input's
+/// The adjoint of [`concat()`]: splits `dy` and **adds** each part into its input's
 /// gradient, when given.
 ///
 /// # Panics

@@ -7,7 +7,7 @@
 //! | [`matmul`] | `matmul` | `C = A B` through [`gemm`](crate::kernels::gemm::gemm) |
 //! | [`linear`] | `linear` | the dense layer's `y = x Wᵀ + b`, in PyTorch's layout |
 //! | [`conv`] | `conv2d` | (grouped, strided, padded, dilated) 2-D and 1-D convolution with bias, through im2col and GEMM: [`ConvPlan`](conv::ConvPlan) |
-//! | [`concat`] | `concat` | two tensors joined per sample (`torch.cat(dim=1)`), and the split of the gradient |
+//! | [`concat`](mod@concat) | `concat` | two tensors joined per sample (`torch.cat(dim=1)`), and the split of the gradient |
 //! | [`dropout`] | `dropout` | a mask hashed from `(seed, step, index)`, applied forward and backward |
 //! | [`embedding`] | `embedding` | rows of a table looked up by token index, and the scatter-add of their gradients |
 //! | [`norm`] | `batch_norm`, `batch_norm_eval`, `layer_norm` | normalisation with batch, running or per-row statistics |

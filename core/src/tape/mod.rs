@@ -41,8 +41,9 @@
 //!   `RefCell` or graph of pointers. Using a `Var` with a tape other than the one that
 //!   made it is a programming error: it panics if the index is past the end, and otherwise
 //!   refers to whatever node has that index.
-//! - Tensors are `Vec<T>` with a run-time shape `[rows, cols]`, row-major. 2-D is enough
-//!   for dense networks; a `[1, 1]` tensor is a scalar.
+//! - Tensors are `Vec<T>` with a run-time shape of one to four dimensions ([`Dims`]),
+//!   row-major: `[batch, features]` for dense layers, NCL for sequences, NCHW for images.
+//!   A `[1, 1]` tensor is a scalar.
 //! - [`Tape::leaf`] makes a value that gets a gradient (a parameter or an input to
 //!   differentiate by); [`Tape::constant`] one that does not (data, targets). Ops whose
 //!   inputs are all constants are not differentiated at all.
@@ -50,6 +51,28 @@
 //!   it, never a panic: shapes here come from data.
 //! - The tape is generic over [`Scalar`], so it also runs on [`Dual`](crate::Dual)
 //!   numbers: forward mode through data-dependent code.
+//!
+//! # Ops
+//!
+//! Every op calls the primitive of [`ops`](crate::ops) that the static layers of
+//! `monograd-nn` call, forward and backward; so define-by-run code can express what a
+//! `network!` network computes, to the bit (`tests/tape_lenet.rs` checks LeNet-5).
+//!
+//! | kind | ops | primitives |
+//! | --- | --- | --- |
+//! | inputs | [`leaf`](Tape::leaf), [`constant`](Tape::constant), [`scalar`](Tape::scalar) | |
+//! | elementwise | [`unary`](Tape::unary) (every [`UnaryFn`]: ReLU, LeakyReLU, ELU, sigmoid, tanh, GELU, SiLU, softplus, exp, ln, ...), [`binary`](Tape::binary), [`add`](Tape::add), [`sub`](Tape::sub), [`mul`](Tape::mul), [`div`](Tape::div), [`add_row_broadcast`](Tape::add_row_broadcast), [`dropout`](Tape::dropout) | [`unary`], [`binary`], [`dropout`](crate::ops::dropout) |
+//! | dense | [`matmul`](Tape::matmul), [`linear`](Tape::linear) (with or without bias) | [`matmul`], [`linear`] |
+//! | images, sequences | [`conv2d`](Tape::conv2d) and [`conv1d`](Tape::conv1d) (stride, padding, dilation, groups; depthwise as groups = channels), [`max_pool2d`](Tape::max_pool2d), [`avg_pool2d`](Tape::avg_pool2d), [`global_avg_pool2d`](Tape::global_avg_pool2d) | [`conv`](crate::ops::conv), [`pool`] |
+//! | normalisation | [`batch_norm`](Tape::batch_norm) (training; [`batch_statistics`](Tape::batch_statistics)), [`batch_norm_eval`](Tape::batch_norm_eval), [`layer_norm`](Tape::layer_norm) | [`norm`](crate::ops::norm) |
+//! | layout | [`reshape`](Tape::reshape), [`flatten`](Tape::flatten), [`concat`](Tape::concat), [`embedding`](Tape::embedding) | [`concat`](mod@crate::ops::concat), [`embedding`](mod@crate::ops::embedding) |
+//! | reductions | [`sum`](Tape::sum), [`mean`](Tape::mean), [`row_sum`](Tape::row_sum), [`softmax`](Tape::softmax), [`log_softmax`](Tape::log_softmax) | [`reduce`], [`softmax`] |
+//! | losses | [`mse`](Tape::mse), [`l1`](Tape::l1), [`huber`](Tape::huber), [`cross_entropy`](Tape::cross_entropy), [`cross_entropy_with`](Tape::cross_entropy_with) (class weights, label smoothing), [`nll`](Tape::nll), [`bce_with_logits`](Tape::bce_with_logits) | [`loss`](crate::ops::loss) |
+//!
+//! A `SeparableConv2d` is a depthwise [`conv2d`](Tape::conv2d) then a `1 x 1` one, a
+//! residual `Add` is [`add`](Tape::add). Row-wise ops (softmax, `row_sum`,
+//! `add_row_broadcast`, `layer_norm`) work on the last dimension; `matmul`, `linear` and
+//! the classification losses take matrices.
 
 use alloc::boxed::Box;
 use alloc::vec;
