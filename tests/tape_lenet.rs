@@ -1,6 +1,9 @@
 //! The eager tape against the generated code on LeNet-5: the same weights read into tape
 //! variables, the same batch, and the loss and every parameter gradient compared with the
-//! network's `backward`.
+//! network's `backward`. Two more networks do the same for every other kind of layer:
+//! strided and depthwise convolutions, batch norm in training mode, average and global
+//! pooling, concatenation, layer norm, dropout, embedding, the other activations, and
+//! cross-entropy with label smoothing.
 //!
 //! Both run in `f64` through the same primitives (`ConvPlan`, the pooling functions,
 //! `linear`, the cross-entropy), but not always the same calls: the generated code fuses
@@ -12,9 +15,11 @@
 //! the test prints the largest difference, 0; the tolerance leaves room for a change of
 //! fusion or summation order that is not an error.)
 
-use monograd::core::module::Path;
+use monograd::core::module::{Kind, Path};
+use monograd::core::ops::dropout::DropoutMask;
 use monograd::core::ops::unary::Relu;
 use monograd::core::tape::{ConvOptions, Dims, Tape, Var};
+use monograd::core::Activation;
 use monograd::prelude::*;
 
 network! {
@@ -44,16 +49,6 @@ const TOL: f64 = 1e-12;
 fn images(seed: u64) -> Vec<f64> {
     let mut rng = Rng::seed(seed);
     (0..BATCH * 784).map(|_| rng.next_f64()).collect()
-}
-
-/// Every tensor of `net` as a tape leaf, by name, in `visit` order.
-fn leaves(net: &LeNet<f64>, tape: &mut Tape<f64>) -> Vec<(String, Var)> {
-    let mut out = Vec::new();
-    net.visit(&Path::ROOT, &mut |t| {
-        let dims = Dims::from_slice(t.shape).expect("one to four dimensions");
-        out.push((t.path.to_string(), tape.leaf(t.values.to_vec(), dims).expect("values fit the shape")));
-    });
-    out
 }
 
 /// LeNet-5 recorded on the tape: the loss and the input variable.
@@ -105,24 +100,14 @@ fn the_tape_gives_lenets_loss_and_gradients() -> Result<(), ShapeError> {
 
     // The tape, from the same weights and batch.
     let mut tape = Tape::new();
-    let params = leaves(&net, &mut tape);
+    let params = all_leaves(&net, &mut tape);
     assert_eq!(params.len(), 10, "five layers with weight and bias");
     let (tape_loss, xv) = record(&mut tape, &params, &x)?;
     let grads = tape.backward(tape_loss)?;
 
     assert_close("loss", &[tape.item(tape_loss)?], &[loss]);
     assert!(loss > 1.0, "an untrained network is unsure: {loss}");
-    let mut compared = 0;
-    let mut worst = 0.0f64;
-    grad.visit(&Path::ROOT, &mut |t| {
-        let name = t.path.to_string();
-        let v = params.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).expect("the tape has every tensor");
-        let g = grads.get(v).expect("parameters are tracked");
-        assert!(g.iter().any(|&v| v != 0.0), "{name}: a zero gradient would compare equal to anything");
-        worst = worst.max(assert_close(&name, g, t.values));
-        compared += t.values.len();
-    });
-    assert_eq!(compared, LeNet::<f64>::PARAMS);
+    let mut worst = compare_params(&grad, &params, &grads);
     worst = worst.max(assert_close("input gradient", grads.get(xv).expect("x is a leaf"), &dx));
     println!("largest difference between the tape and the network: {worst:e}");
     Ok(())
@@ -141,9 +126,156 @@ fn a_wrong_weight_on_the_tape_shows() -> Result<(), ShapeError> {
     let mut other = net.clone();
     other.conv2.weight[3][2][1][1] += 1e-3;
     let mut tape = Tape::new();
-    let params = leaves(&other, &mut tape);
+    let params = all_leaves(&other, &mut tape);
     let (tape_loss, _) = record(&mut tape, &params, &x)?;
     let d = (tape.item(tape_loss)? - loss).abs();
     assert!(d > 1e3 * TOL, "a changed weight moved the loss by only {d:e}");
+    Ok(())
+}
+
+network! {
+    /// Every image layer but LeNet's, on two branches joined twice.
+    pub struct Zoo {
+        input x: [2, 8, 8],
+        c1: Conv2d<2, 4, 3, 2, 1, 1>,
+        bn: BatchNorm2d<4>,
+        a1: GELU,
+        dw: DepthwiseConv2d<4, 3, 1, 1>,
+        a2: SiLU,
+        side(x): AvgPool2d<2>,
+        cat(a2, side): Concat,
+        pool: MaxPool2d<2>,
+        flat: Flatten,
+        ln: LayerNorm<24>,
+        drop: Dropout,
+        fc: Linear<24, 10>,
+        a3: ELU,
+        gap(cat): GlobalAvgPool2d,
+        cat2(a3, gap): Concat,
+        a4: LeakyReLU,
+        head: Linear<16, 3>,
+    }
+}
+
+network! {
+    /// Token sequences: an embedding, layer norm over each position, a dense head.
+    pub struct Tokens {
+        input: [5],
+        emb: Embedding<7, 4>,
+        ln: LayerNorm<4>,
+        a: Softplus,
+        flat: Flatten,
+        head: Linear<20, 3>,
+    }
+}
+
+/// Every tensor of a module as a tape leaf, by name, in `visit` order.
+fn all_leaves<M: Module<f64>>(net: &M, tape: &mut Tape<f64>) -> Vec<(String, Var)> {
+    let mut out = Vec::new();
+    net.visit(&Path::ROOT, &mut |t| {
+        let dims = Dims::from_slice(t.shape).expect("one to four dimensions");
+        out.push((t.path.to_string(), tape.leaf(t.values.to_vec(), dims).expect("values fit the shape")));
+    });
+    out
+}
+
+/// Compares every parameter gradient of `grad` with the tape's; returns the largest
+/// difference.
+fn compare_params<M: Module<f64>>(grad: &M, params: &[(String, Var)], grads: &monograd::core::Gradients<f64>) -> f64 {
+    let (mut worst, mut compared) = (0.0f64, 0);
+    grad.visit(&Path::ROOT, &mut |t| {
+        if t.kind != Kind::Param {
+            return; // running statistics: not differentiated by either
+        }
+        let name = t.path.to_string();
+        let v = params.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).expect("the tape has every tensor");
+        let g = grads.get(v).expect("parameters are tracked");
+        assert!(g.iter().any(|&v| v != 0.0), "{name}: a zero gradient would compare equal to anything");
+        worst = worst.max(assert_close(&name, g, t.values));
+        compared += t.values.len();
+    });
+    assert_eq!(compared, M::PARAMS, "every parameter compared");
+    worst
+}
+
+const ZOO_BATCH: usize = 4;
+const ZOO_LABELS: [usize; ZOO_BATCH] = [2, 0, 1, 2];
+const SMOOTHING: f64 = 0.1;
+
+#[test]
+fn the_tape_gives_every_layers_gradients() -> Result<(), ShapeError> {
+    let net = Zoo::<f64>::new(&mut Rng::seed(11));
+    let mut rng = Rng::seed(12);
+    let x: Vec<f64> = (0..ZOO_BATCH * 128).map(|_| rng.uniform(-1.0, 1.0)).collect();
+
+    let mut st = Zoo::<f64>::state::<Heap>();
+    let y = net.clone().forward_train(&x, &mut st)?.to_vec();
+    let mut dy = vec![0.0; y.len()];
+    let loss = CrossEntropyLoss::new().label_smoothing(SMOOTHING).backward(&y, &ZOO_LABELS[..], &mut dy)?;
+    let mut grad = Zoo::<f64>::default();
+    let dx = net.backward_input(&x, &dy, &mut grad, &mut st)?.to_vec();
+
+    let mut t = Tape::new();
+    let p = all_leaves(&net, &mut t);
+    let at = |name: &str| p.iter().find(|(n, _)| n == name).map(|(_, v)| *v).expect(name);
+    let xv = t.leaf(x.clone(), [ZOO_BATCH, 2, 8, 8])?;
+    let o = ConvOptions::default();
+    let h = t.conv2d(xv, at("c1.weight"), Some(at("c1.bias")), o.stride(2).padding(1))?;
+    let h = t.batch_norm(h, at("bn.weight"), at("bn.bias"), net.bn.eps)?;
+    let h = t.unary(Activation::op(&net.a1), h);
+    let h = t.conv2d(h, at("dw.weight"), Some(at("dw.bias")), o.padding(1).groups(4))?;
+    let h = t.unary(Activation::op(&net.a2), h);
+    let side = t.avg_pool2d(xv, 2, 2)?;
+    let cat = t.concat(h, side)?;
+    let h = t.max_pool2d(cat, 2, 2)?;
+    let h = t.flatten(h);
+    let h = t.layer_norm(h, at("ln.weight"), at("ln.bias"), net.ln.eps)?;
+    // The mask of the layer's first training step.
+    let h = t.dropout(h, DropoutMask::new(net.drop.p, net.drop.seed, net.drop.step));
+    let h = t.linear(h, at("fc.weight"), Some(at("fc.bias")))?;
+    let h = t.unary(Activation::op(&net.a3), h);
+    let gap = t.global_avg_pool2d(cat)?;
+    let h = t.concat(h, gap)?;
+    let h = t.unary(Activation::op(&net.a4), h);
+    let logits = t.linear(h, at("head.weight"), Some(at("head.bias")))?;
+    assert_close("logits", t.value(logits), &y);
+    let tape_loss = t.cross_entropy_with(logits, &ZOO_LABELS, None, SMOOTHING)?;
+    let grads = t.backward(tape_loss)?;
+
+    assert_close("loss", &[t.item(tape_loss)?], &[loss]);
+    let mut worst = compare_params(&grad, &p, &grads);
+    worst = worst.max(assert_close("input gradient", grads.get(xv).expect("x is a leaf"), &dx));
+    println!("Zoo: largest difference between the tape and the network: {worst:e}");
+    Ok(())
+}
+
+#[test]
+fn the_tape_gives_an_embeddings_gradients() -> Result<(), ShapeError> {
+    let mut net = Tokens::<f64>::new(&mut Rng::seed(21));
+    let tokens: Vec<f64> = [3, 0, 6, 3, 1, 2, 2, 5, 4, 0].map(f64::from).to_vec(); // two sequences
+    let labels = [1usize, 2];
+
+    let mut st = Tokens::<f64>::state::<Heap>();
+    let y = net.forward_train(&tokens, &mut st)?.to_vec();
+    let mut dy = vec![0.0; y.len()];
+    let loss = CrossEntropyLoss::new().backward(&y, &labels[..], &mut dy)?;
+    let mut grad = Tokens::<f64>::default();
+    net.backward(&tokens, &dy, &mut grad, &mut st)?;
+
+    let mut t = Tape::new();
+    let p = all_leaves(&net, &mut t);
+    let at = |name: &str| p.iter().find(|(n, _)| n == name).map(|(_, v)| *v).expect(name);
+    let tok = t.constant(tokens.clone(), [2, 5])?;
+    let h = t.embedding(at("emb.weight"), tok)?;
+    let h = t.layer_norm(h, at("ln.weight"), at("ln.bias"), net.ln.eps)?;
+    let h = t.unary(Activation::op(&net.a), h);
+    let h = t.flatten(h);
+    let logits = t.linear(h, at("head.weight"), Some(at("head.bias")))?;
+    let tape_loss = t.cross_entropy(logits, &labels)?;
+    let grads = t.backward(tape_loss)?;
+
+    assert_close("loss", &[t.item(tape_loss)?], &[loss]);
+    let worst = compare_params(&grad, &p, &grads);
+    println!("Tokens: largest difference between the tape and the network: {worst:e}");
     Ok(())
 }
