@@ -243,10 +243,13 @@ impl<T: Scalar> Tape<T> {
     pub fn global_avg_pool2d(&mut self, x: Var) -> Result<Var, ShapeError> {
         let xn = self.node(x);
         let [n, c, h, w] = xn.shape.expect::<4>("Tape::global_avg_pool2d input")?;
-        let mut y = vec![T::ZERO; n * c];
-        pool::global_avg_pool2d(&xn.value, &mut y, h * w);
+        // Either product can exceed `usize` only when the other is zero (no values).
+        let too_large = ShapeError::Setting { what: "Tape::global_avg_pool2d: the input is too large", found: c };
+        let (out, plane) = (n.checked_mul(c).ok_or(too_large.clone())?, h.checked_mul(w).ok_or(too_large)?);
+        let mut y = vec![T::ZERO; out];
+        pool::global_avg_pool2d(&xn.value, &mut y, plane);
         let tracked = xn.tracked;
-        Ok(self.push(y, [n, c], Op::GlobalAvgPool2d { x: x.0, plane: h * w }, tracked))
+        Ok(self.push(y, [n, c], Op::GlobalAvgPool2d { x: x.0, plane }, tracked))
     }
 
     fn pool_geometry(
@@ -304,6 +307,9 @@ fn geometry(
     }
     if groups == 0 || !ci.is_multiple_of(groups) {
         return setting("Tape convolution: the groups must divide the input channels", groups);
+    }
+    if co == 0 {
+        return setting("Tape convolution: the output channels must be positive", 0);
     }
     if !co.is_multiple_of(groups) {
         return setting("Tape convolution: the groups must divide the output channels", groups);

@@ -98,7 +98,8 @@ impl<T: Scalar> Tape<T> {
         let mut y = vec![T::ZERO; an.value.len() + bn.value.len()];
         concat::concat(&an.value, &bn.value, &mut y, na, nb);
         let mut shape = sa;
-        shape.set(1, sa.as_slice()[1] + sb.as_slice()[1]);
+        let channels = sa.as_slice()[1].checked_add(sb.as_slice()[1]);
+        shape.set(1, channels.ok_or(ShapeError::Setting { what: "Tape::concat: the result is too large", found: na })?);
         let tracked = an.tracked || bn.tracked;
         Ok(self.push(y, shape, Op::Concat { a: a.0, b: b.0, na, nb }, tracked))
     }

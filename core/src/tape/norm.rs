@@ -171,7 +171,12 @@ impl<T: Scalar> Tape<T> {
         if dims.len() < 2 {
             return Err(ShapeError::Rank { what, expected: 2, found: dims.len() });
         }
-        let (c, inner) = (dims[1], dims[2..].iter().product());
+        let inner = dims[2..].iter().try_fold(1usize, |p, &d| p.checked_mul(d));
+        let (c, inner) = match inner.filter(|&i| i.checked_mul(dims[1]).is_some()) {
+            Some(inner) => (dims[1], inner),
+            // Possible only for a batch of no samples, with enormous other dimensions.
+            None => return Err(ShapeError::Setting { what: "batch norm: a sample is too large", found: dims[1] }),
+        };
         for (what, v) in [("batch norm weight", weight), ("batch norm bias", bias)] {
             let len = self.node(v).value.len();
             if len != c {

@@ -186,3 +186,33 @@ fn bad_image_shapes_and_settings_are_errors_not_panics() {
     // The successful calls above and the two leaves added each recorded one node.
     assert_eq!(t.len(), before + 4);
 }
+
+#[test]
+fn empty_batches_with_enormous_dimensions_are_errors_or_empty_not_panics() {
+    let big = usize::MAX / 2;
+    let mut t = Tape::<f64>::new();
+    let x = t.leaf(vec![], [0, big, big, 3]).unwrap();
+    assert!(matches!(t.global_avg_pool2d(x), Err(ShapeError::Setting { .. })));
+    assert!(matches!(t.max_pool2d(x, 2, 2), Err(ShapeError::Setting { .. })));
+    let w = t.leaf(vec![], [0, big, 1, 1]).unwrap();
+    assert!(t.conv2d(x, w, None, ConvOptions::default()).is_err());
+    let huge = t.leaf(vec![], [0, usize::MAX, 2]).unwrap();
+    assert!(matches!(t.concat(huge, huge), Err(ShapeError::Setting { .. })));
+    let f = t.flatten(x);
+    assert_eq!(t.shape(f), [0, usize::MAX]);
+    // An empty batch of ordinary images goes through every op.
+    let e = t.leaf(vec![], [0, 2, 4, 4]).unwrap();
+    let k = t.leaf(vec![0.0; 3 * 2 * 3 * 3], [3, 2, 3, 3]).unwrap();
+    let y = t.conv2d(e, k, None, ConvOptions::default()).unwrap();
+    assert_eq!(t.shape(y), [0, 3, 2, 2]);
+    let p = t.max_pool2d(y, 2, 2).unwrap();
+    let g = t.global_avg_pool2d(p).unwrap();
+    assert_eq!(t.shape(g), [0, 3]);
+    // No output channels is an error, not a panic.
+    let none = t.leaf(vec![], [0, 2, 3, 3]).unwrap();
+    let x1 = t.leaf(vec![1.0; 2 * 16], [1, 2, 4, 4]).unwrap();
+    assert_eq!(
+        t.conv2d(x1, none, None, ConvOptions::default()).unwrap_err(),
+        ShapeError::Setting { what: "Tape convolution: the output channels must be positive", found: 0 }
+    );
+}

@@ -162,3 +162,14 @@ fn bad_shapes_of_norms_embeddings_and_losses_are_errors() {
     // Recorded: the layer norm that fitted, w, five token constants, logits.
     assert_eq!(t.len(), before + 8);
 }
+
+#[test]
+fn an_empty_batch_of_enormous_samples_is_an_error_not_a_panic() {
+    let mut t = Tape::<f64>::new();
+    let x = t.leaf(vec![], [0, 2, usize::MAX, 2]).unwrap();
+    let v = t.leaf(vec![1.0; 2], [2]).unwrap();
+    assert!(matches!(t.batch_norm(x, v, v, 1e-5), Err(ShapeError::Setting { .. })));
+    let e = t.leaf(vec![], [0, 2, 3]).unwrap();
+    let y = t.batch_norm(e, v, v, 1e-5).unwrap();
+    assert_eq!(t.shape(y), [0, 2, 3]);
+}
