@@ -164,8 +164,11 @@ impl<T: Scalar> Tape<T> {
         let len =
             shape.numel().ok_or(ShapeError::Setting { what: "Tape::conv: the output is too large", found: co })?;
         let mut y = vec![T::ZERO; len];
-        let pack = Self::pack_for(pack, plan.scratch());
-        plan.forward(CONV, &wn.value, bias, &xn.value, &mut y, pack, |v| v);
+        // An empty batch needs no column buffer, however large its images would be.
+        if !y.is_empty() {
+            let pack = Self::pack_for(pack, plan.scratch());
+            plan.forward(CONV, &wn.value, bias, &xn.value, &mut y, pack, |v| v);
+        }
         Ok(self.push(y, shape, Op::Conv { x: x.0, w: w.0, b: b.map(|b| b.0), plan }, tracked))
     }
 
