@@ -1,6 +1,6 @@
 //! The eager tape against the generated code on LeNet-5: the same weights read into tape
 //! variables, the same batch, and the loss and every parameter gradient compared with the
-//! network's `backward`. Two more networks do the same for every other kind of layer:
+//! network's `backward`. Two more networks do the same for most other layers:
 //! strided and depthwise convolutions, batch norm in training mode, average and global
 //! pooling, concatenation, layer norm, dropout, embedding, the other activations, and
 //! cross-entropy with label smoothing.

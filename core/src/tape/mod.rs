@@ -56,7 +56,8 @@
 //!
 //! Every op calls the primitive of [`ops`](crate::ops) that the static layers of
 //! `monograd-nn` call, forward and backward; so define-by-run code can express what a
-//! `network!` network computes, to the bit (`tests/tape_lenet.rs` checks LeNet-5).
+//! `network!` network computes, to the bit (`tests/tape_lenet.rs` checks LeNet-5 and two
+//! networks with most other built-in layers).
 //!
 //! | kind | ops | primitives |
 //! | --- | --- | --- |
