@@ -1,9 +1,10 @@
 //! The eager tape against the generated code on LeNet-5: the same weights read into tape
 //! variables, the same batch, and the loss and every parameter gradient compared with the
-//! network's `backward`. Two more networks do the same for most other layers:
-//! strided and depthwise convolutions, batch norm in training mode, average and global
-//! pooling, concatenation, layer norm, dropout, embedding, the other activations, and
-//! cross-entropy with label smoothing.
+//! network's `backward`. Four more networks do the same for every other built-in layer:
+//! strided, grouped, depthwise, separable and 1-D convolutions, batch norm (1-D and 2-D)
+//! in training mode, average and global pooling, concatenation, residual sums, reshapes,
+//! layer norm, dropout, embedding, a dense layer without bias, every activation, and
+//! cross-entropy with label smoothing and the negative log-likelihood.
 //!
 //! Both run in `f64` through the same primitives (`ConvPlan`, the pooling functions,
 //! `linear`, the cross-entropy), but not always the same calls: the generated code fuses
@@ -203,7 +204,7 @@ const ZOO_LABELS: [usize; ZOO_BATCH] = [2, 0, 1, 2];
 const SMOOTHING: f64 = 0.1;
 
 #[test]
-fn the_tape_gives_every_layers_gradients() -> Result<(), ShapeError> {
+fn the_tape_gives_an_image_zoos_gradients() -> Result<(), ShapeError> {
     let net = Zoo::<f64>::new(&mut Rng::seed(11));
     let mut rng = Rng::seed(12);
     let x: Vec<f64> = (0..ZOO_BATCH * 128).map(|_| rng.uniform(-1.0, 1.0)).collect();
@@ -277,5 +278,114 @@ fn the_tape_gives_an_embeddings_gradients() -> Result<(), ShapeError> {
     assert_close("loss", &[t.item(tape_loss)?], &[loss]);
     let worst = compare_params(&grad, &p, &grads);
     println!("Tokens: largest difference between the tape and the network: {worst:e}");
+    Ok(())
+}
+
+network! {
+    /// The remaining image layers: grouped and separable convolutions joined by a residual
+    /// sum, a dense layer without bias, softmax, log-softmax and a reshape.
+    pub struct Rest {
+        input x: [4, 2, 2],
+        g: GroupedConv2d<4, 4, 1, 2, 2>,
+        sep(x): SeparableConv2d<4, 4, 3, 1, 1>,
+        sum(sep, g): Add,
+        s: Sigmoid,
+        f: Flatten,
+        lin: LinearNoBias<16, 5>,
+        sm: Softmax,
+        cat(sm, lin): Concat,
+        head: Linear<10, 3>,
+        lsm: LogSoftmax,
+        out: Reshape<Rank2<1, 3>>,
+    }
+}
+
+network! {
+    /// Sequences: a strided, padded, dilated 1-D convolution and batch norm over them.
+    pub struct Seq {
+        input: [2, 9],
+        c1: Conv1d<2, 4, 3, 2, 1, 2>,
+        bn: BatchNorm1d<4>,
+        t: Tanh,
+        f: Flatten,
+        head: Linear<16, 3>,
+    }
+}
+
+#[test]
+fn the_tape_gives_the_remaining_layers_gradients() -> Result<(), ShapeError> {
+    const B: usize = 3;
+    let labels = [0usize, 2, 1];
+    let net = Rest::<f64>::new(&mut Rng::seed(31));
+    let mut rng = Rng::seed(32);
+    let x: Vec<f64> = (0..B * 16).map(|_| rng.uniform(-1.0, 1.0)).collect();
+
+    let mut st = Rest::<f64>::state::<Heap>();
+    let y = net.clone().forward_train(&x, &mut st)?.to_vec();
+    let mut dy = vec![0.0; y.len()];
+    let loss = NllLoss::new().backward(&y, &labels[..], &mut dy)?;
+    let mut grad = Rest::<f64>::default();
+    let dx = net.backward_input(&x, &dy, &mut grad, &mut st)?.to_vec();
+
+    let mut t = Tape::new();
+    let p = all_leaves(&net, &mut t);
+    let at = |name: &str| p.iter().find(|(n, _)| n == name).map(|(_, v)| *v).expect(name);
+    let o = ConvOptions::default();
+    let xv = t.leaf(x.clone(), [B, 4, 2, 2])?;
+    let g = t.conv2d(xv, at("g.weight"), Some(at("g.bias")), o.groups(2))?;
+    let d = t.conv2d(xv, at("sep.depthwise.weight"), Some(at("sep.depthwise.bias")), o.padding(1).groups(4))?;
+    let sep = t.conv2d(d, at("sep.pointwise.weight"), Some(at("sep.pointwise.bias")), o)?;
+    let h = t.add(sep, g)?;
+    let h = t.unary(Activation::op(&net.s), h);
+    let h = t.flatten(h);
+    let lin = t.linear(h, at("lin.weight"), None)?;
+    let sm = t.softmax(lin);
+    let cat = t.concat(sm, lin)?;
+    let h = t.linear(cat, at("head.weight"), Some(at("head.bias")))?;
+    let lsm = t.log_softmax(h);
+    let out = t.reshape(lsm, [B, 1, 3])?;
+    assert_close("log-probabilities", t.value(out), &y);
+    let tape_loss = t.nll(lsm, &labels, None)?;
+    let grads = t.backward(tape_loss)?;
+
+    assert_close("loss", &[t.item(tape_loss)?], &[loss]);
+    let mut worst = compare_params(&grad, &p, &grads);
+    worst = worst.max(assert_close("input gradient", grads.get(xv).expect("x is a leaf"), &dx));
+    println!("Rest: largest difference between the tape and the network: {worst:e}");
+    Ok(())
+}
+
+#[test]
+fn the_tape_gives_a_sequence_models_gradients() -> Result<(), ShapeError> {
+    const B: usize = 3;
+    let labels = [1usize, 1, 0];
+    let net = Seq::<f64>::new(&mut Rng::seed(41));
+    let mut rng = Rng::seed(42);
+    let x: Vec<f64> = (0..B * 18).map(|_| rng.uniform(-1.0, 1.0)).collect();
+
+    let mut st = Seq::<f64>::state::<Heap>();
+    let y = net.clone().forward_train(&x, &mut st)?.to_vec();
+    let mut dy = vec![0.0; y.len()];
+    let loss = CrossEntropyLoss::new().backward(&y, &labels[..], &mut dy)?;
+    let mut grad = Seq::<f64>::default();
+    let dx = net.backward_input(&x, &dy, &mut grad, &mut st)?.to_vec();
+
+    let mut t = Tape::new();
+    let p = all_leaves(&net, &mut t);
+    let at = |name: &str| p.iter().find(|(n, _)| n == name).map(|(_, v)| *v).expect(name);
+    let xv = t.leaf(x.clone(), [B, 2, 9])?;
+    let o = ConvOptions::default().stride(2).padding(1).dilation(2);
+    let h = t.conv1d(xv, at("c1.weight"), Some(at("c1.bias")), o)?;
+    let h = t.batch_norm(h, at("bn.weight"), at("bn.bias"), net.bn.eps)?;
+    let h = t.unary(Activation::op(&net.t), h);
+    let h = t.flatten(h);
+    let logits = t.linear(h, at("head.weight"), Some(at("head.bias")))?;
+    let tape_loss = t.cross_entropy(logits, &labels)?;
+    let grads = t.backward(tape_loss)?;
+
+    assert_close("loss", &[t.item(tape_loss)?], &[loss]);
+    let mut worst = compare_params(&grad, &p, &grads);
+    worst = worst.max(assert_close("input gradient", grads.get(xv).expect("x is a leaf"), &dx));
+    println!("Seq: largest difference between the tape and the network: {worst:e}");
     Ok(())
 }

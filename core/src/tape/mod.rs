@@ -56,8 +56,8 @@
 //!
 //! Every op calls the primitive of [`ops`](crate::ops) that the static layers of
 //! `monograd-nn` call, forward and backward; so define-by-run code can express what a
-//! `network!` network computes, to the bit (`tests/tape_lenet.rs` checks LeNet-5 and two
-//! networks with most other built-in layers).
+//! `network!` network computes, to the bit (`tests/tape_lenet.rs` checks LeNet-5 and
+//! networks holding every other built-in layer).
 //!
 //! | kind | ops | primitives |
 //! | --- | --- | --- |
