@@ -557,11 +557,8 @@ fn a_fused_activation_has_no_buffers_of_its_own() {
     // ∂L/∂x, then an activation and a gradient buffer for `fc` (which holds ReLU(fc)) and
     // for `out`; `act` has none. Every field is a multiple of 8 bytes, so no padding.
     type B<const N: usize> = FixedBuf<f32, Rank1<N>, 2>;
-    let expected = 2 * size_of::<usize>()
-        + size_of::<u64>()
-        + size_of::<B<4>>()
-        + 2 * size_of::<B<5>>()
-        + 2 * size_of::<B<2>>();
+    let expected =
+        2 * size_of::<usize>() + size_of::<u64>() + size_of::<B<4>>() + 2 * size_of::<B<5>>() + 2 * size_of::<B<2>>();
     assert_eq!(size_of::<FusedState<f32, Fixed<2>>>(), expected);
     // The separated network has two more nodes of width 5, with two buffers each.
     assert_eq!(size_of::<SeparatedState<f32, Fixed<2>>>(), expected + 4 * size_of::<B<5>>());

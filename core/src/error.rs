@@ -80,6 +80,34 @@ pub enum ShapeError {
         /// The number of valid indices.
         bound: usize,
     },
+    /// A tensor of a run-time shape has the wrong number of dimensions.
+    Rank {
+        /// What the tensor is.
+        what: &'static str,
+        /// The number of dimensions required.
+        expected: usize,
+        /// The number it has.
+        found: usize,
+    },
+    /// A dimension of a tensor of a run-time shape has the wrong size.
+    Dim {
+        /// What the tensor is.
+        what: &'static str,
+        /// The dimension, from 0.
+        axis: usize,
+        /// The size required.
+        expected: usize,
+        /// The size it has.
+        found: usize,
+    },
+    /// A setting given at run time (a stride, a window, a number of groups) is not
+    /// allowed; `what` says what it must be.
+    Setting {
+        /// The setting and the rule it breaks.
+        what: &'static str,
+        /// The value given.
+        found: usize,
+    },
 }
 
 impl fmt::Display for ShapeError {
@@ -116,6 +144,13 @@ impl fmt::Display for ShapeError {
             Self::IndexOutOfRange { what, index, bound } => {
                 write!(f, "{what}: index {index} is out of range, expected one below {bound}")
             }
+            Self::Rank { what, expected, found } => {
+                write!(f, "{what}: expected {expected} dimensions, found {found}")
+            }
+            Self::Dim { what, axis, expected, found } => {
+                write!(f, "{what}: dimension {axis} is {found}, expected {expected}")
+            }
+            Self::Setting { what, found } => write!(f, "{what}, found {found}"),
         }
     }
 }

@@ -6,6 +6,12 @@
 //! | [`binary`] | `add`, `sub`, `mul`, `div`, `add_row_broadcast` | elementwise functions of two equal-length slices; a bias added to every row |
 //! | [`matmul`] | `matmul` | `C = A B` through [`gemm`](crate::kernels::gemm::gemm) |
 //! | [`linear`] | `linear` | the dense layer's `y = x Wᵀ + b`, in PyTorch's layout |
+//! | [`conv`] | `conv2d` | (grouped, strided, padded, dilated) 2-D and 1-D convolution with bias, through im2col and GEMM: [`ConvPlan`](conv::ConvPlan) |
+//! | [`concat`](mod@concat) | `concat` | two tensors joined per sample (`torch.cat(dim=1)`), and the split of the gradient |
+//! | [`dropout`] | `dropout` | a mask hashed from `(seed, step, index)`, applied forward and backward |
+//! | [`embedding`] | `embedding` | rows of a table looked up by token index, and the scatter-add of their gradients |
+//! | [`norm`] | `batch_norm`, `batch_norm_eval`, `layer_norm` | normalisation with batch, running or per-row statistics |
+//! | [`pool`] | `max_pool2d`, `avg_pool2d`, `global_avg_pool2d` | pooling over square windows, and the mean of each channel |
 //! | [`reduce`] | `sum`, `mean`, `row_sum` | reductions to a scalar or per row |
 //! | [`softmax`] | `softmax`, `log_softmax` | row-wise, numerically stable |
 //! | [`loss`] | `mse`, `l1`, `huber`, `cross_entropy`, `cross_entropy_with`, `nll`, `bce_with_logits` | losses to a scalar; targets are not differentiated |
@@ -28,9 +34,15 @@
 //!   `abs'(0) = 0`), which is what dual numbers compute too.
 
 pub mod binary;
+pub mod concat;
+pub mod conv;
+pub mod dropout;
+pub mod embedding;
 pub mod linear;
 pub mod loss;
 pub mod matmul;
+pub mod norm;
+pub mod pool;
 pub mod reduce;
 pub mod softmax;
 pub mod unary;
@@ -69,6 +81,16 @@ pub const OPS: &[&str] = &[
     binary::ADD_ROW_BROADCAST,
     matmul::NAME,
     linear::NAME,
+    conv::NAME,
+    concat::NAME,
+    dropout::NAME,
+    embedding::NAME,
+    norm::BATCH_NORM,
+    norm::BATCH_NORM_EVAL,
+    norm::LAYER_NORM,
+    pool::MAX_POOL2D,
+    pool::AVG_POOL2D,
+    pool::GLOBAL_AVG_POOL2D,
     reduce::SUM,
     reduce::MEAN,
     reduce::ROW_SUM,
@@ -173,6 +195,12 @@ mod tests {
         cases.extend(binary::tests::gradchecks());
         cases.extend(matmul::tests::gradchecks());
         cases.extend(linear::tests::gradchecks());
+        cases.extend(conv::tests::gradchecks());
+        cases.extend(concat::tests::gradchecks());
+        cases.extend(pool::tests::gradchecks());
+        cases.extend(norm::tests::gradchecks());
+        cases.extend(embedding::tests::gradchecks());
+        cases.extend(dropout::tests::gradchecks());
         cases.extend(reduce::tests::gradchecks());
         cases.extend(softmax::tests::gradchecks());
         cases.extend(loss::tests::gradchecks());

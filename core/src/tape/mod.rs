@@ -41,8 +41,9 @@
 //!   `RefCell` or graph of pointers. Using a `Var` with a tape other than the one that
 //!   made it is a programming error: it panics if the index is past the end, and otherwise
 //!   refers to whatever node has that index.
-//! - Tensors are `Vec<T>` with a run-time shape `[rows, cols]`, row-major. 2-D is enough
-//!   for dense networks; a `[1, 1]` tensor is a scalar.
+//! - Tensors are `Vec<T>` with a run-time shape of one to four dimensions ([`Dims`]),
+//!   row-major: `[batch, features]` for dense layers, NCL for sequences, NCHW for images.
+//!   A `[1, 1]` tensor is a scalar.
 //! - [`Tape::leaf`] makes a value that gets a gradient (a parameter or an input to
 //!   differentiate by); [`Tape::constant`] one that does not (data, targets). Ops whose
 //!   inputs are all constants are not differentiated at all.
@@ -50,6 +51,29 @@
 //!   it, never a panic: shapes here come from data.
 //! - The tape is generic over [`Scalar`], so it also runs on [`Dual`](crate::Dual)
 //!   numbers: forward mode through data-dependent code.
+//!
+//! # Ops
+//!
+//! Every op calls the primitive of [`ops`](crate::ops) that the static layers of
+//! `monograd-nn` call, forward and backward; so define-by-run code can express what a
+//! `network!` network computes, to the bit (`tests/tape_lenet.rs` checks LeNet-5 and
+//! networks holding every other built-in layer).
+//!
+//! | kind | ops | primitives |
+//! | --- | --- | --- |
+//! | inputs | [`leaf`](Tape::leaf), [`constant`](Tape::constant), [`scalar`](Tape::scalar) | |
+//! | elementwise | [`unary`](Tape::unary) (every [`UnaryFn`]: ReLU, LeakyReLU, ELU, sigmoid, tanh, GELU, SiLU, softplus, exp, ln, ...), [`binary`](Tape::binary), [`add`](Tape::add), [`sub`](Tape::sub), [`mul`](Tape::mul), [`div`](Tape::div), [`add_row_broadcast`](Tape::add_row_broadcast), [`dropout`](Tape::dropout) | [`unary`], [`binary`], [`dropout`](crate::ops::dropout) |
+//! | dense | [`matmul`](Tape::matmul), [`linear`](Tape::linear) (with or without bias) | [`matmul`], [`linear`] |
+//! | images, sequences | [`conv2d`](Tape::conv2d) and [`conv1d`](Tape::conv1d) (stride, padding, dilation, groups; depthwise as groups = channels), [`max_pool2d`](Tape::max_pool2d), [`avg_pool2d`](Tape::avg_pool2d), [`global_avg_pool2d`](Tape::global_avg_pool2d) | [`conv`](crate::ops::conv), [`pool`] |
+//! | normalisation | [`batch_norm`](Tape::batch_norm) (training; [`batch_statistics`](Tape::batch_statistics)), [`batch_norm_eval`](Tape::batch_norm_eval), [`layer_norm`](Tape::layer_norm) | [`norm`](crate::ops::norm) |
+//! | layout | [`reshape`](Tape::reshape), [`flatten`](Tape::flatten), [`concat`](Tape::concat), [`embedding`](Tape::embedding) | [`concat`](mod@crate::ops::concat), [`embedding`](mod@crate::ops::embedding) |
+//! | reductions | [`sum`](Tape::sum), [`mean`](Tape::mean), [`row_sum`](Tape::row_sum), [`softmax`](Tape::softmax), [`log_softmax`](Tape::log_softmax) | [`reduce`], [`softmax`] |
+//! | losses | [`mse`](Tape::mse), [`l1`](Tape::l1), [`huber`](Tape::huber), [`cross_entropy`](Tape::cross_entropy), [`cross_entropy_with`](Tape::cross_entropy_with) (class weights, label smoothing), [`nll`](Tape::nll), [`bce_with_logits`](Tape::bce_with_logits) | [`loss`](crate::ops::loss) |
+//!
+//! A `SeparableConv2d` is a depthwise [`conv2d`](Tape::conv2d) then a `1 x 1` one, a
+//! residual `Add` is [`add`](Tape::add). Row-wise ops (softmax, `row_sum`,
+//! `add_row_broadcast`, `layer_norm`) work on the last dimension; `matmul`, `linear` and
+//! the classification losses take matrices.
 
 use alloc::boxed::Box;
 use alloc::vec;
@@ -58,13 +82,32 @@ use core::fmt;
 
 use crate::kernels::gemm;
 use crate::ops::binary::{self, BinaryFn};
+use crate::ops::conv::ConvPlan;
+use crate::ops::dropout::DropoutMask;
+use crate::ops::loss as ops_loss;
+use crate::ops::norm as ops_norm;
+use crate::ops::pool::{self, Pool2dGeometry};
 use crate::ops::unary::{self, UnaryFn};
-use crate::ops::{linear, loss, matmul, reduce, softmax};
+use crate::ops::{concat, embedding, linear, matmul, reduce, softmax};
 use crate::{Scalar, ShapeError};
 
+mod dims;
+mod image;
+mod layout;
+mod loss;
+mod norm;
 mod record;
 #[cfg(test)]
+mod testing;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_image;
+#[cfg(test)]
+mod tests_norm;
+
+pub use dims::Dims;
+pub use image::ConvOptions;
 
 /// A handle to a tensor on a [`Tape`]: an index, cheap to copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,7 +130,7 @@ pub struct Tape<T: Scalar> {
 /// One recorded tensor: its value, shape, how it was made, and whether it needs a gradient.
 struct Node<T: Scalar> {
     value: Vec<T>,
-    shape: [usize; 2],
+    shape: Dims,
     op: Op<T>,
     tracked: bool,
 }
@@ -96,18 +139,106 @@ struct Node<T: Scalar> {
 /// beyond the input and output values.
 enum Op<T: Scalar> {
     Leaf,
-    Unary { x: usize, f: Box<dyn UnaryVjp<T>> },
-    Binary { a: usize, b: usize, f: Box<dyn BinaryVjp<T>> },
-    AddRowBroadcast { x: usize, bias: usize },
-    Matmul { a: usize, b: usize },
-    Linear { x: usize, w: usize, b: Option<usize> },
+    Unary {
+        x: usize,
+        f: Box<dyn UnaryVjp<T>>,
+    },
+    Binary {
+        a: usize,
+        b: usize,
+        f: Box<dyn BinaryVjp<T>>,
+    },
+    AddRowBroadcast {
+        x: usize,
+        bias: usize,
+    },
+    Matmul {
+        a: usize,
+        b: usize,
+        m: usize,
+        k: usize,
+        n: usize,
+    },
+    Linear {
+        x: usize,
+        w: usize,
+        b: Option<usize>,
+        inp: usize,
+        out: usize,
+    },
     Sum(usize),
     Mean(usize),
     RowSum(usize),
     Softmax(usize),
     LogSoftmax(usize),
-    Mse { pred: usize, target: Vec<T> },
-    CrossEntropy { logits: usize, targets: Vec<usize> },
+    Regression {
+        pred: usize,
+        target: Vec<T>,
+        kind: loss::Regression<T>,
+    },
+    Classification {
+        x: usize,
+        targets: Vec<usize>,
+        classes: usize,
+        kind: loss::Classification<T>,
+    },
+    Bce {
+        logits: usize,
+        targets: Vec<T>,
+        pos_weight: Option<Vec<T>>,
+    },
+    BatchNorm {
+        x: usize,
+        w: usize,
+        b: usize,
+        stats: norm::Stats<T>,
+    },
+    LayerNorm {
+        x: usize,
+        w: usize,
+        b: usize,
+        eps: T,
+    },
+    Embedding {
+        weight: usize,
+        tokens: usize,
+        d: usize,
+    },
+    Dropout {
+        x: usize,
+        mask: DropoutMask,
+    },
+    CrossEntropy {
+        logits: usize,
+        targets: Vec<usize>,
+        classes: usize,
+    },
+    Conv {
+        x: usize,
+        w: usize,
+        b: Option<usize>,
+        plan: ConvPlan,
+    },
+    MaxPool2d {
+        x: usize,
+        geo: Pool2dGeometry,
+    },
+    AvgPool2d {
+        x: usize,
+        geo: Pool2dGeometry,
+    },
+    GlobalAvgPool2d {
+        x: usize,
+        plane: usize,
+    },
+    /// Same values, another shape (reshape, flatten): the gradient passes through.
+    Reshape(usize),
+    Concat {
+        a: usize,
+        b: usize,
+        na: usize,
+        nb: usize,
+    },
 }
 
 /// The backward of a unary op with its parameters, behind one pointer so that any
@@ -167,20 +298,21 @@ impl<T: Scalar> Tape<T> {
         self.nodes.clear();
     }
 
-    /// A tensor that gets a gradient: a parameter, or an input to differentiate by.
+    /// A tensor that gets a gradient: a parameter, or an input to differentiate by. The
+    /// shape is an array of one to four sizes (see [`Dims`]).
     ///
     /// # Errors
-    /// [`ShapeError::Length`] if `values` does not hold `rows * cols` values.
-    pub fn leaf(&mut self, values: Vec<T>, shape: [usize; 2]) -> Result<Var, ShapeError> {
-        self.input("Tape::leaf", values, shape, true)
+    /// [`ShapeError::Length`] if `values` does not hold as many values as the shape.
+    pub fn leaf(&mut self, values: Vec<T>, shape: impl Into<Dims>) -> Result<Var, ShapeError> {
+        self.input("Tape::leaf", values, shape.into(), true)
     }
 
     /// A tensor that does not get a gradient: data, targets, fixed coefficients.
     ///
     /// # Errors
-    /// [`ShapeError::Length`] if `values` does not hold `rows * cols` values.
-    pub fn constant(&mut self, values: Vec<T>, shape: [usize; 2]) -> Result<Var, ShapeError> {
-        self.input("Tape::constant", values, shape, false)
+    /// [`ShapeError::Length`] if `values` does not hold as many values as the shape.
+    pub fn constant(&mut self, values: Vec<T>, shape: impl Into<Dims>) -> Result<Var, ShapeError> {
+        self.input("Tape::constant", values, shape.into(), false)
     }
 
     /// A constant scalar (`[1, 1]`).
@@ -188,14 +320,8 @@ impl<T: Scalar> Tape<T> {
         self.push(vec![v], [1, 1], Op::Leaf, false)
     }
 
-    fn input(
-        &mut self,
-        what: &'static str,
-        values: Vec<T>,
-        shape: [usize; 2],
-        tracked: bool,
-    ) -> Result<Var, ShapeError> {
-        let expected = shape[0].checked_mul(shape[1]);
+    fn input(&mut self, what: &'static str, values: Vec<T>, shape: Dims, tracked: bool) -> Result<Var, ShapeError> {
+        let expected = shape.numel();
         if expected != Some(values.len()) {
             return Err(ShapeError::Length { what, expected: expected.unwrap_or(usize::MAX), found: values.len() });
         }
@@ -210,12 +336,12 @@ impl<T: Scalar> Tape<T> {
         &self.node(v).value
     }
 
-    /// The shape `[rows, cols]` of `v`.
+    /// The shape of `v`, outermost dimension first.
     ///
     /// # Panics
     /// If `v` is not from this tape.
-    pub fn shape(&self, v: Var) -> [usize; 2] {
-        self.node(v).shape
+    pub fn shape(&self, v: Var) -> &[usize] {
+        self.node(v).shape.as_slice()
     }
 
     /// The value of a one-element tensor.
@@ -270,9 +396,18 @@ impl<T: Scalar> Tape<T> {
         Ok(Gradients { grads })
     }
 
-    fn push(&mut self, value: Vec<T>, shape: [usize; 2], op: Op<T>, tracked: bool) -> Var {
-        self.nodes.push(Node { value, shape, op, tracked });
+    fn push(&mut self, value: Vec<T>, shape: impl Into<Dims>, op: Op<T>, tracked: bool) -> Var {
+        self.nodes.push(Node { value, shape: shape.into(), op, tracked });
         Var(self.nodes.len() - 1)
+    }
+
+    /// The packing memory, grown to hold `scratch` more values than GEMM needs.
+    fn pack_for(pack: &mut Vec<T>, scratch: usize) -> &mut [T] {
+        let need = gemm::PACK_LEN.saturating_add(scratch);
+        if pack.len() < need {
+            pack.resize(need, T::ZERO);
+        }
+        pack
     }
 
     #[track_caller]
@@ -310,7 +445,6 @@ fn propagate<T: Scalar>(
     let node = &nodes[i];
     let y = &node.value[..];
     let val = |j: usize| &nodes[j].value[..];
-    let shape = |j: usize| nodes[j].shape;
     match &node.op {
         Op::Leaf => {}
         Op::Unary { x, f } => {
@@ -327,7 +461,7 @@ fn propagate<T: Scalar>(
             }
         }
         Op::AddRowBroadcast { x, bias } => {
-            let cols = node.shape[1];
+            let cols = node.shape.last();
             if let Some(dx) = grads[*x].as_deref_mut() {
                 binary::add_row_broadcast_backward(dy, cols, Some(dx), None);
             }
@@ -335,22 +469,20 @@ fn propagate<T: Scalar>(
                 binary::add_row_broadcast_backward(dy, cols, None, Some(db));
             }
         }
-        Op::Matmul { a, b } => {
-            let ([m, k], n) = (shape(*a), shape(*b)[1]);
-            if let Some(da) = grads[*a].as_deref_mut() {
-                matmul::backward(val(*a), val(*b), dy, Some(da), None, m, k, n, pack);
+        &Op::Matmul { a, b, m, k, n } => {
+            if let Some(da) = grads[a].as_deref_mut() {
+                matmul::backward(val(a), val(b), dy, Some(da), None, m, k, n, pack);
             }
-            if let Some(db) = grads[*b].as_deref_mut() {
-                matmul::backward(val(*a), val(*b), dy, None, Some(db), m, k, n, pack);
+            if let Some(db) = grads[b].as_deref_mut() {
+                matmul::backward(val(a), val(b), dy, None, Some(db), m, k, n, pack);
             }
         }
-        Op::Linear { x, w, b } => {
-            let [out, inp] = shape(*w);
-            let (xv, wv) = (val(*x), val(*w));
-            if let Some(dx) = grads[*x].as_deref_mut() {
+        &Op::Linear { x, w, b, inp, out } => {
+            let (xv, wv) = (val(x), val(w));
+            if let Some(dx) = grads[x].as_deref_mut() {
                 linear::backward(xv, wv, dy, Some(dx), None, None, inp, out, pack);
             }
-            if let Some(dw) = grads[*w].as_deref_mut() {
+            if let Some(dw) = grads[w].as_deref_mut() {
                 linear::backward(xv, wv, dy, None, Some(dw), None, inp, out, pack);
             }
             if let Some(db) = b.and_then(|b| grads[b].as_deref_mut()) {
@@ -369,27 +501,114 @@ fn propagate<T: Scalar>(
         }
         Op::RowSum(x) => {
             if let Some(dx) = grads[*x].as_deref_mut() {
-                reduce::row_sum_backward(dy, dx, shape(*x)[1]);
+                reduce::row_sum_backward(dy, dx, nodes[*x].shape.last());
             }
         }
         Op::Softmax(x) => {
             if let Some(dx) = grads[*x].as_deref_mut() {
-                softmax::softmax_backward(y, dy, dx, node.shape[1]);
+                softmax::softmax_backward(y, dy, dx, node.shape.last());
             }
         }
         Op::LogSoftmax(x) => {
             if let Some(dx) = grads[*x].as_deref_mut() {
-                softmax::log_softmax_backward(y, dy, dx, node.shape[1]);
+                softmax::log_softmax_backward(y, dy, dx, node.shape.last());
             }
         }
-        Op::Mse { pred, target } => {
+        Op::Regression { pred, target, kind } => {
             if let Some(dp) = grads[*pred].as_deref_mut() {
-                loss::mse_backward(val(*pred), target, dy[0], dp);
+                kind.backward(val(*pred), target, dy[0], dp);
             }
         }
-        Op::CrossEntropy { logits, targets } => {
+        Op::Classification { x, targets, classes, kind } => {
+            if let Some(dx) = grads[*x].as_deref_mut() {
+                kind.backward(val(*x), targets, *classes, dy[0], dx)?;
+            }
+        }
+        Op::Bce { logits, targets, pos_weight } => {
             if let Some(dl) = grads[*logits].as_deref_mut() {
-                loss::cross_entropy_backward(val(*logits), targets, shape(*logits)[1], dy[0], dl)?;
+                ops_loss::bce_with_logits_backward(val(*logits), targets, pos_weight.as_deref(), dy[0], dl);
+            }
+        }
+        &Op::BatchNorm { x, w, b, ref stats } => {
+            let (xv, wv) = (val(x), val(w));
+            if let Some(dx) = grads[x].as_deref_mut() {
+                stats.backward(xv, dy, wv, Some(dx), None, None);
+            }
+            if let Some(dw) = grads[w].as_deref_mut() {
+                stats.backward(xv, dy, wv, None, Some(dw), None);
+            }
+            if let Some(db) = grads[b].as_deref_mut() {
+                stats.backward(xv, dy, wv, None, None, Some(db));
+            }
+        }
+        &Op::LayerNorm { x, w, b, eps } => {
+            let (xv, wv) = (val(x), val(w));
+            if let Some(dx) = grads[x].as_deref_mut() {
+                ops_norm::layer_norm_backward(xv, dy, wv, eps, Some(dx), None, None);
+            }
+            if let Some(dw) = grads[w].as_deref_mut() {
+                ops_norm::layer_norm_backward(xv, dy, wv, eps, None, Some(dw), None);
+            }
+            if let Some(db) = grads[b].as_deref_mut() {
+                ops_norm::layer_norm_backward(xv, dy, wv, eps, None, None, Some(db));
+            }
+        }
+        &Op::Dropout { x, mask } => {
+            if let Some(dx) = grads[x].as_deref_mut() {
+                mask.apply(dy, dx, true);
+            }
+        }
+        &Op::Embedding { weight, tokens, d } => {
+            // The tokens are indices: they get no gradient.
+            if let Some(dw) = grads[weight].as_deref_mut() {
+                embedding::embedding_backward(val(tokens), dy, dw, d);
+            }
+        }
+        Op::CrossEntropy { logits, targets, classes } => {
+            if let Some(dl) = grads[*logits].as_deref_mut() {
+                ops_loss::cross_entropy_backward(val(*logits), targets, *classes, dy[0], dl)?;
+            }
+        }
+        &Op::Conv { x, w, b, plan } => {
+            let (xv, wv, name) = (val(x), val(w), image::CONV);
+            // One gradient per call, so that a tensor used twice never aliases; each call
+            // does only the work its gradient needs.
+            if let Some(dx) = grads[x].as_deref_mut() {
+                plan.backward(name, wv, xv, dy, Some(dx), None, None, pack);
+            }
+            if let Some(dw) = grads[w].as_deref_mut() {
+                plan.backward(name, wv, xv, dy, None, Some(dw), None, pack);
+            }
+            if let Some(db) = b.and_then(|b| grads[b].as_deref_mut()) {
+                plan.backward(name, wv, xv, dy, None, None, Some(db), pack);
+            }
+        }
+        &Op::MaxPool2d { x, geo } => {
+            if let Some(dx) = grads[x].as_deref_mut() {
+                pool::max_pool2d_backward(&geo, val(x), dy, dx);
+            }
+        }
+        &Op::AvgPool2d { x, geo } => {
+            if let Some(dx) = grads[x].as_deref_mut() {
+                pool::avg_pool2d_backward(&geo, dy, dx);
+            }
+        }
+        &Op::GlobalAvgPool2d { x, plane } => {
+            if let Some(dx) = grads[x].as_deref_mut() {
+                pool::global_avg_pool2d_backward(dy, dx, plane);
+            }
+        }
+        &Op::Reshape(x) => {
+            if let Some(dx) = grads[x].as_deref_mut() {
+                layout::reshape_backward(dy, dx);
+            }
+        }
+        &Op::Concat { a, b, na, nb } => {
+            if let Some(da) = grads[a].as_deref_mut() {
+                concat::concat_backward(dy, Some(da), None, na, nb);
+            }
+            if let Some(db) = grads[b].as_deref_mut() {
+                concat::concat_backward(dy, None, Some(db), na, nb);
             }
         }
     }

@@ -6,8 +6,9 @@ use alloc::vec;
 
 use super::{Op, Tape, Var};
 use crate::ops::binary::{self, Add, BinaryFn, Div, Mul, Sub};
+use crate::ops::dropout::DropoutMask;
 use crate::ops::unary::{self, UnaryFn};
-use crate::ops::{linear, loss, matmul, reduce, softmax};
+use crate::ops::{linear, matmul, reduce, softmax};
 use crate::{Scalar, ShapeError};
 
 impl<T: Scalar> Tape<T> {
@@ -31,14 +32,46 @@ impl<T: Scalar> Tape<T> {
         self.push(y, shape, Op::Unary { x: x.0, f: Box::new(f) }, tracked)
     }
 
+    /// Dropout with a given mask: `y_i = m_i x_i / (1 - p)`, the mask and `p` from `mask`.
+    /// A [`DropoutMask`] is a function of `(p, seed, step)`, so the mask of a `Dropout`
+    /// layer's training step `step` is `DropoutMask::new(layer.p, layer.seed, step)`; for a
+    /// mask of one's own, [`mul`](Self::mul) by a constant tensor of zeros and `1 / (1 -
+    /// p)` does the same.
+    ///
+    /// ```
+    /// use monograd_core::ops::dropout::DropoutMask;
+    /// use monograd_core::Tape;
+    /// # fn main() -> Result<(), monograd_core::ShapeError> {
+    /// let mut tape = Tape::<f64>::new();
+    /// let x = tape.leaf(vec![1.0; 8], [2, 4])?;
+    /// let y = tape.dropout(x, DropoutMask::new(0.5, 7, 0));
+    /// assert!(tape.value(y).iter().all(|&v| v == 0.0 || v == 2.0));
+    /// let loss = tape.sum(y);
+    /// let g = tape.backward(loss)?;
+    /// assert_eq!(g.get(x), Some(tape.value(y))); // the same mask, backwards
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn dropout(&mut self, x: Var, mask: DropoutMask) -> Var {
+        let xn = self.node(x);
+        let (shape, tracked) = (xn.shape, xn.tracked);
+        let mut y = vec![T::ZERO; xn.value.len()];
+        mask.apply(&xn.value, &mut y, false);
+        self.push(y, shape, Op::Dropout { x: x.0, mask }, tracked)
+    }
+
     /// `f(a, b)` elementwise, for any [`BinaryFn`]; `a` and `b` must have one shape.
     ///
     /// # Errors
-    /// [`ShapeError::MatrixMismatch`] if the shapes differ.
+    /// [`ShapeError::MatrixMismatch`] if two matrices differ in shape; [`ShapeError::Rank`]
+    /// or [`ShapeError::Dim`] for other shapes that differ.
     pub fn binary<F: BinaryFn + 'static>(&mut self, f: F, a: Var, b: Var) -> Result<Var, ShapeError> {
         let (an, bn) = (self.node(a), self.node(b));
         if an.shape != bn.shape {
-            return Err(mismatch(F::NAME, an.shape, bn.shape, an.shape));
+            return Err(match (an.shape.expect::<2>(F::NAME), bn.shape.expect::<2>(F::NAME)) {
+                (Ok(sa), Ok(sb)) => mismatch(F::NAME, sa, sb, sa),
+                _ => an.shape.mismatch(F::NAME, &bn.shape),
+            });
         }
         let (shape, tracked) = (an.shape, an.tracked || bn.tracked);
         let mut y = vec![T::ZERO; an.value.len()];
@@ -49,7 +82,8 @@ impl<T: Scalar> Tape<T> {
     /// `a + b` elementwise.
     ///
     /// # Errors
-    /// [`ShapeError::MatrixMismatch`] if the shapes differ.
+    /// [`ShapeError::MatrixMismatch`] if the shapes differ (matrices), else
+    /// [`ShapeError::Rank`] or [`ShapeError::Dim`].
     pub fn add(&mut self, a: Var, b: Var) -> Result<Var, ShapeError> {
         self.binary(Add, a, b)
     }
@@ -78,14 +112,14 @@ impl<T: Scalar> Tape<T> {
         self.binary(Div, a, b)
     }
 
-    /// `x[r, j] + bias[j]` for `x` of `[rows, cols]` and a `bias` of `cols` values (any
-    /// shape).
+    /// `x[.., j] + bias[j]` for `x` whose last dimension is `cols` and a `bias` of `cols`
+    /// values (any shape).
     ///
     /// # Errors
     /// [`ShapeError::Length`] if `bias` does not hold `cols` values.
     pub fn add_row_broadcast(&mut self, x: Var, bias: Var) -> Result<Var, ShapeError> {
         let (xn, bn) = (self.node(x), self.node(bias));
-        let cols = xn.shape[1];
+        let cols = xn.shape.last();
         if bn.value.len() != cols {
             let what = "Tape::add_row_broadcast bias";
             return Err(ShapeError::Length { what, expected: cols, found: bn.value.len() });
@@ -99,7 +133,8 @@ impl<T: Scalar> Tape<T> {
     /// The matrix product `a b` of `a` `[m, k]` and `b` `[k, n]`.
     ///
     /// # Errors
-    /// [`ShapeError::MatrixMismatch`] if the inner dimensions differ.
+    /// [`ShapeError::Rank`] unless both are matrices; [`ShapeError::MatrixMismatch`] if the
+    /// inner dimensions differ.
     ///
     /// ```
     /// use monograd_core::Tape;
@@ -112,20 +147,21 @@ impl<T: Scalar> Tape<T> {
         let (ai, bi) = (self.node_index(a), self.node_index(b));
         let Tape { nodes, pack } = self;
         let (an, bn) = (&nodes[ai], &nodes[bi]);
-        let ([m, k], [k2, n]) = (an.shape, bn.shape);
+        let ([m, k], [k2, n]) = (an.shape.expect("Tape::matmul a")?, bn.shape.expect("Tape::matmul b")?);
         if k != k2 {
-            return Err(mismatch(matmul::NAME, an.shape, bn.shape, [m, n]));
+            return Err(mismatch(matmul::NAME, [m, k], [k2, n], [m, n]));
         }
         let tracked = an.tracked || bn.tracked;
         let mut y = vec![T::ZERO; m * n];
         matmul::forward(&an.value, &bn.value, &mut y, m, k, n, pack);
-        Ok(self.push(y, [m, n], Op::Matmul { a: a.0, b: b.0 }, tracked))
+        Ok(self.push(y, [m, n], Op::Matmul { a: a.0, b: b.0, m, k, n }, tracked))
     }
 
     /// A dense layer in PyTorch's layout: `x Wᵀ + b` for `x` `[batch, in]`, `w`
     /// `[out, in]` and an optional bias of `out` values.
     ///
     /// # Errors
+    /// [`ShapeError::Rank`] unless `x` and `w` are matrices;
     /// [`ShapeError::MatrixMismatch`] if `x` and `w` disagree on `in`;
     /// [`ShapeError::Length`] if the bias does not hold `out` values.
     ///
@@ -149,9 +185,9 @@ impl<T: Scalar> Tape<T> {
         let (xi, wi, bi) = (self.node_index(x), self.node_index(w), b.map(|b| self.node_index(b)));
         let Tape { nodes, pack } = self;
         let (xn, wn) = (&nodes[xi], &nodes[wi]);
-        let ([batch, inp], [out, w_in]) = (xn.shape, wn.shape);
+        let ([batch, inp], [out, w_in]) = (xn.shape.expect("Tape::linear x")?, wn.shape.expect("Tape::linear w")?);
         if inp != w_in {
-            return Err(mismatch(linear::NAME, xn.shape, [w_in, out], [batch, out]));
+            return Err(mismatch(linear::NAME, [batch, inp], [w_in, out], [batch, out]));
         }
         let mut tracked = xn.tracked || wn.tracked;
         let bias = match bi {
@@ -167,7 +203,7 @@ impl<T: Scalar> Tape<T> {
         };
         let mut y = vec![T::ZERO; batch * out];
         linear::forward(&xn.value, &wn.value, bias, &mut y, inp, out, pack);
-        Ok(self.push(y, [batch, out], Op::Linear { x: x.0, w: w.0, b: b.map(|b| b.0) }, tracked))
+        Ok(self.push(y, [batch, out], Op::Linear { x: x.0, w: w.0, b: b.map(|b| b.0), inp, out }, tracked))
     }
 
     /// The sum of all elements, as a `[1, 1]` scalar.
@@ -184,78 +220,32 @@ impl<T: Scalar> Tape<T> {
         self.push(vec![m], [1, 1], Op::Mean(x.0), tracked)
     }
 
-    /// The sum of each row of `x` `[rows, cols]`, as `[rows, 1]`.
+    /// The sum of each row (over the last dimension) of `x`, whose last dimension becomes 1.
     pub fn row_sum(&mut self, x: Var) -> Var {
         let xn = self.node(x);
-        let ([rows, cols], tracked) = (xn.shape, xn.tracked);
-        let mut y = vec![T::ZERO; rows];
+        let (shape, tracked) = (xn.shape, xn.tracked);
+        let (cols, out) = (shape.last(), shape.with_last(1));
+        let mut y = vec![T::ZERO; out.numel().unwrap_or(0)];
         reduce::row_sum(&xn.value, &mut y, cols);
-        self.push(y, [rows, 1], Op::RowSum(x.0), tracked)
+        self.push(y, out, Op::RowSum(x.0), tracked)
     }
 
-    /// Softmax of each row.
+    /// Softmax of each row (over the last dimension).
     pub fn softmax(&mut self, x: Var) -> Var {
         let xn = self.node(x);
         let (shape, tracked) = (xn.shape, xn.tracked);
         let mut y = vec![T::ZERO; xn.value.len()];
-        softmax::softmax(&xn.value, &mut y, shape[1]);
+        softmax::softmax(&xn.value, &mut y, shape.last());
         self.push(y, shape, Op::Softmax(x.0), tracked)
     }
 
-    /// Log-softmax of each row.
+    /// Log-softmax of each row (over the last dimension).
     pub fn log_softmax(&mut self, x: Var) -> Var {
         let xn = self.node(x);
         let (shape, tracked) = (xn.shape, xn.tracked);
         let mut y = vec![T::ZERO; xn.value.len()];
-        softmax::log_softmax(&xn.value, &mut y, shape[1]);
+        softmax::log_softmax(&xn.value, &mut y, shape.last());
         self.push(y, shape, Op::LogSoftmax(x.0), tracked)
-    }
-
-    /// Mean squared error of `pred` against fixed `target` values (same count, row-major),
-    /// as a `[1, 1]` scalar. The target is data and gets no gradient.
-    ///
-    /// # Errors
-    /// [`ShapeError::Length`] if `target` does not have as many values as `pred`.
-    pub fn mse(&mut self, pred: Var, target: &[T]) -> Result<Var, ShapeError> {
-        let pn = self.node(pred);
-        if target.len() != pn.value.len() {
-            let what = "Tape::mse target";
-            return Err(ShapeError::Length { what, expected: pn.value.len(), found: target.len() });
-        }
-        let (l, tracked) = (loss::mse(&pn.value, target), pn.tracked);
-        Ok(self.push(vec![l], [1, 1], Op::Mse { pred: pred.0, target: target.to_vec() }, tracked))
-    }
-
-    /// Cross-entropy of `logits` `[batch, classes]` against one class index per row,
-    /// averaged over the batch, as a `[1, 1]` scalar (fused with log-softmax: stable).
-    ///
-    /// # Errors
-    /// [`ShapeError::Length`] if there is not one target per row;
-    /// [`ShapeError::IndexOutOfRange`] if a target is not below `classes`.
-    ///
-    /// ```
-    /// use monograd_core::Tape;
-    /// # fn main() -> Result<(), monograd_core::ShapeError> {
-    /// let mut tape = Tape::<f64>::new();
-    /// let logits = tape.leaf(vec![2.0, 2.0, 0.0, 0.0], [2, 2])?;
-    /// let loss = tape.cross_entropy(logits, &[0, 1])?;
-    /// assert!((tape.item(loss)? - core::f64::consts::LN_2).abs() < 1e-15);
-    /// let g = tape.backward(loss)?;
-    /// assert_eq!(g.get(logits), Some(&[-0.25, 0.25, 0.25, -0.25][..]));
-    /// assert!(tape.cross_entropy(logits, &[0, 2]).is_err());
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn cross_entropy(&mut self, logits: Var, targets: &[usize]) -> Result<Var, ShapeError> {
-        let ln = self.node(logits);
-        let [rows, classes] = ln.shape;
-        if targets.len() != rows {
-            let what = "Tape::cross_entropy targets";
-            return Err(ShapeError::Length { what, expected: rows, found: targets.len() });
-        }
-        let (l, tracked) = (loss::cross_entropy(&ln.value, targets, classes)?, ln.tracked);
-        let op = Op::CrossEntropy { logits: logits.0, targets: targets.to_vec() };
-        Ok(self.push(vec![l], [1, 1], op, tracked))
     }
 }
 

@@ -8,6 +8,7 @@ use super::*;
 use crate::gradcheck::{inputs, GradCase};
 use crate::ops::testing::{assert_close, gradcheck};
 use crate::ops::unary::{Exp, Gelu, Scale, Sigmoid, Tanh};
+use crate::ops::{linear, loss};
 
 /// A two-layer perceptron `out = tanh(x W1ᵀ + b1) W2ᵀ + b2` on a fixed batch; its
 /// differentiable inputs are the parameters `[W1; b1; W2; b2]`.

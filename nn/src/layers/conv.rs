@@ -11,7 +11,7 @@
 //! `OW`), as `torch.nn.Conv2d` computes them. `Conv1d` is the same over one row.
 //!
 //! Derivatives, with `col = im2col(x)` the `[CI·K·K, OH·OW]` matrix whose column `(oy, ox)`
-//! holds the inputs that output reads (see [`im2col`]):
+//! holds the inputs that output reads (see [`im2col`](monograd_core::kernels::im2col)):
 //!
 //! - `∂L/∂W = ∂L/∂y · colᵀ` (summed over the batch), `∂L/∂b[o] = Σ ∂L/∂y[o, ·, ·]`;
 //! - `∂L/∂x = col2im(Wᵀ · ∂L/∂y)`: every input receives the weights of the taps that read
@@ -19,18 +19,19 @@
 //!
 //! # How it runs
 //!
-//! Per sample, [`im2col`] unfolds `x` into the column buffer and one
-//! [`gemm`] computes `W [CO, CI·K·K] · col` straight
+//! Every convolution runs through [`ConvPlan`] (in `monograd_core::ops::conv`, which the
+//! eager tape calls too). Per sample, [`im2col`](monograd_core::kernels::im2col::im2col) unfolds `x` into the
+//! column buffer and one [`gemm`](monograd_core::kernels::gemm::gemm) computes `W [CO, CI·K·K] · col` straight
 //! into the sample's `[CO, OH·OW]` output (NCHW needs no transpose); a second pass adds the
 //! bias and, in [`Layer::forward_fused`], applies the activation. Backward unfolds `x`
 //! again, accumulates `dW += dY colᵀ`, then reuses the same buffer for `dcol = Wᵀ dY`,
-//! which [`col2im`] adds into `dx`. The column buffer is the layer's
+//! which [`col2im`](monograd_core::kernels::im2col::col2im) adds into `dx`. The column buffer is the layer's
 //! [`Layer::SCRATCH`] (`CI·K·K·OH·OW` values), taken from the front of `ctx.pack`; the
 //! rest of `ctx.pack` packs the GEMM operands. A `1 x 1` kernel with stride 1 and no
 //! padding needs no buffer: its column matrix is `x` itself.
 //!
 //! With less packing memory than `SCRATCH`, the layer computes the same values directly
-//! with [`conv2d_direct`] (tap by tap, no buffer), more slowly; and it always does so when
+//! with [`conv2d_direct`](monograd_core::kernels::im2col::conv2d_direct) (tap by tap, no buffer), more slowly; and it always does so when
 //! each output channel reads a single input channel (depthwise), where a matrix product
 //! would have nothing to reuse.
 //!
@@ -57,10 +58,10 @@
 //! hand-written code fails to compile.
 
 use super::Flat;
-use monograd_core::kernels::gemm::{gemm, MatMut, MatRef};
-use monograd_core::kernels::im2col::{col2im, conv2d_direct, conv2d_direct_backward, im2col, Conv2dGeometry};
+use monograd_core::kernels::im2col::Conv2dGeometry;
+pub(crate) use monograd_core::ops::conv::ConvPlan;
 use monograd_core::ops::unary::UnaryFn;
-use monograd_core::{Ctx, Layer, Rank2, Rank3, Rng, Scalar, ShapeError};
+use monograd_core::{Ctx, Layer, Rank2, Rank3, Rng, Scalar};
 
 /// The `Layer` items every convolution shares, around its plan (`plan_2d` or `plan_1d`
 /// with the layer's constants): no cache, the plan's scratch, forward with or without a
@@ -101,7 +102,7 @@ macro_rules! conv_passes {
         ) {
             let plan = const { $plan };
             let dw = grad.weight.flat_mut();
-            plan.backward($name, self.weight.flat(), x, dy, dx, dw, &mut grad.bias, ctx.pack);
+            plan.backward($name, self.weight.flat(), x, dy, dx, Some(dw), Some(&mut grad.bias), ctx.pack);
         }
     };
 }
@@ -441,243 +442,36 @@ pub(crate) const fn plan_2d(
         panic!("GroupedConv2d: the output channels must be a multiple of the groups (CO % G == 0)");
     }
     let geo = Conv2dGeometry::new(cig, input, [k, k], [s, s], [p, p], [d, d]);
-    ConvPlan::new(geo, output, groups, co / groups)
+    checked_plan(geo, output, groups, co / groups)
 }
 
 /// The plan of a 1-D convolution of `[CI, L]` samples to `[CO, LO]`; see [`plan_2d`].
 #[allow(clippy::too_many_arguments)]
 const fn plan_1d(ci: usize, co: usize, k: usize, s: usize, p: usize, d: usize, len: usize, out: usize) -> ConvPlan {
-    ConvPlan::new(Conv2dGeometry::new_1d(ci, len, k, s, p, d), [1, out], 1, co)
+    checked_plan(Conv2dGeometry::new_1d(ci, len, k, s, p, d), [1, out], 1, co)
 }
 
-/// How one sample of a (grouped) convolution is computed: the geometry of one group
-/// (its `channels()` are the input channels per group), the number of groups and the
-/// output channels per group. Every convolution layer runs through it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ConvPlan {
-    geo: Conv2dGeometry,
+/// The plan of a convolution layer, checked at compile time (in a constant): the kernel
+/// fits and the output size is the one the layer was declared with.
+const fn checked_plan(
+    geo: Option<Conv2dGeometry>,
+    output: [usize; 2],
     groups: usize,
     out_per_group: usize,
-}
-
-impl ConvPlan {
-    /// The plan, checking at compile time (in a constant) that the kernel fits and that
-    /// the output size is the one the layer was declared with.
-    pub(crate) const fn new(
-        geo: Option<Conv2dGeometry>,
-        output: [usize; 2],
-        groups: usize,
-        out_per_group: usize,
-    ) -> Self {
-        let Some(geo) = geo else {
-            panic!(
-                "convolution: the kernel, stride and dilation must be positive, and the dilated kernel \
-                 D * (K - 1) + 1 must fit the padded input H + 2 * P"
-            );
-        };
-        let o = geo.output();
-        if o[0] != output[0] || o[1] != output[1] {
-            panic!("convolution: the output size must be (H + 2 * P - D * (K - 1) - 1) / S + 1 along each axis");
-        }
-        Self { geo, groups, out_per_group }
+) -> ConvPlan {
+    let Some(geo) = geo else {
+        panic!(
+            "convolution: the kernel, stride and dilation must be positive, and the dilated kernel \
+             D * (K - 1) + 1 must fit the padded input H + 2 * P"
+        );
+    };
+    let o = geo.output();
+    if o[0] != output[0] || o[1] != output[1] {
+        panic!("convolution: the output size must be (H + 2 * P - D * (K - 1) - 1) / S + 1 along each axis");
     }
-
-    /// Values in one input sample.
-    const fn in_len(&self) -> usize {
-        self.groups * self.geo.input_len()
-    }
-
-    /// Values in one output sample.
-    const fn out_len(&self) -> usize {
-        self.groups * self.out_per_group * self.geo.col_cols()
-    }
-
-    /// Weights of one group: `[out_per_group, channels · K · K]`.
-    const fn group_weights(&self) -> usize {
-        self.out_per_group * self.geo.col_rows()
-    }
-
-    /// Whether every output channel reads one input channel: then a matrix product would
-    /// be a matrix-vector product per channel with nothing to reuse, and the direct
-    /// kernel is faster than unfolding the input first.
-    const fn direct_only(&self) -> bool {
-        self.geo.channels() == 1 && self.out_per_group == 1
-    }
-
-    /// The column buffer the GEMM path takes from the front of `ctx.pack`: one group's
-    /// column matrix, or nothing when the column matrix is the input itself or the
-    /// direct kernel runs anyway.
-    pub(crate) const fn scratch(&self) -> usize {
-        if self.direct_only() || self.geo.is_identity() {
-            0
-        } else {
-            self.geo.col_len()
-        }
-    }
-
-    /// Whether `pack` leaves room for the GEMM path.
-    fn uses_gemm(&self, pack: usize) -> bool {
-        !self.direct_only() && pack >= self.scratch()
-    }
-
-    /// `y = act(conv(x) + b)` for a batch, overwriting `y`.
-    ///
-    /// # Panics
-    /// If a slice does not fit the plan (a bug in the caller, which sizes the buffers).
-    #[allow(clippy::too_many_arguments)] // operands, output, scratch, activation
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn forward<T: Scalar>(
-        &self,
-        name: &str,
-        w: &[T],
-        b: &[T],
-        x: &[T],
-        y: &mut [T],
-        pack: &mut [T],
-        act: impl Fn(T) -> T,
-    ) {
-        let (inp, out, gw) = (self.in_len(), self.out_len(), self.group_weights());
-        let batch = samples(name, "y", y.len(), out);
-        expect_len(name, "x", x.len(), batch * inp);
-        expect_len(name, "weight", w.len(), self.groups * gw);
-        expect_len(name, "bias", b.len(), self.groups * self.out_per_group);
-        let g = &self.geo;
-        // A copy that only inlined code sees, so that the compiler keeps its sizes as the
-        // constants they are (`g` goes to the direct kernel, which is not inlined): the
-        // unfolding then copies rows of known length, with no call to memcpy.
-        let geo = self.geo;
-        let (rows, cols, gin) = (g.col_rows(), g.col_cols(), g.input_len());
-        let gout = self.out_per_group * cols;
-        let gemm_path = self.uses_gemm(pack.len());
-        let (col, pack) = pack.split_at_mut(if gemm_path { self.scratch() } else { 0 });
-        for s in 0..batch {
-            let (xs, ys) = (&x[s * inp..][..inp], &mut y[s * out..][..out]);
-            for k in 0..self.groups {
-                let (xg, yg, wg) = (&xs[k * gin..][..gin], &mut ys[k * gout..][..gout], &w[k * gw..][..gw]);
-                if gemm_path {
-                    // y_g = W_g · col_g, overwriting.
-                    let colm: &[T] = if g.is_identity() {
-                        xg
-                    } else {
-                        must(im2col(&geo, xg, col));
-                        col
-                    };
-                    let (wv, cv) = (
-                        must(MatRef::row_major(wg, self.out_per_group, rows)),
-                        must(MatRef::row_major(colm, rows, cols)),
-                    );
-                    must(gemm(T::ONE, wv, cv, T::ZERO, must(MatMut::row_major(yg, self.out_per_group, cols)), pack));
-                } else {
-                    yg.fill(T::ZERO);
-                    must(conv2d_direct(g, wg, xg, yg));
-                }
-            }
-            // The bias and the activation in one pass over the sample's output.
-            for (row, &bo) in ys.chunks_exact_mut(cols).zip(b) {
-                for v in row {
-                    *v = act(*v + bo);
-                }
-            }
-        }
-    }
-
-    /// `dw += dY · colᵀ`, `db += Σ dY`, and, when `dx` is given, `dx += col2im(Wᵀ · dY)`,
-    /// for a batch, group by group.
-    ///
-    /// # Panics
-    /// If a slice does not fit the plan.
-    #[allow(clippy::too_many_arguments)] // operands, three gradients, scratch
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn backward<T: Scalar>(
-        &self,
-        name: &str,
-        w: &[T],
-        x: &[T],
-        dy: &[T],
-        mut dx: Option<&mut [T]>,
-        dw: &mut [T],
-        db: &mut [T],
-        pack: &mut [T],
-    ) {
-        let (inp, out, gw) = (self.in_len(), self.out_len(), self.group_weights());
-        let batch = samples(name, "dy", dy.len(), out);
-        expect_len(name, "x", x.len(), batch * inp);
-        if let Some(dx) = &dx {
-            expect_len(name, "dx", dx.len(), batch * inp);
-        }
-        expect_len(name, "weight", w.len(), self.groups * gw);
-        expect_len(name, "weight gradient", dw.len(), self.groups * gw);
-        expect_len(name, "bias gradient", db.len(), self.groups * self.out_per_group);
-        let g = &self.geo;
-        // As in `forward`.
-        let geo = self.geo;
-        let (rows, cols, gin) = (g.col_rows(), g.col_cols(), g.input_len());
-        let (opg, gout) = (self.out_per_group, self.out_per_group * cols);
-        let gemm_path = self.uses_gemm(pack.len());
-        let (col, pack) = pack.split_at_mut(if gemm_path { self.scratch() } else { 0 });
-        for s in 0..batch {
-            let (xs, dys) = (&x[s * inp..][..inp], &dy[s * out..][..out]);
-            let mut dxs = dx.as_deref_mut().map(|d| &mut d[s * inp..][..inp]);
-            for k in 0..self.groups {
-                let (xg, dyg) = (&xs[k * gin..][..gin], &dys[k * gout..][..gout]);
-                let (wg, dwg) = (&w[k * gw..][..gw], &mut dw[k * gw..][..gw]);
-                let dxg = dxs.as_deref_mut().map(|d| &mut d[k * gin..][..gin]);
-                if !gemm_path {
-                    must(conv2d_direct_backward(g, wg, xg, dyg, dxg, Some(dwg)));
-                    continue;
-                }
-                let dyv = must(MatRef::row_major(dyg, opg, cols));
-                let wv = must(MatRef::row_major(wg, opg, rows));
-                if g.is_identity() {
-                    // The column matrix is x_g: dW_g += dY_g x_gᵀ, dx_g += W_gᵀ dY_g.
-                    let xv = must(MatRef::row_major(xg, rows, cols));
-                    must(gemm(T::ONE, dyv, xv.t(), T::ONE, must(MatMut::row_major(dwg, opg, rows)), pack));
-                    if let Some(dxg) = dxg {
-                        must(gemm(T::ONE, wv.t(), dyv, T::ONE, must(MatMut::row_major(dxg, rows, cols)), pack));
-                    }
-                } else {
-                    must(im2col(&geo, xg, col));
-                    let cv = must(MatRef::row_major(col, rows, cols));
-                    must(gemm(T::ONE, dyv, cv.t(), T::ONE, must(MatMut::row_major(dwg, opg, rows)), pack));
-                    if let Some(dxg) = dxg {
-                        // The columns are spent: the buffer now takes dcol = W_gᵀ dY_g.
-                        must(gemm(T::ONE, wv.t(), dyv, T::ZERO, must(MatMut::row_major(col, rows, cols)), pack));
-                        must(col2im(&geo, col, dxg));
-                    }
-                }
-            }
-            for (row, d) in dys.chunks_exact(cols).zip(db.iter_mut()) {
-                *d += row.iter().fold(T::ZERO, |a, &v| a + v);
-            }
-        }
-    }
-}
-
-/// The number of samples in a buffer of `len` values, `per` each; none when `per` is 0.
-#[track_caller]
-fn samples(layer: &str, buffer: &str, len: usize, per: usize) -> usize {
-    match len.checked_div(per) {
-        Some(n) if n * per == len => n,
-        Some(_) => panic!("{layer}: `{buffer}` holds {len} values, not a whole number of samples of {per}"),
-        None => 0,
-    }
-}
-
-#[track_caller]
-fn expect_len(layer: &str, buffer: &str, found: usize, expected: usize) {
-    if found != expected {
-        panic!("{layer}: `{buffer}` holds {found} values, expected {expected}");
-    }
-}
-
-/// Unwraps a kernel's result whose lengths the plan already checked.
-#[track_caller]
-fn must<V>(r: Result<V, ShapeError>) -> V {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("convolution: {e}"),
+    match ConvPlan::new(geo, groups, out_per_group) {
+        Some(plan) => plan,
+        None => panic!("convolution: the layer's buffers would not fit in memory"),
     }
 }
 

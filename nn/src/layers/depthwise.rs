@@ -283,10 +283,10 @@ impl<
             dplan.forward("SeparableConv2d", dw, &self.depthwise.bias, xs, h, rest, |v| v);
             dh.fill(T::ZERO);
             let gpw = grad.pointwise.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut();
-            pplan.backward("SeparableConv2d", pw, h, dys, Some(dh), gpw, &mut grad.pointwise.bias, rest);
+            pplan.backward("SeparableConv2d", pw, h, dys, Some(dh), Some(gpw), Some(&mut grad.pointwise.bias), rest);
             let dxs = dx.as_deref_mut().map(|d| &mut d[s * inp..][..inp]);
             let gdw = grad.depthwise.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut();
-            dplan.backward("SeparableConv2d", dw, xs, dh, dxs, gdw, &mut grad.depthwise.bias, rest);
+            dplan.backward("SeparableConv2d", dw, xs, dh, dxs, Some(gdw), Some(&mut grad.depthwise.bias), rest);
         }
     }
 }

@@ -12,13 +12,15 @@
 //! `(seed, step, i)`, where `step` counts the training passes and `i` is the element's
 //! index in the batch buffer. So the layer stores no mask: backward regenerates it from
 //! the step saved in the [`DropoutCache`], and a checkpoint that restores `seed` and
-//! `step` (two plain `u64` fields, not tensors) resumes with bit-identical masks.
+//! `step` (two plain `u64` fields, not tensors) resumes with bit-identical masks. The mask
+//! is [`DropoutMask`], in `monograd_core::ops::dropout`, which the eager tape uses too.
 //!
 //! # Shapes
 //! - input: any [`Shape`] `S`
 //! - output: `S`
 
 use monograd_core::module::{Counter, CounterKind, ParamUpdate, Path, Setting, Tensor};
+use monograd_core::ops::dropout::DropoutMask;
 use monograd_core::{Ctx, Layer, Module, OutputShape, Rng, Scalar, Shape};
 
 /// Zeroes each element with probability `p` in training and scales the rest by
@@ -108,8 +110,8 @@ impl Dropout {
 
     /// The mask of training step `step`: which elements survive, and the factor they are
     /// multiplied by.
-    fn mask(&self, step: u64) -> Mask {
-        Mask::new(self.p, self.seed, step)
+    fn mask(&self, step: u64) -> DropoutMask {
+        DropoutMask::new(self.p, self.seed, step)
     }
 }
 
@@ -117,71 +119,6 @@ impl Default for Dropout {
     /// PyTorch's default probability, `0.5`, with seed 0.
     fn default() -> Self {
         Self::new(0.5)
-    }
-}
-
-/// SplitMix64's output function: a bijection of `u64` that mixes every input bit into
-/// every output bit.
-#[inline]
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// SplitMix64's increment (the golden ratio in 64 bits).
-const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
-
-/// The mask of one training step: element `i` survives when the top 53 bits of its hash
-/// are at least `threshold = round(p 2^53)`, which happens with probability `1 - p` to
-/// within `2^-53`.
-#[derive(Clone, Copy, Debug)]
-struct Mask {
-    /// The key of this `(seed, step)`: element `i` hashes to `mix(key + (i + 1) GOLDEN)`,
-    /// the `i`-th output of a SplitMix64 stream started at `key`.
-    key: u64,
-    threshold: u64,
-    /// `1 / (1 - p)`, or 0 when every element is dropped.
-    scale: f64,
-}
-
-impl Mask {
-    fn new(p: f64, seed: u64, step: u64) -> Self {
-        // The step is mixed before it meets the seed, so that neighbouring pairs (seed 1 at
-        // step 2, seed 2 at step 1) get unrelated keys.
-        let key = mix(seed ^ mix(step.wrapping_add(GOLDEN)));
-        const ONE: f64 = (1u64 << 53) as f64;
-        // NaN or p <= 0 keeps everything; p >= 1 drops everything, as PyTorch does.
-        let (threshold, scale) = if p.is_nan() || p <= 0.0 {
-            (0, 1.0)
-        } else if p >= 1.0 {
-            (1u64 << 53, 0.0)
-        } else {
-            // Rounded to nearest (`f64::round` is not in core): p 2^53 + 0.5, truncated.
-            ((p * ONE + 0.5) as u64, 1.0 / (1.0 - p))
-        };
-        Self { key, threshold, scale }
-    }
-
-    /// Whether element `i` survives.
-    #[inline]
-    fn keeps(&self, i: usize) -> bool {
-        let h = mix(self.key.wrapping_add((i as u64).wrapping_add(1).wrapping_mul(GOLDEN)));
-        (h >> 11) >= self.threshold
-    }
-
-    /// `out_i = m_i in_i / (1 - p)` (or `out_i += ...` when `accumulate`).
-    #[inline]
-    fn apply<T: Scalar>(&self, input: &[T], out: &mut [T], accumulate: bool) {
-        let scale = T::from_f64(self.scale);
-        for (i, (o, &v)) in out.iter_mut().zip(input).enumerate() {
-            let m = if self.keeps(i) { v * scale } else { T::ZERO };
-            if accumulate {
-                *o += m;
-            } else {
-                *o = m;
-            }
-        }
     }
 }
 

@@ -10,13 +10,15 @@
 //! Indices travel as values of the scalar type (whole numbers, exact in `f32` below
 //! 2^24). [`Layer::check_input`] rejects any that is not a whole number below `V`, so
 //! that bad data is an `Err`; forward and backward, which may then assume valid indices,
-//! still never panic: they skip an invalid one (forward writes a zero row for it).
+//! still never panic: they skip an invalid one (forward writes a zero row for it). The
+//! lookup is [`monograd_core::ops::embedding`], which the eager tape calls too.
 //!
 //! # Shapes
 //! - input: [`Rank1<L>`] per sample, `[batch, L]` token indices
 //! - output: [`Rank2<L, D>`] per sample, `[batch, L, D]`
 //! - `weight`: `[V, D]`
 
+use monograd_core::ops::embedding::{self, token};
 use monograd_core::{Ctx, Layer, OutputShape, Rank1, Rank2, Rng, Scalar, ShapeError};
 
 /// A table of `V` learned vectors of `D` values, looked up by token index, like
@@ -40,25 +42,6 @@ use monograd_core::{Ctx, Layer, OutputShape, Rank1, Rank2, Rng, Scalar, ShapeErr
 pub struct Embedding<const V: usize, const D: usize, T = f32> {
     /// `[V, D]`: row `v` is the vector of token `v`.
     pub weight: [[T; D]; V],
-}
-
-/// Why a value is not a token index below `V`: `Ok` holds the row.
-#[inline]
-fn token<T: Scalar>(v: T, vocab: usize) -> Result<usize, ShapeError> {
-    let f = v.to_f64();
-    // NaN fails every comparison; the round trip through u64 rejects fractions.
-    if !(f >= 0.0 && f < u64::MAX as f64 && (f as u64) as f64 == f) {
-        return Err(ShapeError::IndexOutOfRange {
-            what: "Embedding input: a token is not a non-negative whole number",
-            index: usize::MAX,
-            bound: vocab,
-        });
-    }
-    let i = usize::try_from(f as u64).unwrap_or(usize::MAX);
-    if i >= vocab {
-        return Err(ShapeError::IndexOutOfRange { what: "Embedding input", index: i, bound: vocab });
-    }
-    Ok(i)
 }
 
 impl<const V: usize, const D: usize, T: Scalar> Embedding<V, D, T> {
@@ -113,17 +96,7 @@ impl<const V: usize, const D: usize, const L: usize, T: Scalar> Layer<T, Rank1<L
 
     #[inline]
     fn forward(&self, x: &[T], y: &mut [T], _: &mut Ctx<'_, T>) {
-        debug_assert_eq!(x.len() * D, y.len());
-        if D == 0 {
-            return;
-        }
-        for (&v, row) in x.iter().zip(y.chunks_exact_mut(D)) {
-            match token(v, V) {
-                Ok(i) => row.copy_from_slice(&self.weight[i]),
-                // Not reachable after `check_input`; a zero row rather than a panic.
-                Err(_) => row.fill(T::ZERO),
-            }
-        }
+        embedding::embedding(self.weight.as_flattened(), x, y, D);
     }
 
     /// Scatter-adds `dy` into the rows of `grad.weight`; `dx` is left as it is (indices
@@ -139,16 +112,7 @@ impl<const V: usize, const D: usize, const L: usize, T: Scalar> Layer<T, Rank1<L
         grad: &mut Self,
         _: &mut Ctx<'_, T>,
     ) {
-        if D == 0 {
-            return;
-        }
-        for (&v, g) in x.iter().zip(dy.chunks_exact(D)) {
-            if let Ok(i) = token(v, V) {
-                for (w, &g) in grad.weight[i].iter_mut().zip(g) {
-                    *w += g;
-                }
-            }
-        }
+        embedding::embedding_backward(x, dy, grad.weight.as_flattened_mut(), D);
     }
 }
 

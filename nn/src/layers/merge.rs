@@ -4,9 +4,11 @@
 //! - `Add`: `a`: `S`, `b`: `S` → `S`
 //! - `Concat`: joins along the first dimension, per sample: `Rank1<A>` and `Rank1<B>` →
 //!   `Rank1<A + B>`; `Rank3<C1, H, W>` and `Rank3<C2, H, W>` → `Rank3<C1 + C2, H, W>`
-//!   (channels, as `torch.cat(dim=1)` on NCHW).
+//!   (channels, as `torch.cat(dim=1)` on NCHW); the math is
+//!   [`monograd_core::ops::concat`], which the eager tape calls too.
 
 use monograd_core::ops::binary::{self, Add as AddOp};
+use monograd_core::ops::concat::{concat, concat_backward};
 use monograd_core::{Merge, Rank1, Rank3, Scalar, Shape};
 
 /// Elementwise sum of two branches: `y = a + b`. Its backward passes `dy` to both.
@@ -52,31 +54,6 @@ impl<T: Scalar, S: Shape> Merge<T, S, S, S> for Add {
 pub struct Concat;
 super::no_params!(Concat);
 
-/// Per sample: `a`'s `na` values, then `b`'s `nb`.
-fn concat<T: Scalar>(a: &[T], b: &[T], y: &mut [T], na: usize, nb: usize) {
-    for ((y, a), b) in y.chunks_exact_mut(na + nb).zip(a.chunks_exact(na.max(1))).zip(b.chunks_exact(nb.max(1))) {
-        y[..na].copy_from_slice(&a[..na]);
-        y[na..].copy_from_slice(&b[..nb]);
-    }
-}
-
-/// The adjoint of [`concat`]: splits `dy` and adds each part into its input's gradient.
-fn split_add<T: Scalar>(dy: &[T], da: Option<&mut [T]>, db: Option<&mut [T]>, na: usize, nb: usize) {
-    let add = |d: &mut [T], n: usize, off: usize| {
-        for (d, dy) in d.chunks_exact_mut(n.max(1)).zip(dy.chunks_exact(na + nb)) {
-            for (d, &g) in d.iter_mut().zip(&dy[off..off + n]) {
-                *d += g;
-            }
-        }
-    };
-    if let Some(da) = da {
-        add(da, na, 0);
-    }
-    if let Some(db) = db {
-        add(db, nb, na);
-    }
-}
-
 impl<T: Scalar, const A: usize, const B: usize, const C: usize> Merge<T, Rank1<A>, Rank1<B>, Rank1<C>> for Concat {
     #[inline]
     fn forward(&self, a: &[T], b: &[T], y: &mut [T]) {
@@ -86,7 +63,7 @@ impl<T: Scalar, const A: usize, const B: usize, const C: usize> Merge<T, Rank1<A
 
     #[inline]
     fn backward(&self, _a: &[T], _b: &[T], dy: &[T], da: Option<&mut [T]>, db: Option<&mut [T]>) {
-        split_add(dy, da, db, A, B);
+        concat_backward(dy, da, db, A, B);
     }
 }
 
@@ -101,7 +78,7 @@ impl<T: Scalar, const C1: usize, const C2: usize, const C: usize, const H: usize
 
     #[inline]
     fn backward(&self, _a: &[T], _b: &[T], dy: &[T], da: Option<&mut [T]>, db: Option<&mut [T]>) {
-        split_add(dy, da, db, C1 * H * W, C2 * H * W);
+        concat_backward(dy, da, db, C1 * H * W, C2 * H * W);
     }
 }
 

@@ -24,7 +24,9 @@
 //!   feature)
 //! - through running statistics (batch norm in inference): `∂L/∂x = γ s g`
 //!
-//! The running-statistics update is not differentiable and not part of the output.
+//! The running-statistics update is not differentiable and not part of the output. The
+//! normalisations themselves are [`monograd_core::ops::norm`], which the eager tape calls
+//! too; the layers add the running statistics and the shapes.
 //!
 //! # Shapes
 //! - `BatchNorm1d<C>`: `Rank1<C>` → `Rank1<C>` (`[batch, C]`), and `Rank2<C, L>` →
@@ -34,6 +36,7 @@
 //! - `weight`, `bias`, `running_mean`, `running_var`: `[C]` (`[N]` for layer norm);
 //!   `num_batches_tracked`: a scalar, PyTorch's int64
 
+use monograd_core::ops::norm::{self, ChannelStats};
 use monograd_core::{Ctx, Layer, OutputShape, Rank1, Rank2, Rank3, Scalar};
 
 /// What a training pass of a batch norm saves for backward: the batch statistics of each
@@ -57,20 +60,8 @@ impl<const C: usize, T: Scalar> Default for BatchNormCache<C, T> {
     }
 }
 
-/// The values of channel `c` in a batch of `[batch, channels, inner]`, one run of `inner`
-/// per sample.
-#[inline]
-fn channel<T>(x: &[T], c: usize, channels: usize, inner: usize) -> impl Iterator<Item = &[T]> {
-    x.chunks_exact(channels * inner).map(move |s| &s[c * inner..(c + 1) * inner])
-}
-
-/// The same, mutably.
-#[inline]
-fn channel_mut<T>(x: &mut [T], c: usize, channels: usize, inner: usize) -> impl Iterator<Item = &mut [T]> {
-    x.chunks_exact_mut(channels * inner).map(move |s| &mut s[c * inner..(c + 1) * inner])
-}
-
-/// A batch norm's tensors, borrowed: what the shared kernels below read.
+/// A batch norm's tensors, borrowed: what the shared functions of
+/// [`monograd_core::ops::norm`] read.
 struct Params<'a, T, const C: usize> {
     weight: &'a [T; C],
     bias: &'a [T; C],
@@ -81,103 +72,42 @@ struct Params<'a, T, const C: usize> {
 
 impl<T: Scalar, const C: usize> Params<'_, T, C> {
     /// Inference: `y = γ (x - running_mean) / √(running_var + ε) + β`.
+    #[inline]
     fn forward_eval(&self, x: &[T], y: &mut [T], inner: usize) {
-        debug_assert_eq!(x.len(), y.len());
-        if inner == 0 || C == 0 {
-            return;
-        }
-        for c in 0..C {
-            let scale = self.weight[c] * (self.running_var[c] + self.eps).sqrt().recip();
-            let (mean, shift) = (self.running_mean[c], self.bias[c]);
-            for (yr, xr) in channel_mut(y, c, C, inner).zip(channel(x, c, C, inner)) {
-                for (y, &x) in yr.iter_mut().zip(xr) {
-                    *y = (x - mean) * scale + shift;
-                }
-            }
-        }
+        norm::batch_norm_eval(x, y, self.weight, self.bias, self.running_mean, self.running_var, self.eps, inner);
     }
 
     /// Training: batch statistics into `cache`, then `y`. Returns the number of values
     /// per channel, `m`.
+    #[inline]
     fn forward_batch(&self, x: &[T], y: &mut [T], cache: &mut BatchNormCache<C, T>, inner: usize) -> usize {
-        debug_assert_eq!(x.len(), y.len());
         cache.batch_stats = true;
-        if inner == 0 || C == 0 {
-            return 0;
-        }
-        let m = x.len() / (C * inner) * inner;
-        if m == 0 {
-            return 0;
-        }
-        let inv_m = T::from_f64(1.0 / m as f64);
-        for c in 0..C {
-            // Two passes: the mean, then the squared deviations from it (no cancellation).
-            let sum = channel(x, c, C, inner).flatten().fold(T::ZERO, |s, &v| s + v);
-            let mean = sum * inv_m;
-            let sq = channel(x, c, C, inner).flatten().fold(T::ZERO, |s, &v| s + (v - mean) * (v - mean));
-            let var = sq * inv_m;
-            let inv_std = (var + self.eps).sqrt().recip();
-            (cache.mean[c], cache.var[c], cache.inv_std[c]) = (mean, var, inv_std);
-            let (scale, shift) = (self.weight[c] * inv_std, self.bias[c]);
-            for (yr, xr) in channel_mut(y, c, C, inner).zip(channel(x, c, C, inner)) {
-                for (y, &x) in yr.iter_mut().zip(xr) {
-                    *y = (x - mean) * scale + shift;
-                }
-            }
-        }
-        m
+        let (w, b, eps) = (self.weight, self.bias, self.eps);
+        norm::batch_norm_train(x, y, w, b, eps, inner, &mut cache.mean, &mut cache.var, &mut cache.inv_std)
     }
 
     /// Backward, through the batch statistics when `cache` holds them, else through the
     /// running ones. Adds into `dx` (when given), `dweight` and `dbias`.
     #[allow(clippy::too_many_arguments)] // the tensors of backward, the gradients, the layout
+    #[inline]
     fn backward(
         &self,
         x: &[T],
         cache: &BatchNormCache<C, T>,
         dy: &[T],
-        mut dx: Option<&mut [T]>,
+        dx: Option<&mut [T]>,
         dweight: &mut [T; C],
         dbias: &mut [T; C],
         inner: usize,
     ) {
-        if inner == 0 || C == 0 {
-            return;
-        }
-        let m = x.len() / (C * inner) * inner;
-        if m == 0 {
-            return;
-        }
-        let inv_m = T::from_f64(1.0 / m as f64);
-        for c in 0..C {
-            let (mean, inv_std) = if cache.batch_stats {
-                (cache.mean[c], cache.inv_std[c])
-            } else {
-                (self.running_mean[c], (self.running_var[c] + self.eps).sqrt().recip())
-            };
-            let (mut sum_g, mut sum_gx) = (T::ZERO, T::ZERO);
-            for (xr, gr) in channel(x, c, C, inner).zip(channel(dy, c, C, inner)) {
-                for (&x, &g) in xr.iter().zip(gr) {
-                    sum_g += g;
-                    sum_gx += g * (x - mean) * inv_std;
-                }
-            }
-            dbias[c] += sum_g;
-            dweight[c] += sum_gx;
-            let Some(dx) = dx.as_deref_mut() else { continue };
-            let k = self.weight[c] * inv_std;
-            // Through batch statistics, the mean and the variance depend on x too.
-            let (mean_g, mean_gx) =
-                if cache.batch_stats { (sum_g * inv_m, sum_gx * inv_m) } else { (T::ZERO, T::ZERO) };
-            for ((dr, xr), gr) in
-                channel_mut(dx, c, C, inner).zip(channel(x, c, C, inner)).zip(channel(dy, c, C, inner))
-            {
-                for ((d, &x), &g) in dr.iter_mut().zip(xr).zip(gr) {
-                    let xhat = (x - mean) * inv_std;
-                    *d += k * (g - mean_g - xhat * mean_gx);
-                }
-            }
-        }
+        let running_inv_std: [T; C];
+        let stats = if cache.batch_stats {
+            ChannelStats { mean: &cache.mean, inv_std: &cache.inv_std, from_batch: true }
+        } else {
+            running_inv_std = core::array::from_fn(|c| (self.running_var[c] + self.eps).sqrt().recip());
+            ChannelStats { mean: self.running_mean, inv_std: &running_inv_std, from_batch: false }
+        };
+        norm::batch_norm_backward(x, dy, self.weight, stats, dx, Some(dweight), Some(dbias), inner);
     }
 }
 
@@ -516,52 +446,15 @@ impl<const N: usize, T: Scalar> LayerNorm<N, T> {
         LayerNorm { weight: self.weight.map(&f), bias: self.bias.map(&f), eps: self.eps }
     }
 
-    /// The mean and `1 / √(σ² + ε)` of one row.
     #[inline]
-    fn stats(&self, row: &[T]) -> (T, T) {
-        let inv_n = T::from_f64(1.0 / N as f64);
-        let mean = row.iter().fold(T::ZERO, |s, &v| s + v) * inv_n;
-        let var = row.iter().fold(T::ZERO, |s, &v| s + (v - mean) * (v - mean)) * inv_n;
-        (mean, (var + T::from_f64(self.eps)).sqrt().recip())
-    }
-
     fn forward_rows(&self, x: &[T], y: &mut [T]) {
-        debug_assert_eq!(x.len(), y.len());
-        if N == 0 {
-            return;
-        }
-        for (yr, xr) in y.chunks_exact_mut(N).zip(x.chunks_exact(N)) {
-            let (mean, inv_std) = self.stats(xr);
-            for (((y, &x), &w), &b) in yr.iter_mut().zip(xr).zip(&self.weight).zip(&self.bias) {
-                *y = (x - mean) * inv_std * w + b;
-            }
-        }
+        norm::layer_norm(x, y, &self.weight, &self.bias, T::from_f64(self.eps));
     }
 
-    fn backward_rows(&self, x: &[T], dy: &[T], mut dx: Option<&mut [T]>, grad: &mut Self) {
-        if N == 0 {
-            return;
-        }
-        let inv_n = T::from_f64(1.0 / N as f64);
-        for (r, (xr, gr)) in x.chunks_exact(N).zip(dy.chunks_exact(N)).enumerate() {
-            let (mean, inv_std) = self.stats(xr);
-            // g_j = dy_j γ_j is the gradient of x̂_j; its mean and its mean against x̂.
-            let (mut sum_g, mut sum_gx) = (T::ZERO, T::ZERO);
-            for (j, (&x, &d)) in xr.iter().zip(gr).enumerate() {
-                let xhat = (x - mean) * inv_std;
-                grad.weight[j] += d * xhat;
-                grad.bias[j] += d;
-                let g = d * self.weight[j];
-                sum_g += g;
-                sum_gx += g * xhat;
-            }
-            let Some(dr) = dx.as_deref_mut().and_then(|dx| dx.get_mut(r * N..(r + 1) * N)) else { continue };
-            let (mean_g, mean_gx) = (sum_g * inv_n, sum_gx * inv_n);
-            for (j, (d, &x)) in dr.iter_mut().zip(xr).enumerate() {
-                let xhat = (x - mean) * inv_std;
-                *d += inv_std * (gr[j] * self.weight[j] - mean_g - xhat * mean_gx);
-            }
-        }
+    #[inline]
+    fn backward_rows(&self, x: &[T], dy: &[T], dx: Option<&mut [T]>, grad: &mut Self) {
+        let (dw, db) = (Some(&mut grad.weight[..]), Some(&mut grad.bias[..]));
+        norm::layer_norm_backward(x, dy, &self.weight, T::from_f64(self.eps), dx, dw, db);
     }
 }
 

@@ -14,14 +14,15 @@
 //!   a flatten); every element receives `∂L/∂y[c] / (H·W)`.
 //!
 //! Overlapping windows (`S < K`) add their gradients. None of these layers has parameters
-//! or allocates, and each works at every scalar, dual numbers included.
+//! or allocates, and each works at every scalar, dual numbers included. The math is in
+//! [`monograd_core::ops::pool`], which the eager tape calls too.
 //!
 //! # Shapes
 //! - [`MaxPool2d<K, S>`](MaxPool2d), [`AvgPool2d<K, S>`](AvgPool2d): [`Rank3<C, H, W>`] →
 //!   [`Rank3<C, OH, OW>`] (`S` defaults to `K`)
 //! - [`GlobalAvgPool2d`]: [`Rank3<C, H, W>`] → [`Rank1<C>`]
 
-use monograd_core::kernels::im2col::conv2d_out_size;
+use monograd_core::ops::pool::{self, Pool2dGeometry};
 use monograd_core::{Ctx, Layer, OutputShape, Rank1, Rank3, Scalar};
 
 /// Implements `Module` for a parameterless pooling layer with const parameters `K`, `S`.
@@ -54,27 +55,17 @@ macro_rules! no_params_pool {
     };
 }
 
-/// Checks at compile time (in a constant) that `K x K` windows at stride `S` over `H x W`
-/// give `OH x OW`.
-const fn check_pool(k: usize, s: usize, input: [usize; 2], output: [usize; 2]) {
-    let oh = conv2d_out_size(input[0], k, s, 0, 1);
-    let ow = conv2d_out_size(input[1], k, s, 0, 1);
-    let (Some(oh), Some(ow)) = (oh, ow) else {
+/// The geometry of `K x K` windows at stride `S` over `C x H x W`, checked at compile time
+/// (in a constant) to give `OH x OW`.
+const fn check_pool(c: usize, k: usize, s: usize, input: [usize; 2], output: [usize; 2]) -> Pool2dGeometry {
+    let Some(g) = Pool2dGeometry::new(c, input, k, s) else {
         panic!("pooling: the window and the stride must be positive, and the window K must fit the input");
     };
-    if oh != output[0] || ow != output[1] {
+    let o = g.output();
+    if o[0] != output[0] || o[1] != output[1] {
         panic!("pooling: the output size must be (H - K) / S + 1 along each axis");
     }
-}
-
-/// The number of samples in a buffer of `len` values, `per` each.
-#[track_caller]
-fn samples(layer: &str, len: usize, per: usize, x: usize, x_per: usize) -> usize {
-    let n = len.checked_div(per).unwrap_or(0);
-    if n * per != len || n * x_per != x {
-        panic!("{layer}: {len} output values and {x} input values are not the same number of samples");
-    }
-    n
+    g
 }
 
 /// Max pooling over `K x K` windows at stride `S`: `torch.nn.MaxPool2d(K, S)`.
@@ -102,30 +93,6 @@ impl<const K: usize, const S: usize> MaxPool2d<K, S> {
     pub const ZERO: Self = Self;
 }
 
-/// Where the maximum of the `K x K` window starting at column `x0` of `rows` (the window's
-/// `K` input rows) lies, as `(i, j)` in the window, with its value: the first maximum in
-/// row-major order, a NaN counting as a maximum. Forward and backward both call it, so
-/// the gradient goes exactly where the value came from.
-#[inline(always)]
-fn window_max<T: Scalar, const K: usize>(rows: &[&[T]; K], x0: usize) -> (usize, usize, T) {
-    let (mut at, mut best) = ((0, 0), rows[0][x0]);
-    for (i, row) in rows.iter().enumerate() {
-        for (j, &v) in row[x0..x0 + K].iter().enumerate() {
-            // `v != v` is NaN for floats; partial_cmp is None for NaN at every scalar.
-            if v > best || v.partial_cmp(&v).is_none() {
-                (at, best) = ((i, j), v);
-            }
-        }
-    }
-    (at.0, at.1, best)
-}
-
-/// The `K` input rows of a `W`-wide plane that the windows of output row `oy` read.
-#[inline(always)]
-fn window_rows<T, const K: usize, const S: usize, const W: usize>(plane: &[T], oy: usize) -> [&[T]; K] {
-    core::array::from_fn(|i| &plane[(oy * S + i) * W..][..W])
-}
-
 impl<
         T: Scalar,
         const K: usize,
@@ -141,41 +108,13 @@ impl<
 
     #[inline]
     fn forward(&self, x: &[T], y: &mut [T], _: &mut Ctx<'_, T>) {
-        const { check_pool(K, S, [H, W], [OH, OW]) };
-        if OH * OW == 0 {
-            return;
-        }
-        samples("MaxPool2d", y.len(), C * OH * OW, x.len(), C * H * W);
-        // Row by row, with each window's rows sliced once: a third of the instructions of
-        // indexing the plane per element (W4's two poolings).
-        for (plane, out) in x.chunks_exact(H * W).zip(y.chunks_exact_mut(OH * OW)) {
-            for (oy, orow) in out.chunks_exact_mut(OW).enumerate() {
-                let rows = window_rows::<T, K, S, W>(plane, oy);
-                for (ox, o) in orow.iter_mut().enumerate() {
-                    *o = window_max(&rows, ox * S).2;
-                }
-            }
-        }
+        pool::max_pool2d(&const { check_pool(C, K, S, [H, W], [OH, OW]) }, x, y);
     }
 
     #[inline]
     fn backward(&self, x: &[T], _y: &[T], _: &(), dy: &[T], dx: Option<&mut [T]>, _: &mut Self, _: &mut Ctx<'_, T>) {
-        const { check_pool(K, S, [H, W], [OH, OW]) };
-        let Some(dx) = dx else { return };
-        if OH * OW == 0 {
-            return;
-        }
-        samples("MaxPool2d", dy.len(), C * OH * OW, dx.len(), C * H * W);
-        for ((plane, dplane), grad) in
-            x.chunks_exact(H * W).zip(dx.chunks_exact_mut(H * W)).zip(dy.chunks_exact(OH * OW))
-        {
-            for (oy, grow) in grad.chunks_exact(OW).enumerate() {
-                let rows = window_rows::<T, K, S, W>(plane, oy);
-                for (ox, &g) in grow.iter().enumerate() {
-                    let (i, j, _) = window_max(&rows, ox * S);
-                    dplane[(oy * S + i) * W + ox * S + j] += g;
-                }
-            }
+        if let Some(dx) = dx {
+            pool::max_pool2d_backward(&const { check_pool(C, K, S, [H, W], [OH, OW]) }, x, dy, dx);
         }
     }
 }
@@ -216,46 +155,13 @@ impl<
 
     #[inline]
     fn forward(&self, x: &[T], y: &mut [T], _: &mut Ctx<'_, T>) {
-        const { check_pool(K, S, [H, W], [OH, OW]) };
-        if OH * OW == 0 {
-            return;
-        }
-        samples("AvgPool2d", y.len(), C * OH * OW, x.len(), C * H * W);
-        let count = T::from_f64((K * K) as f64);
-        for (plane, out) in x.chunks_exact(H * W).zip(y.chunks_exact_mut(OH * OW)) {
-            for (p, o) in out.iter_mut().enumerate() {
-                let first = (p / OW) * S * W + (p % OW) * S;
-                let mut sum = T::ZERO;
-                for i in 0..K {
-                    for &v in &plane[first + i * W..][..K] {
-                        sum += v;
-                    }
-                }
-                // Divided, not multiplied by 1/K², as PyTorch does.
-                *o = sum / count;
-            }
-        }
+        pool::avg_pool2d(&const { check_pool(C, K, S, [H, W], [OH, OW]) }, x, y);
     }
 
     #[inline]
     fn backward(&self, _x: &[T], _y: &[T], _: &(), dy: &[T], dx: Option<&mut [T]>, _: &mut Self, _: &mut Ctx<'_, T>) {
-        const { check_pool(K, S, [H, W], [OH, OW]) };
-        let Some(dx) = dx else { return };
-        if OH * OW == 0 {
-            return;
-        }
-        samples("AvgPool2d", dy.len(), C * OH * OW, dx.len(), C * H * W);
-        let count = T::from_f64((K * K) as f64);
-        for (dplane, grad) in dx.chunks_exact_mut(H * W).zip(dy.chunks_exact(OH * OW)) {
-            for (p, &g) in grad.iter().enumerate() {
-                let first = (p / OW) * S * W + (p % OW) * S;
-                let share = g / count;
-                for i in 0..K {
-                    for d in &mut dplane[first + i * W..][..K] {
-                        *d += share;
-                    }
-                }
-            }
+        if let Some(dx) = dx {
+            pool::avg_pool2d_backward(&const { check_pool(C, K, S, [H, W], [OH, OW]) }, dy, dx);
         }
     }
 }
@@ -291,24 +197,14 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Layer<T, Rank3<C
     #[inline]
     fn forward(&self, x: &[T], y: &mut [T], _: &mut Ctx<'_, T>) {
         const { assert!(H * W > 0, "GlobalAvgPool2d: the mean of an empty plane is undefined") };
-        samples("GlobalAvgPool2d", y.len(), C, x.len(), C * H * W);
-        let count = T::from_f64((H * W) as f64);
-        for (plane, o) in x.chunks_exact(H * W).zip(y.iter_mut()) {
-            *o = plane.iter().fold(T::ZERO, |a, &v| a + v) / count;
-        }
+        pool::global_avg_pool2d(x, y, H * W);
     }
 
     #[inline]
     fn backward(&self, _x: &[T], _y: &[T], _: &(), dy: &[T], dx: Option<&mut [T]>, _: &mut Self, _: &mut Ctx<'_, T>) {
         const { assert!(H * W > 0, "GlobalAvgPool2d: the mean of an empty plane is undefined") };
-        let Some(dx) = dx else { return };
-        samples("GlobalAvgPool2d", dy.len(), C, dx.len(), C * H * W);
-        let count = T::from_f64((H * W) as f64);
-        for (dplane, &g) in dx.chunks_exact_mut(H * W).zip(dy) {
-            let share = g / count;
-            for d in dplane {
-                *d += share;
-            }
+        if let Some(dx) = dx {
+            pool::global_avg_pool2d_backward(dy, dx, H * W);
         }
     }
 }
