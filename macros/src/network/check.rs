@@ -213,7 +213,7 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
                         defer.check(
                             quote!(#want == #got),
                             vec![
-                                Part::Text(format!("expects ")),
+                                Part::Text("expects ".into()),
                                 Part::Num(want),
                                 Part::Text(format!(" inputs, but {} yields ", src(0))),
                                 Part::Num(got),
