@@ -233,7 +233,7 @@ fn non_literal_settings_are_checked_at_construction() {
     fn probability() -> f64 {
         std::hint::black_box(1.5)
     }
-    let caught = std::panic::catch_unwind(Computed::<f32>::default).err().expect("a panic");
+    let caught = std::panic::catch_unwind(Computed::<f32>::default).expect_err("a panic");
     let msg = caught.downcast_ref::<&str>().copied().unwrap_or_default();
     assert!(msg.contains("Dropout: the probability must be in [0, 1]"), "{msg}");
 }

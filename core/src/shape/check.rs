@@ -67,6 +67,12 @@ pub const fn conv_out(input: usize, k: usize, s: usize, p: usize, d: usize) -> u
     (padded - span) / s + 1
 }
 
+/// Whether two dimensions are equal (a function rather than `==`, so that a check of
+/// `HIDDEN` against `HIDDEN` in generated code is no lint of the user's).
+pub const fn equal(a: usize, b: usize) -> bool {
+    a == b
+}
+
 /// Whether two shapes have the same dimensions.
 pub const fn same_dims(a: &[usize], b: &[usize]) -> bool {
     if a.len() != b.len() {
