@@ -178,7 +178,7 @@ impl fmt::Display for Cause {
             }
             Self::HugeInput { sample, in_batch, value } => write!(
                 f,
-                "sample {sample} of the data (number {in_batch} in the batch) holds {value:e}, whose square overflows"
+                "sample {sample} of the data (number {in_batch} in the batch) holds {value:.3e}, whose square overflows"
             ),
             Self::LearningRate(lr) => {
                 write!(
