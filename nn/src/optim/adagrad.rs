@@ -133,6 +133,11 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adagrad<T, S> {
     fn try_step<M: Module<T>>(&mut self, model: &mut M, grad: &M) -> Result<(), OptimError> {
         self.validate()?;
         let (eps, wd, maximize) = (self.eps, self.weight_decay, self.maximize);
+        // A count restored from a file may be anything: checked, before anything changes.
+        let next = self
+            .steps
+            .checked_add(1)
+            .ok_or(OptimError::Config { optimizer: "Adagrad", problem: "the step count would overflow" })?;
         let clr = self.lr / (T::ONE + T::from_f64(self.steps as f64) * self.lr_decay);
         let params = M::PARAMS;
         let state = self.state.take(self.state_len(params), "Adagrad state")?;
@@ -150,7 +155,7 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adagrad<T, S> {
                 *p -= clr * (g / (s.sqrt() + eps));
             }
         });
-        self.steps += 1;
+        self.steps = next;
         Ok(())
     }
 

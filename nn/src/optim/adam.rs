@@ -208,7 +208,12 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adam<T, S> {
         let (lr, beta1, beta2, eps, wd) = (self.lr, self.beta1, self.beta2, self.eps, self.weight_decay);
         let (decoupled, amsgrad, maximize) = (self.decoupled, self.amsgrad, self.maximize);
         let first = self.steps == 0;
-        let t = T::from_f64((self.steps + 1) as f64);
+        // A count restored from a file may be anything: checked, before anything changes.
+        let next = self
+            .steps
+            .checked_add(1)
+            .ok_or(OptimError::Config { optimizer: self.name(), problem: "the step count would overflow" })?;
+        let t = T::from_f64(next as f64);
         let step_size = lr / (T::ONE - beta1.powf(t));
         let bc2_sqrt = (T::ONE - beta2.powf(t)).sqrt();
         let decay = T::ONE - lr * wd;
@@ -249,7 +254,7 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adam<T, S> {
                 value[i] -= step_size * (m[i] / denom);
             }
         });
-        self.steps += 1;
+        self.steps = next;
         Ok(())
     }
 
@@ -311,6 +316,17 @@ mod tests {
         opt.step(&mut m, &g);
         opt.step(&mut m, &g);
         assert_eq!(opt.steps(), 2);
+    }
+
+    #[test]
+    fn a_step_count_at_its_limit_is_an_error_not_an_overflow() {
+        let (mut m, g) = tiny();
+        let before = m.clone();
+        let mut opt = Adam::with_state(0.01, [0.0f64; 12]);
+        opt.steps = u64::MAX;
+        let e = opt.try_step(&mut m, &g).unwrap_err();
+        assert_eq!(e, OptimError::Config { optimizer: "Adam", problem: "the step count would overflow" });
+        assert_eq!((m, opt.steps), (before, u64::MAX));
     }
 
     #[test]

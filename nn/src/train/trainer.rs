@@ -735,8 +735,9 @@ where
                 save = false;
             }
             let Some(batch) = epoch.next_batch() else { break };
+            // Counters may come from a checkpoint: checked where they grow.
             let next = steps.checked_add(1).ok_or(TrainError::Overflow { what: "step count" })?;
-            b += 1;
+            b = b.checked_add(1).ok_or(TrainError::Overflow { what: "batch count" })?;
             let inputs: &[T] = match augment {
                 Some(f) => {
                     x.clear();
@@ -754,7 +755,7 @@ where
             dy.resize(y.len(), T::ZERO);
             let l = loss.backward(y, batch.targets, dy)?;
             if let Some(m) = metric {
-                correct += m.correct(y, batch.targets);
+                correct = correct.saturating_add(m.correct(y, batch.targets));
             }
             *steps = next;
             since += 1;
@@ -789,7 +790,7 @@ where
             }
             let n = batch.len();
             loss_sum += l.to_f64() * n as f64;
-            samples += n;
+            samples = samples.saturating_add(n);
             history.steps.push((index as f64 + b as f64 / per_epoch as f64, l.to_f64() as f32));
             let so_far = Metrics::from_sums(loss_sum, metric.as_ref().map(|_| correct), samples);
             let report = StepReport {
