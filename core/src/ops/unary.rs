@@ -455,8 +455,11 @@ impl UnaryFn for Abs {
         } else if x < T::ZERO {
             -x
         } else {
-            // 0 at ±0, NaN at NaN (as PyTorch's `abs`).
-            x - x
+            // 0 at ±0 (never -0), NaN at NaN, as PyTorch's `abs`; for dual numbers a zero
+            // derivative.
+            #[allow(clippy::eq_op)]
+            let zero_or_nan = x - x;
+            zero_or_nan
         }
     }
     #[inline]

@@ -197,7 +197,8 @@ fn fields(meta: &Metadata<'_>, run: &RunState, batch_size: usize, drop_last: boo
 /// counts, which cannot exceed the run's.
 fn check_rows(f: &Fields, rows: &[u8], optimizer: &[(String, u64)]) -> Result<(), (&'static str, String)> {
     let f64s: Vec<f64> = rows.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default())).collect();
-    let whole = |v: f64| v >= 0.0 && v <= 9_007_199_254_740_992.0 && v.fract() == 0.0;
+    // Whole numbers that f64 holds exactly (to 2^53).
+    let whole = |v: f64| (0.0..=9_007_199_254_740_992.0).contains(&v) && v.fract() == 0.0;
     let mut steps = 0usize;
     for (i, row) in f64s.chunks_exact(COLUMNS.len()).enumerate() {
         let epoch = i + 1;
