@@ -219,3 +219,17 @@ fn a_failed_step_continues_from_the_same_batch_once_the_cause_is_gone() {
     assert_eq!(bits(t.net()), bits(reference.net()));
     assert_eq!(t.history().steps, reference.history().steps);
 }
+
+#[test]
+fn a_label_out_of_range_is_an_error_that_leaves_batchnorm_as_it_was() {
+    // The forward pass had already moved BatchNorm's running statistics when the loss
+    // refused the label: the step is undone like any other.
+    let mut train = data(6);
+    train.targets_mut()[5] = 7;
+    let mut t = Trainer::new(Bn::new(&mut Rng::seed(0)), Sgd::new(0.1), CrossEntropyLoss::new()).batch_size(64);
+    let before = bits(t.net());
+    let e = t.fit(&train, None, &mut ()).unwrap_err();
+    assert!(matches!(e, TrainError::Shape(_)), "{e}");
+    assert_eq!(bits(t.net()), before);
+    assert_eq!(t.steps(), 0);
+}

@@ -44,8 +44,9 @@ pub enum Checks {
     /// copy and a scan of the parameters, buffers and optimizer state per step.
     Full,
     /// The loss and the gradient every step; everything every `n` steps (at least 1),
-    /// and at the end of each epoch. A failure undoes every step since the last full
-    /// check (at most `n`, never across an epoch's start).
+    /// and at the end of each epoch. A failure (a non-finite value, or any error of a
+    /// step, such as a label out of range) undoes every step since the last full check
+    /// (at most `n`, never across an epoch's start).
     Every(usize),
 }
 

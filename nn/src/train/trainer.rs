@@ -718,8 +718,20 @@ where
                 });
             }};
         }
+        // Undoes every step since the snapshot, the forward pass of this one included
+        // (running statistics, dropout's step), and returns `e`.
+        macro_rules! undo_err {
+            ($e:expr) => {{
+                snapshot.restore(&mut **net, optimizer);
+                *steps = mark.steps;
+                history.steps.truncate(mark.history);
+                *open = (mark.open.position > 0).then(|| mark.open.clone());
+                return Err($e.into());
+            }};
+        }
         loop {
-            if save {
+            // (No copy when the epoch has nothing left: nothing could be undone.)
+            if save && epoch.remaining() > 0 {
                 snapshot.save(&**net, optimizer);
                 mark.steps = *steps;
                 mark.history = history.steps.len();
@@ -751,9 +763,15 @@ where
                 optimizer.set_lr(s.lr(*steps));
             }
             let lr = optimizer.lr();
-            let y = net.forward_train(inputs, state)?;
+            let y = match net.forward_train(inputs, state) {
+                Ok(y) => y,
+                Err(e) => undo_err!(e),
+            };
             dy.resize(y.len(), T::ZERO);
-            let l = loss.backward(y, batch.targets, dy)?;
+            let l = match loss.backward(y, batch.targets, dy) {
+                Ok(l) => l,
+                Err(e) => undo_err!(e),
+            };
             if let Some(m) = metric {
                 correct = correct.saturating_add(m.correct(y, batch.targets));
             }
@@ -765,7 +783,9 @@ where
                 undo!(NonFinite::LossValue(l.to_f64()), bad.map(|b| b.tensor), cause);
             }
             grad.zero();
-            net.backward(inputs, dy, grad, state)?;
+            if let Err(e) = net.backward(inputs, dy, grad, state) {
+                undo_err!(e);
+            }
             if config.check_gradients && !guard::grad_finite(&**grad) {
                 let cause = guard::diagnose(None, inputs, batch.indices, lr);
                 undo!(NonFinite::Gradient, guard::last_bad_grad(&**grad), cause);
@@ -774,12 +794,7 @@ where
                 clip_grad_norm(&mut **grad, max);
             }
             if let Err(e) = optimizer.try_step(&mut **net, grad) {
-                // The forward pass moved the buffers (running statistics): put them back.
-                snapshot.restore(&mut **net, optimizer);
-                *steps = mark.steps;
-                history.steps.truncate(mark.history);
-                *open = (mark.open.position > 0).then(|| mark.open.clone());
-                return Err(e.into());
+                undo_err!(e);
             }
             if since >= period {
                 if let Err(bad) = guard::verify(&**net, optimizer) {
