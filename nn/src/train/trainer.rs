@@ -388,10 +388,14 @@ where
     /// after each, with early stopping if set; `callback` sees every [`Event`].
     ///
     /// # Errors
-    /// [`TrainError::NonFinite`] if a loss or gradient is NaN or infinite (naming the
-    /// epoch, the step and a tensor); [`TrainError::Shape`] if the data does not fit the
-    /// network or the loss; [`TrainError::Config`] for a batch size of 0 or no training
-    /// data; [`TrainError::Optim`] if the optimizer cannot step.
+    /// [`TrainError::NonFinite`] if a loss, a gradient, a parameter, a buffer or the
+    /// optimizer's state is NaN or infinite (naming the epoch, the step, the tensor and
+    /// the likely cause); [`TrainError::Shape`] if the data does not fit the network or
+    /// the loss; [`TrainError::Config`] for a batch size of 0 or no training data;
+    /// [`TrainError::Optim`] if the optimizer cannot step; [`TrainError::Overflow`] if a
+    /// counter of the run would overflow. A step that fails is undone first (see
+    /// [`Checks`]): the model, the optimizer and the run are as they were before it, and
+    /// the next call continues from there.
     pub fn fit<C: Callback + ?Sized>(
         &mut self,
         train: &Dataset<T, Y>,
