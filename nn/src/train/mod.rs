@@ -13,10 +13,17 @@
 //! | [`augment`] | [`RandomShift`]: images moved by a few pixels, a simple augmentation |
 //!
 //! Any network made by `network!` trains: the [`Trainer`] is generic over
-//! `N: `[`Network<f32>`](monograd_core::Network), any [`Optimizer`](crate::Optimizer) and
-//! any [`Loss`](crate::Loss) whose target is a slice of the dataset's targets. After the
-//! first step nothing is allocated per step: batches, the output gradient and the network's
-//! buffers are reused.
+//! `N: `[`Network<T>`](monograd_core::Network) (`T` is `f32` unless the network is of
+//! another scalar, such as `f64`), any [`OptimizerState`](crate::optim::OptimizerState)
+//! (every built-in optimizer) and any [`Loss`](crate::Loss) whose target is a slice of the
+//! dataset's targets. After the first step nothing is allocated per step: batches, the
+//! output gradient, the network's buffers and the copy that undoes a failing step are
+//! reused.
+//!
+//! A step that leaves a NaN or an infinity anywhere (the loss, a gradient, a parameter,
+//! BatchNorm's statistics, the optimizer's state) is undone and reported with its likely
+//! cause ([`TrainError::NonFinite`], [`Checks`]); [`Trainer::fit`] never returns `Ok` with
+//! a non-finite value in the model or the optimizer.
 //!
 //! ```
 //! use monograd_core::{Network, Rng};
