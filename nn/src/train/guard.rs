@@ -24,8 +24,9 @@ use crate::optim::state::{OptimizerState, StateMut, StateRef};
 
 /// How much a [`Trainer`](super::Trainer) checks, and how far back it can undo a step.
 ///
-/// The loss is checked every step, and the gradient too unless
-/// [`check_gradients(false)`](super::Trainer::check_gradients). The rest (every parameter
+/// The loss and the buffers (BatchNorm's running statistics) are checked every step, and
+/// the gradient too unless [`check_gradients(false)`](super::Trainer::check_gradients).
+/// The rest (every parameter
 /// after the update, every buffer, the optimizer's state) is checked as this says, always
 /// at the end of each epoch and of [`fit`](super::Trainer::fit): a run never ends `Ok` with
 /// a non-finite value in the model or the optimizer.
@@ -43,7 +44,7 @@ pub enum Checks {
     /// undone: the model, the optimizer and the run are as they were before it. Costs a
     /// copy and a scan of the parameters, buffers and optimizer state per step.
     Full,
-    /// The loss and the gradient every step; everything every `n` steps (at least 1),
+    /// The loss, the buffers and the gradient every step; everything every `n` steps (at least 1),
     /// and at the end of each epoch. A failure (a non-finite value, or any error of a
     /// step, such as a label out of range) undoes every step since the last full check
     /// (at most `n`, never across an epoch's start).
@@ -131,6 +132,18 @@ pub(crate) fn first_bad_tensor<T: Scalar, N: Module<T>>(net: &N) -> Option<Bad> 
         if found.is_none() && !finite(t.values) {
             let what = if t.kind == Kind::Buffer { NonFinite::Buffer } else { NonFinite::Parameter };
             found = Some(Bad { what, tensor: t.path.to_string() });
+        }
+    });
+    found
+}
+
+/// The first buffer of `net` (BatchNorm's running statistics: what a forward pass
+/// changes) holding a NaN or an infinity. Buffers are small: checked every step.
+pub(crate) fn first_bad_buffer<T: Scalar, N: Module<T>>(net: &N) -> Option<Bad> {
+    let mut found = None;
+    net.visit(&Path::ROOT, &mut |t| {
+        if found.is_none() && t.kind == Kind::Buffer && !finite(t.values) {
+            found = Some(Bad { what: NonFinite::Buffer, tensor: t.path.to_string() });
         }
     });
     found

@@ -794,6 +794,13 @@ where
                 let cause = guard::diagnose(None, inputs, batch.indices, lr);
                 undo!(NonFinite::Gradient, guard::last_bad_grad(&**grad), cause);
             }
+            // What the forward pass changed besides its output: small, so every step.
+            if since < period {
+                if let Some(bad) = guard::first_bad_buffer(&**net) {
+                    let cause = guard::diagnose(Some(&bad.what), inputs, batch.indices, lr);
+                    undo!(bad.what, Some(bad.tensor), cause);
+                }
+            }
             if let Some(max) = config.clip {
                 clip_grad_norm(&mut **grad, max);
             }
