@@ -752,8 +752,10 @@ where
             }
             let Some(batch) = epoch.next_batch() else { break };
             // Counters may come from a checkpoint: checked where they grow.
-            let next = steps.checked_add(1).ok_or(TrainError::Overflow { what: "step count" })?;
-            b = b.checked_add(1).ok_or(TrainError::Overflow { what: "batch count" })?;
+            let (Some(next), Some(after)) = (steps.checked_add(1), b.checked_add(1)) else {
+                undo_err!(TrainError::Overflow { what: "step or batch count" });
+            };
+            b = after;
             let inputs: &[T] = match augment {
                 Some(f) => {
                     x.clear();
