@@ -69,6 +69,8 @@ pub mod history;
 pub mod metric;
 pub mod plot;
 pub mod progress;
+#[doc(hidden)]
+pub mod testing;
 pub mod trainer;
 
 pub use augment::RandomShift;
@@ -262,11 +264,4 @@ impl From<DataError> for TrainError {
     fn from(e: DataError) -> Self {
         Self::Data(e)
     }
-}
-
-/// Small networks written by hand, for doctests (the crate cannot use `network!`, which
-/// generates paths through the `monograd` facade).
-#[doc(hidden)]
-pub mod testing {
-    pub use super::trainer::testing::Dense;
 }
