@@ -37,3 +37,20 @@ pub fn trainer() -> Run {
         .seed(5)
         .early_stopping(EarlyStopping::new(2))
 }
+
+/// Twelve samples of three features in two classes: three batches of [`BATCH`], for the
+/// steps the target trains after a successful load.
+#[allow(dead_code)] // the target's, not the seed writer's
+pub fn data() -> Dataset<f32, usize> {
+    let x: Vec<f32> = (0..36).map(|i| ((i * 7) % 11) as f32 / 5.0 - 1.0).collect();
+    let y = (0..12).map(|i| i % 2).collect();
+    Dataset::new(x, y, 3).expect("whole samples")
+}
+
+/// Whether every value of the model is finite.
+#[allow(dead_code)] // the target's, not the seed writer's
+pub fn finite(net: &Net) -> bool {
+    let mut ok = true;
+    net.visit(&monograd::core::module::Path::ROOT, &mut |t| ok &= t.values.iter().all(|v| v.is_finite()));
+    ok
+}

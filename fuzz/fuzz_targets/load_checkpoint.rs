@@ -2,7 +2,10 @@
 //! BatchNorm and a Dropout, and Adam) and `Trainer::load_checkpoint_bytes`: each must
 //! return `Ok` or `Err`, never panic, and never change the model, the optimizer or the
 //! trainer when it returns `Err` (compared through what they save). When a load succeeds,
-//! saving and loading again must give the same bytes.
+//! saving and loading again must give the same bytes, and training on from what was
+//! loaded (a few steps of a custom loop, and the trainer's `fit`) must return `Ok` or
+//! `Err`, never panic (no counter overflows), and `fit` may return `Ok` only with a
+//! finite model: what a crafted file does after it loads is part of the target.
 //!
 //! The seed corpus (fuzz/corpus/load_checkpoint/, written by examples/checkpoint_seeds.rs)
 //! holds valid checkpoints of this model: fresh, mid-epoch, finished, and a custom loop's
@@ -13,6 +16,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use monograd::nn::serialize::checkpoint::{self, RunState};
+use monograd::prelude::*;
 
 #[path = "../common/checkpoint.rs"]
 mod common;
@@ -32,10 +36,28 @@ fn custom_loop(data: &[u8]) {
             let run2 = checkpoint::load_bytes(&mut net2, &mut adam2, &bytes).expect("a saved checkpoint loads");
             assert_eq!(run2, run);
             assert_eq!(saved(&net2, &adam2, &run2), bytes);
+            steps(&mut net, &mut adam);
         }
         Err(e) => {
             let after = saved(&net, &adam, &RunState::default());
             assert!(after == *before, "a failed load changed the model or the optimizer: {e}");
+        }
+    }
+}
+
+/// Three steps of a custom loop from a loaded model and optimizer: errors are fine, a
+/// panic (an overflowing counter) is not.
+fn steps(net: &mut common::Net, adam: &mut common::Optim) {
+    let data = common::data();
+    let mut grad = common::Net::default();
+    let mut state = common::Net::state::<Heap>();
+    let mut dy = vec![0.0f32; 2 * common::BATCH];
+    for (x, y) in data.inputs().chunks(3 * common::BATCH).zip(data.targets().chunks(common::BATCH)) {
+        let Ok(out) = net.forward_train(x, &mut state) else { return };
+        let Ok(_) = CrossEntropyLoss::new().backward(out, y, &mut dy) else { return };
+        grad.zero();
+        if net.backward(x, &dy, &mut grad, &mut state).is_err() || adam.try_step(net, &grad).is_err() {
+            return;
         }
     }
 }
@@ -50,6 +72,10 @@ fn trainer(data: &[u8]) {
             let mut again = common::trainer();
             again.load_checkpoint_bytes(&bytes).expect("a saved trainer loads");
             assert!(again.checkpoint_bytes().expect("a trainer saves") == bytes, "a trainer's checkpoint round trip");
+            // Train on: the counters, the cursor and the state it loaded must hold up.
+            if t.fit(&common::data(), Some(&common::data()), &mut ()).is_ok() {
+                assert!(common::finite(t.net()), "fit returned Ok with a non-finite model");
+            }
         }
         Err(e) => {
             let after = t.checkpoint_bytes().expect("a trainer saves");

@@ -106,7 +106,10 @@ impl DropoutMask {
         super::expect_len(NAME, "out", out.len(), input.len());
         let scale = T::from_f64(self.scale());
         for (i, (o, &v)) in out.iter_mut().zip(input).enumerate() {
-            let m = if self.keeps(i) { v * scale } else { T::ZERO };
+            // A dropped element is `v · 0` in PyTorch: 0, but NaN for a NaN or an
+            // infinity. `v - v` is that, with +0 for every finite `v`.
+            #[allow(clippy::eq_op)]
+            let m = if self.keeps(i) { v * scale } else { v - v };
             if accumulate {
                 *o += m;
             } else {

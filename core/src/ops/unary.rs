@@ -184,8 +184,11 @@ impl UnaryFn for Relu {
     const NAME: &'static str = "relu";
     const DERIV_FROM_OUTPUT: bool = true;
     #[inline]
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     fn f<T: Scalar>(&self, x: T) -> T {
-        if x > T::ZERO {
+        // `!(x <= 0)` is `x > 0` or NaN: NaN passes through as PyTorch's ReLU lets it,
+        // with the same single comparison (and select) as `x > 0`.
+        if !(x <= T::ZERO) {
             x
         } else {
             T::ZERO
@@ -452,7 +455,11 @@ impl UnaryFn for Abs {
         } else if x < T::ZERO {
             -x
         } else {
-            T::ZERO
+            // 0 at ±0 (never -0), NaN at NaN, as PyTorch's `abs`; for dual numbers a zero
+            // derivative.
+            #[allow(clippy::eq_op)]
+            let zero_or_nan = x - x;
+            zero_or_nan
         }
     }
     #[inline]
@@ -639,6 +646,30 @@ pub(crate) mod tests {
         }
         for_each_op!(check);
         assert_eq!(claimed, 9);
+    }
+
+    #[test]
+    fn nan_propagates_through_every_op() {
+        // As PyTorch's: a NaN input gives a NaN output, never a number that hides it.
+        let mut n = 0;
+        macro_rules! check {
+            ($op:expr, $lo:expr, $hi:expr, $kinks:expr) => {{
+                let op = $op;
+                assert!(op.f(f64::NAN).is_nan(), "{op:?}");
+                assert!(op.f(f32::NAN).is_nan(), "{op:?}");
+                assert!(op.f(Dual::<f64, 1>::variable(f64::NAN, 0)).re.is_nan(), "{op:?}");
+                let mut y = [0.0f32; 3];
+                forward(op, &[1.0, f32::NAN, -1.0], &mut y);
+                assert!(y[1].is_nan(), "{op:?}: {y:?}");
+                n += 1;
+            }};
+        }
+        for_each_op!(check);
+        assert_eq!(n, 17, "every op of the table");
+        // The fused path applies the same function in place.
+        let mut y = [f32::NAN, -1.0, 2.0];
+        forward_in_place(Relu, &mut y);
+        assert!(y[0].is_nan() && y[1] == 0.0 && y[1].is_sign_positive() && y[2] == 2.0);
     }
 
     #[test]

@@ -535,6 +535,39 @@ mod tests {
     }
 
     #[test]
+    fn nan_propagates_through_every_activation() {
+        // As PyTorch's layers: a NaN input gives NaN where it lands (for the normalising
+        // ones, its whole row), never a number that hides it; the other rows stay finite.
+        type V = Rank2<2, 2>;
+        let x = [f64::NAN, 1.0, -1.0, 0.5];
+        let elementwise = [
+            ("ReLU", run::<_, V, 4>(&ReLU, x)),
+            ("LeakyReLU", run::<_, V, 4>(&LeakyReLU::new(0.2), x)),
+            ("ELU", run::<_, V, 4>(&ELU::new(1.5), x)),
+            ("Sigmoid", run::<_, V, 4>(&Sigmoid, x)),
+            ("Tanh", run::<_, V, 4>(&Tanh, x)),
+            ("GELU", run::<_, V, 4>(&GELU, x)),
+            ("SiLU", run::<_, V, 4>(&SiLU, x)),
+            ("Softplus", run::<_, V, 4>(&Softplus, x)),
+        ];
+        for (what, y) in elementwise {
+            assert!(y[0].is_nan() && y[1..].iter().all(|v| v.is_finite()), "{what}: {y:?}");
+        }
+        for (what, y) in [("Softmax", run::<_, V, 4>(&Softmax, x)), ("LogSoftmax", run::<_, V, 4>(&LogSoftmax, x))] {
+            assert!(y[..2].iter().all(|v| v.is_nan()) && y[2..].iter().all(|v| v.is_finite()), "{what}: {y:?}");
+        }
+        // A NaN that is not the first of its row: the row maximum must not skip it.
+        let y = run::<_, V, 4>(&Softmax, [1.0, f64::NAN, 0.0, 0.0]);
+        assert!(y[0].is_nan() && y[1].is_nan(), "{y:?}");
+        assert_eq!(elementwise_names(), ACTIVATIONS.len() - 2);
+    }
+
+    /// The elementwise activations counted by the test above.
+    fn elementwise_names() -> usize {
+        ACTIVATIONS.iter().filter(|n| !n.contains("Softmax")).count()
+    }
+
+    #[test]
     fn configured_activations_hand_their_configuration_to_the_fused_op() {
         assert_eq!(LeakyReLU::new(0.3).op(), unary::LeakyRelu { slope: 0.3 });
         assert_eq!(ELU::new(0.5).op(), unary::Elu { alpha: 0.5 });

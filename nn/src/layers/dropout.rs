@@ -278,6 +278,39 @@ mod tests {
     }
 
     #[test]
+    fn nan_propagates_through_dropped_elements_too() {
+        // As PyTorch's `x * mask / (1 - p)`: a dropped NaN or infinity is NaN, not 0, in
+        // the forward pass and in backward; finite dropped values are +0.
+        let mut d = Dropout::with_seed(0.5, 3);
+        let x: alloc::vec::Vec<f64> = (0..1000).map(|i| [f64::NAN, f64::INFINITY, -2.0][i % 3]).collect();
+        let mut y = vec![1.0f64; 1000];
+        let cache = train(&mut d, &x, &mut y);
+        let dropped = (0..1000).filter(|&i| x[i] == -2.0 && y[i] == 0.0).count();
+        assert!(dropped > 100, "some finite values are dropped");
+        for (i, (&x, &y)) in x.iter().zip(&y).enumerate() {
+            if x.is_finite() {
+                // Kept: -2 / (1 - 0.5); dropped: +0.
+                assert!(y == -4.0 || (y == 0.0 && y.is_sign_positive()), "{i}: {y}");
+            } else {
+                assert!(y.is_nan() || y == f64::INFINITY, "{i}: {x} -> {y}");
+            }
+        }
+        let mut dx = vec![0.0f64; 1000];
+        let dy = vec![f64::NAN; 1000];
+        Layer::<f64, S, S>::backward(
+            &d,
+            &x,
+            &y,
+            &cache,
+            &dy,
+            Some(&mut dx),
+            &mut Dropout::default(),
+            &mut Ctx::new(&mut []),
+        );
+        assert!(dx.iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
     fn masks_are_independent_of_neighbours_steps_and_seeds() {
         // Neighbouring elements, consecutive steps and consecutive seeds agree about half
         // the time at p = 0.5, as independent coin flips do.

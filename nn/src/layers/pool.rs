@@ -254,6 +254,25 @@ mod tests {
     }
 
     #[test]
+    fn nan_propagates_through_every_pooling() {
+        // As PyTorch's: a window holding a NaN gives NaN, wherever the NaN sits in it;
+        // the other windows are untouched.
+        let ctx = &mut Ctx::new(&mut []);
+        for at in [0, 1, 4, 5] {
+            let mut x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+            x[at] = f64::NAN;
+            let mut y = [0.0f64; 2];
+            Layer::<f64, Rank3<1, 2, 4>, Rank3<1, 1, 2>>::forward(&MaxPool2d::<2>, &x, &mut y, ctx);
+            assert!(y[0].is_nan() && y[1] == 8.0, "MaxPool2d, NaN at {at}: {y:?}");
+            Layer::<f64, Rank3<1, 2, 4>, Rank3<1, 1, 2>>::forward(&AvgPool2d::<2>, &x, &mut y, ctx);
+            assert!(y[0].is_nan() && y[1] == 5.5, "AvgPool2d, NaN at {at}: {y:?}");
+            let mut g = [0.0f64; 1];
+            Layer::<f64, Rank3<1, 2, 4>, Rank1<1>>::forward(&GlobalAvgPool2d, &x, &mut g, ctx);
+            assert!(g[0].is_nan(), "GlobalAvgPool2d, NaN at {at}: {g:?}");
+        }
+    }
+
+    #[test]
     fn max_pool_routes_ties_to_the_first_maximum() {
         // Window 0 holds a three-way tie at 3: PyTorch's argmax is the first in row-major
         // order, (0, 0). Window 1's maximum 5 is at (1, 2).

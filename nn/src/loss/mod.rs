@@ -281,6 +281,49 @@ mod tests {
         assert_eq!(d, [0.0; 2]);
     }
 
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn nan_propagates_through_every_loss() {
+        // As PyTorch's: a NaN prediction (or regression target) makes the loss NaN, and
+        // backward returns that NaN loss; nothing clamps or skips it.
+        use crate::{BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MseLoss, NllLoss};
+        let mut d = [0.0f64; 4];
+        let mut values = alloc::vec::Vec::new();
+        for at in 0..4 {
+            let mut p = [0.5, -1.0, 2.0, 0.25];
+            p[at] = f64::NAN;
+            let t = [1.0, 0.0, 1.0, 0.0];
+            values.push(("MseLoss", MseLoss.forward(&p, &t), MseLoss.backward(&p, &t, &mut d)));
+            values.push(("L1Loss", L1Loss.forward(&p, &t), L1Loss.backward(&p, &t, &mut d)));
+            let huber = HuberLoss::new(1.0);
+            values.push(("HuberLoss", huber.forward(&p, &t), huber.backward(&p, &t, &mut d)));
+            let bce = BceWithLogitsLoss::new();
+            values.push(("BceWithLogitsLoss", bce.forward(&p, &t), bce.backward(&p, &t, &mut d)));
+            let ce = CrossEntropyLoss::new();
+            values.push(("CrossEntropyLoss", ce.forward(&p, &[0, 1]), ce.backward(&p, &[0, 1], &mut d)));
+            let smooth = CrossEntropyLoss::new().label_smoothing(0.1);
+            values.push((
+                "CrossEntropyLoss(smoothing)",
+                smooth.forward(&p, &[0, 1]),
+                smooth.backward(&p, &[0, 1], &mut d),
+            ));
+            // NLL reads only the target's entry: a NaN there is a NaN loss.
+            let nll = NllLoss::new();
+            let target = [at % 2, at % 2];
+            values.push(("NllLoss", nll.forward(&p, &target), nll.backward(&p, &target, &mut d)));
+            // A NaN regression target.
+            let (p, mut t) = ([0.5, -1.0, 2.0, 0.25], [1.0, 0.0, 1.0, 0.0]);
+            t[at] = f64::NAN;
+            values.push(("MseLoss target", MseLoss.forward(&p, &t), MseLoss.backward(&p, &t, &mut d)));
+            values.push(("L1Loss target", L1Loss.forward(&p, &t), L1Loss.backward(&p, &t, &mut d)));
+            values.push(("HuberLoss target", huber.forward(&p, &t), huber.backward(&p, &t, &mut d)));
+        }
+        for (what, forward, backward) in values {
+            let (f, b) = (forward.unwrap(), backward.unwrap());
+            assert!(f.is_nan() && b.is_nan(), "{what}: {f} {b}");
+        }
+    }
+
     #[test]
     fn classes_are_inferred_or_taken_from_the_weights() {
         assert_eq!(classes_of::<f64>("x", 6, 2, None), Ok(3));

@@ -218,6 +218,11 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adagrad<T, S> {
         let lr = learning_rate(self.lr, NAME)?;
         self.layout.check(NAME, model)?;
         let (eps, wd, maximize) = (self.eps, self.weight_decay, self.maximize);
+        // A count restored from a file may be anything: checked, before anything changes.
+        let next = self
+            .steps
+            .checked_add(1)
+            .ok_or(OptimError::Config { optimizer: "Adagrad", problem: "the step count would overflow" })?;
         let clr = lr / (T::ONE + T::from_f64(self.steps as f64) * self.lr_decay);
         let params = M::PARAMS;
         let state = self.state.take(self.state_len(params), "Adagrad state")?;
@@ -235,7 +240,7 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adagrad<T, S> {
                 *p -= clr * (g / (s.sqrt() + eps));
             }
         });
-        self.steps += 1;
+        self.steps = next;
         Ok(())
     }
 

@@ -315,7 +315,12 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adam<T, S> {
         let (beta1, beta2, eps, wd) = (self.beta1, self.beta2, self.eps, self.weight_decay);
         let (decoupled, amsgrad, maximize) = (self.decoupled, self.amsgrad, self.maximize);
         let first = self.steps == 0;
-        let t = T::from_f64((self.steps + 1) as f64);
+        // A count restored from a file may be anything: checked, before anything changes.
+        let next = self
+            .steps
+            .checked_add(1)
+            .ok_or(OptimError::Config { optimizer: self.name(), problem: "the step count would overflow" })?;
+        let t = T::from_f64(next as f64);
         let step_size = lr / (T::ONE - beta1.powf(t));
         let bc2_sqrt = (T::ONE - beta2.powf(t)).sqrt();
         let decay = T::ONE - lr * wd;
@@ -356,7 +361,7 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adam<T, S> {
                 value[i] -= step_size * (m[i] / denom);
             }
         });
-        self.steps += 1;
+        self.steps = next;
         Ok(())
     }
 
@@ -463,5 +468,16 @@ mod tests {
             // The ends of each range are accepted.
             assert!(make(0.0).betas(0.0, 0.0).weight_decay(0.0).eps(f64::MIN_POSITIVE).try_betas(0.99, 0.9999).is_ok());
         }
+    }
+
+    #[test]
+    fn a_step_count_at_its_limit_is_an_error_not_an_overflow() {
+        let (mut m, g) = tiny();
+        let before = m.clone();
+        let mut opt = Adam::with_state(0.01, [0.0f64; 12]);
+        opt.steps = u64::MAX;
+        let e = opt.try_step(&mut m, &g).unwrap_err();
+        assert_eq!(e, OptimError::Config { optimizer: "Adam", problem: "the step count would overflow" });
+        assert_eq!((m, opt.steps), (before, u64::MAX));
     }
 }

@@ -296,9 +296,13 @@ impl<O, S: Schedule> Scheduled<O, S> {
 
 impl<T: Scalar, O: Optimizer<T>, S: Schedule> Optimizer<T> for Scheduled<O, S> {
     fn try_step<M: Module<T>>(&mut self, model: &mut M, grad: &M) -> Result<(), OptimError> {
+        let next = self.step.checked_add(1).ok_or(OptimError::Config {
+            optimizer: "Scheduled",
+            problem: "the schedule's step count would overflow",
+        })?;
         self.optimizer.set_lr(self.schedule.lr(self.step));
         self.optimizer.try_step(model, grad)?;
-        self.step += 1;
+        self.step = next;
         Ok(())
     }
 

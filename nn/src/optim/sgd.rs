@@ -287,7 +287,8 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Sgd<T, S> {
                 *p -= lr * d;
             }
         });
-        self.steps += 1;
+        // Only "after the first step" matters: a restored count at its limit stays there.
+        self.steps = self.steps.saturating_add(1);
         Ok(())
     }
 

@@ -201,7 +201,8 @@ pub fn load<T: Element, M: Module<T>, O: OptimizerState<T>>(
 ) -> Result<RunState, SerializeError> {
     let path = path.as_ref();
     let src = open(path)?;
-    decode(model, optimizer, src, path, Some(TRAINER), |_, _| Ok((Vec::new(), ()))).map(|(run, _)| run)
+    decode(model, optimizer, src, path, Some(TRAINER), |_, _| Ok((Vec::new(), ())), |_, _, _| Ok(()))
+        .map(|(run, _)| run)
 }
 
 /// [`load`] from the bytes of a file.
@@ -214,7 +215,7 @@ pub fn load_bytes<T: Element, M: Module<T>, O: OptimizerState<T>>(
     bytes: &[u8],
 ) -> Result<RunState, SerializeError> {
     let src = Source::Slice(bytes);
-    decode(model, optimizer, src, FsPath::new(IN_MEMORY), Some(TRAINER), |_, _| Ok((Vec::new(), ())))
+    decode(model, optimizer, src, FsPath::new(IN_MEMORY), Some(TRAINER), |_, _| Ok((Vec::new(), ())), |_, _, _| Ok(()))
         .map(|(run, _)| run)
 }
 
@@ -461,9 +462,11 @@ fn sorted_header(bytes: Vec<u8>) -> Vec<u8> {
 
 /// Loads a checkpoint: reads the metadata, checks the version and the optimizer's kind,
 /// asks `extra` for the caller's wants (given the metadata, so that it can size them and
-/// check its own fields), reads and checks every entry, then commits the optimizer (the
-/// only step that can still fail, before anything is visited) and the model. Returns the
-/// run and what `extra` returned, with the values of its wants.
+/// check its own fields), reads and checks every entry, checks the optimizer's step
+/// counters (none at `u64::MAX`, which no further step could count) and lets `check` see
+/// them with what `extra` returned and the exact tensors it wanted, then commits the
+/// optimizer (the only step that can still fail, before anything is visited) and the
+/// model. Returns the run and what `extra` returned, with the values of its wants.
 #[allow(clippy::type_complexity)]
 pub(crate) fn decode<T: Element, M: Module<T>, O: OptimizerState<T>, X>(
     model: &mut M,
@@ -472,6 +475,7 @@ pub(crate) fn decode<T: Element, M: Module<T>, O: OptimizerState<T>, X>(
     path: &FsPath,
     skipped: Option<&str>,
     extra: impl FnOnce(&Metadata<'_>, &RunState) -> Result<(Vec<Want>, X), SerializeError>,
+    check: impl FnOnce(&X, &[(String, u64)], &[Vec<u8>]) -> Result<(), SerializeError>,
 ) -> Result<(RunState, (X, ExtraRead<T>)), SerializeError> {
     // First pass: the metadata alone (the header is checked whole here too). Every tensor
     // is skipped (every name starts with ""): its offsets are checked, its name not kept.
@@ -542,6 +546,22 @@ pub(crate) fn decode<T: Element, M: Module<T>, O: OptimizerState<T>, X>(
         return Err(corrupt(path));
     };
 
+    // The optimizer's step counts: a count the next step cannot increment is no run's.
+    let steps: Vec<(String, u64)> = pieces
+        .iter()
+        .filter_map(|p| match p {
+            Piece::Counter(name) => Some(name.clone()),
+            Piece::Block(_) => None,
+        })
+        .zip(opt_ctrs.iter().copied())
+        .collect();
+    for (name, value) in &steps {
+        if is_step_count(name) && *value == u64::MAX {
+            return Err(field(path, &block_name(name, ""), "u64::MAX steps: the next step would overflow the count"));
+        }
+    }
+    check(&x, &steps, &exact)?;
+
     // Commit: the optimizer first, as its store may refuse (before it visits anything).
     restore_optimizer(optimizer, &pieces, &params, opt_vals, opt_ctrs, M::PARAMS)
         .map_err(|source| SerializeError::OptimizerState { path: path.to_owned(), source })?;
@@ -549,6 +569,11 @@ pub(crate) fn decode<T: Element, M: Module<T>, O: OptimizerState<T>, X>(
     commit(model, model_vals, model_ctrs, None);
     let extra = ExtraRead { values: extra_vals.to_vec(), counters: extra_ctrs.to_vec(), exact };
     Ok((run, (x, extra)))
+}
+
+/// Whether an optimizer counter counts steps (`step`, `schedule_step`: PyTorch's names).
+pub(crate) fn is_step_count(name: &str) -> bool {
+    name.rsplit('.').next().is_some_and(|last| last.ends_with("step"))
 }
 
 /// Not reached: `read` returns one value per wanted element and one counter per counter.

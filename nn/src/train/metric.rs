@@ -7,10 +7,12 @@
 
 use std::boxed::Box;
 
+use monograd_core::Scalar;
+
 /// Counts the samples of a batch whose prediction is correct.
 ///
 /// `outputs` holds the network's outputs for the batch, flat (`targets.len()` rows of
-/// equal length).
+/// equal length), in the network's scalar `T` (`f32` unless said otherwise).
 ///
 /// ```
 /// use monograd_nn::train::{Argmax, Metric, Within};
@@ -19,9 +21,9 @@ use std::boxed::Box;
 /// assert_eq!(Argmax.correct(&logits, &[1, 2]), 1);
 /// assert_eq!(Within(0.1).correct(&[1.0, 2.5], &[1.05, 2.0]), 1);
 /// ```
-pub trait Metric<Y> {
+pub trait Metric<Y, T = f32> {
     /// The number of correct predictions among `targets.len()` samples.
-    fn correct(&self, outputs: &[f32], targets: &[Y]) -> usize;
+    fn correct(&self, outputs: &[T], targets: &[Y]) -> usize;
 }
 
 /// Classification: correct when the largest output's index is the label (the first
@@ -29,8 +31,8 @@ pub trait Metric<Y> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Argmax;
 
-impl Metric<usize> for Argmax {
-    fn correct(&self, outputs: &[f32], targets: &[usize]) -> usize {
+impl<T: Scalar> Metric<usize, T> for Argmax {
+    fn correct(&self, outputs: &[T], targets: &[usize]) -> usize {
         if targets.is_empty() {
             return 0;
         }
@@ -48,10 +50,11 @@ impl Metric<usize> for Argmax {
 /// use monograd_nn::train::metric::argmax;
 /// assert_eq!(argmax(&[0.5, 3.0, 3.0, -1.0]), 1);
 /// ```
-pub fn argmax(row: &[f32]) -> usize {
+pub fn argmax<T: Scalar>(row: &[T]) -> usize {
     let mut best = 0;
     for (i, &v) in row.iter().enumerate().skip(1) {
-        if v > row[best] || row[best].is_nan() {
+        // A NaN is unordered even with itself.
+        if v > row[best] || row[best].partial_cmp(&row[best]).is_none() {
             best = i;
         }
     }
@@ -63,13 +66,14 @@ pub fn argmax(row: &[f32]) -> usize {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Within(pub f32);
 
-impl Metric<f32> for Within {
-    fn correct(&self, outputs: &[f32], targets: &[f32]) -> usize {
+impl<T: Scalar> Metric<T, T> for Within {
+    fn correct(&self, outputs: &[T], targets: &[T]) -> usize {
         if targets.is_empty() {
             return 0;
         }
         let per = (outputs.len() / targets.len()).max(1);
-        outputs.chunks(per).zip(targets).filter(|(o, &t)| (o[0] - t).abs() <= self.0).count()
+        let tolerance = T::from_f64(f64::from(self.0));
+        outputs.chunks(per).zip(targets).filter(|(o, &t)| (o[0] - t).abs() <= tolerance).count()
     }
 }
 
@@ -77,19 +81,22 @@ impl Metric<f32> for Within {
 /// that suits it by default (class indices: [`Argmax`]; values: none, set one with
 /// [`Trainer::metric`](super::Trainer::metric)).
 pub trait Target: Copy + 'static {
-    /// The metric a [`Trainer`](super::Trainer) starts with for this target.
-    fn default_metric() -> Option<Box<dyn Metric<Self>>> {
+    /// The metric a [`Trainer`](super::Trainer) of a network over the scalar `T` starts
+    /// with for this target.
+    fn default_metric<T: Scalar>() -> Option<Box<dyn Metric<Self, T>>> {
         None
     }
 }
 
 impl Target for usize {
-    fn default_metric() -> Option<Box<dyn Metric<Self>>> {
+    fn default_metric<T: Scalar>() -> Option<Box<dyn Metric<Self, T>>> {
         Some(Box::new(Argmax))
     }
 }
 
 impl Target for f32 {}
+
+impl Target for f64 {}
 
 /// The loss and accuracy of a pass over some data.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -117,11 +124,11 @@ mod tests {
 
     #[test]
     fn argmax_takes_the_first_largest_and_skips_nan() {
-        assert_eq!(argmax(&[]), 0);
+        assert_eq!(argmax::<f32>(&[]), 0);
         assert_eq!(argmax(&[f32::NAN, 1.0, 0.0]), 1);
         assert_eq!(argmax(&[2.0, f32::NAN, 3.0]), 2);
         assert_eq!(Argmax.correct(&[1.0, 0.0, 0.0, 1.0], &[0, 0]), 1);
-        assert_eq!(Argmax.correct(&[], &[]), 0);
+        assert_eq!(Argmax.correct(&[0.0f32; 0], &[]), 0);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | [`trainer`] | [`Trainer`]: mini-batches, forward, loss, backward, optimizer step, evaluation; [`Trainer::fit`] or your own loop over [`Trainer::epoch`] |
 //! | [`metric`] | [`Metric`]: accuracy by [`Argmax`] (classes) or [`Within`] a tolerance (regression); [`Metrics`] |
+//! | `guard` | [`Checks`]: a step as a transaction, checked and undone when anything goes non-finite |
 //! | [`callback`] | [`Callback`]: [`Event`]s (start, step, epoch, end), each answered with a [`Control`] |
 //! | [`history`] | [`EpochReport`], [`History`] (with a short text report), [`EarlyStopping`] |
 //! | [`progress`] | [`Progress`]: a progress bar with loss, accuracy and samples/s in a terminal, one line per epoch everywhere |
@@ -12,10 +13,17 @@
 //! | [`augment`] | [`RandomShift`]: images moved by a few pixels, a simple augmentation |
 //!
 //! Any network made by `network!` trains: the [`Trainer`] is generic over
-//! `N: `[`Network<f32>`](monograd_core::Network), any [`Optimizer`](crate::Optimizer) and
-//! any [`Loss`](crate::Loss) whose target is a slice of the dataset's targets. After the
-//! first step nothing is allocated per step: batches, the output gradient and the network's
-//! buffers are reused.
+//! `N: `[`Network<T>`](monograd_core::Network) (`T` is `f32` unless the network is of
+//! another scalar, such as `f64`), any [`OptimizerState`](crate::optim::OptimizerState)
+//! (every built-in optimizer) and any [`Loss`](crate::Loss) whose target is a slice of the
+//! dataset's targets. After the first step nothing is allocated per step: batches, the
+//! output gradient, the network's buffers and the copy that undoes a failing step are
+//! reused.
+//!
+//! A step that leaves a NaN or an infinity anywhere (the loss, a gradient, a parameter,
+//! BatchNorm's statistics, the optimizer's state) is undone and reported with its likely
+//! cause ([`TrainError::NonFinite`], [`Checks`]); [`Trainer::fit`] never returns `Ok` with
+//! a non-finite value in the model or the optimizer.
 //!
 //! ```
 //! use monograd_core::{Network, Rng};
@@ -56,14 +64,18 @@ use crate::optim::OptimError;
 
 pub mod augment;
 pub mod callback;
+mod guard;
 pub mod history;
 pub mod metric;
 pub mod plot;
 pub mod progress;
+#[doc(hidden)]
+pub mod testing;
 pub mod trainer;
 
 pub use augment::RandomShift;
 pub use callback::{Callback, Control, Event, Plan, StepReport};
+pub use guard::Checks;
 pub use history::{EarlyStopping, EpochReport, History, Monitor};
 pub use metric::{Argmax, Metric, Metrics, Target, Within};
 pub use plot::{Chart, PlotError};
@@ -74,11 +86,13 @@ pub use trainer::{Every, Trainer};
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum TrainError {
-    /// The loss or a gradient is NaN or infinite: training cannot go on.
+    /// A NaN or an infinity in the loss, a gradient, a parameter, a buffer or the
+    /// optimizer's state: the step that made it was undone (see [`Checks`]).
     NonFinite {
         /// The epoch, counted from 1.
         epoch: usize,
-        /// The optimizer step over the whole run, counted from 1.
+        /// The optimizer step over the whole run, counted from 1: the step that failed a
+        /// check.
         step: usize,
         /// The batch within the epoch, counted from 1.
         batch: usize,
@@ -86,11 +100,17 @@ pub enum TrainError {
         batches: usize,
         /// What was not finite.
         what: NonFinite,
-        /// The dotted name of the tensor that points at the cause, when one was found:
-        /// for a loss, the first parameter holding a non-finite value; for a gradient,
+        /// The dotted name of the first tensor that went bad, when one was found: for a
+        /// loss, the first tensor of the model holding a non-finite value; for a gradient,
         /// the tensor nearest the output whose gradient is not finite (where backward
-        /// first produced one).
+        /// first produced one); otherwise the tensor (or optimizer block) itself.
         tensor: Option<String>,
+        /// What most likely made it.
+        cause: Cause,
+        /// The step the model, the optimizer and the run were put back to (the state
+        /// after it; 0 for before the first step), or `None` when nothing had changed.
+        /// The next [`Trainer::fit`] or [`Trainer::epoch`] continues from there.
+        restored: Option<usize>,
     },
     /// Data that does not fit the network (a sample of the wrong size, a label out of range).
     Shape(ShapeError),
@@ -105,39 +125,114 @@ pub enum TrainError {
         /// What it must be.
         expected: &'static str,
     },
+    /// A counter of the run (steps, batches, samples) would overflow.
+    Overflow {
+        /// The counter.
+        what: &'static str,
+    },
 }
 
 /// Which value went non-finite, in a [`TrainError::NonFinite`].
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum NonFinite {
     /// The loss of a batch, with its value (NaN or an infinity).
     LossValue(f64),
     /// A parameter gradient (the loss was finite).
     Gradient,
+    /// A parameter (trainable or frozen), after the update or before the step.
+    Parameter,
+    /// A buffer, such as BatchNorm's running statistics (updated by the forward pass).
+    Buffer,
+    /// A block of the optimizer's state (Adam's moments, a momentum buffer).
+    OptimizerState,
+}
+
+/// The likely cause of a [`TrainError::NonFinite`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Cause {
+    /// A sample of the batch holds a NaN or an infinity.
+    NonFiniteInput {
+        /// Its index in the data set.
+        sample: usize,
+        /// Its index in the batch, from 0.
+        in_batch: usize,
+    },
+    /// A sample of the batch holds a value whose square overflows the scalar type (it
+    /// overflows variances, norms and squared errors).
+    HugeInput {
+        /// Its index in the data set.
+        sample: usize,
+        /// Its index in the batch, from 0.
+        in_batch: usize,
+        /// The value.
+        value: f64,
+    },
+    /// The loss and the gradient were finite but the update was not: the learning rate
+    /// (given) is too high for this gradient.
+    LearningRate(f64),
+    /// The model or the optimizer held the value before the step (set by hand, or
+    /// loaded): nothing was changed.
+    Given,
+    /// Nothing more specific: the loss or a gradient overflowed.
+    Overflow,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NonFiniteInput { sample, in_batch } => {
+                write!(f, "sample {sample} of the data (number {in_batch} in the batch) holds a NaN or an infinity")
+            }
+            Self::HugeInput { sample, in_batch, value } => write!(
+                f,
+                "sample {sample} of the data (number {in_batch} in the batch) holds {value:.3e}, whose square overflows"
+            ),
+            Self::LearningRate(lr) => {
+                write!(
+                    f,
+                    "the update overflowed at learning rate {lr} (try a lower learning rate or gradient clipping)"
+                )
+            }
+            Self::Given => write!(f, "it was so before the step (set by hand, or loaded)"),
+            Self::Overflow => write!(f, "an overflow (try a lower learning rate or gradient clipping)"),
+        }
+    }
 }
 
 impl fmt::Display for TrainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NonFinite { epoch, step, batch, batches, what, tensor } => {
+            Self::NonFinite { epoch, step, batch, batches, what, tensor, cause, restored } => {
                 match what {
                     NonFinite::LossValue(v) => write!(f, "the loss is {v}")?,
                     NonFinite::Gradient => write!(f, "a gradient is not finite")?,
+                    NonFinite::Parameter => write!(f, "a parameter is not finite")?,
+                    NonFinite::Buffer => write!(f, "a buffer is not finite")?,
+                    NonFinite::OptimizerState => write!(f, "the optimizer's state is not finite")?,
                 }
                 write!(f, " at epoch {epoch}, step {step} (batch {batch} of {batches})")?;
                 match (what, tensor) {
-                    (NonFinite::LossValue(_), Some(t)) => write!(f, "; the parameter `{t}` is not finite"),
+                    (NonFinite::LossValue(_), Some(t)) => write!(f, "; the first non-finite tensor: `{t}`"),
                     (NonFinite::Gradient, Some(t)) => {
                         write!(f, "; first non-finite from the output: the gradient of `{t}`")
                     }
+                    (_, Some(t)) => write!(f, ": `{t}`"),
                     _ => Ok(()),
                 }?;
-                write!(f, " (try a lower learning rate or gradient clipping)")
+                write!(f, "; likely cause: {cause}")?;
+                match restored {
+                    Some(0) => write!(f, "; the model and the optimizer are back as they were before step 1"),
+                    Some(s) => write!(f, "; the model and the optimizer are back as they were after step {s}"),
+                    None => Ok(()),
+                }
             }
             Self::Shape(e) => write!(f, "{e}"),
             Self::Optim(e) => write!(f, "{e}"),
             Self::Data(e) => write!(f, "{e}"),
             Self::Config { what, expected } => write!(f, "{what}: expected {expected}"),
+            Self::Overflow { what } => write!(f, "the {what} would overflow"),
         }
     }
 }
@@ -169,11 +264,4 @@ impl From<DataError> for TrainError {
     fn from(e: DataError) -> Self {
         Self::Data(e)
     }
-}
-
-/// Small networks written by hand, for doctests (the crate cannot use `network!`, which
-/// generates paths through the `monograd` facade).
-#[doc(hidden)]
-pub mod testing {
-    pub use super::trainer::testing::Dense;
 }

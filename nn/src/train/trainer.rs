@@ -4,7 +4,9 @@
 //! epoch), augment it if asked, set the learning rate from the schedule, run the training
 //! forward, the loss and its gradient, count correct predictions, check the loss is
 //! finite, zero the gradient, run backward, check the gradient is finite, clip it if
-//! asked, and step the optimizer. After each epoch: evaluate on the validation data (in
+//! asked, step the optimizer, and check (as [`Checks`] says) that the parameters, the
+//! buffers and the optimizer's state are finite; a step that fails a check is undone
+//! (module `guard`). After each epoch: evaluate on the validation data (in
 //! inference mode), keep the best epoch, and stop early if the validation quantity has
 //! not improved for `patience` epochs.
 //!
@@ -24,23 +26,22 @@
 //! a generator seeded the same way, dropout masks from the layer's seed and step).
 
 use std::boxed::Box;
-use std::string::{String, ToString};
 use std::time::Instant;
 use std::vec::Vec;
 
 use monograd_core::boxed::{boxed_clone, boxed_zeros_like, InPlace};
-use monograd_core::module::{Kind, Path};
 use monograd_core::storage::Heap;
-use monograd_core::{Module, Network, Rng};
+use monograd_core::{Network, Rng, Scalar};
 
 use super::callback::{Callback, Control, Event, Plan, StepReport};
+use super::guard::{self, Checks, Snapshot};
 use super::history::{EarlyStopping, EpochReport, History, Stopped};
 use super::metric::{Metric, Metrics, Target};
-use super::{NonFinite, TrainError};
+use super::{Cause, NonFinite, TrainError};
 use crate::data::{Batches, Cursor, Dataset};
 use crate::loss::Loss;
 use crate::optim::clip::clip_grad_norm;
-use crate::optim::{Optimizer, Schedule};
+use crate::optim::{OptimizerState, Schedule};
 
 /// When a schedule set on a [`Trainer`] advances.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,13 +54,13 @@ pub enum Every {
 }
 
 /// An augmentation: transforms a batch of inputs in place, drawing from a seeded generator.
-type Augment = Box<dyn FnMut(&mut [f32], &mut Rng)>;
+type Augment<T> = Box<dyn FnMut(&mut [T], &mut Rng)>;
 
 #[cfg(feature = "safetensors")]
 mod checkpoint;
 
-/// An epoch paused mid-way ([`Control::Pause`], or a checkpoint saved so): where it stands
-/// and what it has summed so far. The epoch is `history.epochs.len()`.
+/// An epoch paused mid-way ([`Control::Pause`], a checkpoint saved so, or a step undone):
+/// where it stands and what it has summed so far. The epoch is `history.epochs.len()`.
 #[derive(Clone, Debug, PartialEq)]
 struct Open {
     /// Samples of the epoch's order already served.
@@ -87,10 +88,20 @@ struct Config {
     early_stopping: Option<EarlyStopping>,
     clip: Option<f64>,
     check_gradients: bool,
+    checks: Checks,
 }
 
-/// Trains a network `N` with an optimizer `O` on a loss `L` over a [`Dataset`] of `f32`
-/// inputs and targets `Y` (class indices `usize`, or values `f32`).
+/// Where the run stood when the snapshot was taken: what undoing steps puts back besides
+/// the model and the optimizer.
+struct Mark {
+    steps: usize,
+    history: usize,
+    open: Open,
+}
+
+/// Trains a network `N` over the scalar `T` (`f32` unless said otherwise) with an
+/// optimizer `O` on a loss `L` over a [`Dataset`] of `T` inputs and targets `Y` (class
+/// indices `usize`, or values `T`).
 ///
 /// The trainer owns the network (on the heap, with its gradient and buffers) and lends it
 /// out ([`Trainer::net`], [`Trainer::into_net`]). Settings are builder methods; every one
@@ -108,6 +119,16 @@ struct Config {
 /// | [`augment`](Trainer::augment) | none |
 /// | [`metric`](Trainer::metric) | [`Argmax`](super::Argmax) accuracy for `usize` targets, none for `f32` |
 /// | [`check_gradients`](Trainer::check_gradients) | on: a non-finite gradient is an error |
+/// | [`checks`](Trainer::checks) | [`Checks::Every(50)`](Checks::Every): parameters, buffers and optimizer state every 50 steps and at each epoch's end |
+///
+/// A step is a transaction: when anything it changed (the loss, the gradient, the
+/// parameters, BatchNorm's running statistics, the optimizer's state) is NaN or infinite,
+/// the trainer puts the model, the optimizer and the run back as they were before it (or,
+/// with [`Checks::Every`], at the last full check) and returns
+/// [`TrainError::NonFinite`], which names the step, the epoch, the first tensor that went
+/// bad and the likely [`Cause`] (a sample of the batch holding a NaN, by its index in the
+/// data set; an update that overflowed, by the learning rate). [`Trainer::fit`] never
+/// returns `Ok` with a non-finite value in the model or the optimizer.
 ///
 /// ```
 /// use monograd_core::Rng;
@@ -135,21 +156,23 @@ struct Config {
 /// assert!((trainer.net().0.weight[0][0] - 3.0).abs() < 1e-3);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Trainer<N: Network<f32>, O, L, Y> {
+pub struct Trainer<N: Network<T>, O, L, Y, T: Scalar = f32> {
     net: Box<N>,
     grad: Box<N>,
     best: Option<Box<N>>,
     state: N::State<Heap>,
     optimizer: O,
     loss: L,
-    metric: Option<Box<dyn Metric<Y>>>,
+    metric: Option<Box<dyn Metric<Y, T>>>,
     schedule: Option<(Box<dyn Schedule>, Every)>,
-    augment: Option<Augment>,
+    augment: Option<Augment<T>>,
     config: Config,
-    batches: Option<Batches<f32, Y>>,
-    eval: Option<Batches<f32, Y>>,
-    x: Vec<f32>,
-    dy: Vec<f32>,
+    batches: Option<Batches<T, Y>>,
+    eval: Option<Batches<T, Y>>,
+    x: Vec<T>,
+    dy: Vec<T>,
+    /// The model and the optimizer as they were at the last full check.
+    snapshot: Snapshot<T>,
     steps: usize,
     since_best: usize,
     /// What a callback asked for during the last epoch.
@@ -158,12 +181,13 @@ pub struct Trainer<N: Network<f32>, O, L, Y> {
     history: History,
 }
 
-impl<N, O, L, Y> Trainer<N, O, L, Y>
+impl<N, O, L, Y, T> Trainer<N, O, L, Y, T>
 where
-    N: Network<f32> + InPlace,
-    O: Optimizer<f32>,
-    L: Loss<f32, Target = [Y]>,
+    N: Network<T> + InPlace,
+    O: OptimizerState<T>,
+    L: Loss<T, Target = [Y]>,
     Y: Target,
+    T: Scalar,
 {
     /// A trainer of `net` with `optimizer` on `loss`, with the default settings.
     ///
@@ -198,7 +222,7 @@ where
             state: N::state::<Heap>(),
             optimizer,
             loss,
-            metric: Y::default_metric(),
+            metric: Y::default_metric::<T>(),
             schedule: None,
             augment: None,
             config: Config {
@@ -210,11 +234,13 @@ where
                 early_stopping: None,
                 clip: None,
                 check_gradients: true,
+                checks: Checks::default(),
             },
             batches: None,
             eval: None,
             x: Vec::new(),
             dy: Vec::new(),
+            snapshot: Snapshot::default(),
             steps: 0,
             since_best: 0,
             requested: Control::Continue,
@@ -302,13 +328,13 @@ where
     /// let trainer = Trainer::new(Net::default(), Adam::new(1e-3), CrossEntropyLoss::new())
     ///     .augment(move |batch, rng| shift.apply(batch, rng));
     /// ```
-    pub fn augment(mut self, augment: impl FnMut(&mut [f32], &mut Rng) + 'static) -> Self {
+    pub fn augment(mut self, augment: impl FnMut(&mut [T], &mut Rng) + 'static) -> Self {
         self.augment = Some(Box::new(augment));
         self
     }
 
     /// Counts correct predictions with `metric` (reported as accuracy).
-    pub fn metric(mut self, metric: impl Metric<Y> + 'static) -> Self {
+    pub fn metric(mut self, metric: impl Metric<Y, T> + 'static) -> Self {
         self.metric = Some(Box::new(metric));
         self
     }
@@ -317,6 +343,13 @@ where
     /// costs one pass over the parameters). The loss is always checked.
     pub fn check_gradients(mut self, check: bool) -> Self {
         self.config.check_gradients = check;
+        self
+    }
+
+    /// How often the parameters, the buffers and the optimizer's state are checked, and
+    /// so how far back a failing check undoes the run (see [`Checks`]).
+    pub fn checks(mut self, checks: Checks) -> Self {
+        self.config.checks = checks;
         self
     }
 
@@ -378,14 +411,18 @@ where
     /// after each, with early stopping if set; `callback` sees every [`Event`].
     ///
     /// # Errors
-    /// [`TrainError::NonFinite`] if a loss or gradient is NaN or infinite (naming the
-    /// epoch, the step and a tensor); [`TrainError::Shape`] if the data does not fit the
-    /// network or the loss; [`TrainError::Config`] for a batch size of 0 or no training
-    /// data; [`TrainError::Optim`] if the optimizer cannot step.
+    /// [`TrainError::NonFinite`] if a loss, a gradient, a parameter, a buffer or the
+    /// optimizer's state is NaN or infinite (naming the epoch, the step, the tensor and
+    /// the likely cause); [`TrainError::Shape`] if the data does not fit the network or
+    /// the loss; [`TrainError::Config`] for a batch size of 0 or no training data;
+    /// [`TrainError::Optim`] if the optimizer cannot step; [`TrainError::Overflow`] if a
+    /// counter of the run would overflow. A step that fails is undone first (see
+    /// [`Checks`]): the model, the optimizer and the run are as they were before it, and
+    /// the next call continues from there.
     pub fn fit<C: Callback + ?Sized>(
         &mut self,
-        train: &Dataset<f32, Y>,
-        val: Option<&Dataset<f32, Y>>,
+        train: &Dataset<T, Y>,
+        val: Option<&Dataset<T, Y>>,
         callback: &mut C,
     ) -> Result<&History, TrainError> {
         self.check(train)?;
@@ -426,6 +463,21 @@ where
         }
         if self.requested != Control::Pause {
             self.restore_best();
+        }
+        // Every epoch ends checked; this one check more makes it a guarantee of `fit`
+        // whatever happened between (the best weights put back, a change by hand).
+        if let Err(bad) = guard::verify(&*self.net, &self.optimizer) {
+            let cause = guard::diagnose::<T>(Some(&bad.what), &[], &[], self.optimizer.lr());
+            return Err(TrainError::NonFinite {
+                epoch: self.history.epochs.len(),
+                step: self.steps,
+                batch: 0,
+                batches,
+                what: bad.what,
+                tensor: Some(bad.tensor),
+                cause,
+                restored: None,
+            });
         }
         callback.event(&Event::End(&self.history));
         Ok(&self.history)
@@ -478,8 +530,8 @@ where
     /// As [`Trainer::fit`].
     pub fn epoch<C: Callback + ?Sized>(
         &mut self,
-        train: &Dataset<f32, Y>,
-        val: Option<&Dataset<f32, Y>>,
+        train: &Dataset<T, Y>,
+        val: Option<&Dataset<T, Y>>,
         callback: &mut C,
     ) -> Result<EpochReport, TrainError> {
         self.check(train)?;
@@ -544,7 +596,7 @@ where
     ///
     /// # Errors
     /// [`TrainError::Shape`] if the data does not fit the network or the loss.
-    pub fn evaluate(&mut self, data: &Dataset<f32, Y>) -> Result<Metrics, TrainError> {
+    pub fn evaluate(&mut self, data: &Dataset<T, Y>) -> Result<Metrics, TrainError> {
         let size = self.config.eval_batch_size;
         if size == 0 {
             return Err(TrainError::Config { what: "evaluation batch size", expected: "at least 1" });
@@ -562,14 +614,14 @@ where
             if let Some(m) = metric {
                 correct += m.correct(y, batch.targets);
             }
-            loss_sum += f64::from(l) * batch.len() as f64;
+            loss_sum += l.to_f64() * batch.len() as f64;
             samples += batch.len();
         }
         Ok(Metrics::from_sums(loss_sum, metric.as_ref().map(|_| correct), samples))
     }
 
     /// Checks the settings against the training data.
-    fn check(&self, train: &Dataset<f32, Y>) -> Result<(), TrainError> {
+    fn check(&self, train: &Dataset<T, Y>) -> Result<(), TrainError> {
         if self.config.batch_size == 0 {
             return Err(TrainError::Config { what: "batch size", expected: "at least 1" });
         }
@@ -593,7 +645,7 @@ where
     /// Trains one epoch; returns its metrics and wall time.
     fn train_epoch<C: Callback + ?Sized>(
         &mut self,
-        train: &Dataset<f32, Y>,
+        train: &Dataset<T, Y>,
         callback: &mut C,
     ) -> Result<(Metrics, f64), TrainError> {
         let config = self.config;
@@ -626,6 +678,7 @@ where
             batches,
             x,
             dy,
+            snapshot,
             steps,
             history,
             requested,
@@ -649,9 +702,84 @@ where
             }
         };
         let start = Instant::now();
-        while let Some(batch) = epoch.next_batch() {
-            b += 1;
-            let inputs: &[f32] = match augment {
+        let period = config.checks.period();
+        // The model and the optimizer as they come in: checked, then copied. A non-finite
+        // value here was not made by this call: nothing to undo.
+        if let Err(bad) = guard::verify(&**net, optimizer) {
+            return Err(TrainError::NonFinite {
+                epoch: index + 1,
+                step: steps.saturating_add(1),
+                batch: b.saturating_add(1),
+                batches: per_epoch,
+                what: bad.what,
+                tensor: Some(bad.tensor),
+                cause: Cause::Given,
+                restored: None,
+            });
+        }
+        let mut save = true;
+        let mut since = 0usize; // steps since the last full check
+        let mut mark = Mark {
+            steps: *steps,
+            history: history.steps.len(),
+            open: Open { position: 0, batch: 0, loss_sum: 0.0, correct: 0, samples: 0, rng: rng.clone(), seconds: 0.0 },
+        };
+        // Undoes every step since the snapshot and returns the error for step `step`.
+        macro_rules! undo {
+            ($what:expr, $tensor:expr, $cause:expr) => {{
+                let step = *steps;
+                snapshot.restore(&mut **net, optimizer);
+                *steps = mark.steps;
+                history.steps.truncate(mark.history);
+                // At position 0 the epoch starts afresh, as it would have.
+                *open = (mark.open.position > 0).then(|| mark.open.clone());
+                return Err(TrainError::NonFinite {
+                    epoch: index + 1,
+                    step,
+                    batch: b,
+                    batches: per_epoch,
+                    what: $what,
+                    tensor: $tensor,
+                    cause: $cause,
+                    restored: Some(mark.steps),
+                });
+            }};
+        }
+        // Undoes every step since the snapshot, the forward pass of this one included
+        // (running statistics, dropout's step), and returns `e`.
+        macro_rules! undo_err {
+            ($e:expr) => {{
+                snapshot.restore(&mut **net, optimizer);
+                *steps = mark.steps;
+                history.steps.truncate(mark.history);
+                *open = (mark.open.position > 0).then(|| mark.open.clone());
+                return Err($e.into());
+            }};
+        }
+        loop {
+            // (No copy when the epoch has nothing left: nothing could be undone.)
+            if save && epoch.remaining() > 0 {
+                snapshot.save(&**net, optimizer);
+                mark.steps = *steps;
+                mark.history = history.steps.len();
+                mark.open = Open {
+                    position: epoch.cursor().position,
+                    batch: b,
+                    loss_sum,
+                    correct,
+                    samples,
+                    rng: rng.clone(),
+                    seconds: before + start.elapsed().as_secs_f64(),
+                };
+                save = false;
+            }
+            let Some(batch) = epoch.next_batch() else { break };
+            // Counters may come from a checkpoint: checked where they grow.
+            let (Some(next), Some(after)) = (steps.checked_add(1), b.checked_add(1)) else {
+                undo_err!(TrainError::Overflow { what: "step or batch count" });
+            };
+            b = after;
+            let inputs: &[T] = match augment {
                 Some(f) => {
                     x.clear();
                     x.extend_from_slice(batch.inputs);
@@ -664,37 +792,57 @@ where
                 optimizer.set_lr(s.lr(*steps));
             }
             let lr = optimizer.lr();
-            let y = net.forward_train(inputs, state)?;
-            dy.resize(y.len(), 0.0);
-            let l = loss.backward(y, batch.targets, dy)?;
-            if let Some(m) = metric {
-                correct += m.correct(y, batch.targets);
-            }
-            *steps += 1;
-            let at = |what, tensor| TrainError::NonFinite {
-                epoch: index + 1,
-                step: *steps,
-                batch: b,
-                batches: per_epoch,
-                what,
-                tensor,
+            let y = match net.forward_train(inputs, state) {
+                Ok(y) => y,
+                Err(e) => undo_err!(e),
             };
+            dy.resize(y.len(), T::ZERO);
+            let l = match loss.backward(y, batch.targets, dy) {
+                Ok(l) => l,
+                Err(e) => undo_err!(e),
+            };
+            if let Some(m) = metric {
+                correct = correct.saturating_add(m.correct(y, batch.targets));
+            }
+            *steps = next;
+            since += 1;
             if !l.is_finite() {
-                return Err(at(NonFinite::LossValue(f64::from(l)), first_non_finite_param(&**net)));
+                let bad = guard::first_bad_tensor(&**net);
+                let cause = guard::diagnose(bad.as_ref().map(|b| &b.what), inputs, batch.indices, lr);
+                undo!(NonFinite::LossValue(l.to_f64()), bad.map(|b| b.tensor), cause);
             }
             grad.zero();
-            net.backward(inputs, dy, grad, state)?;
-            if config.check_gradients && !all_finite(&**grad) {
-                return Err(at(NonFinite::Gradient, last_non_finite_grad(&**grad)));
+            if let Err(e) = net.backward(inputs, dy, grad, state) {
+                undo_err!(e);
+            }
+            if config.check_gradients && !guard::grad_finite(&**grad) {
+                let cause = guard::diagnose(None, inputs, batch.indices, lr);
+                undo!(NonFinite::Gradient, guard::last_bad_grad(&**grad), cause);
+            }
+            // What the forward pass changed besides its output: small, so every step.
+            if since < period {
+                if let Some(bad) = guard::first_bad_buffer(&**net) {
+                    let cause = guard::diagnose(Some(&bad.what), inputs, batch.indices, lr);
+                    undo!(bad.what, Some(bad.tensor), cause);
+                }
             }
             if let Some(max) = config.clip {
                 clip_grad_norm(&mut **grad, max);
             }
-            optimizer.try_step(&mut **net, grad)?;
+            if let Err(e) = optimizer.try_step(&mut **net, grad) {
+                undo_err!(e);
+            }
+            if since >= period {
+                if let Err(bad) = guard::verify(&**net, optimizer) {
+                    let cause = guard::diagnose(Some(&bad.what), inputs, batch.indices, lr);
+                    undo!(bad.what, Some(bad.tensor), cause);
+                }
+                (since, save) = (0, true);
+            }
             let n = batch.len();
-            loss_sum += f64::from(l) * n as f64;
-            samples += n;
-            history.steps.push((index as f64 + b as f64 / per_epoch as f64, l));
+            loss_sum += l.to_f64() * n as f64;
+            samples = samples.saturating_add(n);
+            history.steps.push((index as f64 + b as f64 / per_epoch as f64, l.to_f64() as f32));
             let so_far = Metrics::from_sums(loss_sum, metric.as_ref().map(|_| correct), samples);
             let report = StepReport {
                 epoch: index + 1,
@@ -702,7 +850,7 @@ where
                 batch: b,
                 batches: per_epoch,
                 step: *steps,
-                loss: f64::from(l),
+                loss: l.to_f64(),
                 samples: n,
                 lr,
                 epoch_loss: so_far.loss,
@@ -733,6 +881,14 @@ where
                 }
             }
         }
+        // Every call ends checked, whatever the period: an epoch never closes (nor pauses)
+        // with a non-finite value.
+        if since > 0 {
+            if let Err(bad) = guard::verify(&**net, optimizer) {
+                let cause = guard::diagnose::<T>(Some(&bad.what), &[], &[], optimizer.lr());
+                undo!(bad.what, Some(bad.tensor), cause);
+            }
+        }
         let seconds = before + start.elapsed().as_secs_f64();
         Ok((Metrics::from_sums(loss_sum, metric.as_ref().map(|_| correct), samples), seconds))
     }
@@ -744,180 +900,14 @@ fn augment_rng(seed: u64, epoch: u64) -> Rng {
     Rng::seed(key.wrapping_add(epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
 }
 
-/// Whether every trainable value is finite: one pass, no branch per value (`v · 0` is 0
-/// for a finite `v` and NaN otherwise).
-fn all_finite<N: Module<f32>>(grad: &N) -> bool {
-    let mut acc = 0.0f32;
-    grad.visit(&Path::ROOT, &mut |t| {
-        if t.kind == Kind::Param {
-            acc += t.values.iter().fold(0.0f32, |s, &v| s + v * 0.0);
-        }
-    });
-    acc == 0.0
-}
-
-/// The first parameter (in declaration order) holding a NaN or an infinity.
-fn first_non_finite_param<N: Module<f32>>(net: &N) -> Option<String> {
-    let mut found = None;
-    net.visit(&Path::ROOT, &mut |t| {
-        if found.is_none() && t.values.iter().any(|v| !v.is_finite()) {
-            found = Some(t.path.to_string());
-        }
-    });
-    found
-}
-
-/// The last trainable tensor (in declaration order: the nearest the output) whose
-/// gradient holds a NaN or an infinity: backward reaches it first.
-fn last_non_finite_grad<N: Module<f32>>(grad: &N) -> Option<String> {
-    let mut found = None;
-    grad.visit(&Path::ROOT, &mut |t| {
-        if t.kind == Kind::Param && t.values.iter().any(|v| !v.is_finite()) {
-            found = Some(t.path.to_string());
-        }
-    });
-    found
-}
-
-/// A network written by hand (one dense layer), for the doctests and unit tests of this
-/// crate, which cannot use `network!`.
-#[doc(hidden)]
-pub mod testing {
-    use std::vec::Vec;
-
-    use monograd_core::module::{ParamUpdate, Path, Tensor};
-    use monograd_core::network::batch_of;
-    use monograd_core::storage::Storage;
-    use monograd_core::summary::Summary;
-    use monograd_core::{Ctx, Layer, Module, Network, Rank1, Rng, ShapeError};
-
-    use crate::Linear;
-
-    /// `Linear<I, O>` as a [`Network`].
-    #[derive(Clone, Debug, Default, PartialEq)]
-    pub struct Dense<const I: usize, const O: usize>(pub Linear<I, O, f32>);
-
-    /// The buffers of a [`Dense`].
-    #[derive(Debug, Default)]
-    pub struct DenseState {
-        y: Vec<f32>,
-        dx: Vec<f32>,
-    }
-
-    monograd_core::in_place_by_value!([const I: usize, const O: usize] Dense<I, O>);
-
-    impl<const I: usize, const O: usize> Dense<I, O> {
-        /// PyTorch's default initialisation.
-        pub fn new(rng: &mut Rng) -> Self {
-            Self(Linear::new(rng))
-        }
-    }
-
-    impl<const I: usize, const O: usize> Module<f32> for Dense<I, O> {
-        const PARAMS: usize = I * O + O;
-        fn visit<F: FnMut(Tensor<'_, &[f32]>)>(&self, path: &Path<'_>, f: &mut F) {
-            self.0.visit(path, f);
-        }
-        fn visit_mut<F: FnMut(Tensor<'_, &mut [f32]>)>(&mut self, path: &Path<'_>, f: &mut F) {
-            self.0.visit_mut(path, f);
-        }
-        fn visit_update<F: FnMut(ParamUpdate<'_, f32>)>(
-            &mut self,
-            grad: &Self,
-            path: &Path<'_>,
-            offset: &mut usize,
-            f: &mut F,
-        ) {
-            self.0.visit_update(&grad.0, path, offset, f);
-        }
-        fn init(&mut self, rng: &mut Rng) {
-            self.0.init(rng);
-        }
-    }
-
-    impl<const I: usize, const O: usize> Network<f32> for Dense<I, O> {
-        type Input = Rank1<I>;
-        type Output = Rank1<O>;
-        type State<S: Storage> = DenseState;
-        const MACS: usize = I * O;
-        const ACTIVATION_BYTES: usize = 4 * O;
-        const PEAK_ACTIVATION_BYTES: usize = 4 * O;
-
-        fn state<S: Storage>() -> DenseState {
-            DenseState::default()
-        }
-
-        fn forward<'s, S: Storage>(&self, x: &[f32], st: &'s mut DenseState) -> Result<&'s [f32], ShapeError> {
-            let batch = batch_of::<Rank1<I>>("`Dense` input", x.len())?;
-            st.y.resize(batch * O, 0.0);
-            Layer::<f32, Rank1<I>, Rank1<O>>::forward(&self.0, x, &mut st.y, &mut Ctx::new(&mut []));
-            Ok(&st.y)
-        }
-
-        fn forward_train<'s, S: Storage>(
-            &mut self,
-            x: &[f32],
-            st: &'s mut DenseState,
-        ) -> Result<&'s [f32], ShapeError> {
-            self.forward::<S>(x, st)
-        }
-
-        fn backward<S: Storage>(
-            &self,
-            x: &[f32],
-            dy: &[f32],
-            grad: &mut Self,
-            st: &mut DenseState,
-        ) -> Result<(), ShapeError> {
-            self.backward_input::<S>(x, dy, grad, st).map(|_| ())
-        }
-
-        fn backward_input<'s, S: Storage>(
-            &self,
-            x: &[f32],
-            dy: &[f32],
-            grad: &mut Self,
-            st: &'s mut DenseState,
-        ) -> Result<&'s [f32], ShapeError> {
-            let batch = batch_of::<Rank1<I>>("`Dense` input", x.len())?;
-            monograd_core::network::expect_batch::<Rank1<O>>("`Dense` output gradient", dy.len(), batch)?;
-            st.dx.clear();
-            st.dx.resize(x.len(), 0.0);
-            let DenseState { y, dx } = st;
-            Layer::<f32, Rank1<I>, Rank1<O>>::backward(
-                &self.0,
-                x,
-                y,
-                &(),
-                dy,
-                Some(dx),
-                &mut grad.0,
-                &mut Ctx::new(&mut []),
-            );
-            Ok(&st.dx)
-        }
-
-        fn summary() -> Summary {
-            Summary {
-                name: "Dense",
-                rows: &[],
-                params: I * O + O,
-                param_bytes: 4 * (I * O + O),
-                macs: I * O,
-                activation_bytes: 4 * O,
-                peak_activation_bytes: 4 * O,
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::string::{String, ToString};
     use std::{format, vec};
 
-    use super::testing::Dense;
     use super::*;
     use crate::init::fingerprint;
+    use crate::train::testing::Dense;
     use crate::train::{EarlyStopping, Monitor};
     use crate::{CrossEntropyLoss, MseLoss, Sgd};
 
@@ -1018,20 +1008,32 @@ mod tests {
     }
 
     #[test]
-    fn a_nan_loss_names_the_epoch_the_step_and_the_parameter() {
+    fn a_nan_parameter_is_refused_before_the_step_and_nothing_changes() {
         let train = blobs(100, 1);
         let mut t = trainer(0.5).epochs(3);
         t.net_mut().0.bias[1] = f32::NAN;
+        let before = t.net().clone();
         let e = t.fit(&train, None, &mut ()).unwrap_err();
         assert!(matches!(
             e,
-            TrainError::NonFinite { epoch: 1, step: 1, batch: 1, batches: 7, what: NonFinite::LossValue(_), .. }
+            TrainError::NonFinite {
+                epoch: 1,
+                step: 1,
+                batch: 1,
+                batches: 7,
+                what: NonFinite::Parameter,
+                cause: Cause::Given,
+                restored: None,
+                ..
+            }
         ));
         assert_eq!(
             e.to_string(),
-            "the loss is NaN at epoch 1, step 1 (batch 1 of 7); the parameter `bias` is not finite \
-             (try a lower learning rate or gradient clipping)"
+            "a parameter is not finite at epoch 1, step 1 (batch 1 of 7): `bias`; likely cause: it was so \
+             before the step (set by hand, or loaded)"
         );
+        assert_eq!((t.steps(), t.history().steps.len()), (0, 0));
+        assert_eq!(t.net().0.weight, before.0.weight);
     }
 
     #[test]
@@ -1055,17 +1057,5 @@ mod tests {
         let wrong = Dataset::new(vec![0.0f32; 30], vec![0usize; 10], 3).unwrap();
         assert!(matches!(trainer(0.1).fit(&wrong, None, &mut ()), Err(TrainError::Shape(_))));
         assert!(matches!(trainer(0.1).eval_batch_size(0).evaluate(&train), Err(TrainError::Config { .. })));
-    }
-
-    #[test]
-    fn gradient_scans_name_the_right_tensors() {
-        let mut g = Dense::<2, 2>::default();
-        assert!(all_finite(&g));
-        g.0.weight[1][0] = f32::INFINITY;
-        assert!(!all_finite(&g));
-        assert_eq!(last_non_finite_grad(&g).as_deref(), Some("weight"));
-        g.0.bias[0] = f32::NAN;
-        assert_eq!(last_non_finite_grad(&g).as_deref(), Some("bias"));
-        assert_eq!(first_non_finite_param(&g).as_deref(), Some("weight"));
     }
 }

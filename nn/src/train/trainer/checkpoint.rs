@@ -2,8 +2,9 @@
 //! the trainer keeps (the open epoch's sums, the history, early stopping's state and best
 //! weights), so that a fresh trainer continues the run bit-identically.
 
-use std::borrow::Cow;
+use std::borrow::{Cow, ToOwned};
 use std::path::Path as FsPath;
+use std::string::String;
 use std::vec::Vec;
 use std::{format, vec};
 
@@ -17,7 +18,7 @@ use crate::optim::OptimizerState;
 use crate::serialize::checkpoint::{self, Extra, Metadata, RunState};
 use crate::serialize::names::Prefix;
 use crate::serialize::safetensors::header::Source;
-use crate::serialize::safetensors::{commit, model_wants, Holds, Want};
+use crate::serialize::safetensors::{commit, model_wants, Element, Holds, Want};
 use crate::serialize::SerializeError;
 use crate::train::history::EpochReport;
 use crate::train::metric::{Metrics, Target};
@@ -86,6 +87,7 @@ fn report(c: &[f64]) -> EpochReport {
 
 /// The trainer's fields of a checkpoint, parsed and checked before anything changes.
 struct Fields {
+    batch_size: usize,
     steps: usize,
     epochs: usize,
     history_steps: usize,
@@ -111,12 +113,20 @@ fn fields(meta: &Metadata<'_>, run: &RunState, batch_size: usize, drop_last: boo
         let problem = format!("epoch {} in progress, but {epochs} epochs in the history", run.epoch);
         return Err(meta.error("run.epoch", &problem));
     }
+    // Every count below is checked against what a run can reach, so that the run's own
+    // arithmetic on them cannot overflow. The history's length is bounded by the file.
+    let steps: usize = meta.parse("run.step")?;
+    let history_steps: usize = meta.parse("trainer.history.steps")?;
+    if steps != history_steps {
+        let problem = format!("{steps} steps, but the history records {history_steps}");
+        return Err(meta.error("run.step", &problem));
+    }
     let open = if meta.parse("trainer.open")? {
         let rng = run.rng("augment").ok_or_else(|| meta.error("run.rng.augment", "missing for an open epoch"))?;
         if run.position == 0 {
             return Err(meta.error("run.position", "0 for an open epoch"));
         }
-        Some(Open {
+        let open = Open {
             position: run.position,
             batch: meta.parse("trainer.batch")?,
             loss_sum: meta.parse("trainer.loss_sum")?,
@@ -124,10 +134,42 @@ fn fields(meta: &Metadata<'_>, run: &RunState, batch_size: usize, drop_last: boo
             samples: meta.parse("trainer.samples")?,
             rng,
             seconds: meta.parse("trainer.seconds")?,
-        })
+        };
+        // Mid-epoch, every batch served was whole.
+        if open.batch.checked_mul(batch_size) != Some(open.position) {
+            let problem = format!("{} batches of {batch_size} do not serve {} samples", open.batch, open.position);
+            return Err(meta.error("trainer.batch", &problem));
+        }
+        if open.batch > steps {
+            let problem = format!("{} batches in the epoch, but {steps} steps in the run", open.batch);
+            return Err(meta.error("trainer.batch", &problem));
+        }
+        if open.samples != open.position {
+            let problem = format!("{} samples summed, but {} served", open.samples, open.position);
+            return Err(meta.error("trainer.samples", &problem));
+        }
+        if open.correct > open.samples {
+            let problem = format!("{} correct of {} samples", open.correct, open.samples);
+            return Err(meta.error("trainer.correct", &problem));
+        }
+        if !open.loss_sum.is_finite() {
+            return Err(meta.error("trainer.loss_sum", "not finite"));
+        }
+        if !(open.seconds >= 0.0 && open.seconds.is_finite()) {
+            return Err(meta.error("trainer.seconds", "not a finite time"));
+        }
+        Some(open)
     } else {
+        if run.position != 0 {
+            return Err(meta.error("run.position", &format!("{} samples served, but no epoch is open", run.position)));
+        }
         None
     };
+    let since_best: usize = meta.parse("trainer.since_best")?;
+    if since_best > epochs {
+        let problem = format!("{since_best} epochs without improvement, of {epochs}");
+        return Err(meta.error("trainer.since_best", &problem));
+    }
     let best = match meta.get("trainer.best")? {
         "none" => None,
         _ => {
@@ -139,22 +181,85 @@ fn fields(meta: &Metadata<'_>, run: &RunState, batch_size: usize, drop_last: boo
         }
     };
     Ok(Fields {
-        steps: meta.parse("run.step")?,
+        batch_size,
+        steps,
         epochs,
-        history_steps: meta.parse("trainer.history.steps")?,
+        history_steps,
         open,
-        since_best: meta.parse("trainer.since_best")?,
+        since_best,
         best,
         best_weights: meta.parse("trainer.best_weights")?,
     })
 }
 
-impl<N, O, L, Y> Trainer<N, O, L, Y>
+/// Checks the history's rows (read from the file) against the run: epochs numbered in
+/// order, counts that are whole numbers, and steps that follow from the samples of each
+/// epoch and the batch size and add up to the run's step; then the optimizer's step
+/// counts, which cannot exceed the run's.
+fn check_rows(f: &Fields, rows: &[u8], optimizer: &[(String, u64)]) -> Result<(), (&'static str, String)> {
+    let f64s: Vec<f64> = rows.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default())).collect();
+    // Whole numbers that f64 holds exactly (to 2^53).
+    let whole = |v: f64| (0.0..=9_007_199_254_740_992.0).contains(&v) && v.fract() == 0.0;
+    let mut steps = 0usize;
+    for (i, row) in f64s.chunks_exact(COLUMNS.len()).enumerate() {
+        let epoch = i + 1;
+        let bad =
+            |column: &str, problem: &str| ("trainer.history.epochs", format!("epoch {epoch}, `{column}`: {problem}"));
+        for c in [0, 1, 4, 10] {
+            if !whole(row[c]) {
+                return Err(bad(COLUMNS[c], &format!("{} is not a count", row[c])));
+            }
+        }
+        if row[0] != epoch as f64 || row[1] < row[0] {
+            return Err(bad("epoch", &format!("epoch {} of {}", row[0], row[1])));
+        }
+        for c in [5, 13] {
+            if row[c] != 0.0 && row[c] != 1.0 {
+                return Err(bad(COLUMNS[c], &format!("{} is not a flag", row[c])));
+            }
+        }
+        if row[5] == 1.0 && !whole(row[8]) {
+            return Err(bad("val_samples", &format!("{} is not a count", row[8])));
+        }
+        // Every batch of an epoch is whole but perhaps its last.
+        let batches = (row[4] as usize).div_ceil(f.batch_size);
+        steps = steps.checked_add(batches).filter(|&s| s as f64 == row[10]).ok_or_else(|| {
+            bad(
+                "steps",
+                &format!(
+                    "{} steps, but {} after {} samples in batches of {}",
+                    row[10],
+                    steps + batches,
+                    row[4],
+                    f.batch_size
+                ),
+            )
+        })?;
+    }
+    let open = f.open.as_ref().map_or(0, |o| o.batch);
+    if steps.checked_add(open) != Some(f.steps) {
+        let problem = format!(
+            "{} steps, but the history's epochs and the open epoch make {}",
+            f.steps,
+            steps.saturating_add(open)
+        );
+        return Err(("run.step", problem));
+    }
+    for (name, value) in optimizer {
+        if checkpoint::is_step_count(name) && *value > f.steps as u64 {
+            return Err(("optimizer.step", format!("`{name}` is {value}, beyond the run's {} steps", f.steps)));
+        }
+    }
+    Ok(())
+}
+
+impl<N, O, L, Y, T> Trainer<N, O, L, Y, T>
 where
-    N: Network<f32> + InPlace,
-    O: OptimizerState<f32>,
-    L: Loss<f32, Target = [Y]>,
+    N: Network<T> + InPlace,
+    O: OptimizerState<T>,
+    L: Loss<T, Target = [Y]>,
     Y: Target,
+    T: Element,
 {
     /// Saves the run to `path` as a checkpoint, replacing any previous file atomically:
     /// the network (every tensor and counter: BatchNorm's statistics, Dropout's seed and
@@ -284,8 +389,13 @@ where
         let (batch_size, drop_last) = (self.config.batch_size, self.config.drop_last);
         let mut best_wants = Vec::new();
         model_wants(&*self.net, &Prefix(BEST), None, &mut best_wants);
-        let (run, (f, read)) =
-            checkpoint::decode(&mut *self.net, &mut self.optimizer, src, path, None, |meta, run| {
+        let (run, (f, read)) = checkpoint::decode(
+            &mut *self.net,
+            &mut self.optimizer,
+            src,
+            path,
+            None,
+            |meta, run| {
                 let f = fields(meta, run, batch_size, drop_last)?;
                 let exact = |file: &str, shape: Vec<usize>, dtype| Want {
                     model: file.into(),
@@ -302,7 +412,15 @@ where
                     wants.extend(best_wants);
                 }
                 Ok((wants, f))
-            })?;
+            },
+            |f, optimizer, exact| {
+                let rows = exact.first().map_or(&[][..], Vec::as_slice);
+                check_rows(f, rows, optimizer).map_err(|(key, problem)| SerializeError::Checkpoint {
+                    path: path.to_owned(),
+                    problem: format!("`{key}`: {problem}"),
+                })
+            },
+        )?;
 
         // Everything was read and checked, and the network and optimizer are restored:
         // now the trainer's own state, which cannot fail.
