@@ -98,7 +98,10 @@ fn an_exploding_learning_rate_ends_in_an_error_that_names_it_not_in_ok() {
     // the last optimizer step was never checked.
     let x = data(2).inputs().to_vec();
     let train = Dataset::new(x, vec![1000.0f32; 64], 4).unwrap();
-    for (lr, checks) in [(f32::INFINITY, Checks::Full), (1e37, Checks::Full), (1e37, Checks::Every(1000))] {
+    // An infinite rate is refused when the optimizer is built; a finite one that explodes
+    // is the trainer's to catch.
+    assert!(Sgd::<f32, Vec<f32>>::try_new(f32::INFINITY).is_err());
+    for (lr, checks) in [(1e37, Checks::Full), (1e37, Checks::Every(1000))] {
         let net = Reg::new(&mut Rng::seed(0));
         let before = net.clone();
         // One step in all: a single batch, a single epoch.
@@ -211,7 +214,9 @@ fn a_failed_step_continues_from_the_same_batch_once_the_cause_is_gone() {
     })
     .unwrap();
     let lr = Optimizer::<f32>::lr(t.optimizer());
-    Optimizer::<f32>::set_lr(t.optimizer_mut(), f64::INFINITY);
+    // A finite rate (an infinite one is refused when set) that Adam's bias correction at
+    // step 6, 1 / (1 - 0.9^6) = 2.1, takes past f32's largest value: the step explodes.
+    Optimizer::<f32>::set_lr(t.optimizer_mut(), 2e38);
     let e = t.fit(&train, None, &mut ()).unwrap_err();
     assert!(matches!(e, TrainError::NonFinite { step: 6, restored: Some(5), .. }), "{e}");
     assert_eq!(t.steps(), 5);
