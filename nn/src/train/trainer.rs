@@ -56,6 +56,8 @@ type Augment = Box<dyn FnMut(&mut [f32], &mut Rng)>;
 
 #[cfg(feature = "safetensors")]
 mod checkpoint;
+#[cfg(feature = "parallel")]
+mod threads;
 
 /// An epoch paused mid-way ([`Control::Pause`], or a checkpoint saved so): where it stands
 /// and what it has summed so far. The epoch is `history.epochs.len()`.
@@ -155,6 +157,9 @@ pub struct Trainer<N: Network<f32>, O, L, Y> {
     requested: Control,
     open: Option<Open>,
     history: History,
+    /// Worker threads for data-parallel steps ([`Trainer::threads`]).
+    #[cfg(feature = "parallel")]
+    parallel: Option<Box<dyn crate::distributed::ParallelStep<N, Y>>>,
 }
 
 impl<N, O, L, Y> Trainer<N, O, L, Y>
@@ -197,6 +202,8 @@ where
             requested: Control::Continue,
             open: None,
             history: History::default(),
+            #[cfg(feature = "parallel")]
+            parallel: None,
         }
     }
 
@@ -607,6 +614,8 @@ where
             history,
             requested,
             open,
+            #[cfg(feature = "parallel")]
+            parallel,
             ..
         } = self;
         if let Some((s, Every::Epoch)) = schedule {
@@ -641,12 +650,30 @@ where
                 optimizer.set_lr(s.lr(*steps));
             }
             let lr = optimizer.lr();
-            let y = net.forward_train(inputs, state)?;
-            dy.resize(y.len(), 0.0);
-            let l = loss.backward(y, batch.targets, dy)?;
-            if let Some(m) = metric {
-                correct += m.correct(y, batch.targets);
-            }
+            // On worker threads, forward, loss and backward happen in one call.
+            #[cfg(feature = "parallel")]
+            let parallel_loss = match parallel {
+                Some(p) => {
+                    let out = p.step(*steps + 1, net, inputs, batch.targets, grad, metric.as_deref())?;
+                    correct += out.correct;
+                    Some(out.loss)
+                }
+                None => None,
+            };
+            #[cfg(not(feature = "parallel"))]
+            let parallel_loss: Option<f32> = None;
+            let l = match parallel_loss {
+                Some(l) => l,
+                None => {
+                    let y = net.forward_train(inputs, state)?;
+                    dy.resize(y.len(), 0.0);
+                    let l = loss.backward(y, batch.targets, dy)?;
+                    if let Some(m) = metric {
+                        correct += m.correct(y, batch.targets);
+                    }
+                    l
+                }
+            };
             *steps += 1;
             let at = |what, tensor| TrainError::NonFinite {
                 epoch: index + 1,
@@ -659,8 +686,10 @@ where
             if !l.is_finite() {
                 return Err(at(NonFinite::LossValue(f64::from(l)), first_non_finite_param(&**net)));
             }
-            grad.zero();
-            net.backward(inputs, dy, grad, state)?;
+            if parallel_loss.is_none() {
+                grad.zero();
+                net.backward(inputs, dy, grad, state)?;
+            }
             if config.check_gradients && !all_finite(&**grad) {
                 return Err(at(NonFinite::Gradient, last_non_finite_grad(&**grad)));
             }
