@@ -16,12 +16,12 @@
 //! hash of every rank's weights on rank 0 to check it.
 //!
 //! **No silent hang.** A rank that dies (a panic, a signal) makes `mpirun` end every rank:
-//! OpenMPI aborts the job when a process exits without finalizing. A rank that hangs
-//! cannot be seen by the others, which wait in the all-reduce; so each rank runs a
-//! [`Watchdog`]: a thread that, if a step has not completed within the timeout, prints
-//! which rank, which step and where it stands (computing, or waiting in the all-reduce)
-//! and aborts the process, which ends the job. The rank that says "computing" is the one
-//! that hung.
+//! OpenMPI aborts the job when a process exits with an error. A rank that hangs cannot be
+//! seen by the others, which wait in the all-reduce; so each rank runs a [`Watchdog`]: a
+//! thread that, if this rank has not reached the all-reduce of a step within the timeout
+//! of the previous step's end, prints which rank, which step and where it stands, and
+//! exits, which ends the job. A rank waiting in the all-reduce waits twice the timeout
+//! before it gives up, so the rank that hung is normally the one that speaks.
 
 use std::string::String;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -40,6 +40,16 @@ use crate::data::{DataError, Dataset};
 use crate::init::fingerprint;
 use crate::loss::Loss;
 use crate::optim::{OptimError, Optimizer};
+
+/// The `mpi` crate (rsmpi), for what this module does not wrap.
+pub use ::mpi as rsmpi;
+pub use ::mpi::environment::Universe;
+
+/// Initialises MPI (once per process; `None` if it already was). Dropping the
+/// [`Universe`] finalizes it. `universe.world()` is the communicator of every rank.
+pub fn initialize() -> Option<Universe> {
+    ::mpi::initialize()
+}
 
 /// Data-parallel steps across the ranks of an MPI communicator; see the
 /// [module docs](self).
@@ -81,6 +91,11 @@ impl MpiDataParallel {
     /// Whether this is rank 0, the one that prints and writes checkpoints.
     pub fn is_root(&self) -> bool {
         self.rank == 0
+    }
+
+    /// The watchdog, if one was set: to restart its clock after long work between steps.
+    pub fn watchdog_ref(&self) -> Option<&Watchdog> {
+        self.watchdog.as_ref()
     }
 
     /// The communicator.
@@ -136,7 +151,9 @@ impl MpiDataParallel {
         O: Optimizer<f32>,
     {
         if let Some(w) = &self.watchdog {
-            w.arm(step, "computing its gradient");
+            if w.shared.0.lock().unwrap_or_else(PoisonError::into_inner).armed.is_none() {
+                w.arm(step);
+            }
         }
         grad.zero();
         let share = y.len() as f32 / global.max(1) as f32;
@@ -156,14 +173,14 @@ impl MpiDataParallel {
         self.send.push(l * share);
         self.recv.resize(self.send.len(), 0.0);
         if let Some(w) = &self.watchdog {
-            w.arm(step, "waiting in the gradient all-reduce");
+            w.waiting(step);
         }
         self.world.all_reduce_into(&self.send[..], &mut self.recv[..], SystemOperation::sum());
         let total = self.recv.pop().unwrap_or(0.0);
         unflatten(grad, Tensors::Trainable, &self.recv)?;
         optimizer.try_step(net, grad)?;
         if let Some(w) = &self.watchdog {
-            w.disarm();
+            w.arm(step + 1);
         }
         Ok(total)
     }
@@ -235,7 +252,10 @@ impl From<OptimError> for MpiError {
     }
 }
 
-/// What the watchdog watches: the step in progress, where it stands, and since when.
+/// The exit status of a process the [`Watchdog`] ends (`EX_SOFTWARE`).
+pub const WATCHDOG_EXIT: i32 = 70;
+
+/// What the watchdog watches: the step in progress, where it stands, and its deadline.
 struct Watch {
     armed: Option<(usize, &'static str, Instant)>,
     stop: bool,
@@ -243,11 +263,17 @@ struct Watch {
 
 /// A thread that ends this process when a step overruns its timeout: it prints
 /// `rank R: step S did not complete within T s (WHERE); ending the run` to standard error
-/// and aborts, and `mpirun` then ends every other rank. MPI calls cannot be interrupted,
-/// so ending the process is the only bounded way out of a collective that a dead or hung
-/// peer never joins.
+/// and exits with status [`WATCHDOG_EXIT`], and `mpirun` then ends every other rank. MPI
+/// calls cannot be interrupted, so ending the process is the only bounded way out of a
+/// collective that a dead or hung peer never joins.
+///
+/// The clock of step `s + 1` starts when step `s` ends (or at [`Watchdog::arm`] for the
+/// first): the time between steps counts, so a rank that hangs anywhere is caught. Work
+/// between steps that may take longer (validation, checkpoints) should fit in the
+/// timeout, or be followed by [`Watchdog::arm`] to restart the clock.
 pub struct Watchdog {
     shared: Arc<(Mutex<Watch>, Condvar)>,
+    timeout: Duration,
 }
 
 impl Watchdog {
@@ -263,15 +289,15 @@ impl Watchdog {
                     return;
                 }
                 match w.armed {
-                    Some((step, phase, since)) if since.elapsed() >= timeout => {
+                    Some((step, phase, deadline)) if Instant::now() >= deadline => {
                         std::eprintln!(
                             "rank {rank}: step {step} did not complete within {:.1} s ({phase}); ending the run",
                             timeout.as_secs_f64()
                         );
-                        std::process::abort();
+                        std::process::exit(WATCHDOG_EXIT);
                     }
-                    Some((_, _, since)) => {
-                        let left = timeout.saturating_sub(since.elapsed());
+                    Some((_, _, deadline)) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
                         w = cvar.wait_timeout(w, left).unwrap_or_else(PoisonError::into_inner).0;
                     }
                     None => w = cvar.wait(w).unwrap_or_else(PoisonError::into_inner),
@@ -281,22 +307,27 @@ impl Watchdog {
         if let Err(e) = spawned {
             std::eprintln!("rank {rank}: the watchdog could not start ({e}); steps are not timed");
         }
-        Self { shared }
+        Self { shared, timeout }
     }
 
-    /// Step `step` is at `phase`; its clock starts at the first call for that step.
-    pub fn arm(&self, step: usize, phase: &'static str) {
+    /// Restarts the clock: step `step` must reach its all-reduce within the timeout.
+    pub fn arm(&self, step: usize) {
+        self.set(step, "computing its gradient, or between steps", self.timeout);
+    }
+
+    /// Step `step` waits for the other ranks: give them twice the timeout, so that a rank
+    /// that hung is caught by its own watchdog first.
+    fn waiting(&self, step: usize) {
+        self.set(step, "waiting for the other ranks in the gradient all-reduce", 2 * self.timeout);
+    }
+
+    fn set(&self, step: usize, phase: &'static str, patience: Duration) {
         let (lock, cvar) = &*self.shared;
-        let mut w = lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let since = match w.armed {
-            Some((s, _, since)) if s == step => since,
-            _ => Instant::now(),
-        };
-        w.armed = Some((step, phase, since));
+        lock.lock().unwrap_or_else(PoisonError::into_inner).armed = Some((step, phase, Instant::now() + patience));
         cvar.notify_all();
     }
 
-    /// The step completed.
+    /// Stops the clock (the run ends, or pauses for a while).
     pub fn disarm(&self) {
         let (lock, cvar) = &*self.shared;
         lock.lock().unwrap_or_else(PoisonError::into_inner).armed = None;
