@@ -6,6 +6,7 @@
 //! | [`flat`] | a module's tensors as one flat slice; the fixed-order sum of gradients |
 //! | [`pool`] | [`DataParallel`]: a batch split across worker threads, gradients combined in a fixed order; [`Trainer::threads`](crate::train::Trainer::threads) uses it |
 //! | [`async_sgd`] | [`AsyncSgd`]: asynchronous SGD with a parameter server on threads, bounded staleness, the staleness of every update recorded |
+//! | [`pipeline`] | pipeline model parallelism on threads: stages (each a network), micro-batches in GPipe's schedule |
 //! | `mpi` | synchronous data parallelism across processes: sharded data, an all-reduce of the gradients each step, a watchdog (feature `mpi`) |
 //!
 //! The design, its choices and measured figures are in `docs/DISTRIBUTED.md`.
@@ -21,6 +22,7 @@ pub mod flat;
 #[cfg(feature = "mpi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
 pub mod mpi;
+pub mod pipeline;
 pub mod pool;
 
 pub use async_sgd::{AsyncReport, AsyncSgd};
