@@ -198,7 +198,8 @@ where
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Ok(f32::NAN))).collect()
+        // Panics are caught inside each thread: a join never fails.
+        handles.into_iter().map(|h| h.join().unwrap_or(Ok(f32::NAN))).collect()
     });
     // The root cause first: a stage's own error over a neighbour's "it hung up".
     let mut first_hangup = None;

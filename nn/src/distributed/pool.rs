@@ -355,7 +355,9 @@ impl<N, Y> Drop for DataParallel<N, Y> {
     }
 }
 
-/// A worker's loop: wait for a step, compute its shard, report, until shutdown.
+/// A worker's loop: wait for a step, compute its shard, report, until shutdown. The replica
+/// stays boxed: a network is plain arrays, too large to move through a thread's stack.
+#[allow(clippy::boxed_local)]
 fn worker<N, Y, L>(k: usize, shared: &Shared<Y>, mut net: Box<N>, loss: &L)
 where
     N: Network<f32>,

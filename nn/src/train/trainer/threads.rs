@@ -18,7 +18,7 @@ where
 {
     /// Splits each training batch across `threads` worker threads, each with a replica of
     /// the network, and sums their gradients in a fixed order
-    /// ([`DataParallel`](crate::distributed::DataParallel)): the same global batch, the
+    /// ([`DataParallel`]): the same global batch, the
     /// same step, up to rounding; bit-identical from run to run for a given number of
     /// threads. `0` and `1` train on the calling thread. Set it after any change to the
     /// network's weights that should reach the workers' first step (they copy the
