@@ -107,7 +107,32 @@ fn threads() {
     report("W1_train_b256_pool", 1, times[1].0, "");
     report("W1_train_b256_pool", 2, times[2].0, &format!(" speedup={:.2}", times[0].0 / times[2].0));
     // The model's compute term: one thread's time per sample.
-    println!("compute_us_per_sample={:.3} params={}", times[0].0 / B as f64 * 1e6, Mlp::PARAMS);
+    let per_sample = times[0].0 / B as f64;
+    println!("compute_us_per_sample={:.3} params={}", per_sample * 1e6, Mlp::PARAMS);
+    model(per_sample);
+}
+
+/// A model of `n` nodes at the global batch `B`: each computes `B / n` samples at the
+/// measured time per sample, then a ring all-reduce of the gradient (`4·(P + 1)` bytes)
+/// costs `2(n-1)/n · bytes / bandwidth + 2(n-1) · latency`. No overlap of the two.
+fn model(per_sample: f64) {
+    let bytes = 4.0 * (Mlp::PARAMS + 1) as f64;
+    for (net, bandwidth, latency) in [("10GbE", 1.25e9, 20e-6), ("IB-100G", 12.5e9, 2e-6)] {
+        for n in [1usize, 2, 4, 8, 16, 32, 64] {
+            let nf = n as f64;
+            let compute = per_sample * (B as f64 / nf).ceil();
+            let comm =
+                if n == 1 { 0.0 } else { 2.0 * (nf - 1.0) / nf * bytes / bandwidth + 2.0 * (nf - 1.0) * latency };
+            let step = compute + comm;
+            println!(
+                "model network={net} nodes={n} compute_us={:.0} allreduce_us={:.0} step_us={:.0} speedup={:.2}",
+                compute * 1e6,
+                comm * 1e6,
+                step * 1e6,
+                per_sample * B as f64 / step
+            );
+        }
+    }
 }
 
 #[cfg(feature = "mpi")]
