@@ -120,3 +120,22 @@ fn bad_data_ends_the_run_with_an_error() {
         .unwrap_err();
     assert!(matches!(e, monograd::nn::distributed::DistError::Shape(_)), "{e:?}");
 }
+
+#[test]
+fn a_stalled_worker_ends_the_run_at_the_timeout_with_its_name() {
+    let data = data();
+    let mut net = Small::new(&mut Rng::seed(4));
+    let e = AsyncSgd::new(WORKERS, 0)
+        .timeout(std::time::Duration::from_millis(200))
+        .run(&mut net, &mut Sgd::new(0.1), &CrossEntropyLoss::new(), 5, |w, c| {
+            if w == 1 && c == 2 {
+                // Stalls well past the others' timeout (and then finishes: threads cannot be
+                // killed, so the run returns once it does).
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+            }
+            let (x, y) = &data[c * WORKERS + w];
+            (&x[..], &y[..])
+        })
+        .unwrap_err();
+    assert!(matches!(e, monograd::nn::distributed::DistError::Timeout { worker: 1, step: 3, .. }), "{e:?}");
+}

@@ -20,8 +20,8 @@
 //! `1 / (1 + τ)` before it is applied: the learning rate falls with staleness, a common
 //! remedy for the noise stale gradients add.
 //!
-//! A worker that panics, or a wait longer than the timeout, ends the run with an error
-//! naming the worker and its iteration.
+//! A worker that panics ends the run with an error naming it and its iteration; a wait
+//! longer than the timeout ends it naming the worker the others wait for.
 
 use std::string::{String, ToString};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -191,27 +191,30 @@ impl AsyncSgd {
         }
     }
 
-    /// Waits on `changed` until `ready` holds, a failure, or the timeout.
+    /// Waits on `changed` until every worker's count in `progress` (pushes or pulls) is at
+    /// least `needed`, a failure, or the timeout; a timeout names the worker furthest
+    /// behind, the one the others wait for, and its iteration.
     fn wait<'s, 'n, N, O>(
         &self,
         mut s: MutexGuard<'s, Server<'n, N, O>>,
         changed: &Condvar,
-        k: usize,
-        step: usize,
-        ready: impl Fn(&Server<'n, N, O>) -> bool,
+        progress: for<'a> fn(&'a Server<'n, N, O>) -> &'a [usize],
+        needed: usize,
     ) -> Result<MutexGuard<'s, Server<'n, N, O>>, DistError> {
         let deadline = Instant::now() + self.timeout;
         loop {
             if let Some(e) = &s.failed {
                 return Err(e.clone());
             }
-            if ready(&s) {
+            let counts = progress(&s);
+            if counts.iter().all(|&p| p >= needed) {
                 return Ok(s);
             }
             let now = Instant::now();
             if now >= deadline {
-                let waiting = self.workers;
-                return Err(DistError::Timeout { worker: k, step, waiting, after: self.timeout });
+                let (worker, &done) = counts.iter().enumerate().min_by_key(|&(_, p)| *p).unwrap_or((0, &0));
+                let waiting = counts.iter().filter(|&&p| p < needed).count();
+                return Err(DistError::Timeout { worker, step: done + 1, waiting, after: self.timeout });
             }
             s = changed.wait_timeout(s, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
         }
@@ -244,8 +247,7 @@ impl AsyncSgd {
         for c in 0..iterations {
             // Pull: once every worker has pushed iteration c - s - 1.
             let pulled_at = {
-                let mut s =
-                    self.wait(lock(server), changed, k, c + 1, |s| s.pushed.iter().all(|&p| p + s_bound >= c))?;
+                let mut s = self.wait(lock(server), changed, |s| &s.pushed, c.saturating_sub(s_bound))?;
                 net.clone_from(s.net);
                 s.pulled[k] = c + 1;
                 changed.notify_all();
@@ -261,7 +263,7 @@ impl AsyncSgd {
             }
             net.backward(x, &dy, &mut grad, &mut state)?;
             // Push: once every worker has pulled for iteration c - s.
-            let mut s = self.wait(lock(server), changed, k, c + 1, |s| s.pulled.iter().all(|&p| p + s_bound > c))?;
+            let mut s = self.wait(lock(server), changed, |s| &s.pulled, (c + 1).saturating_sub(s_bound))?;
             let tau = s.version - pulled_at;
             if self.scale && tau > 0 {
                 let f = 1.0 / (1 + tau) as f32;
