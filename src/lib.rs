@@ -276,10 +276,10 @@ pub mod prelude {
     pub use monograd_macros::{include_weights, network, Module};
     #[cfg(feature = "data")]
     pub use monograd_nn::data::{Dataset, Holdout, Mnist, Normalize};
-    pub use monograd_nn::optim::clip::{clip_grad_norm, clip_grad_value};
-    pub use monograd_nn::optim::schedule::{CosineAnnealingLr, ExponentialLr, LinearLr, StepLr};
     #[cfg(feature = "parallel")]
     pub use monograd_nn::distributed::DataParallel;
+    pub use monograd_nn::optim::clip::{clip_grad_norm, clip_grad_value};
+    pub use monograd_nn::optim::schedule::{CosineAnnealingLr, ExponentialLr, LinearLr, StepLr};
     #[cfg(feature = "train")]
     pub use monograd_nn::train::{
         Callback, Chart, Control, EarlyStopping, Event, Every, Monitor, Progress, RandomShift, Trainer, Within,

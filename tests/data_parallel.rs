@@ -194,3 +194,61 @@ fn the_trainer_reports_a_failed_worker() {
     assert!(matches!(e, TrainError::Distributed(_)));
     assert_eq!(e.to_string(), "worker 1 did not finish step 9 within 2.0 s (1 worker(s) still running)");
 }
+
+network! {
+    /// With BatchNorm (buffers and a counter) and Dropout (a counter).
+    pub struct Stateful {
+        input: [20],
+        fc1: Linear<20, 16>,
+        bn: BatchNorm1d<16>,
+        r1: ReLU,
+        drop: Dropout,
+        fc2: Linear<16, 4>,
+    }
+}
+
+#[test]
+fn buffers_and_counters_come_back_from_the_first_worker() {
+    let (x, y) = batch(0);
+    let loss = CrossEntropyLoss::new();
+    let mut start = Stateful::new(&mut Rng::seed(2));
+    start.drop.p = 0.25;
+    // Single-threaded: 3 steps on the whole batch.
+    let mut single = start.clone();
+    let mut grad = single.zeros_like();
+    let mut st = Stateful::state::<Heap>();
+    let mut opt = optimizer();
+    for _ in 0..3 {
+        let out = single.forward_train(&x, &mut st).unwrap();
+        let mut dy = vec![0.0; out.len()];
+        loss.backward(out, &y, &mut dy).unwrap();
+        grad.zero();
+        single.backward(&x, &dy, &mut grad, &mut st).unwrap();
+        opt.step(&mut single, &grad);
+    }
+    // One worker: the same, buffers and counters included.
+    let mut one = start.clone();
+    let mut pool = DataParallel::new(&one, loss, 1);
+    let mut opt = optimizer();
+    for k in 1..=3 {
+        pool.step(k, &mut one, &x, &y, &mut grad, None).unwrap();
+        opt.step(&mut one, &grad);
+    }
+    assert_eq!(fingerprint(&one), fingerprint(&single), "every tensor, running statistics included");
+    let counters = |n: &Stateful| {
+        let mut c = Vec::new();
+        monograd::nn::distributed::flat::flatten_counters(n, &mut c);
+        c
+    };
+    assert_eq!(counters(&one), counters(&single));
+    assert_eq!(one.bn.num_batches_tracked, 3);
+    // Two workers: the running statistics are the first shard's, and the counters advance.
+    let mut two = start.clone();
+    let mut pool = DataParallel::new(&two, loss, 2);
+    pool.step(1, &mut two, &x, &y, &mut grad, None).unwrap();
+    let mut first = start.clone();
+    let mut st = Stateful::state::<Heap>();
+    first.forward_train(&x[..15 * 20], &mut st).unwrap();
+    assert_eq!(two.bn.running_mean, first.bn.running_mean);
+    assert_eq!(two.bn.num_batches_tracked, 1);
+}

@@ -109,6 +109,7 @@ struct Config {
 /// | [`augment`](Trainer::augment) | none |
 /// | [`metric`](Trainer::metric) | [`Argmax`](super::Argmax) accuracy for `usize` targets, none for `f32` |
 /// | [`check_gradients`](Trainer::check_gradients) | on: a non-finite gradient is an error |
+/// | `threads` (feature `parallel`) | 1: each batch on the calling thread |
 ///
 /// ```
 /// use monograd_core::Rng;
