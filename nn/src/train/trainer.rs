@@ -653,14 +653,8 @@ where
             let lr = optimizer.lr();
             // On worker threads, forward, loss and backward happen in one call.
             #[cfg(feature = "parallel")]
-            let parallel_loss = match parallel {
-                Some(p) => {
-                    let out = p.step(*steps + 1, net, inputs, batch.targets, grad, metric.as_deref())?;
-                    correct += out.correct;
-                    Some(out.loss)
-                }
-                None => None,
-            };
+            let parallel_loss =
+                threads::step(parallel, *steps + 1, net, inputs, batch.targets, grad, metric, &mut correct)?;
             #[cfg(not(feature = "parallel"))]
             let parallel_loss: Option<f32> = None;
             let l = match parallel_loss {

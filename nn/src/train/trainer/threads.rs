@@ -6,9 +6,29 @@ use std::boxed::Box;
 use monograd_core::Network;
 
 use super::Trainer;
-use crate::distributed::DataParallel;
+use crate::distributed::{DataParallel, ParallelStep};
 use crate::loss::Loss;
-use crate::train::Target;
+use crate::train::{Metric, Target, TrainError};
+
+/// The trainer's data-parallel step, if it has worker threads: the batch's mean loss, with
+/// the gradient in `grad` and the correct predictions added to `correct`; `None` without
+/// threads (the trainer then runs the step itself).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn step<N, Y>(
+    parallel: &mut Option<Box<dyn ParallelStep<N, Y>>>,
+    step: usize,
+    net: &mut N,
+    x: &[f32],
+    y: &[Y],
+    grad: &mut N,
+    metric: &Option<Box<dyn Metric<Y>>>,
+    correct: &mut usize,
+) -> Result<Option<f32>, TrainError> {
+    let Some(p) = parallel else { return Ok(None) };
+    let out = p.step(step, net, x, y, grad, metric.as_deref())?;
+    *correct += out.correct;
+    Ok(Some(out.loss))
+}
 
 impl<N, O, L, Y> Trainer<N, O, L, Y>
 where
@@ -44,8 +64,7 @@ where
     /// ```
     pub fn threads(mut self, threads: usize) -> Self {
         self.parallel = (threads > 1).then(|| {
-            Box::new(DataParallel::<N, Y>::new(&*self.net, self.loss.clone(), threads))
-                as Box<dyn crate::distributed::ParallelStep<N, Y>>
+            Box::new(DataParallel::<N, Y>::new(&*self.net, self.loss.clone(), threads)) as Box<dyn ParallelStep<N, Y>>
         });
         self
     }
