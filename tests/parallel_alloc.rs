@@ -80,5 +80,38 @@ fn main() {
         assert!(first > 0, "the first step sizes the buffers (a counter that never counts proves nothing)");
         assert_eq!(rest, 0, "{threads} threads: steps 2 to 6 allocated {rest} times");
     }
+    trainer_on_threads();
     println!("parallel_alloc: ok");
+}
+
+/// The trainer with `threads(2)`: after its first step, nothing is allocated, in the first
+/// epoch or across the next.
+fn trainer_on_threads() {
+    let mut rng = Rng::seed(3);
+    let x: Vec<f32> = (0..96 * 784).map(|_| rng.uniform(0.0, 1.0) as f32).collect();
+    let y: Vec<usize> = (0..96).map(|i| i % 10).collect();
+    let data = Dataset::new(x, y, 784).unwrap();
+    let mut trainer = Trainer::new(workloads::Mlp::new(&mut Rng::seed(0)), AdamW::new(1e-3), CrossEntropyLoss::new())
+        .epochs(2)
+        .batch_size(32)
+        .threads(2);
+    // (step, allocations so far) at every step.
+    let mut seen: Vec<(usize, usize)> = Vec::with_capacity(16);
+    ALLOCS.store(0, Ordering::SeqCst);
+    ON.store(true, Ordering::SeqCst);
+    trainer
+        .fit(&data, None, &mut |e: &Event<'_>| {
+            if let Event::Step(s) = e {
+                seen.push((s.step, ALLOCS.load(Ordering::SeqCst)));
+            }
+            Control::Continue
+        })
+        .unwrap();
+    ON.store(false, Ordering::SeqCst);
+    assert_eq!(seen.len(), 6);
+    let after_first = seen[0].1;
+    let at_end = seen[5].1;
+    println!("trainer, 2 threads: {after_first} allocations up to the end of step 1, {} after", at_end - after_first);
+    assert!(after_first > 0);
+    assert_eq!(at_end, after_first, "steps 2 to 6 allocated: {seen:?}");
 }
