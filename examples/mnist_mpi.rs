@@ -18,6 +18,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use monograd::nn::data::Batches;
+use monograd::nn::distributed::mpi::rsmpi::traits::Communicator;
 use monograd::nn::distributed::mpi::{initialize, MpiDataParallel};
 use monograd::nn::init::fingerprint;
 use monograd::nn::serialize::checkpoint::{self, RunState};
@@ -47,6 +48,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = common::Args::parse("mnist_mpi", 3)?;
     let universe = initialize().ok_or("MPI was already initialised")?;
     let mut dp = MpiDataParallel::new(universe.world()).watchdog(Duration::from_secs(60));
+    match train(&args, &mut dp) {
+        Ok(()) => Ok(()),
+        // The other ranks may be waiting in a collective for this one: end them all now
+        // rather than at their watchdogs' timeouts.
+        Err(e) if dp.size() > 1 => {
+            eprintln!("rank {}: error: {e}", dp.rank());
+            dp.world().abort(1)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn train(args: &common::Args, dp: &mut MpiDataParallel) -> Result<(), Box<dyn std::error::Error>> {
     let root = dp.is_root();
     let (train, val, test) = common::mnist()?;
     let shard = dp.shard(&train)?;
