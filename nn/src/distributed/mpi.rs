@@ -53,6 +53,33 @@ pub fn initialize() -> Option<Universe> {
 
 /// Data-parallel steps across the ranks of an MPI communicator; see the
 /// [module docs](self).
+///
+/// ```no_run
+/// // Run with `mpirun -n 2 PROGRAM`.
+/// use std::time::Duration;
+/// use monograd_core::storage::Heap;
+/// use monograd_core::{Module, Network, Rng};
+/// use monograd_nn::distributed::mpi::{initialize, MpiDataParallel};
+/// use monograd_nn::{CrossEntropyLoss, Sgd};
+/// # type Net = monograd_nn::train::testing::Dense<2, 2>;
+/// let universe = initialize().expect("MPI initialises once");
+/// let mut dp = MpiDataParallel::new(universe.world()).watchdog(Duration::from_secs(60));
+/// let mut net = Net::new(&mut Rng::seed(0));
+/// dp.broadcast_weights(&mut net)?;
+/// let (mut grad, mut state) = (net.zeros_like(), Net::state::<Heap>());
+/// let (loss, mut opt) = (CrossEntropyLoss::new(), Sgd::new(0.1));
+/// let x = [0.5f32, -1.0, 1.0, 0.25, -0.5, 0.5, 2.0, 1.0]; // a global batch of 4
+/// let y = [0usize, 1, 0, 1];
+/// for step in 1..=10 {
+///     let part = dp.part(y.len()); // this rank's samples
+///     let l = dp.step(step, &mut net, &mut grad, &mut state, &loss, &mut opt,
+///                     &x[2 * part.start..2 * part.end], &y[part], y.len())?;
+///     if dp.is_root() {
+///         println!("step {step}: loss {l}");
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct MpiDataParallel {
     world: SimpleCommunicator,
     rank: usize,
