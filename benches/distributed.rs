@@ -15,7 +15,6 @@ mod common;
 
 use std::hint::black_box;
 
-use monograd::nn::distributed::flat::{flatten, tree_sum, unflatten, Tensors};
 use monograd::nn::distributed::DataParallel;
 use monograd::prelude::*;
 
@@ -107,18 +106,6 @@ fn threads() {
     report("W1_train_b256", 1, times[0].0, "");
     report("W1_train_b256_pool", 1, times[1].0, "");
     report("W1_train_b256_pool", 2, times[2].0, &format!(" speedup={:.2}", times[0].0 / times[2].0));
-    // What the pool adds on the calling thread, for 2 workers: the weights flattened, the
-    // two flat gradients summed, the sum written into the gradient.
-    drop(refs);
-    drop(fs);
-    let mut flat = Vec::new();
-    let mut parts = vec![vec![0.5f32; Mlp::PARAMS], vec![0.25f32; Mlp::PARAMS]];
-    let (overhead, _, _) = common::measure(|| {
-        flatten(&net, Tensors::All, &mut flat);
-        tree_sum(&mut parts);
-        unflatten(&mut grad, Tensors::Trainable, &parts[0]).unwrap();
-    });
-    println!("pool_calling_thread_us={:.1} (2 workers: flatten, tree sum, unflatten) load1={}", overhead * 1e6, load());
     // The model's compute term: one thread's time per sample.
     let per_sample = times[0].0 / B as f64;
     println!("compute_us_per_sample={:.3} params={}", per_sample * 1e6, Mlp::PARAMS);

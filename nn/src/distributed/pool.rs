@@ -12,9 +12,10 @@
 //!    on its shard, with the output gradient scaled by `shard / B` so that the shards'
 //!    gradients add up to the gradient of the whole batch's mean loss;
 //! 3. the flat gradients are summed along a fixed binary tree over the worker index
-//!    ([`tree_pairs`]): the same additions in the same order on every run, so a run is
-//!    bit-identical from run to run for a given number of threads (and with one thread,
-//!    identical to a step on the calling thread);
+//!    ([`tree_sum`]), each worker summing its own slice of the parameters (a
+//!    reduce-scatter), the caller then gathering the slices: the same additions in the
+//!    same order on every run, so a run is bit-identical from run to run for a given
+//!    number of threads (and with one thread, identical to a step on the calling thread);
 //! 4. worker 0's buffers and counters (BatchNorm's running statistics, Dropout's step)
 //!    are copied back to the caller's network, as data-parallel training in PyTorch takes
 //!    the first replica's buffers.
@@ -35,10 +36,11 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
+use monograd_core::module::{Kind, Path};
 use monograd_core::storage::Heap;
-use monograd_core::{Network, ShapeError};
+use monograd_core::{Module, Network, ShapeError};
 
-use super::flat::{add_into, flatten, flatten_counters, tree_pairs, unflatten, unflatten_counters, Tensors};
+use super::flat::{flat_len, flatten, flatten_counters, tree_sum, unflatten, unflatten_counters, Tensors};
 use super::DistError;
 use crate::loss::Loss;
 use crate::train::Metric;
@@ -59,10 +61,9 @@ struct Slot<Y> {
     y: Vec<Y>,
     /// `shard / batch`: the weight of its mean loss in the batch's.
     scale: f32,
-    /// Its replica's output (for the caller's metric), loss and flat gradient.
+    /// Its replica's output (for the caller's metric) and loss.
     out: Vec<f32>,
     loss: f32,
-    grad: Vec<f32>,
     /// Worker 0 only: its replica's buffers and counters after the step.
     buffers: Vec<f32>,
     counters: Vec<u64>,
@@ -76,12 +77,24 @@ struct Ctl {
     generation: u64,
     /// The caller's step number, for error messages.
     step: usize,
+    /// What the workers do in the current generation.
+    phase: Phase,
     /// Which workers have finished the current step.
     finished: Vec<bool>,
     /// A worker that failed, and why.
     failed: Option<(usize, String)>,
     fault: Option<(usize, usize, Fault)>,
     shutdown: bool,
+}
+
+/// The two halves of a step, each a generation of the workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Forward, loss and backward on the worker's shard; its flat gradient into `grads`.
+    Compute,
+    /// The sum of every worker's gradient over the worker's slice of the parameters,
+    /// into `sums`.
+    Reduce,
 }
 
 struct Shared<Y> {
@@ -93,6 +106,10 @@ struct Shared<Y> {
     /// The caller's weights (every tensor) and counters, flat.
     weights: RwLock<(Vec<f32>, Vec<u64>)>,
     slots: Vec<Mutex<Slot<Y>>>,
+    /// Each worker's flat gradient: written by its worker, read by every worker to sum.
+    grads: Vec<RwLock<Vec<f32>>>,
+    /// Each worker's slice of the summed gradient.
+    sums: Vec<Mutex<Vec<f32>>>,
 }
 
 /// Locks a mutex, ignoring poisoning: a panicking worker is caught and reported through
@@ -161,7 +178,6 @@ where
             scale: 1.0,
             out: Vec::new(),
             loss: 0.0,
-            grad: Vec::new(),
             buffers: Vec::new(),
             counters: Vec::new(),
             error: None,
@@ -170,6 +186,7 @@ where
             ctl: Mutex::new(Ctl {
                 generation: 0,
                 step: 0,
+                phase: Phase::Compute,
                 finished: std::vec![true; threads],
                 failed: None,
                 fault: None,
@@ -179,6 +196,8 @@ where
             done: Condvar::new(),
             weights: RwLock::new((Vec::new(), Vec::new())),
             slots: (0..threads).map(|_| Mutex::new(slot())).collect(),
+            grads: (0..threads).map(|_| RwLock::new(Vec::new())).collect(),
+            sums: (0..threads).map(|_| Mutex::new(Vec::new())).collect(),
         });
         let mut handles = Vec::with_capacity(threads);
         let mut broken = None;
@@ -270,14 +289,8 @@ where
             s.scale = if hi - lo == batch { 1.0 } else { (hi - lo) as f32 / batch as f32 };
             s.error = None;
         }
-        self.run(step)?;
-        // Gradients: a fixed tree over the worker index into slot 0.
+        self.run(step, Phase::Compute)?;
         let slots = &self.shared.slots;
-        tree_pairs(n, |into, from| {
-            let src = lock(&slots[from]);
-            let mut dst = lock(&slots[into]);
-            add_into(&mut dst.grad, &src.grad);
-        });
         let mut loss = 0.0f32;
         let mut correct = 0;
         for slot in slots.iter() {
@@ -292,8 +305,16 @@ where
                 }
             }
         }
-        let first = lock(&slots[0]);
-        unflatten(grad, Tensors::Trainable, &first.grad)?;
+        // Gradients: each worker sums its slice along the fixed tree; the slices are
+        // gathered here, in order.
+        if n > 1 {
+            self.run(step, Phase::Reduce)?;
+            gather(grad, &self.shared.sums)?;
+        } else {
+            let g = self.shared.grads[0].read().unwrap_or_else(PoisonError::into_inner);
+            unflatten(grad, Tensors::Trainable, &g)?;
+        }
+        let first = lock(&self.shared.slots[0]);
         unflatten(net, Tensors::Buffers, &first.buffers)?;
         unflatten_counters(net, &first.counters);
         Ok(StepOutput { loss, correct })
@@ -301,16 +322,17 @@ where
 
     /// Starts the step on every worker and waits for all of them, or the first failure, or
     /// the timeout.
-    fn run(&mut self, step: usize) -> Result<(), DistError> {
+    fn run(&mut self, step: usize, phase: Phase) -> Result<(), DistError> {
         let shared = Arc::clone(&self.shared);
-        let result = Self::wait_all(&shared, step, self.timeout);
+        let result = Self::wait_all(&shared, step, phase, self.timeout);
         result.map_err(|e| self.fail(e))
     }
 
-    fn wait_all(shared: &Shared<Y>, step: usize, timeout: Duration) -> Result<(), DistError> {
+    fn wait_all(shared: &Shared<Y>, step: usize, phase: Phase, timeout: Duration) -> Result<(), DistError> {
         let mut ctl = lock(&shared.ctl);
         ctl.generation += 1;
         ctl.step = step;
+        ctl.phase = phase;
         ctl.finished.fill(false);
         shared.go.notify_all();
         let deadline = Instant::now() + timeout;
@@ -367,9 +389,11 @@ where
     let mut grad = Box::new(net.zeros_like());
     let mut state = N::state::<Heap>();
     let mut dy: Vec<f32> = Vec::new();
+    // Every worker's gradient over this worker's slice, for the sum.
+    let mut parts: Vec<Vec<f32>> = (0..shared.grads.len()).map(|_| Vec::new()).collect();
     let mut seen = 0;
     loop {
-        let fault = {
+        let (fault, phase) = {
             let mut ctl = lock(&shared.ctl);
             while ctl.generation == seen && !ctl.shutdown {
                 ctl = shared.go.wait(ctl).unwrap_or_else(PoisonError::into_inner);
@@ -378,10 +402,11 @@ where
                 return;
             }
             seen = ctl.generation;
-            match ctl.fault {
-                Some((w, s, f)) if w == k && s == ctl.step => Some(f),
+            let fault = match ctl.fault {
+                Some((w, s, f)) if w == k && s == ctl.step && ctl.phase == Phase::Compute => Some(f),
                 _ => None,
-            }
+            };
+            (fault, ctl.phase)
         };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             match fault {
@@ -395,6 +420,10 @@ where
                 }
                 None => {}
             }
+            if phase == Phase::Reduce {
+                reduce_slice(k, shared, &mut parts);
+                return true;
+            }
             let mut slot = lock(&shared.slots[k]);
             {
                 let w = shared.weights.read().unwrap_or_else(PoisonError::into_inner);
@@ -404,9 +433,11 @@ where
                 }
                 unflatten_counters(&mut *net, &w.1);
             }
-            if let Err(e) = shard_step(&mut *net, &mut *grad, &mut state, &mut dy, loss, &mut slot) {
+            let mut flat = shared.grads[k].write().unwrap_or_else(PoisonError::into_inner);
+            if let Err(e) = shard_step(&mut *net, &mut *grad, &mut state, &mut dy, loss, &mut slot, &mut flat) {
                 slot.error = Some(e);
             }
+            drop(flat);
             if k == 0 {
                 let Slot { buffers, counters, .. } = &mut *slot;
                 flatten(&*net, Tensors::Buffers, buffers);
@@ -433,7 +464,55 @@ where
     }
 }
 
-/// Forward, loss and backward on one shard; the flat gradient into the slot.
+/// Worker `k`'s slice of the parameters, `k·P/n .. (k+1)·P/n`: every worker's gradient
+/// there copied into `parts`, summed along the fixed tree ([`tree_sum`]), the sum into
+/// `sums[k]`. Every value goes through the same additions as a sum of whole vectors would.
+fn reduce_slice<Y>(k: usize, shared: &Shared<Y>, parts: &mut [Vec<f32>]) {
+    let n = shared.grads.len();
+    let p = shared.grads[0].read().unwrap_or_else(PoisonError::into_inner).len();
+    let (lo, hi) = (k * p / n, (k + 1) * p / n);
+    for (g, part) in shared.grads.iter().zip(parts.iter_mut()) {
+        let g = g.read().unwrap_or_else(PoisonError::into_inner);
+        part.clear();
+        part.extend_from_slice(g.get(lo..hi).unwrap_or(&[]));
+    }
+    tree_sum(parts);
+    let mut sum = lock(&shared.sums[k]);
+    sum.clear();
+    sum.extend_from_slice(&parts[0]);
+}
+
+/// Writes the workers' slices of the summed gradient, in order, into `grad`'s trainable
+/// tensors.
+fn gather<N: Module<f32>>(grad: &mut N, sums: &[Mutex<Vec<f32>>]) -> Result<(), ShapeError> {
+    let found: usize = sums.iter().map(|s| lock(s).len()).sum();
+    let expected = flat_len(grad, Tensors::Trainable);
+    if found != expected {
+        return Err(ShapeError::Length { what: "summed gradient", expected, found });
+    }
+    let (mut j, mut at) = (0, 0);
+    grad.visit_mut(&Path::ROOT, &mut |t| {
+        if t.kind != Kind::Param {
+            return;
+        }
+        let mut done = 0;
+        while done < t.values.len() {
+            let chunk = lock(&sums[j]);
+            let take = (chunk.len() - at).min(t.values.len() - done);
+            t.values[done..done + take].copy_from_slice(&chunk[at..at + take]);
+            done += take;
+            at += take;
+            if at == chunk.len() {
+                j += 1;
+                at = 0;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Forward, loss and backward on one shard; the flat gradient into `flat`.
+#[allow(clippy::too_many_arguments)]
 fn shard_step<N, Y, L>(
     net: &mut N,
     grad: &mut N,
@@ -441,6 +520,7 @@ fn shard_step<N, Y, L>(
     dy: &mut Vec<f32>,
     loss: &L,
     slot: &mut Slot<Y>,
+    flat: &mut Vec<f32>,
 ) -> Result<(), ShapeError>
 where
     N: Network<f32>,
@@ -452,7 +532,7 @@ where
         // More workers than samples: this one adds nothing.
         slot.out.clear();
         slot.loss = 0.0;
-        flatten(&*grad, Tensors::Trainable, &mut slot.grad);
+        flatten(&*grad, Tensors::Trainable, flat);
         return Ok(());
     }
     let y = net.forward_train(&slot.x, state)?;
@@ -466,7 +546,7 @@ where
         }
     }
     net.backward(&slot.x, dy, grad, state)?;
-    flatten(&*grad, Tensors::Trainable, &mut slot.grad);
+    flatten(&*grad, Tensors::Trainable, flat);
     Ok(())
 }
 
