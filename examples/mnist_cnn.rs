@@ -2,7 +2,8 @@
 //! and trained with the `Trainer`: a progress bar while it runs, a line per epoch, a
 //! report and a PNG chart of the curves at the end, and the test accuracy on the last line.
 //!
-//! Run: `cargo run --release --example mnist_cnn -- --seed 0`
+//! Run: `cargo run --release --example mnist_cnn -- --seed 0` (add `--threads 2` to split each
+//! batch across two threads: the same training up to rounding)
 //!
 //! The recipe, beyond plain Adam: AdamW with weight decay, one epoch of linear warmup then
 //! cosine annealing to zero (stepped every batch), label smoothing, and random shifts of
@@ -43,7 +44,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = common::Args::parse("mnist_cnn", 10)?;
+    let args = common::Args::parse_threaded("mnist_cnn", 10)?;
     let (train, val, test) = common::mnist()?;
 
     let net = LeNet::new(&mut Rng::seed(args.seed));
@@ -60,7 +61,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .seed(args.seed)
         .schedule(schedule, Every::Step)
         .augment(move |batch, rng| shift.apply(batch, rng))
-        .early_stopping(EarlyStopping::new(3));
+        .early_stopping(EarlyStopping::new(3))
+        .threads(args.threads);
     trainer.fit(&train, Some(&val), &mut Progress::auto())?;
 
     // The test digits, once, with the weights training chose.

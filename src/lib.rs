@@ -40,6 +40,11 @@
 //! - `safetensors` (default, implies `std`): saving and loading models as safetensors
 //!   files with PyTorch's names, and checkpoints that resume a run bit-identically,
 //!   `monograd::nn::serialize`; docs/FORMATS.md tells the whole story.
+//! - `parallel` (default, implies `train`): data-parallel training on threads
+//!   (`Trainer::threads`, `monograd::nn::distributed::DataParallel`), asynchronous SGD with
+//!   a parameter server, pipelines of networks on threads; docs/DISTRIBUTED.md.
+//! - `mpi` (never default, implies `parallel`): data-parallel training across processes
+//!   over MPI (`monograd::nn::distributed::mpi`); needs an MPI library and libclang.
 #![no_std]
 #![warn(missing_docs)]
 
@@ -357,6 +362,8 @@ pub mod prelude {
     pub use monograd_macros::{include_weights, network, Module};
     #[cfg(feature = "data")]
     pub use monograd_nn::data::{Dataset, Holdout, Mnist, Normalize};
+    #[cfg(feature = "parallel")]
+    pub use monograd_nn::distributed::DataParallel;
     pub use monograd_nn::optim::clip::{clip_grad_norm, clip_grad_value};
     pub use monograd_nn::optim::schedule::{CosineAnnealingLr, ExponentialLr, LinearLr, StepLr};
     #[cfg(feature = "train")]

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 use monograd::prelude::*;
 
-/// The examples' command line: `--seed N` (default 0), `--epochs N`, `--out DIR`.
+/// The examples' command line: `--seed N` (default 0), `--epochs N`, `--out DIR`,
+/// `--threads N` (default 1).
 pub struct Args {
     /// Seeds the initialisation, the batch order, dropout and augmentation.
     pub seed: u64,
@@ -17,12 +18,24 @@ pub struct Args {
     pub epochs: usize,
     /// Where the chart goes.
     pub out: PathBuf,
+    /// Worker threads each training batch is split across (`Trainer::threads`).
+    pub threads: usize,
 }
 
 impl Args {
-    /// Parses `std::env::args()`; `--help` prints the usage and exits.
+    /// Parses `std::env::args()`; `--help` prints the usage and exits. `--threads` is
+    /// refused: the example trains on one thread.
     pub fn parse(name: &str, epochs: usize) -> Result<Self, String> {
-        let mut args = Self { seed: 0, epochs, out: PathBuf::from("runs") };
+        Self::parse_with(name, epochs, false)
+    }
+
+    /// As [`Args::parse`], for an example that splits its batches across `--threads N`.
+    pub fn parse_threaded(name: &str, epochs: usize) -> Result<Self, String> {
+        Self::parse_with(name, epochs, true)
+    }
+
+    fn parse_with(name: &str, epochs: usize, threaded: bool) -> Result<Self, String> {
+        let mut args = Self { seed: 0, epochs, out: PathBuf::from("runs"), threads: 1 };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
             let mut value = |what: &str| it.next().ok_or_else(|| format!("`{flag}` needs {what}"));
@@ -36,13 +49,25 @@ impl Args {
                     args.epochs = v.parse().map_err(|_| format!("`--epochs`: expected a whole number, found `{v}`"))?;
                 }
                 "--out" => args.out = PathBuf::from(value("a directory")?),
+                "--threads" if !threaded => return Err(format!("`--threads`: {name} trains on one thread")),
+                "--threads" => {
+                    let v = value("a number")?;
+                    args.threads = match v.parse() {
+                        Ok(n) if n >= 1 => n,
+                        _ => return Err(format!("`--threads`: expected a whole number of at least 1, found `{v}`")),
+                    };
+                }
                 "-h" | "--help" => {
+                    let threads = if threaded { " [--threads N]" } else { "" };
                     println!(
-                        "usage: cargo run --release --example {name} -- [--seed N] [--epochs N] [--out DIR]\n\
+                        "usage: cargo run --release --example {name} -- [--seed N] [--epochs N] [--out DIR]{threads}\n\
                          \n  --seed N     seed of the initialisation, batch order, dropout and augmentation (default 0)\
                          \n  --epochs N   epochs to train (default {epochs})\
                          \n  --out DIR    where to write the chart (default runs/)"
                     );
+                    if threaded {
+                        println!("  --threads N  split each training batch across N threads (default 1)");
+                    }
                     std::process::exit(0);
                 }
                 other => return Err(format!("unknown argument `{other}` (try --help)")),

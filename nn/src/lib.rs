@@ -14,6 +14,7 @@
 //! | `gradcheck` | any layer as a case of the shared gradient check (feature `alloc`) |
 //! | `data` | IDX/MNIST and CSV readers, splits, normalisation, seeded mini-batches (feature `data`) |
 //! | `serialize` | safetensors files with PyTorch's names, atomic saves, checked loads, checkpoints (feature `safetensors`) |
+//! | `distributed` | data-parallel training on threads (feature `parallel`) and over MPI (feature `mpi`) |
 //! | `train` | the training loop, metrics, early stopping, callbacks, progress bar, PNG charts, augmentation (feature `train`) |
 #![no_std]
 #![warn(missing_docs)]
@@ -26,6 +27,9 @@ extern crate std;
 #[cfg(feature = "data")]
 #[cfg_attr(docsrs, doc(cfg(feature = "data")))]
 pub mod data;
+#[cfg(feature = "parallel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]
+pub mod distributed;
 #[cfg(any(feature = "data", feature = "safetensors"))]
 mod file;
 #[cfg(feature = "alloc")]

@@ -118,6 +118,9 @@ pub enum TrainError {
     Optim(OptimError),
     /// A data argument out of range (a batch size of 0).
     Data(DataError),
+    /// A worker of a data-parallel step failed or timed out, or its data did not fit.
+    #[cfg(feature = "parallel")]
+    Distributed(crate::distributed::DistError),
     /// A training setting out of range.
     Config {
         /// The setting.
@@ -231,6 +234,8 @@ impl fmt::Display for TrainError {
             Self::Shape(e) => write!(f, "{e}"),
             Self::Optim(e) => write!(f, "{e}"),
             Self::Data(e) => write!(f, "{e}"),
+            #[cfg(feature = "parallel")]
+            Self::Distributed(e) => write!(f, "{e}"),
             Self::Config { what, expected } => write!(f, "{what}: expected {expected}"),
             Self::Overflow { what } => write!(f, "the {what} would overflow"),
         }
@@ -243,6 +248,8 @@ impl std::error::Error for TrainError {
             Self::Shape(e) => Some(e),
             Self::Optim(e) => Some(e),
             Self::Data(e) => Some(e),
+            #[cfg(feature = "parallel")]
+            Self::Distributed(e) => Some(e),
             _ => None,
         }
     }
@@ -257,6 +264,16 @@ impl From<ShapeError> for TrainError {
 impl From<OptimError> for TrainError {
     fn from(e: OptimError) -> Self {
         Self::Optim(e)
+    }
+}
+
+#[cfg(feature = "parallel")]
+impl From<crate::distributed::DistError> for TrainError {
+    fn from(e: crate::distributed::DistError) -> Self {
+        match e {
+            crate::distributed::DistError::Shape(e) => Self::Shape(e),
+            e => Self::Distributed(e),
+        }
     }
 }
 

@@ -58,6 +58,8 @@ type Augment<T> = Box<dyn FnMut(&mut [T], &mut Rng)>;
 
 #[cfg(feature = "safetensors")]
 mod checkpoint;
+#[cfg(feature = "parallel")]
+mod threads;
 
 /// An epoch paused mid-way ([`Control::Pause`], a checkpoint saved so, or a step undone):
 /// where it stands and what it has summed so far. The epoch is `history.epochs.len()`.
@@ -129,6 +131,7 @@ struct Mark {
 /// bad and the likely [`Cause`] (a sample of the batch holding a NaN, by its index in the
 /// data set; an update that overflowed, by the learning rate). [`Trainer::fit`] never
 /// returns `Ok` with a non-finite value in the model or the optimizer.
+/// | `threads` (feature `parallel`) | 1: each batch on the calling thread |
 ///
 /// ```
 /// use monograd_core::Rng;
@@ -179,6 +182,9 @@ pub struct Trainer<N: Network<T>, O, L, Y, T: Scalar = f32> {
     requested: Control,
     open: Option<Open>,
     history: History,
+    /// Worker threads for data-parallel steps ([`Trainer::threads`]).
+    #[cfg(feature = "parallel")]
+    parallel: Option<Box<dyn crate::distributed::ParallelStep<N, Y, T>>>,
 }
 
 impl<N, O, L, Y, T> Trainer<N, O, L, Y, T>
@@ -246,6 +252,8 @@ where
             requested: Control::Continue,
             open: None,
             history: History::default(),
+            #[cfg(feature = "parallel")]
+            parallel: None,
         }
     }
 
@@ -683,6 +691,8 @@ where
             history,
             requested,
             open,
+            #[cfg(feature = "parallel")]
+            parallel,
             ..
         } = self;
         if let Some((s, Every::Epoch)) = schedule {
@@ -792,18 +802,41 @@ where
                 optimizer.set_lr(s.lr(*steps));
             }
             let lr = optimizer.lr();
-            let y = match net.forward_train(inputs, state) {
-                Ok(y) => y,
-                Err(e) => undo_err!(e),
-            };
-            dy.resize(y.len(), T::ZERO);
-            let l = match loss.backward(y, batch.targets, dy) {
+            // On worker threads, forward, loss and backward happen in one call.
+            #[cfg(feature = "parallel")]
+            let parallel_loss = match threads::step(
+                parallel,
+                next,
+                &mut **net,
+                inputs,
+                batch.targets,
+                &mut **grad,
+                metric,
+                &mut correct,
+            ) {
                 Ok(l) => l,
                 Err(e) => undo_err!(e),
             };
-            if let Some(m) = metric {
-                correct = correct.saturating_add(m.correct(y, batch.targets));
-            }
+            #[cfg(not(feature = "parallel"))]
+            let parallel_loss: Option<T> = None;
+            let l = match parallel_loss {
+                Some(l) => l,
+                None => {
+                    let y = match net.forward_train(inputs, state) {
+                        Ok(y) => y,
+                        Err(e) => undo_err!(e),
+                    };
+                    dy.resize(y.len(), T::ZERO);
+                    let l = match loss.backward(y, batch.targets, dy) {
+                        Ok(l) => l,
+                        Err(e) => undo_err!(e),
+                    };
+                    if let Some(m) = metric {
+                        correct = correct.saturating_add(m.correct(y, batch.targets));
+                    }
+                    l
+                }
+            };
             *steps = next;
             since += 1;
             if !l.is_finite() {
@@ -811,9 +844,11 @@ where
                 let cause = guard::diagnose(bad.as_ref().map(|b| &b.what), inputs, batch.indices, lr);
                 undo!(NonFinite::LossValue(l.to_f64()), bad.map(|b| b.tensor), cause);
             }
-            grad.zero();
-            if let Err(e) = net.backward(inputs, dy, grad, state) {
-                undo_err!(e);
+            if parallel_loss.is_none() {
+                grad.zero();
+                if let Err(e) = net.backward(inputs, dy, grad, state) {
+                    undo_err!(e);
+                }
             }
             if config.check_gradients && !guard::grad_finite(&**grad) {
                 let cause = guard::diagnose(None, inputs, batch.indices, lr);

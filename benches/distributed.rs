@@ -1,0 +1,200 @@
+//! W1's training step (the shared workloads' MLP, 784-256-128-10, cross-entropy, SGD lr
+//! 0.01) at a global batch of 256: on one thread, on the data-parallel pool with 1 and 2
+//! threads, and (feature `mpi`, under `mpirun -n 2`) on 2 MPI ranks. Also the pieces of a
+//! model of more nodes: the compute time per sample, and the all-reduce of W1's gradient
+//! (235,146 values, 0.94 MB) on its own.
+//!
+//! Threads: `cargo bench --bench distributed`
+//! MPI:     `cargo bench --features mpi --bench distributed --no-run`, then
+//!          `mpirun -n 2 --oversubscribe target/release/deps/distributed-HASH`
+//!
+//! Every line carries the machine's load average at the time (`/proc/loadavg`): on a
+//! shared machine a figure measured under load is noisy, and says so.
+
+mod common;
+
+use std::hint::black_box;
+
+use monograd::nn::distributed::DataParallel;
+use monograd::prelude::*;
+
+#[path = "common/workloads.rs"]
+mod workloads;
+use workloads::Mlp;
+
+const B: usize = 256;
+const LR: f32 = 0.01;
+
+/// The 1-minute load average.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(String::from))
+        .unwrap_or_default()
+}
+
+fn data() -> (Vec<f32>, Vec<usize>) {
+    let mut rng = Rng::seed(1);
+    let x = (0..B * 784).map(|_| rng.uniform(0.0, 1.0) as f32).collect();
+    let y = (0..B).map(|_| rng.below(10)).collect();
+    (x, y)
+}
+
+/// One line in the shared format, with the threads (or ranks) that ran it and the load.
+fn report(name: &str, threads: usize, secs: f64, extra: &str) {
+    println!(
+        "peer=monograd threads={threads} name={name} batch={B} us_per_step={:.1} samples_per_s={:.1}{extra} load1={}",
+        secs * 1e6,
+        B as f64 / secs,
+        load()
+    );
+}
+
+fn main() {
+    #[cfg(feature = "mpi")]
+    {
+        let universe = monograd::nn::distributed::mpi::initialize().expect("MPI initialises once");
+        let world = universe.world();
+        if mpi_size(&world) > 1 {
+            mpi::run(world);
+            return;
+        }
+    }
+    threads();
+}
+
+#[cfg(feature = "mpi")]
+fn mpi_size(world: &monograd::nn::distributed::mpi::rsmpi::topology::SimpleCommunicator) -> i32 {
+    use monograd::nn::distributed::mpi::rsmpi::traits::Communicator;
+    world.size()
+}
+
+fn threads() {
+    let (x, y) = data();
+    let loss = CrossEntropyLoss::new();
+    let mut net = Mlp::new(&mut Rng::seed(0));
+    let mut grad = Mlp::default();
+    let mut st = Mlp::state::<Heap>();
+    let mut dy = vec![0.0f32; B * 10];
+    let mut opt = Sgd::new(LR);
+    let mut single = || {
+        let out = net.forward_train(&x, &mut st).unwrap();
+        let l = loss.backward(out, &y, &mut dy).unwrap();
+        grad.zero();
+        net.backward(&x, &dy, &mut grad, &mut st).unwrap();
+        opt.step(&mut net, &grad);
+        black_box(l);
+    };
+    let mut pools: Vec<_> = [1, 2]
+        .into_iter()
+        .map(|n| {
+            let net = Mlp::new(&mut Rng::seed(0));
+            (DataParallel::new(&net, loss, n), net, Mlp::default(), Sgd::new(LR), 0usize)
+        })
+        .collect();
+    let mut fs: Vec<Box<dyn FnMut()>> = vec![Box::new(&mut single)];
+    for (pool, net, grad, opt, k) in &mut pools {
+        let (x, y) = (&x, &y);
+        fs.push(Box::new(move || {
+            *k += 1;
+            pool.step(*k, net, x, y, grad, None).unwrap();
+            opt.step(net, grad);
+        }));
+    }
+    let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as &mut dyn FnMut()).collect();
+    let times = common::measure_interleaved(&mut refs);
+    report("W1_train_b256", 1, times[0].0, "");
+    report("W1_train_b256_pool", 1, times[1].0, "");
+    report("W1_train_b256_pool", 2, times[2].0, &format!(" speedup={:.2}", times[0].0 / times[2].0));
+    // The model's compute term: one thread's time per sample.
+    let per_sample = times[0].0 / B as f64;
+    println!("compute_us_per_sample={:.3} params={}", per_sample * 1e6, Mlp::PARAMS);
+    model(per_sample);
+}
+
+/// A model of `n` nodes at the global batch `B`: each computes `B / n` samples at the
+/// measured time per sample, then a ring all-reduce of the gradient (`4·(P + 1)` bytes)
+/// costs `2(n-1)/n · bytes / bandwidth + 2(n-1) · latency`. No overlap of the two.
+fn model(per_sample: f64) {
+    let bytes = 4.0 * (Mlp::PARAMS + 1) as f64;
+    for (net, bandwidth, latency) in [("10GbE", 1.25e9, 20e-6), ("IB-100G", 12.5e9, 2e-6)] {
+        for n in [1usize, 2, 4, 8, 16, 32, 64] {
+            let nf = n as f64;
+            let compute = per_sample * (B as f64 / nf).ceil();
+            let comm =
+                if n == 1 { 0.0 } else { 2.0 * (nf - 1.0) / nf * bytes / bandwidth + 2.0 * (nf - 1.0) * latency };
+            let step = compute + comm;
+            println!(
+                "model network={net} nodes={n} compute_us={:.0} allreduce_us={:.0} step_us={:.0} speedup={:.2}",
+                compute * 1e6,
+                comm * 1e6,
+                step * 1e6,
+                per_sample * B as f64 / step
+            );
+        }
+    }
+}
+
+#[cfg(feature = "mpi")]
+mod mpi {
+    use std::time::Instant;
+
+    use monograd::nn::distributed::mpi::rsmpi::collective::SystemOperation;
+    use monograd::nn::distributed::mpi::rsmpi::topology::SimpleCommunicator;
+    use monograd::nn::distributed::mpi::rsmpi::traits::{Communicator, CommunicatorCollectives};
+    use monograd::nn::distributed::mpi::MpiDataParallel;
+    use monograd::prelude::*;
+
+    use super::{data, report, Mlp, B, LR};
+
+    /// Fixed counts on every rank (a collective needs every rank to call it alike).
+    const WARMUP: usize = 10;
+    const REPEATS: usize = 7;
+    const STEPS: usize = 20;
+
+    /// The median over repeats of the time per call of `f`, the same on every rank.
+    fn time(world: &SimpleCommunicator, mut f: impl FnMut()) -> f64 {
+        for _ in 0..WARMUP {
+            f();
+        }
+        let mut t = [0.0f64; REPEATS];
+        for r in &mut t {
+            world.barrier();
+            let start = Instant::now();
+            for _ in 0..STEPS {
+                f();
+            }
+            *r = start.elapsed().as_secs_f64() / STEPS as f64;
+        }
+        t.sort_by(f64::total_cmp);
+        t[REPEATS / 2]
+    }
+
+    pub fn run(world: SimpleCommunicator) {
+        let (x, y) = data();
+        let size = world.size() as usize;
+        let rank = world.rank() as usize;
+        // A communicator for the all-reduce timing, the data-parallel one for steps.
+        let comm = world.duplicate();
+        let mut dp = MpiDataParallel::new(world);
+        let part = dp.part(B);
+        let (xs, ys) = (&x[part.start * 784..part.end * 784], &y[part]);
+        let mut net = Mlp::new(&mut Rng::seed(0));
+        let mut grad = Mlp::default();
+        let mut st = Mlp::state::<Heap>();
+        let mut opt = Sgd::new(LR);
+        let loss = CrossEntropyLoss::new();
+        let mut k = 0;
+        let step = time(&comm, || {
+            k += 1;
+            dp.step(k, &mut net, &mut grad, &mut st, &loss, &mut opt, xs, ys, B).unwrap();
+        });
+        let send = vec![1.0f32; Mlp::PARAMS + 1];
+        let mut recv = vec![0.0f32; Mlp::PARAMS + 1];
+        let allreduce = time(&comm, || comm.all_reduce_into(&send[..], &mut recv[..], SystemOperation::sum()));
+        if rank == 0 {
+            report("W1_train_b256_mpi", size, step, &format!(" ranks={size} allreduce_us={:.1}", allreduce * 1e6));
+            println!("allreduce_bytes={}", (Mlp::PARAMS + 1) * 4);
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! Synchronous data parallelism across processes over MPI (feature `mpi`): every rank
+//! holds the whole network, trains on its own shard of each global batch, and the
+//! gradients are summed by an MPI all-reduce every step, so every rank applies the same
+//! update to the same weights.
+//!
+//! A program is started by `mpirun -n 2 PROGRAM`; each process calls
+//! [`MpiDataParallel::new`] with the world communicator and then, each step,
+//! [`MpiDataParallel::step`] on its part of the batch ([`MpiDataParallel::part`]). Only
+//! rank 0 should print progress and write checkpoints ([`MpiDataParallel::is_root`]).
+//!
+//! **Identical weights on every rank.** Each rank scales its flat gradient by its share of
+//! the batch, appends its weighted loss, and one `MPI_Allreduce` (sum) adds them up; every
+//! rank then runs the same optimizer on the same sum. The MPI standard asks that a
+//! reduction give the same result on every process, and with two ranks the one addition
+//! per value is commutative in floating point. [`MpiDataParallel::fingerprints`] gathers a
+//! hash of every rank's weights on rank 0 to check it.
+//!
+//! **No silent hang.** A rank that dies (a panic, a signal) makes `mpirun` end every rank:
+//! OpenMPI aborts the job when a process exits with an error. A rank that hangs cannot be
+//! seen by the others, which wait in the all-reduce; so each rank runs a [`Watchdog`]: a
+//! thread that, if this rank has not reached the all-reduce of a step within the timeout
+//! of the previous step's end, prints which rank, which step and where it stands, and
+//! exits, which ends the job. A rank waiting in the all-reduce waits twice the timeout
+//! before it gives up, so the rank that hung is normally the one that speaks.
+
+use std::string::String;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+use monograd_core::storage::Heap;
+use monograd_core::{Module, Network, ShapeError};
+use mpi::collective::SystemOperation;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::{Communicator, CommunicatorCollectives, Root};
+
+use super::flat::{flatten, unflatten, Tensors};
+use crate::data::{DataError, Dataset};
+use crate::init::fingerprint;
+use crate::loss::Loss;
+use crate::optim::{OptimError, Optimizer};
+
+/// The `mpi` crate (rsmpi), for what this module does not wrap.
+pub use ::mpi as rsmpi;
+pub use ::mpi::environment::Universe;
+
+/// Initialises MPI (once per process; `None` if it already was). Dropping the
+/// [`Universe`] finalizes it. `universe.world()` is the communicator of every rank.
+pub fn initialize() -> Option<Universe> {
+    ::mpi::initialize()
+}
+
+/// Data-parallel steps across the ranks of an MPI communicator; see the
+/// [module docs](self).
+///
+/// ```no_run
+/// // Run with `mpirun -n 2 PROGRAM`.
+/// use std::time::Duration;
+/// use monograd_core::storage::Heap;
+/// use monograd_core::{Module, Network, Rng};
+/// use monograd_nn::distributed::mpi::{initialize, MpiDataParallel};
+/// use monograd_nn::{CrossEntropyLoss, Sgd};
+/// # type Net = monograd_nn::train::testing::Dense<2, 2>;
+/// let universe = initialize().expect("MPI initialises once");
+/// let mut dp = MpiDataParallel::new(universe.world()).watchdog(Duration::from_secs(60));
+/// let mut net = Net::new(&mut Rng::seed(0));
+/// dp.broadcast_weights(&mut net)?;
+/// let (mut grad, mut state) = (net.zeros_like(), Net::state::<Heap>());
+/// let (loss, mut opt) = (CrossEntropyLoss::new(), Sgd::new(0.1));
+/// let x = [0.5f32, -1.0, 1.0, 0.25, -0.5, 0.5, 2.0, 1.0]; // a global batch of 4
+/// let y = [0usize, 1, 0, 1];
+/// for step in 1..=10 {
+///     let part = dp.part(y.len()); // this rank's samples
+///     let l = dp.step(step, &mut net, &mut grad, &mut state, &loss, &mut opt,
+///                     &x[2 * part.start..2 * part.end], &y[part], y.len())?;
+///     if dp.is_root() {
+///         println!("step {step}: loss {l}");
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct MpiDataParallel {
+    world: SimpleCommunicator,
+    rank: usize,
+    size: usize,
+    send: Vec<f32>,
+    recv: Vec<f32>,
+    dy: Vec<f32>,
+    watchdog: Option<Watchdog>,
+}
+
+impl MpiDataParallel {
+    /// Data parallelism over `world` (usually `universe.world()`), with no watchdog.
+    pub fn new(world: SimpleCommunicator) -> Self {
+        let rank = usize::try_from(world.rank()).unwrap_or(0);
+        let size = usize::try_from(world.size()).unwrap_or(1).max(1);
+        Self { world, rank, size, send: Vec::new(), recv: Vec::new(), dy: Vec::new(), watchdog: None }
+    }
+
+    /// Ends this process (so `mpirun` ends the job) when a step takes longer than
+    /// `timeout`; see [`Watchdog`].
+    pub fn watchdog(mut self, timeout: Duration) -> Self {
+        self.watchdog = Some(Watchdog::start(self.rank, timeout));
+        self
+    }
+
+    /// This process's rank.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// Processes in the communicator.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Whether this is rank 0, the one that prints and writes checkpoints.
+    pub fn is_root(&self) -> bool {
+        self.rank == 0
+    }
+
+    /// The watchdog, if one was set: to restart its clock after long work between steps.
+    pub fn watchdog_ref(&self) -> Option<&Watchdog> {
+        self.watchdog.as_ref()
+    }
+
+    /// The communicator.
+    pub fn world(&self) -> &SimpleCommunicator {
+        &self.world
+    }
+
+    /// This rank's part of a global batch of `batch` samples: samples `lo..hi` with
+    /// `lo = rank·batch/size`, `hi = (rank+1)·batch/size`.
+    pub fn part(&self, batch: usize) -> core::ops::Range<usize> {
+        self.rank * batch / self.size..(self.rank + 1) * batch / self.size
+    }
+
+    /// This rank's shard of a data set: samples `rank`, `rank + size`, `rank + 2·size`, ...,
+    /// each rank the same number (the last `len % size` samples are left out), so that every
+    /// rank runs the same number of steps per epoch.
+    ///
+    /// # Errors
+    /// A [`DataError`] if the data set has fewer samples than ranks.
+    pub fn shard<Y: Clone>(&self, data: &Dataset<f32, Y>) -> Result<Dataset<f32, Y>, DataError> {
+        let per_rank = data.len() / self.size;
+        let indices: Vec<usize> = (0..per_rank).map(|i| i * self.size + self.rank).collect();
+        data.select(&indices)
+    }
+
+    /// One synchronous step: forward, loss and backward on this rank's `x` and `y` (its
+    /// part of a global batch of `global` samples), the gradients and losses summed over
+    /// every rank, and the optimizer applied. Returns the global batch's mean loss, the same
+    /// on every rank. `step` names the step in the watchdog's message.
+    ///
+    /// Every rank must call it the same number of times: it is a collective operation.
+    ///
+    /// # Errors
+    /// [`MpiError::Shape`] if the data does not fit the network or the loss (found on this
+    /// rank alone: the others then wait in the all-reduce, and their watchdogs end the
+    /// job), [`MpiError::Optim`] if the optimizer cannot step.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step<N, L, Y, O>(
+        &mut self,
+        step: usize,
+        net: &mut N,
+        grad: &mut N,
+        state: &mut N::State<Heap>,
+        loss: &L,
+        optimizer: &mut O,
+        x: &[f32],
+        y: &[Y],
+        global: usize,
+    ) -> Result<f32, MpiError>
+    where
+        N: Network<f32>,
+        L: Loss<f32, Target = [Y]>,
+        O: Optimizer<f32>,
+    {
+        if let Some(w) = &self.watchdog {
+            if w.shared.0.lock().unwrap_or_else(PoisonError::into_inner).armed.is_none() {
+                w.arm(step);
+            }
+        }
+        grad.zero();
+        let share = y.len() as f32 / global.max(1) as f32;
+        let mut l = 0.0;
+        if !y.is_empty() {
+            let out = net.forward_train(x, state)?;
+            self.dy.resize(out.len(), 0.0);
+            l = loss.backward(out, y, &mut self.dy)?;
+            if share != 1.0 {
+                for d in &mut self.dy {
+                    *d *= share;
+                }
+            }
+            net.backward(x, &self.dy, grad, state)?;
+        }
+        flatten(grad, Tensors::Trainable, &mut self.send);
+        self.send.push(l * share);
+        self.recv.resize(self.send.len(), 0.0);
+        if let Some(w) = &self.watchdog {
+            w.waiting(step);
+        }
+        self.world.all_reduce_into(&self.send[..], &mut self.recv[..], SystemOperation::sum());
+        let total = self.recv.pop().unwrap_or(0.0);
+        unflatten(grad, Tensors::Trainable, &self.recv)?;
+        optimizer.try_step(net, grad)?;
+        if let Some(w) = &self.watchdog {
+            w.arm(step + 1);
+        }
+        Ok(total)
+    }
+
+    /// Copies rank 0's weights (every tensor) to every rank: call it once at the start, so
+    /// that ranks agree even if they were initialised differently.
+    ///
+    /// # Errors
+    /// [`ShapeError`] only if the ranks run different networks (their flat lengths differ).
+    pub fn broadcast_weights<N: Module<f32>>(&mut self, net: &mut N) -> Result<(), ShapeError> {
+        flatten(net, Tensors::All, &mut self.send);
+        self.world.process_at_rank(0).broadcast_into(&mut self.send[..]);
+        unflatten(net, Tensors::All, &self.send)
+    }
+
+    /// Sums `values` over every rank, in place (metrics: losses, correct counts).
+    pub fn sum(&mut self, values: &mut [f64]) {
+        let send = values.to_vec();
+        self.world.all_reduce_into(&send[..], values, SystemOperation::sum());
+    }
+
+    /// The fingerprint ([`init::fingerprint`](crate::init::fingerprint)) of every rank's
+    /// weights, gathered on rank 0 (`Some` there, `None` elsewhere): equal values mean
+    /// identical weights.
+    pub fn fingerprints<N: Module<f32>>(&self, net: &N) -> Option<Vec<u64>> {
+        let mine = fingerprint(net);
+        let root = self.world.process_at_rank(0);
+        if self.is_root() {
+            let mut all = std::vec![0u64; self.size];
+            root.gather_into_root(&mine, &mut all[..]);
+            Some(all)
+        } else {
+            root.gather_into(&mine);
+            None
+        }
+    }
+}
+
+/// What ended an MPI step on this rank.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MpiError {
+    /// The data does not fit the network or the loss.
+    Shape(ShapeError),
+    /// The optimizer could not step.
+    Optim(OptimError),
+}
+
+impl core::fmt::Display for MpiError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Shape(e) => write!(f, "{e}"),
+            Self::Optim(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for MpiError {}
+
+impl From<ShapeError> for MpiError {
+    fn from(e: ShapeError) -> Self {
+        Self::Shape(e)
+    }
+}
+
+impl From<OptimError> for MpiError {
+    fn from(e: OptimError) -> Self {
+        Self::Optim(e)
+    }
+}
+
+/// The exit status of a process the [`Watchdog`] ends (`EX_SOFTWARE`).
+pub const WATCHDOG_EXIT: i32 = 70;
+
+/// What the watchdog watches: the step in progress, where it stands, and its deadline.
+struct Watch {
+    armed: Option<(usize, &'static str, Instant)>,
+    stop: bool,
+}
+
+/// A thread that ends this process when a step overruns its timeout: it prints
+/// `rank R: step S did not complete within T s (WHERE); ending the run` to standard error
+/// and exits with status [`WATCHDOG_EXIT`], and `mpirun` then ends every other rank. MPI
+/// calls cannot be interrupted, so ending the process is the only bounded way out of a
+/// collective that a dead or hung peer never joins.
+///
+/// The clock of step `s + 1` starts when step `s` ends (or at [`Watchdog::arm`] for the
+/// first): the time between steps counts, so a rank that hangs anywhere is caught. Work
+/// between steps that may take longer (validation, checkpoints) should fit in the
+/// timeout, or be followed by [`Watchdog::arm`] to restart the clock.
+pub struct Watchdog {
+    shared: Arc<(Mutex<Watch>, Condvar)>,
+    timeout: Duration,
+}
+
+impl Watchdog {
+    /// Starts watching for rank `rank` with `timeout` per step.
+    pub fn start(rank: usize, timeout: Duration) -> Self {
+        let shared = Arc::new((Mutex::new(Watch { armed: None, stop: false }), Condvar::new()));
+        let watched = Arc::clone(&shared);
+        let spawned = thread::Builder::new().name(String::from("monograd-watchdog")).spawn(move || {
+            let (lock, cvar) = &*watched;
+            let mut w = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                if w.stop {
+                    return;
+                }
+                match w.armed {
+                    Some((step, phase, deadline)) if Instant::now() >= deadline => {
+                        std::eprintln!(
+                            "rank {rank}: step {step} did not complete within {:.1} s ({phase}); ending the run",
+                            timeout.as_secs_f64()
+                        );
+                        std::process::exit(WATCHDOG_EXIT);
+                    }
+                    Some((_, _, deadline)) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        w = cvar.wait_timeout(w, left).unwrap_or_else(PoisonError::into_inner).0;
+                    }
+                    None => w = cvar.wait(w).unwrap_or_else(PoisonError::into_inner),
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            std::eprintln!("rank {rank}: the watchdog could not start ({e}); steps are not timed");
+        }
+        Self { shared, timeout }
+    }
+
+    /// Restarts the clock: step `step` must reach its all-reduce within the timeout.
+    pub fn arm(&self, step: usize) {
+        self.set(step, "computing its gradient, or between steps", self.timeout);
+    }
+
+    /// Step `step` waits for the other ranks: give them twice the timeout, so that a rank
+    /// that hung is caught by its own watchdog first.
+    fn waiting(&self, step: usize) {
+        self.set(step, "waiting for the other ranks in the gradient all-reduce", 2 * self.timeout);
+    }
+
+    fn set(&self, step: usize, phase: &'static str, patience: Duration) {
+        let (lock, cvar) = &*self.shared;
+        lock.lock().unwrap_or_else(PoisonError::into_inner).armed = Some((step, phase, Instant::now() + patience));
+        cvar.notify_all();
+    }
+
+    /// Stops the clock (the run ends, or pauses for a while).
+    pub fn disarm(&self) {
+        let (lock, cvar) = &*self.shared;
+        lock.lock().unwrap_or_else(PoisonError::into_inner).armed = None;
+        cvar.notify_all();
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        let (lock, cvar) = &*self.shared;
+        lock.lock().unwrap_or_else(PoisonError::into_inner).stop = true;
+        cvar.notify_all();
+    }
+}

@@ -1,0 +1,254 @@
+//! Data parallelism on threads (feature `parallel`): a batch split across 1 to 4 worker
+//! threads gives the weights of the single-threaded step (exactly with one thread, within
+//! 1e-6 relative with more, after 50 steps), a run is bit-identical from run to run for a
+//! given number of threads, and a worker that panics or hangs ends the step with an error
+//! naming it and the step.
+
+use std::time::Duration;
+
+use monograd::nn::distributed::flat::{flatten, Tensors};
+use monograd::nn::distributed::{DataParallel, DistError, Fault};
+use monograd::nn::init::fingerprint;
+use monograd::nn::train::{Argmax, TrainError};
+use monograd::prelude::*;
+
+network! {
+    /// Small enough for a debug build; two hidden layers so that backward has depth.
+    pub struct Small {
+        input: [20],
+        fc1: Linear<20, 32>,
+        r1: ReLU,
+        fc2: Linear<32, 16>,
+        t2: Tanh,
+        fc3: Linear<16, 4>,
+    }
+}
+
+/// 30 samples a batch: 4 threads get uneven shards (7, 8, 7, 8).
+const BATCH: usize = 30;
+const STEPS: usize = 50;
+
+/// Batch `k` of a fixed stream of inputs and labels.
+fn batch(k: usize) -> (Vec<f32>, Vec<usize>) {
+    let mut rng = Rng::seed(1000 + k as u64);
+    let x: Vec<f32> = (0..BATCH * 20).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+    let y = x.chunks(20).map(|s| (s[0] > 0.0) as usize * 2 + (s[1] + s[2] > 0.0) as usize).collect();
+    (x, y)
+}
+
+fn optimizer() -> Sgd<f32, Vec<f32>> {
+    Sgd::new(0.1).momentum(0.9)
+}
+
+/// The single-threaded step, written out: forward, loss, backward, optimizer.
+fn reference() -> Small {
+    let mut net = Small::new(&mut Rng::seed(7));
+    let mut grad = net.zeros_like();
+    let mut state = Small::state::<Heap>();
+    let mut dy = Vec::new();
+    let (loss, mut opt) = (CrossEntropyLoss::new(), optimizer());
+    for k in 0..STEPS {
+        let (x, y) = batch(k);
+        let out = net.forward_train(&x, &mut state).unwrap();
+        dy.resize(out.len(), 0.0);
+        loss.backward(out, &y, &mut dy).unwrap();
+        grad.zero();
+        net.backward(&x, &dy, &mut grad, &mut state).unwrap();
+        opt.step(&mut net, &grad);
+    }
+    net
+}
+
+fn on_threads(threads: usize) -> Small {
+    let mut net = Small::new(&mut Rng::seed(7));
+    let mut grad = net.zeros_like();
+    let mut pool = DataParallel::new(&net, CrossEntropyLoss::new(), threads);
+    let mut opt = optimizer();
+    for k in 0..STEPS {
+        let (x, y) = batch(k);
+        pool.step(k + 1, &mut net, &x, &y, &mut grad, None).unwrap();
+        opt.step(&mut net, &grad);
+    }
+    net
+}
+
+/// The largest difference between the two networks' values, relative to the largest value.
+fn relative_difference(a: &Small, b: &Small) -> f64 {
+    let (mut fa, mut fb) = (Vec::new(), Vec::new());
+    flatten(a, Tensors::All, &mut fa);
+    flatten(b, Tensors::All, &mut fb);
+    let scale = fa.iter().fold(0.0f64, |m, v| m.max(f64::from(v.abs())));
+    let diff = fa.iter().zip(&fb).fold(0.0f64, |m, (x, y)| m.max(f64::from((x - y).abs())));
+    diff / scale
+}
+
+#[test]
+fn threads_give_the_single_threaded_weights() {
+    let single = reference();
+    let one = on_threads(1);
+    assert_eq!(fingerprint(&one), fingerprint(&single), "one worker must be exact");
+    for threads in 2..=4 {
+        let net = on_threads(threads);
+        let d = relative_difference(&net, &single);
+        assert!(d <= 1e-6, "{threads} threads: relative difference {d:e}");
+        // Not trivially equal either: the sums are grouped differently.
+        println!("{threads} threads: relative difference {d:e}");
+    }
+}
+
+#[test]
+fn a_run_is_bit_identical_for_a_given_number_of_threads() {
+    for threads in [2, 3] {
+        assert_eq!(fingerprint(&on_threads(threads)), fingerprint(&on_threads(threads)), "{threads} threads");
+    }
+}
+
+#[test]
+fn more_threads_than_samples() {
+    let mut net = Small::new(&mut Rng::seed(7));
+    let mut grad = net.zeros_like();
+    let mut pool = DataParallel::new(&net, CrossEntropyLoss::new(), 4);
+    let (x, y) = batch(0);
+    let out = pool.step(1, &mut net, &x[..2 * 20], &y[..2], &mut grad, Some(&Argmax)).unwrap();
+    let mut single = net.zeros_like();
+    let mut state = Small::state::<Heap>();
+    let o = net.forward_train(&x[..40], &mut state).unwrap();
+    let mut dy = vec![0.0; o.len()];
+    let l = CrossEntropyLoss::new().backward(o, &y[..2], &mut dy).unwrap();
+    net.backward(&x[..40], &dy, &mut single, &mut state).unwrap();
+    assert!((out.loss - l).abs() <= 1e-6 * l.abs());
+    assert!(relative_difference(&grad, &single) <= 1e-6);
+}
+
+#[test]
+fn the_trainer_takes_threads() {
+    let (x, y): (Vec<f32>, Vec<usize>) = (0..4).map(batch).fold((vec![], vec![]), |(mut xs, mut ys), (x, y)| {
+        xs.extend(x);
+        ys.extend(y);
+        (xs, ys)
+    });
+    let data = Dataset::new(x, y, 20).unwrap();
+    let fit = |threads: usize| {
+        let mut t = Trainer::new(Small::new(&mut Rng::seed(3)), optimizer(), CrossEntropyLoss::new())
+            .epochs(3)
+            .batch_size(BATCH)
+            .threads(threads);
+        let h = t.fit(&data, None, &mut ()).unwrap();
+        let acc = h.epochs.last().unwrap().train.accuracy;
+        (*t.into_net(), acc)
+    };
+    let (one, acc1) = fit(1);
+    let (two, acc2) = fit(2);
+    let (two_again, _) = fit(2);
+    assert!(relative_difference(&one, &two) <= 1e-6);
+    assert_eq!(fingerprint(&two), fingerprint(&two_again));
+    assert_eq!(acc1, acc2, "correct predictions are counted on every shard");
+}
+
+#[test]
+fn bad_data_is_an_error_not_a_panic() {
+    let mut net = Small::new(&mut Rng::seed(7));
+    let mut grad = net.zeros_like();
+    let mut pool = DataParallel::new(&net, CrossEntropyLoss::new(), 2);
+    let (x, mut y) = batch(0);
+    y[20] = 9; // a label out of range, in the second shard
+    assert!(matches!(pool.step(1, &mut net, &x, &y, &mut grad, None), Err(DistError::Shape(_))));
+    assert!(matches!(pool.step(2, &mut net, &x[..7], &y, &mut grad, None), Err(DistError::Shape(_))));
+}
+
+#[test]
+fn a_panicking_worker_ends_the_step_with_its_index_and_step() {
+    let mut net = Small::new(&mut Rng::seed(7));
+    let mut grad = net.zeros_like();
+    let mut pool = DataParallel::new(&net, CrossEntropyLoss::new(), 3);
+    pool.inject_fault(1, 3, Fault::Panic);
+    let (x, y) = batch(0);
+    pool.step(1, &mut net, &x, &y, &mut grad, None).unwrap();
+    pool.step(2, &mut net, &x, &y, &mut grad, None).unwrap();
+    let e = pool.step(3, &mut net, &x, &y, &mut grad, None).unwrap_err();
+    assert!(matches!(&e, DistError::Panicked { worker: 1, step: 3, .. }), "{e:?}");
+    assert!(e.to_string().starts_with("worker 1 failed at step 3"), "{e}");
+    // The pool is broken from then on.
+    assert_eq!(pool.step(4, &mut net, &x, &y, &mut grad, None).unwrap_err(), e);
+}
+
+#[test]
+fn a_hanging_worker_ends_the_step_at_the_timeout() {
+    let mut net = Small::new(&mut Rng::seed(7));
+    let mut grad = net.zeros_like();
+    let mut pool = DataParallel::new(&net, CrossEntropyLoss::new(), 3).timeout(Duration::from_millis(300));
+    pool.inject_fault(2, 2, Fault::Hang);
+    let (x, y) = batch(0);
+    pool.step(1, &mut net, &x, &y, &mut grad, None).unwrap();
+    let e = pool.step(2, &mut net, &x, &y, &mut grad, None).unwrap_err();
+    assert!(matches!(e, DistError::Timeout { worker: 2, step: 2, waiting: 1, .. }), "{e:?}");
+    assert!(e.to_string().contains("worker 2 did not finish step 2"), "{e}");
+    // Dropping the pool does not wait for ever on the hung worker.
+    drop(pool);
+}
+
+#[test]
+fn the_trainer_reports_a_failed_worker() {
+    // A worker fault reaches `fit` as `TrainError::Distributed`.
+    let e: TrainError = DistError::Timeout { worker: 1, step: 9, waiting: 1, after: Duration::from_secs(2) }.into();
+    assert!(matches!(e, TrainError::Distributed(_)));
+    assert_eq!(e.to_string(), "worker 1 did not finish step 9 within 2.0 s (1 worker(s) still running)");
+}
+
+network! {
+    /// With BatchNorm (buffers and a counter) and Dropout (a counter).
+    pub struct Stateful {
+        input: [20],
+        fc1: Linear<20, 16>,
+        bn: BatchNorm1d<16>,
+        r1: ReLU,
+        drop: Dropout,
+        fc2: Linear<16, 4>,
+    }
+}
+
+#[test]
+fn buffers_and_counters_come_back_from_the_first_worker() {
+    let (x, y) = batch(0);
+    let loss = CrossEntropyLoss::new();
+    let mut start = Stateful::new(&mut Rng::seed(2));
+    start.drop.p = 0.25;
+    // Single-threaded: 3 steps on the whole batch.
+    let mut single = start.clone();
+    let mut grad = single.zeros_like();
+    let mut st = Stateful::state::<Heap>();
+    let mut opt = optimizer();
+    for _ in 0..3 {
+        let out = single.forward_train(&x, &mut st).unwrap();
+        let mut dy = vec![0.0; out.len()];
+        loss.backward(out, &y, &mut dy).unwrap();
+        grad.zero();
+        single.backward(&x, &dy, &mut grad, &mut st).unwrap();
+        opt.step(&mut single, &grad);
+    }
+    // One worker: the same, buffers and counters included.
+    let mut one = start.clone();
+    let mut pool = DataParallel::new(&one, loss, 1);
+    let mut opt = optimizer();
+    for k in 1..=3 {
+        pool.step(k, &mut one, &x, &y, &mut grad, None).unwrap();
+        opt.step(&mut one, &grad);
+    }
+    assert_eq!(fingerprint(&one), fingerprint(&single), "every tensor, running statistics included");
+    let counters = |n: &Stateful| {
+        let mut c = Vec::new();
+        monograd::nn::distributed::flat::flatten_counters(n, &mut c);
+        c
+    };
+    assert_eq!(counters(&one), counters(&single));
+    assert_eq!(one.bn.num_batches_tracked, 3);
+    // Two workers: the running statistics are the first shard's, and the counters advance.
+    let mut two = start.clone();
+    let mut pool = DataParallel::new(&two, loss, 2);
+    pool.step(1, &mut two, &x, &y, &mut grad, None).unwrap();
+    let mut first = start.clone();
+    let mut st = Stateful::state::<Heap>();
+    first.forward_train(&x[..15 * 20], &mut st).unwrap();
+    assert_eq!(two.bn.running_mean, first.bn.running_mean);
+    assert_eq!(two.bn.num_batches_tracked, 1);
+}

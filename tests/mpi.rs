@@ -1,0 +1,104 @@
+//! Data parallelism over MPI (feature `mpi`), run by `scripts/check-mpi.sh` under
+//! `mpirun -n 2`: every rank holds identical weights after every step (rank 0 gathers
+//! their fingerprints), and they equal, within 1e-6 relative, the weights of the
+//! single-process step over the whole global batch, which rank 0 computes beside.
+//!
+//! With `MONOGRAD_MPI_FAULT=hang`, rank 1 stops answering at step 3: the watchdog must end
+//! the run with a message naming the rank and the step (the script checks the message and
+//! that the job failed).
+
+use std::time::Duration;
+
+use monograd::nn::distributed::flat::{flatten, Tensors};
+use monograd::nn::distributed::mpi::{initialize, MpiDataParallel};
+use monograd::nn::init::fingerprint;
+use monograd::prelude::*;
+
+network! {
+    pub struct Small {
+        input: [20],
+        fc1: Linear<20, 32>,
+        r1: ReLU,
+        fc2: Linear<32, 4>,
+    }
+}
+
+const BATCH: usize = 30;
+const STEPS: usize = 20;
+
+fn batch(k: usize) -> (Vec<f32>, Vec<usize>) {
+    let mut rng = Rng::seed(1000 + k as u64);
+    let x: Vec<f32> = (0..BATCH * 20).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+    let y = x.chunks(20).map(|s| (s[0] > 0.0) as usize * 2 + (s[1] + s[2] > 0.0) as usize).collect();
+    (x, y)
+}
+
+fn main() {
+    let universe = initialize().expect("MPI initialises once");
+    let hang = std::env::var("MONOGRAD_MPI_FAULT").is_ok_and(|v| v == "hang");
+    let mut dp = MpiDataParallel::new(universe.world()).watchdog(Duration::from_secs(if hang { 2 } else { 120 }));
+    assert!(dp.size() >= 2, "run under mpirun -n 2 (or more)");
+    // Each rank starts from a different seed: broadcasting rank 0's weights must fix that.
+    let mut net = Small::new(&mut Rng::seed(7 + dp.rank() as u64));
+    dp.broadcast_weights(&mut net).unwrap();
+    let mut grad = net.zeros_like();
+    let mut state = Small::state::<Heap>();
+    let mut opt = Adam::new(1e-2);
+    let loss = CrossEntropyLoss::new();
+    // Rank 0's single-process reference over the whole global batch.
+    let mut reference = dp.is_root().then(|| (Small::new(&mut Rng::seed(7)), Adam::new(1e-2), Small::state::<Heap>()));
+    for k in 0..STEPS {
+        let (x, y) = batch(k);
+        let part = dp.part(BATCH);
+        if hang && dp.rank() == 1 && k + 1 == 3 {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+        let l = dp
+            .step(
+                k + 1,
+                &mut net,
+                &mut grad,
+                &mut state,
+                &loss,
+                &mut opt,
+                &x[part.start * 20..part.end * 20],
+                &y[part],
+                BATCH,
+            )
+            .unwrap();
+        if let Some(prints) = dp.fingerprints(&net) {
+            assert!(prints.iter().all(|&p| p == prints[0]), "step {}: ranks differ: {prints:x?}", k + 1);
+        }
+        if let Some((r, ropt, rstate)) = &mut reference {
+            let out = r.forward_train(&x, rstate).unwrap();
+            let mut dy = vec![0.0; out.len()];
+            let rl = loss.backward(out, &y, &mut dy).unwrap();
+            let mut g = r.zeros_like();
+            r.backward(&x, &dy, &mut g, rstate).unwrap();
+            ropt.step(r, &g);
+            assert!((l - rl).abs() <= 1e-5 * rl.abs(), "step {}: loss {l} against {rl}", k + 1);
+        }
+    }
+    if let Some((r, _, _)) = &reference {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        flatten(&net, Tensors::All, &mut a);
+        flatten(r, Tensors::All, &mut b);
+        let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let diff = a.iter().zip(&b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(diff / scale <= 1e-6, "relative difference to one process: {:e}", diff / scale);
+        println!(
+            "mpi: {} ranks, {STEPS} steps: identical weights on every rank (fingerprint {:016x}), {:e} relative to one process",
+            dp.size(),
+            fingerprint(&net),
+            diff / scale
+        );
+    }
+    // Sharding: equal shards, disjoint, together every sample but the remainder.
+    let data = Dataset::new((0..21).map(|i| i as f32).collect(), (0..21).collect::<Vec<usize>>(), 1).unwrap();
+    let shard = dp.shard(&data).unwrap();
+    assert_eq!(shard.len(), 21 / dp.size());
+    assert!(shard.targets().iter().all(|&t| t % dp.size() == dp.rank()));
+    let mut total = [shard.len() as f64];
+    dp.sum(&mut total);
+    assert_eq!(total[0] as usize, 21 - 21 % dp.size());
+}
