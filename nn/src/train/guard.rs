@@ -240,15 +240,20 @@ impl<T: Scalar> Snapshot<T> {
         self.opt_held.clear();
         net.visit(&Path::ROOT, &mut |t| self.net.extend_from_slice(t.values));
         net.visit_counters(&Path::ROOT, &mut |c| self.net_counters.push(*c.value));
+        // A block the optimizer does not hold yet (before its first step) will hold
+        // `PARAMS` values: room for it now, so that a later copy allocates nothing.
+        let mut pending = 0usize;
         opt.visit_state(N::PARAMS, &Path::ROOT, &mut |s| match s {
             StateRef::Counter { value, .. } => self.opt_counters.push(value),
             StateRef::Block { values, .. } => {
                 self.opt_held.push(values.is_some());
-                if let Some(v) = values {
-                    self.opt.extend_from_slice(v);
+                match values {
+                    Some(v) => self.opt.extend_from_slice(v),
+                    None => pending = pending.saturating_add(N::PARAMS),
                 }
             }
         });
+        self.opt.reserve(pending);
     }
 
     /// Writes the copy back into `net` and `opt`.
