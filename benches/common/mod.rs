@@ -50,6 +50,18 @@ pub fn measure<R>(mut f: impl FnMut() -> R) -> (f64, u64, usize) {
 /// each, then repeat 2 of each, ...) so that a change in the machine's load during the
 /// run falls on all of them alike: for side-by-side comparisons in one run.
 pub fn measure_interleaved(fs: &mut [&mut dyn FnMut()]) -> Vec<(f64, u64, usize)> {
+    interleaved_times(fs)
+        .into_iter()
+        .map(|(mut t, n)| {
+            t.sort_by(f64::total_cmp);
+            (t[REPEATS / 2], n, REPEATS)
+        })
+        .collect()
+}
+
+/// The timings behind [`measure_interleaved`]: for each function, the time per call of
+/// every repeat (in the order run) and the calls per repeat.
+pub fn interleaved_times(fs: &mut [&mut dyn FnMut()]) -> Vec<([f64; REPEATS], u64)> {
     let iters: Vec<u64> = fs
         .iter_mut()
         .map(|f| {
@@ -73,14 +85,7 @@ pub fn measure_interleaved(fs: &mut [&mut dyn FnMut()]) -> Vec<(f64, u64, usize)
             t[rep] = start.elapsed().as_secs_f64() / n as f64;
         }
     }
-    times
-        .iter_mut()
-        .zip(&iters)
-        .map(|(t, &n)| {
-            t.sort_by(f64::total_cmp);
-            (t[REPEATS / 2], n, REPEATS)
-        })
-        .collect()
+    times.into_iter().zip(iters).collect()
 }
 
 /// Nanoseconds this thread has run on a CPU, from the kernel's scheduler statistics; NaN
