@@ -1,20 +1,21 @@
 //! Block sizes from the cache sizes this CPU reports.
 //!
-//! The rule (see also the module docs of [`gemm`](super)): the packed loop nest keeps one
-//! `kc x NR` panel of `B` in L1 while every `MR`-row panel of an `mc x kc` block of `A`
-//! streams past it from L2, and reuses a `kc x nc` block of `B` (in L3) for every block
-//! of `A`. So, with `s` the size of one element:
+//! The packed loop nest packs a `kc x nc` block of `B`, then for each `mc x kc` block of
+//! `A` runs every `MR`-row panel of `A` against every `NR`-column panel of the `B` block.
+//! One `A` panel stays in L1 while the `B` panels stream past it from L2, and the tiles
+//! of `C` are visited along its rows (in row-major `C`, a tile's rows then stay in the
+//! same pages: walking down the columns of `C` instead cost 15-20% at n = 1024 on the
+//! AVX-512 Xeon of docs/BENCHMARKS.md, in TLB misses). So, with `s` the size of one
+//! element:
 //!
-//! - `kc = L1d / 2 / (NR s)`: the `B` panel takes half of L1, leaving the other half to
-//!   the `A` panel and the tile of `C`;
-//! - `mc = L2 / 2 / (kc s)`: the `A` block takes half of L2;
-//! - `nc = L3 / 2 / (kc s)`, with `L3` this core's share of it (its size over the number
-//!   of logical processors sharing it);
+//! - `kc = L1d / ((MR + NR) s)`: one `A` panel and the `B` panel in flight fill L1;
+//! - `nc = L2 / 2 / (kc s)`: the `B` block takes half of L2;
+//! - `mc = L3 / 2 / (kc s)`, with `L3` this core's share of it (its size over the number
+//!   of logical processors sharing it): an `A` block is read from L3 once per `B` block;
 //!
 //! each rounded down to whole register tiles and kept within `[KC_MIN, KC]`, `[MR, MC]`
 //! and `[NR, NC]`, the bounds [`PACK_LEN`](super::PACK_LEN) is sized for. Where no sizes
-//! are known, the blocks are those measured best on a Zen 3 core (32 KiB L1d, 512 KiB
-//! L2): `kc = 256`, `mc = 96`, `nc = 1024`.
+//! are known, the blocks are `kc = 256`, `mc = 96`, `nc = 1024`.
 
 use super::packed::{round_down, Blocks};
 use super::{KC, MC, NC};
@@ -45,11 +46,11 @@ pub(super) fn target<T, const MR: usize, const NR: usize>() -> Blocks {
 
 /// The rule above, for elements of `size` bytes and an `mr x nr` tile.
 pub(super) fn from_caches(c: Caches, size: usize, mr: usize, nr: usize) -> Blocks {
-    let kc = round_down(c.l1d / 2 / (nr * size), 8).clamp(KC_MIN, KC);
-    let mc = round_down(c.l2 / 2 / (kc * size), mr).clamp(mr, round_down(MC, mr).max(mr));
-    let nc_max = round_down(NC, nr).max(nr);
-    // No L3 reported: B's block comes from memory whatever its size, so the largest.
-    let nc = if c.l3 == 0 { nc_max } else { round_down(c.l3 / 2 / (kc * size), nr).clamp(nr, nc_max) };
+    let kc = round_down(c.l1d / ((mr + nr) * size), 8).clamp(KC_MIN, KC);
+    let nc = round_down(c.l2 / 2 / (kc * size), nr).clamp(nr, round_down(NC, nr).max(nr));
+    let mc_max = round_down(MC, mr).max(mr);
+    // No L3 reported: A's block comes from memory whatever its size, so the largest.
+    let mc = if c.l3 == 0 { mc_max } else { round_down(c.l3 / 2 / (kc * size), mr).clamp(mr, mc_max) };
     Blocks { kc, mc, nc }
 }
 
@@ -186,20 +187,21 @@ mod tests {
     #[test]
     fn the_rule_on_known_machines() {
         // A Zen 3 core (32 KiB L1d, 512 KiB L2, 32 MiB L3 over 8 cores), AVX2 f32 6x16:
-        // kc fills half of L1 exactly; mc is capped by MC.
+        // 32 KiB / 88 B = 372 -> kc capped at 256; nc = 256 KiB / 1 KiB.
         let zen3 = Caches { l1d: 32 << 10, l2: 512 << 10, l3: 4 << 20 };
-        assert_eq!(from_caches(zen3, 4, 6, 16), Blocks { kc: 256, mc: 192, nc: 1024 });
-        // A Xeon with 48 KiB L1d and 2 MiB L2, AVX-512 f32 12x32: kc = 24 KiB / 128 B.
+        assert_eq!(from_caches(zen3, 4, 6, 16), Blocks { kc: 256, mc: 192, nc: 256 });
+        // A Xeon with 48 KiB L1d and 2 MiB L2, AVX-512 f32 12x32: 48 KiB / 176 B = 279
+        // -> 256; nc = 1 MiB / 1 KiB.
         let xeon = Caches { l1d: 48 << 10, l2: 2 << 20, l3: 0 };
-        assert_eq!(from_caches(xeon, 4, 12, 32), Blocks { kc: 192, mc: 192, nc: 1024 });
-        // f64 4x8 on the same: kc = 24 KiB / 64 B = 384, capped at KC.
-        assert_eq!(from_caches(xeon, 8, 4, 8), Blocks { kc: 256, mc: 192, nc: 1024 });
+        assert_eq!(from_caches(xeon, 4, 12, 32), Blocks { kc: 256, mc: 192, nc: 1024 });
+        // f64 4x8 on the same: kc = 48 KiB / 96 B = 512 -> 256; nc = 1 MiB / 2 KiB.
+        assert_eq!(from_caches(xeon, 8, 4, 8), Blocks { kc: 256, mc: 192, nc: 512 });
         // Tiny caches clamp to the smallest blocks.
         let tiny = Caches { l1d: 1024, l2: 4096, l3: 8192 };
         assert_eq!(from_caches(tiny, 4, 12, 32), Blocks { kc: KC_MIN, mc: 12, nc: 32 });
-        // A small L3 share limits nc: 1 MiB / 2 / (256 * 4 B) = 512.
-        let small_l3 = Caches { l3: 1 << 20, ..zen3 };
-        assert_eq!(from_caches(small_l3, 4, 6, 16).nc, 512);
+        // A small L3 share limits mc: 256 KiB / 2 / (256 * 4 B) = 128, in whole 6-row panels.
+        let small_l3 = Caches { l3: 256 << 10, ..zen3 };
+        assert_eq!(from_caches(small_l3, 4, 6, 16).mc, 126);
     }
 
     #[test]

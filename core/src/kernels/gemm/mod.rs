@@ -13,8 +13,8 @@
 //! into `MR`-row panels; a register-blocked microkernel multiplies one `MR`-row panel by
 //! one `NR`-column panel into an `MR x NR` tile of accumulators, which is then added into
 //! `C`. Packing makes every inner-loop load contiguous whatever the strides of the
-//! operands, and the block sizes, taken from the caches this CPU reports
-//! ([`blocking`](self#block-sizes)), keep a `B` panel in L1 and an `A` block in L2.
+//! operands, and the block sizes, taken from the caches this CPU reports (see
+//! [Block sizes](#block-sizes)), keep an `A` panel in L1 and a `B` block in L2.
 //!
 //! | module | what |
 //! | --- | --- |
@@ -39,13 +39,13 @@
 //!
 //! # Block sizes
 //!
-//! `kc` (the depth of a block) makes a `kc x NR` panel of `B` fill half of the L1 data
-//! cache; `mc` makes an `mc x kc` block of `A` fill half of L2; `nc` makes a `kc x nc`
-//! block of `B` fill half of this core's share of L3. Each is rounded down to whole
-//! register tiles and kept within `[KC_MIN, KC]`, `[MR, MC]`, `[NR, NC]` (the bounds
-//! that size [`PACK_LEN`]). The cache sizes come from CPUID leaf 4 on `x86_64` with `std`,
-//! from sysfs on other Linux targets, and are the fixed values of the block sizes above
-//! (the bounds, for kc 256 and mc 96) everywhere else.
+//! `kc` (the depth of a block) makes one `A` panel and one `B` panel fill the L1 data
+//! cache; `nc` makes a `kc x nc` block of `B` fill half of L2; `mc` makes an `mc x kc`
+//! block of `A` fill half of this core's share of L3. Each is rounded down to whole
+//! register tiles and kept within bounds that size [`PACK_LEN`] (`kc` 64 to 256, `mc` up
+//! to 192, `nc` up to 1024). The cache sizes come from CPUID (leaf 4, or 0x8000_001D on
+//! AMD) on `x86_64` with `std`, from sysfs on other Linux targets with `std`, and where
+//! none are known the blocks are fixed: `kc` 256, `mc` 96, `nc` 1024.
 
 use crate::{Scalar, ShapeError};
 
@@ -241,7 +241,7 @@ pub fn gemm<T: Scalar>(
     Ok(())
 }
 
-/// The deepest block (`k` per pass) on any machine.
+/// The deepest block (`k` per pass) on any machine (see [Block sizes](self#block-sizes)).
 const KC: usize = 256;
 /// The most rows of a packed `A` block on any machine.
 const MC: usize = 192;

@@ -226,9 +226,10 @@ pub(super) fn gemm_packed<T: Float, const MR: usize, const NR: usize, M: MulAdd>
                 pack_panels::<T, MR, M>(a.sub(ic, pc, mcb, kcb), a_pack);
                 let a_panels = a_pack[..round_up(mcb, MR) * kcb].chunks_exact(MR * kcb);
                 let b_panels = b_pack[..round_up(ncb, NR) * kcb].chunks_exact(NR * kcb);
-                // One B panel (in L1) against every A panel of the block (in L2).
-                for (jr, b_panel) in b_panels.enumerate() {
-                    for (ir, a_panel) in a_panels.clone().enumerate() {
+                // One A panel (in L1) against every B panel of the block (in L2), so that
+                // the tiles of C are visited along its rows.
+                for (ir, a_panel) in a_panels.enumerate() {
+                    for (jr, b_panel) in b_panels.clone().enumerate() {
                         let (i0, j0) = (ic + ir * MR, jc + jr * NR);
                         let (mr, nr) = (MR.min(m - i0), NR.min(n - j0));
                         touch(&c, i0, j0, mr, nr);
