@@ -212,8 +212,8 @@ mod tests {
                     for (size, mr, nr) in [(4, 12, 32), (4, 6, 16), (8, 4, 8), (4, 3, 5), (4, 4, 4)] {
                         let b = from_caches(Caches { l1d, l2, l3 }, size, mr, nr);
                         assert!((KC_MIN..=KC).contains(&b.kc), "{b:?}");
-                        assert!(b.mc >= mr && b.mc <= MC.max(mr) && b.mc % mr == 0, "{b:?}");
-                        assert!(b.nc >= nr && b.nc <= NC.max(nr) && b.nc % nr == 0, "{b:?}");
+                        assert!(b.mc >= mr && b.mc <= MC.max(mr) && b.mc.is_multiple_of(mr), "{b:?}");
+                        assert!(b.nc >= nr && b.nc <= NC.max(nr) && b.nc.is_multiple_of(nr), "{b:?}");
                     }
                 }
             }
