@@ -144,7 +144,7 @@ pub(super) struct Blocks {
 
 impl Blocks {
     /// The largest blocks up to `target` (the sizes the caches ask for, see
-    /// [`blocking`](super::blocking)) with `kc * (mc + nc) <= len`, or `None` when not even
+    /// [`blocking`]) with `kc * (mc + nc) <= len`, or `None` when not even
     /// one `MR`-row and one `NR`-column panel fit.
     pub(super) fn fit<const MR: usize, const NR: usize>(
         m: usize,
