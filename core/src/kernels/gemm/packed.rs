@@ -39,7 +39,6 @@ pub(super) trait Float: Scalar {
     /// The CPU must have AVX-512F, AVX2 and FMA.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)] // the tile's operands, place and extent
     unsafe fn tile_avx512<const MR: usize, const NR: usize>(
         a: &[Self],
         b: &[Self],
