@@ -50,6 +50,29 @@ pub fn measure<R>(mut f: impl FnMut() -> R) -> (f64, u64, usize) {
 /// each, then repeat 2 of each, ...) so that a change in the machine's load during the
 /// run falls on all of them alike: for side-by-side comparisons in one run.
 pub fn measure_interleaved(fs: &mut [&mut dyn FnMut()]) -> Vec<(f64, u64, usize)> {
+    interleaved_times(fs)
+        .into_iter()
+        .map(|t| {
+            let mut wall = t.wall;
+            wall.sort_by(f64::total_cmp);
+            (wall[REPEATS / 2], t.calls, REPEATS)
+        })
+        .collect()
+}
+
+/// Per-repeat timings of one function in [`interleaved_times`].
+pub struct Times {
+    /// Wall time per call of each repeat, in the order run.
+    pub wall: [f64; REPEATS],
+    /// The thread's CPU time per call of each repeat (NaN where it cannot be read): on a
+    /// loaded machine it leaves out the time spent waiting for the core.
+    pub cpu: [f64; REPEATS],
+    /// Calls per repeat.
+    pub calls: u64,
+}
+
+/// The timings behind [`measure_interleaved`], for each function.
+pub fn interleaved_times(fs: &mut [&mut dyn FnMut()]) -> Vec<Times> {
     let iters: Vec<u64> = fs
         .iter_mut()
         .map(|f| {
@@ -63,24 +86,19 @@ pub fn measure_interleaved(fs: &mut [&mut dyn FnMut()]) -> Vec<(f64, u64, usize)
             ((REPEAT.as_secs_f64() / per_call).round() as u64).max(1)
         })
         .collect();
-    let mut times = vec![[0.0f64; REPEATS]; fs.len()];
+    let mut times: Vec<Times> =
+        iters.iter().map(|&calls| Times { wall: [0.0; REPEATS], cpu: [0.0; REPEATS], calls }).collect();
     for rep in 0..REPEATS {
-        for ((f, &n), t) in fs.iter_mut().zip(&iters).zip(&mut times) {
-            let start = Instant::now();
-            for _ in 0..n {
+        for (f, t) in fs.iter_mut().zip(&mut times) {
+            let (start, cpu) = (Instant::now(), cpu_ns());
+            for _ in 0..t.calls {
                 f();
             }
-            t[rep] = start.elapsed().as_secs_f64() / n as f64;
+            t.wall[rep] = start.elapsed().as_secs_f64() / t.calls as f64;
+            t.cpu[rep] = (cpu_ns() - cpu) * 1e-9 / t.calls as f64;
         }
     }
     times
-        .iter_mut()
-        .zip(&iters)
-        .map(|(t, &n)| {
-            t.sort_by(f64::total_cmp);
-            (t[REPEATS / 2], n, REPEATS)
-        })
-        .collect()
 }
 
 /// Nanoseconds this thread has run on a CPU, from the kernel's scheduler statistics; NaN

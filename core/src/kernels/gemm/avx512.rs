@@ -1,0 +1,174 @@
+//! The AVX-512 build for `f32`, chosen at run time: the generic loop nest compiled with
+//! AVX-512F, around a microkernel in intrinsics.
+//!
+//! The register tile is 12 rows by 2 vectors of 16 lanes: 24 of the 32 `zmm` registers
+//! hold accumulators, 2 the current row of the `B` panel, and the `A` values are
+//! broadcast from memory into the multiply-adds. Each step of `k` is 24 FMAs for 2 vector
+//! loads and 12 broadcasts. The tile is stored into `C` with masked loads and stores, so
+//! partial tiles at the right edge need no scalar loop and no copy. The packing and the
+//! matrix-vector dot products are those of the AVX2 build (they are bound by memory, not
+//! by vector width).
+
+use core::arch::x86_64::*;
+
+use super::avx2::Fused;
+use super::packed::{gemm_packed, microkernel, store, Float, MulAdd};
+use super::{MatMut, MatRef};
+
+/// The register tile `(MR, NR)` for `f32`.
+pub(super) const TILE_F32: (usize, usize) = (12, 32);
+
+/// The AVX-512 build: [`Fused`] for everything but the tile.
+pub(super) struct Avx512;
+
+impl MulAdd for Avx512 {
+    #[inline(always)]
+    fn mul_add<T: Float>(a: T, b: T, c: T) -> T {
+        Fused::mul_add(a, b, c)
+    }
+
+    #[inline(always)]
+    fn dots<T: Float, const S: usize>(x: &[T], ys: [&[T]; S]) -> [T; S] {
+        Fused::dots(x, ys)
+    }
+
+    #[inline(always)]
+    fn transpose<T: Float, const R: usize>(rows: &[&[T]; R], r: usize, panel: &mut [[T; R]]) {
+        Fused::transpose(rows, r, panel)
+    }
+
+    #[inline(always)]
+    fn tile<T: Float, const MR: usize, const NR: usize>(
+        a: &[T],
+        b: &[T],
+        c: &mut MatMut<'_, T>,
+        at: (usize, usize, usize, usize),
+        alpha: T,
+        beta: T,
+    ) {
+        // SAFETY: `Avx512` runs only inside `gemm_f32`, which `dispatch` calls only after
+        // finding AVX-512F, AVX2 and FMA on this CPU.
+        unsafe { T::tile_avx512::<MR, NR>(a, b, c, at, alpha, beta) }
+    }
+}
+
+/// The packed `f32` kernel compiled for AVX-512F (and the AVX2 and FMA it implies): every
+/// function it calls is inlined, so the loop nest gets the same features. Calling it is
+/// `unsafe` only because the CPU must have them.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) fn gemm_f32(
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    beta: f32,
+    c: MatMut<'_, f32>,
+    pack: &mut [f32],
+) {
+    gemm_packed::<f32, { TILE_F32.0 }, { TILE_F32.1 }, Avx512>(alpha, a, b, beta, c, pack);
+}
+
+/// One `MR x NR` tile: the product of an `MR`-row panel of `A` and an `NR`-column panel of
+/// `B` (both packed, `kc` steps each), stored into the `mr x nr` corner of `C` at
+/// `(i0, j0)`. `NR` of 16, 32 or 48 runs in intrinsics; any other width (only the tests
+/// ask for one) takes the portable microkernel.
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+pub(super) fn tile<const MR: usize, const NR: usize>(
+    a: &[f32],
+    b: &[f32],
+    c: &mut MatMut<'_, f32>,
+    at: (usize, usize, usize, usize),
+    alpha: f32,
+    beta: f32,
+) {
+    match NR {
+        16 => tile_v::<MR, NR, 1>(a, b, c, at, alpha, beta),
+        32 => tile_v::<MR, NR, 2>(a, b, c, at, alpha, beta),
+        48 => tile_v::<MR, NR, 3>(a, b, c, at, alpha, beta),
+        _ => {
+            let t = microkernel::<f32, MR, NR, Fused>(a, b);
+            store(&t, c, at.0, at.1, at.2, at.3, alpha, beta);
+        }
+    }
+}
+
+/// [`tile`] for `NR = 16 V`: `V` vectors per row of the tile.
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+fn tile_v<const MR: usize, const NR: usize, const V: usize>(
+    a: &[f32],
+    b: &[f32],
+    c: &mut MatMut<'_, f32>,
+    (i0, j0, mr, nr): (usize, usize, usize, usize),
+    alpha: f32,
+    beta: f32,
+) {
+    assert!(NR == 16 * V && mr <= MR && nr <= NR);
+    let (a_steps, _) = a.as_chunks::<MR>();
+    let (b_steps, _) = b.as_chunks::<NR>();
+    let mut acc = [[_mm512_setzero_ps(); V]; MR];
+    for (ap, bp) in a_steps.iter().zip(b_steps) {
+        let mut bv = [_mm512_setzero_ps(); V];
+        for (v, x) in bv.iter_mut().enumerate() {
+            // SAFETY: `bp` is an array of NR = 16 V values, so the 16 read from 16 v lie
+            // inside it.
+            *x = unsafe { _mm512_loadu_ps(bp.as_ptr().add(16 * v)) };
+        }
+        for (row, &ai) in acc.iter_mut().zip(ap) {
+            let av = _mm512_set1_ps(ai);
+            for (x, &bx) in row.iter_mut().zip(&bv) {
+                *x = _mm512_fmadd_ps(av, bx, *x);
+            }
+        }
+    }
+
+    if c.cs != 1 {
+        // C's rows are not contiguous (a transposed C): through an array and the portable
+        // store.
+        let mut t = [[0.0f32; NR]; MR];
+        for (out, row) in t.iter_mut().zip(&acc) {
+            for (v, &x) in row.iter().enumerate() {
+                // SAFETY: `out` holds NR = 16 V values; lanes 16 v .. 16 v + 16 lie inside.
+                unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(16 * v), x) };
+            }
+        }
+        store(&t, c, i0, j0, mr, nr, alpha, beta);
+        return;
+    }
+    let (alpha_v, beta_v) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+    for (i, row) in acc.iter().enumerate().take(mr) {
+        // Checked: the tile's corner lies in C.
+        let out = &mut c.data[(i0 + i) * c.rs + j0..][..nr];
+        for (v, &x) in row.iter().enumerate() {
+            let lo = 16 * v;
+            if lo >= nr {
+                break;
+            }
+            let lanes = nr - lo;
+            let mask: __mmask16 = if lanes >= 16 { !0 } else { (1 << lanes) - 1 };
+            let p = out[lo..].as_mut_ptr();
+            // SAFETY: the mask selects lanes 0..min(16, nr - lo) from `p`, which lie in
+            // `out[lo..nr]`; masked-off lanes are neither read nor written (nor fault).
+            unsafe {
+                let r = _mm512_mul_ps(alpha_v, x);
+                // beta == 0 overwrites: C may hold garbage or NaN.
+                let r = if beta == 0.0 { r } else { _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(mask, p), r) };
+                _mm512_mask_storeu_ps(p, mask, r);
+            }
+        }
+    }
+}
+
+/// [`gemm_f32`] with any register tile, so that the tests cover other widths and heights.
+#[cfg(test)]
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) fn gemm_f32_tile<const MR: usize, const NR: usize>(
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    beta: f32,
+    c: MatMut<'_, f32>,
+    pack: &mut [f32],
+) {
+    gemm_packed::<f32, MR, NR, Avx512>(alpha, a, b, beta, c, pack);
+}
