@@ -3,8 +3,9 @@
 //!
 //! Run: `cargo run --release --example mnist_resnet -- --seed 0`
 //!
-//! `ResBlock` is declared once: two 3x3 convolutions with batch normalisation and a skip
-//! connection added back before the last ReLU, keeping its input's shape. `ResNet` uses it
+//! `ResBlock` is declared once: two 3x3 convolutions with batch normalisation (its running
+//! statistics with the momentum declared beside it) and a skip connection added back
+//! before the last ReLU, keeping its input's shape. `ResNet` uses it
 //! as `block1: ResBlock<T>` and then as `blocks: [ResBlock<T>; 2]`, two more copies applied
 //! in sequence. Its parameters are named as PyTorch would name them
 //! (`block1.conv1.weight`, `blocks.0.bn2.running_var`), and the pooling and dense layers
@@ -25,10 +26,10 @@ network! {
     pub struct ResBlock {
         input x: [WIDTH, 14, 14],
         conv1: Conv2d<WIDTH, WIDTH, 3, 1, 1>,
-        bn1: BatchNorm2d<WIDTH>,
+        bn1: BatchNorm2d<WIDTH>(momentum = 0.05),
         act1: ReLU,
         conv2: Conv2d<WIDTH, WIDTH, 3, 1, 1>,
-        bn2: BatchNorm2d<WIDTH>,
+        bn2: BatchNorm2d<WIDTH>(momentum = 0.05),
         sum(bn2, x): Add,
         act2: ReLU,
     }
@@ -48,6 +49,7 @@ network! {
         flat: Flatten,
         fc1: Linear<{ WIDTH * 7 * 7 }, 64>,
         act3: ReLU,
+        drop: Dropout(0.1),
         fc2: Linear<64, 10>,
     }
 }

@@ -14,7 +14,6 @@ use crate::train::{Metric, Target, TrainError};
 /// the gradient in `grad` and the correct predictions added to `correct`; `None` without
 /// threads (the trainer then runs the step itself).
 #[allow(clippy::too_many_arguments)]
-#[allow(clippy::too_many_arguments)]
 pub(super) fn step<N, Y, T: Scalar>(
     parallel: &mut Option<Box<dyn ParallelStep<N, Y, T>>>,
     step: usize,
