@@ -40,11 +40,17 @@
 //! - `safetensors` (default, implies `std`): saving and loading models as safetensors
 //!   files with PyTorch's names, and checkpoints that resume a run bit-identically,
 //!   `monograd::nn::serialize`; docs/FORMATS.md tells the whole story.
+//! - `tune` (implies `std`): hyperparameter search, `monograd::tune`: typed search spaces,
+//!   grid, random, Gaussian-process and TPE samplers, pruners, resumable studies.
 #![no_std]
 #![warn(missing_docs)]
 
 pub use monograd_core as core;
 pub use monograd_nn as nn;
+/// Hyperparameter search (`monograd-tune`, feature `tune`): typed search spaces, samplers,
+/// pruners and resumable studies; docs/TUNING.md tells the whole story.
+#[cfg(feature = "tune")]
+pub use monograd_tune as tune;
 
 pub use monograd_core::Module;
 /// Derives [`Module`](trait@Module) for a struct whose fields are layers, nested modules,
