@@ -507,7 +507,7 @@ fn open_journal(
         if good_bytes == 0 {
             let mut file = file;
             file.set_len(0).map_err(|e| err(e.to_string()))?;
-            append(&mut file, path, &head)?;
+            append(&mut file, path, header)?;
             return Ok(file);
         }
         // Drop a torn last line, so the next trial starts on a line of its own.
@@ -518,7 +518,7 @@ fn open_journal(
         Ok(file)
     } else {
         let mut file = File::create(path).map_err(|e| err(e.to_string()))?;
-        append(&mut file, path, &head)?;
+        append(&mut file, path, header)?;
         Ok(file)
     }
 }
