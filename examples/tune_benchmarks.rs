@@ -3,7 +3,8 @@
 //! time per 50-trial run. docs/TUNING.md puts these beside Optuna and scikit-optimize.
 //!
 //! Run: `cargo run --release --features tune --example tune_benchmarks`
-//! (`-- --seeds 5` for fewer seeds, `-- --budget 30` for fewer evaluations).
+//! (`-- --seeds 5` for fewer seeds, `--first-seed 20` for others, `--budget 30` for fewer
+//! evaluations, `--sampler tpe` for one sampler).
 
 use std::time::Instant;
 
@@ -64,18 +65,20 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut seeds = 20u64;
+    let mut first = 0u64;
     let mut budget = 50usize;
     let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seeds" => seeds = args.next().ok_or("--seeds needs a number")?.parse()?,
+            "--first-seed" => first = args.next().ok_or("--first-seed needs a number")?.parse()?,
             "--budget" => budget = args.next().ok_or("--budget needs a number")?.parse()?,
             "--sampler" => only = Some(args.next().ok_or("--sampler needs a name")?),
             other => return Err(format!("unknown argument `{other}`").into()),
         }
     }
-    println!("{budget} evaluations, seeds 0-{}; median over seeds", seeds - 1);
+    println!("{budget} evaluations, seeds {first}-{}; median over seeds", first + seeds - 1);
     println!("{:<10} {:<8} {:>14} {:>14} {:>12}", "function", "sampler", "median regret", "worst regret", "s per run");
     for function in ["branin", "hartmann6"] {
         for name in ["random", "gp-ei", "tpe"] {
@@ -84,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let mut regrets = Vec::new();
             let mut times = Vec::new();
-            for seed in 0..seeds {
+            for seed in first..first + seeds {
                 let s = sampler(name, seed);
                 let (r, t) = match function {
                     "branin" => run_one::<BraninCfg>(s, budget, |c| branin(c.x1, c.x2), BRANIN_MIN)?,

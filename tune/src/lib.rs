@@ -18,7 +18,7 @@
 //!
 //! let study = Study::<Cfg>::new(Tpe::new(0)).trials(30);
 //! let result = study.run(|cfg: &Cfg, _trial: &mut Trial| Ok(branin(cfg.x, cfg.y)))?;
-//! assert!(result.best().unwrap().value < 5.0);
+//! assert!(result.best().unwrap().value.unwrap() < 5.0);
 //! println!("{result}");
 //! # Ok::<(), monograd_tune::TuneError>(())
 //! ```
@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+mod dispatch;
 mod error;
 pub(crate) mod math;
 pub mod prune;
@@ -40,9 +41,10 @@ pub use error::TuneError;
 pub mod prelude {
     pub use crate::bench::{branin, hartmann6};
     pub use crate::prune::{MedianPruner, NoPruner, Pruner, SuccessiveHalving};
-    pub use crate::sampler::{Grid, GpSampler, Random, Sampler, Tpe};
+    pub use crate::sampler::{GpSampler, Grid, Random, Sampler, Tpe};
     pub use crate::search_space;
     pub use crate::space::SearchSpace;
     pub use crate::study::{Direction, Pruned, Study, StudyResult, Trial, TrialState};
+    pub use crate::with_const;
     pub use crate::TuneError;
 }

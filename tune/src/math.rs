@@ -73,7 +73,8 @@ pub fn maximize_box(
         // Two-loop recursion on the ascent problem (minimising -f).
         let mut q: Vec<f64> = g.iter().map(|v| -v).collect();
         // Coordinates pinned at a bound with the gradient pushing out stay fixed.
-        let free: Vec<bool> = (0..d).map(|i| !((x[i] <= lo[i] && g[i] < 0.0) || (x[i] >= hi[i] && g[i] > 0.0))).collect();
+        let free: Vec<bool> =
+            (0..d).map(|i| !((x[i] <= lo[i] && g[i] < 0.0) || (x[i] >= hi[i] && g[i] > 0.0))).collect();
         for (i, qi) in q.iter_mut().enumerate() {
             if !free[i] {
                 *qi = 0.0;

@@ -54,8 +54,9 @@ impl<C: SearchSpace> fmt::Display for StudyResult<C> {
                 row
             })
             .collect();
-        let widths: Vec<usize> =
-            (0..head.len()).map(|c| rows.iter().map(|r| r[c].len()).chain([head[c].len()]).max().unwrap_or(0)).collect();
+        let widths: Vec<usize> = (0..head.len())
+            .map(|c| rows.iter().map(|r| r[c].len()).chain([head[c].len()]).max().unwrap_or(0))
+            .collect();
         writeln!(f, "{} trials, {}, {:?}", self.trials.len(), self.sampler, self.direction)?;
         for row in std::iter::once(&head).chain(&rows) {
             let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:>w$}")).collect();
@@ -176,11 +177,8 @@ impl<C: SearchSpace> StudyResult<C> {
         let root = root.titled(title, (FAMILY, 22)).map_err(|e| err(e.to_string()))?;
         let (lo, hi) = range(self.trials.iter().filter_map(|t| t.value));
         for (panel, (i, p)) in root.split_evenly((rows, cols)).iter().zip(params.iter().enumerate()) {
-            let pts: Vec<(f64, f64)> = self
-                .trials
-                .iter()
-                .filter_map(|t| Some((p.to_unit(t.values[i])?, t.value?)))
-                .collect();
+            let pts: Vec<(f64, f64)> =
+                self.trials.iter().filter_map(|t| Some((p.to_unit(t.values[i])?, t.value?))).collect();
             let (xl, xh) = match p.cardinality() {
                 Some(k) if matches!(p.kind, crate::space::Kind::Categorical { .. }) => (-0.5, k as f64 - 0.5),
                 _ => (-0.02, 1.02),

@@ -347,7 +347,11 @@ pub fn log_uniform(low: f64, high: f64) -> FloatDist {
 
 impl Dist<f64> for FloatDist {
     fn param(&self, name: &str) -> Param {
-        Param { name: name.into(), kind: Kind::Float { low: self.low, high: self.high, log: self.log }, condition: None }
+        Param {
+            name: name.into(),
+            kind: Kind::Float { low: self.low, high: self.high, log: self.log },
+            condition: None,
+        }
     }
     fn decode(&self, name: &str, value: Value) -> Result<f64, TuneError> {
         match value {
@@ -481,7 +485,7 @@ pub struct When<D, T> {
 ///
 /// ```
 /// use monograd_tune::space::{uniform, when, Dist, Value};
-/// let m = when::<_, f64>("opt", &["sgd"], uniform(0.0, 0.99));
+/// let m = when::<_, f64>("opt", &[&"sgd"], uniform(0.0, 0.99));
 /// let p = Dist::<Option<f64>>::param(&m, "momentum");
 /// assert_eq!(p.condition.unwrap().parent, "opt");
 /// assert_eq!(m.decode("momentum", Value::Absent).unwrap(), None);

@@ -203,12 +203,13 @@ pub struct Study<C: SearchSpace> {
     parallel: usize,
     seed: u64,
     journal: Option<PathBuf>,
+    stack: usize,
     _c: PhantomData<fn() -> C>,
 }
 
 impl<C: SearchSpace> Study<C> {
-    /// A study of 20 trials with `sampler`, minimising, one trial at a time, no pruner,
-    /// no journal, seed 0 for the trials' own seeds.
+    /// A study of 20 trials with `sampler`, minimising, one trial at a time (each on a
+    /// thread of its own), no pruner, no journal, seed 0 for the trials' own seeds.
     pub fn new(sampler: impl Sampler + 'static) -> Self {
         Self {
             sampler: Box::new(sampler),
@@ -218,6 +219,7 @@ impl<C: SearchSpace> Study<C> {
             parallel: 1,
             seed: 0,
             journal: None,
+            stack: 64 << 20,
             _c: PhantomData,
         }
     }
@@ -254,6 +256,13 @@ impl<C: SearchSpace> Study<C> {
     /// The seed from which each trial's [`Trial::seed`] follows.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// The stack size of each trial's thread (default 64 MiB, reserved, not committed):
+    /// networks built by value, as `network!`'s `new` builds them, live on it.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack = bytes;
         self
     }
 
@@ -333,21 +342,27 @@ impl<C: SearchSpace> Study<C> {
                         let objective = &objective;
                         let journal = &journal;
                         let space = &space;
-                        s.spawn(move || {
-                            let record = self.run_trial::<F>(*number, values.clone(), others, objective)?;
-                            if let (Some(j), Some(path)) = (journal, &self.journal) {
-                                let line = record_line(space, &record);
-                                let mut file = j.lock().unwrap_or_else(|e| e.into_inner());
-                                append(&mut file, path, &line)?;
-                            }
-                            Ok(record)
-                        })
+                        std::thread::Builder::new().name(format!("trial {number}")).stack_size(self.stack).spawn_scoped(
+                            s,
+                            move || {
+                                let record = self.run_trial::<F>(*number, values.clone(), others, objective)?;
+                                if let (Some(j), Some(path)) = (journal, &self.journal) {
+                                    let line = record_line(space, &record);
+                                    let mut file = j.lock().unwrap_or_else(|e| e.into_inner());
+                                    append(&mut file, path, &line)?;
+                                }
+                                Ok(record)
+                            },
+                        )
                     })
                     .collect();
                 handles
                     .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| Err(TuneError::Numeric("a trial's thread panicked".into())))
+                    .map(|h| match h {
+                        Ok(h) => {
+                            h.join().unwrap_or_else(|_| Err(TuneError::Numeric("a trial's thread panicked".into())))
+                        }
+                        Err(e) => Err(TuneError::Numeric(format!("cannot start a trial's thread: {e}"))),
                     })
                     .collect()
             });
@@ -377,8 +392,14 @@ impl<C: SearchSpace> Study<C> {
     {
         let config = C::decode(&values)?;
         let seed = trial_rng(self.seed, number, 4).next_u64();
-        let mut trial =
-            Trial { number, seed, direction: self.direction, reports: Vec::new(), pruner: Arc::clone(&self.pruner), others };
+        let mut trial = Trial {
+            number,
+            seed,
+            direction: self.direction,
+            reports: Vec::new(),
+            pruner: Arc::clone(&self.pruner),
+            others,
+        };
         let t0 = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| objective(&config, &mut trial)));
         let seconds = t0.elapsed().as_secs_f64();
@@ -436,9 +457,9 @@ fn parse_line(space: &Space, line: Line) -> Result<TrialRecord, String> {
             (_, Json::Null) => Value::Absent,
             (Kind::Float { .. }, j) => Value::Float(j.as_f64().ok_or_else(|| format!("`{}` is not a number", p.name))?),
             (Kind::Int { .. }, j) => Value::Int(j.as_i64().ok_or_else(|| format!("`{}` is not an integer", p.name))?),
-            (Kind::Categorical { labels }, Json::String(s)) => {
-                Value::Cat(labels.iter().position(|l| l == s).ok_or_else(|| format!("`{}` has no choice `{s}`", p.name))?)
-            }
+            (Kind::Categorical { labels }, Json::String(s)) => Value::Cat(
+                labels.iter().position(|l| l == s).ok_or_else(|| format!("`{}` has no choice `{s}`", p.name))?,
+            ),
             _ => return Err(format!("`{}`: {j} is not one of its choices", p.name)),
         };
         values.push(v);
@@ -476,7 +497,8 @@ fn open_journal(
             BufReader::new(file).lines().collect::<Result<_, _>>().map_err(|e| err(e.to_string()))?;
         let mut good_bytes = 0usize;
         if let Some(first) = lines.first() {
-            let h: Header = serde_json::from_str(first).map_err(|e| err(format!("line 1: not a journal header: {e}")))?;
+            let h: Header =
+                serde_json::from_str(first).map_err(|e| err(format!("line 1: not a journal header: {e}")))?;
             if h.params != header.params
                 || h.sampler != header.sampler
                 || h.direction != header.direction
@@ -488,7 +510,8 @@ fn open_journal(
             good_bytes += first.len() + 1;
             for (i, l) in lines.iter().enumerate().skip(1) {
                 let last = i + 1 == lines.len();
-                let parsed = serde_json::from_str::<Line>(l).map_err(|e| e.to_string()).and_then(|x| parse_line(space, x));
+                let parsed =
+                    serde_json::from_str::<Line>(l).map_err(|e| e.to_string()).and_then(|x| parse_line(space, x));
                 match parsed {
                     Ok(r) => {
                         let n = r.number;

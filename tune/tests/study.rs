@@ -98,10 +98,13 @@ fn tpe_handles_conditional_parameters() {
     assert!(sgd(&trials[30..]) > 0.6, "sgd share after 30 trials: {}", sgd(&trials[30..]));
     // .. and within it, momenta nearer the best one, 0.9, than chance (uniform on [0, 0.99]
     // is 0.41 away on average).
-    let late: Vec<f64> = trials[30..].iter().filter_map(|t| match t.values[4] {
-        Value::Float(m) if t.values[3] == Value::Cat(0) => Some((m - 0.9).abs()),
-        _ => None,
-    }).collect();
+    let late: Vec<f64> = trials[30..]
+        .iter()
+        .filter_map(|t| match t.values[4] {
+            Value::Float(m) if t.values[3] == Value::Cat(0) => Some((m - 0.9).abs()),
+            _ => None,
+        })
+        .collect();
     let mean = late.iter().sum::<f64>() / late.len() as f64;
     assert!(mean < 0.3, "mean distance of momentum to 0.9: {mean}");
     let best = trials.iter().filter_map(|t| t.value).fold(f64::INFINITY, f64::min);
@@ -217,10 +220,7 @@ fn pruners_stop_the_trials_they_should() {
     assert!(done.len() == 5, "the first five always complete");
     for tr in &t[5..] {
         // Pruned exactly when the first report is above the median of the finished ones.
-        let mut before: Vec<f64> = t[..tr.number]
-            .iter()
-            .filter_map(|o| o.intermediate.first().map(|p| p.1))
-            .collect();
+        let mut before: Vec<f64> = t[..tr.number].iter().filter_map(|o| o.intermediate.first().map(|p| p.1)).collect();
         before.sort_by(f64::total_cmp);
         let m = if before.len() % 2 == 1 {
             before[before.len() / 2]
@@ -272,8 +272,7 @@ fn failures_are_recorded_not_fatal() {
 
 #[test]
 fn reports_write_csv_and_charts() {
-    let result =
-        Study::<Cfg>::new(Random::new(2)).trials(8).run(|c: &Cfg, _: &mut Trial| Ok(objective(c))).unwrap();
+    let result = Study::<Cfg>::new(Random::new(2)).trials(8).run(|c: &Cfg, _: &mut Trial| Ok(objective(c))).unwrap();
     let csv = temp("trials.csv");
     result.to_csv(&csv).unwrap();
     let text = std::fs::read_to_string(&csv).unwrap();

@@ -14,14 +14,14 @@ use crate::TuneError;
 /// each group becomes a mixture density `l` (good) and `g` (bad), one product kernel per
 /// trial plus a broad prior component; 24 candidates drawn from `l` are scored by
 /// `ln l(x) - ln g(x)` and the best is tried. Kernels are truncated normals in unit
-/// coordinates (bandwidth: the larger gap to its neighbouring trials, clipped to at least
-/// `1/min(n + 1, 100)` of the range, as Optuna sets it) and, for a
-/// choice, the trial's choice with the prior's mass spread over all of them.
+/// coordinates, as wide as the larger gap to the neighbouring trials (the end ones: the
+/// inner gap), at least `1/min(n + 2, 100)` of the range; for a choice, the trial's choice
+/// plus `1/(n + 1)` on every choice, normalised. The prior component is a normal centred
+/// on the range as wide as it (uniform over choices). These are Optuna's constants.
 ///
 /// Conditional parameters: a trial in which a parameter is absent contributes the prior
-/// kernel for it, and a candidate is scored on the parameters it has, so every density
-/// compared is over the same parameters. Pruned trials and trials still running count
-/// among the bad.
+/// kernel for it, and a candidate is scored on the parameters it has (the same for `l` and
+/// `g`). Pruned trials and trials still running count among the bad.
 ///
 /// ```
 /// use monograd_tune::sampler::{Context, Observation, Sampler, Tpe};
@@ -50,12 +50,21 @@ pub struct Tpe {
 impl Tpe {
     /// A TPE sampler seeded with `seed`: 10 random trials, then 24 candidates per trial.
     pub fn new(seed: u64) -> Self {
-        Self { seed, startup: 10, candidates: std::env::var("TPE_C").ok().and_then(|v| v.parse().ok()).unwrap_or(24), multivariate: std::env::var("TPE_UNI").is_err() }
+        Self { seed, startup: 10, candidates: 24, multivariate: true }
     }
 
     /// The number of random trials before the densities are used (at least 1).
     pub fn startup(mut self, n: usize) -> Self {
         self.startup = n.max(1);
+        self
+    }
+
+    /// Whether a candidate's parameters are drawn together, from one trial's kernels
+    /// (`true`, the default, as Optuna's `multivariate=True`, its default since 5.0), or
+    /// each parameter on its own from its own mixture and chosen by its own ratio (the
+    /// original, independent TPE).
+    pub fn multivariate(mut self, joint: bool) -> Self {
+        self.multivariate = joint;
         self
     }
 
@@ -73,7 +82,13 @@ fn age_weights(n: usize) -> Vec<f64> {
     }
     let ramp = n - 25;
     let mut w: Vec<f64> = (0..ramp)
-        .map(|k| if ramp == 1 { 1.0 / n as f64 } else { 1.0 / n as f64 + (1.0 - 1.0 / n as f64) * k as f64 / (ramp - 1) as f64 })
+        .map(|k| {
+            if ramp == 1 {
+                1.0 / n as f64
+            } else {
+                1.0 / n as f64 + (1.0 - 1.0 / n as f64) * k as f64 / (ramp - 1) as f64
+            }
+        })
         .collect();
     w.extend(std::iter::repeat_n(1.0, 25));
     w
@@ -101,14 +116,14 @@ struct Parzen<'a> {
     log_w: Vec<f64>,
     /// Per trial and parameter, the kernel's standard deviation (numbers only).
     sigma: Vec<Vec<f64>>,
+    /// The prior's mass added to each choice of a trial's choice kernel.
+    prior_share: f64,
 }
 
 impl<'a> Parzen<'a> {
     fn new(space: &'a Space, trials: &[&[Value]]) -> Self {
-        let points: Vec<Vec<Option<f64>>> = trials
-            .iter()
-            .map(|v| v.iter().zip(space.params()).map(|(v, p)| p.to_unit(*v)).collect())
-            .collect();
+        let points: Vec<Vec<Option<f64>>> =
+            trials.iter().map(|v| v.iter().zip(space.params()).map(|(v, p)| p.to_unit(*v)).collect()).collect();
         let mut w = age_weights(points.len());
         w.push(1.0);
         let total: f64 = w.iter().sum();
@@ -119,28 +134,27 @@ impl<'a> Parzen<'a> {
                 continue;
             }
             let (a, b) = bounds(space, i);
-            // The trials that have it, and the prior's centre, in order.
-            let mut mus: Vec<(f64, Option<usize>)> =
-                points.iter().enumerate().filter_map(|(j, p)| p[i].map(|u| (u, Some(j)))).collect();
-            mus.push((0.5 * (a + b), None));
+            // The trials that have it, in order; each kernel as wide as the larger gap to
+            // its neighbours (the end ones: the inner gap), at least 1/(n + 2) of the range.
+            let mut mus: Vec<(f64, usize)> =
+                points.iter().enumerate().filter_map(|(j, p)| p[i].map(|u| (u, j))).collect();
             mus.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
             let n = mus.len();
-            let min_sigma = (b - a) / (n as f64).min(100.0);
+            let min_sigma = (b - a) / (n as f64 + 2.0).min(100.0);
             for k in 0..n {
                 let left = if k == 0 { mus[k].0 - a } else { mus[k].0 - mus[k - 1].0 };
                 let right = if k + 1 == n { b - mus[k].0 } else { mus[k + 1].0 - mus[k].0 };
-                // The end points take their inner gap only (Optuna's `consider_endpoints=False`).
                 let s = match (k, n >= 2) {
                     (0, true) => right,
                     (_, true) if k + 1 == n => left,
                     _ => left.max(right),
                 };
-                if let Some(j) = mus[k].1 {
-                    sigma[j][i] = s.clamp(min_sigma, b - a);
-                }
+                sigma[mus[k].1][i] = s.clamp(min_sigma, b - a);
             }
         }
-        Self { space, points, log_w, sigma }
+        // A choice kernel: the trial's choice, plus a share of the prior's mass on each.
+        let prior_share = 1.0 / (points.len() as f64 + 1.0);
+        Self { space, points, log_w, sigma, prior_share }
     }
 
     /// The kernel of component `j` for parameter `i`: (centre, sd) for numbers, the
@@ -155,7 +169,9 @@ impl<'a> Parzen<'a> {
             Kind::Categorical { labels } => {
                 let k = labels.len() as f64;
                 match self.centre(j, i) {
-                    Some(c) => libm::log((if c == u { 1.0 } else { 0.0 } + 1.0 / k) / 2.0),
+                    Some(c) => {
+                        libm::log((if c == u { 1.0 } else { 0.0 } + self.prior_share) / (1.0 + k * self.prior_share))
+                    }
                     None => -libm::log(k),
                 }
             }
@@ -178,8 +194,8 @@ impl<'a> Parzen<'a> {
             Kind::Categorical { labels } => {
                 let k = labels.len();
                 match self.centre(j, i) {
-                    // Half the mass on the trial's choice, half spread evenly.
-                    Some(c) if rng.next_f64() < 0.5 => Value::Cat(c as usize),
+                    // The trial's choice with probability 1/(1 + k·share), else any evenly.
+                    Some(c) if rng.next_f64() < 1.0 / (1.0 + k as f64 * self.prior_share) => Value::Cat(c as usize),
                     _ => Value::Cat(rng.below(k)),
                 }
             }
