@@ -409,7 +409,11 @@ impl Sampler for GpSampler {
             x.push(layout.encode(space, p));
             y.push(best);
         }
-        let gp = Gp::fit(x, y)?;
+        // A kernel no hyperparameters make positive definite (many duplicate points):
+        // fall back to the prior rather than stop the study.
+        let Ok(gp) = Gp::fit(x, y) else {
+            return Random::new(self.seed).suggest(cx);
+        };
 
         // Candidates: the prior, and perturbations of the best trials.
         let mut rng = trial_rng(self.seed, cx.number, 2);
