@@ -313,8 +313,8 @@ impl<C: SearchSpace> Study<C> {
             );
             let mut round: Vec<(usize, Vec<Value>)> = Vec::new();
             let mut pending: Vec<Vec<Value>> = Vec::new();
-            for number in start..end {
-                let values = match &records[number] {
+            for (number, record) in records.iter().enumerate().take(end).skip(start) {
+                let values = match record {
                     Some(r) => r.values.clone(),
                     None => {
                         let cx = Context { space: &space, observed: &observed, pending: &pending, number };
