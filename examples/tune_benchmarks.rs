@@ -39,6 +39,17 @@ fn sampler(name: &str, seed: u64) -> Box<dyn Sampler> {
     }
 }
 
+/// CPU seconds this thread has used, from `/proc` (Linux; `None` elsewhere): on a shared
+/// machine wall time also counts waiting for a core.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name (which is in parentheses): utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// Runs one study; returns the final regret and the seconds it took.
 fn run_one<C: SearchSpace>(
     s: Box<dyn Sampler>,
@@ -79,7 +90,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!("{budget} evaluations, seeds {first}-{}; median over seeds", first + seeds - 1);
-    println!("{:<10} {:<8} {:>14} {:>14} {:>12}", "function", "sampler", "median regret", "worst regret", "s per run");
+    println!(
+        "{:<10} {:<8} {:>14} {:>14} {:>12} {:>12}",
+        "function", "sampler", "median regret", "worst regret", "s per run", "cpu s per run"
+    );
     for function in ["branin", "hartmann6"] {
         for name in ["random", "gp-ei", "tpe"] {
             if only.as_deref().is_some_and(|o| o != name) {
@@ -87,6 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let mut regrets = Vec::new();
             let mut times = Vec::new();
+            let cpu0 = cpu_seconds();
             for seed in first..first + seeds {
                 let s = sampler(name, seed);
                 let (r, t) = match function {
@@ -105,8 +120,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("{:?}", regrets.iter().map(|r| format!("{r:.1e}")).collect::<Vec<_>>());
             }
             let worst = regrets.iter().copied().fold(0.0, f64::max);
+            let cpu = match (cpu0, cpu_seconds()) {
+                (Some(a), Some(b)) => format!("{:.3}", (b - a) / seeds as f64),
+                _ => "-".into(),
+            };
             println!(
-                "{function:<10} {name:<8} {:>14.3e} {:>14.3e} {:>12.3}",
+                "{function:<10} {name:<8} {:>14.3e} {:>14.3e} {:>12.3} {cpu:>12}",
                 median(regrets),
                 worst,
                 times.iter().sum::<f64>() / times.len() as f64
