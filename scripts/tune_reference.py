@@ -7,6 +7,7 @@ final regret and the mean seconds per run, in the example's format. Not run in C
     python3 -m venv /tmp/tune-venv
     /tmp/tune-venv/bin/pip install optuna scikit-optimize torch
     /tmp/tune-venv/bin/python scripts/tune_reference.py [--seeds 20] [--budget 50]
+        [--sampler optuna-random|optuna-tpe|optuna-gp|skopt-gp] [--function branin|hartmann6]
 """
 import argparse
 import math
@@ -71,12 +72,15 @@ def main():
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--budget", type=int, default=50)
     ap.add_argument("--sampler", default=None)
+    ap.add_argument("--function", default=None)
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     print(f"{args.budget} evaluations, seeds 0-{args.seeds - 1}; median over seeds")
     print(f"{'function':<10} {'sampler':<14} {'median regret':>14} {'worst regret':>14} {'s per run':>12} "
           f"{'cpu s per run':>14}")
     for name, (f, bounds, fmin) in FUNCTIONS.items():
+        if args.function and args.function != name:
+            continue
         for kind in ["optuna-random", "optuna-tpe", "optuna-gp", "skopt-gp"]:
             if args.sampler and args.sampler != kind:
                 continue

@@ -60,7 +60,7 @@ impl Tpe {
     }
 
     /// Whether a candidate's parameters are drawn together, from one trial's kernels
-    /// (`true`, the default, as Optuna's `multivariate=True`, its default since 5.0), or
+    /// (`true`, the default, as Optuna 5.1 does by default), or
     /// each parameter on its own from its own mixture and chosen by its own ratio (the
     /// original, independent TPE).
     pub fn multivariate(mut self, joint: bool) -> Self {
