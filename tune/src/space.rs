@@ -609,3 +609,62 @@ macro_rules! __dist {
         $crate::space::$dist($($args)*)
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::search_space! {
+        #[allow(dead_code)] // never decoded: the space is refused
+        struct BadParent {
+            lr: f64 = uniform(0.0, 1.0),
+            m: Option<f64> = when(opt == "sgd", uniform(0.0, 1.0)),
+        }
+    }
+
+    crate::search_space! {
+        #[allow(dead_code)]
+        struct BadLabel {
+            opt: &'static str = choice(["sgd", "adam"]),
+            m: Option<f64> = when(opt == "sdg", uniform(0.0, 1.0)),
+        }
+    }
+
+    crate::search_space! {
+        struct Small {
+            n: u8 = int(0, 1000),
+        }
+    }
+
+    #[test]
+    fn declaration_errors_name_the_parameter() {
+        let e = BadParent::space().unwrap_err().to_string();
+        assert!(e.contains("`m`") && e.contains("`opt`"), "{e}");
+        let e = BadLabel::space().unwrap_err().to_string();
+        assert!(e.contains("no choice `sdg`"), "{e}");
+        let e = Space::new(vec![Dist::<f64>::param(&log_uniform(0.0, 1.0), "lr")]).unwrap_err().to_string();
+        assert!(e.contains("positive lower bound"), "{e}");
+    }
+
+    #[test]
+    fn values_that_do_not_fit_are_errors() {
+        assert!(Small::decode(&[Value::Int(300)]).is_err(), "300 does not fit a u8");
+        assert_eq!(Small::decode(&[Value::Int(200)]).unwrap().n, 200);
+        let space = Small::space().unwrap();
+        assert!(space.check(&[Value::Int(1001)]).is_err());
+        assert!(space.check(&[Value::Float(1.0)]).is_err());
+        assert!(space.check(&[]).is_err());
+    }
+
+    #[test]
+    fn unit_coordinates_round_trip() {
+        let p = Dist::<i64>::param(&int_log(1, 1000), "n");
+        for v in [1, 10, 999, 1000] {
+            assert_eq!(p.from_unit(p.to_unit(Value::Int(v)).unwrap()), Value::Int(v));
+        }
+        let q = Dist::<f64>::param(&log_uniform(1e-4, 1e-1), "lr");
+        let x = 3.7e-3;
+        let Value::Float(y) = q.from_unit(q.to_unit(Value::Float(x)).unwrap()) else { unreachable!() };
+        assert!((y - x).abs() < 1e-15);
+    }
+}
