@@ -112,6 +112,15 @@ impl<C: SearchSpace> StudyResult<C> {
     }
 
     /// A PNG of every complete trial's value against its number, and the best so far.
+    ///
+    /// ```no_run
+    /// use monograd_tune::prelude::*;
+    /// search_space! { struct Cfg { x: f64 = uniform(-5.0, 10.0), y: f64 = uniform(0.0, 15.0) } }
+    /// let result = Study::<Cfg>::new(GpSampler::new(0)).trials(30).run(|c: &Cfg, _: &mut Trial| Ok(branin(c.x, c.y)))?;
+    /// result.chart_history("runs/branin-history.png", "Branin, GP-EI")?;
+    /// result.chart_params("runs/branin-params.png", "Branin, GP-EI")?;
+    /// # Ok::<(), TuneError>(())
+    /// ```
     pub fn chart_history(&self, path: impl AsRef<Path>, title: &str) -> Result<(), TuneError> {
         let path = path.as_ref();
         let err = |e: String| TuneError::Report { path: path.to_path_buf(), problem: format!("cannot draw: {e}") };

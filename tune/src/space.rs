@@ -157,7 +157,13 @@ impl Param {
         }
     }
 
-    /// The value as the reports print it.
+    /// The value as the reports print it: a choice by its label.
+    ///
+    /// ```
+    /// use monograd_tune::space::{choice, Dist, Value};
+    /// let p = Dist::<&str>::param(&choice(["sgd", "adam"]), "opt");
+    /// assert_eq!(p.label(Value::Cat(1)), "adam");
+    /// ```
     pub fn label(&self, value: Value) -> String {
         match (&self.kind, value) {
             (Kind::Categorical { labels }, Value::Cat(i)) => labels.get(i).cloned().unwrap_or_default(),
@@ -258,6 +264,21 @@ impl Space {
     }
 
     /// Whether parameter `i` exists given the values of those before it.
+    ///
+    /// ```
+    /// use monograd_tune::search_space;
+    /// use monograd_tune::space::{SearchSpace, Value};
+    /// search_space! {
+    ///     struct Cfg {
+    ///         opt: &'static str = choice(["sgd", "adam"]),
+    ///         momentum: Option<f64> = when(opt == "sgd", uniform(0.0, 0.99)),
+    ///     }
+    /// }
+    /// let space = Cfg::space()?;
+    /// assert!(space.active(1, &[Value::Cat(0)]));
+    /// assert!(!space.active(1, &[Value::Cat(1)]));
+    /// # Ok::<(), monograd_tune::TuneError>(())
+    /// ```
     pub fn active(&self, i: usize, values: &[Value]) -> bool {
         match &self.params[i].condition {
             None => true,

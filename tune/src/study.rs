@@ -269,6 +269,17 @@ impl<C: SearchSpace> Study<C> {
     /// A journal file: every trial is appended (and synced) as it ends, and a study
     /// started on an existing journal of the same study resumes: trials already in it
     /// are not run again.
+    ///
+    /// ```no_run
+    /// use monograd_tune::prelude::*;
+    /// search_space! { struct Cfg { x: f64 = uniform(-5.0, 10.0), y: f64 = uniform(0.0, 15.0) } }
+    /// // Run it, stop it at any point, run it again: it ends as if never stopped.
+    /// let result = Study::<Cfg>::new(Tpe::new(0))
+    ///     .trials(100)
+    ///     .journal("runs/branin.jsonl")
+    ///     .run(|c: &Cfg, _: &mut Trial| Ok(branin(c.x, c.y)))?;
+    /// # Ok::<(), TuneError>(())
+    /// ```
     pub fn journal(mut self, path: impl Into<PathBuf>) -> Self {
         self.journal = Some(path.into());
         self
@@ -556,6 +567,20 @@ fn append(file: &mut File, path: &Path, line: &impl Serialize) -> Result<(), Tun
 
 /// Every trial of a study, with the best, a table (`Display`), CSV and charts
 /// ([`crate::report`]).
+///
+/// ```
+/// use monograd_tune::prelude::*;
+/// search_space! { struct Cfg { x: f64 = uniform(0.0, 1.0) } }
+/// let result = Study::<Cfg>::new(Random::new(0)).trials(5).maximize().run(|c: &Cfg, _: &mut Trial| Ok(c.x))?;
+/// let best = result.best().unwrap();
+/// assert!(result.trials().iter().all(|t| t.value <= best.value));
+/// // The best so far only ever improves, and ends at the best.
+/// let curve = result.best_so_far();
+/// assert!(curve.windows(2).all(|w| w[1] >= w[0]));
+/// assert_eq!(curve.last().copied().flatten(), best.value);
+/// assert_eq!(result.best_config()?.unwrap().x, best.value.unwrap());
+/// # Ok::<(), TuneError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct StudyResult<C> {
     pub(crate) space: Space,
