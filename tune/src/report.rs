@@ -148,6 +148,7 @@ impl<C: SearchSpace> StudyResult<C> {
             .configure_mesh()
             .x_desc("trial")
             .y_desc("objective")
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .label_style((FAMILY, 14))
             .draw()
             .map_err(|e| err(e.to_string()))?;
