@@ -1,0 +1,132 @@
+//! Pruners: stop trials that are going nowhere, from the values they report on the way
+//! (validation accuracy per epoch). Values are seen as to be minimised: a study that
+//! maximises hands pruners negated values.
+
+/// Decides, each time a trial reports, whether it should stop.
+pub trait Pruner: Send + Sync {
+    /// Whether to stop a trial that has reported `own` so far (`(step, value)`, the newest
+    /// last), given what the finished trials reported (`others`, one list each).
+    fn prune(&self, own: &[(usize, f64)], others: &[Vec<(usize, f64)>]) -> bool;
+}
+
+/// Never stops a trial.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoPruner;
+
+impl Pruner for NoPruner {
+    fn prune(&self, _: &[(usize, f64)], _: &[Vec<(usize, f64)>]) -> bool {
+        false
+    }
+}
+
+/// Median stopping (Golovin et al. 2017, "Google Vizier"): stops a trial whose best value
+/// so far is worse than the median of what the finished trials reported at the same
+/// step, once `startup` trials have reported there and from step `warmup` on.
+///
+/// ```
+/// use monograd_tune::prune::{MedianPruner, Pruner};
+/// let others = vec![vec![(1, 0.5)], vec![(1, 0.6)], vec![(1, 0.7)]];
+/// let p = MedianPruner::new().startup(3);
+/// assert!(p.prune(&[(1, 0.9)], &others)); // worse than the median 0.6
+/// assert!(!p.prune(&[(1, 0.55)], &others));
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct MedianPruner {
+    startup: usize,
+    warmup: usize,
+}
+
+impl Default for MedianPruner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MedianPruner {
+    /// Prunes from 5 finished trials on, from the first step.
+    pub fn new() -> Self {
+        Self { startup: 5, warmup: 0 }
+    }
+
+    /// How many finished trials must have reported at a step before it judges there.
+    pub fn startup(mut self, n: usize) -> Self {
+        self.startup = n.max(1);
+        self
+    }
+
+    /// The first step at which it may stop a trial.
+    pub fn warmup(mut self, step: usize) -> Self {
+        self.warmup = step;
+        self
+    }
+}
+
+impl Pruner for MedianPruner {
+    fn prune(&self, own: &[(usize, f64)], others: &[Vec<(usize, f64)>]) -> bool {
+        let Some(&(step, _)) = own.last() else { return false };
+        if step < self.warmup {
+            return false;
+        }
+        let mut at: Vec<f64> =
+            others.iter().filter_map(|o| o.iter().find(|(s, _)| *s == step).map(|(_, v)| *v)).collect();
+        if at.len() < self.startup {
+            return false;
+        }
+        at.sort_by(f64::total_cmp);
+        let m = at.len();
+        let median = if m % 2 == 1 { at[m / 2] } else { 0.5 * (at[m / 2 - 1] + at[m / 2]) };
+        let best = own.iter().map(|(_, v)| *v).fold(f64::INFINITY, f64::min);
+        best > median
+    }
+}
+
+/// Successive halving, in its asynchronous form (Li et al. 2020, "A system for massively
+/// parallel hyperparameter tuning", ASHA): rungs at steps `r, rη, rη², ..`; a trial
+/// reaching a rung goes on only if its value there is among the best `1/η` of all values
+/// reported at that rung so far (itself included; the single best while fewer than `η`
+/// have been reported), as Optuna's `SuccessiveHalvingPruner` decides.
+///
+/// ```
+/// use monograd_tune::prune::{Pruner, SuccessiveHalving};
+/// let sh = SuccessiveHalving::new(1, 3); // rungs at steps 1, 3, 9, ..
+/// let others: Vec<Vec<(usize, f64)>> = (0..5).map(|i| vec![(1, i as f64)]).collect();
+/// // With 6 values at rung 1, the best 6/3 = 2 go on: values 0 and 1.
+/// assert!(!sh.prune(&[(1, 0.5)], &others));
+/// assert!(sh.prune(&[(1, 2.5)], &others));
+/// assert!(!sh.prune(&[(1, 9.0), (2, 9.0)], &others)); // step 2 is not a rung
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct SuccessiveHalving {
+    min_resource: usize,
+    reduction: usize,
+}
+
+impl SuccessiveHalving {
+    /// Rungs at `min_resource · reduction^k` (both at least 1 and 2).
+    pub fn new(min_resource: usize, reduction: usize) -> Self {
+        Self { min_resource: min_resource.max(1), reduction: reduction.max(2) }
+    }
+
+    fn is_rung(&self, step: usize) -> bool {
+        let mut r = self.min_resource;
+        while r < step {
+            r = r.saturating_mul(self.reduction);
+        }
+        r == step
+    }
+}
+
+impl Pruner for SuccessiveHalving {
+    fn prune(&self, own: &[(usize, f64)], others: &[Vec<(usize, f64)>]) -> bool {
+        let Some(&(step, value)) = own.last() else { return false };
+        if !self.is_rung(step) {
+            return false;
+        }
+        let mut at: Vec<f64> =
+            others.iter().filter_map(|o| o.iter().find(|(s, _)| *s == step).map(|(_, v)| *v)).collect();
+        at.push(value);
+        at.sort_by(f64::total_cmp);
+        let k = (at.len() / self.reduction).max(1);
+        value > at[k - 1]
+    }
+}
