@@ -5,20 +5,23 @@
 #   scripts/check-platforms.sh                 # everything: setup, then every check
 #   scripts/check-platforms.sh aarch64 wasm    # setup, then only the named checks
 #   scripts/check-platforms.sh --no-setup ...  # assume the tools are there
+#   scripts/check-platforms.sh --full aarch64  # every test of the workspace on aarch64
 #
 # Checks (names for the command line):
-#   aarch64   tests of core and nn (lib) and the facade's integration tests, release,
-#             built for aarch64-unknown-linux-gnu and run under qemu-aarch64 (the
-#             portable kernels: there are no NEON kernels)
+#   aarch64   core's and nn's lib tests (nn with every feature), release, built for
+#             aarch64-unknown-linux-gnu and run under qemu-aarch64 (the portable
+#             kernels: there are no NEON kernels); with --full, every test of the
+#             workspace (unit, integration, doc) but the compile-fail cases
 #   s390x     big-endian: the serialization and data tests (safetensors, checkpoints,
-#             IDX, include_weights!) and nn's serialize/data lib tests, release, on
-#             s390x-unknown-linux-gnu under qemu-s390x, reading fixtures written on x86-64
+#             IDX, include_weights!) and core's embed/half and nn's serialize/data/init
+#             lib tests, release, on s390x-unknown-linux-gnu under qemu-s390x, reading
+#             fixtures written on x86-64
 #   wasm      core, nn and the facade build for wasm32-unknown-unknown (no_std) and
 #             wasm32-wasip1 (std); core's and nn's lib tests and the quickstart example
 #             run on wasm32-wasip1 under wasmtime (the `wasmtime` Python package)
-#   features  `cargo check` of every feature combination of the facade and nn, and tests
-#             of the main combinations
-#   no_std    core and nn (no default features) build for thumbv6m-none-eabi (Cortex-M0:
+#   features  `cargo check` of every feature combination of the facade, nn and core,
+#             and tests of the main combinations
+#   no_std    core, nn and the facade (no default features) build for thumbv6m-none-eabi (Cortex-M0:
 #             no FPU, no atomics), thumbv7em-none-eabihf and riscv32imac-unknown-none-elf
 #
 # Setup installs what a fresh machine lacks, and nothing it has: rustup targets; from apt,
@@ -38,10 +41,12 @@ cd "$root"
 
 all_checks=(aarch64 s390x wasm features no_std)
 setup=1
+full=0
 checks=()
 for arg in "$@"; do
     case "$arg" in
         --no-setup) setup=0 ;;
+        --full) full=1 ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
             exit 0
@@ -229,8 +234,13 @@ export CARGO_TARGET_WASM32_WASIP1_RUNNER="$venv/bin/python $root/scripts/wasi-ru
 # Tests run in release under emulation: QEMU and wasmtime run debug builds' tests many
 # times slower, while building in release costs about as much.
 aarch64_tests() {
-    cargo test --release --target aarch64-unknown-linux-gnu \
-        -p monograd-core -p monograd-nn --all-features --lib
+    if [ "$full" = 1 ]; then
+        # The compile-fail cases test rustc's messages on the host, not the target.
+        cargo test --release --target aarch64-unknown-linux-gnu --workspace --exclude monograd-ui-tests
+    else
+        cargo test --release --target aarch64-unknown-linux-gnu \
+            -p monograd-core -p monograd-nn --all-features --lib
+    fi
 }
 
 # The serialization and data tests through the facade (its default features: std, data,
@@ -304,12 +314,14 @@ features_check() {
     echo "feature combinations checked: $n"
 }
 
-# Tests of the main combinations, beyond the defaults `cargo test --workspace` runs: nn
-# and core with no heap (the embedded case), with `alloc` only (the tape, no files), and
-# the facade with `safetensors` but without `data`/`train` (an application that loads
-# weights and runs a network).
+# Tests of the main combinations, beyond the defaults `cargo test --workspace` runs: core
+# with no heap (math through libm: the embedded case; nn's tests need the gradient-check
+# helpers, which need `alloc`), core and nn with `alloc` only (libm, the tape, no files),
+# and the facade with `safetensors` but neither `data` nor `train` (an application that
+# loads weights and runs a network). Inference without std or alloc is also run by
+# scripts/check-no-std.sh.
 features_tests() {
-    cargo test --quiet -p monograd-core -p monograd-nn --no-default-features --lib
+    cargo test --quiet -p monograd-core --no-default-features --lib
     cargo test --quiet -p monograd-core -p monograd-nn --no-default-features --features alloc --lib
     cargo test --quiet -p monograd --no-default-features --features safetensors \
         --test serialize_errors --test serialize_torch --test include_weights
