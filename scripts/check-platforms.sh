@@ -235,8 +235,10 @@ export CARGO_TARGET_WASM32_WASIP1_RUNNER="$venv/bin/python $root/scripts/wasi-ru
 # times slower, while building in release costs about as much.
 aarch64_tests() {
     if [ "$full" = 1 ]; then
-        # The compile-fail cases test rustc's messages on the host, not the target.
-        cargo test --release --target aarch64-unknown-linux-gnu --workspace --exclude monograd-ui-tests
+        # The compile-fail cases test rustc's messages on the host, not the target. Every
+        # test binary runs, whatever fails before it.
+        cargo test --release --target aarch64-unknown-linux-gnu --workspace --exclude monograd-ui-tests \
+            --no-fail-fast
     else
         cargo test --release --target aarch64-unknown-linux-gnu \
             -p monograd-core -p monograd-nn --all-features --lib
