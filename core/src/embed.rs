@@ -722,6 +722,10 @@ macro_rules! __embed_plain {
 
 #[cfg(test)]
 mod tests {
+    // The test harness links std whatever the features; naming it here lets these tests
+    // build with `--no-default-features` too.
+    extern crate std;
+
     use super::*;
 
     struct File;

@@ -389,7 +389,9 @@ mod tests {
                 0 => f64::from_bits(rng.next_u64() >> 1), // any positive double, subnormals too
                 1 => rng.next_f64() * 1e4,
                 2 => (rng.below(1 << 20) as f64).powi(2), // perfect squares
-                _ => f64::from_bits(rng.below(1 << 40) as u64), // subnormals
+                // Subnormals (40 random bits; not `below(1 << 40)`, which overflows a
+                // 32-bit usize).
+                _ => f64::from_bits(rng.next_u64() >> 24),
             };
             if x.is_finite() {
                 assert_eq!(sqrt(x).to_bits(), x.sqrt().to_bits(), "sqrt({x:e})");
