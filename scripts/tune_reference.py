@@ -4,9 +4,9 @@
 Same functions, domains, budget (50 evaluations) and seeds (0-19); prints the median
 final regret and the mean seconds per run, in the example's format. Not run in CI.
 
-    python3 -m venv /tmp/tune-venv
-    /tmp/tune-venv/bin/pip install optuna scikit-optimize torch
-    /tmp/tune-venv/bin/python scripts/tune_reference.py [--seeds 20] [--budget 50]
+    python3 -m venv .venv
+    .venv/bin/pip install optuna scikit-optimize torch
+    .venv/bin/python scripts/tune_reference.py [--seeds 20] [--budget 50]
         [--sampler optuna-random|optuna-tpe|optuna-gp|skopt-gp] [--function branin|hartmann6]
 """
 import argparse
