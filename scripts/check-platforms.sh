@@ -241,7 +241,7 @@ aarch64_tests() {
             --no-fail-fast
     else
         cargo test --release --target aarch64-unknown-linux-gnu \
-            -p monograd-core -p monograd-nn --all-features --lib
+            -p monograd-core -p monograd-nn --features monograd-nn/train,monograd-nn/safetensors,monograd-nn/parallel --lib
     fi
 }
 
@@ -255,7 +255,7 @@ s390x_tests() {
     # Lib tests: embedding's readers (core::embed, core::half), nn's file formats, and
     # the seeded initialisation's pinned fingerprints (bits, whatever the byte order).
     cargo test --release --target s390x-unknown-linux-gnu -p monograd-core --lib -- embed:: half::
-    cargo test --release --target s390x-unknown-linux-gnu -p monograd-nn --all-features --lib -- \
+    cargo test --release --target s390x-unknown-linux-gnu -p monograd-nn --features train,safetensors,parallel --lib -- \
         serialize:: data:: init::
 }
 
