@@ -7,7 +7,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{GenericParam, Generics, Ident};
 
-use super::model::{substitute, written, Graph, Kind, NodeId, Op, Part};
+use super::model::{mentions_any, substitute, written, Graph, Kind, NodeId, Op, Part};
 use super::optimize::{live, needed};
 
 /// Paths every generated item uses.
@@ -361,14 +361,7 @@ fn default_impl(g: &Graph) -> TokenStream {
 
 /// Whether `ty`'s tokens name the identifier `t`.
 fn mentions(ty: &syn::Type, t: &Ident) -> bool {
-    fn walk(ts: TokenStream, t: &Ident) -> bool {
-        ts.into_iter().any(|tt| match tt {
-            proc_macro2::TokenTree::Ident(i) => i == *t,
-            proc_macro2::TokenTree::Group(g) => walk(g.stream(), t),
-            _ => false,
-        })
-    }
-    walk(ty.to_token_stream(), t)
+    mentions_any(&ty.to_token_stream(), &[t.to_string()])
 }
 
 /// What the generated code requires of each layer: a `Layer` (or `Merge`) between the
