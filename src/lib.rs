@@ -47,6 +47,7 @@
 //!   over MPI (`monograd::nn::distributed::mpi`); needs an MPI library and libclang.
 //! - `tune` (implies `std`): hyperparameter search, `monograd::tune`: typed search spaces,
 //!   grid, random, Gaussian-process and TPE samplers, pruners, resumable studies.
+//! - `quant` (default): int8 quantization in TFLite's scheme, `monograd::quant`.
 #![no_std]
 #![warn(missing_docs)]
 
@@ -56,6 +57,10 @@ pub use monograd_nn as nn;
 /// pruners and resumable studies; docs/TUNING.md tells the whole story.
 #[cfg(feature = "tune")]
 pub use monograd_tune as tune;
+/// int8 quantization in TFLite's scheme (`monograd-quant`, feature `quant`, default):
+/// integer-only kernels that run without a float unit, calibration, export.
+#[cfg(feature = "quant")]
+pub use monograd_quant as quant;
 
 pub use monograd_core::Module;
 /// Derives [`Module`](trait@Module) for a struct whose fields are layers, nested modules,

@@ -1,0 +1,26 @@
+//! # monograd-quant: int8 networks in TFLite's scheme
+//!
+//! Post-training quantization as TensorFlow Lite defines it, so that results can be
+//! checked against TFLite Micro's own kernels bit for bit:
+//! - weights `i8`, symmetric (zero point 0, range -127..=127), per output channel or per
+//!   tensor;
+//! - activations `i8`, asymmetric, per tensor;
+//! - biases `i32` with scale `s_in * s_w`;
+//! - requantization by a fixed-point multiplier and shift, with TFLite's rounding.
+//!
+//! The integer path allocates nothing and uses no floating-point arithmetic, so it runs on
+//! a microcontroller without a float unit. Scales are kept as the `f32` values a `.tflite`
+//! file stores, and the multipliers derived from them once, when a network is quantized.
+//!
+//! [`graph`] describes a quantized network operator by operator, in monograd's layout
+//! (channels first); exporters (such as the `.tflite` writer) read it.
+#![no_std]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(feature = "alloc")]
+pub mod graph;
