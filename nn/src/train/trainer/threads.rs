@@ -68,4 +68,27 @@ where
         });
         self
     }
+
+    /// [`threads`](Self::threads) with a pool of your own, for settings beyond the number
+    /// of threads (a [`timeout`](DataParallel::timeout) for slow steps). A worker that
+    /// fails ends `fit` with [`TrainError::Distributed`] naming it and the step; the model
+    /// and optimizer are left as they were before that step, and a run resumed from its
+    /// last checkpoint ends bit-identical to one that never failed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use monograd_core::Rng;
+    /// use monograd_nn::distributed::DataParallel;
+    /// use monograd_nn::train::Trainer;
+    /// use monograd_nn::{CrossEntropyLoss, Sgd};
+    /// # type Net = monograd_nn::train::testing::Dense<1, 2>;
+    /// let net = Net::new(&mut Rng::seed(0));
+    /// let pool = DataParallel::new(&net, CrossEntropyLoss::new(), 2).timeout(Duration::from_secs(600));
+    /// let trainer = Trainer::new(net, Sgd::new(0.5), CrossEntropyLoss::new()).data_parallel(pool);
+    /// # let _ = trainer;
+    /// ```
+    pub fn data_parallel(mut self, pool: DataParallel<N, Y>) -> Self {
+        self.parallel = Some(Box::new(pool));
+        self
+    }
 }
