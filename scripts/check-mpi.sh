@@ -10,7 +10,10 @@
 #   3. runs it under `mpirun -n 2 --oversubscribe`: every rank must hold identical weights
 #      after every step, equal within 1e-6 relative to one process's;
 #   4. runs it again with rank 1 made to hang at step 3: the job must fail within a
-#      bounded time (the watchdog's 2 s timeout), with the message naming rank 1 and step 3.
+#      bounded time (the watchdog's 2 s timeout), with the message naming rank 1 and step 3;
+#      rank 0 has saved a checkpoint after step 2;
+#   5. resumes from that checkpoint on 2 ranks: the run must end with the fingerprint of
+#      the run that never failed (bit for bit).
 #
 # As root (CI containers), mpirun needs OMPI_ALLOW_RUN_AS_ROOT; they are set here.
 set -euo pipefail
@@ -38,13 +41,17 @@ bin="$(cargo test --features mpi --test mpi --no-run --message-format=json 2>/de
 [ -x "$bin" ] || { cargo test --features mpi --test mpi --no-run; echo "check-mpi: no test binary" >&2; exit 1; }
 
 echo "== 2 ranks: identical weights"
-timeout 300 mpirun -n 2 --oversubscribe "$bin"
+log="$(mktemp)"
+ckpt="$(mktemp -d)"
+trap 'rm -rf "$log" "$ckpt"' EXIT
+timeout 300 mpirun -n 2 --oversubscribe "$bin" | tee "$log"
+straight="$(sed -n 's/.*(fingerprint \([0-9a-f]*\)).*/\1/p' "$log")"
+[ -n "$straight" ] || { echo "check-mpi: no fingerprint printed" >&2; exit 1; }
 
 echo "== 2 ranks, rank 1 hangs at step 3: the run must end with an error naming it"
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
 start=$(date +%s)
-if MONOGRAD_MPI_FAULT=hang timeout 120 mpirun -n 2 --oversubscribe -x MONOGRAD_MPI_FAULT "$bin" >"$log" 2>&1; then
+if MONOGRAD_MPI_FAULT=hang MONOGRAD_MPI_CHECKPOINT="$ckpt/run.safetensors" timeout 120 \
+    mpirun -n 2 --oversubscribe -x MONOGRAD_MPI_FAULT -x MONOGRAD_MPI_CHECKPOINT "$bin" >"$log" 2>&1; then
     cat "$log"
     echo "check-mpi: the hung run exited with status 0" >&2
     exit 1
@@ -56,4 +63,14 @@ if ! grep -q "rank 1: step 3 did not complete within 2.0 s" "$log"; then
     exit 1
 fi
 grep "did not complete" "$log"
-echo "check-mpi: ok (the hung run ended after ${took} s)"
+echo "the hung run ended after ${took} s"
+
+echo "== 2 ranks resume from the checkpoint saved before the hang: same weights as the run that never failed"
+MONOGRAD_MPI_RESUME="$ckpt/run.safetensors" timeout 300 \
+    mpirun -n 2 --oversubscribe -x MONOGRAD_MPI_RESUME "$bin" | tee "$log"
+resumed="$(sed -n 's/.*(fingerprint \([0-9a-f]*\)).*/\1/p' "$log")"
+if [ "$resumed" != "$straight" ]; then
+    echo "check-mpi: the resumed run ends with fingerprint '$resumed', the straight run with '$straight'" >&2
+    exit 1
+fi
+echo "check-mpi: ok (fingerprint $straight after the resumed run too)"

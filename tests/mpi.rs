@@ -5,13 +5,17 @@
 //!
 //! With `MONOGRAD_MPI_FAULT=hang`, rank 1 stops answering at step 3: the watchdog must end
 //! the run with a message naming the rank and the step (the script checks the message and
-//! that the job failed).
+//! that the job failed). With `MONOGRAD_MPI_CHECKPOINT=FILE`, rank 0 saves a checkpoint
+//! after step 2; with `MONOGRAD_MPI_RESUME=FILE`, every rank loads it and the run goes on
+//! from there: the script checks that the resumed run ends with the fingerprint of the run
+//! that never failed.
 
 use std::time::Duration;
 
 use monograd::nn::distributed::flat::{flatten, Tensors};
 use monograd::nn::distributed::mpi::{initialize, MpiDataParallel};
 use monograd::nn::init::fingerprint;
+use monograd::nn::serialize::checkpoint::{self, RunState};
 use monograd::prelude::*;
 
 network! {
@@ -25,6 +29,8 @@ network! {
 
 const BATCH: usize = 30;
 const STEPS: usize = 20;
+/// The step after which rank 0 saves a checkpoint when asked.
+const SAVE_AT: usize = 2;
 
 fn batch(k: usize) -> (Vec<f32>, Vec<usize>) {
     let mut rng = Rng::seed(1000 + k as u64);
@@ -47,8 +53,28 @@ fn main() {
     let loss = CrossEntropyLoss::new();
     // Rank 0's single-process reference over the whole global batch.
     let mut reference = dp.is_root().then(|| (Small::new(&mut Rng::seed(7)), Adam::new(1e-2), Small::state::<Heap>()));
+    let mut reference_loss = 0.0f32;
+    // Resumed: every rank loads the checkpoint (identical weights and optimizer state).
+    let mut start = 0;
+    if let Ok(path) = std::env::var("MONOGRAD_MPI_RESUME") {
+        let run = checkpoint::load(&mut net, &mut opt, &path).expect("the checkpoint loads");
+        start = run.step as usize;
+    }
+    let save = std::env::var("MONOGRAD_MPI_CHECKPOINT").ok();
     for k in 0..STEPS {
         let (x, y) = batch(k);
+        if let Some((r, ropt, rstate)) = &mut reference {
+            let out = r.forward_train(&x, rstate).unwrap();
+            let mut dy = vec![0.0; out.len()];
+            let rl = loss.backward(out, &y, &mut dy).unwrap();
+            let mut g = r.zeros_like();
+            r.backward(&x, &dy, &mut g, rstate).unwrap();
+            ropt.step(r, &g);
+            reference_loss = rl;
+        }
+        if k < start {
+            continue;
+        }
         let part = dp.part(BATCH);
         if hang && dp.rank() == 1 && k + 1 == 3 {
             std::thread::sleep(Duration::from_secs(3600));
@@ -69,14 +95,13 @@ fn main() {
         if let Some(prints) = dp.fingerprints(&net) {
             assert!(prints.iter().all(|&p| p == prints[0]), "step {}: ranks differ: {prints:x?}", k + 1);
         }
-        if let Some((r, ropt, rstate)) = &mut reference {
-            let out = r.forward_train(&x, rstate).unwrap();
-            let mut dy = vec![0.0; out.len()];
-            let rl = loss.backward(out, &y, &mut dy).unwrap();
-            let mut g = r.zeros_like();
-            r.backward(&x, &dy, &mut g, rstate).unwrap();
-            ropt.step(r, &g);
+        if reference.is_some() {
+            let rl = reference_loss;
             assert!((l - rl).abs() <= 1e-5 * rl.abs(), "step {}: loss {l} against {rl}", k + 1);
+        }
+        if let (Some(path), true, true) = (&save, dp.is_root(), k + 1 == SAVE_AT) {
+            let run = RunState { step: SAVE_AT as u64, ..RunState::default() };
+            checkpoint::save(&net, &opt, &run, path).expect("the checkpoint saves");
         }
     }
     if let Some((r, _, _)) = &reference {
