@@ -1,7 +1,8 @@
 //! Data parallelism over MPI (feature `mpi`), run by `scripts/check-mpi.sh` under
 //! `mpirun -n 2`: every rank holds identical weights after every step (rank 0 gathers
 //! their fingerprints), and they equal, within 1e-6 relative, the weights of the
-//! single-process step over the whole global batch, which rank 0 computes beside.
+//! single-process step over the whole global batch, which rank 0 computes beside. A step
+//! after the first allocates nothing (a counting allocator around each step).
 //!
 //! With `MONOGRAD_MPI_FAULT=hang`, rank 1 stops answering at step 3: the watchdog must end
 //! the run with a message naming the rank and the step (the script checks the message and
@@ -10,6 +11,8 @@
 //! from there: the script checks that the resumed run ends with the fingerprint of the run
 //! that never failed.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use monograd::nn::distributed::flat::{flatten, Tensors};
@@ -26,6 +29,33 @@ network! {
         fc2: Linear<32, 4>,
     }
 }
+
+/// Counts the Rust allocations of the process (those of the MPI library itself go through
+/// its own allocator and are not ours to count).
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as for `realloc`'s caller.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 const BATCH: usize = 30;
 const STEPS: usize = 20;
@@ -79,6 +109,7 @@ fn main() {
         if hang && dp.rank() == 1 && k + 1 == 3 {
             std::thread::sleep(Duration::from_secs(3600));
         }
+        let before = ALLOCS.load(Ordering::Relaxed);
         let l = dp
             .step(
                 k + 1,
@@ -92,6 +123,8 @@ fn main() {
                 BATCH,
             )
             .unwrap();
+        let allocated = ALLOCS.load(Ordering::Relaxed) - before;
+        assert!(k == start || allocated == 0, "rank {}: step {} allocated {allocated} times", dp.rank(), k + 1);
         if let Some(prints) = dp.fingerprints(&net) {
             assert!(prints.iter().all(|&p| p == prints[0]), "step {}: ranks differ: {prints:x?}", k + 1);
         }

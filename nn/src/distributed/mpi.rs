@@ -286,6 +286,9 @@ pub const WATCHDOG_EXIT: i32 = 70;
 struct Watch {
     armed: Option<(usize, &'static str, Instant)>,
     stop: bool,
+    /// Set by the thread once it runs: `start` waits for it, so the watchdog is live
+    /// before the first step (and its start-up allocations come before any step's).
+    running: bool,
 }
 
 /// A thread that ends this process when a step overruns its timeout: it prints
@@ -306,11 +309,13 @@ pub struct Watchdog {
 impl Watchdog {
     /// Starts watching for rank `rank` with `timeout` per step.
     pub fn start(rank: usize, timeout: Duration) -> Self {
-        let shared = Arc::new((Mutex::new(Watch { armed: None, stop: false }), Condvar::new()));
+        let shared = Arc::new((Mutex::new(Watch { armed: None, stop: false, running: false }), Condvar::new()));
         let watched = Arc::clone(&shared);
         let spawned = thread::Builder::new().name(String::from("monograd-watchdog")).spawn(move || {
             let (lock, cvar) = &*watched;
             let mut w = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            w.running = true;
+            cvar.notify_all();
             loop {
                 if w.stop {
                     return;
@@ -331,8 +336,15 @@ impl Watchdog {
                 }
             }
         });
-        if let Err(e) = spawned {
-            std::eprintln!("rank {rank}: the watchdog could not start ({e}); steps are not timed");
+        match spawned {
+            Ok(_) => {
+                let (lock, cvar) = &*shared;
+                let mut w = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                while !w.running {
+                    w = cvar.wait(w).unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+            Err(e) => std::eprintln!("rank {rank}: the watchdog could not start ({e}); steps are not timed"),
         }
         Self { shared, timeout }
     }
