@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo run --release --features tune --example tune_benchmarks`
 //! (`-- --seeds 5` for fewer seeds, `--first-seed 20` for others, `--budget 30` for fewer
-//! evaluations, `--sampler tpe` for one sampler).
+//! evaluations, `--sampler tpe` for one sampler: random, gp-ei or tpe).
 
 use std::time::Instant;
 
@@ -85,7 +85,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--seeds" => seeds = args.next().ok_or("--seeds needs a number")?.parse()?,
             "--first-seed" => first = args.next().ok_or("--first-seed needs a number")?.parse()?,
             "--budget" => budget = args.next().ok_or("--budget needs a number")?.parse()?,
-            "--sampler" => only = Some(args.next().ok_or("--sampler needs a name")?),
+            "--sampler" => {
+                let name = args.next().ok_or("--sampler needs a name")?;
+                if !["random", "gp-ei", "tpe"].contains(&name.as_str()) {
+                    return Err(format!("unknown sampler `{name}`: random, gp-ei or tpe").into());
+                }
+                only = Some(name);
+            }
             other => return Err(format!("unknown argument `{other}`").into()),
         }
     }
