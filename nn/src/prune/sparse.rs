@@ -222,9 +222,17 @@ impl<T: Scalar, I: ColIndex> SparseLinear<T, I> {
 
     fn forward_with(&self, x: &[T], y: &mut [T], scratch: &mut [T], act: impl Fn(T) -> T) -> Result<(), ShapeError> {
         let batch = self.batch_of(x, y)?;
+        if self.inputs == 0 || self.outputs == 0 {
+            // Nothing to multiply: each sample's output is the bias.
+            for ys in y.chunks_exact_mut(self.outputs.max(1)) {
+                for (y, b) in ys.iter_mut().zip(&self.bias) {
+                    *y = act(*b);
+                }
+            }
+            return Ok(());
+        }
         if batch >= 2 && scratch.len() >= self.scratch_len() {
-            for (c, (xc, yc)) in x.chunks(LANES * self.inputs).zip(y.chunks_mut(LANES * self.outputs)).enumerate() {
-                let _ = c;
+            for (xc, yc) in x.chunks(LANES * self.inputs).zip(y.chunks_mut(LANES * self.outputs)) {
                 self.chunk(xc, yc, &mut scratch[..self.scratch_len()], &act);
             }
         } else {
@@ -250,20 +258,25 @@ impl<T: Scalar, I: ColIndex> SparseLinear<T, I> {
     /// additions overlap.
     #[inline]
     fn one(&self, x: &[T], y: &mut [T], act: &impl Fn(T) -> T) {
+        assert_eq!(x.len(), self.inputs, "one sample of the layer's inputs");
         for (o, y) in y.iter_mut().enumerate() {
             let (a, b) = (self.rows[o] as usize, self.rows[o + 1] as usize);
             let (cols, vals) = (&self.cols[a..b], &self.values[a..b]);
+            // SAFETY: every stored column index is below `self.inputs` (`from_dense` stores
+            // only indices of a row of `inputs` values, and nothing else writes `cols`), and
+            // `x` holds `inputs` values (asserted above).
+            let at = |c: I| unsafe { *x.get_unchecked(c.to_usize()) };
             let mut s = [T::ZERO; 4];
             let mut cq = cols.chunks_exact(4);
             let mut vq = vals.chunks_exact(4);
             for (c, v) in (&mut cq).zip(&mut vq) {
-                s[0] += v[0] * x[c[0].to_usize()];
-                s[1] += v[1] * x[c[1].to_usize()];
-                s[2] += v[2] * x[c[2].to_usize()];
-                s[3] += v[3] * x[c[3].to_usize()];
+                s[0] += v[0] * at(c[0]);
+                s[1] += v[1] * at(c[1]);
+                s[2] += v[2] * at(c[2]);
+                s[3] += v[3] * at(c[3]);
             }
             for (c, v) in cq.remainder().iter().zip(vq.remainder()) {
-                s[0] += *v * x[c.to_usize()];
+                s[0] += *v * at(*c);
             }
             *y = act((s[0] + s[1]) + (s[2] + s[3]) + self.bias[o]);
         }
@@ -274,17 +287,21 @@ impl<T: Scalar, I: ColIndex> SparseLinear<T, I> {
     #[inline]
     fn chunk(&self, x: &[T], y: &mut [T], xt: &mut [T], act: &impl Fn(T) -> T) {
         let n = x.len() / self.inputs.max(1);
+        assert!(n <= LANES && xt.len() == self.inputs * LANES, "a chunk of at most LANES samples");
         for (i, col) in xt.chunks_exact_mut(LANES).enumerate() {
             for (s, v) in col.iter_mut().enumerate() {
                 *v = if s < n { x[s * self.inputs + i] } else { T::ZERO };
             }
         }
+        let xt: &[T] = xt;
         for o in 0..self.outputs {
             let (a, b) = (self.rows[o] as usize, self.rows[o + 1] as usize);
             let mut acc = [T::ZERO; LANES];
             for (c, v) in self.cols[a..b].iter().zip(&self.values[a..b]) {
-                let c = c.to_usize() * LANES;
-                let xs: &[T; LANES] = xt[c..c + LANES].try_into().expect("a chunk of LANES");
+                // SAFETY: every stored column index is below `self.inputs` (see `one`), and
+                // `xt` holds `inputs · LANES` values (asserted above), so the `LANES` values
+                // from `c · LANES` are inside it.
+                let xs = unsafe { &*xt.as_ptr().add(c.to_usize() * LANES).cast::<[T; LANES]>() };
                 for (acc, x) in acc.iter_mut().zip(xs) {
                     *acc += *v * *x;
                 }
