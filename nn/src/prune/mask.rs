@@ -22,8 +22,8 @@
 //! A group of `n` units at sparsity `s` loses `round(s · n)` units (halves round up), the
 //! weakest. Ties at the threshold go in traversal order: of equal scores, the unit visited
 //! first (earlier tensor, then lower row-major index) is pruned first. The threshold is
-//! found by bisection on the scores' bit patterns, in passes over the model: exact, and
-//! with no allocation.
+//! found by a radix selection on the scores' bit patterns, in ten passes over the model:
+//! exact, and with no allocation.
 //!
 //! - [`Scope::Global`]: one group, every selected tensor, ranked together (by default the
 //!   weights of two or more dimensions: biases and normalisation parameters are left
@@ -280,19 +280,31 @@ fn count(s: f64, n: usize) -> usize {
     (k as usize).min(n)
 }
 
-/// The smallest key `τ` with at least `k` keys `<= τ` (`k >= 1`), by bisection: `count(τ)`
-/// counts the keys `<= τ`.
-fn threshold(k: usize, mut count: impl FnMut(u64) -> usize) -> u64 {
-    let (mut lo, mut hi) = (0u64, u64::MAX);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if count(mid) >= k {
-            hi = mid;
-        } else {
-            lo = mid + 1;
+/// The `k`-th smallest key (`k >= 1`, at most the number of keys): a radix selection,
+/// eight bits a pass from the top, so eight passes of `keys` (which calls its argument
+/// with every key) and 256 counters on the stack, with no allocation.
+fn threshold(k: usize, mut keys: impl FnMut(&mut dyn FnMut(u64))) -> u64 {
+    let (mut prefix, mut k) = (0u64, k);
+    for pass in 0..8u32 {
+        let shift = 56 - 8 * pass;
+        let mut hist = [0usize; 256];
+        keys(&mut |key| {
+            // Keys that share the digits chosen so far (all keys on the first pass).
+            if key.checked_shr(shift + 8).unwrap_or(0) == prefix {
+                hist[((key >> shift) & 0xff) as usize] += 1;
+            }
+        });
+        let mut digit = 255;
+        for (d, n) in hist.iter().enumerate() {
+            if k <= *n {
+                digit = d;
+                break;
+            }
+            k -= n;
         }
+        prefix = (prefix << 8) | digit as u64;
     }
-    lo
+    prefix
 }
 
 /// A pruning mask: one value per parameter, `1` where pruned; see the [module docs](self).
@@ -416,11 +428,7 @@ impl<T: Scalar, S: StateStore<T>> Mask<T, S> {
             if k == 0 {
                 return;
             }
-            let tau = threshold(k, |t| {
-                let mut c = 0;
-                units.keys(values, m, |_, key| c += usize::from(key <= t));
-                c
-            });
+            let tau = threshold(k, |f| units.keys(values, m, |_, key| f(key)));
             let mut below = 0;
             units.keys(values, m, |_, key| below += usize::from(key < tau));
             units.walk(values, m, decider(tau, k - below));
@@ -437,15 +445,13 @@ impl<T: Scalar, S: StateStore<T>> Mask<T, S> {
             let k = count(level(None), n);
             if k > 0 {
                 let mask_ro: &[T] = mask;
-                let tau = threshold(k, |t| {
-                    let mut c = 0;
+                let tau = threshold(k, |f| {
                     tensors(model, |path, kind, shape, offset, values| {
                         if global(path, kind, shape) {
                             let units = Units::of(structure, shape, values.len());
-                            units.keys(values, &mask_ro[offset..offset + values.len()], |_, key| c += usize::from(key <= t));
+                            units.keys(values, &mask_ro[offset..offset + values.len()], |_, key| f(key));
                         }
                     });
-                    c
                 });
                 // Below the threshold: all; at it: in traversal order, until `k`.
                 let mut below = 0;
@@ -580,4 +586,21 @@ fn prune_channel_biases<T: Scalar, M: Module<T>>(
             prev = Some((offset, rows, values.len() / rows));
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::threshold;
+
+    #[test]
+    fn the_radix_selection_finds_the_kth_smallest_key() {
+        let mut keys: [u64; 9] = [7, 0, u64::MAX, 3, 3, 1 << 60, (1 << 60) + 1, 42, 3];
+        let each = |ks: &[u64]| {
+            let ks = ks.to_vec();
+            move |f: &mut dyn FnMut(u64)| ks.iter().for_each(|k| f(*k))
+        };
+        let t: [u64; 9] = core::array::from_fn(|k| threshold(k + 1, each(&keys)));
+        keys.sort_unstable();
+        assert_eq!(t, keys);
+    }
 }
