@@ -3,10 +3,10 @@
 //! multiply-accumulates the compiler knows.
 //!
 //! LeNet-5 is trained with the MNIST recipe; the weakest half of each convolution's
-//! filters (L1 norm) are masked to zero, with their biases, gradually while the network
-//! fine-tunes with the mask held (`Masked` on a polynomial schedule); then `shrink` copies the kept channels, and the
-//! matching inputs of the layers after them, into `LeNetHalf`, which computes what the
-//! masked network computes. Prints the accuracies and budgets on the last lines.
+//! filters (L1 norm) are masked to zero with their biases, gradually, while the network
+//! fine-tunes with the mask held (`Masked` on a polynomial schedule); then `shrink`
+//! copies the kept channels, and the matching inputs of the layers after them, into
+//! `LeNetHalf`, which computes what the masked network computes. Prints the accuracies and budgets on the last lines.
 //!
 //! Run: `cargo run --release --example prune_lenet -- --seed 0` (`--epochs N`: dense
 //! epochs, default 10; then 3 epochs of gradual pruning and 4 of fine-tuning).
