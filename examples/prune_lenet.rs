@@ -80,13 +80,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let t0 = Instant::now();
     let schedule = LinearLr::warmup(LR, 0.1, per_epoch)
         .then(per_epoch, CosineAnnealingLr::new(LR, (args.epochs.max(2) - 1) * per_epoch, 0.0));
-    let mut full = Trainer::new(LeNet::new(&mut Rng::seed(args.seed)), AdamW::new(LR as f32).weight_decay(0.05), loss())
-        .epochs(args.epochs)
-        .batch_size(BATCH)
-        .seed(args.seed)
-        .schedule(schedule, Every::Step)
-        .augment(shift())
-        .early_stopping(EarlyStopping::new(3));
+    let mut full =
+        Trainer::new(LeNet::new(&mut Rng::seed(args.seed)), AdamW::new(LR as f32).weight_decay(0.05), loss())
+            .epochs(args.epochs)
+            .batch_size(BATCH)
+            .seed(args.seed)
+            .schedule(schedule, Every::Step)
+            .augment(shift())
+            .early_stopping(EarlyStopping::new(3));
     full.fit(&train, Some(&val), &mut Progress::auto())?;
     let full_test = full.evaluate(&test)?.accuracy.unwrap_or(0.0);
     println!("LeNet: test accuracy {full_test:.4} ({:.1} s)", t0.elapsed().as_secs_f64());
@@ -97,10 +98,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     //    rate, annealed over the whole run.
     let t1 = Instant::now();
     let total = (PRUNE_EPOCHS + TUNE_EPOCHS) * per_epoch;
-    let prune = PruneSchedule::polynomial(0.0, 0.5, 0, (PRUNE_EPOCHS * per_epoch) as u64)
-        .every((per_epoch / 10).max(1) as u64);
-    let opt = Masked::new(AdamW::new(LR as f32).weight_decay(0.05), Mask::new())
-        .schedule(Pruning::channels(Norm::L1), prune);
+    let prune =
+        PruneSchedule::polynomial(0.0, 0.5, 0, (PRUNE_EPOCHS * per_epoch) as u64).every((per_epoch / 10).max(1) as u64);
+    let opt =
+        Masked::new(AdamW::new(LR as f32).weight_decay(0.05), Mask::new()).schedule(Pruning::channels(Norm::L1), prune);
     let mut tune = Trainer::from_box(full.into_net(), opt, loss())
         .epochs(PRUNE_EPOCHS + TUNE_EPOCHS)
         .batch_size(BATCH)

@@ -97,7 +97,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|w| w.iter().filter(|v| **v == 0.0).count())
         .sum::<usize>();
-    println!("pruned: {:.2}% of the weights ({zeros} exact zeros), test accuracy {pruned_test:.4} ({tune_secs:.1} s)", 100.0 * sparsity);
+    println!(
+        "pruned: {:.2}% of the weights ({zeros} exact zeros), test accuracy {pruned_test:.4} ({tune_secs:.1} s)",
+        100.0 * sparsity
+    );
 
     // 3. The pruned network in the sparse format: the same predictions, one sample at a time.
     let fc1 = SparseLinear::<f32, u16>::from_linear(&net.fc1)?;

@@ -159,7 +159,9 @@ fn channel_pruning_removes_whole_filters_with_their_biases() {
     let mut net = Conv::new(&mut Rng::seed(5));
     // Filter norms (L1) in the order 2 < 0 < 3 < 1: scale the filters.
     for (c, scale) in [(0usize, 0.5f32), (1, 4.0), (2, 0.1), (3, 2.0)] {
-        for w in net.conv1.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut()[c * 18..(c + 1) * 18].iter_mut() {
+        for w in
+            net.conv1.weight.as_flattened_mut().as_flattened_mut().as_flattened_mut()[c * 18..(c + 1) * 18].iter_mut()
+        {
             *w = scale * (0.5 + w.abs());
         }
     }
@@ -178,7 +180,8 @@ fn channel_pruning_removes_whole_filters_with_their_biases() {
     assert_eq!((c[0].1, c[1].1, c[2].1), (36, 2, 0));
     // L2 on a custom selection (the dense layer's rows, its output units).
     let mut mask = Mask::new();
-    let rows = Pruning::channels(Norm::L2).select(|p: &Path<'_>, s: &[usize]| p.to_string() == "fc.weight" && s.len() == 2);
+    let rows =
+        Pruning::channels(Norm::L2).select(|p: &Path<'_>, s: &[usize]| p.to_string() == "fc.weight" && s.len() == 2);
     mask.prune(&net, &rows, 0.34).unwrap(); // round(1.02) = 1 of 3 rows
     let c = counts(&mut mask, &net);
     assert_eq!((c[2].1, c[3].1), (64, 1));

@@ -107,7 +107,8 @@ fn a_gradual_schedule_reaches_its_sparsity_at_its_steps() {
     for step in 0..12u64 {
         let grad = gradient(&mut net, step);
         opt.step(&mut net, &grad);
-        let zeros = net.fc1.weight.as_flattened().iter().chain(net.fc2.weight.as_flattened()).filter(|w| **w == 0.0).count();
+        let zeros =
+            net.fc1.weight.as_flattened().iter().chain(net.fc2.weight.as_flattened()).filter(|w| **w == 0.0).count();
         let expected = (schedule.sparsity_at(step) * weights as f64).round() as usize;
         assert_eq!(zeros, expected, "after step {step}");
     }

@@ -97,7 +97,10 @@ fn the_smaller_type_has_smaller_budgets() {
     // What the compiler knows of each: parameters, their bytes, work and memory.
     const _: () = assert!(LeNetHalf::PARAM_BYTES < LeNet::PARAM_BYTES);
     assert_eq!(LeNet::PARAMS, (6 * 25 + 6) + (16 * 6 * 25 + 16) + (256 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10));
-    assert_eq!(LeNetHalf::PARAMS, (3 * 25 + 3) + (8 * 3 * 25 + 8) + (128 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10));
+    assert_eq!(
+        LeNetHalf::PARAMS,
+        (3 * 25 + 3) + (8 * 3 * 25 + 8) + (128 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10)
+    );
     assert_eq!((LeNet::PARAM_BYTES, LeNetHalf::PARAM_BYTES), (4 * LeNet::PARAMS, 4 * LeNetHalf::PARAMS));
     assert_eq!((LeNet::PARAMS, LeNetHalf::PARAMS), (44426, 27180));
     assert!(LeNetHalf::MACS < LeNet::MACS / 2, "{} vs {}", LeNetHalf::MACS, LeNet::MACS);

@@ -435,7 +435,8 @@ impl<T: Scalar, S: StateStore<T>> Mask<T, S> {
         });
 
         if scope == Scope::Global {
-            let global = |path: &Path<'_>, kind, shape: &[usize]| chosen(path, kind, shape) && pruning.target_of(path).is_none();
+            let global =
+                |path: &Path<'_>, kind, shape: &[usize]| chosen(path, kind, shape) && pruning.target_of(path).is_none();
             let mut n = 0;
             tensors(model, |path, kind, shape, _, values| {
                 if global(path, kind, shape) {
@@ -458,7 +459,9 @@ impl<T: Scalar, S: StateStore<T>> Mask<T, S> {
                 tensors(model, |path, kind, shape, offset, values| {
                     if global(path, kind, shape) {
                         let units = Units::of(structure, shape, values.len());
-                        units.keys(values, &mask_ro[offset..offset + values.len()], |_, key| below += usize::from(key < tau));
+                        units.keys(values, &mask_ro[offset..offset + values.len()], |_, key| {
+                            below += usize::from(key < tau)
+                        });
                     }
                 });
                 let mut decide = decider(tau, k - below);

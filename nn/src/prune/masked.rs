@@ -50,7 +50,7 @@ pub struct Masked<O, T, S> {
     steps: u64,
 }
 
-impl<O, T: Scalar, S: StateStore<T>> Masked<O, T, S> {
+impl<O: Optimizer<T>, T: Scalar, S: StateStore<T>> Masked<O, T, S> {
     /// `optimizer` with `mask` held applied (no pruning beyond it unless
     /// [`Masked::schedule`]d).
     pub fn new(optimizer: O, mask: Mask<T, S>) -> Self {
@@ -100,10 +100,10 @@ fn to_optim(e: PruneError) -> OptimError {
 impl<T: Scalar, O: Optimizer<T>, S: StateStore<T>> Optimizer<T> for Masked<O, T, S> {
     fn try_step<M: Module<T>>(&mut self, model: &mut M, grad: &M) -> Result<(), OptimError> {
         // Everything that can fail is checked before the model changes.
-        let next = self.steps.checked_add(1).ok_or(OptimError::Config {
-            optimizer: "Masked",
-            problem: "the step count would overflow",
-        })?;
+        let next = self
+            .steps
+            .checked_add(1)
+            .ok_or(OptimError::Config { optimizer: "Masked", problem: "the step count would overflow" })?;
         self.mask.values(M::PARAMS).map_err(to_optim)?;
         let prune = self.plan.filter(|(_, s)| s.prunes_at(self.steps));
         if let Some((pruning, _)) = &prune {

@@ -81,7 +81,9 @@ pub enum PruneError {
 impl fmt::Display for PruneError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Setting { setting, value, expected } => write!(f, "pruning: {setting} = {value} is out of range; {expected}"),
+            Self::Setting { setting, value, expected } => {
+                write!(f, "pruning: {setting} = {value} is out of range; {expected}")
+            }
             Self::Mask(e) => write!(f, "{e}"),
             Self::UnknownTarget { name } => {
                 write!(f, "pruning: the target `{name}` names no tensor the pruning selects (check the name and the selection)")

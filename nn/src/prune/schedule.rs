@@ -106,7 +106,10 @@ impl PruneSchedule {
     /// If `power` is not positive and finite.
     #[track_caller]
     pub fn power(mut self, power: f64) -> Self {
-        assert!(power > 0.0 && power.is_finite(), "PruneSchedule: power = {power} is out of range; use a power above 0");
+        assert!(
+            power > 0.0 && power.is_finite(),
+            "PruneSchedule: power = {power} is out of range; use a power above 0"
+        );
         self.power = power;
         self
     }

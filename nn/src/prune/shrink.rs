@@ -133,7 +133,8 @@ pub fn shrink<T: Scalar, A: Module<T>, B: Module<T>>(
     for entry in plan {
         let name = alloc::format!("{}.weight", entry.layer);
         let b = bigs.get(&name).ok_or_else(|| fail(entry.layer, "no such layer in the big network".to_string()))?;
-        let s = small_shape(&name).ok_or_else(|| fail(entry.layer, "no such layer in the small network".to_string()))?;
+        let s =
+            small_shape(&name).ok_or_else(|| fail(entry.layer, "no such layer in the small network".to_string()))?;
         let (of, n) = (b.shape.first().copied().unwrap_or(0), s.first().copied().unwrap_or(0));
         if n > of {
             return Err(fail(entry.layer, alloc::format!("the small network has {n} channels, the big one only {of}")));
@@ -148,19 +149,27 @@ pub fn shrink<T: Scalar, A: Module<T>, B: Module<T>>(
         };
         let mut order: Vec<(f64, usize)> = (0..of).map(|c| (score(c), c)).collect();
         // Weakest first, the earlier of equals first (NaN ranks strongest, as in masks).
-        order.sort_by(|x, y| x.0.partial_cmp(&y.0).unwrap_or(if x.0.is_nan() { core::cmp::Ordering::Greater } else { core::cmp::Ordering::Less }).then(x.1.cmp(&y.1)));
+        order.sort_by(|x, y| {
+            x.0.partial_cmp(&y.0)
+                .unwrap_or(if x.0.is_nan() { core::cmp::Ordering::Greater } else { core::cmp::Ordering::Less })
+                .then(x.1.cmp(&y.1))
+        });
         let mut channels: Vec<usize> = order[of - n..].iter().map(|&(_, c)| c).collect();
         channels.sort_unstable();
         kept.push(Kept { layer: entry.layer.to_string(), channels, of });
         if !bigs.contains_key(&alloc::format!("{}.weight", entry.next)) {
-            return Err(fail(entry.next, alloc::format!("no such layer in the big network (it reads `{}`)", entry.layer)));
+            return Err(fail(
+                entry.next,
+                alloc::format!("no such layer in the big network (it reads `{}`)", entry.layer),
+            ));
         }
     }
 
     // Each small tensor, cut from its big namesake; written only once all fit.
     let mut cut: Vec<Vec<T>> = Vec::with_capacity(smalls.len());
     for (name, shape) in &smalls {
-        let b = bigs.get(name).ok_or_else(|| fail(name, "is in the small network but not in the big one".to_string()))?;
+        let b =
+            bigs.get(name).ok_or_else(|| fail(name, "is in the small network but not in the big one".to_string()))?;
         let layer = layer_of(name);
         let mut rows: Option<&[usize]> = None;
         let mut cols: Option<Vec<usize>> = None;
@@ -173,7 +182,11 @@ pub fn shrink<T: Scalar, A: Module<T>, B: Module<T>>(
                 if k.of == 0 || inputs % k.of != 0 {
                     return Err(fail(
                         name,
-                        alloc::format!("{inputs} inputs are not a whole number per channel of `{}`'s {}", entry.layer, k.of),
+                        alloc::format!(
+                            "{inputs} inputs are not a whole number per channel of `{}`'s {}",
+                            entry.layer,
+                            k.of
+                        ),
                     ));
                 }
                 let per = inputs / k.of;
@@ -190,7 +203,10 @@ pub fn shrink<T: Scalar, A: Module<T>, B: Module<T>>(
         if &want != shape {
             return Err(fail(
                 name,
-                alloc::format!("the cut gives shape {want:?} from the big network's {:?}, but the small network has {shape:?}", b.shape),
+                alloc::format!(
+                    "the cut gives shape {want:?} from the big network's {:?}, but the small network has {shape:?}",
+                    b.shape
+                ),
             ));
         }
         let (d0, d1) = (b.shape.first().copied().unwrap_or(1), b.shape.get(1).copied().unwrap_or(1));

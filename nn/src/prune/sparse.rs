@@ -127,7 +127,8 @@ impl<T: Scalar, I: ColIndex> SparseLinear<T, I> {
         if u32::try_from(nnz).is_err() {
             return Err(fail(alloc::format!("{nnz} nonzero weights are more than the format counts (2^32 - 1)")));
         }
-        let (mut rows, mut cols, mut values) = (Vec::with_capacity(outputs + 1), Vec::with_capacity(nnz), Vec::with_capacity(nnz));
+        let (mut rows, mut cols, mut values) =
+            (Vec::with_capacity(outputs + 1), Vec::with_capacity(nnz), Vec::with_capacity(nnz));
         rows.push(0);
         for row in weight.chunks_exact(inputs.max(1)).take(outputs) {
             for (c, w) in row.iter().enumerate() {
@@ -249,7 +250,11 @@ impl<T: Scalar, I: ColIndex> SparseLinear<T, I> {
             return Err(ShapeError::NotWholeSamples { what: "sparse layer input", len: x.len(), sample: self.inputs });
         }
         if y.len() != batch * self.outputs {
-            return Err(ShapeError::Length { what: "sparse layer output", expected: batch * self.outputs, found: y.len() });
+            return Err(ShapeError::Length {
+                what: "sparse layer output",
+                expected: batch * self.outputs,
+                found: y.len(),
+            });
         }
         Ok(batch)
     }
