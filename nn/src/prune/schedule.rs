@@ -121,7 +121,7 @@ impl PruneSchedule {
 
     /// Whether the mask is recomputed after step `step`.
     pub fn prunes_at(&self, step: u64) -> bool {
-        (self.start..=self.end).contains(&step) && ((step - self.start) % self.every == 0 || step == self.end)
+        (self.start..=self.end).contains(&step) && ((step - self.start).is_multiple_of(self.every) || step == self.end)
     }
 
     /// The sparsity after the pruning at or before `step` (0 before the first).

@@ -245,8 +245,9 @@ impl<T: Scalar, I: ColIndex> SparseLinear<T, I> {
     }
 
     fn batch_of(&self, x: &[T], y: &[T]) -> Result<usize, ShapeError> {
-        let batch = if self.inputs == 0 { y.len() / self.outputs.max(1) } else { x.len() / self.inputs };
-        if self.inputs != 0 && x.len() % self.inputs != 0 {
+        // A layer of no inputs takes an empty input: the batch is what `y` holds.
+        let batch = x.len().checked_div(self.inputs).unwrap_or(y.len() / self.outputs.max(1));
+        if !x.len().is_multiple_of(self.inputs) {
             return Err(ShapeError::NotWholeSamples { what: "sparse layer input", len: x.len(), sample: self.inputs });
         }
         if y.len() != batch * self.outputs {
