@@ -31,9 +31,9 @@ use core::fmt;
 
 use monograd_core::ShapeError;
 
-mod mask;
+pub mod mask;
 mod masked;
-mod schedule;
+pub mod schedule;
 #[cfg(feature = "alloc")]
 mod shrink;
 #[cfg(feature = "alloc")]
