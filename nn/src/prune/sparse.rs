@@ -232,16 +232,23 @@ impl<T: Scalar, I: ColIndex> SparseLinear<T, I> {
             }
             return Ok(());
         }
+        self.run(x, y, scratch, batch, &act);
+        Ok(())
+    }
+
+    /// The small-batch kernel for two samples or more when the scratch is large enough,
+    /// else the one-sample kernel for each sample; the shapes are checked.
+    #[inline(always)]
+    fn run(&self, x: &[T], y: &mut [T], scratch: &mut [T], batch: usize, act: &impl Fn(T) -> T) {
         if batch >= 2 && scratch.len() >= self.scratch_len() {
             for (xc, yc) in x.chunks(LANES * self.inputs).zip(y.chunks_mut(LANES * self.outputs)) {
-                self.chunk(xc, yc, &mut scratch[..self.scratch_len()], &act);
+                self.chunk(xc, yc, &mut scratch[..self.scratch_len()], act);
             }
         } else {
-            for (xs, ys) in x.chunks_exact(self.inputs.max(1)).zip(y.chunks_exact_mut(self.outputs.max(1))) {
-                self.one(xs, ys, &act);
+            for (xs, ys) in x.chunks_exact(self.inputs).zip(y.chunks_exact_mut(self.outputs)) {
+                self.one(xs, ys, act);
             }
         }
-        Ok(())
     }
 
     fn batch_of(&self, x: &[T], y: &[T]) -> Result<usize, ShapeError> {
@@ -262,7 +269,7 @@ impl<T: Scalar, I: ColIndex> SparseLinear<T, I> {
 
     /// One sample: a gathered dot product per row, in four independent sums so that the
     /// additions overlap.
-    #[inline]
+    #[inline(always)]
     fn one(&self, x: &[T], y: &mut [T], act: &impl Fn(T) -> T) {
         assert_eq!(x.len(), self.inputs, "one sample of the layer's inputs");
         for (o, y) in y.iter_mut().enumerate() {
@@ -290,7 +297,7 @@ impl<T: Scalar, I: ColIndex> SparseLinear<T, I> {
 
     /// Up to `LANES` samples: transposed into `xt` (`[inputs, LANES]`, zero past the
     /// chunk), then one `LANES`-wide multiply-add per nonzero.
-    #[inline]
+    #[inline(always)]
     fn chunk(&self, x: &[T], y: &mut [T], xt: &mut [T], act: &impl Fn(T) -> T) {
         let n = x.len() / self.inputs.max(1);
         assert!(n <= LANES && xt.len() == self.inputs * LANES, "a chunk of at most LANES samples");
@@ -302,18 +309,30 @@ impl<T: Scalar, I: ColIndex> SparseLinear<T, I> {
         let xt: &[T] = xt;
         for o in 0..self.outputs {
             let (a, b) = (self.rows[o] as usize, self.rows[o + 1] as usize);
-            let mut acc = [T::ZERO; LANES];
-            for (c, v) in self.cols[a..b].iter().zip(&self.values[a..b]) {
-                // SAFETY: every stored column index is below `self.inputs` (see `one`), and
-                // `xt` holds `inputs · LANES` values (asserted above), so the `LANES` values
-                // from `c · LANES` are inside it.
-                let xs = unsafe { &*xt.as_ptr().add(c.to_usize() * LANES).cast::<[T; LANES]>() };
-                for (acc, x) in acc.iter_mut().zip(xs) {
-                    *acc += *v * *x;
+            // SAFETY: every stored column index is below `self.inputs` (see `one`), and `xt`
+            // holds `inputs · LANES` values (asserted above), so the `LANES` values from
+            // `c · LANES` are inside it.
+            let at = |c: I| unsafe { &*xt.as_ptr().add(c.to_usize() * LANES).cast::<[T; LANES]>() };
+            // Two sums, for alternate nonzeros, so that consecutive additions overlap.
+            let mut acc = [[T::ZERO; LANES]; 2];
+            let (cols, vals) = (&self.cols[a..b], &self.values[a..b]);
+            let mut cq = cols.chunks_exact(2);
+            let mut vq = vals.chunks_exact(2);
+            for (c, v) in (&mut cq).zip(&mut vq) {
+                let (x0, x1) = (at(c[0]), at(c[1]));
+                for j in 0..LANES {
+                    acc[0][j] += v[0] * x0[j];
+                    acc[1][j] += v[1] * x1[j];
                 }
             }
-            for (s, acc) in acc.iter().enumerate().take(n) {
-                y[s * self.outputs + o] = act(*acc + self.bias[o]);
+            for (c, v) in cq.remainder().iter().zip(vq.remainder()) {
+                let x0 = at(*c);
+                for j in 0..LANES {
+                    acc[0][j] += *v * x0[j];
+                }
+            }
+            for s in 0..n {
+                y[s * self.outputs + o] = act(acc[0][s] + acc[1][s] + self.bias[o]);
             }
         }
     }
