@@ -22,7 +22,7 @@
 //! A group of `n` units at sparsity `s` loses `round(s · n)` units (halves round up), the
 //! weakest. Ties at the threshold go in traversal order: of equal scores, the unit visited
 //! first (earlier tensor, then lower row-major index) is pruned first. The threshold is
-//! found by a radix selection on the scores' bit patterns, in ten passes over the model:
+//! found by a radix selection on the scores' bit patterns, in eleven passes over the model:
 //! exact, and with no allocation.
 //!
 //! - [`Scope::Global`]: one group, every selected tensor, ranked together (by default the
@@ -232,27 +232,23 @@ impl Units {
         }
     }
 
+    /// The key of unit `u` of `values`, whose mask is `mask`.
+    fn key_of<T: Scalar>(&self, values: &[T], mask: &[T], u: usize) -> u64 {
+        let span = u * self.row_len..(u + 1) * self.row_len;
+        let (row, m) = (&values[span.clone()], &mask[span]);
+        let score = match self.structure {
+            Structure::Unstructured => row.iter().map(|v| v.to_f64().abs()).sum::<f64>(),
+            Structure::Channels(Norm::L1) => row.iter().map(|v| v.to_f64().abs()).sum::<f64>(),
+            // The squared norm orders as the norm does.
+            Structure::Channels(Norm::L2) => row.iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>(),
+        };
+        key(score, m.iter().all(|m| *m != T::ZERO))
+    }
+
     /// Calls `f(unit, key)` for each unit of `values` with its mask `mask`.
     fn keys<T: Scalar>(&self, values: &[T], mask: &[T], mut f: impl FnMut(usize, u64)) {
-        match self.structure {
-            Structure::Unstructured => {
-                for (i, (v, m)) in values.iter().zip(mask).enumerate() {
-                    f(i, key(v.to_f64().abs(), *m != T::ZERO));
-                }
-            }
-            Structure::Channels(norm) => {
-                for r in 0..self.rows {
-                    let span = r * self.row_len..(r + 1) * self.row_len;
-                    let row = &values[span.clone()];
-                    let pruned = mask[span].iter().all(|m| *m != T::ZERO);
-                    let score = match norm {
-                        Norm::L1 => row.iter().map(|v| v.to_f64().abs()).sum::<f64>(),
-                        // The squared norm orders as the norm does.
-                        Norm::L2 => row.iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>(),
-                    };
-                    f(r, key(score, pruned));
-                }
-            }
+        for u in 0..self.rows {
+            f(u, self.key_of(values, mask, u));
         }
     }
 
@@ -261,13 +257,8 @@ impl Units {
     /// those after it.
     fn walk<T: Scalar>(&self, values: &[T], mask: &mut [T], mut decide: impl FnMut(u64) -> bool) {
         for u in 0..self.rows {
-            let span = u * self.row_len..(u + 1) * self.row_len;
-            let mut k = 0;
-            let one = Units { rows: 1, row_len: self.row_len, structure: self.structure };
-            let one = if self.structure == Structure::Unstructured { Units { row_len: 1, ..one } } else { one };
-            one.keys(&values[span.clone()], &mask[span.clone()], |_, key| k = key);
-            if decide(k) {
-                mask[span].fill(T::ONE);
+            if decide(self.key_of(values, mask, u)) {
+                mask[u * self.row_len..(u + 1) * self.row_len].fill(T::ONE);
             }
         }
     }
