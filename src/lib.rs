@@ -48,19 +48,21 @@
 //! - `tune` (implies `std`): hyperparameter search, `monograd::tune`: typed search spaces,
 //!   grid, random, Gaussian-process and TPE samplers, pruners, resumable studies.
 //! - `quant` (default): int8 quantization in TFLite's scheme, `monograd::quant`.
+//! - `tflite` (default, implies `quant`): export of quantized networks as `.tflite` files,
+//!   `monograd::quant::tflite`; docs/TFLITE.md.
 #![no_std]
 #![warn(missing_docs)]
 
 pub use monograd_core as core;
 pub use monograd_nn as nn;
-/// Hyperparameter search (`monograd-tune`, feature `tune`): typed search spaces, samplers,
-/// pruners and resumable studies; docs/TUNING.md tells the whole story.
-#[cfg(feature = "tune")]
-pub use monograd_tune as tune;
 /// int8 quantization in TFLite's scheme (`monograd-quant`, feature `quant`, default):
 /// integer-only kernels that run without a float unit, calibration, export.
 #[cfg(feature = "quant")]
 pub use monograd_quant as quant;
+/// Hyperparameter search (`monograd-tune`, feature `tune`): typed search spaces, samplers,
+/// pruners and resumable studies; docs/TUNING.md tells the whole story.
+#[cfg(feature = "tune")]
+pub use monograd_tune as tune;
 
 pub use monograd_core::Module;
 /// Derives [`Module`](trait@Module) for a struct whose fields are layers, nested modules,

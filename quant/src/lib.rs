@@ -24,3 +24,6 @@ extern crate std;
 
 #[cfg(feature = "alloc")]
 pub mod graph;
+
+#[cfg(feature = "tflite")]
+pub mod tflite;
