@@ -23,7 +23,19 @@ extern crate alloc;
 extern crate std;
 
 #[cfg(feature = "alloc")]
+pub mod calibrate;
+mod error;
+#[cfg(feature = "alloc")]
+mod export;
+#[cfg(feature = "alloc")]
 pub mod graph;
+pub mod kernels;
+pub mod math;
+pub mod params;
+pub mod twin;
+
+pub use error::QuantError;
+pub use params::{Fused, QParams};
 
 #[cfg(feature = "tflite")]
 pub mod tflite;
