@@ -337,6 +337,9 @@ pub struct TuningMd;
 #[doc(hidden)]
 pub mod __private {
     pub use monograd_core;
+    // What `network!`'s `#[quantize(Twin)]` generates names.
+    #[cfg(feature = "quant")]
+    pub use monograd_quant;
 }
 
 /// What a training program needs, in one `use monograd::prelude::*;`.

@@ -30,6 +30,11 @@ pub enum QuantError {
         /// The real value that does not fit.
         value: f64,
     },
+    /// A tensor a layer should have and does not.
+    Missing {
+        /// The layer and tensor.
+        what: &'static str,
+    },
     /// A calibration setting out of its range.
     Setting {
         /// The setting.
@@ -50,6 +55,7 @@ impl fmt::Display for QuantError {
             QuantError::OutOfRange { what, value } => {
                 write!(f, "{what}: {value} does not fit the integer range TFLite's kernels use")
             }
+            QuantError::Missing { what } => write!(f, "{what}: no such tensor"),
             QuantError::Setting { what, value } => write!(f, "calibration setting `{what}` = {value} is out of range"),
         }
     }

@@ -33,6 +33,9 @@ pub mod kernels;
 pub mod math;
 pub mod params;
 pub mod twin;
+#[cfg(feature = "alloc")]
+#[doc(hidden)]
+pub mod support;
 
 pub use error::QuantError;
 pub use params::{Fused, QParams};
