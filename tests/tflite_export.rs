@@ -78,7 +78,6 @@ fn declared_shapes_are_checked() {
 fn a_flattened_image_as_output_is_an_error() {
     let mut case = find("flatten_linear");
     case.graph.ops.truncate(1);
-    case.graph.outputs = vec![1];
     let flat = case.graph.tensors.iter().position(|t| t.name == "flat").unwrap();
     case.graph.outputs = vec![flat];
     expect_err(&case, None, "channels-last order");
@@ -150,4 +149,40 @@ fn a_relu6_that_rescales_is_an_error() {
     let y = case.graph.outputs[0];
     case.graph.tensors[y].quant.scale[0] = 6.0 / 255.0;
     expect_err(&case, Some(0), "does not rescale");
+}
+
+#[test]
+fn hostile_geometry_is_an_error_not_an_overflow() {
+    // Kernel, stride, dilation and window values a corrupt graph could hold.
+    for value in [0usize, usize::MAX, 1 << 40] {
+        let mut case = find("conv_same_dilated");
+        if let Op::Conv2d { dilation, .. } = &mut case.graph.ops[0] {
+            dilation[1] = value;
+        }
+        expect_err(&case, Some(0), "dilation");
+
+        let mut case = find("conv_same_stride2_relu6");
+        if let Op::Conv2d { padding, .. } = &mut case.graph.ops[0] {
+            padding[0] = value.max(1 << 20);
+        }
+        expect_err(&case, Some(0), "padding");
+
+        let mut case = find("avgpool_3x3_same");
+        if let Op::AvgPool2d { stride, .. } = &mut case.graph.ops[0] {
+            stride[0] = value;
+        }
+        expect_err(&case, Some(0), "stride");
+    }
+    // A depthwise filter with an empty kernel, an activation with an empty or huge shape.
+    let mut case = find("depthwise_valid_relu6");
+    let Op::DepthwiseConv2d { weight, .. } = case.graph.ops[0] else { panic!("the depthwise convolution") };
+    case.graph.tensors[weight].shape = vec![4, 1, 0, 3];
+    case.graph.tensors[weight].data = Some(monograd::quant::graph::Data::I8(Vec::new()));
+    expect_err(&case, Some(0), "kernel size 0");
+    let mut case = find("fc_per_tensor_relu");
+    case.graph.tensors[0].shape = vec![0];
+    expect_err(&case, None, "empty dimension");
+    let mut case = find("fc_per_tensor_relu");
+    case.graph.tensors[0].shape = vec![1 << 20, 1 << 20, 1 << 20];
+    expect_err(&case, None, "more elements than");
 }

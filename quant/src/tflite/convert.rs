@@ -112,6 +112,25 @@ fn to_i32(v: usize) -> Result<i32, String> {
     i32::try_from(v).map_err(|_| format!("{v} does not fit TFLite's 32-bit sizes"))
 }
 
+/// Elements of `shape`, or an error when the count does not fit TFLite's 32-bit sizes.
+fn numel(shape: &[usize]) -> Result<usize, String> {
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| i32::try_from(n).is_ok())
+        .ok_or_else(|| format!("shape {shape:?} holds more elements than TFLite's 32-bit sizes"))
+}
+
+/// Windows, strides and dilations are at least 1, and all of them (padding too) small
+/// enough that the size arithmetic below cannot overflow.
+fn check_geometry(what: &str, values: &[usize], min: usize) -> Result<(), String> {
+    const MAX: usize = 1 << 15;
+    match values.iter().find(|&&v| v < min || v > MAX) {
+        Some(v) => Err(format!("{what} {v} outside {min}..={MAX}")),
+        None => Ok(()),
+    }
+}
+
 fn fused(a: Activation) -> i8 {
     match a {
         Activation::None => act::NONE,
@@ -129,11 +148,14 @@ fn map_padding(input: [usize; 2], window: [usize; 2], stride: [usize; 2], pad: P
     // TFLite's SAME: out = ceil(in / stride), total padding max((out - 1) * stride + window
     // - in, 0), of which the first half (rounded down) before; only that and the output
     // size enter its kernels.
+    // Sizes fit 32 bits and windows 2^15 (`check_geometry`): u64 holds every product
+    // here, on any target.
     for d in 0..2 {
-        let out_same = input[d].div_ceil(stride[d]);
-        let total = ((out_same - 1) * stride[d] + window[d]).saturating_sub(input[d]);
-        let out_explicit = (input[d] + 2 * pad[d] - window[d]) / stride[d] + 1;
-        if total / 2 != pad[d] || out_same != out_explicit {
+        let (i, k, s, p) = (input[d] as u64, window[d] as u64, stride[d] as u64, pad[d] as u64);
+        let out_same = i.div_ceil(s);
+        let total = ((out_same.max(1) - 1) * s + k).saturating_sub(i);
+        let out_explicit = (i + 2 * p).checked_sub(k).map(|r| r / s + 1);
+        if total / 2 != p || Some(out_same) != out_explicit {
             return None;
         }
     }
@@ -148,15 +170,11 @@ fn window_out(input: [usize; 2], window: [usize; 2], stride: [usize; 2], pad: Pa
         if stride[d] == 0 || window[d] == 0 {
             return Err("zero stride or window".to_string());
         }
-        let padded = input[d] + 2 * pad[d];
-        if padded < window[d] {
-            return Err(format!(
-                "window {:?} larger than the padded input {:?}",
-                window,
-                [input[0] + 2 * pad[0], input[1] + 2 * pad[1]]
-            ));
+        let padded = input[d] as u64 + 2 * pad[d] as u64;
+        if padded < window[d] as u64 {
+            return Err(format!("window {window:?} larger than the input {input:?} padded by {pad:?}"));
         }
-        out[d] = (padded - window[d]) / stride[d] + 1;
+        out[d] = ((padded - window[d] as u64) / stride[d] as u64 + 1) as usize;
     }
     Ok(out)
 }
@@ -238,6 +256,10 @@ impl<'g> Converter<'g> {
         if t.shape != shape {
             return Err(format!("`{}` is declared {:?}, but the operator yields {:?}", t.name, t.shape, shape));
         }
+        if shape.contains(&0) {
+            return Err(format!("`{}` has an empty dimension: {shape:?}", t.name));
+        }
+        numel(shape)?;
         Self::check_quant(t, None)?;
         let (scale, zero_point, qd) = Self::quant_of(&t.quant, 0);
         let tfl = self.push_tensor(TflTensor {
@@ -268,7 +290,7 @@ impl<'g> Converter<'g> {
         if t.dtype != dtype || !matches {
             return Err(format!("`{}` should hold {:?} values", t.name, dtype));
         }
-        if len != shape.iter().product::<usize>() {
+        if len != numel(shape)? {
             return Err(format!("`{}` holds {len} values for shape {:?}", t.name, shape));
         }
         Ok((t, data))
@@ -352,7 +374,7 @@ impl<'g> Converter<'g> {
         match o {
             Op::Linear { input, weight, bias, output, activation } => {
                 let a = self.act(*input)?;
-                let n_in: usize = a.shape.iter().product();
+                let n_in = numel(&a.shape)?;
                 let wt = self.tensor(*weight)?;
                 let [n_out, w_in] = wt.shape[..] else {
                     return Err(format!("`{}`: linear weights must be [out, in], not {:?}", wt.name, wt.shape));
@@ -394,9 +416,10 @@ impl<'g> Converter<'g> {
                 let (wt, data) = self.constant(*weight, &[co, ci, kh, kw], DType::I8)?;
                 Self::check_quant(wt, Some(co))?;
                 let Data::I8(wd) = data else { unreachable!("checked by constant") };
-                if dilation.contains(&0) {
-                    return Err("zero dilation".to_string());
-                }
+                check_geometry("kernel size", &[kh, kw], 1)?;
+                check_geometry("stride", stride, 1)?;
+                check_geometry("dilation", dilation, 1)?;
+                check_geometry("padding", pad, 0)?;
                 let eff = [dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1];
                 let hw = window_out([h, w], eff, *stride, *pad)?;
                 let padding = map_padding([h, w], eff, *stride, *pad).ok_or_else(|| {
@@ -432,7 +455,7 @@ impl<'g> Converter<'g> {
                 activation,
             } => {
                 let (a, [c, h, w]) = self.image_input(*input)?;
-                let co = c * multiplier;
+                let co = c.checked_mul(*multiplier).ok_or("depth multiplier overflows")?;
                 let wt = self.tensor(*weight)?;
                 let [wo, one, kh, kw] = wt.shape[..] else {
                     return Err(format!(
@@ -449,9 +472,10 @@ impl<'g> Converter<'g> {
                 let (wt, data) = self.constant(*weight, &[co, 1, kh, kw], DType::I8)?;
                 Self::check_quant(wt, Some(co))?;
                 let Data::I8(wd) = data else { unreachable!("checked by constant") };
-                if dilation.contains(&0) {
-                    return Err("zero dilation".to_string());
-                }
+                check_geometry("kernel size", &[kh, kw], 1)?;
+                check_geometry("stride", stride, 1)?;
+                check_geometry("dilation", dilation, 1)?;
+                check_geometry("padding", pad, 0)?;
                 let eff = [dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1];
                 let hw = window_out([h, w], eff, *stride, *pad)?;
                 let padding = map_padding([h, w], eff, *stride, *pad).ok_or_else(|| {
@@ -479,6 +503,9 @@ impl<'g> Converter<'g> {
             Op::MaxPool2d { input, output, window, stride, padding: pad }
             | Op::AvgPool2d { input, output, window, stride, padding: pad } => {
                 let (a, [c, h, w]) = self.image_input(*input)?;
+                check_geometry("window", window, 1)?;
+                check_geometry("stride", stride, 1)?;
+                check_geometry("padding", pad, 0)?;
                 let hw = window_out([h, w], *window, *stride, *pad)?;
                 let padding = map_padding([h, w], *window, *stride, *pad).ok_or_else(|| {
                     format!("padding {pad:?} is neither TFLite's SAME nor VALID for this input, window and stride")
@@ -525,7 +552,7 @@ impl<'g> Converter<'g> {
             Op::Reshape { input, output } => {
                 let a = self.act(*input)?;
                 let t = self.tensor(*output)?;
-                let (n_in, n_out) = (a.shape.iter().product::<usize>(), t.shape.iter().product::<usize>());
+                let (n_in, n_out) = (numel(&a.shape)?, numel(&t.shape)?);
                 if n_in != n_out {
                     return Err(format!(
                         "reshape of {:?} ({n_in} elements) into `{}` {:?} ({n_out} elements)",
@@ -598,7 +625,7 @@ impl<'g> Converter<'g> {
                             ti.name, t_out.name
                         ));
                     }
-                    shape[*axis] += x.shape[*axis];
+                    shape[*axis] = shape[*axis].checked_add(x.shape[*axis]).ok_or("concatenation too long")?;
                     tfl_inputs.push(x.tfl);
                 }
                 // The axis in TFLite's layout: [1, N], [1, 1, L, C], [1, H, W, C].
