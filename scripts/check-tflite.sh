@@ -47,7 +47,7 @@ if [ "$mode" = "--bless" ]; then
     echo "check-tflite: fixtures rewritten in $((SECONDS - t1))s; review and commit tests/fixtures/tflite/"
     exit 0
 fi
-cargo test --test tflite_export -- --include-ignored
+cargo test --test tflite_export --test tflite_twin -- --include-ignored
 echo "check-tflite: per-operator cases in $((SECONDS - t1))s"
 [ "$mode" = "--ops" ] && exit 0
 

@@ -58,15 +58,6 @@ fn padding_tflite_cannot_name_is_an_error() {
 }
 
 #[test]
-fn a_concatenation_that_rescales_is_an_error() {
-    let mut case = find("concat_channels");
-    let Op::Concat { inputs, .. } = &case.graph.ops[2] else { panic!("the concatenation") };
-    let second = inputs[1];
-    case.graph.tensors[second].quant.scale[0] *= 1.5;
-    expect_err(&case, Some(2), "does not rescale");
-}
-
-#[test]
 fn declared_shapes_are_checked() {
     let mut case = find("maxpool_2x2");
     let y = case.graph.outputs[0];

@@ -321,6 +321,16 @@ pub fn cases() -> Vec<Case> {
     b.g.ops.push(Op::Concat { inputs: vec![c1, c2], output: y, axis: 0 });
     v.push(b.finish("concat_channels", x, y));
 
+    // The same, each input quantized its own way: QUANTIZE operators rescale them.
+    let mut b = B::new(19);
+    let x = b.act("x", &[2, 6, 6], 0.02, -4);
+    let c1 = b.conv("c1", x, 3, [3, 3], [1, 1], [1, 1], [1, 1], Relu);
+    let c2 = b.conv("c2", x, 2, [1, 1], [1, 1], [0, 0], [1, 1], Id);
+    let s = b.scale_of(c1).max(b.scale_of(c2)) * 1.3;
+    let y = b.act("cat", &[5, 6, 6], s, -20);
+    b.g.ops.push(Op::Concat { inputs: vec![c1, c2], output: y, axis: 0 });
+    v.push(b.finish("concat_rescale", x, y));
+
     // A small LeNet: conv, pool, conv, pool, flatten, linear, linear.
     let mut b = B::new(18);
     let x = b.act("x", &[1, 12, 12], 1.0 / 255.0, -128);

@@ -11,6 +11,8 @@
 //!   away from zero, over the cells inside the input only;
 //! - standalone RELU6 clamps in the input's quantization and never rescales (the exporter
 //!   refuses one whose output is quantized otherwise);
+//! - CONCATENATION copies bytes; an input quantized otherwise is requantized by QUANTIZE
+//!   (`s_in / s_out` in `f64`);
 //! - ADD rescales both inputs by `s / (2 max(s_a, s_b))` after a left shift of 20.
 
 use monograd::quant::graph::{Activation, Data, Graph, Op, Tensor};
@@ -280,15 +282,31 @@ pub fn run(g: &Graph, input: &[i8]) -> Vec<i8> {
                     .collect();
             }
             Op::Concat { inputs, output, axis } => {
-                // Bytes copied in order: the outer dimensions before `axis`, then each
-                // input's block.
-                let shape = &g.tensors[*output].shape;
+                // Inputs quantized unlike the output go through QUANTIZE (int8 to int8:
+                // `s_in / s_out` in f64, no clamp beyond int8); then bytes are copied in
+                // order: the outer dimensions before `axis`, then each input's block.
+                let ty = &g.tensors[*output];
+                let parts: Vec<Vec<i8>> = inputs
+                    .iter()
+                    .map(|&i| {
+                        let tx = &g.tensors[i];
+                        if tx.quant == ty.quant {
+                            return vals[i].clone();
+                        }
+                        let (m, s) = quantize_multiplier(f64::from(scale(tx)) / f64::from(scale(ty)));
+                        vals[i]
+                            .iter()
+                            .map(|&v| (zp(ty) + mbqm(i32::from(v) - zp(tx), m, s)).clamp(-128, 127) as i8)
+                            .collect()
+                    })
+                    .collect();
+                let shape = &ty.shape;
                 let outer: usize = shape[..*axis].iter().product();
                 let mut y = Vec::with_capacity(shape.iter().product());
                 for k in 0..outer {
-                    for &i in inputs {
+                    for (part, &i) in parts.iter().zip(inputs) {
                         let inner: usize = g.tensors[i].shape[*axis..].iter().product();
-                        y.extend_from_slice(&vals[i][k * inner..(k + 1) * inner]);
+                        y.extend_from_slice(&part[k * inner..(k + 1) * inner]);
                     }
                 }
                 vals[*output] = y;

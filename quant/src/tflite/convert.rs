@@ -616,17 +616,27 @@ impl<'g> Converter<'g> {
                             ti.name
                         ));
                     }
-                    // TFLite's int8 CONCATENATION copies bytes: it checks that every input
-                    // is quantized as the output and refuses the model otherwise.
-                    if ti.quant != t_out.quant {
-                        return Err(format!(
-                            "`{}` is quantized unlike the concatenation's output `{}`; TFLite's int8 \
-                             CONCATENATION does not rescale",
-                            ti.name, t_out.name
-                        ));
-                    }
                     shape[*axis] = shape[*axis].checked_add(x.shape[*axis]).ok_or("concatenation too long")?;
-                    tfl_inputs.push(x.tfl);
+                    // TFLite's int8 CONCATENATION copies bytes (it refuses inputs quantized
+                    // unlike its output): an input that needs rescaling goes through a
+                    // QUANTIZE from int8 to int8 first, TFLite's requantization.
+                    if ti.quant == t_out.quant {
+                        tfl_inputs.push(x.tfl);
+                        continue;
+                    }
+                    Self::check_quant(ti, None)?;
+                    let (scale, zero_point, qd) = Self::quant_of(&t_out.quant, 0);
+                    let requantized = self.push_tensor(TflTensor {
+                        name: format!("{}/requantized", ti.name),
+                        shape: tfl_shape(&x.shape)?,
+                        ty: tensor_type::INT8,
+                        data: None,
+                        scale,
+                        zero_point,
+                        quantized_dimension: qd,
+                    })?;
+                    self.op(op::QUANTIZE, 1, vec![x.tfl], requantized, Options::None);
+                    tfl_inputs.push(requantized);
                 }
                 // The axis in TFLite's layout: [1, N], [1, 1, L, C], [1, H, W, C].
                 let tfl_axis = match (rank, axis) {

@@ -12,13 +12,15 @@
 //!   the same sums; so does a linear layer reading an image directly;
 //! - explicit padding becomes `SAME` or `VALID` where one of them pads alike, and is an
 //!   error otherwise;
-//! - ReLU and ReLU6 fused into the operator before them stay fused.
+//! - ReLU and ReLU6 fused into the operator before them stay fused;
+//! - a concatenation input quantized unlike the output is requantized first by a
+//!   `QUANTIZE` operator (int8 to int8), since TFLite's int8 `CONCATENATION` only copies.
 //!
 //! Inputs and outputs of rank 2 or 3 are channels last in the file: [`to_channels_last`]
 //! and [`from_channels_last`] convert samples. What TFLite cannot express as the graph
-//! asks (a reshape that reorders channels-last data, a concatenation whose inputs are
-//! quantized unlike its output, padding TFLite has no name for) is an [`Error`] naming the
-//! operator, never a panic and never a file that computes something else.
+//! asks (a reshape that reorders channels-last data, a standalone ReLU6 that rescales,
+//! padding TFLite has no name for) is an [`Error`] naming the operator, never a panic and
+//! never a file that computes something else.
 //!
 //! ```
 //! use monograd_quant::graph::{Activation, DType, Data, Graph, Op, QuantParams, Tensor};

@@ -45,6 +45,7 @@ pub mod op {
     pub const RELU: i32 = 19;
     pub const RELU6: i32 = 21;
     pub const RESHAPE: i32 = 22;
+    pub const QUANTIZE: i32 = 114;
 }
 
 /// The `BuiltinOptions` union's type tags.
