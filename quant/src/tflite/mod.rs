@@ -1,5 +1,6 @@
 //! Export of a quantized [`Graph`] as a `.tflite` file (TFLite's FlatBuffers format,
-//! schema version 3), which TFLite and TFLite Micro run as they are.
+//! schema version 3) for TFLite Micro: scripts/check-tflite.sh runs the files in its
+//! reference interpreter and requires monograd's integer outputs bit for bit.
 //!
 //! The graph is channels first; TFLite is channels last with a batch dimension. The
 //! writer converts:
