@@ -763,6 +763,7 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                 }
             }
 
+            #qc::__with_alloc! {
             #[automatically_derived]
             impl #net_f32 {
                 /// Quantizes this network in TFLite's int8 scheme: runs it over the calibration
@@ -790,6 +791,7 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                         __output: #q_out,
                     })
                 }
+            }
             }
 
             #[automatically_derived]
@@ -844,13 +846,15 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                     ::core::result::Result::Ok(&__st.#out_buf[..#out_numel])
                 }
 
-                /// The network operator by operator, for exporters: tensors named as the float
-                /// network's parameters (`conv1.weight`) and nodes.
-                pub fn to_graph(&self) -> #qc::graph::Graph {
-                    let mut __g = #qc::graph::Graph::default();
-                    #(#graph)*
-                    __g.outputs.push(#t_primary);
-                    __g
+                #qc::__with_alloc! {
+                    /// The network operator by operator, for exporters: tensors named as the
+                    /// float network's parameters (`conv1.weight`) and nodes.
+                    pub fn to_graph(&self) -> #qc::graph::Graph {
+                        let mut __g = #qc::graph::Graph::default();
+                        #(#graph)*
+                        __g.outputs.push(#t_primary);
+                        __g
+                    }
                 }
 
                 /// The float network's nodes, with this twin's bytes.
