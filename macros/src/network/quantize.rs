@@ -161,7 +161,11 @@ pub fn check(cx: &Ctxt, g: &Graph, twin: &Twin) {
     for n in primary_nodes(g) {
         if let Err(msg) = classify(g, n) {
             let Op::Apply(l) = g.nodes[n].op else { continue };
-            cx.error_spanned_by(&g.layers[l].written, msg);
+            if g.layers[l].name == g.nodes[n].name {
+                cx.error_spanned_by(&g.layers[l].written, msg);
+            } else {
+                cx.error_at(g.nodes[n].name.span(), msg);
+            }
         }
     }
 }
