@@ -443,7 +443,6 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                 let (ci, co, k, s, pd, d) = (ci.expr(), co.expr(), k.expr(), s.expr(), pd.expr(), d.expr());
                 let nn = if rank == 2 { quote!({ #ci * #k * #k }) } else { quote!({ #ci * #k }) };
                 fields.push(quote!(pub #name: #qc::twin::QDense<{ #co }, #nn>));
-                scratch.push(nn.clone());
                 weight_bytes.push(quote!(#co * #nn + 4 * #co));
                 let (qi, qo) = (qv(args[0]), qv(n));
                 let act = fused(n);
@@ -469,6 +468,7 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                         kernel: [1, #k], stride: [1, #s], padding: [0, #pd], dilation: [1, #d],
                     })
                 };
+                scratch.push(quote!(#qc::kernels::conv2d_scratch(&#geom)));
                 forward.push(quote!({
                     const __G: #qc::kernels::ConvGeometry = #geom;
                     self.#name.conv2d(&__G, #x, #y, &mut __st.__scratch)?;
@@ -531,7 +531,6 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
             Q::Separable { ci, co, k, s, p: pd, d } => {
                 let (ci, co, k, s, pd, d) = (ci.expr(), co.expr(), k.expr(), s.expr(), pd.expr(), d.expr());
                 fields.push(quote!(pub #name: #qc::twin::QSeparable<{ #ci }, { #k * #k }, { #co }>));
-                scratch.push(ci.clone());
                 weight_bytes.push(quote!(#ci * #k * #k + 4 * #ci + #co * #ci + 4 * #co));
                 let mid = format_ident!("__m_{}", name);
                 let mid_len = quote!(#ci * #shape_dims[1] * #shape_dims[2]);
@@ -560,6 +559,11 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                     }
                 });
                 let ind = dims(args[0]);
+                scratch.push(quote!(#qc::kernels::conv2d_scratch(&#qc::kernels::ConvGeometry {
+                    input: [#ci, #shape_dims[1], #shape_dims[2]],
+                    output: [#shape_dims[0], #shape_dims[1], #shape_dims[2]],
+                    kernel: [1, 1], stride: [1, 1], padding: [0, 0], dilation: [1, 1],
+                })));
                 forward.push(quote!({
                     const __G: #qc::kernels::ConvGeometry = #qc::kernels::ConvGeometry {
                         input: [#ind[0], #ind[1], #ind[2]],

@@ -152,6 +152,22 @@ impl ConvGeometry {
     }
 }
 
+/// The `i16` scratch values [`conv2d`] uses for `g` at its fastest: one patch
+/// ([`ConvGeometry::patch_len`]) on every target, more where a faster path needs them (x86-64
+/// with `std`: the shifted input and the widened filters). Less than this but at least one
+/// patch still works, more slowly.
+pub const fn conv2d_scratch(g: &ConvGeometry) -> usize {
+    let patch = g.patch_len();
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        avx2::conv2d_scratch(g.input[0] * g.input[1] * g.input[2], patch, g.output[0])
+    }
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    {
+        patch
+    }
+}
+
 /// TFLite's `CONV_2D` (per channel) on one sample, channels first: for each output
 /// position the patch `x[c, iy, ix] − z_in` (0 where the window leaves the input, which
 /// TFLite skips) is gathered once into `scratch` (at least
@@ -165,8 +181,13 @@ pub fn conv2d(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], scratch: 
     }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked on the line above.
-        unsafe { conv2d_avx2(d, g, x, y, &mut scratch[..n]) };
+        if scratch.len() >= avx2::conv2d_scratch(x.len(), n, g.output[0]) {
+            // SAFETY: the CPU has AVX2, checked above.
+            unsafe { avx2::conv2d(d, g, x, y, scratch) };
+        } else {
+            // SAFETY: the CPU has AVX2, checked above.
+            unsafe { conv2d_avx2(d, g, x, y, &mut scratch[..n]) };
+        }
         return Ok(());
     }
     conv2d_loops(d, g, x, y, &mut scratch[..n], dot);
@@ -237,6 +258,37 @@ mod tests {
         conv2d(&d, &g, &[1, 2, 3, 4], &mut y, &mut [0; 9]).unwrap();
         // Every output's window covers the whole input here: 14 - 4 = 10.
         assert_eq!(y, [10; 4]);
+    }
+
+    #[test]
+    fn every_path_gives_the_same_bits() {
+        let mut s = 0x0123_4567_89ab_cdefu64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        for round in 0..30usize {
+            let (ci, co, k) = (1 + round % 3, 1 + round % 7, 1 + round % 5);
+            let (st, p, dl) = (1 + round % 2, round % 3, 1 + (round / 5) % 2);
+            let (h, w) = (10 + round % 3, 9 + round % 4);
+            let span = dl * (k - 1) + 1;
+            let (oh, ow) = ((h + 2 * p - span) / st + 1, (w + 2 * p - span) / st + 1);
+            let g = ConvGeometry { input: [ci, h, w], output: [co, oh, ow], kernel: [k, k], stride: [st, st], padding: [p, p], dilation: [dl, dl] };
+            let x: std::vec::Vec<i8> = (0..ci * h * w).map(|_| next() as i8).collect();
+            let wt: std::vec::Vec<i8> = (0..co * g.patch_len()).map(|_| (next() % 255) as i8).collect();
+            let b: std::vec::Vec<i32> = (0..co).map(|_| (next() % 2000) as i32 - 1000).collect();
+            let m: std::vec::Vec<Multiplier> = (0..co).map(|o| Multiplier::new(0.001 * (o + 1) as f64)).collect();
+            let d = Dense { weight: &wt, bias: Some(&b), multipliers: &m, input_zero_point: (next() % 50) as i32 - 25, output: OutputStage::plain(3) };
+            let mut slow = std::vec![0i8; co * oh * ow];
+            conv2d_loops(&d, &g, &x, &mut slow, &mut std::vec![0; g.patch_len()], dot);
+            for scratch in [g.patch_len(), conv2d_scratch(&g)] {
+                let mut y = std::vec![0i8; co * oh * ow];
+                conv2d(&d, &g, &x, &mut y, &mut std::vec![0; scratch]).unwrap();
+                assert_eq!(y, slow, "round {round}, scratch {scratch}");
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod depthwise;
 mod elementwise;
 mod pool;
 
-pub use conv::{conv2d, linear, ConvGeometry, Dense};
+pub use conv::{conv2d, conv2d_scratch, linear, ConvGeometry, Dense};
 pub use depthwise::depthwise_conv2d;
 pub use elementwise::{add, concat, requantize, AddParams, Requantize};
 pub use pool::{avg_pool2d, max_pool2d, PoolGeometry};
