@@ -328,6 +328,11 @@ pub use monograd_macros::include_weights;
 #[doc = include_str!("../docs/FORMATS.md")]
 pub struct FormatsMd;
 
+/// docs/QUANTIZATION.md, whose Rust examples run as doctests.
+#[cfg(all(doctest, feature = "quant", feature = "std"))]
+#[doc = include_str!("../docs/QUANTIZATION.md")]
+pub struct QuantizationMd;
+
 /// docs/TUNING.md, whose Rust examples run as doctests.
 #[cfg(all(doctest, feature = "tune"))]
 #[doc = include_str!("../docs/TUNING.md")]

@@ -161,7 +161,11 @@ pub fn check(cx: &Ctxt, g: &Graph, twin: &Twin) {
     for n in primary_nodes(g) {
         if let Err(msg) = classify(g, n) {
             let Op::Apply(l) = g.nodes[n].op else { continue };
-            cx.error_spanned_by(&g.layers[l].written, msg);
+            if g.layers[l].name == g.nodes[n].name {
+                cx.error_spanned_by(&g.layers[l].written, msg);
+            } else {
+                cx.error_at(g.nodes[n].name.span(), msg);
+            }
         }
     }
 }
@@ -439,7 +443,6 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                 let (ci, co, k, s, pd, d) = (ci.expr(), co.expr(), k.expr(), s.expr(), pd.expr(), d.expr());
                 let nn = if rank == 2 { quote!({ #ci * #k * #k }) } else { quote!({ #ci * #k }) };
                 fields.push(quote!(pub #name: #qc::twin::QDense<{ #co }, #nn>));
-                scratch.push(nn.clone());
                 weight_bytes.push(quote!(#co * #nn + 4 * #co));
                 let (qi, qo) = (qv(args[0]), qv(n));
                 let act = fused(n);
@@ -465,6 +468,7 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                         kernel: [1, #k], stride: [1, #s], padding: [0, #pd], dilation: [1, #d],
                     })
                 };
+                scratch.push(quote!(#qc::kernels::conv2d_scratch(&#geom)));
                 forward.push(quote!({
                     const __G: #qc::kernels::ConvGeometry = #geom;
                     self.#name.conv2d(&__G, #x, #y, &mut __st.__scratch)?;
@@ -527,7 +531,6 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
             Q::Separable { ci, co, k, s, p: pd, d } => {
                 let (ci, co, k, s, pd, d) = (ci.expr(), co.expr(), k.expr(), s.expr(), pd.expr(), d.expr());
                 fields.push(quote!(pub #name: #qc::twin::QSeparable<{ #ci }, { #k * #k }, { #co }>));
-                scratch.push(ci.clone());
                 weight_bytes.push(quote!(#ci * #k * #k + 4 * #ci + #co * #ci + 4 * #co));
                 let mid = format_ident!("__m_{}", name);
                 let mid_len = quote!(#ci * #shape_dims[1] * #shape_dims[2]);
@@ -556,6 +559,11 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                     }
                 });
                 let ind = dims(args[0]);
+                scratch.push(quote!(#qc::kernels::conv2d_scratch(&#qc::kernels::ConvGeometry {
+                    input: [#ci, #shape_dims[1], #shape_dims[2]],
+                    output: [#shape_dims[0], #shape_dims[1], #shape_dims[2]],
+                    kernel: [1, 1], stride: [1, 1], padding: [0, 0], dilation: [1, 1],
+                })));
                 forward.push(quote!({
                     const __G: #qc::kernels::ConvGeometry = #qc::kernels::ConvGeometry {
                         input: [#ind[0], #ind[1], #ind[2]],
@@ -763,6 +771,7 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                 }
             }
 
+            #qc::__with_alloc! {
             #[automatically_derived]
             impl #net_f32 {
                 /// Quantizes this network in TFLite's int8 scheme: runs it over the calibration
@@ -790,6 +799,7 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                         __output: #q_out,
                     })
                 }
+            }
             }
 
             #[automatically_derived]
@@ -844,13 +854,15 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                     ::core::result::Result::Ok(&__st.#out_buf[..#out_numel])
                 }
 
-                /// The network operator by operator, for exporters: tensors named as the float
-                /// network's parameters (`conv1.weight`) and nodes.
-                pub fn to_graph(&self) -> #qc::graph::Graph {
-                    let mut __g = #qc::graph::Graph::default();
-                    #(#graph)*
-                    __g.outputs.push(#t_primary);
-                    __g
+                #qc::__with_alloc! {
+                    /// The network operator by operator, for exporters: tensors named as the
+                    /// float network's parameters (`conv1.weight`) and nodes.
+                    pub fn to_graph(&self) -> #qc::graph::Graph {
+                        let mut __g = #qc::graph::Graph::default();
+                        #(#graph)*
+                        __g.outputs.push(#t_primary);
+                        __g
+                    }
                 }
 
                 /// The float network's nodes, with this twin's bytes.

@@ -2,6 +2,8 @@
 //! channel) and `CONV_2D` (per channel), both as "gather a patch, dot it with each filter".
 
 use super::{dot, OutputStage};
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+use super::avx2;
 use crate::error::{check_len, QuantError};
 use crate::math::Multiplier;
 
@@ -45,6 +47,12 @@ impl Dense<'_> {
     /// Writes output channel `o` at `y[o · step]` for every `o`, from the patch `p`.
     #[inline(always)]
     fn outputs(&self, p: &[i16], n: usize, y: &mut [i8], at: usize, step: usize) {
+        self.outputs_with(p, n, y, at, step, dot);
+    }
+
+    /// [`Dense::outputs`] with the dot product given.
+    #[inline(always)]
+    fn outputs_with(&self, p: &[i16], n: usize, y: &mut [i8], at: usize, step: usize, dot: impl Fn(&[i8], &[i16]) -> i32) {
         for (o, w) in self.weight.chunks_exact(n).enumerate() {
             let mut acc = dot(w, p);
             if let Some(b) = self.bias {
@@ -80,8 +88,21 @@ pub fn linear(d: &Dense<'_>, x: &[i8], y: &mut [i8], scratch: &mut [i16]) -> Res
     for (pi, &xi) in p.iter_mut().zip(x) {
         *pi = i16::from(xi) - d.input_zero_point as i16;
     }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked on the line above.
+        unsafe { outputs_avx2(d, p, y) };
+        return Ok(());
+    }
     d.outputs(p, n, y, 0, 1);
     Ok(())
+}
+
+/// A linear layer's outputs compiled with AVX2 (see [`conv2d_avx2`]).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+fn outputs_avx2(d: &Dense<'_>, p: &[i16], y: &mut [i8]) {
+    d.outputs_with(p, p.len(), y, 0, 1, |w: &[i8], p: &[i16]| avx2::dot(w, p));
 }
 
 /// The geometry of a two-dimensional convolution or of a one-dimensional one written as
@@ -131,6 +152,22 @@ impl ConvGeometry {
     }
 }
 
+/// The `i16` scratch values [`conv2d`] uses for `g` at its fastest: one patch
+/// ([`ConvGeometry::patch_len`]) on every target, more where a faster path needs them (x86-64
+/// with `std`: the shifted input and the widened filters). Less than this but at least one
+/// patch still works, more slowly.
+pub const fn conv2d_scratch(g: &ConvGeometry) -> usize {
+    let patch = g.patch_len();
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        avx2::conv2d_scratch(g.input[0] * g.input[1] * g.input[2], patch, g.output[0])
+    }
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    {
+        patch
+    }
+}
+
 /// TFLite's `CONV_2D` (per channel) on one sample, channels first: for each output
 /// position the patch `x[c, iy, ix] − z_in` (0 where the window leaves the input, which
 /// TFLite skips) is gathered once into `scratch` (at least
@@ -142,31 +179,68 @@ pub fn conv2d(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], scratch: 
     if scratch.len() < n {
         return Err(QuantError::Length { what: "conv2d scratch", expected: n, got: scratch.len() });
     }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        if scratch.len() >= avx2::conv2d_scratch(x.len(), n, g.output[0]) {
+            // SAFETY: the CPU has AVX2, checked above.
+            unsafe { avx2::conv2d(d, g, x, y, scratch) };
+        } else {
+            // SAFETY: the CPU has AVX2, checked above.
+            unsafe { conv2d_avx2(d, g, x, y, &mut scratch[..n]) };
+        }
+        return Ok(());
+    }
+    conv2d_loops(d, g, x, y, &mut scratch[..n], dot);
+    Ok(())
+}
+
+/// [`conv2d_loops`] compiled with AVX2, whose widening multiply-adds take 16 values at
+/// once (`vpmovsxbw`, `vpmaddwd`); the same integer sums, so the same bits.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+fn conv2d_avx2(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], p: &mut [i16]) {
+    conv2d_loops(d, g, x, y, p, |w: &[i8], p: &[i16]| avx2::dot(w, p));
+}
+
+/// The loops of [`conv2d`], after its checks; `p` holds one patch.
+#[inline(always)]
+fn conv2d_loops(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], p: &mut [i16], dot: impl Fn(&[i8], &[i16]) -> i32 + Copy) {
+    let n = p.len();
     let [c_in, h, w] = g.input;
     let [_, oh, ow] = g.output;
     let [kh, kw] = g.kernel;
     let z = d.input_zero_point as i16;
-    let p = &mut scratch[..n];
     for oy in 0..oh {
         for ox in 0..ow {
+            // A window inside the input along x, taps adjacent: each row is one copy.
+            let x0 = (ox * g.stride[1]).checked_sub(g.padding[1]);
+            let inside = g.dilation[1] == 1 && x0.is_some_and(|x0| x0 + kw <= w);
             let mut at = 0;
             for c in 0..c_in {
                 let plane = &x[c * h * w..(c + 1) * h * w];
                 for ky in 0..kh {
                     let row = g.source(0, oy, ky);
-                    for kx in 0..kw {
-                        p[at] = match (row, g.source(1, ox, kx)) {
-                            (Some(iy), Some(ix)) => i16::from(plane[iy * w + ix]) - z,
-                            _ => 0,
-                        };
-                        at += 1;
+                    match (row, x0) {
+                        (Some(iy), Some(x0)) if inside => {
+                            for (pi, &xi) in p[at..at + kw].iter_mut().zip(&plane[iy * w + x0..iy * w + x0 + kw]) {
+                                *pi = i16::from(xi) - z;
+                            }
+                        }
+                        _ => {
+                            for kx in 0..kw {
+                                p[at + kx] = match (row, g.source(1, ox, kx)) {
+                                    (Some(iy), Some(ix)) => i16::from(plane[iy * w + ix]) - z,
+                                    _ => 0,
+                                };
+                            }
+                        }
                     }
+                    at += kw;
                 }
             }
-            d.outputs(p, n, y, oy * ow + ox, oh * ow);
+            d.outputs_with(p, n, y, oy * ow + ox, oh * ow, dot);
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -184,6 +258,37 @@ mod tests {
         conv2d(&d, &g, &[1, 2, 3, 4], &mut y, &mut [0; 9]).unwrap();
         // Every output's window covers the whole input here: 14 - 4 = 10.
         assert_eq!(y, [10; 4]);
+    }
+
+    #[test]
+    fn every_path_gives_the_same_bits() {
+        let mut s = 0x0123_4567_89ab_cdefu64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        for round in 0..30usize {
+            let (ci, co, k) = (1 + round % 3, 1 + round % 7, 1 + round % 5);
+            let (st, p, dl) = (1 + round % 2, round % 3, 1 + (round / 5) % 2);
+            let (h, w) = (10 + round % 3, 9 + round % 4);
+            let span = dl * (k - 1) + 1;
+            let (oh, ow) = ((h + 2 * p - span) / st + 1, (w + 2 * p - span) / st + 1);
+            let g = ConvGeometry { input: [ci, h, w], output: [co, oh, ow], kernel: [k, k], stride: [st, st], padding: [p, p], dilation: [dl, dl] };
+            let x: std::vec::Vec<i8> = (0..ci * h * w).map(|_| next() as i8).collect();
+            let wt: std::vec::Vec<i8> = (0..co * g.patch_len()).map(|_| (next() % 255) as i8).collect();
+            let b: std::vec::Vec<i32> = (0..co).map(|_| (next() % 2000) as i32 - 1000).collect();
+            let m: std::vec::Vec<Multiplier> = (0..co).map(|o| Multiplier::new(0.001 * (o + 1) as f64)).collect();
+            let d = Dense { weight: &wt, bias: Some(&b), multipliers: &m, input_zero_point: (next() % 50) as i32 - 25, output: OutputStage::plain(3) };
+            let mut slow = std::vec![0i8; co * oh * ow];
+            conv2d_loops(&d, &g, &x, &mut slow, &mut std::vec![0; g.patch_len()], dot);
+            for scratch in [g.patch_len(), conv2d_scratch(&g)] {
+                let mut y = std::vec![0i8; co * oh * ow];
+                conv2d(&d, &g, &x, &mut y, &mut std::vec![0; scratch]).unwrap();
+                assert_eq!(y, slow, "round {round}, scratch {scratch}");
+            }
+        }
     }
 
     #[test]

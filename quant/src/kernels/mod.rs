@@ -7,12 +7,14 @@
 //! kernel adds (channels first here, channels last in TFLite) does not change a bit of the
 //! result. Lengths are checked: a wrong slice is an `Err`, never a panic.
 
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod avx2;
 mod conv;
 mod depthwise;
 mod elementwise;
 mod pool;
 
-pub use conv::{conv2d, linear, ConvGeometry, Dense};
+pub use conv::{conv2d, conv2d_scratch, linear, ConvGeometry, Dense};
 pub use depthwise::depthwise_conv2d;
 pub use elementwise::{add, concat, requantize, AddParams, Requantize};
 pub use pool::{avg_pool2d, max_pool2d, PoolGeometry};
@@ -47,17 +49,5 @@ impl OutputStage {
 /// compiler turns it into widening multiply-adds (`pmaddwd` on x86, `smlal` on Arm).
 #[inline(always)]
 fn dot(w: &[i8], p: &[i16]) -> i32 {
-    let mut acc = [0i32; 8];
-    let mut wc = w.chunks_exact(8);
-    let mut pc = p.chunks_exact(8);
-    for (w8, p8) in (&mut wc).zip(&mut pc) {
-        for k in 0..8 {
-            acc[k] += i32::from(w8[k]) * i32::from(p8[k]);
-        }
-    }
-    let mut sum: i32 = acc.iter().sum();
-    for (&a, &b) in wc.remainder().iter().zip(pc.remainder()) {
-        sum += i32::from(a) * i32::from(b);
-    }
-    sum
+    w.iter().zip(p).map(|(&a, &b)| i32::from(a) * i32::from(b)).sum()
 }

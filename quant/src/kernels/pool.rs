@@ -30,21 +30,21 @@ impl PoolGeometry {
         Ok(())
     }
 
-    /// Runs `f(c, oy, ox, first_row.., first_col..)` over the clipped window of each output.
+    /// Runs `f(plane, width, rows, cols)` over the window of each output clipped to the
+    /// input, and stores what it returns.
     #[inline(always)]
-    fn each(&self, x: &[i8], y: &mut [i8], mut f: impl FnMut(&mut dyn Iterator<Item = i8>) -> i8) {
+    fn each(&self, x: &[i8], y: &mut [i8], mut f: impl FnMut(&[i8], usize, [usize; 2], [usize; 2]) -> i8) {
         let [c_n, h, w] = self.input;
         let [_, oh, ow] = self.output;
         for c in 0..c_n {
             let plane = &x[c * h * w..][..h * w];
             for oy in 0..oh {
                 let y0 = (oy * self.stride[0]) as isize - self.padding[0] as isize;
-                let (ys, ye) = (y0.max(0) as usize, ((y0 + self.window[0] as isize).min(h as isize)).max(0) as usize);
+                let rows = [y0.max(0) as usize, ((y0 + self.window[0] as isize).min(h as isize)).max(0) as usize];
                 for ox in 0..ow {
                     let x0 = (ox * self.stride[1]) as isize - self.padding[1] as isize;
-                    let (xs, xe) = (x0.max(0) as usize, ((x0 + self.window[1] as isize).min(w as isize)).max(0) as usize);
-                    let mut cells = (ys..ye).flat_map(|iy| plane[iy * w + xs..iy * w + xe.max(xs)].iter().copied());
-                    y[c * oh * ow + oy * ow + ox] = f(&mut cells);
+                    let cols = [x0.max(0) as usize, ((x0 + self.window[1] as isize).min(w as isize)).max(0) as usize];
+                    y[c * oh * ow + oy * ow + ox] = f(plane, w, rows, cols);
                 }
             }
         }
@@ -54,9 +54,14 @@ impl PoolGeometry {
 /// TFLite's `MAX_POOL_2D`: the largest value of each window, clamped to `out`'s bounds.
 pub fn max_pool2d(g: &PoolGeometry, out: OutputStage, x: &[i8], y: &mut [i8]) -> Result<(), QuantError> {
     g.check("max_pool2d", x.len(), y.len())?;
-    g.each(x, y, |cells| {
-        let m = cells.fold(i32::from(i8::MIN), |m, v| m.max(i32::from(v)));
-        m.max(out.min).min(out.max) as i8
+    g.each(x, y, |plane, w, [ys, ye], [xs, xe]| {
+        let mut m = i8::MIN;
+        for iy in ys..ye {
+            for &v in &plane[iy * w + xs..iy * w + xe.max(xs)] {
+                m = m.max(v);
+            }
+        }
+        i32::from(m).max(out.min).min(out.max) as i8
     });
     Ok(())
 }
@@ -67,11 +72,13 @@ pub fn max_pool2d(g: &PoolGeometry, out: OutputStage, x: &[i8], y: &mut [i8]) ->
 pub fn avg_pool2d(g: &PoolGeometry, out: OutputStage, x: &[i8], y: &mut [i8]) -> Result<(), QuantError> {
     g.check("avg_pool2d", x.len(), y.len())?;
     let mut empty = false;
-    g.each(x, y, |cells| {
+    g.each(x, y, |plane, w, [ys, ye], [xs, xe]| {
         let (mut acc, mut n) = (0i32, 0i32);
-        for v in cells {
-            acc += i32::from(v);
-            n += 1;
+        for iy in ys..ye {
+            for &v in &plane[iy * w + xs..iy * w + xe.max(xs)] {
+                acc += i32::from(v);
+                n += 1;
+            }
         }
         if n == 0 {
             empty = true;
