@@ -60,6 +60,20 @@ use core::fmt;
 use crate::graph::Graph;
 
 /// Why a graph cannot be written as a `.tflite` file.
+///
+/// ```
+/// use monograd_quant::graph::{DType, Graph, QuantParams, Tensor};
+///
+/// // An input that no operator reads, and an output nothing writes.
+/// let q = QuantParams { scale: vec![0.1], zero_point: vec![0], axis: 0 };
+/// let t = |name: &str| Tensor {
+///     name: name.into(), shape: vec![4], dtype: DType::I8, quant: q.clone(), data: None,
+/// };
+/// let graph = Graph { tensors: vec![t("x"), t("y")], ops: vec![], inputs: vec![0], outputs: vec![1] };
+/// let err = monograd_quant::tflite::to_tflite(&graph).unwrap_err();
+/// assert_eq!(err.op, None);
+/// assert_eq!(err.to_string(), "tflite export: `y` is read before any operator writes it");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
     /// The operator (index in [`Graph::ops`] and its output's name), or `None` for the
@@ -118,6 +132,14 @@ pub fn to_channels_last<T: Copy>(shape: &[usize], x: &[T]) -> Vec<T> {
 }
 
 /// The inverse of [`to_channels_last`]: TFLite's order back to channels first.
+///
+/// ```
+/// use monograd_quant::tflite::from_channels_last;
+///
+/// // Two samples of [C = 3, H = 1, W = 2], each held as [H, W, C].
+/// let t = [1, 3, 5, 2, 4, 6, 7, 9, 11, 8, 10, 12];
+/// assert_eq!(from_channels_last(&[3, 1, 2], &t), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+/// ```
 pub fn from_channels_last<T: Copy>(shape: &[usize], x: &[T]) -> Vec<T> {
     reorder(shape, x, false)
 }
