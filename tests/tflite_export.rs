@@ -35,6 +35,18 @@ fn every_case_exports_with_aligned_constants() {
     }
 }
 
+/// The files TFLite Micro ran when the fixtures were written, byte for byte: a change in
+/// the writer shows here, without Python, until scripts/check-tflite.sh --bless has run
+/// the new files in TFLite Micro.
+#[test]
+fn the_writer_gives_the_files_tflite_micro_ran() {
+    for case in cases() {
+        let model = to_tflite(&case.graph).unwrap();
+        let stored = std::fs::read(case.model_fixture()).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        assert!(stored == model, "{}: {} bytes written, {} stored", case.name, model.len(), stored.len());
+    }
+}
+
 #[test]
 fn the_fixtures_cover_every_case() {
     for case in cases() {
@@ -107,8 +119,11 @@ fn tflite_micro_gives_the_fixtures() {
         if bless {
             let bytes: Vec<u8> = got.iter().map(|v| *v as u8).collect();
             std::fs::write(case.fixture(), bytes).unwrap();
+            std::fs::write(case.model_fixture(), &model).unwrap();
             println!("{}: wrote {}", case.name, case.fixture().display());
         } else {
+            let stored = std::fs::read(case.model_fixture()).unwrap();
+            assert!(stored == model, "{}: the writer's file differs from the one TFLite Micro ran", case.name);
             let want = fixture(&case);
             let diff = got.iter().zip(&want).filter(|(a, b)| a != b).count();
             assert_eq!(diff, 0, "{}: {diff} of {} outputs differ from the fixture", case.name, want.len());

@@ -30,6 +30,11 @@ impl Case {
         self.graph.tensors[self.graph.outputs[0]].shape.iter().product()
     }
 
+    /// Where the `.tflite` file TFLite Micro ran for this case is stored.
+    pub fn model_fixture(&self) -> std::path::PathBuf {
+        self.fixture().with_extension("tflite")
+    }
+
     /// Where TFLite Micro's outputs for this case are stored.
     pub fn fixture(&self) -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
