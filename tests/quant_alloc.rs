@@ -76,7 +76,7 @@ fn integer_forward_allocates_nothing() {
     let data: Vec<f32> = (0..32 * 144).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
     let twin = Small::quantize(&net, &Calibration::new(&data)).unwrap();
     let mut st = SmallI8::state();
-    let q: Vec<i8> = (0..144).map(|i| (i as i32 - 72) as i8).collect();
+    let q: Vec<i8> = (0..144i32).map(|i| (i - 72) as i8).collect();
     let (sum, allocs) = counted(|| {
         let mut sum = 0i64;
         for x in data.chunks(144) {

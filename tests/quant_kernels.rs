@@ -89,7 +89,10 @@ fn conv_real(
     y
 }
 
-fn dense_case(rng: &mut Rng, out: usize, n: usize, per_channel: bool, act: Fused) -> (Vec<i8>, Vec<f32>, Vec<i32>, QParams, QParams, Vec<Multiplier>, OutputStage) {
+/// Filters, their scales, biases, input and output parameters, multipliers, output stage.
+type DenseCase = (Vec<i8>, Vec<f32>, Vec<i32>, QParams, QParams, Vec<Multiplier>, OutputStage);
+
+fn dense_case(rng: &mut Rng, out: usize, n: usize, per_channel: bool, act: Fused) -> DenseCase {
     let w = weights(rng, out * n);
     let ws: Vec<f32> = if per_channel {
         (0..out).map(|_| rng.uniform(0.002, 0.02) as f32).collect()
@@ -99,7 +102,10 @@ fn dense_case(rng: &mut Rng, out: usize, n: usize, per_channel: bool, act: Fused
     let b: Vec<i32> = (0..out).map(|_| (rng.next_u64() % 4001) as i32 - 2000).collect();
     let xq = params(rng, 0.005, 0.05);
     // An output range of about the size the inputs give.
-    let yq = QParams { scale: (f64::from(xq.scale) * f64::from(ws[0]) * (n as f64).sqrt() * 20.0) as f32, zero_point: (rng.next_u64() % 60) as i32 - 30 };
+    let yq = QParams {
+        scale: (f64::from(xq.scale) * f64::from(ws[0]) * (n as f64).sqrt() * 20.0) as f32,
+        zero_point: (rng.next_u64() % 60) as i32 - 30,
+    };
     let m: Vec<Multiplier> = ws
         .iter()
         .map(|&s| {
@@ -128,7 +134,14 @@ fn linear_per_tensor_and_per_channel() {
         let d = Dense { weight: &w, bias: Some(&b), multipliers: mult, input_zero_point: xq.zero_point, output: stage };
         let mut y = vec![0i8; o];
         kernels::linear(&d, &x, &mut y, &mut vec![0; n]).unwrap();
-        let g = ConvGeometry { input: [n, 1, 1], output: [o, 1, 1], kernel: [1, 1], stride: [1, 1], padding: [0, 0], dilation: [1, 1] };
+        let g = ConvGeometry {
+            input: [n, 1, 1],
+            output: [o, 1, 1],
+            kernel: [1, 1],
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+        };
         let want = conv_real(&g, false, &x, xq, &w, &ws, &b, yq, stage);
         off += compare("linear", &y, &want);
         total += o;
@@ -151,10 +164,19 @@ fn convolutions_with_stride_padding_dilation() {
         let (hh, kh, sh, ph, dh) = if rank1 { (1, 1, 1, 0, 1) } else { (h, k, s, p, d) };
         let oh = (hh + 2 * ph - (dh * (kh - 1) + 1)) / sh + 1;
         let ow = (w + 2 * p - span) / s + 1;
-        let g = ConvGeometry { input: [ci, hh, w], output: [co, oh, ow], kernel: [kh, k], stride: [sh, s], padding: [ph, p], dilation: [dh, d] };
-        let (wt, ws, b, xq, yq, m, stage) = dense_case(&mut rng, co, ci * kh * k, true, [Fused::None, Fused::Relu][round % 2]);
+        let g = ConvGeometry {
+            input: [ci, hh, w],
+            output: [co, oh, ow],
+            kernel: [kh, k],
+            stride: [sh, s],
+            padding: [ph, p],
+            dilation: [dh, d],
+        };
+        let (wt, ws, b, xq, yq, m, stage) =
+            dense_case(&mut rng, co, ci * kh * k, true, [Fused::None, Fused::Relu][round % 2]);
         let x = i8s(&mut rng, ci * hh * w);
-        let dense = Dense { weight: &wt, bias: Some(&b), multipliers: &m, input_zero_point: xq.zero_point, output: stage };
+        let dense =
+            Dense { weight: &wt, bias: Some(&b), multipliers: &m, input_zero_point: xq.zero_point, output: stage };
         let mut y = vec![0i8; co * oh * ow];
         kernels::conv2d(&dense, &g, &x, &mut y, &mut vec![0; g.patch_len()]).unwrap();
         off += compare("conv2d", &y, &conv_real(&g, false, &x, xq, &wt, &ws, &b, yq, stage));
@@ -163,8 +185,10 @@ fn convolutions_with_stride_padding_dilation() {
         // Depthwise over the same input, one filter per channel.
         let gd = ConvGeometry { output: [ci, oh, ow], ..g };
         let (wt, ws, b, _, yq, _, stage) = dense_case(&mut rng, ci, kh * k, true, Fused::Relu6);
-        let m: Vec<Multiplier> = ws.iter().map(|&s| Multiplier::new(per_channel_multiplier(xq.scale, s, yq.scale))).collect();
-        let dense = Dense { weight: &wt, bias: Some(&b), multipliers: &m, input_zero_point: xq.zero_point, output: stage };
+        let m: Vec<Multiplier> =
+            ws.iter().map(|&s| Multiplier::new(per_channel_multiplier(xq.scale, s, yq.scale))).collect();
+        let dense =
+            Dense { weight: &wt, bias: Some(&b), multipliers: &m, input_zero_point: xq.zero_point, output: stage };
         let mut y = vec![0i8; ci * oh * ow];
         kernels::depthwise_conv2d(&dense, &gd, 1, &x, &mut y).unwrap();
         off += compare("depthwise", &y, &conv_real(&gd, true, &x, xq, &wt, &ws, &b, yq, stage));
@@ -236,7 +260,8 @@ fn add_requantize_and_concat() {
         let r = requantize_params(a, out, Fused::None);
         let mut y = vec![0i8; 64];
         kernels::requantize(&r, &xa, &mut y).unwrap();
-        let want: Vec<i32> = xa.iter().map(|&u| quantize(f64::from(a.dequantize(u)), out, OutputStage::plain(out.zero_point))).collect();
+        let want: Vec<i32> =
+            xa.iter().map(|&u| quantize(f64::from(a.dequantize(u)), out, OutputStage::plain(out.zero_point))).collect();
         off += compare("requantize", &y, &want);
         total += 64;
 

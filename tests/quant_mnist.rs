@@ -105,8 +105,8 @@ fn lenet_int8_within_half_a_point() {
     assert!(f > 90.0, "the float network trained: {f}");
     assert!((f - q).abs() <= 0.5, "f32 {f}%, int8 {q}%");
     // Weights: i8 instead of f32, biases stay 32-bit.
-    assert!(LeNetI8::PARAM_BYTES * 4 <= LeNet::PARAM_BYTES + 3 * 4 * (6 + 16 + 120 + 84 + 10));
-    assert_eq!(LeNetI8::MACS, LeNet::MACS);
+    const { assert!(LeNetI8::PARAM_BYTES * 4 <= LeNet::PARAM_BYTES + 3 * 4 * (6 + 16 + 120 + 84 + 10)) };
+    const { assert!(LeNetI8::MACS == LeNet::MACS) };
 }
 
 #[test]

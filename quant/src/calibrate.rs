@@ -125,7 +125,7 @@ impl<'a> Calibration<'a> {
         if self.data.is_empty() {
             return Err(QuantError::EmptyCalibration);
         }
-        if numel == 0 || self.data.len() % numel != 0 {
+        if numel == 0 || !self.data.len().is_multiple_of(numel) {
             return Err(QuantError::Length { what, expected: numel, got: self.data.len() });
         }
         Ok(self.data.len() / numel)
@@ -164,7 +164,8 @@ impl Observer {
             self.hist = vec![0; BINS];
         }
         let width = f64::from(self.max) - f64::from(self.min);
-        if !(width > 0.0) {
+        // Also false for NaN: nothing to bin then.
+        if width.is_nan() || width <= 0.0 {
             return;
         }
         for &v in values {

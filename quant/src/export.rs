@@ -34,7 +34,13 @@ impl Graph {
 
     /// Adds an `i8` activation of per-sample `shape`; returns its index.
     pub fn push_activation(&mut self, name: &str, shape: &[usize], q: QParams) -> usize {
-        self.push(Tensor { name: String::from(name), shape: shape.to_vec(), dtype: DType::I8, quant: q.into(), data: None })
+        self.push(Tensor {
+            name: String::from(name),
+            shape: shape.to_vec(),
+            dtype: DType::I8,
+            quant: q.into(),
+            data: None,
+        })
     }
 
     /// The index of the tensor named `name`, if any.

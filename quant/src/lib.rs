@@ -32,10 +32,10 @@ pub mod graph;
 pub mod kernels;
 pub mod math;
 pub mod params;
-pub mod twin;
 #[cfg(feature = "alloc")]
 #[doc(hidden)]
 pub mod support;
+pub mod twin;
 
 pub use error::QuantError;
 

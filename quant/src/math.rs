@@ -58,7 +58,10 @@ pub const fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
 pub const fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
     let left = if shift > 0 { shift } else { 0 };
     let right = if shift > 0 { 0 } else { -shift };
-    rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x.wrapping_mul(1i32.wrapping_shl(left as u32)), multiplier), right)
+    rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(x.wrapping_mul(1i32.wrapping_shl(left as u32)), multiplier),
+        right,
+    )
 }
 
 /// A real multiplier as TFLite stores it: `multiplier` in `[2^30, 2^31)` (or 0) and a

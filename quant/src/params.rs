@@ -90,7 +90,13 @@ pub fn per_tensor_multiplier(s_in: f32, s_w: f32, s_out: f32) -> f64 {
 }
 
 /// TFLite Micro's `ADD` parameters for `i8` (`CalculateOpDataAdd`).
-pub fn add_params(what: &'static str, a: QParams, b: QParams, out: QParams, act: Fused) -> Result<AddParams, QuantError> {
+pub fn add_params(
+    what: &'static str,
+    a: QParams,
+    b: QParams,
+    out: QParams,
+    act: Fused,
+) -> Result<AddParams, QuantError> {
     let left_shift = 20;
     let twice_max = 2.0 * f64::from(a.scale.max(b.scale));
     let ma = f64::from(a.scale) / twice_max;

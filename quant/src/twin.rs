@@ -176,7 +176,13 @@ pub struct QAdd {
 
 impl QAdd {
     /// TFLite Micro's `ADD` parameters.
-    pub fn new(what: &'static str, a: QParams, b: QParams, output: QParams, activation: Fused) -> Result<Self, QuantError> {
+    pub fn new(
+        what: &'static str,
+        a: QParams,
+        b: QParams,
+        output: QParams,
+        activation: Fused,
+    ) -> Result<Self, QuantError> {
         Ok(Self { a, b, output, activation, params: crate::params::add_params(what, a, b, output, activation)? })
     }
 

@@ -92,6 +92,16 @@ fn hsum(v: __m256i) -> i32 {
     _mm_cvtsi128_si32(one)
 }
 
+/// Bias, requantization and clamp of output channel `o`.
+#[inline(always)]
+fn finish(d: &super::Dense<'_>, o: usize, acc: i32) -> i8 {
+    let acc = match d.bias {
+        Some(b) => acc.wrapping_add(b[o]),
+        None => acc,
+    };
+    d.output.finish(d.multiplier(o).apply(acc))
+}
+
 /// The `i16` values [`conv2d`] needs: the input minus its zero point, one patch padded to 16
 /// values, and the filters widened and padded the same way.
 pub(super) const fn conv2d_scratch(input: usize, patch: usize, out_channels: usize) -> usize {
@@ -136,7 +146,11 @@ pub(super) fn conv2d(d: &super::Dense<'_>, g: &super::ConvGeometry, x: &[i8], y:
                     let row = g.source(0, oy, ky);
                     match (row, x0) {
                         (Some(iy), Some(x0)) if inside => {
-                            p[at..at + kw].copy_from_slice(&plane[iy * w + x0..iy * w + x0 + kw]);
+                            // A loop, not `copy_from_slice`: rows of a few values, where a call
+                            // of `memcpy` costs more than the copy.
+                            for (a, &b) in p[at..at + kw].iter_mut().zip(&plane[iy * w + x0..iy * w + x0 + kw]) {
+                                *a = b;
+                            }
                         }
                         _ => {
                             for kx in 0..kw {
@@ -151,25 +165,18 @@ pub(super) fn conv2d(d: &super::Dense<'_>, g: &super::ConvGeometry, x: &[i8], y:
                 }
             }
             let pos = oy * ow + ox;
-            let mut finish = |o: usize, acc: i32| {
-                let acc = match d.bias {
-                    Some(b) => acc.wrapping_add(b[o]),
-                    None => acc,
-                };
-                y[o * oh * ow + pos] = d.output.finish(d.multiplier(o).apply(acc));
-            };
             for b in 0..blocks {
                 let o = 4 * b;
-                let f = [0, 1, 2, 3].map(|k| &wt[(o + k) * np..(o + k + 1) * np]);
-                let acc = dot4(f, p);
-                for (k, &a) in acc.iter().enumerate() {
-                    finish(o + k, a);
+                let f = &wt[o * np..(o + 4) * np];
+                let acc = dot4([&f[..np], &f[np..2 * np], &f[2 * np..3 * np], &f[3 * np..]], p);
+                for k in 0..4 {
+                    y[(o + k) * oh * ow + pos] = finish(d, o + k, acc[k]);
                 }
             }
             for o in 4 * blocks..c_out {
                 let f = &wt[o * np..(o + 1) * np];
                 let acc = dot4([f, f, f, f], p);
-                finish(o, acc[0]);
+                y[o * oh * ow + pos] = finish(d, o, acc[0]);
             }
         }
     }

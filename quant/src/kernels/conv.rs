@@ -1,9 +1,9 @@
 //! Fully connected layers and convolutions: TFLite's `FULLY_CONNECTED` (per tensor and per
 //! channel) and `CONV_2D` (per channel), both as "gather a patch, dot it with each filter".
 
-use super::{dot, OutputStage};
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 use super::avx2;
+use super::{dot, OutputStage};
 use crate::error::{check_len, QuantError};
 use crate::math::Multiplier;
 
@@ -52,7 +52,15 @@ impl Dense<'_> {
 
     /// [`Dense::outputs`] with the dot product given.
     #[inline(always)]
-    fn outputs_with(&self, p: &[i16], n: usize, y: &mut [i8], at: usize, step: usize, dot: impl Fn(&[i8], &[i16]) -> i32) {
+    fn outputs_with(
+        &self,
+        p: &[i16],
+        n: usize,
+        y: &mut [i8],
+        at: usize,
+        step: usize,
+        dot: impl Fn(&[i8], &[i16]) -> i32,
+    ) {
         for (o, w) in self.weight.chunks_exact(n).enumerate() {
             let mut acc = dot(w, p);
             if let Some(b) = self.bias {
@@ -135,9 +143,14 @@ impl ConvGeometry {
         for a in 0..2 {
             let span = self.dilation[a] * (self.kernel[a].max(1) - 1) + 1;
             let padded = self.input[a + 1] + 2 * self.padding[a];
-            let fits = padded >= span && self.stride[a] > 0 && (padded - span) / self.stride[a] + 1 == self.output[a + 1];
+            let fits =
+                padded >= span && self.stride[a] > 0 && (padded - span) / self.stride[a] + 1 == self.output[a + 1];
             if !fits {
-                return Err(QuantError::Length { what, expected: (padded.saturating_sub(span)) / self.stride[a].max(1) + 1, got: self.output[a + 1] });
+                return Err(QuantError::Length {
+                    what,
+                    expected: (padded.saturating_sub(span)) / self.stride[a].max(1) + 1,
+                    got: self.output[a + 1],
+                });
             }
         }
         Ok(())
@@ -204,7 +217,14 @@ fn conv2d_avx2(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], p: &mut 
 
 /// The loops of [`conv2d`], after its checks; `p` holds one patch.
 #[inline(always)]
-fn conv2d_loops(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], p: &mut [i16], dot: impl Fn(&[i8], &[i16]) -> i32 + Copy) {
+fn conv2d_loops(
+    d: &Dense<'_>,
+    g: &ConvGeometry,
+    x: &[i8],
+    y: &mut [i8],
+    p: &mut [i16],
+    dot: impl Fn(&[i8], &[i16]) -> i32 + Copy,
+) {
     let n = p.len();
     let [c_in, h, w] = g.input;
     let [_, oh, ow] = g.output;
@@ -251,9 +271,22 @@ mod tests {
     fn conv_hand_computed_with_padding() {
         // One 2x2 input channel, zero point -1, one 3x3 filter of ones, padding 1:
         // the centre output sees all four values: (1+1)+(2+1)+(3+1)+(4+1) = 14.
-        let g = ConvGeometry { input: [1, 2, 2], output: [1, 2, 2], kernel: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1] };
+        let g = ConvGeometry {
+            input: [1, 2, 2],
+            output: [1, 2, 2],
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+        };
         let m = [Multiplier::new(1.0)];
-        let d = Dense { weight: &[1; 9], bias: Some(&[-4]), multipliers: &m, input_zero_point: -1, output: OutputStage::plain(0) };
+        let d = Dense {
+            weight: &[1; 9],
+            bias: Some(&[-4]),
+            multipliers: &m,
+            input_zero_point: -1,
+            output: OutputStage::plain(0),
+        };
         let mut y = [0i8; 4];
         conv2d(&d, &g, &[1, 2, 3, 4], &mut y, &mut [0; 9]).unwrap();
         // Every output's window covers the whole input here: 14 - 4 = 10.
@@ -275,12 +308,25 @@ mod tests {
             let (h, w) = (10 + round % 3, 9 + round % 4);
             let span = dl * (k - 1) + 1;
             let (oh, ow) = ((h + 2 * p - span) / st + 1, (w + 2 * p - span) / st + 1);
-            let g = ConvGeometry { input: [ci, h, w], output: [co, oh, ow], kernel: [k, k], stride: [st, st], padding: [p, p], dilation: [dl, dl] };
+            let g = ConvGeometry {
+                input: [ci, h, w],
+                output: [co, oh, ow],
+                kernel: [k, k],
+                stride: [st, st],
+                padding: [p, p],
+                dilation: [dl, dl],
+            };
             let x: std::vec::Vec<i8> = (0..ci * h * w).map(|_| next() as i8).collect();
             let wt: std::vec::Vec<i8> = (0..co * g.patch_len()).map(|_| (next() % 255) as i8).collect();
             let b: std::vec::Vec<i32> = (0..co).map(|_| (next() % 2000) as i32 - 1000).collect();
             let m: std::vec::Vec<Multiplier> = (0..co).map(|o| Multiplier::new(0.001 * (o + 1) as f64)).collect();
-            let d = Dense { weight: &wt, bias: Some(&b), multipliers: &m, input_zero_point: (next() % 50) as i32 - 25, output: OutputStage::plain(3) };
+            let d = Dense {
+                weight: &wt,
+                bias: Some(&b),
+                multipliers: &m,
+                input_zero_point: (next() % 50) as i32 - 25,
+                output: OutputStage::plain(3),
+            };
             let mut slow = std::vec![0i8; co * oh * ow];
             conv2d_loops(&d, &g, &x, &mut slow, &mut std::vec![0; g.patch_len()], dot);
             for scratch in [g.patch_len(), conv2d_scratch(&g)] {
@@ -293,9 +339,17 @@ mod tests {
 
     #[test]
     fn wrong_lengths_are_errors() {
-        let g = ConvGeometry { input: [1, 4, 4], output: [1, 2, 2], kernel: [3, 3], stride: [1, 1], padding: [0, 0], dilation: [1, 1] };
+        let g = ConvGeometry {
+            input: [1, 4, 4],
+            output: [1, 2, 2],
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+        };
         let m = [Multiplier::new(1.0)];
-        let d = Dense { weight: &[1; 9], bias: None, multipliers: &m, input_zero_point: 0, output: OutputStage::plain(0) };
+        let d =
+            Dense { weight: &[1; 9], bias: None, multipliers: &m, input_zero_point: 0, output: OutputStage::plain(0) };
         assert!(conv2d(&d, &g, &[0; 15], &mut [0; 4], &mut [0; 9]).is_err());
         assert!(conv2d(&d, &g, &[0; 16], &mut [0; 4], &mut [0; 8]).is_err());
         assert!(conv2d(&d, &g, &[0; 16], &mut [0; 4], &mut [0; 9]).is_ok());

@@ -6,7 +6,13 @@ use crate::error::{check_len, QuantError};
 /// TFLite's `DEPTHWISE_CONV_2D` on one sample, channels first: output channel `c · M + m`
 /// (`M` = `multiplier`) filters input channel `c` alone with weights `[C · M, 1, kh, kw]`;
 /// cells outside the input are skipped, as TFLite does.
-pub fn depthwise_conv2d(d: &Dense<'_>, g: &ConvGeometry, multiplier: usize, x: &[i8], y: &mut [i8]) -> Result<(), QuantError> {
+pub fn depthwise_conv2d(
+    d: &Dense<'_>,
+    g: &ConvGeometry,
+    multiplier: usize,
+    x: &[i8],
+    y: &mut [i8],
+) -> Result<(), QuantError> {
     g.check("depthwise_conv2d", x.len(), y.len())?;
     check_len("depthwise_conv2d output channels", g.input[0] * multiplier, g.output[0])?;
     let [kh, kw] = g.kernel;

@@ -96,7 +96,11 @@ mod tests {
 
     #[test]
     fn relu_is_a_clamp_at_the_zero_point() {
-        let p = Requantize { input_zero_point: -10, scale: Multiplier::new(1.0), output: OutputStage { zero_point: -10, min: -10, max: 127 } };
+        let p = Requantize {
+            input_zero_point: -10,
+            scale: Multiplier::new(1.0),
+            output: OutputStage { zero_point: -10, min: -10, max: 127 },
+        };
         let mut y = [0i8; 4];
         requantize(&p, &[-128, -11, -10, 100], &mut y).unwrap();
         assert_eq!(y, [-10, -10, -10, 100]);
