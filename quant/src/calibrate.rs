@@ -187,8 +187,8 @@ impl Observer {
         let width = (f64::from(self.max) - f64::from(self.min)) / BINS as f64;
         let edge = |bin: usize| (f64::from(self.min) + width * bin as f64) as f32;
         // Top: the upper edge of the bin where the count reaches p% of the values.
-        let want_hi = (total as f64 * p / 100.0).ceil() as u64;
-        let want_lo = (total as f64 * (100.0 - p) / 100.0).floor() as u64;
+        let want_hi = libm::ceil(total as f64 * p / 100.0) as u64;
+        let want_lo = libm::floor(total as f64 * (100.0 - p) / 100.0) as u64;
         let (mut seen, mut lo, mut hi) = (0u64, 0usize, BINS);
         let mut lo_found = false;
         for (i, &c) in self.hist.iter().enumerate() {
