@@ -15,6 +15,9 @@ use super::MatMut;
 #[cfg(test)]
 use super::{packed::gemm_packed, MatRef};
 
+/// Steps of `k` per iteration of the microkernel's loop, as in the portable one.
+const UNROLL: usize = 4;
+
 /// The register tile `(MR, NR)` for `f32`.
 pub(super) const TILE_F32: (usize, usize) = (4, 8);
 /// The register tile for `f64`.
@@ -179,15 +182,17 @@ fn tile_v<T: Lanes, const L: usize, const MR: usize, const NR: usize, const V: u
     assert!(NR == L * V);
     let (a_steps, _) = a.as_chunks::<MR>();
     let (b_steps, _) = b.as_chunks::<NR>();
+    let steps = a_steps.len().min(b_steps.len());
+    let (a4, ar) = a_steps[..steps].as_chunks::<UNROLL>();
+    let (b4, br) = b_steps[..steps].as_chunks::<UNROLL>();
     let mut acc = [[T::vsplat(T::ZERO); V]; MR];
-    for (ap, bp) in a_steps.iter().zip(b_steps) {
-        let bv: [v128; V] = core::array::from_fn(|v| ld::<T, L>(bp[L * v..L * v + L].try_into().unwrap()));
-        for (row, &ai) in acc.iter_mut().zip(ap) {
-            let av = T::vsplat(ai);
-            for (x, &bx) in row.iter_mut().zip(&bv) {
-                *x = T::vadd(*x, T::vmul(av, bx));
-            }
+    for (ap4, bp4) in a4.iter().zip(b4) {
+        for (ap, bp) in ap4.iter().zip(bp4) {
+            step::<T, L, MR, NR, V>(&mut acc, ap, bp);
         }
+    }
+    for (ap, bp) in ar.iter().zip(br) {
+        step::<T, L, MR, NR, V>(&mut acc, ap, bp);
     }
     let mut t = [[T::ZERO; NR]; MR];
     for (out, row) in t.iter_mut().zip(&acc) {
@@ -196,6 +201,22 @@ fn tile_v<T: Lanes, const L: usize, const MR: usize, const NR: usize, const V: u
         }
     }
     store(&t, c, i0, j0, mr, nr, alpha, beta);
+}
+
+/// One step of `k`: `acc += A column x B row`, each value of `A` broadcast.
+#[inline(always)]
+fn step<T: Lanes, const L: usize, const MR: usize, const NR: usize, const V: usize>(
+    acc: &mut [[v128; V]; MR],
+    ap: &[T; MR],
+    bp: &[T; NR],
+) {
+    let bv: [v128; V] = core::array::from_fn(|v| ld::<T, L>(bp[L * v..L * v + L].try_into().unwrap()));
+    for (row, &ai) in acc.iter_mut().zip(ap) {
+        let av = T::vsplat(ai);
+        for (x, &bx) in row.iter_mut().zip(&bv) {
+            *x = T::vadd(*x, T::vmul(av, bx));
+        }
+    }
 }
 
 /// `[Σ_p x[p] · y_s[p]]` for `S` vectors `y_s` as long as `x`: for each `y_s`, 8 partial
