@@ -598,12 +598,13 @@ fn gemm_unpacked<T: Float, M: MulAdd>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, 
 /// Columns of B per pass in the unpacked dot products.
 const DOT_COLS: usize = 4;
 /// Partial sums per column in [`dots`]: with `DOT_COLS` columns, 32 in flight on 64-bit
-/// targets (four AVX or eight SSE or NEON f32 vectors) and in WebAssembly (whose runtimes
-/// run on 64-bit hosts), 8 on 32-bit microcontrollers (a Cortex-M4F has 32 float
-/// registers in all). The NEON and simd128 dot products keep the same 8 sums per column.
-#[cfg(any(target_pointer_width = "64", target_arch = "wasm32"))]
+/// targets (four AVX or eight SSE or NEON f32 vectors) and in WebAssembly with simd128
+/// (eight vectors), 8 on other 32-bit targets (a Cortex-M4F has 32 float registers in
+/// all). The NEON and simd128 dot products keep the same 8 sums per column, so that their
+/// results are this loop's.
+#[cfg(any(target_pointer_width = "64", all(target_arch = "wasm32", target_feature = "simd128")))]
 const DOT_LANES: usize = 8;
-#[cfg(not(any(target_pointer_width = "64", target_arch = "wasm32")))]
+#[cfg(not(any(target_pointer_width = "64", all(target_arch = "wasm32", target_feature = "simd128"))))]
 const DOT_LANES: usize = 2;
 
 /// `[sum x[p] * y_s[p]]` for `S` vectors `y_s`, in interleaved partial sums so that the
