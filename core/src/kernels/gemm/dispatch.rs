@@ -48,7 +48,7 @@ const COMPILED: Isa = if cfg!(all(target_arch = "aarch64", target_feature = "neo
 /// ```
 /// use monograd_core::kernels::gemm::{isa, Isa};
 /// let chosen = isa();
-/// if cfg!(target_arch = "aarch64") {
+/// if cfg!(all(target_arch = "aarch64", target_feature = "neon")) {
 ///     assert_eq!(chosen, Isa::Neon); // NEON is part of every aarch64 CPU
 /// }
 /// ```
