@@ -1,6 +1,7 @@
 //! W5: square f32 GEMM `C = A B` at n = 256, 512 and 1024: monograd's packed kernel with
 //! the instruction set it picks on this CPU, the same kernel forced to each other build
-//! this CPU runs (AVX2+FMA, portable), and `matrixmultiply::sgemm` (its default features,
+//! this CPU runs (AVX2+FMA, portable; on WebAssembly built with simd128, the portable
+//! build beside the simd128 one), and `matrixmultiply::sgemm` (its default features,
 //! so its AVX-512 kernel where the CPU has one), all in one run with their repeats
 //! interleaved. Run pinned to one core: `taskset -c 0 cargo bench --bench gemm`;
 //! `benches/peers/gemm.py` runs numpy and PyTorch beside it. Results and the machine:
@@ -20,7 +21,7 @@ fn main() {
     println!("# cpu: {}", cpu_line());
     println!("# monograd picks {best:?}");
     let mut builds = vec![best];
-    for other in [Isa::Avx512, Isa::Avx2Fma, Isa::Portable] {
+    for other in [Isa::Avx512, Isa::Avx2Fma, Isa::Neon, Isa::Simd128, Isa::Portable] {
         if other != best && force_isa(other) {
             builds.push(other);
         }
@@ -104,6 +105,8 @@ fn isa_name(isa: Isa) -> &'static str {
     match isa {
         Isa::Avx512 => "avx512",
         Isa::Avx2Fma => "avx2",
+        Isa::Neon => "neon",
+        Isa::Simd128 => "simd128",
         _ => "portable",
     }
 }

@@ -11,7 +11,8 @@
 //! includes the gradient zeroing monograd needs (`grad.zero()`).
 //!
 //! Run pinned to one core: `taskset -c 0 cargo bench --bench workloads` (a filter such as
-//! `-- W3` runs one workload). `benches/peers/run.py` runs PyTorch beside it and prints
+//! `-- W3` runs one workload). `BENCH_ISA=portable` in the environment runs the portable
+//! GEMM kernels instead of the best this CPU has (to compare builds on one machine). `benches/peers/run.py` runs PyTorch beside it and prints
 //! both side by side. Results and the machine: docs/BENCHMARKS.md.
 
 mod common;
@@ -25,6 +26,10 @@ use workloads::{LeNet, Mlp, Tiny};
 const LR: f32 = 0.01;
 
 fn main() {
+    if std::env::var("BENCH_ISA").as_deref() == Ok("portable") {
+        use monograd::core::kernels::gemm::{force_isa, Isa};
+        force_isa(Isa::Portable);
+    }
     if common::selected("W1_mlp_train_b64") {
         w1();
     }

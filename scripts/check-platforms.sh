@@ -9,16 +9,19 @@
 #
 # Checks (names for the command line):
 #   aarch64   core's and nn's lib tests (nn with every feature), release, built for
-#             aarch64-unknown-linux-gnu and run under qemu-aarch64 (the portable
-#             kernels: there are no NEON kernels); with --full, every test of the
-#             workspace (unit, integration, doc) but the compile-fail cases
+#             aarch64-unknown-linux-gnu and run under qemu-aarch64 (the NEON kernels,
+#             checked against the portable loops over every tile edge); with --full,
+#             every test of the workspace (unit, integration, doc) but the
+#             compile-fail cases
 #   s390x     big-endian: the serialization and data tests (safetensors, checkpoints,
 #             IDX, include_weights!) and core's embed/half and nn's serialize/data/init
 #             lib tests, release, on s390x-unknown-linux-gnu under qemu-s390x, reading
 #             fixtures written on x86-64
 #   wasm      core, nn and the facade build for wasm32-unknown-unknown (no_std) and
 #             wasm32-wasip1 (std); core's and nn's lib tests and the quickstart example
-#             run on wasm32-wasip1 under wasmtime (the `wasmtime` Python package)
+#             run on wasm32-wasip1 under wasmtime (the `wasmtime` Python package); and
+#             core's GEMM tests again built with simd128 (its kernels against the
+#             portable loops, bit for bit)
 #   features  `cargo check` of every feature combination of the facade, nn and core,
 #             and tests of the main combinations
 #   no_std    core, nn and the facade (no default features) build for thumbv6m-none-eabi (Cortex-M0:
@@ -281,6 +284,25 @@ wasm_wasi_tests() {
 # a package's own features, merged when they turn on the same set (`train` implies `data`,
 # which implies `std`, which implies `alloc`). Computed from the manifests, so a new
 # feature joins the matrix by itself. Prints "PACKAGE FEATURES" lines.
+# The simd128 build (`-C target-feature=+simd128`): core's GEMM tests, which check its
+# microkernels and dot products against the portable loops bit for bit, in a target
+# directory of its own (other flags, other artifacts). The flags go through RUSTFLAGS,
+# which with --target reach only the target's crates; the simd128 kernels' own tests
+# exist only in a build with simd128, so finding them in the output proves it was one.
+wasm_simd128_tests() {
+    local log status=0
+    log=$(mktemp)
+    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128" CARGO_TARGET_DIR="$target_dir/wasm-simd128" \
+        cargo test --release --target wasm32-wasip1 -p monograd-core --lib -- kernels::gemm 2>&1 | tee "$log" ||
+        status=$?
+    if [ "$status" = 0 ] && ! grep -q "simd128_is_the_portable_loop_bit_for_bit ... ok" "$log"; then
+        echo "check-platforms: the simd128 kernels' tests did not run (was simd128 on?)" >&2
+        status=1
+    fi
+    rm -f "$log"
+    return "$status"
+}
+
 feature_combinations() {
     cargo metadata --no-deps --format-version 1 | python3 -c '
 import itertools, json, sys
@@ -349,6 +371,7 @@ for check in "${checks[@]}"; do
             part "wasm32-unknown-unknown: core, nn, facade (no_std)" wasm_unknown_build
             part "wasm32-wasip1: core, nn, facade (std)" wasm_wasi_build
             part "wasm32-wasip1: core+nn lib tests, quickstart (wasmtime)" wasm_wasi_tests
+            part "wasm32-wasip1 +simd128: core's GEMM tests (wasmtime)" wasm_simd128_tests
             ;;
         features)
             part "features: cargo check of every combination" features_check

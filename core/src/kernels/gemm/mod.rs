@@ -24,13 +24,17 @@
 //! | `portable` | the build every target runs: plain Rust that LLVM vectorizes |
 //! | `avx2` | the same code compiled for AVX2+FMA, with AVX2 dot products and transposes |
 //! | `avx512` | an AVX-512 microkernel in intrinsics for `f32` (12x32 tiles, masked edges) |
+//! | `neon` | `aarch64`: NEON microkernels (8x12 `f32`, 6x8 `f64`) and dot products, with FMA |
+//! | `simd128` | `wasm32` with simd128: microkernels (4x8 `f32`, 4x4 `f64`) and dot products |
 //!
 //! The instruction set is chosen once: with `std` on `x86_64` by run-time feature
 //! detection (AVX-512 for `f32` when the CPU has `avx512f`, else AVX2+FMA, else the
-//! portable build; `f64` takes AVX2+FMA at best); without `std`, by the target features
-//! the crate is compiled with (`-C target-cpu=...`), which selects the portable build
-//! with the register tile for that target. The only `unsafe` is in the AVX2 and AVX-512
-//! modules and the calls into them.
+//! portable build; `f64` takes AVX2+FMA at best); elsewhere by the target the crate is
+//! compiled for: NEON on `aarch64` (part of its baseline), simd128 on `wasm32` compiled
+//! with `-C target-feature=+simd128`, and otherwise the portable build with the register
+//! tile for that target (`-C target-cpu=...` widens its vectors). The only `unsafe` is in
+//! the AVX2, AVX-512, NEON and simd128 modules (loads and stores of vectors, and the
+//! calls into run-time-detected features).
 //!
 //! The block sizes adapt to the packing memory given: [`PACK_LEN`] (or [`pack_len`] for a
 //! given shape) is enough for full speed, less works more slowly, and with too little
@@ -338,8 +342,12 @@ mod avx2;
 mod avx512;
 mod blocking;
 mod dispatch;
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+mod neon;
 mod packed;
 mod portable;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
 #[cfg(test)]
 mod tests;
 

@@ -2,6 +2,10 @@
 //! instruction set ([`MulAdd`]): blocking, packing, the portable microkernel and tile
 //! store, and the unpacked loops for skinny shapes.
 
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+use super::neon;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use super::simd128;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 use super::{avx2, avx512};
 use super::{blocking, MatMut, MatRef};
@@ -10,8 +14,38 @@ use crate::Scalar;
 /// The float types with a packed kernel.
 pub(super) trait Float: Scalar {
     /// `self * a + b` rounded once; only called where the target has FMA instructions.
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    #[cfg(any(all(feature = "std", target_arch = "x86_64"), all(target_arch = "aarch64", target_feature = "neon")))]
     fn fused_mul_add(self, a: Self, b: Self) -> Self;
+
+    /// `[Σ_p x[p] · y_s[p]]` in NEON vectors: `neon::dots_f32` and `neon::dots_f64`.
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    fn dots_neon<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S];
+
+    /// One register tile of the NEON build: `neon::tile_f32` and `neon::tile_f64`.
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    fn tile_neon<const MR: usize, const NR: usize>(
+        a: &[Self],
+        b: &[Self],
+        c: &mut MatMut<'_, Self>,
+        at: (usize, usize, usize, usize),
+        alpha: Self,
+        beta: Self,
+    );
+
+    /// `[Σ_p x[p] · y_s[p]]` in simd128 vectors: `simd128::dots_f32` and `simd128::dots_f64`.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn dots_simd128<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S];
+
+    /// One register tile of the simd128 build: `simd128::tile_f32` and `simd128::tile_f64`.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn tile_simd128<const MR: usize, const NR: usize>(
+        a: &[Self],
+        b: &[Self],
+        c: &mut MatMut<'_, Self>,
+        at: (usize, usize, usize, usize),
+        alpha: Self,
+        beta: Self,
+    );
 
     /// `[Σ_p x[p] · y_s[p]]` for `S` vectors `y_s` as long as `x`, in AVX2 vectors with
     /// FMA: `avx2::dots_f32` and `avx2::dots_f64`.
@@ -59,6 +93,53 @@ impl Float for f32 {
         f32::mul_add(self, a, b)
     }
 
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    #[inline(always)]
+    fn fused_mul_add(self, a: Self, b: Self) -> Self {
+        // SAFETY: NEON is enabled at compile time (this is cfg'd on it).
+        unsafe { neon::fma_f32(self, a, b) }
+    }
+
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    #[inline(always)]
+    fn dots_neon<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S] {
+        // SAFETY: NEON is enabled at compile time (this is cfg'd on it).
+        unsafe { neon::dots_f32(x, ys) }
+    }
+
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    #[inline(always)]
+    fn tile_neon<const MR: usize, const NR: usize>(
+        a: &[Self],
+        b: &[Self],
+        c: &mut MatMut<'_, Self>,
+        at: (usize, usize, usize, usize),
+        alpha: Self,
+        beta: Self,
+    ) {
+        // SAFETY: NEON is enabled at compile time (this is cfg'd on it).
+        unsafe { neon::tile_f32::<MR, NR>(a, b, c, at, alpha, beta) };
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn dots_simd128<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S] {
+        simd128::dots_f32(x, ys)
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn tile_simd128<const MR: usize, const NR: usize>(
+        a: &[Self],
+        b: &[Self],
+        c: &mut MatMut<'_, Self>,
+        at: (usize, usize, usize, usize),
+        alpha: Self,
+        beta: Self,
+    ) {
+        simd128::tile_f32::<MR, NR>(a, b, c, at, alpha, beta);
+    }
+
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     #[inline(always)]
     unsafe fn dots_avx2_fma<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S] {
@@ -93,6 +174,53 @@ impl Float for f64 {
     #[inline(always)]
     fn fused_mul_add(self, a: Self, b: Self) -> Self {
         f64::mul_add(self, a, b)
+    }
+
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    #[inline(always)]
+    fn fused_mul_add(self, a: Self, b: Self) -> Self {
+        // SAFETY: NEON is enabled at compile time (this is cfg'd on it).
+        unsafe { neon::fma_f64(self, a, b) }
+    }
+
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    #[inline(always)]
+    fn dots_neon<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S] {
+        // SAFETY: NEON is enabled at compile time (this is cfg'd on it).
+        unsafe { neon::dots_f64(x, ys) }
+    }
+
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    #[inline(always)]
+    fn tile_neon<const MR: usize, const NR: usize>(
+        a: &[Self],
+        b: &[Self],
+        c: &mut MatMut<'_, Self>,
+        at: (usize, usize, usize, usize),
+        alpha: Self,
+        beta: Self,
+    ) {
+        // SAFETY: NEON is enabled at compile time (this is cfg'd on it).
+        unsafe { neon::tile_f64::<MR, NR>(a, b, c, at, alpha, beta) };
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn dots_simd128<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S] {
+        simd128::dots_f64(x, ys)
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn tile_simd128<const MR: usize, const NR: usize>(
+        a: &[Self],
+        b: &[Self],
+        c: &mut MatMut<'_, Self>,
+        at: (usize, usize, usize, usize),
+        alpha: Self,
+        beta: Self,
+    ) {
+        simd128::tile_f64::<MR, NR>(a, b, c, at, alpha, beta);
     }
 
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -470,11 +598,13 @@ fn gemm_unpacked<T: Float, M: MulAdd>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, 
 /// Columns of B per pass in the unpacked dot products.
 const DOT_COLS: usize = 4;
 /// Partial sums per column in [`dots`]: with `DOT_COLS` columns, 32 in flight on 64-bit
-/// targets (four AVX or eight SSE f32 vectors), 8 on 32-bit ones (a Cortex-M4F has 32
-/// float registers in all).
-#[cfg(target_pointer_width = "64")]
+/// targets (four AVX or eight SSE or NEON f32 vectors) and in WebAssembly with simd128
+/// (eight vectors), 8 on other 32-bit targets (a Cortex-M4F has 32 float registers in
+/// all). The NEON and simd128 dot products keep the same 8 sums per column, so that their
+/// results are this loop's.
+#[cfg(any(target_pointer_width = "64", all(target_arch = "wasm32", target_feature = "simd128")))]
 const DOT_LANES: usize = 8;
-#[cfg(not(target_pointer_width = "64"))]
+#[cfg(not(any(target_pointer_width = "64", all(target_arch = "wasm32", target_feature = "simd128"))))]
 const DOT_LANES: usize = 2;
 
 /// `[sum x[p] * y_s[p]]` for `S` vectors `y_s`, in interleaved partial sums so that the

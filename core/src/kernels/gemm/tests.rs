@@ -6,11 +6,21 @@ use std::vec;
 use std::vec::Vec;
 
 use super::blocking;
-use super::packed::{gemm_packed, transpose, Blocks, Float};
+use super::packed::{gemm_packed, Blocks, Float};
 use super::portable::{Separate, TILE_F32, TILE_F64};
 use super::*;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-use super::{avx2, avx512, dispatch};
+use super::{avx2, avx512, dispatch, packed::transpose};
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+use super::{
+    neon::{self, FusedPortable, Neon},
+    packed::dots,
+};
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use super::{
+    packed::dots,
+    simd128::{self, Simd128},
+};
 
 /// A kernel under test: the signature of [`gemm_packed_f32`].
 type Kernel<T> = fn(T, MatRef<'_, T>, MatRef<'_, T>, T, MatMut<'_, T>, &mut [T]);
@@ -78,6 +88,21 @@ impl TestFloat for f32 {
                 kernels.push(("avx512 odd 5x20", avx512_f32::<5, 20>));
             }
         }
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        kernels.extend([
+            ("neon 8x12", neon::gemm_f32_tile::<8, 12> as Kernel<f32>),
+            ("neon 4x4", neon::gemm_f32_tile::<4, 4>),
+            ("neon 5x8", neon::gemm_f32_tile::<5, 8>),
+            ("neon 13x16", neon::gemm_f32_tile::<13, 16>),
+            ("neon odd 3x5", neon::gemm_f32_tile::<3, 5>),
+        ]);
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        kernels.extend([
+            ("simd128 4x8", simd128::gemm_tile::<f32, 4, 8> as Kernel<f32>),
+            ("simd128 3x12", simd128::gemm_tile::<f32, 3, 12>),
+            ("simd128 6x16", simd128::gemm_tile::<f32, 6, 16>),
+            ("simd128 odd 3x5", simd128::gemm_tile::<f32, 3, 5>),
+        ]);
         kernels
     }
     fn reference(alpha: f32, a: MatRef<'_, f32>, b: MatRef<'_, f32>, beta: f32, c: MatMut<'_, f32>) {
@@ -117,6 +142,19 @@ impl TestFloat for f64 {
         if dispatch::available(Isa::Avx2Fma) {
             kernels.push(("avx2 4x8", avx2_f64));
         }
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        kernels.extend([
+            ("neon 6x8", neon::gemm_f64_tile::<6, 8> as Kernel<f64>),
+            ("neon 3x2", neon::gemm_f64_tile::<3, 2>),
+            ("neon 7x6", neon::gemm_f64_tile::<7, 6>),
+            ("neon odd 5x3", neon::gemm_f64_tile::<5, 3>),
+        ]);
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        kernels.extend([
+            ("simd128 4x4", simd128::gemm_tile::<f64, 4, 4> as Kernel<f64>),
+            ("simd128 5x6", simd128::gemm_tile::<f64, 5, 6>),
+            ("simd128 odd 5x3", simd128::gemm_tile::<f64, 5, 3>),
+        ]);
         kernels
     }
     fn reference(alpha: f64, a: MatRef<'_, f64>, b: MatRef<'_, f64>, beta: f64, c: MatMut<'_, f64>) {
@@ -519,14 +557,15 @@ fn pack_len_gives_the_full_speed_blocks() {
 }
 
 /// Every tile edge of the AVX-512 build (and of the others `check` runs): `m` from 1 to 25
-/// (two 12-row tiles and a row), `n` around every multiple of 16 up to 65, `k` short and
-/// odd, with C row-major (masked stores) and column-major (the array store), overwritten
-/// and accumulated into.
+/// (two 12-row tiles and a row, three 8-row NEON tiles and a row), `n` around every
+/// multiple of 16 up to 65 and of the 8 and 12 columns of the simd128 and NEON tiles, `k`
+/// short and odd, with C row-major (masked stores) and column-major (the array store),
+/// overwritten and accumulated into.
 #[test]
 fn every_tile_edge() {
     let mut seed = 1;
     for m in 1..=25 {
-        for n in [1, 2, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65] {
+        for n in [1, 2, 7, 8, 9, 11, 12, 13, 15, 16, 17, 23, 24, 25, 31, 32, 33, 35, 36, 37, 47, 48, 49, 63, 64, 65] {
             for k in [1, 3, 4, 9] {
                 seed += 1;
                 let (beta, c_t) = [(0.0, false), (0.5, false), (1.0, true), (0.0, true)][seed % 4];
@@ -535,4 +574,174 @@ fn every_tile_edge() {
             }
         }
     }
+}
+
+/// The `f64` tile edges: `m` around the 4 and 6 rows and `n` around the 4 and 8 columns
+/// of the `f64` tiles.
+#[test]
+fn every_f64_tile_edge() {
+    let mut seed = 1;
+    for m in 1..=13 {
+        for n in [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17] {
+            for k in [1, 5] {
+                seed += 1;
+                let (beta, c_t) = [(0.0, false), (0.5, false), (1.0, true), (0.0, true)][seed % 4];
+                let case = Case { beta, c_t, alpha: 0.75, pad: seed % 3, ..Case::new(m, n, k) };
+                check::<f64>(case, beta == 0.0 && seed % 8 == 0, seed as u64);
+            }
+        }
+    }
+}
+
+/// Runs `f` and `g` on the same operands (as [`check`] builds them) and requires the
+/// same bits in every element of `C`, its gaps included.
+#[cfg(any(
+    all(target_arch = "aarch64", target_feature = "neon"),
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+fn same_bits<T: TestFloat>(case: Case, seed: u64, f: Kernel<T>, g: Kernel<T>) {
+    let Case { m, n, k, a_t, b_t, c_t, pad, alpha, beta, pack } = case;
+    let mut rng = Rng(seed | 1);
+    let a = Stored::<T>::new(m, k, a_t, pad, &mut rng);
+    let b = Stored::<T>::new(k, n, b_t, pad, &mut rng);
+    let c0 = Stored::<T>::new(m, n, c_t, pad, &mut rng);
+    let mut mem = vec![T::ZERO; pack];
+    let mut out = [(); 2].map(|_| Stored { data: c0.data.clone(), ..c0 });
+    for (kernel, c) in [f, g].into_iter().zip(&mut out) {
+        kernel(T::from_f64(alpha), a.view(), b.view(), T::from_f64(beta), c.view_mut(), &mut mem);
+    }
+    let bits = |c: &Stored<T>| c.data.iter().map(|&x| Into::<f64>::into(x).to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&out[0]), bits(&out[1]), "{case:?}");
+}
+
+/// The shapes for the bit-for-bit comparisons: every layout, packed (tile edges, several
+/// blocks along `k` with a short packing memory) and unpacked (the dot products, the
+/// row and column updates).
+#[cfg(any(
+    all(target_arch = "aarch64", target_feature = "neon"),
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+fn bit_cases(mut each: impl FnMut(Case, u64)) {
+    let shapes = [(1, 1, 1), (1, 40, 37), (37, 1, 37), (3, 50, 70), (9, 13, 17), (17, 25, 29), (33, 37, 300)];
+    let mut seed = 0;
+    for &(m, n, k) in &shapes {
+        for layout in 0..8 {
+            for pack in [0, 700, PACK_LEN] {
+                seed += 1;
+                let case = Case {
+                    a_t: layout & 1 != 0,
+                    b_t: layout & 2 != 0,
+                    c_t: layout & 4 != 0,
+                    pad: layout % 3,
+                    alpha: 1.25,
+                    beta: [0.0, 0.5, 1.0][seed as usize % 3],
+                    pack,
+                    ..Case::new(m, n, k)
+                };
+                each(case, seed);
+            }
+        }
+    }
+}
+
+/// The lengths for the dot-product comparisons: around the 8 partial sums and the vector
+/// widths, and the layers' sizes.
+#[cfg(any(
+    all(target_arch = "aarch64", target_feature = "neon"),
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+const DOT_LENGTHS: [usize; 17] = [0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 33, 100, 256, 784];
+
+/// `dots` of a build against `want` (the portable loop), bit for bit, for one and four
+/// columns.
+#[cfg(any(
+    all(target_arch = "aarch64", target_feature = "neon"),
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+fn dots_agree<T: TestFloat>(
+    got: fn(&[T], [&[T]; 4]) -> [T; 4],
+    got1: fn(&[T], [&[T]; 1]) -> [T; 1],
+    want: fn(&[T], [&[T]; 4]) -> [T; 4],
+) {
+    let mut rng = Rng(11);
+    for k in DOT_LENGTHS {
+        let x: Vec<T> = (0..k).map(|_| T::from_f64(rng.next())).collect();
+        let ys: Vec<Vec<T>> = (0..4).map(|_| (0..k).map(|_| T::from_f64(rng.next())).collect()).collect();
+        let ys4 = [&ys[0][..], &ys[1], &ys[2], &ys[3]];
+        let bits = |v: [T; 4]| v.map(|x| Into::<f64>::into(x).to_bits());
+        let (g, w) = (got(&x, ys4), want(&x, ys4));
+        assert_eq!(bits(g), bits(w), "k={k}");
+        for (s, y) in ys.iter().enumerate() {
+            let [one] = got1(&x, [&y[..]]);
+            assert_eq!(
+                Into::<f64>::into(one).to_bits(),
+                Into::<f64>::into(g[s]).to_bits(),
+                "k={k}: one column or four"
+            );
+        }
+    }
+}
+
+/// NEON is the build every `aarch64` CPU runs, `std` or not.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[test]
+fn neon_is_the_build_chosen_on_aarch64() {
+    assert_eq!(isa(), Isa::Neon);
+}
+
+/// The NEON microkernel and dot products do the portable loops' operations with a fused
+/// multiply-add, in the same order: the same bits, in every layout and tile edge (their
+/// distance from the exact product and from the portable build is what the other tests
+/// bound).
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[test]
+fn neon_is_the_portable_loop_with_fused_multiply_adds() {
+    bit_cases(|case, seed| {
+        same_bits::<f32>(case, seed, neon::gemm_f32_tile::<8, 12>, gemm_packed::<f32, 8, 12, FusedPortable>);
+        same_bits::<f32>(case, seed, neon::gemm_f32_tile::<5, 4>, gemm_packed::<f32, 5, 4, FusedPortable>);
+        same_bits::<f64>(case, seed, neon::gemm_f64_tile::<6, 8>, gemm_packed::<f64, 6, 8, FusedPortable>);
+        same_bits::<f64>(case, seed, neon::gemm_f64_tile::<3, 2>, gemm_packed::<f64, 3, 2, FusedPortable>);
+    });
+    // SAFETY (each call below): NEON is enabled at compile time (this test is cfg'd on it).
+    dots_agree::<f32>(
+        |x, ys| unsafe { neon::dots_f32(x, ys) },
+        |x, ys| unsafe { neon::dots_f32(x, ys) },
+        dots::<f32, FusedPortable, 4>,
+    );
+    dots_agree::<f64>(
+        |x, ys| unsafe { neon::dots_f64(x, ys) },
+        |x, ys| unsafe { neon::dots_f64(x, ys) },
+        dots::<f64, FusedPortable, 4>,
+    );
+    // And the dispatched kernel is the NEON one.
+    bit_cases(|case, seed| {
+        same_bits::<f32>(case, seed, gemm_packed_f32, gemm_packed::<f32, 8, 12, Neon>);
+        same_bits::<f64>(case, seed, gemm_packed_f64, gemm_packed::<f64, 6, 8, Neon>);
+    });
+}
+
+/// simd128 is the build a `wasm32` module compiled with it runs.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[test]
+fn simd128_is_the_build_chosen_with_simd128() {
+    assert_eq!(isa(), Isa::Simd128);
+}
+
+/// The simd128 microkernel and dot products do the portable loops' operations in the same
+/// order (simd128 has no fused multiply-add): the same bits as the portable build, in every
+/// layout and tile edge.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[test]
+fn simd128_is_the_portable_loop_bit_for_bit() {
+    bit_cases(|case, seed| {
+        same_bits::<f32>(case, seed, simd128::gemm_tile::<f32, 4, 8>, gemm_packed::<f32, 4, 8, Separate>);
+        same_bits::<f32>(case, seed, simd128::gemm_tile::<f32, 3, 12>, gemm_packed::<f32, 3, 12, Separate>);
+        same_bits::<f64>(case, seed, simd128::gemm_tile::<f64, 4, 4>, gemm_packed::<f64, 4, 4, Separate>);
+        same_bits::<f64>(case, seed, simd128::gemm_tile::<f64, 5, 6>, gemm_packed::<f64, 5, 6, Separate>);
+        // The dispatched kernel is the simd128 one, and so the portable loop's bits.
+        same_bits::<f32>(case, seed, gemm_packed_f32, gemm_packed::<f32, 4, 8, Simd128>);
+        same_bits::<f64>(case, seed, gemm_packed_f64, gemm_packed::<f64, 4, 4, Simd128>);
+    });
+    dots_agree::<f32>(simd128::dots_f32, simd128::dots_f32, dots::<f32, Separate, 4>);
+    dots_agree::<f64>(simd128::dots_f64, simd128::dots_f64, dots::<f64, Separate, 4>);
 }
