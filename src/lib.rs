@@ -48,6 +48,8 @@
 //! - `tune` (implies `std`): hyperparameter search, `monograd::tune`: typed search spaces,
 //!   grid, random, Gaussian-process and TPE samplers, pruners, resumable studies.
 //! - `quant` (default): int8 quantization in TFLite's scheme, `monograd::quant`.
+//! - `tflite` (default, implies `quant`): export of quantized networks as `.tflite` files,
+//!   `monograd::quant::tflite`; docs/TFLITE.md.
 #![no_std]
 #![warn(missing_docs)]
 
@@ -326,6 +328,11 @@ pub use monograd_macros::include_weights;
 #[doc = include_str!("../docs/FORMATS.md")]
 pub struct FormatsMd;
 
+/// docs/QUANTIZATION.md, whose Rust examples run as doctests.
+#[cfg(all(doctest, feature = "quant", feature = "std"))]
+#[doc = include_str!("../docs/QUANTIZATION.md")]
+pub struct QuantizationMd;
+
 /// docs/TUNING.md, whose Rust examples run as doctests.
 #[cfg(all(doctest, feature = "tune"))]
 #[doc = include_str!("../docs/TUNING.md")]
@@ -340,6 +347,9 @@ pub struct PruningMd;
 #[doc(hidden)]
 pub mod __private {
     pub use monograd_core;
+    // What `network!`'s `#[quantize(Twin)]` generates names.
+    #[cfg(feature = "quant")]
+    pub use monograd_quant;
 }
 
 /// What a training program needs, in one `use monograd::prelude::*;`.
