@@ -17,7 +17,7 @@
 //!    time per digit, then the targets for the int8 network, each as met or not met.
 //!
 //! Run: `cargo run --release --example compress -- --seed 0` (`--epochs N`: dense epochs,
-//! default 6, then 2 epochs of gradual pruning and 2 of fine-tuning; `--out DIR`: where
+//! default 8, then 3 epochs of gradual pruning and 3 of fine-tuning; `--out DIR`: where
 //! the files go, default `compress/` beside the build's `release/` directory, so
 //! `target/compress/`).
 
@@ -77,9 +77,9 @@ network! {
 
 const BATCH: usize = 64;
 const LR: f64 = 3e-3;
-const DENSE_EPOCHS: usize = 6;
-const PRUNE_EPOCHS: usize = 2;
-const TUNE_EPOCHS: usize = 2;
+const DENSE_EPOCHS: usize = 8;
+const PRUNE_EPOCHS: usize = 3;
+const TUNE_EPOCHS: usize = 3;
 /// Training digits the calibration reads.
 const CALIBRATION: usize = 1000;
 /// Timing rounds over the test digits (after one untimed round that also counts hits).
@@ -288,16 +288,29 @@ fn run() -> Result<(), Box<dyn Error>> {
             hits: 0,
             micros: Vec::new(),
         },
+        Row {
+            name: "f32, Fixed<1> state",
+            params: LeNet::PARAMS,
+            param_bytes: LeNet::PARAM_BYTES,
+            file: files[0].clone(),
+            file_bytes: file_len(&files[0])?,
+            hits: 0,
+            micros: Vec::new(),
+        },
     ];
     // The float networks with `Heap` state (their fastest host path: im2col and the GEMM);
     // the twins take f32 pixels too (`predict` quantizes the input first).
     let (mut s0, mut s1) = (LeNet::state::<Heap>(), LeNetHalf::state::<Heap>());
     let (mut s2, mut s3) = (LeNetI8::state(), LeNetHalfI8::state());
-    let mut nets: [Classify; 4] = [
+    // For reference, the f32 network once more with a `Fixed<1>` state, whose direct loops
+    // are what a microcontroller runs (no im2col buffer, no GEMM).
+    let mut s4 = LeNet::state::<Fixed<1>>();
+    let mut nets: [Classify; 5] = [
         Box::new(|x| Ok(argmax(dense.forward(x, &mut s0)?))),
         Box::new(|x| Ok(argmax(half.forward(x, &mut s1)?))),
         Box::new(|x| Ok(argmax(dense_i8.predict(x, &mut s2)?))),
         Box::new(|x| Ok(argmax(half_i8.predict(x, &mut s3)?))),
+        Box::new(|x| Ok(argmax(dense.forward(x, &mut s4)?))),
     ];
     let digits = test.len();
     for round in 0..=rounds {
@@ -380,6 +393,10 @@ fn run() -> Result<(), Box<dyn Error>> {
         f.param_bytes as f64 / rows[3].param_bytes as f64,
         f.median() / rows[3].median(),
         rows[3].accuracy(digits) - f.accuracy(digits)
+    );
+    println!(
+        "int8 against the f32 network's direct loops (Fixed<1> state, the microcontroller path): {:.2}x the speed",
+        rows[4].median() / q.median()
     );
     println!("total {:.1} s", t_start.elapsed().as_secs_f64());
     Ok(())
