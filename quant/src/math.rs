@@ -52,7 +52,8 @@ pub const fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
 /// ```
 /// use monograd_quant::math::{multiply_by_quantized_multiplier, quantize_multiplier};
 /// let (m, s) = quantize_multiplier(0.5);
-/// assert_eq!(multiply_by_quantized_multiplier(-3, m, s), -2); // -1.5 rounds away from zero
+/// assert_eq!(multiply_by_quantized_multiplier(3, m, s), 2); // 1.5 rounds up
+/// assert_eq!(multiply_by_quantized_multiplier(-3, m, s), -1); // and so does -1.5
 /// ```
 #[inline(always)]
 pub const fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
