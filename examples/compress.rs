@@ -195,7 +195,7 @@ fn run() -> Result<(), Box<dyn Error>> {
             .augment(shift())
             .early_stopping(EarlyStopping::new(3));
     full.fit(&train, Some(&val), &mut ())?;
-    println!("1. LeNet trained: {} epochs ({:.1} s)", args.epochs, t0.elapsed().as_secs_f64());
+    println!("1. LeNet trained: at most {} epochs, early stopping ({:.1} s)", args.epochs, t0.elapsed().as_secs_f64());
 
     // 2. A copy loses half of each convolution's filters, gradually, while it fine-tunes;
     //    then the kept channels move into LeNetHalf.
