@@ -11,7 +11,9 @@
 //! 3. Both networks are quantized to int8 (`#[quantize(..)]` twins, calibrated on 1,000
 //!    training digits; convolutions per channel, linear layers per tensor), as
 //!    examples/tflite_mnist.rs does.
-//! 4. Files: the two float networks as safetensors, the two int8 twins as `.tflite`.
+//! 4. Files: the two float networks as safetensors, the two int8 twins as `.tflite`. With
+//!    `MONOGRAD_TFLITE_PYTHON` set (as scripts/check-tflite.sh sets it), both `.tflite`
+//!    files also run on the test digits in TFLite Micro, compared output by output.
 //! 5. Every network classifies each of the test digits one at a time (batch 1) in the
 //!    same loop, several rounds with the networks interleaved; the table gives the median
 //!    time per digit, then the targets for the int8 network, each as met or not met.
@@ -25,6 +27,7 @@ mod common;
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 use monograd::nn::optim::schedule::Schedule;
@@ -33,7 +36,8 @@ use monograd::nn::serialize::safetensors;
 use monograd::prelude::*;
 use monograd::quant::calibrate::Calibration;
 use monograd::quant::graph::{Data, Graph};
-use monograd::quant::tflite::to_tflite;
+use monograd::quant::tflite::{from_channels_last, to_channels_last, to_tflite};
+use monograd::quant::QParams;
 
 network! {
     /// LeNet-5, as examples/mnist_cnn.rs declares it.
@@ -165,6 +169,47 @@ fn weight_and_bias_bytes(graph: &Graph) -> (usize, usize) {
     (w, b)
 }
 
+/// With `MONOGRAD_TFLITE_PYTHON` set to a Python with `tflite-micro` (scripts/check-tflite.sh
+/// makes one), runs the `.tflite` file on the test digits in TFLite Micro's reference
+/// interpreter, through scripts/tflite_check.py, and compares every int8 output with the
+/// twin's own: (outputs that differ, digits TFLite Micro classifies right).
+fn tflite_micro(
+    model: &Path,
+    graph: &Graph,
+    input_params: QParams,
+    test: &Dataset,
+    mut forward: impl FnMut(&[i8]) -> Result<Vec<i8>, Box<dyn Error>>,
+) -> Result<Option<(usize, usize)>, Box<dyn Error>> {
+    let Some(python) = std::env::var_os("MONOGRAD_TFLITE_PYTHON") else { return Ok(None) };
+    let in_shape = &graph.tensors[graph.inputs[0]].shape;
+    let out_shape = &graph.tensors[graph.outputs[0]].shape;
+    let inputs: Vec<i8> = test.inputs().iter().map(|&v| input_params.quantize(v)).collect();
+    let mut ours = Vec::with_capacity(test.len() * 10);
+    for x in inputs.chunks(test.numel()) {
+        ours.extend(forward(x)?);
+    }
+    let (x, y) = (model.with_extension("input.bin"), model.with_extension("output.bin"));
+    std::fs::write(&x, to_channels_last(in_shape, &inputs).iter().map(|v| *v as u8).collect::<Vec<u8>>())?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tflite_check.py");
+    let status = Command::new(python).arg(script).arg(model).arg(&x).arg(&y).status()?;
+    if !status.success() {
+        return Err(format!("tflite_check.py failed on {}: {status}", model.display()).into());
+    }
+    let raw: Vec<i8> = std::fs::read(&y)?.into_iter().map(|b| b as i8).collect();
+    std::fs::remove_file(&x)?;
+    std::fs::remove_file(&y)?;
+    let theirs = from_channels_last(out_shape, &raw);
+    if theirs.len() != ours.len() {
+        return Err(format!("TFLite Micro gave {} outputs, the twin {}", theirs.len(), ours.len()).into());
+    }
+    let differ = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
+    for (i, (a, b)) in ours.chunks(10).zip(theirs.chunks(10)).enumerate().filter(|(_, (a, b))| a != b).take(5) {
+        println!("   {}: digit {i}: twin {a:?}, TFLite Micro {b:?}", model.display());
+    }
+    let hits = theirs.chunks(10).zip(test.targets()).filter(|(o, t)| argmax(o) == **t).count();
+    Ok(Some((differ, hits)))
+}
+
 fn file_len(path: &Path) -> Result<u64, Box<dyn Error>> {
     Ok(std::fs::metadata(path)?.len())
 }
@@ -248,6 +293,26 @@ fn run() -> Result<(), Box<dyn Error>> {
     std::fs::write(&files[2], to_tflite(&dense_graph)?)?;
     std::fs::write(&files[3], to_tflite(&half_graph)?)?;
     println!("4. written to {}", args.out.display());
+    let (mut q0, mut q1) = (LeNetI8::state(), LeNetHalfI8::state());
+    let checks = [
+        tflite_micro(&files[2], &dense_graph, dense_i8.input_params(), &test, |x| {
+            Ok(dense_i8.forward(x, &mut q0)?.to_vec())
+        })?,
+        tflite_micro(&files[3], &half_graph, half_i8.input_params(), &test, |x| {
+            Ok(half_i8.forward(x, &mut q1)?.to_vec())
+        })?,
+    ];
+    for (file, check) in files[2..].iter().zip(checks) {
+        let name = file.file_name().and_then(|f| f.to_str()).unwrap_or("?");
+        match check {
+            Some((differ, hits)) => println!(
+                "   {name} in TFLite Micro: {differ} of {} int8 outputs differ from the twin's; test accuracy {:.2}%",
+                test.len() * 10,
+                100.0 * hits as f64 / test.len() as f64
+            ),
+            None => println!("   {name}: not run in TFLite Micro (set MONOGRAD_TFLITE_PYTHON, see docs/TFLITE.md)"),
+        }
+    }
 
     // 5. Batch 1 over the test digits: each network classifies every digit in turn, the
     //    networks interleaved round by round so that a load on the machine falls on all.
