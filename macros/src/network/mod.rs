@@ -8,7 +8,9 @@
 //! | `config` | settings written after a layer's type: their check and the value built |
 //! | `optimize` | common subexpressions, activation fusion, dead nodes |
 //! | `expand` | the struct, its state, forward, training forward, backward, summary |
+//! | `built` | checks on sizes computed from generic parameters, evaluated when the network is built |
 
+mod built;
 mod check;
 mod config;
 mod expand;
