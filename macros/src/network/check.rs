@@ -713,20 +713,33 @@ fn const_out(
     }
 }
 
-/// A sliding window's output size in words, for messages: `H - 2`, `(H - 2) / 2 + 1`.
+/// A sliding window's output size in words, for messages: `H - 2`, `(H - 4) / 2 + 1`,
+/// `(H + 2 + 2 * P - D * (K - 1) - 1) / S + 1` with its numbers folded.
 fn window_text(size: &Dim, k: usize, s: usize, p: usize, d: usize) -> String {
+    // What is taken from the size before dividing by the stride.
+    let taken = (d * k.saturating_sub(1) + 1) as i128 - 2 * p as i128 - i128::from(s == 1);
     let x = size.to_string();
-    let x = if x.contains(' ') { format!("({x})") } else { x };
-    let shrink = (d * (k.max(1) - 1)) as i128 - 2 * p as i128;
-    let inner = match shrink {
-        0 => x,
-        n if n > 0 => format!("{x} - {n}"),
-        n => format!("{x} + {}", -n),
+    // `H - 2` less 2 is `H - 4`: fold a trailing constant.
+    let (base, held) = match x.rsplit_once(' ') {
+        Some((rest, n)) if rest.ends_with(" -") || rest.ends_with(" +") => match n.parse::<i128>() {
+            Ok(n) => {
+                let sign = if rest.ends_with(" -") { -1 } else { 1 };
+                (rest[..rest.len() - 2].to_string(), sign * n)
+            }
+            Err(_) => (x.clone(), 0),
+        },
+        _ => (x.clone(), 0),
+    };
+    let net = held - taken;
+    let numerator = match net {
+        0 => base,
+        n if n < 0 => format!("{base} - {}", -n),
+        n => format!("{base} + {n}"),
     };
     if s == 1 {
-        inner
+        numerator
     } else {
-        format!("({inner}) / {s} + 1")
+        format!("({numerator}) / {s} + 1")
     }
 }
 
@@ -1244,6 +1257,44 @@ mod tests {
             "{out}"
         );
         assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn sizes_computed_from_a_const_parameter_become_computed_shapes() {
+        // A convolution and pooling over `[1, H, H]`: types of `shape::computed`, with
+        // the checks on them left to the build; the head's width is checked here.
+        let out = errors(quote::quote! {
+            struct Net<const H: usize> {
+                input: [1, H, H],
+                c1: Conv2d<1, 8, 3>,
+                p: MaxPool2d<2>,
+                c2: Conv2d<8, 16, 3, 2, 1>,
+                gap: GlobalAvgPool2d,
+                fc: Linear<16, 10>,
+            }
+        });
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("computed :: ConvOut < :: monograd"), "{out}");
+        assert!(out.contains("computed :: PoolOut <"), "{out}");
+        assert!(out.contains("const __SHAPES"), "{out}");
+        let out = errors(quote::quote! {
+            struct Net<const H: usize> {
+                input: [1, H, H],
+                c1: Conv2d<1, 8, 3>,
+                p: MaxPool2d<2>,
+                gap: GlobalAvgPool2d,
+                fc: Linear<16, 10>,
+                flat(p): Flatten,
+                bn(c1): BatchNorm2d<8>,
+                output (fc, flat, bn),
+            }
+        });
+        assert!(out.contains("`fc`: `Linear<16, 10>` expects 16 inputs, but `gap` yields 8"), "{out}");
+        assert!(
+            out.contains("`flat`: `Flatten` needs sizes it can name in a type, but `p` yields [8, (H - 4) / 2 + 1, (H - 4) / 2 + 1]"),
+            "{out}"
+        );
+        assert!(out.contains("`bn`: `BatchNorm2d<8>` needs sizes it can name in a type, but `c1` yields [8, H - 2, H - 2]"), "{out}");
     }
 
     #[test]

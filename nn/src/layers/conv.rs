@@ -768,7 +768,7 @@ pub(crate) mod tests {
         check::<ComputedGrouped>(14);
         check::<ComputedLine>(15);
         let conv = Conv2d::<2, 3, 3, 2, 1, 2, f64>::new(&mut Rng::seed(3));
-        let (x, dy) = (values(1, 2 * 42), values(2, 2 * 3 * 3 * 2));
+        let (x, dy) = (values(1, 2 * 84), values(2, 2 * 3 * 3 * 2));
         let mut pack = vec![0.0; 4096];
         let literal = run::<_, In7x6, Rank3<3, 3, 2>>(&conv, &x, &dy, &mut pack);
         let computed = run::<_, In7x6, ConvOut<In7x6, 3, 3, 2, 1, 2>>(&conv, &x, &dy, &mut pack);
