@@ -10,7 +10,7 @@
 //! the state's constructor says so, naming the network and the node.
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::expand::respan;
@@ -65,7 +65,9 @@ pub fn shapes_const(g: &Graph, core: &TokenStream) -> (TokenStream, TokenStream)
         #[doc(hidden)]
         const __SHAPES: () = { #(#checks)* };
     };
-    (item, quote!(let () = Self::__SHAPES;))
+    // The read is spanned at the network's name: rustc's note on the failed constant points
+    // there (one line) rather than at the whole macro call.
+    (item, respan(quote!(let () = Self::__SHAPES;), g.ident.span()))
 }
 
 /// A constant block for the state's constructor: `Fixed` storage cannot hold a node whose
@@ -104,9 +106,12 @@ pub fn fixed_check(g: &Graph, core: &TokenStream, live: &[NodeId]) -> TokenStrea
     if checks.is_empty() {
         return TokenStream::new();
     }
-    quote! {
+    // The block's own tokens at the network's name, as for `__SHAPES`; each failure at its
+    // layer.
+    let inline = respan(quote!(<__S as #core::storage::Storage>::INLINE), g.ident.span());
+    quote_spanned! {g.ident.span()=>
         const {
-            if <__S as #core::storage::Storage>::INLINE {
+            if #inline {
                 #(#checks)*
             }
         };

@@ -1294,7 +1294,10 @@ mod tests {
             out.contains("`flat`: `Flatten` needs sizes it can name in a type, but `p` yields [8, (H - 4) / 2 + 1, (H - 4) / 2 + 1]"),
             "{out}"
         );
-        assert!(out.contains("`bn`: `BatchNorm2d<8>` needs sizes it can name in a type, but `c1` yields [8, H - 2, H - 2]"), "{out}");
+        assert!(
+            out.contains("`bn`: `BatchNorm2d<8>` needs sizes it can name in a type, but `c1` yields [8, H - 2, H - 2]"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -621,7 +621,7 @@ fn state_def(
     let shapes = if super::built::shapes_const(g, core).1.is_empty() {
         TokenStream::new()
     } else {
-        quote!(let () = #ident::<#net_args>::__SHAPES;)
+        respan(quote!(let () = #ident::<#net_args>::__SHAPES;), ident.span())
     };
     let def = quote! {
         #[doc = #doc]

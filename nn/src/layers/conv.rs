@@ -781,12 +781,8 @@ pub(crate) mod tests {
     fn a_kernel_larger_than_a_computed_shape_gives_an_empty_output() {
         // `network!` refuses such a network when it is built; by hand, nothing to compute.
         let conv = Conv2d::<1, 2, 3, 1, 0, 1, f64>::new(&mut Rng::seed(3));
-        let (y, dx, grad) = run::<_, Rank3<1, 2, 2>, ConvOut<Rank3<1, 2, 2>, 2, 3, 1, 0, 1>>(
-            &conv,
-            &[1.0; 4],
-            &[],
-            &mut [],
-        );
+        let (y, dx, grad) =
+            run::<_, Rank3<1, 2, 2>, ConvOut<Rank3<1, 2, 2>, 2, 3, 1, 0, 1>>(&conv, &[1.0; 4], &[], &mut []);
         assert!(y.is_empty());
         assert_eq!(dx, [0.0; 4]);
         assert_eq!(grad, Conv2d::ZERO);
