@@ -109,6 +109,13 @@ computed_shape!(
 
 /// Whether samples of `S` have a nested-array form a fixed buffer can hold: every shape
 /// but the computed ones of this module.
+///
+/// ```
+/// use monograd_core::shape::computed::{is_inline, PoolOut};
+/// use monograd_core::Rank3;
+/// assert!(is_inline::<Rank3<8, 13, 13>>());
+/// assert!(!is_inline::<PoolOut<Rank3<8, 26, 26>, 2, 2>>());
+/// ```
 pub const fn is_inline<S: Shape>() -> bool {
     core::mem::size_of::<S::Sample<u8>>() == S::NUMEL
 }
