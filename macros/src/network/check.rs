@@ -214,7 +214,7 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
                 }
             }
         }
-        if let Some(why) = cannot_follow_computed(g, layer, &ins[0], computed_in.map(|i| (&ins[i], src(i)))) {
+        if let Some(why) = cannot_follow_computed(layer, &ins[0], computed_in.map(|i| (&ins[i], src(i)))) {
             cx.error_spanned_by(span, format!("`{name}`: {written} {why}"));
             continue;
         }
@@ -747,7 +747,6 @@ fn window_text(size: &Dim, k: usize, s: usize, p: usize, d: usize) -> String {
 /// parameter, when it cannot; `None` when it can (a convolution, pooling, an activation,
 /// `Dropout`, `Add`, a layer of the user's own through `OutputShape`).
 fn cannot_follow_computed(
-    g: &Graph,
     layer: &super::model::Layer,
     first: &Shp,
     computed: Option<(&Shp, String)>,
@@ -759,7 +758,6 @@ fn cannot_follow_computed(
         return Some(computed_sizes_here(first, "its input"));
     }
     let (shape, from) = computed?;
-    let _ = g;
     match layer.kind {
         Kind::Activation { .. } | Kind::Stateful | Kind::Custom | Kind::Add | Kind::GlobalPool => None,
         Kind::Conv { .. } | Kind::Pool if !separable => None,
