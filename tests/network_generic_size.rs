@@ -44,13 +44,15 @@ network! {
 
 network! {
     /// The same kind of network with smooth pieces, every stride, padding and pooling the
-    /// computed shapes carry, and a residual `Add` of two computed shapes of different
-    /// types: for the gradient check, which finite differences cannot do across kinks.
+    /// computed shapes carry, a batch norm, and a residual `Add` of two computed shapes of
+    /// different types: for the gradient check, which finite differences cannot do across
+    /// kinks.
     pub struct Smooth<const H: usize, const W: usize> {
         input: [2, H, W],
         conv1: Conv2d<2, 3, 3, 2, 1>,
         t1: Tanh,
         same: Conv2d<3, 3, 3, 1, 1>,
+        bn: BatchNorm2d<3>,
         t2: Tanh,
         res(t1, t2): Add,
         pool: AvgPool2d<2, 1>,

@@ -11,10 +11,10 @@ network! {
 }
 
 network! {
-    pub struct Norm<const H: usize> {
+    pub struct Up<const H: usize> {
         input: [1, H, H],
         conv: Conv2d<1, 4, 3>,
-        bn: BatchNorm2d<4>,
+        up: Upsample<2>,
         gap: GlobalAvgPool2d,
     }
 }
