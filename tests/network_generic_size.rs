@@ -8,7 +8,7 @@
 use std::any::Any;
 
 use monograd::core::gradcheck::{self, GradCase};
-use monograd::core::module::{load_flat, Path};
+use monograd::core::module::{load_flat, to_vec, Path};
 use monograd::prelude::*;
 
 network! {
@@ -162,8 +162,12 @@ fn run<T: Scalar, N: Network<T> + Default>(batch: usize, v: &[T]) -> Vec<T> {
     load_flat(&mut net, p).unwrap();
     let mut st = N::state::<Heap>();
     let y = Network::forward_train(&mut net, x, &mut st).unwrap().to_vec();
-    let mut st2 = N::state::<Heap>();
-    assert_eq!(Network::forward(&net, x, &mut st2).unwrap(), &*y);
+    // Inference computes the same values, unless a batch norm normalises with its running
+    // statistics there (buffers: visited, but not parameters).
+    if to_vec(&net).len() == <N as Module<T>>::PARAMS {
+        let mut st2 = N::state::<Heap>();
+        assert_eq!(Network::forward(&net, x, &mut st2).unwrap(), &*y);
+    }
     y
 }
 
@@ -172,7 +176,9 @@ impl<N: AtScalars> GradCase for Case<N> {
         N::NAME
     }
     fn input_len(&self) -> usize {
-        self.batch * <<N::F64 as Network<f64>>::Input as Shape>::NUMEL + <N::F64 as Module<f64>>::PARAMS
+        // Every visited tensor: parameters, and a batch norm's running statistics (which do
+        // not reach the training output: their gradient is 0).
+        self.batch * <<N::F64 as Network<f64>>::Input as Shape>::NUMEL + to_vec(&N::F64::default()).len()
     }
     fn output_len(&self) -> usize {
         self.batch * <<N::F64 as Network<f64>>::Output as Shape>::NUMEL
