@@ -206,6 +206,12 @@ pub use monograd_macros::Module;
 /// - Dimensions may be named constants or const expressions (`Linear<784, HIDDEN>`,
 ///   `Linear<{ 16 * 5 * 5 }, 120>`): the compiler computes them, and a mismatch is a
 ///   `cargo check` error in words at the layer, as with literals.
+/// - A network may be generic over its sizes (`pub struct FullyConv<const H: usize>` with
+///   `input: [1, H, H]`): convolutions, pooling, `GlobalAvgPool2d`, `BatchNorm2d`,
+///   activations, `Dropout` and `Add` follow such a size (the compiler computes it for each
+///   `H`), a mismatch the size does not decide is still a `cargo check` error, and the
+///   checks on computed sizes (a kernel larger than the image) stop the build of
+///   `FullyConv::<4>` with the same words. Its state needs `Heap` storage.
 ///
 /// Nested, repeated, and used without a state:
 ///

@@ -50,6 +50,10 @@ pub trait Storage: 'static {
     /// Fresh packing memory of `len` values where the policy can choose (`Heap`); a fixed
     /// policy gives what its type says.
     fn pack<T: Scalar>(len: usize) -> Self::Pack<T>;
+    /// Whether buffers hold samples inline as nested arrays (`Fixed`), which a shape
+    /// computed from a generic parameter does not have (`shape::computed`): `network!`
+    /// refuses such a state, naming the node, when the network is built.
+    const INLINE: bool = false;
 }
 
 /// Growable buffers on the heap.
@@ -75,6 +79,7 @@ impl Storage for Heap {
 impl<const CAP: usize, const PACK: usize> Storage for Fixed<CAP, PACK> {
     type Buf<T: Scalar, S: Shape> = FixedBuf<T, S, CAP>;
     type Pack<T: Scalar> = [T; PACK];
+    const INLINE: bool = true;
     fn pack<T: Scalar>(_: usize) -> [T; PACK] {
         [T::ZERO; PACK]
     }
@@ -132,6 +137,16 @@ impl<T: Scalar, S: Shape, const CAP: usize> Buffer<T> for FixedBuf<T, S, CAP> {
     }
 
     fn prepare(&mut self, batch: usize) -> Result<&mut [T], ShapeError> {
+        // A shape computed from a generic parameter has no nested-array sample to hold
+        // (`shape::computed`): no capacity at all. `network!` refuses such a state when it
+        // is built; this is the same answer for a buffer used by hand.
+        if !crate::shape::computed::is_inline::<S>() && batch > 0 {
+            return Err(ShapeError::Capacity {
+                what: "fixed buffer (its shape is computed from a generic parameter: use `Heap`)",
+                capacity: 0,
+                requested: batch,
+            });
+        }
         if batch > CAP {
             return Err(ShapeError::Capacity { what: "fixed buffer", capacity: CAP, requested: batch });
         }
@@ -167,6 +182,16 @@ mod tests {
         assert_eq!(b.as_slice().len(), 8);
         let e = b.prepare(4).unwrap_err();
         assert_eq!(e, ShapeError::Capacity { what: "fixed buffer", capacity: 3, requested: 4 });
+    }
+
+    #[test]
+    fn fixed_buffers_refuse_computed_shapes() {
+        type Out = crate::shape::computed::ConvOut<Rank3<1, 5, 5>, 2, 3, 1, 0, 1>;
+        let mut b = FixedBuf::<f32, Out, 4>::new();
+        assert!(b.prepare(0).unwrap().is_empty());
+        let e = b.prepare(1).unwrap_err();
+        assert!(matches!(e, ShapeError::Capacity { capacity: 0, requested: 1, .. }), "{e:?}");
+        assert!(matches!(e, ShapeError::Capacity { what, .. } if what.contains("use `Heap`")));
     }
 
     #[cfg(feature = "alloc")]

@@ -12,6 +12,7 @@
 //! generic arithmetic, and `&[[f32; 784]]` is viewed as a batch without copying.
 
 pub mod check;
+pub mod computed;
 
 use core::fmt::Debug;
 use core::marker::PhantomData;

@@ -149,6 +149,15 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
         if ins.is_empty() {
             continue;
         }
+        // Shapes computed from a generic parameter (`Shp::Computed`): the rules read their
+        // dimensions, and the layer is called with the computed type itself.
+        let originals = ins.clone();
+        let computed_in = ins.iter().position(|s| matches!(s, Shp::Computed(..)));
+        for s in ins.iter_mut() {
+            if let Shp::Computed(d, _) = s {
+                *s = Shp::Known(d.clone());
+            }
+        }
         let mut defer =
             Defer { core: core.clone(), span: node_tokens(g, n), prefix: String::new(), checks: Vec::new() };
         let mut views: Vec<Option<Shp>> = vec![None; ins.len()];
@@ -205,7 +214,13 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
                 }
             }
         }
+        if let Some(why) = cannot_follow_computed(layer, &ins[0], computed_in.map(|i| (&ins[i], src(i)))) {
+            cx.error_spanned_by(span, format!("`{name}`: {written} {why}"));
+            continue;
+        }
+        let in_ty = originals[0].ty(&core);
         let result: Result<Shp, String> = match (&layer.kind, &ins[0]) {
+            (_, Shp::Computed(..)) => unreachable!("computed inputs are read as their dimensions"),
             (Kind::Linear, input) => match (&layer.dims, input) {
                 (Some((i, o)), Shp::Known(d)) if d.len() == 1 => {
                     if i.deferred(&d[0]) {
@@ -240,10 +255,10 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
                     numel_text(d),
                     ins[0].describe()
                 )),
-                (Some((_, o)), Shp::Opaque(_)) => Ok(Shp::Known(vec![o.clone()])),
+                (Some((_, o)), Shp::Opaque(_) | Shp::Computed(..)) => Ok(Shp::Known(vec![o.clone()])),
                 (None, _) => Ok(opaque(&core, layer.ty.to_token_stream(), &ins[0])),
             },
-            (Kind::Activation { .. } | Kind::Stateful, s) => Ok(s.clone()),
+            (Kind::Activation { .. } | Kind::Stateful, _) => Ok(originals[0].clone()),
             (Kind::Flatten, Shp::Known(d)) => {
                 let total = d.iter().skip(1).fold(d[0].clone(), |acc, x| acc.mul(x));
                 Ok(Shp::Known(vec![total]))
@@ -344,9 +359,10 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
                     ))
                 }
             },
-            (Kind::Custom, s) => {
+            (Kind::Custom, _) => {
                 // A network nested here declares its input: a constant check compares it
                 // with what the node before gives.
+                let s = &originals[0];
                 let ty = layer.ty.to_token_stream();
                 if let (Some(lt), Some(it)) = (const_type(g, &ty), const_type(g, &s.ty(&core))) {
                     let declared = quote!(<#lt as #core::module::OutputShape<#it>>::DECLARED_INPUT);
@@ -369,9 +385,11 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
                 }
                 Ok(opaque(&core, ty, s))
             }
-            (Kind::Conv { rank, at }, s) => conv_shape(*rank, *at, &layer.args, s, &src(0), &mut defer, &mut views[0])
-                .map_err(|why| why.report(g, n, &mut span, name, &written)),
-            (Kind::Pool, s) => pool_shape(&layer.args, s, &src(0), &mut defer)
+            (Kind::Conv { rank, at }, s) => {
+                conv_shape(*rank, *at, &layer.args, (s, &in_ty), &src(0), &mut defer, &mut views[0])
+                    .map_err(|why| why.report(g, n, &mut span, name, &written))
+            }
+            (Kind::Pool, s) => pool_shape(&layer.args, (s, &in_ty), &src(0), &mut defer)
                 .map_err(|why| why.report(g, n, &mut span, name, &written)),
             (Kind::GlobalPool, Shp::Known(d)) if d.len() == 3 => Ok(Shp::Known(vec![d[0].clone()])),
             (Kind::GlobalPool, _) => Err(format!(
@@ -393,6 +411,40 @@ fn compute_shapes(cx: &Ctxt, g: &mut Graph) {
             }
             (Kind::Rearrange(how), s) => rearrange_shape(&core, *how, layer, s, &src(0), &g.generic, &mut defer)
                 .map_err(|why| why.report(g, n, &mut span, name, &written)),
+        };
+        let result = match result {
+            // `Add` on a computed shape: both inputs read as the first one's type, their
+            // dimensions compared once the network is built.
+            // A norm over a computed shape keeps it; its channel check (if any) waits for the
+            // build, with no view: the layer is called with the computed type.
+            Ok(_) if matches!(layer.kind, Kind::Norm { .. }) && computed_in.is_some() => {
+                views[0] = None;
+                Ok(originals[0].clone())
+            }
+            Ok(_) if layer.kind == Kind::Add && computed_in.is_some() => {
+                let (a, b) = (&originals[0], &originals[1]);
+                if a.ty(&core).to_string() != b.ty(&core).to_string() {
+                    let (Some(x), Some(y)) = (a.dims(), b.dims()) else { unreachable!("computed shapes have dims") };
+                    let (xs, ys) = (dims_expr(x), dims_expr(y));
+                    defer.check(
+                        quote!(#core::shape::check::same_dims(#xs, #ys)),
+                        vec![
+                            Part::Text(format!("needs two inputs of the same shape, but {} yields ", src(0))),
+                            Part::Dims(xs),
+                            Part::Text(format!(" and {} yields ", src(1))),
+                            Part::Dims(ys),
+                        ],
+                    );
+                    views[1] = Some(a.clone());
+                }
+                Ok(a.clone())
+            }
+            // A rule that wrote arithmetic on a generic parameter into plain dimensions
+            // (`Flatten` of `[C, H, W]`): no type can carry them.
+            Ok(Shp::Known(d)) if d.iter().any(|d| matches!(d, Dim::Computed(..))) => {
+                Err(format!("`{name}`: {written} {}", computed_sizes_here(&Shp::Known(d.clone()), &src(0))))
+            }
+            other => other,
         };
         match result {
             Ok(s) => {
@@ -507,7 +559,7 @@ impl From<String> for Why {
 fn lit(d: &Dim) -> Result<u128, String> {
     match d {
         Dim::Lit(v) => Ok(*v),
-        Dim::Sym(s, _) => Err(format!(
+        Dim::Sym(s, _) | Dim::Computed(s, _) => Err(format!(
             "needs literal sizes to compute its output (`{s}` is not one: stable Rust cannot compute array sizes \
              from generic parameters)"
         )),
@@ -545,7 +597,7 @@ fn conv_shape(
     rank: usize,
     at: super::model::ConvArgs,
     args: &[Dim],
-    input: &Shp,
+    (input, in_ty): (&Shp, &TokenStream),
     from: &str,
     defer: &mut Defer,
     view: &mut Option<Shp>,
@@ -571,7 +623,10 @@ fn conv_shape(
             format!("expects {ci} input channels, {want}, but {from} yields {} channels, {}", d[0], dims(d)),
         ));
     }
-    if ci.deferred(&d[0]) {
+    // Sizes computed from a generic parameter: the output is a computed shape, called with
+    // the input's own type, and every check waits for the network to be built.
+    let generic = d[1..].iter().any(Dim::is_generic);
+    if ci.deferred(&d[0]) || (generic && (ci.is_generic() || d[0].is_generic())) {
         let core = defer.core.clone();
         let (c, got) = (ci.expr(), d[0].expr());
         defer.check(
@@ -583,16 +638,18 @@ fn conv_shape(
                 Part::Dims(dims_expr(d)),
             ],
         );
-        let mut v = d.clone();
-        v[0] = ci.clone();
-        *view = Some(Shp::Known(v));
+        if !generic {
+            let mut v = d.clone();
+            v[0] = ci.clone();
+            *view = Some(Shp::Known(v));
+        }
     }
     let [k, s, p, dil] = [at.k, at.s, at.p, at.d].map(|i| lit(&args[i]));
     let (k, s, p, dil) = (k?, s?, p?, dil?);
     check_positive(&[(k, at.k, "kernel size"), (s, at.s, "stride"), (dil, at.d, "dilation")])?;
     let mut out = vec![at.co.map_or_else(|| d[0].clone(), |co| args[co].clone())];
     for size in &d[1..] {
-        if let Dim::Const(..) = size {
+        if !matches!(size, Dim::Lit(_)) {
             out.push(const_out(defer, size, d, (k, s, p, dil), rank == 2, from));
             continue;
         }
@@ -617,6 +674,13 @@ fn conv_shape(
                 ));
             }
         }
+    }
+    if generic {
+        let core = &defer.core;
+        let c = args[at.co.unwrap_or(at.ci)].tokens();
+        let [k, s, p, dil] = [k, s, p, dil].map(|v| v as usize);
+        let ty = quote!(#core::shape::computed::ConvOut<#in_ty, #c, #k, #s, #p, #dil>);
+        return Ok(Shp::Computed(out, ty));
     }
     Ok(Shp::Known(out))
 }
@@ -648,11 +712,80 @@ fn const_out(
             Part::Dims(dims_expr(d)),
         ],
     );
-    Dim::Const(format!("output of {from}"), out)
+    if size.is_generic() {
+        Dim::Computed(window_text(size, k, s, p, dil), out)
+    } else {
+        Dim::Const(format!("output of {from}"), out)
+    }
+}
+
+/// A sliding window's output size in words, for messages: `H - 2`, `(H - 4) / 2 + 1`,
+/// `(H + 2 + 2 * P - D * (K - 1) - 1) / S + 1` with its numbers folded.
+fn window_text(size: &Dim, k: usize, s: usize, p: usize, d: usize) -> String {
+    // What is taken from the size before dividing by the stride.
+    let taken = (d * k.saturating_sub(1) + 1) as i128 - 2 * p as i128 - i128::from(s == 1);
+    let x = size.to_string();
+    // `H - 2` less 2 is `H - 4`: fold a trailing constant.
+    let (base, held) = match x.rsplit_once(' ') {
+        Some((rest, n)) if rest.ends_with(" -") || rest.ends_with(" +") => match n.parse::<i128>() {
+            Ok(n) => {
+                let sign = if rest.ends_with(" -") { -1 } else { 1 };
+                (rest[..rest.len() - 2].to_string(), sign * n)
+            }
+            Err(_) => (x.clone(), 0),
+        },
+        _ => (x.clone(), 0),
+    };
+    let net = held - taken;
+    let numerator = match net {
+        0 => base,
+        n if n < 0 => format!("{base} - {}", -n),
+        n => format!("{base} + {n}"),
+    };
+    if s == 1 {
+        numerator
+    } else {
+        format!("({numerator}) / {s} + 1")
+    }
+}
+
+/// Why a layer cannot take the output of a node whose size is computed from a generic
+/// parameter, when it cannot; `None` when it can (a convolution, pooling, an activation,
+/// `Dropout`, `Add`, a layer of the user's own through `OutputShape`).
+fn cannot_follow_computed(
+    layer: &super::model::Layer,
+    first: &Shp,
+    computed: Option<(&Shp, String)>,
+) -> Option<String> {
+    let separable = matches!(&layer.written, syn::Type::Path(p)
+        if p.path.segments.last().is_some_and(|s| s.ident == "SeparableConv2d"));
+    let generic_image = first.dims().is_some_and(|d| d.iter().skip(1).any(Dim::is_generic));
+    if separable && generic_image {
+        return Some(computed_sizes_here(first, "its input"));
+    }
+    let (shape, from) = computed?;
+    match layer.kind {
+        Kind::Activation { .. } | Kind::Stateful | Kind::Custom | Kind::Add | Kind::GlobalPool => None,
+        Kind::Conv { .. } | Kind::Pool if !separable => None,
+        // `BatchNorm2d` (over images), not `BatchNorm1d` or `LayerNorm`.
+        Kind::Norm { last: false, ranks: (3, _) } => None,
+        _ => Some(computed_sizes_here(shape, &from)),
+    }
+}
+
+/// The message for a layer that needs sizes the type system cannot name.
+fn computed_sizes_here(shape: &Shp, from: &str) -> String {
+    format!(
+        "needs sizes it can name in a type, but {from} yields {}, computed from the network's const parameters \
+         when it is built; what can follow such a node: `Conv1d`, `Conv2d`, `GroupedConv2d`, `MaxPool2d`, \
+         `AvgPool2d`, `GlobalAvgPool2d`, `BatchNorm2d`, activations, `Dropout`, `Add` and layers of your own \
+         (through `OutputShape`)",
+        shape.describe()
+    )
 }
 
 /// Pooling's output shape: `[C, H, W]` to `[C, (H - K) / S + 1, (W - K) / S + 1]`.
-fn pool_shape(args: &[Dim], input: &Shp, from: &str, defer: &mut Defer) -> Result<Shp, Why> {
+fn pool_shape(args: &[Dim], (input, in_ty): (&Shp, &TokenStream), from: &str, defer: &mut Defer) -> Result<Shp, Why> {
     let Shp::Known(d) = input else {
         return Err(Why::new(format!(
             "needs an input whose shape the macro can compute, but the shape of {from} comes from a layer without a \
@@ -669,7 +802,7 @@ fn pool_shape(args: &[Dim], input: &Shp, from: &str, defer: &mut Defer) -> Resul
     check_positive(&[(k, 0, "window size"), (s, 1, "stride")])?;
     let mut out = vec![d[0].clone()];
     for size in &d[1..] {
-        if let Dim::Const(..) = size {
+        if !matches!(size, Dim::Lit(_)) {
             out.push(const_out(defer, size, d, (k, s, 0, 1), true, from));
             continue;
         }
@@ -685,6 +818,11 @@ fn pool_shape(args: &[Dim], input: &Shp, from: &str, defer: &mut Defer) -> Resul
                 ))
             }
         }
+    }
+    if d[1..].iter().any(Dim::is_generic) {
+        let core = &defer.core;
+        let [k, s] = [k, s].map(|v| v as usize);
+        return Ok(Shp::Computed(out, quote!(#core::shape::computed::PoolOut<#in_ty, #k, #s>)));
     }
     Ok(Shp::Known(out))
 }
@@ -854,7 +992,7 @@ fn rearrange_shape(
                 Err(Why::new(format!("swaps the two axes of a matrix [R, C], but {from} yields {}{hint}", dims(d))))
             }
             // `Transpose` states its output shape for matrices.
-            Shp::Opaque(_) => Ok(opaque(core, layer.ty.to_token_stream(), input)),
+            Shp::Opaque(_) | Shp::Computed(..) => Ok(opaque(core, layer.ty.to_token_stream(), input)),
         },
         Rearrange::Permute => {
             let perm = permutation(&layer.args)?;
@@ -867,7 +1005,7 @@ fn rearrange_shape(
                         dims(d)
                     )))
                 }
-                Shp::Opaque(_) => Err(Why::new(format!(
+                Shp::Opaque(_) | Shp::Computed(..) => Err(Why::new(format!(
                     "needs an input whose shape the macro can compute, but the shape of {from} comes from a layer \
                      without a built-in shape rule"
                 ))),
@@ -893,7 +1031,7 @@ fn rearrange_shape(
                     let hint = if d.len() == other_rank { other } else { "" };
                     Err(Why::new(format!("enlarges {what}, but {from} yields {}{hint}", dims(d))))
                 }
-                Shp::Opaque(_) => Err(Why::new(format!(
+                Shp::Opaque(_) | Shp::Computed(..) => Err(Why::new(format!(
                     "needs an input whose shape the macro can compute, but the shape of {from} comes from a layer \
                      without a built-in shape rule"
                 ))),
@@ -940,7 +1078,7 @@ fn reshape_target(ty: &syn::Type, generic: &[String]) -> Option<Vec<Dim>> {
 fn literal_numel(d: &[Dim]) -> Option<u128> {
     d.iter().try_fold(1u128, |acc, x| match x {
         Dim::Lit(v) => acc.checked_mul(*v),
-        Dim::Const(..) | Dim::Sym(..) => None,
+        Dim::Const(..) | Dim::Sym(..) | Dim::Computed(..) => None,
     })
 }
 
@@ -1125,6 +1263,49 @@ mod tests {
             "{out}"
         );
         assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn sizes_computed_from_a_const_parameter_become_computed_shapes() {
+        // A convolution and pooling over `[1, H, H]`: types of `shape::computed`, with
+        // the checks on them left to the build; the head's width is checked here.
+        let out = errors(quote::quote! {
+            struct Net<const H: usize> {
+                input: [1, H, H],
+                c1: Conv2d<1, 8, 3>,
+                p: MaxPool2d<2>,
+                c2: Conv2d<8, 16, 3, 2, 1>,
+                gap: GlobalAvgPool2d,
+                fc: Linear<16, 10>,
+            }
+        });
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("computed :: ConvOut < :: monograd"), "{out}");
+        assert!(out.contains("computed :: PoolOut <"), "{out}");
+        assert!(out.contains("const __SHAPES"), "{out}");
+        let out = errors(quote::quote! {
+            struct Net<const H: usize> {
+                input: [1, H, H],
+                c1: Conv2d<1, 8, 3>,
+                p: MaxPool2d<2>,
+                gap: GlobalAvgPool2d,
+                fc: Linear<16, 10>,
+                flat(p): Flatten,
+                up(c1): Upsample<2>,
+                bn(c1): BatchNorm2d<8>,
+                output (fc, flat, up, bn),
+            }
+        });
+        assert!(out.contains("`fc`: `Linear<16, 10>` expects 16 inputs, but `gap` yields 8"), "{out}");
+        assert!(
+            out.contains("`flat`: `Flatten` needs sizes it can name in a type, but `p` yields [8, (H - 4) / 2 + 1, (H - 4) / 2 + 1]"),
+            "{out}"
+        );
+        assert!(
+            out.contains("`up`: `Upsample<2>` needs sizes it can name in a type, but `c1` yields [8, H - 2, H - 2]"),
+            "{out}"
+        );
+        assert!(!out.contains("`bn`"), "{out}");
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub fn expand(g: &Graph) -> TokenStream {
     let in_ty = g.shape(0).ty(core);
     let out_ty = g.shape(primary).ty(core);
     let what_input = format!("`{ident}` input");
+    let (shapes_item, shapes) = super::built::shapes_const(g, core);
 
     // Inference: one function per output, each computing only what that output needs.
     let mut forwards = Vec::new();
@@ -68,6 +69,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 __x: &[#t],
                 __st: &'__s mut #state_ty,
             ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> #method_where {
+                #shapes
                 let __batch = #core::network::batch_of::<#in_ty>(#what_input, __x.len())?;
                 // Inference overwrites some buffers and not others: backward may not follow.
                 __st.__trained = false;
@@ -170,8 +172,11 @@ pub fn expand(g: &Graph) -> TokenStream {
             /// Fresh, empty buffers for every node: `Heap` buffers grow on first use,
             /// `Fixed<CAP>` buffers never allocate.
             pub fn state<__S: #core::storage::Storage>() -> #state_ty #method_where {
+                #shapes
                 #state_ident::new()
             }
+
+            #shapes_item
 
             #(#forwards)*
 
@@ -182,6 +187,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 __x: &[#t],
                 __st: &'__s mut #state_ty,
             ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> #method_where {
+                #shapes
                 let __batch = #core::network::batch_of::<#in_ty>(#what_input, __x.len())?;
                 __st.__trained = false;
                 __st.__batch = __batch;
@@ -200,6 +206,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 grad: &mut Self,
                 state: &mut #state_ty,
             ) -> ::core::result::Result<(), #core::ShapeError> #method_where {
+                #shapes
                 __backward::<#net_args __S, false>(self, x, [#(#dy_params),*], grad, state)
             }
 
@@ -211,6 +218,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 grad: &mut Self,
                 state: &'__s mut #state_ty,
             ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> #method_where {
+                #shapes
                 __backward::<#net_args __S, true>(self, x, [#(#dy_params),*], grad, state)?;
                 ::core::result::Result::Ok(#core::storage::Buffer::as_slice(&state.#input_grad_buf))
             }
@@ -419,7 +427,7 @@ fn pass_trait(custom: bool, core: &TokenStream) -> TokenStream {
 /// call when they come from different places (the user's layer, the macro's paths).
 /// Resolution is unchanged: the user's tokens and `Span::call_site()` both resolve at the
 /// call site.
-fn respan(ts: TokenStream, span: Span) -> TokenStream {
+pub(super) fn respan(ts: TokenStream, span: Span) -> TokenStream {
     ts.into_iter()
         .map(|mut tt| {
             if let proc_macro2::TokenTree::Group(g) = &tt {
@@ -605,6 +613,16 @@ fn state_def(
             Some(quote!(<#ty as #tr<#t, #a, #o>>::SCRATCH))
         })
         .collect();
+    // Checks on computed sizes, and `Fixed` storage refused for them, when the network is
+    // built (`super::built`).
+    let fixed = super::built::fixed_check(g, core, live);
+    let net_args = state_type_args(&g.generics, TokenStream::new());
+    let ident = &g.ident;
+    let shapes = if super::built::shapes_const(g, core).1.is_empty() {
+        TokenStream::new()
+    } else {
+        respan(quote!(let () = #ident::<#net_args>::__SHAPES;), ident.span())
+    };
     let def = quote! {
         #[doc = #doc]
         #vis struct #state_ident #generics #where_clause {
@@ -622,6 +640,8 @@ fn state_def(
         impl #impl_g #state_ident #ty_g #where_clause {
             /// Empty buffers.
             pub fn new() -> Self {
+                #shapes
+                #fixed
                 Self {
                     __pack: <__S as #core::storage::Storage>::pack::<#t>(
                         #core::kernels::gemm::PACK_LEN + #core::summary::max_of(&[#(#scratch),*]),
@@ -1267,7 +1287,8 @@ fn block_impls(g: &Graph, p: &Paths, in_ty: &TokenStream, out_ty: &TokenStream, 
 fn deferred_checks(g: &Graph, p: &Paths) -> TokenStream {
     let core = &p.core;
     let mut out = TokenStream::new();
-    for d in &g.deferred {
+    // Checks that mention a generic parameter wait for the build (`super::built`).
+    for d in g.deferred.iter().filter(|d| !super::built::after_build(g, d)) {
         let ok = substitute(d.ok.clone(), &g.scalar, &quote!(f32));
         let parts = d.message.iter().map(|part| match part {
             Part::Text(s) => quote!(.text(#s)),

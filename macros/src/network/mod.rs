@@ -9,7 +9,9 @@
 //! | `optimize` | common subexpressions, activation fusion, dead nodes |
 //! | `expand` | the struct, its state, forward, training forward, backward, summary |
 //! | `quantize` | `#[quantize(Twin)]`: the int8 twin, its calibration, forward and graph |
+//! | `built` | checks on sizes computed from generic parameters, evaluated when the network is built |
 
+mod built;
 mod check;
 mod config;
 mod expand;

@@ -29,6 +29,10 @@ pub enum Dim {
     Const(String, TokenStream),
     /// Mentions a generic parameter of the network: stable Rust cannot compute with it.
     Sym(String, TokenStream),
+    /// Computed by the macro's rules from a generic parameter (`conv_out(H, 3, 1, 0, 1)`):
+    /// a value once the network is built for its parameters, never a type argument. Only
+    /// the shape types of `shape::computed` carry it (see [`Shp::Computed`]).
+    Computed(String, TokenStream),
 }
 
 impl Dim {
@@ -76,11 +80,11 @@ impl Dim {
     /// Whether the macro must leave a comparison of the two to a constant check: neither
     /// is generic and not both are literals.
     pub fn deferred(&self, other: &Dim) -> bool {
-        !matches!((self, other), (Dim::Lit(_), Dim::Lit(_)) | (Dim::Sym(..), _) | (_, Dim::Sym(..)))
+        !matches!((self, other), (Dim::Lit(_), Dim::Lit(_))) && !self.is_generic() && !other.is_generic()
     }
 
     pub fn is_generic(&self) -> bool {
-        matches!(self, Dim::Sym(..))
+        matches!(self, Dim::Sym(..) | Dim::Computed(..))
     }
 
     pub fn tokens(&self) -> TokenStream {
@@ -89,7 +93,7 @@ impl Dim {
                 let v = *v as usize;
                 quote!(#v)
             }
-            Dim::Const(_, t) | Dim::Sym(_, t) => {
+            Dim::Const(_, t) | Dim::Sym(_, t) | Dim::Computed(_, t) => {
                 // `{16 * 5 * 5}` as written is a block already.
                 let mut it = t.clone().into_iter();
                 match (it.next(), it.next()) {
@@ -111,7 +115,7 @@ impl Dim {
                 let v = *v as usize;
                 quote!(#v)
             }
-            Dim::Const(_, t) | Dim::Sym(_, t) => quote!((#t)),
+            Dim::Const(_, t) | Dim::Sym(_, t) | Dim::Computed(_, t) => quote!((#t)),
         }
     }
 
@@ -122,7 +126,7 @@ impl Dim {
                 let (a, b) = (self.expr(), o.expr());
                 let t = quote!(#a #op #b);
                 if self.is_generic() || o.is_generic() {
-                    Dim::Sym(t.to_string(), t)
+                    Dim::Computed(format!("{self}{} {o}", op_text(&op)), t)
                 } else {
                     Dim::Const(t.to_string(), t)
                 }
@@ -167,11 +171,16 @@ pub fn substitute(ts: TokenStream, from: &Ident, to: &TokenStream) -> TokenStrea
         .collect()
 }
 
+/// ` *` for `*`: how `combine` writes its operator in messages.
+fn op_text(op: &TokenStream) -> String {
+    format!(" {op}")
+}
+
 impl std::fmt::Display for Dim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Dim::Lit(v) => write!(f, "{v}"),
-            Dim::Const(s, _) | Dim::Sym(s, _) => f.write_str(s),
+            Dim::Const(s, _) | Dim::Sym(s, _) | Dim::Computed(s, _) => f.write_str(s),
         }
     }
 }
@@ -183,6 +192,10 @@ pub enum Shp {
     Known(Vec<Dim>),
     /// Only a type: the output of a layer the macro has no rule for.
     Opaque(TokenStream),
+    /// Dimensions computed from a generic parameter of the network, and the type of
+    /// `shape::computed` that computes them when the network is built
+    /// (`ConvOut<Rank3<1, H, H>, 8, 3, 1, 0, 1>` for `[8, H - 2, H - 2]`).
+    Computed(Vec<Dim>, TokenStream),
 }
 
 impl Shp {
@@ -197,7 +210,15 @@ impl Shp {
                     _ => quote!(#core::shape::Rank3<#(#ts),*>),
                 }
             }
-            Shp::Opaque(t) => t.clone(),
+            Shp::Opaque(t) | Shp::Computed(_, t) => t.clone(),
+        }
+    }
+
+    /// The dimensions the macro knows, literal or symbolic.
+    pub fn dims(&self) -> Option<&[Dim]> {
+        match self {
+            Shp::Known(d) | Shp::Computed(d, _) => Some(d),
+            Shp::Opaque(_) => None,
         }
     }
 
@@ -209,7 +230,7 @@ impl Shp {
     /// `[16, 4, 4]`, for messages.
     pub fn describe(&self) -> String {
         match self {
-            Shp::Known(d) => {
+            Shp::Known(d) | Shp::Computed(d, _) => {
                 let parts: Vec<_> = d.iter().map(|d| d.to_string()).collect();
                 format!("[{}]", parts.join(", "))
             }

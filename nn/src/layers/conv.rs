@@ -61,7 +61,8 @@ use super::Flat;
 use monograd_core::kernels::im2col::Conv2dGeometry;
 pub(crate) use monograd_core::ops::conv::ConvPlan;
 use monograd_core::ops::unary::UnaryFn;
-use monograd_core::{Ctx, Layer, Rank2, Rank3, Rng, Scalar};
+use monograd_core::shape::computed::ConvOut;
+use monograd_core::{Ctx, Layer, Rank2, Rank3, Rng, Scalar, Shape};
 
 /// The `Layer` items every convolution shares, around its plan (`plan_2d` or `plan_1d`
 /// with the layer's constants): no cache, the plan's scratch, forward with or without a
@@ -103,6 +104,58 @@ macro_rules! conv_passes {
             let plan = const { $plan };
             let dw = grad.weight.flat_mut();
             plan.backward($name, self.weight.flat(), x, dy, dx, Some(dw), Some(&mut grad.bias), ctx.pack);
+        }
+    };
+}
+
+/// `conv_passes!` over a plan that may be `None`: a kernel that does not fit a shape
+/// computed from a generic parameter gives an empty output (`shape::computed`), so the
+/// passes have nothing to compute. `network!` stops the build before such a network runs,
+/// with its own message; this keeps that message the only error.
+macro_rules! conv_passes_or_empty {
+    ($name:literal, $plan:expr) => {
+        type Cache = ();
+        const SCRATCH: usize = match $plan {
+            Some(plan) => plan.scratch(),
+            None => 0,
+        };
+
+        #[inline]
+        fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {
+            if let Some(plan) = const { $plan } {
+                plan.forward($name, self.weight.flat(), &self.bias, x, y, ctx.pack, |v| v);
+            }
+        }
+
+        #[inline]
+        fn forward_fused<A: UnaryFn>(&self, x: &[T], y: &mut [T], act: A, ctx: &mut Ctx<'_, T>) {
+            if let Some(plan) = const { $plan } {
+                plan.forward($name, self.weight.flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
+            }
+        }
+
+        #[inline]
+        fn forward_train_fused<A: UnaryFn>(&mut self, x: &[T], y: &mut [T], _: &mut (), act: A, ctx: &mut Ctx<'_, T>) {
+            if let Some(plan) = const { $plan } {
+                plan.forward($name, self.weight.flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
+            }
+        }
+
+        #[inline]
+        fn backward(
+            &self,
+            x: &[T],
+            _y: &[T],
+            _cache: &(),
+            dy: &[T],
+            dx: Option<&mut [T]>,
+            grad: &mut Self,
+            ctx: &mut Ctx<'_, T>,
+        ) {
+            if let Some(plan) = const { $plan } {
+                let dw = grad.weight.flat_mut();
+                plan.backward($name, self.weight.flat(), x, dy, dx, Some(dw), Some(&mut grad.bias), ctx.pack);
+            }
         }
     };
 }
@@ -419,6 +472,109 @@ impl<
     conv_passes!("Conv1d", plan_1d(CI, CO, K, S, P, D, L, LO));
 }
 
+// Over shapes the compiler computes (`shape::computed`): a network generic over its input
+// size, `struct Net<const H: usize>` with `input: [1, H, H]`, names each convolution's
+// output `ConvOut<In, CO, K, S, P, D>`, whose dimensions are constants of the type rather
+// than parameters of it. The passes are the same; input and output sizes are read from the
+// shapes, and the plan checks them when the network is built.
+
+impl<
+        const CI: usize,
+        const CO: usize,
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const D: usize,
+        T: Scalar,
+        I: Shape,
+    > Layer<T, I, ConvOut<I, CO, K, S, P, D>> for Conv2d<CI, CO, K, S, P, D, T>
+{
+    const MACS: usize = <ConvOut<I, CO, K, S, P, D> as Shape>::NUMEL * CI * K * K;
+    conv_passes_or_empty!(
+        "Conv2d",
+        plan_2d_or_empty(CI, CO, 1, CI, K, S, P, D, image::<I>(CI), image::<ConvOut<I, CO, K, S, P, D>>(CO))
+    );
+}
+
+impl<
+        const CI: usize,
+        const CO: usize,
+        const K: usize,
+        const G: usize,
+        const CIG: usize,
+        const S: usize,
+        const P: usize,
+        const D: usize,
+        T: Scalar,
+        I: Shape,
+    > Layer<T, I, ConvOut<I, CO, K, S, P, D>> for GroupedConv2d<CI, CO, K, G, CIG, S, P, D, T>
+{
+    const MACS: usize = <ConvOut<I, CO, K, S, P, D> as Shape>::NUMEL * CIG * K * K;
+    conv_passes_or_empty!(
+        "GroupedConv2d",
+        plan_2d_or_empty(CI, CO, G, CIG, K, S, P, D, image::<I>(CI), image::<ConvOut<I, CO, K, S, P, D>>(CO))
+    );
+}
+
+impl<
+        const CI: usize,
+        const CO: usize,
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const D: usize,
+        T: Scalar,
+        I: Shape,
+    > Layer<T, I, ConvOut<I, CO, K, S, P, D>> for Conv1d<CI, CO, K, S, P, D, T>
+{
+    const MACS: usize = <ConvOut<I, CO, K, S, P, D> as Shape>::NUMEL * CI * K;
+    conv_passes_or_empty!("Conv1d", {
+        let out = signal::<ConvOut<I, CO, K, S, P, D>>(CO);
+        if out == 0 {
+            None
+        } else {
+            Some(plan_1d(CI, CO, K, S, P, D, signal::<I>(CI), out))
+        }
+    });
+}
+
+/// `plan_2d`, or `None` for an empty output: the kernel does not fit (a computed shape's
+/// size is then 0).
+#[allow(clippy::too_many_arguments)] // the layer's parameters, one each
+const fn plan_2d_or_empty(
+    ci: usize,
+    co: usize,
+    groups: usize,
+    cig: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    d: usize,
+    input: [usize; 2],
+    output: [usize; 2],
+) -> Option<ConvPlan> {
+    if output[0] == 0 || output[1] == 0 {
+        return None;
+    }
+    Some(plan_2d(ci, co, groups, cig, k, s, p, d, input, output))
+}
+
+/// The height and width of images `I` of `c` channels, or a compile-time error.
+const fn image<I: Shape>(c: usize) -> [usize; 2] {
+    if I::DIMS.len() != 3 || I::DIMS[0] != c {
+        panic!("convolution: the samples must be images [C, H, W] of the layer's channels");
+    }
+    [I::DIMS[1], I::DIMS[2]]
+}
+
+/// The length of signals `I` of `c` channels, or a compile-time error.
+const fn signal<I: Shape>(c: usize) -> usize {
+    if I::DIMS.len() != 2 || I::DIMS[0] != c {
+        panic!("Conv1d: the samples must be signals [C, L] of the layer's channels");
+    }
+    I::DIMS[1]
+}
+
 /// The plan of a 2-D convolution of `[CI, H, W]` samples in `groups` groups of `cig`
 /// channels to `[CO, OH, OW]`; fails to compile (when evaluated in a constant) unless the
 /// sizes fit together.
@@ -595,6 +751,42 @@ pub(crate) mod tests {
     family!(Line: Conv1d<2, 3, 3, 1, 0, 1, T>, Rank2<2, 6> => Rank2<3, 4>, Conv1d::ZERO);
     family!(LineStrided: Conv1d<2, 3, 3, 2, 1, 2, T>, Rank2<2, 9> => Rank2<3, 4>, Conv1d::ZERO);
     family!(LineDirect: Starved<Conv1d<2, 3, 3, 2, 1, 2, T>>, Rank2<2, 9> => Rank2<3, 4>, Starved(Conv1d::ZERO));
+
+    // Over shapes computed from a generic parameter: the same plans, sizes read from the types.
+    type In7x6 = Rank3<2, 7, 6>;
+    family!(Computed: Conv2d<2, 3, 3, 2, 1, 2, T>, In7x6 => ConvOut<In7x6, 3, 3, 2, 1, 2>, Conv2d::ZERO);
+    family!(
+        ComputedGrouped: GroupedConv2d<4, 6, 3, 2, 2, 2, 1, 1, T>,
+        Rank3<4, 5, 5> => ConvOut<Rank3<4, 5, 5>, 6, 3, 2, 1, 1>,
+        GroupedConv2d::ZERO
+    );
+    family!(ComputedLine: Conv1d<2, 3, 3, 2, 1, 2, T>, Rank2<2, 9> => ConvOut<Rank2<2, 9>, 3, 3, 2, 1, 2>, Conv1d::ZERO);
+
+    #[test]
+    fn computed_shapes_pass_the_gradient_check_and_match_the_literal_impls() {
+        check::<Computed>(13);
+        check::<ComputedGrouped>(14);
+        check::<ComputedLine>(15);
+        let conv = Conv2d::<2, 3, 3, 2, 1, 2, f64>::new(&mut Rng::seed(3));
+        let (x, dy) = (values(1, 2 * 84), values(2, 2 * 3 * 3 * 2));
+        let mut pack = vec![0.0; 4096];
+        let literal = run::<_, In7x6, Rank3<3, 3, 2>>(&conv, &x, &dy, &mut pack);
+        let computed = run::<_, In7x6, ConvOut<In7x6, 3, 3, 2, 1, 2>>(&conv, &x, &dy, &mut pack);
+        assert_eq!(literal.0, computed.0);
+        assert_eq!(literal.1, computed.1);
+        assert_eq!(literal.2, computed.2);
+    }
+
+    #[test]
+    fn a_kernel_larger_than_a_computed_shape_gives_an_empty_output() {
+        // `network!` refuses such a network when it is built; by hand, nothing to compute.
+        let conv = Conv2d::<1, 2, 3, 1, 0, 1, f64>::new(&mut Rng::seed(3));
+        let (y, dx, grad) =
+            run::<_, Rank3<1, 2, 2>, ConvOut<Rank3<1, 2, 2>, 2, 3, 1, 0, 1>>(&conv, &[1.0; 4], &[], &mut []);
+        assert!(y.is_empty());
+        assert_eq!(dx, [0.0; 4]);
+        assert_eq!(grad, Conv2d::ZERO);
+    }
 
     #[test]
     fn conv2d_gradients_match_finite_differences_and_forward_mode() {

@@ -37,7 +37,8 @@
 //!   `num_batches_tracked`: a scalar, PyTorch's int64
 
 use monograd_core::ops::norm::{self, ChannelStats};
-use monograd_core::{Ctx, Layer, OutputShape, Rank1, Rank2, Rank3, Scalar};
+use monograd_core::shape::computed::{ConvOut, PoolOut};
+use monograd_core::{Ctx, Layer, OutputShape, Rank1, Rank2, Rank3, Scalar, Shape};
 
 /// What a training pass of a batch norm saves for backward: the batch statistics of each
 /// channel.
@@ -286,23 +287,26 @@ macro_rules! batch_norm {
 /// channel and sample number `$inner`.
 macro_rules! batch_norm_layer {
     ($name:ident, $shape:ty, $inner:expr $(, $g:ident)*) => {
-        impl<const C: usize, T: Scalar $(, const $g: usize)*> OutputShape<$shape> for $name<C, T> {
+        batch_norm_layer!(@impl $name, [$(const $g: usize,)*] $shape, $inner);
+    };
+    (@impl $name:ident, [$($g:tt)*] $shape:ty, $inner:expr) => {
+        impl<const C: usize, T: Scalar, $($g)*> OutputShape<$shape> for $name<C, T> {
             type Output = $shape;
         }
 
-        impl<const C: usize, T: Scalar $(, const $g: usize)*> Layer<T, $shape, $shape> for $name<C, T> {
+        impl<const C: usize, T: Scalar, $($g)*> Layer<T, $shape, $shape> for $name<C, T> {
             type Cache = BatchNormCache<C, T>;
 
             /// Inference, with the running statistics.
             #[inline]
             fn forward(&self, x: &[T], y: &mut [T], _: &mut Ctx<'_, T>) {
-                self.params().forward_eval(x, y, $inner);
+                self.params().forward_eval(x, y, const { $inner });
             }
 
             /// Training, with the batch statistics; updates the running ones.
             #[inline]
             fn forward_train(&mut self, x: &[T], y: &mut [T], cache: &mut Self::Cache, _: &mut Ctx<'_, T>) {
-                self.train(x, y, cache, $inner);
+                self.train(x, y, cache, const { $inner });
             }
 
             #[inline]
@@ -316,7 +320,7 @@ macro_rules! batch_norm_layer {
                 grad: &mut Self,
                 _: &mut Ctx<'_, T>,
             ) {
-                self.params().backward(x, cache, dy, dx, &mut grad.weight, &mut grad.bias, $inner);
+                self.params().backward(x, cache, dy, dx, &mut grad.weight, &mut grad.bias, const { $inner });
             }
         }
     };
@@ -384,6 +388,29 @@ batch_norm! {
 }
 
 batch_norm_layer!(BatchNorm2d, Rank3<C, H, W>, H * W, H, W);
+// Over images whose size is computed from a network's generic parameter
+// (`shape::computed`): the plane size read from the type, the channels checked.
+batch_norm_layer!(
+    @impl BatchNorm2d,
+    [I: Shape, const K: usize, const S: usize, const P: usize, const D: usize]
+    ConvOut<I, C, K, S, P, D>,
+    plane_of::<ConvOut<I, C, K, S, P, D>>(C)
+);
+batch_norm_layer!(
+    @impl BatchNorm2d,
+    [I: Shape, const K: usize, const S: usize]
+    PoolOut<I, K, S>,
+    plane_of::<PoolOut<I, K, S>>(C)
+);
+
+/// The values per channel of images `S` of `c` channels, checked at compile time.
+const fn plane_of<S: Shape>(c: usize) -> usize {
+    let d = S::DIMS;
+    if d.len() != 3 || d[0] != c {
+        panic!("BatchNorm2d: the samples must be images [C, H, W] of the layer's C channels");
+    }
+    d[1] * d[2]
+}
 
 /// Layer normalisation over the last dimension, like `torch.nn.LayerNorm(N)`: each row of
 /// `N` values gets zero mean and unit (biased) variance, then `weight` and `bias`
@@ -586,6 +613,7 @@ mod tests {
     family!(Bn1, BatchNorm1d<3>, Rank1<3>);
     family!(Bn1Seq, BatchNorm1d<2>, Rank2<2, 3>);
     family!(Bn2, BatchNorm2d<2>, Rank3<2, 2, 3>);
+    family!(Bn2Computed, BatchNorm2d<2>, PoolOut<ConvOut<Rank3<1, 6, 7>, 2, 3, 1, 0, 1>, 2, 1>);
     family!(Ln1, LayerNorm<5>, Rank1<5>);
     family!(Ln2, LayerNorm<4>, Rank2<3, 4>);
     family!(Ln3, LayerNorm<3>, Rank3<2, 2, 3>);
@@ -600,6 +628,9 @@ mod tests {
         gradcheck::check(&c2, &gradcheck::inputs(22, c2.input_len(), -1.0, 1.0, &[]), 2).unwrap();
         let c3 = LayerCase::<Bn2, 3>::new();
         gradcheck::check(&c3, &gradcheck::inputs(23, c3.input_len(), -1.0, 1.0, &[]), 3).unwrap();
+        // Over a shape computed from a generic parameter ([2, 3, 4]).
+        let c4 = LayerCase::<Bn2Computed, 2>::new();
+        gradcheck::check(&c4, &gradcheck::inputs(24, c4.input_len(), -1.0, 1.0, &[]), 4).unwrap();
     }
 
     #[test]

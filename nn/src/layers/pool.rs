@@ -23,7 +23,8 @@
 //! - [`GlobalAvgPool2d`]: [`Rank3<C, H, W>`] → [`Rank1<C>`]
 
 use monograd_core::ops::pool::{self, Pool2dGeometry};
-use monograd_core::{Ctx, Layer, OutputShape, Rank1, Rank3, Scalar};
+use monograd_core::shape::computed::{ConvOut, PoolOut};
+use monograd_core::{Ctx, Layer, OutputShape, Rank1, Rank3, Scalar, Shape};
 
 /// Implements `Module` for a parameterless pooling layer with const parameters `K`, `S`.
 macro_rules! no_params_pool {
@@ -209,6 +210,102 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Layer<T, Rank3<C
     }
 }
 
+// Over shapes the compiler computes (`shape::computed`): pooling after a node whose size
+// follows from a network's const parameter names its output `PoolOut<In, K, S>`; global
+// pooling reads the channels from the type (`ConvOut`'s `C`) or checks them.
+
+impl<T: Scalar, const K: usize, const S: usize, I: Shape> Layer<T, I, PoolOut<I, K, S>> for MaxPool2d<K, S> {
+    type Cache = ();
+
+    #[inline]
+    fn forward(&self, x: &[T], y: &mut [T], _: &mut Ctx<'_, T>) {
+        if let Some(g) = const { computed_pool::<I, K, S>() } {
+            pool::max_pool2d(&g, x, y);
+        }
+    }
+
+    #[inline]
+    fn backward(&self, x: &[T], _y: &[T], _: &(), dy: &[T], dx: Option<&mut [T]>, _: &mut Self, _: &mut Ctx<'_, T>) {
+        if let (Some(g), Some(dx)) = (const { computed_pool::<I, K, S>() }, dx) {
+            pool::max_pool2d_backward(&g, x, dy, dx);
+        }
+    }
+}
+
+impl<T: Scalar, const K: usize, const S: usize, I: Shape> Layer<T, I, PoolOut<I, K, S>> for AvgPool2d<K, S> {
+    type Cache = ();
+
+    #[inline]
+    fn forward(&self, x: &[T], y: &mut [T], _: &mut Ctx<'_, T>) {
+        if let Some(g) = const { computed_pool::<I, K, S>() } {
+            pool::avg_pool2d(&g, x, y);
+        }
+    }
+
+    #[inline]
+    fn backward(&self, _x: &[T], _y: &[T], _: &(), dy: &[T], dx: Option<&mut [T]>, _: &mut Self, _: &mut Ctx<'_, T>) {
+        if let (Some(g), Some(dx)) = (const { computed_pool::<I, K, S>() }, dx) {
+            pool::avg_pool2d_backward(&g, dy, dx);
+        }
+    }
+}
+
+/// The geometry of pooling images `I` into `PoolOut<I, K, S>`, checked at compile time;
+/// `None` when the window does not fit, the output then being empty (`network!` stops the
+/// build with its own message before such a network runs).
+const fn computed_pool<I: Shape, const K: usize, const S: usize>() -> Option<Pool2dGeometry> {
+    let d = I::DIMS;
+    if d.len() != 3 {
+        panic!("pooling: the samples must be images [C, H, W]");
+    }
+    let o = <PoolOut<I, K, S> as Shape>::DIMS;
+    if o[1] == 0 || o[2] == 0 {
+        return None;
+    }
+    Some(check_pool(d[0], K, S, [d[1], d[2]], [o[1], o[2]]))
+}
+
+/// The plane size `H * W` of images `I` of `c` channels, checked at compile time. An empty
+/// plane (a window before it did not fit) gives NaN, the mean of nothing, as the op does;
+/// `network!` stops the build with its own message before such a network runs.
+const fn plane<I: Shape>(c: usize) -> usize {
+    let d = I::DIMS;
+    if d.len() != 3 || d[0] != c {
+        panic!("GlobalAvgPool2d: the samples must be images [C, H, W] of C channels, to [C]");
+    }
+    d[1] * d[2]
+}
+
+/// `GlobalAvgPool2d` over a computed image shape `$in` of `C` channels.
+macro_rules! global_pool_computed {
+    ([$($g:tt)*] $in:ty) => {
+        impl<T: Scalar, I: Shape, const C: usize, $($g)*> Layer<T, $in, Rank1<C>> for GlobalAvgPool2d {
+            type Cache = ();
+
+            #[inline]
+            fn forward(&self, x: &[T], y: &mut [T], _: &mut Ctx<'_, T>) {
+                pool::global_avg_pool2d(x, y, const { plane::<$in>(C) });
+            }
+
+            #[inline]
+            fn backward(&self, _x: &[T], _y: &[T], _: &(), dy: &[T], dx: Option<&mut [T]>, _: &mut Self, _: &mut Ctx<'_, T>) {
+                if let Some(dx) = dx {
+                    pool::global_avg_pool2d_backward(dy, dx, const { plane::<$in>(C) });
+                }
+            }
+        }
+    };
+}
+global_pool_computed!([const K: usize, const S: usize, const P: usize, const D: usize] ConvOut<I, C, K, S, P, D>);
+// The channels of pooled images are their input's: `C` is checked against them.
+global_pool_computed!([const K: usize, const S: usize] PoolOut<I, K, S>);
+
+impl<I: Shape, const C: usize, const K: usize, const S: usize, const P: usize, const D: usize>
+    OutputShape<ConvOut<I, C, K, S, P, D>> for GlobalAvgPool2d
+{
+    type Output = Rank1<C>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +321,12 @@ mod tests {
     family!(Avg2: AvgPool2d<2>, Rank3<2, 4, 6> => Rank3<2, 2, 3>, AvgPool2d);
     family!(AvgOverlap: AvgPool2d<3, 2>, Rank3<2, 7, 5> => Rank3<2, 3, 2>, AvgPool2d);
     family!(Global: GlobalAvgPool2d, Rank3<3, 4, 5> => Rank1<3>, GlobalAvgPool2d);
+    // Over shapes computed from a generic parameter.
+    type Conv5 = ConvOut<Rank3<1, 9, 7>, 2, 3, 1, 0, 1>;
+    family!(MaxComputed: MaxPool2d<3, 2>, Conv5 => PoolOut<Conv5, 3, 2>, MaxPool2d);
+    family!(AvgComputed: AvgPool2d<2>, Conv5 => PoolOut<Conv5, 2, 2>, AvgPool2d);
+    family!(GlobalComputed: GlobalAvgPool2d, Conv5 => Rank1<2>, GlobalAvgPool2d);
+    family!(GlobalPooled: GlobalAvgPool2d, PoolOut<Conv5, 2, 2> => Rank1<2>, GlobalAvgPool2d);
 
     /// `n` distinct values evenly spread over `[-1, 1)` in a seeded order: no two within a
     /// finite-difference step of each other, so no maximum changes place.
@@ -251,6 +354,18 @@ mod tests {
         check::<AvgOverlap>(34, &gradcheck::inputs(34, len, -1.0, 1.0, &[]));
         let len = LayerCase::<Global, 2>::new().input_len();
         check::<Global>(35, &gradcheck::inputs(35, len, -1.0, 1.0, &[]));
+    }
+
+    #[test]
+    fn computed_shapes_pass_the_gradient_check() {
+        assert_eq!(<PoolOut<Conv5, 3, 2> as Shape>::DIMS, &[2, 3, 2]);
+        check::<MaxComputed>(36, &distinct(36, LayerCase::<MaxComputed, 2>::new().input_len()));
+        let len = LayerCase::<AvgComputed, 2>::new().input_len();
+        check::<AvgComputed>(37, &gradcheck::inputs(37, len, -1.0, 1.0, &[]));
+        let len = LayerCase::<GlobalComputed, 2>::new().input_len();
+        check::<GlobalComputed>(38, &gradcheck::inputs(38, len, -1.0, 1.0, &[]));
+        let len = LayerCase::<GlobalPooled, 2>::new().input_len();
+        check::<GlobalPooled>(39, &gradcheck::inputs(39, len, -1.0, 1.0, &[]));
     }
 
     #[test]
