@@ -53,14 +53,14 @@
 
 pub use monograd_core as core;
 pub use monograd_nn as nn;
-/// Hyperparameter search (`monograd-tune`, feature `tune`): typed search spaces, samplers,
-/// pruners and resumable studies; docs/TUNING.md tells the whole story.
-#[cfg(feature = "tune")]
-pub use monograd_tune as tune;
 /// int8 quantization in TFLite's scheme (`monograd-quant`, feature `quant`, default):
 /// integer-only kernels that run without a float unit, calibration, export.
 #[cfg(feature = "quant")]
 pub use monograd_quant as quant;
+/// Hyperparameter search (`monograd-tune`, feature `tune`): typed search spaces, samplers,
+/// pruners and resumable studies; docs/TUNING.md tells the whole story.
+#[cfg(feature = "tune")]
+pub use monograd_tune as tune;
 
 pub use monograd_core::Module;
 /// Derives [`Module`](trait@Module) for a struct whose fields are layers, nested modules,

@@ -12,7 +12,8 @@
 use core::arch::x86_64::*;
 
 use super::avx2::Fused;
-use super::packed::{gemm_packed, microkernel, store, Float, MulAdd};
+use super::epilogue::Epilogue;
+use super::packed::{gemm_packed, gemm_packed_fused, microkernel, store, Float, MulAdd};
 use super::{MatMut, MatRef};
 
 /// The register tile `(MR, NR)` for `f32`.
@@ -65,6 +66,22 @@ pub(super) fn gemm_f32(
     pack: &mut [f32],
 ) {
     gemm_packed::<f32, { TILE_F32.0 }, { TILE_F32.1 }, Avx512>(alpha, a, b, beta, c, pack);
+}
+
+/// [`gemm_f32`] with an epilogue and row sums of `A` ([`gemm_fused`](super::gemm_fused)).
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gemm_f32_fused<E: Epilogue<f32>>(
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    beta: f32,
+    c: MatMut<'_, f32>,
+    pack: &mut [f32],
+    epi: &E,
+    a_row_sums: Option<&mut [f32]>,
+) {
+    gemm_packed_fused::<f32, { TILE_F32.0 }, { TILE_F32.1 }, Avx512, E>(alpha, a, b, beta, c, pack, epi, a_row_sums);
 }
 
 /// One `MR x NR` tile: the product of an `MR`-row panel of `A` and an `NR`-column panel of
