@@ -70,6 +70,7 @@ macro_rules! conv_passes {
     ($name:literal, $plan:expr) => {
         type Cache = ();
         const SCRATCH: usize = $plan.scratch();
+        const ALGORITHM: &'static str = $plan.algorithm().name();
 
         #[inline]
         fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {
