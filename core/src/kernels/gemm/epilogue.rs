@@ -283,9 +283,17 @@ mod tests {
     #[test]
     fn the_fused_passes_equal_the_separate_ones_to_the_bit() {
         let relu = |v: f32| if v > 0.0 { v } else { 0.0 };
-        for &(m, n, k) in
-            &[(64, 256, 784), (64, 10, 128), (256, 784, 64), (10, 128, 64), (1, 33, 40), (3, 2, 5), (200, 70, 600)]
-        {
+        for &(m, n, k) in &[
+            (64, 256, 784),
+            (64, 10, 128),
+            (256, 784, 64),
+            (10, 128, 64),
+            (1, 33, 40),
+            (3, 2, 5),
+            (200, 70, 600),
+            (16, 40, 30),
+            (40, 64, 9),
+        ] {
             let (a, b, bias) = (values(m * k, 1), values(k * n, 2), values(n, 3));
             for pack_len in [0, 700, 9000, super::super::PACK_LEN] {
                 let mut pack = vec![0.0f32; pack_len];
@@ -309,6 +317,14 @@ mod tests {
                             &Identity,
                             None,
                         );
+                        // The plain product itself against the reference loop (in f64).
+                        for i in 0..m {
+                            for j in 0..n {
+                                let exact: f64 = (0..k).map(|p| a[i * k + p] as f64 * b[p * n + j] as f64).sum();
+                                let got = want[i * rs + j * cs] as f64;
+                                assert!((got - exact).abs() < 1e-4 * (1.0 + exact.abs()), "{name} {m}x{n}x{k}");
+                            }
+                        }
                         for i in 0..m {
                             for j in 0..n {
                                 let w = &mut want[i * rs + j * cs];
