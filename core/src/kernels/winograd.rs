@@ -155,7 +155,7 @@ pub fn forward<T: Scalar>(
     let [h, w] = g.input();
     let [oh, ow] = g.output();
     let [ph, pw] = g.padding();
-    let samples = if c * h * w == 0 { 0 } else { x.len() / (c * h * w) };
+    let samples = x.len().checked_div(c * h * w).unwrap_or(0);
     let checks = [
         ("winograd input", samples * c * h * w, x.len()),
         ("winograd output", samples * out * oh * ow, y.len()),

@@ -74,11 +74,11 @@ pub struct ConvPlan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ConvAlgorithm {
     /// Loops over taps and rows with no scratch memory
-    /// ([`conv2d_direct`](crate::kernels::im2col::conv2d_direct)).
+    /// ([`conv2d_direct`]).
     Direct,
     /// The input unfolded into a column matrix, then one GEMM per sample and group.
     Im2col,
-    /// Winograd's F(2x2, 3x3) ([`winograd`](crate::kernels::winograd)): 3x3 kernels of
+    /// Winograd's F(2x2, 3x3) ([`winograd`]): 3x3 kernels of
     /// stride 1 without groups only.
     Winograd,
 }
