@@ -33,6 +33,9 @@ fn main() {
     if common::selected("W1_mlp_train_b64") {
         w1();
     }
+    if common::selected("W1f_mlp_train_b64_fused_sgd") {
+        w1_fused_sgd();
+    }
     if common::selected("W2_mlp_infer_b1") || common::selected("W2_mlp_infer_b64") {
         w2();
     }
@@ -95,6 +98,57 @@ fn w1() {
     // worth timing).
     let last = ce_step!(&mut net, &mut grad, &mut st, &mut opt, &x, &y, &mut dy);
     assert!(last < first, "W1: the loss went from {first} to {last}");
+}
+
+/// W1 with the SGD update fused into each layer's weight-gradient product
+/// (`Linear::backward_sgd`, the opt-in path for plain SGD): the same network, data and
+/// arithmetic as [`w1`], its layers called one by one, and no gradient buffers, so no
+/// `grad.zero()` and no separate update pass. Checked against the `network!` step: the
+/// losses of the first steps are the same to the bit.
+fn w1_fused_sgd() {
+    use monograd::core::ops::unary::{backward_in_place, Relu};
+    const B: usize = 64;
+    let mut net = Mlp::new(&mut Rng::seed(0));
+    let lr = Sgd::new(LR).fused_rate().expect("plain SGD");
+    let x = common::uniform(B * 784, 1);
+    let y = labels(B, 2);
+    let mut pack = vec![0.0f32; PACK_LEN];
+    let (mut h1, mut h2, mut out) = (vec![0.0f32; B * 256], vec![0.0f32; B * 128], vec![0.0f32; B * 10]);
+    let (mut d1, mut d2, mut dy) = (vec![0.0f32; B * 256], vec![0.0f32; B * 128], vec![0.0f32; B * 10]);
+    let mut step = |net: &mut Mlp| {
+        let ctx = &mut Ctx::new(&mut pack);
+        Layer::<f32, Rank1<784>, Rank1<256>>::forward_fused(&net.fc1, &x, &mut h1, Relu, ctx);
+        Layer::<f32, Rank1<256>, Rank1<128>>::forward_fused(&net.fc2, &h1, &mut h2, Relu, ctx);
+        Layer::<f32, Rank1<128>, Rank1<10>>::forward(&net.fc3, &h2, &mut out, ctx);
+        let loss = CrossEntropyLoss::new().backward(&out, &y, &mut dy).unwrap();
+        d2.fill(0.0);
+        net.fc3.backward_sgd(&h2, &dy, Some(&mut d2), lr, ctx);
+        backward_in_place(Relu, &h2, &mut d2);
+        d1.fill(0.0);
+        net.fc2.backward_sgd(&h1, &d2, Some(&mut d1), lr, ctx);
+        backward_in_place(Relu, &h1, &mut d1);
+        net.fc1.backward_sgd(&x, &d1, None, lr, ctx);
+        loss
+    };
+    {
+        // The network's own step, from the same weights.
+        let mut twin = Mlp::new(&mut Rng::seed(0));
+        let mut grad = Mlp::default();
+        let mut st = Mlp::state::<Heap>();
+        let mut opt = Sgd::new(LR);
+        let mut dyt = vec![0.0f32; B * 10];
+        let mut check = net.clone();
+        for s in 0..3 {
+            let want = ce_step!(&mut twin, &mut grad, &mut st, &mut opt, &x, &y, &mut dyt);
+            let got = step(&mut check);
+            assert_eq!(got.to_bits(), want.to_bits(), "W1 fused: step {s}'s loss differs from the network's");
+        }
+    }
+    let first = step(&mut net);
+    let t = common::measure(|| step(&mut net));
+    report("W1f_mlp_train_b64_fused_sgd", B, t);
+    let last = step(&mut net);
+    assert!(last < first, "W1 fused: the loss went from {first} to {last}");
 }
 
 fn w2() {

@@ -56,6 +56,58 @@ fn lenet_shapes_parameters_and_flops_follow_from_the_literals() {
     assert_eq!(shape("flat"), &[256]);
 }
 
+network! {
+    /// A 3x3 convolution wide enough for Winograd beside ones that are not.
+    pub struct Wide {
+        input: [32, 8, 8],
+        c1: Conv2d<32, 32, 3, 1, 1>,
+        r1: ReLU,
+        dw: DepthwiseConv2d<32, 3, 1, 1>,
+        c2: Conv2d<32, 8, 3, 1, 1>,
+        flat: Flatten,
+        head: Linear<512, 2>,
+    }
+}
+
+#[test]
+fn the_summary_names_each_convolutions_algorithm() {
+    let algorithm =
+        |rows: &[monograd::core::summary::SummaryRow], n: &str| rows.iter().find(|r| r.node == n).unwrap().algorithm;
+    let s = Wide::summary();
+    assert_eq!(algorithm(s.rows, "c1"), "winograd");
+    assert_eq!(algorithm(s.rows, "dw"), "direct");
+    // Fewer than 32 output channels: im2col.
+    assert_eq!(algorithm(s.rows, "c2"), "im2col");
+    assert_eq!(algorithm(s.rows, "head"), "");
+    let text = s.to_string();
+    assert!(text.lines().nth(1).unwrap().ends_with("algorithm"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("c1 ") && l.ends_with("  winograd")), "{text}");
+    let l = LeNet::summary();
+    assert_eq!((algorithm(l.rows, "c1"), algorithm(l.rows, "c2")), ("im2col", "im2col"));
+}
+
+#[test]
+fn a_winograd_network_trains() {
+    let mut net = Wide::new(&mut Rng::seed(0));
+    let mut grad = Wide::default();
+    let mut st = Wide::state::<Heap>();
+    let mut rng = Rng::seed(1);
+    let x: Vec<f32> = (0..2 * 32 * 64).map(|_| rng.next_f64() as f32).collect();
+    let labels = [1usize, 0];
+    let mut dy = vec![0.0f32; 2 * 2];
+    let loss0 =
+        CrossEntropyLoss::new().backward(net.forward_train(&x, &mut st).unwrap(), &labels[..], &mut dy).unwrap();
+    for _ in 0..30 {
+        let y = net.forward_train(&x, &mut st).unwrap();
+        CrossEntropyLoss::new().backward(y, &labels[..], &mut dy).unwrap();
+        grad.zero();
+        net.backward(&x, &dy, &mut grad, &mut st).unwrap();
+        Sgd::new(0.1).step(&mut net, &grad);
+    }
+    let loss = CrossEntropyLoss::new().forward(net.forward(&x, &mut st).unwrap(), &labels[..]).unwrap();
+    assert!(loss < 0.5 * loss0, "{loss0} -> {loss}");
+}
+
 #[test]
 fn lenet_trains_a_step_and_rejects_a_wrong_input() {
     let mut net = LeNet::new(&mut Rng::seed(0));

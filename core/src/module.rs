@@ -374,6 +374,11 @@ pub trait Layer<T: Scalar, In: Shape, Out: Shape>: Module<T> {
     /// generated networks.
     const MACS: usize = 0;
 
+    /// How the layer computes, where it has a choice, for `summary()`: a convolution's
+    /// algorithm (`direct`, `im2col`, `winograd`), chosen at compile time from its shape.
+    /// Empty for other layers.
+    const ALGORITHM: &'static str = "";
+
     /// Scratch values the layer takes from the front of `ctx.pack` beyond what GEMM
     /// packing uses (a convolution's column buffer). Generated networks size their packing
     /// memory to the largest layer's `SCRATCH` plus

@@ -137,11 +137,30 @@ pub trait Scalar:
         let _ = pack;
         gemm::gemm_generic(alpha, a, b, beta, c);
     }
+
+    /// `C = epi(alpha * A * B + beta * C)` and `a_row_sums += Σ_p A[., p]`: see
+    /// [`gemm::gemm_fused`], which checks the shapes and calls this. The default runs the
+    /// generic loop and then both passes; `f32` and `f64` fuse them into the packed kernel.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_fused<E: gemm::Epilogue<Self>>(
+        alpha: Self,
+        a: MatRef<'_, Self>,
+        b: MatRef<'_, Self>,
+        beta: Self,
+        c: MatMut<'_, Self>,
+        pack: &mut [Self],
+        epi: &E,
+        a_row_sums: Option<&mut [Self]>,
+    ) {
+        let _ = pack;
+        gemm::gemm_fused_generic(alpha, a, b, beta, c, epi, a_row_sums);
+    }
 }
 
 /// Implements [`Scalar`] for a primitive float through `num_traits::Float`.
 macro_rules! impl_float {
-    ($t:ident, $packed:path) => {
+    ($t:ident, $packed:path, $fused:path) => {
         impl Scalar for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -220,12 +239,25 @@ macro_rules! impl_float {
             ) {
                 $packed(alpha, a, b, beta, c, pack);
             }
+            #[inline]
+            fn gemm_fused<E: gemm::Epilogue<Self>>(
+                alpha: Self,
+                a: MatRef<'_, Self>,
+                b: MatRef<'_, Self>,
+                beta: Self,
+                c: MatMut<'_, Self>,
+                pack: &mut [Self],
+                epi: &E,
+                a_row_sums: Option<&mut [Self]>,
+            ) {
+                $fused(alpha, a, b, beta, c, pack, epi, a_row_sums);
+            }
         }
     };
 }
 
-impl_float!(f32, gemm::gemm_packed_f32);
-impl_float!(f64, gemm::gemm_packed_f64);
+impl_float!(f32, gemm::gemm_packed_f32, gemm::gemm_fused_f32);
+impl_float!(f64, gemm::gemm_packed_f64, gemm::gemm_fused_f64);
 
 /// A scalar with a plain machine representation, for display in reports.
 pub trait Real: Scalar + Display {}

@@ -28,6 +28,11 @@ pub struct SummaryRow {
     /// The nodes of a network nested here (empty for a layer), printed under this one as
     /// `blk.conv1`.
     pub inner: &'static [SummaryRow],
+    /// How the layer computes where it has a choice ([`Layer::ALGORITHM`]: a
+    /// convolution's `direct`, `im2col` or `winograd`), else empty.
+    ///
+    /// [`Layer::ALGORITHM`]: crate::module::Layer::ALGORITHM
+    pub algorithm: &'static str,
 }
 
 /// A network's nodes and totals, printed like Keras' `model.summary()`.
@@ -74,8 +79,10 @@ impl Summary {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.name)?;
-        writeln!(f, "{:<16} {:<28} {:<16} {:>12} {:>14}", "node", "layer", "output", "params", "FLOPs")?;
-        rows(f, self.rows, "")?;
+        let algorithms = any_algorithm(self.rows);
+        write!(f, "{:<16} {:<28} {:<16} {:>12} {:>14}", "node", "layer", "output", "params", "FLOPs")?;
+        writeln!(f, "{}", if algorithms { "  algorithm" } else { "" })?;
+        rows(f, self.rows, "", algorithms)?;
         writeln!(
             f,
             "total: {} parameters ({} bytes), {} FLOPs per sample",
@@ -115,20 +122,30 @@ impl fmt::Display for Mib {
     }
 }
 
+/// Whether any row, nested ones included, names an algorithm: only then does the table
+/// have that column, so networks without convolutions print as they always did.
+fn any_algorithm(rows: &[SummaryRow]) -> bool {
+    rows.iter().any(|r| !r.algorithm.is_empty() || any_algorithm(r.inner))
+}
+
 /// Prints `rows`, each nested network's rows after its own, named `prefix.node`.
-fn rows(f: &mut fmt::Formatter<'_>, rows: &[SummaryRow], prefix: &str) -> fmt::Result {
+fn rows(f: &mut fmt::Formatter<'_>, rows: &[SummaryRow], prefix: &str, algorithms: bool) -> fmt::Result {
     for r in rows {
         let mut name = ShapeText::default();
         fmt::Write::write_fmt(&mut name, format_args!("{prefix}{}", r.node))?;
         write!(f, "{:<16} {:<28} ", name.as_str(), r.layer)?;
         let mut shape = ShapeText::default();
         fmt::Write::write_fmt(&mut shape, format_args!("{:?}", r.shape))?;
-        writeln!(f, "{:<16} {:>12} {:>14}", shape.as_str(), r.params, 2 * r.macs)?;
+        write!(f, "{:<16} {:>12} {:>14}", shape.as_str(), r.params, 2 * r.macs)?;
+        if algorithms && !r.algorithm.is_empty() {
+            write!(f, "  {}", r.algorithm)?;
+        }
+        writeln!(f)?;
         if !r.inner.is_empty() {
             let mut inner = ShapeText::default();
             fmt::Write::write_fmt(&mut inner, format_args!("{prefix}{}.", r.node))?;
             // The nested network's input is this node's input: not a row of its own.
-            rows_nested(f, &r.inner[1..], inner.as_str())?;
+            rows_nested(f, &r.inner[1..], inner.as_str(), algorithms)?;
         }
     }
     Ok(())
@@ -136,8 +153,8 @@ fn rows(f: &mut fmt::Formatter<'_>, rows: &[SummaryRow], prefix: &str) -> fmt::R
 
 /// [`rows`], for a nested network (a separate function: recursion through a `&str` borrowed
 /// from a local buffer).
-fn rows_nested(f: &mut fmt::Formatter<'_>, r: &[SummaryRow], prefix: &str) -> fmt::Result {
-    rows(f, r, prefix)
+fn rows_nested(f: &mut fmt::Formatter<'_>, r: &[SummaryRow], prefix: &str, algorithms: bool) -> fmt::Result {
+    rows(f, r, prefix, algorithms)
 }
 
 /// A small stack buffer, so that shapes can be padded without allocating.

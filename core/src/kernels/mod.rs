@@ -4,6 +4,8 @@
 //! | --- | --- |
 //! | [`gemm`] | matrix multiply: packed `f32`/`f64` kernel, generic loop for other scalars |
 //! | [`im2col`] | 2-D convolution as a matrix product: `im2col`, its adjoint `col2im`, output sizes |
+//! | [`winograd`] | 3x3 convolutions of stride 1 as Winograd's F(2x2, 3x3): 16 products over transformed tiles |
 
 pub mod gemm;
 pub mod im2col;
+pub mod winograd;

@@ -33,6 +33,7 @@
 
 use crate::kernels::gemm::{gemm, MatMut, MatRef};
 use crate::kernels::im2col::{col2im, conv2d_direct, conv2d_direct_backward, im2col, Conv2dGeometry};
+use crate::kernels::winograd;
 use crate::{Scalar, ShapeError};
 
 /// The name of the convolution in [`OPS`](super::OPS).
@@ -63,7 +64,74 @@ pub struct ConvPlan {
     geo: Conv2dGeometry,
     groups: usize,
     out_per_group: usize,
+    algorithm: ConvAlgorithm,
 }
+
+/// How a convolution's forward pass is computed. All three give the same values up to
+/// rounding; the backward pass runs `im2col` and GEMM for both matrix algorithms (the
+/// gradient of a Winograd forward is the exact convolution's) and the direct loops for
+/// `Direct`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConvAlgorithm {
+    /// Loops over taps and rows with no scratch memory
+    /// ([`conv2d_direct`]).
+    Direct,
+    /// The input unfolded into a column matrix, then one GEMM per sample and group.
+    Im2col,
+    /// Winograd's F(2x2, 3x3) ([`winograd`]): 3x3 kernels of
+    /// stride 1 without groups only.
+    Winograd,
+}
+
+impl ConvAlgorithm {
+    /// The name `summary()` shows: `direct`, `im2col` or `winograd`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Im2col => "im2col",
+            Self::Winograd => "winograd",
+        }
+    }
+}
+
+/// The algorithm [`ConvPlan::new`] picks for a convolution whose every size is known at
+/// compile time, from the crossover measured by `benches/conv_algorithms.rs`
+/// (docs/BENCHMARKS.md, "Convolution algorithms"):
+///
+/// - every output channel reading one input channel (depthwise): `Direct`, as a matrix
+///   product would have nothing to reuse;
+/// - a 3x3 kernel of stride 1 without groups, with at least [`WINOGRAD_MIN_CHANNELS`]
+///   input and output channels: `Winograd`, whose 16 products are large enough there to
+///   repay the transforms;
+/// - anything else: `Im2col`.
+///
+/// ```
+/// use monograd_core::kernels::im2col::Conv2dGeometry;
+/// use monograd_core::ops::conv::{choose_algorithm, ConvAlgorithm};
+/// let wide = Conv2dGeometry::new(64, [16, 16], [3, 3], [1, 1], [1, 1], [1, 1]).unwrap();
+/// assert_eq!(choose_algorithm(&wide, 1, 64), ConvAlgorithm::Winograd);
+/// let stem = Conv2dGeometry::new(1, [28, 28], [3, 3], [1, 1], [1, 1], [1, 1]).unwrap();
+/// assert_eq!(choose_algorithm(&stem, 1, 12), ConvAlgorithm::Im2col);
+/// ```
+pub const fn choose_algorithm(geo: &Conv2dGeometry, groups: usize, out_per_group: usize) -> ConvAlgorithm {
+    if geo.channels() == 1 && out_per_group == 1 {
+        ConvAlgorithm::Direct
+    } else if groups == 1
+        && winograd::applies(geo)
+        && geo.channels() >= WINOGRAD_MIN_CHANNELS
+        && out_per_group >= WINOGRAD_MIN_CHANNELS
+    {
+        ConvAlgorithm::Winograd
+    } else {
+        ConvAlgorithm::Im2col
+    }
+}
+
+/// The fewest input and output channels for which [`choose_algorithm`] picks Winograd.
+/// Measured (docs/BENCHMARKS.md): with 32 channels and more, Winograd took 15-23% less
+/// time than `im2col` at every size tried; with 16 it took 25% more at 28x28 (products
+/// with `k = 16` are too shallow for the GEMM), with 8 and 12 the two were level.
+pub const WINOGRAD_MIN_CHANNELS: usize = 32;
 
 impl ConvPlan {
     /// The plan of `groups` groups of the convolution `geo` (whose channels are the input
@@ -81,7 +149,31 @@ impl ConvPlan {
         {
             return None;
         }
-        Some(Self { geo, groups, out_per_group })
+        let plan = Self { geo, groups, out_per_group, algorithm: choose_algorithm(&geo, groups, out_per_group) };
+        match plan.with_algorithm(plan.algorithm) {
+            Some(plan) => Some(plan),
+            None => plan.with_algorithm(ConvAlgorithm::Im2col),
+        }
+    }
+
+    /// The same plan computing its forward pass with `algorithm`; `None` where it does
+    /// not apply (Winograd needs a 3x3 kernel of stride 1 without groups, and scratch
+    /// sizes that fit `usize`). For measurements and tests: [`ConvPlan::new`] picks one.
+    pub const fn with_algorithm(self, algorithm: ConvAlgorithm) -> Option<Self> {
+        if let ConvAlgorithm::Winograd = algorithm {
+            if self.groups != 1
+                || !winograd::applies(&self.geo)
+                || winograd::scratch(&self.geo, self.out_per_group, winograd::samples_per_call(&self.geo)).is_none()
+            {
+                return None;
+            }
+        }
+        Some(Self { algorithm, ..self })
+    }
+
+    /// The algorithm of the forward pass.
+    pub const fn algorithm(&self) -> ConvAlgorithm {
+        self.algorithm
     }
 
     /// The geometry of one group.
@@ -123,13 +215,28 @@ impl ConvPlan {
     /// be a matrix-vector product per channel with nothing to reuse, and the direct
     /// kernel is faster than unfolding the input first.
     const fn direct_only(&self) -> bool {
-        self.geo.channels() == 1 && self.out_per_group == 1
+        matches!(self.algorithm, ConvAlgorithm::Direct)
     }
 
-    /// The column buffer the GEMM path takes from the front of `pack`: one group's
-    /// column matrix, or nothing when the column matrix is the input itself or the
-    /// direct kernel runs anyway.
+    /// The scratch memory the plan takes from the front of `pack`: for `im2col`, one
+    /// group's column matrix (nothing when the column matrix is the input itself); for
+    /// Winograd, the larger of that (for the backward pass) and the transformed filters,
+    /// tiles and products; nothing for the direct kernel.
     pub const fn scratch(&self) -> usize {
+        let wino = match self.algorithm {
+            ConvAlgorithm::Winograd => self.winograd_scratch(),
+            _ => 0,
+        };
+        let col = self.col_scratch();
+        if wino > col {
+            wino
+        } else {
+            col
+        }
+    }
+
+    /// The column matrix of the `im2col` path (forward and backward).
+    const fn col_scratch(&self) -> usize {
         if self.direct_only() || self.geo.is_identity() {
             0
         } else {
@@ -137,9 +244,17 @@ impl ConvPlan {
         }
     }
 
+    /// The Winograd forward's scratch (`with_algorithm` checked that it fits).
+    const fn winograd_scratch(&self) -> usize {
+        match winograd::scratch(&self.geo, self.out_per_group, winograd::samples_per_call(&self.geo)) {
+            Some(n) => n,
+            None => 0,
+        }
+    }
+
     /// Whether `pack` leaves room for the GEMM path.
     fn uses_gemm(&self, pack: usize) -> bool {
-        !self.direct_only() && pack >= self.scratch()
+        !self.direct_only() && pack >= self.col_scratch()
     }
 
     /// `y = act(conv(x) + b)` for a batch, overwriting `y`; `name` names the caller in
@@ -172,8 +287,23 @@ impl ConvPlan {
         let geo = self.geo;
         let (rows, cols, gin) = (g.col_rows(), g.col_cols(), g.input_len());
         let gout = self.out_per_group * cols;
+        if self.algorithm == ConvAlgorithm::Winograd && inp > 0 && out > 0 && pack.len() >= self.winograd_scratch() {
+            // The filters transformed once for the batch, then each sample.
+            let (opg, ci) = (self.out_per_group, g.channels());
+            let (u, rest) = pack.split_at_mut(16 * opg * ci);
+            must(winograd::transform_filters(w, opg, ci, u));
+            let (tiles, pack) = rest.split_at_mut(self.winograd_scratch() - 16 * opg * ci);
+            let cap = winograd::samples_per_call(&geo);
+            for (xs, ys) in x.chunks(cap * inp).zip(y.chunks_mut(cap * out)) {
+                must(winograd::forward(&geo, u, opg, xs, ys, tiles, pack, cap));
+                for ys in ys.chunks_exact_mut(out) {
+                    bias_act(ys, b, cols, &act);
+                }
+            }
+            return;
+        }
         let gemm_path = self.uses_gemm(pack.len());
-        let (col, pack) = pack.split_at_mut(if gemm_path { self.scratch() } else { 0 });
+        let (col, pack) = pack.split_at_mut(if gemm_path { self.col_scratch() } else { 0 });
         for s in 0..batch {
             let (xs, ys) = (&x[s * inp..][..inp], &mut y[s * out..][..out]);
             for k in 0..self.groups {
@@ -196,14 +326,7 @@ impl ConvPlan {
                     must(conv2d_direct(g, wg, xg, yg));
                 }
             }
-            // The bias and the activation in one pass over the sample's output.
-            if cols > 0 {
-                for (row, &bo) in ys.chunks_exact_mut(cols).zip(b) {
-                    for v in row {
-                        *v = act(*v + bo);
-                    }
-                }
-            }
+            bias_act(ys, b, cols, &act);
         }
     }
 
@@ -246,7 +369,7 @@ impl ConvPlan {
         let (rows, cols, gin) = (g.col_rows(), g.col_cols(), g.input_len());
         let (opg, gout) = (self.out_per_group, self.out_per_group * cols);
         let gemm_path = self.uses_gemm(pack.len());
-        let (col, pack) = pack.split_at_mut(if gemm_path { self.scratch() } else { 0 });
+        let (col, pack) = pack.split_at_mut(if gemm_path { self.col_scratch() } else { 0 });
         if dx.is_some() || dw.is_some() {
             for s in 0..batch {
                 let (xs, dys) = (&x[s * inp..][..inp], &dy[s * out..][..out]);
@@ -290,6 +413,19 @@ impl ConvPlan {
                 for (row, d) in dys.chunks_exact(cols).zip(db.iter_mut()) {
                     *d += row.iter().fold(T::ZERO, |a, &v| a + v);
                 }
+            }
+        }
+    }
+}
+
+/// The bias and the activation in one pass over a sample's output (`cols` values per
+/// channel).
+#[inline(always)]
+fn bias_act<T: Scalar>(ys: &mut [T], b: &[T], cols: usize, act: &impl Fn(T) -> T) {
+    if cols > 0 {
+        for (row, &bo) in ys.chunks_exact_mut(cols).zip(b) {
+            for v in row {
+                *v = act(*v + bo);
             }
         }
     }
@@ -411,6 +547,33 @@ pub(crate) mod tests {
                 batch: 2,
                 pack: PACK_LEN,
             },
+            // Winograd's forward (odd sizes: partial tiles; padding 1 and 0), whose
+            // backward is im2col's.
+            Case {
+                name: "conv2d/winograd",
+                plan: plan(2, [5, 6], [3, 3], [1, 1], [1, 1], [1, 1], 1, 3)
+                    .with_algorithm(ConvAlgorithm::Winograd)
+                    .unwrap(),
+                batch: 2,
+                pack: PACK_LEN + 2048,
+            },
+            Case {
+                name: "conv2d/winograd_unpadded",
+                plan: plan(3, [5, 5], [3, 3], [1, 1], [0, 0], [1, 1], 1, 2)
+                    .with_algorithm(ConvAlgorithm::Winograd)
+                    .unwrap(),
+                batch: 1,
+                pack: PACK_LEN + 2048,
+            },
+            // The direct loops chosen as the plan's algorithm (no scratch at all).
+            Case {
+                name: "conv2d/direct_chosen",
+                plan: plan(2, [5, 5], [3, 3], [1, 1], [1, 1], [1, 1], 1, 2)
+                    .with_algorithm(ConvAlgorithm::Direct)
+                    .unwrap(),
+                batch: 2,
+                pack: PACK_LEN,
+            },
         ];
         cases
             .iter()
@@ -426,7 +589,34 @@ pub(crate) mod tests {
     #[test]
     #[cfg(feature = "alloc")]
     fn gradients_match_finite_differences_and_forward_mode() {
-        assert_eq!(gradchecks().len(), 5);
+        assert_eq!(gradchecks().len(), 8);
+    }
+
+    /// The three algorithms give the same forward values on the 3x3 shapes Winograd
+    /// takes, and the plan refuses Winograd where it does not apply.
+    #[test]
+    #[cfg(feature = "alloc")]
+    fn the_algorithms_agree() {
+        use crate::kernels::gemm::PACK_LEN;
+        let geo = Conv2dGeometry::new(32, [9, 8], [3, 3], [1, 1], [1, 1], [1, 1]).unwrap();
+        let base = ConvPlan::new(geo, 1, 32).unwrap();
+        assert_eq!(base.algorithm(), ConvAlgorithm::Winograd);
+        let x: Vec<f64> = (0..2 * base.in_len()).map(|i| ((i * 7919) % 1000) as f64 / 500.0 - 1.0).collect();
+        let w: Vec<f64> = (0..base.weight_len()).map(|i| ((i * 104729) % 1000) as f64 / 5000.0 - 0.1).collect();
+        let b: Vec<f64> = (0..32).map(|i| i as f64 / 32.0).collect();
+        let mut outs = Vec::new();
+        for algo in [ConvAlgorithm::Direct, ConvAlgorithm::Im2col, ConvAlgorithm::Winograd] {
+            let plan = base.with_algorithm(algo).unwrap();
+            let mut y = vec![f64::NAN; 2 * plan.out_len()];
+            plan.forward(NAME, &w, &b, &x, &mut y, &mut vec![0.0; PACK_LEN + plan.scratch()], |v| v);
+            outs.push(y);
+        }
+        for y in &outs[1..] {
+            assert!(y.iter().zip(&outs[0]).all(|(a, b)| (a - b).abs() < 1e-12));
+        }
+        let strided = Conv2dGeometry::new(32, [9, 8], [3, 3], [2, 2], [1, 1], [1, 1]).unwrap();
+        assert_eq!(ConvPlan::new(strided, 1, 32).unwrap().with_algorithm(ConvAlgorithm::Winograd), None);
+        assert_eq!(ConvPlan::new(geo, 2, 16).unwrap().algorithm(), ConvAlgorithm::Im2col);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 use super::binary::column_sums_into;
 use super::matmul::{run, view, view_mut};
 use super::unary::UnaryFn;
+use crate::kernels::gemm::{gemm_fused, BiasAct, Identity as GemmIdentity};
 use crate::Scalar;
 
 /// The name of the op in [`OPS`](super::OPS).
@@ -73,25 +74,29 @@ fn gemm_forward<T: Scalar>(
     out_features: usize,
     pack: &mut [T],
 ) {
-    let xv = view(NAME, "x", x, batch, in_features);
-    let wv = view(NAME, "w", w, out_features, in_features);
-    let beta = match b {
-        Some(b) => {
-            super::expect_len(NAME, "b", b.len(), out_features);
-            super::expect_len(NAME, "y", y.len(), batch * out_features);
-            for row in y.chunks_exact_mut(out_features.max(1)) {
-                row.copy_from_slice(b);
-            }
-            T::ONE
-        }
-        None => T::ZERO,
-    };
-    run(NAME, T::ONE, xv, wv.t(), beta, view_mut(NAME, "y", y, batch, out_features), pack);
+    gemm_forward_act(x, w, b, Identity, y, batch, in_features, out_features, pack);
 }
 
-/// `y = act(x Wᵀ + b)` with the bias and the activation applied in one pass after the
-/// product, instead of a pass to broadcast the bias and another for the activation: the
-/// fused forward that `network!` emits for a dense layer followed by an activation.
+/// The identity as an activation, so that [`forward`] shares [`forward_act`]'s epilogue.
+#[derive(Clone, Copy)]
+struct Identity;
+
+impl UnaryFn for Identity {
+    const NAME: &'static str = "identity";
+    const DERIV_FROM_OUTPUT: bool = true;
+    #[inline(always)]
+    fn f<T: Scalar>(&self, x: T) -> T {
+        x
+    }
+    fn df<T: Scalar>(&self, _: T, _: T) -> T {
+        T::ONE
+    }
+}
+
+/// `y = act(x Wᵀ + b)` with the bias and the activation applied to each tile of `y` as the
+/// matrix kernel stores it (an [`Epilogue`](crate::kernels::gemm::Epilogue)), instead of a
+/// pass to broadcast the bias and another for the activation: the fused forward that
+/// `network!` emits for a dense layer followed by an activation.
 ///
 /// Backward through it is [`unary::backward_in_place`](super::unary::backward_in_place)
 /// on the output gradient, then [`backward`].
@@ -143,18 +148,23 @@ fn gemm_forward_act<T: Scalar, A: UnaryFn>(
 ) {
     let xv = view(NAME, "x", x, batch, in_features);
     let wv = view(NAME, "w", w, out_features, in_features);
-    run(NAME, T::ONE, xv, wv.t(), T::ZERO, view_mut(NAME, "y", y, batch, out_features), pack);
-    match b {
-        Some(b) => {
-            super::expect_len(NAME, "b", b.len(), out_features);
-            for row in y.chunks_exact_mut(out_features.max(1)) {
-                for (y, &b) in row.iter_mut().zip(b) {
-                    *y = act.f(*y + b);
-                }
-            }
-        }
-        None => super::unary::forward_in_place(act, y),
+    if let Some(b) = b {
+        super::expect_len(NAME, "b", b.len(), out_features);
     }
+    let yv = view_mut(NAME, "y", y, batch, out_features);
+    let epi = BiasAct::new(b, |v| act.f(v));
+    if let Err(e) = gemm_fused(T::ONE, xv, wv.t(), T::ZERO, yv, pack, &epi, None) {
+        unreachable_shape(&e);
+    }
+}
+
+/// The views and the bias were built from checked lengths, so the kernel's own checks
+/// cannot fail; if they ever do, say where.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn unreachable_shape(e: &crate::ShapeError) -> ! {
+    panic!("{NAME}: {e}")
 }
 
 /// `dx += dy W`, `dW += dyᵀ x`, `db += Σ_rows dy`, for each gradient that is asked for.
@@ -213,14 +223,102 @@ fn gemm_backward<T: Scalar>(
         let wv = view(NAME, "w", w, out_features, in_features);
         run(NAME, T::ONE, dyv, wv, T::ONE, view_mut(NAME, "dx", dx, batch, in_features), pack);
     }
-    if let Some(dw) = dw {
-        let xv = view(NAME, "x", x, batch, in_features);
-        run(NAME, T::ONE, dyv.t(), xv, T::ONE, view_mut(NAME, "dw", dw, out_features, in_features), pack);
-    }
-    if let Some(db) = db {
+    if let Some(db) = &db {
         super::expect_len(NAME, "db", db.len(), out_features);
-        column_sums_into(dy, db);
     }
+    match dw {
+        Some(dw) => {
+            // `db` is the row sums of `dyᵀ`, the weight-gradient product's `A`: summed
+            // from its packed panels, in the order of a plain loop over the batch.
+            let xv = view(NAME, "x", x, batch, in_features);
+            let dwv = view_mut(NAME, "dw", dw, out_features, in_features);
+            if let Err(e) = gemm_fused(T::ONE, dyv.t(), xv, T::ONE, dwv, pack, &GemmIdentity, db) {
+                unreachable_shape(&e);
+            }
+        }
+        None => {
+            if let Some(db) = db {
+                column_sums_into(dy, db);
+            }
+        }
+    }
+}
+
+/// The backward pass and a plain SGD step in one: `dx += dy W` with the weights as they
+/// were, then `W -= lr · dyᵀ x` and `b -= lr · Σ_rows dy`, with no gradient buffers.
+///
+/// The update is the weight-gradient product itself with `alpha = -lr` and `beta = 1`
+/// into `W`, so `W` is read and written once and no `dW` is written, zeroed or read
+/// again. It equals [`backward`] into zeroed gradients followed by `p -= lr * g` (plain
+/// SGD without momentum or weight decay) to the bit when the kernel sums the batch in
+/// one block (a batch of at most 64 on any machine; larger ones differ in the last bits,
+/// as the sums are then scaled per block).
+///
+/// # Panics
+/// As [`backward`].
+///
+/// ```
+/// use monograd_core::ops::linear;
+/// let x = [1.0f64, 2.0]; // batch 1, in 2, out 1
+/// let (mut w, mut b) = ([3.0, 4.0], [0.5]);
+/// let mut dx = [0.0; 2];
+/// linear::backward_sgd(&x, &mut w, Some(&mut b), &[1.0], Some(&mut dx), 0.5, 2, 1, &mut []);
+/// assert_eq!((dx, w, b), ([3.0, 4.0], [2.5, 3.0], [0.0]));
+/// ```
+#[allow(clippy::too_many_arguments)] // those of `backward`, with the rate for the gradients
+#[inline(always)]
+#[track_caller]
+pub fn backward_sgd<T: Scalar>(
+    x: &[T],
+    w: &mut [T],
+    b: Option<&mut [T]>,
+    dy: &[T],
+    dx: Option<&mut [T]>,
+    lr: T,
+    in_features: usize,
+    out_features: usize,
+    pack: &mut [T],
+) {
+    let batch = super::rows_of(NAME, "dy", dy.len(), out_features);
+    super::expect_len(NAME, "w", w.len(), out_features * in_features);
+    super::expect_len(NAME, "x", x.len(), batch * in_features);
+    if let Some(b) = b {
+        super::expect_len(NAME, "b", b.len(), out_features);
+        // The same sums as `column_sums_into` over a zeroed gradient, a block of columns
+        // at a time on the stack.
+        const COLS: usize = 64;
+        for (c0, bc) in (0..out_features).step_by(COLS).zip(b.chunks_mut(COLS)) {
+            let mut sums = [T::ZERO; COLS];
+            for row in dy.chunks_exact(out_features) {
+                for (s, &v) in sums.iter_mut().zip(&row[c0..c0 + bc.len()]) {
+                    *s += v;
+                }
+            }
+            for (p, &g) in bc.iter_mut().zip(&sums) {
+                *p -= lr * g;
+            }
+        }
+    }
+    if is_small(batch, in_features, out_features) {
+        small_backward(x, w, dy, dx, None, None, in_features, out_features);
+        for (o, wr) in w.chunks_exact_mut(in_features).enumerate() {
+            for (i, p) in wr.iter_mut().enumerate() {
+                let mut g = T::ZERO;
+                for (dyr, xr) in dy.chunks_exact(out_features).zip(x.chunks_exact(in_features)) {
+                    g += dyr[o] * xr[i];
+                }
+                *p -= lr * g;
+            }
+        }
+        return;
+    }
+    let dyv = view(NAME, "dy", dy, batch, out_features);
+    if let Some(dx) = dx {
+        let wv = view(NAME, "w", w, out_features, in_features);
+        run(NAME, T::ONE, dyv, wv, T::ONE, view_mut(NAME, "dx", dx, batch, in_features), pack);
+    }
+    let xv = view(NAME, "x", x, batch, in_features);
+    run(NAME, T::ZERO - lr, dyv.t(), xv, T::ONE, view_mut(NAME, "w", w, out_features, in_features), pack);
 }
 
 /// At most this many multiply-adds (`batch · in · out`), the three functions above run
@@ -418,6 +516,33 @@ pub(crate) mod tests {
         }
         // Where the public functions switch from one to the other.
         assert!(is_small(1, 64, 64) && !is_small(2, 64, 33) && !is_small(1, 0, 5));
+    }
+
+    /// The fused SGD step equals `backward` into zeroed gradients and then `p -= lr * g`,
+    /// to the bit, on W1's three layers and on products small enough for the loops.
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn the_fused_sgd_step_equals_backward_then_sgd() {
+        use crate::rng::Rng;
+        let mut r = Rng::seed(9);
+        let mut v = |n: usize| -> alloc::vec::Vec<f32> { (0..n).map(|_| r.uniform(-1.0, 1.0) as f32).collect() };
+        let mut pack = alloc::vec![0.0f32; crate::kernels::gemm::PACK_LEN];
+        let lr = 0.01f32;
+        for (batch, inp, out) in [(64, 784, 256), (64, 256, 128), (64, 128, 10), (1, 2, 16), (3, 5, 4), (64, 70, 65)] {
+            let (x, w, b, dy) = (v(batch * inp), v(out * inp), v(out), v(batch * out));
+            let (mut dw, mut db, mut dx) = (alloc::vec![0.0; out * inp], alloc::vec![0.0; out], v(batch * inp));
+            let mut dx_fused = dx.clone();
+            backward(&x, &w, &dy, Some(&mut dx), Some(&mut dw), Some(&mut db), inp, out, &mut pack);
+            let (mut w_want, mut b_want) = (w.clone(), b.clone());
+            for (p, &g) in w_want.iter_mut().zip(&dw).chain(b_want.iter_mut().zip(&db)) {
+                *p -= lr * g;
+            }
+            let (mut w_got, mut b_got) = (w.clone(), b.clone());
+            backward_sgd(&x, &mut w_got, Some(&mut b_got), &dy, Some(&mut dx_fused), lr, inp, out, &mut pack);
+            assert_eq!(dx_fused, dx, "{batch}x{inp}x{out}: dx");
+            assert_eq!(b_got, b_want, "{batch}x{inp}x{out}: bias");
+            assert!(w_got.iter().zip(&w_want).all(|(a, b)| a.to_bits() == b.to_bits()), "{batch}x{inp}x{out}: weights");
+        }
     }
 
     #[test]

@@ -1020,6 +1020,7 @@ fn summary_rows(g: &Graph, p: &Paths) -> TokenStream {
     let in_ty = g.shape(0).ty(core);
     rows.push(quote!(#core::summary::SummaryRow {
         node: #input, layer: "input", shape: <#in_ty as #core::shape::Shape>::DIMS, params: 0, macs: 0, inner: &[],
+        algorithm: "",
     }));
     // FLOPs of the primary output's inference, as the totals count them.
     let live = needed(g, &g.outputs[..1]);
@@ -1044,6 +1045,13 @@ fn summary_rows(g: &Graph, p: &Paths) -> TokenStream {
         } else {
             quote!(0)
         };
+        // How a built-in layer computes (a convolution's algorithm), as it says.
+        let algorithm = if computed && layer.kind != Kind::Custom {
+            let a = g.input_shape(n, 0).ty(core);
+            quote!(<#ty as #core::module::Layer<#t, #a, #shape>>::ALGORITHM)
+        } else {
+            quote!("")
+        };
         let inner = if layer.kind == Kind::Custom && declares && !layer.kind.is_merge() {
             let a = g.input_shape(n, 0).ty(core);
             quote!(<#ty as #core::block::Block<#t, #a, #shape>>::ROWS)
@@ -1052,7 +1060,7 @@ fn summary_rows(g: &Graph, p: &Paths) -> TokenStream {
         };
         rows.push(quote!(#core::summary::SummaryRow {
             node: #name, layer: #text, shape: <#shape as #core::shape::Shape>::DIMS, params: #params, macs: #macs,
-            inner: #inner,
+            inner: #inner, algorithm: #algorithm,
         }));
     }
     quote!(&[#(#rows),*])

@@ -30,6 +30,13 @@
 //! rest of `ctx.pack` packs the GEMM operands. A `1 x 1` kernel with stride 1 and no
 //! padding needs no buffer: its column matrix is `x` itself.
 //!
+//! The forward pass's algorithm is chosen at compile time from the layer's shape
+//! ([`choose_algorithm`](monograd_core::ops::conv::choose_algorithm), shown by `summary()`):
+//! a 3x3 kernel of stride 1 with at least 32 input and output channels runs Winograd's
+//! F(2x2, 3x3) ([`winograd`](monograd_core::kernels::winograd)), whose backward pass is the
+//! one above; its `SCRATCH` is then the larger of the column buffer and Winograd's
+//! transformed filters, tiles and products.
+//!
 //! With less packing memory than `SCRATCH`, the layer computes the same values directly
 //! with [`conv2d_direct`](monograd_core::kernels::im2col::conv2d_direct) (tap by tap, no buffer), more slowly; and it always does so when
 //! each output channel reads a single input channel (depthwise), where a matrix product
@@ -71,6 +78,7 @@ macro_rules! conv_passes {
     ($name:literal, $plan:expr) => {
         type Cache = ();
         const SCRATCH: usize = $plan.scratch();
+        const ALGORITHM: &'static str = $plan.algorithm().name();
 
         #[inline]
         fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {

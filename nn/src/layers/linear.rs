@@ -67,6 +67,40 @@ impl<const I: usize, const O: usize, T: Scalar> Linear<I, O, T> {
             *b = T::from_f64(rng.uniform(-bound, bound));
         }
     }
+
+    /// Backward and a plain SGD step in one ([`linear::backward_sgd`]): adds `∂L/∂x` into
+    /// `dx` with the weights as they were, then moves the weights and bias by `-lr` times
+    /// their gradients, which are never stored. The weight update is the weight-gradient
+    /// product itself (`alpha = -lr`, `beta = 1` into the weights), so a step reads and
+    /// writes the parameters once instead of zeroing, filling and reading a gradient. The
+    /// same values as `backward` into a zeroed gradient and [`Sgd`](crate::optim::Sgd)
+    /// without momentum or weight decay, to the bit for batches of at most 64.
+    ///
+    /// ```
+    /// use monograd_nn::Linear;
+    /// use monograd_core::{Ctx, Layer, Rng};
+    ///
+    /// let mut fc = Linear::<3, 2>::new(&mut Rng::seed(0));
+    /// let (x, dy) = ([1.0f32, 2.0, 3.0], [0.5f32, -1.0]);
+    /// // The unfused way: a gradient, then the update.
+    /// let mut grad = Linear::<3, 2>::ZERO;
+    /// let mut dx = [0.0f32; 3];
+    /// fc.backward(&x, &[0.0; 2], &(), &dy, Some(&mut dx), &mut grad, &mut Ctx::new(&mut []));
+    /// let mut want = fc.clone();
+    /// for (w, g) in want.weight.as_flattened_mut().iter_mut().zip(grad.weight.as_flattened()) {
+    ///     *w -= 0.1 * g;
+    /// }
+    /// for (b, g) in want.bias.iter_mut().zip(&grad.bias) {
+    ///     *b -= 0.1 * g;
+    /// }
+    /// let mut dx_fused = [0.0f32; 3];
+    /// fc.backward_sgd(&x, &dy, Some(&mut dx_fused), 0.1, &mut Ctx::new(&mut []));
+    /// assert_eq!((fc, dx_fused), (want, dx));
+    /// ```
+    #[inline]
+    pub fn backward_sgd(&mut self, x: &[T], dy: &[T], dx: Option<&mut [T]>, lr: T, ctx: &mut Ctx<'_, T>) {
+        linear::backward_sgd(x, self.weight.as_flattened_mut(), Some(&mut self.bias), dy, dx, lr, I, O, ctx.pack);
+    }
 }
 
 impl<const I: usize, const O: usize, T: Scalar> Default for Linear<I, O, T> {

@@ -120,6 +120,21 @@ impl<T: Scalar, S: StateStore<T>> Sgd<T, S> {
         })
     }
 
+    /// The learning rate when this is plain SGD (no momentum, no weight decay, not
+    /// maximizing), so that a caller may fuse the update into the backward pass
+    /// ([`Linear::backward_sgd`](crate::Linear::backward_sgd)); `None` otherwise. A fused
+    /// step bypasses [`Optimizer::step`] and so does not count in its steps.
+    ///
+    /// ```
+    /// use monograd_nn::Sgd;
+    /// assert_eq!(Sgd::new(0.01f32).fused_rate(), Some(0.01));
+    /// assert_eq!(Sgd::new(0.01f32).momentum(0.9).fused_rate(), None);
+    /// ```
+    pub fn fused_rate(&self) -> Option<T> {
+        let plain = self.momentum == T::ZERO && self.weight_decay == T::ZERO && !self.maximize;
+        plain.then_some(self.lr)
+    }
+
     /// Momentum factor, in `[0, 1)` (default 0: none).
     ///
     /// # Panics

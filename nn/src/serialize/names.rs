@@ -115,7 +115,7 @@ impl Sequential {
     /// // The rows of `Net::summary()` for
     /// // `network! { struct Net { input: [4], fc1: Linear<4, 8>, act: ReLU, fc2: Linear<8, 2> } }`:
     /// const fn row(node: &'static str, layer: &'static str, params: usize) -> SummaryRow {
-    ///     SummaryRow { node, layer, shape: &[], params, macs: 0, inner: &[] }
+    ///     SummaryRow { node, layer, shape: &[], params, macs: 0, inner: &[], algorithm: "" }
     /// }
     /// const ROWS: &[SummaryRow] =
     ///     &[row("input", "input", 0), row("fc1", "Linear<4, 8>", 40), row("act", "ReLU", 0), row("fc2", "Linear<8, 2>", 18)];

@@ -3,7 +3,8 @@
 
 use core::arch::x86_64::*;
 
-use super::packed::{gemm_packed, Float, MulAdd};
+use super::epilogue::Epilogue;
+use super::packed::{gemm_packed, gemm_packed_fused, Float, MulAdd};
 use super::{MatMut, MatRef};
 
 /// The register tile `(MR, NR)` for `f32`: 12 accumulators of the 16 AVX registers,
@@ -49,6 +50,23 @@ pub(super) fn gemm_avx2_fma<T: Float, const MR: usize, const NR: usize>(
     pack: &mut [T],
 ) {
     gemm_packed::<T, MR, NR, Fused>(alpha, a, b, beta, c, pack);
+}
+
+/// [`gemm_avx2_fma`] with an epilogue and row sums of `A`
+/// ([`gemm_fused`](super::gemm_fused)).
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gemm_avx2_fma_fused<T: Float, const MR: usize, const NR: usize, E: Epilogue<T>>(
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: MatMut<'_, T>,
+    pack: &mut [T],
+    epi: &E,
+    a_row_sums: Option<&mut [T]>,
+) {
+    gemm_packed_fused::<T, MR, NR, Fused, E>(alpha, a, b, beta, c, pack, epi, a_row_sums);
 }
 
 /// 8 `f32` from an array, as one vector (the compiler makes it one load).

@@ -20,6 +20,7 @@
 //! | --- | --- |
 //! | `packed` | the loop nest, packing, the portable microkernel and tile store, the unpacked loops |
 //! | `blocking` | block sizes from the cache sizes the CPU reports |
+//! | `epilogue` | work fused into a product: bias and activation on each tile as it is stored, row sums of `A` from its packed panels ([`gemm_fused`]) |
 //! | `dispatch` | which instruction set runs, chosen once per process ([`isa`], [`force_isa`]) |
 //! | `portable` | the build every target runs: plain Rust that LLVM vectorizes |
 //! | `avx2` | the same code compiled for AVX2+FMA, with AVX2 dot products and transposes |
@@ -342,6 +343,7 @@ mod avx2;
 mod avx512;
 mod blocking;
 mod dispatch;
+mod epilogue;
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 mod neon;
 mod packed;
@@ -354,3 +356,5 @@ mod tests;
 #[cfg(feature = "std")]
 pub use dispatch::force_isa;
 pub use dispatch::{isa, Isa};
+pub(crate) use epilogue::gemm_fused_generic;
+pub use epilogue::{gemm_fused, gemm_fused_f32, gemm_fused_f64, BiasAct, Epilogue, Identity};

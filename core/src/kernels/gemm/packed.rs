@@ -2,6 +2,7 @@
 //! instruction set ([`MulAdd`]): blocking, packing, the portable microkernel and tile
 //! store, and the unpacked loops for skinny shapes.
 
+use super::epilogue::{epilogue_all, row_sums, Epilogue, Identity};
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 use super::neon;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -313,16 +314,40 @@ pub(super) fn gemm_packed<T: Float, const MR: usize, const NR: usize, M: MulAdd>
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     beta: T,
+    c: MatMut<'_, T>,
+    pack: &mut [T],
+) {
+    gemm_packed_fused::<T, MR, NR, M, Identity>(alpha, a, b, beta, c, pack, &Identity, None);
+}
+
+/// [`gemm_packed`] with an [`Epilogue`] applied to each tile of `C` right after its last
+/// store (while the tile is in L1), and, when `a_row_sums` is given, `Σ_p A[i, p]` added
+/// into `a_row_sums[i]` from the packed panels of `A` (in the order of `p`, so that the
+/// sums equal a plain loop's to the bit).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // gemm's operands plus the two fused passes
+pub(super) fn gemm_packed_fused<T: Float, const MR: usize, const NR: usize, M: MulAdd, E: Epilogue<T>>(
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
     mut c: MatMut<'_, T>,
     pack: &mut [T],
+    epi: &E,
+    mut a_row_sums: Option<&mut [T]>,
 ) {
     let (m, n, k) = (c.rows, c.cols, a.cols);
     assert!(a.rows == m && b.rows == k && b.cols == n, "gemm: operands do not fit");
+    assert!(a_row_sums.as_ref().is_none_or(|s| s.len() == m), "gemm: row sums do not fit");
     if m == 0 || n == 0 {
+        if let Some(sums) = a_row_sums {
+            row_sums(&a, sums);
+        }
         return;
     }
     if k == 0 {
         scale(beta, &mut c);
+        epilogue_all(epi, &mut c);
         return;
     }
     // Start at a 64-byte boundary, or where we are if that is out of reach
@@ -334,8 +359,14 @@ pub(super) fn gemm_packed<T: Float, const MR: usize, const NR: usize, M: MulAdd>
     let skinny = m == 1 || n == 1 || ((m < SKINNY || n < SKINNY) && contiguous_unpacked(&a, &b, &c));
     let blocks =
         if skinny { None } else { Blocks::fit::<MR, NR>(m, n, k, pack.len(), blocking::target::<T, MR, NR>()) };
+    // The tile-by-tile epilogue needs rows of C that are contiguous.
+    let tiled_epilogue = !E::IDENTITY && c.cs == 1;
     let Some(Blocks { kc, mc, nc }) = blocks else {
         gemm_unpacked::<T, M>(alpha, a, b, beta, &mut c);
+        epilogue_all(epi, &mut c);
+        if let Some(sums) = a_row_sums {
+            row_sums(&a, sums);
+        }
         return;
     };
     let (b_pack, a_pack) = pack.split_at_mut(kc * nc);
@@ -351,6 +382,11 @@ pub(super) fn gemm_packed<T: Float, const MR: usize, const NR: usize, M: MulAdd>
             for ic in (0..m).step_by(mc) {
                 let mcb = mc.min(m - ic);
                 pack_panels::<T, MR, M>(a.sub(ic, pc, mcb, kcb), a_pack);
+                if let (0, Some(sums)) = (jc, a_row_sums.as_deref_mut()) {
+                    // The block was just packed: summed from L1, not from A again.
+                    sum_panels::<T, MR>(&a_pack[..round_up(mcb, MR) * kcb], kcb, &mut sums[ic..ic + mcb]);
+                }
+                let last = pc + kcb == k;
                 let a_panels = a_pack[..round_up(mcb, MR) * kcb].chunks_exact(MR * kcb);
                 let b_panels = b_pack[..round_up(ncb, NR) * kcb].chunks_exact(NR * kcb);
                 // One A panel (in L1) against every B panel of the block (in L2), so that
@@ -361,8 +397,30 @@ pub(super) fn gemm_packed<T: Float, const MR: usize, const NR: usize, M: MulAdd>
                         let (mr, nr) = (MR.min(m - i0), NR.min(n - j0));
                         touch(&c, i0, j0, mr, nr);
                         M::tile::<T, MR, NR>(a_panel, b_panel, &mut c, (i0, j0, mr, nr), alpha, beta);
+                        if tiled_epilogue && last {
+                            for i in i0..i0 + mr {
+                                epi.row(i, j0, &mut c.data[i * c.rs + j0..][..nr]);
+                            }
+                        }
                     }
                 }
+            }
+        }
+    }
+    if !E::IDENTITY && !tiled_epilogue {
+        epilogue_all(epi, &mut c);
+    }
+}
+
+/// `sums[q * R + i] += Σ_p panel_q[p][i]` over packed `R`-row panels of `kc` steps, `p` in
+/// order; rows past `sums.len()` are the packing's zeros.
+#[inline(always)]
+fn sum_panels<T: Float, const R: usize>(packed: &[T], kc: usize, sums: &mut [T]) {
+    for (panel, sums) in packed.chunks_exact(R * kc).zip(sums.chunks_mut(R)) {
+        let (steps, _) = panel.as_chunks::<R>();
+        for step in steps {
+            for (s, &v) in sums.iter_mut().zip(step) {
+                *s += v;
             }
         }
     }
