@@ -126,6 +126,50 @@ pub struct FixedBuf<T: Copy, S: Shape, const CAP: usize> {
     len: usize,
 }
 
+impl<T: Scalar, S: ZeroSample<T>, const CAP: usize> FixedBuf<T, S, CAP> {
+    /// An empty buffer, as a constant: what [`Buffer::new`] gives, for `static`s and
+    /// `const fn` states (a trait method cannot be called in constant evaluation).
+    ///
+    /// ```
+    /// use monograd_core::storage::{Buffer, FixedBuf};
+    /// use monograd_core::Rank1;
+    /// static EMPTY: FixedBuf<f32, Rank1<3>, 2> = FixedBuf::EMPTY;
+    /// assert_eq!(EMPTY.as_slice().len(), 0);
+    /// ```
+    pub const EMPTY: Self = Self { data: [S::ZERO_SAMPLE; CAP], len: 0 };
+}
+
+/// A shape whose zero sample is a constant, for buffers built in constant evaluation: the
+/// library's shapes ([`Rank1`](crate::Rank1), [`Rank2`](crate::Rank2),
+/// [`Rank3`](crate::Rank3)) over any scalar.
+pub trait ZeroSample<T: Scalar>: Shape {
+    /// One sample of zeros.
+    const ZERO_SAMPLE: Self::Sample<T>;
+}
+
+impl<T: Scalar, const N: usize> ZeroSample<T> for crate::Rank1<N> {
+    const ZERO_SAMPLE: [T; N] = [T::ZERO; N];
+}
+
+impl<T: Scalar, const R: usize, const C: usize> ZeroSample<T> for crate::Rank2<R, C> {
+    const ZERO_SAMPLE: [[T; C]; R] = [[T::ZERO; C]; R];
+}
+
+impl<T: Scalar, const C: usize, const H: usize, const W: usize> ZeroSample<T> for crate::Rank3<C, H, W> {
+    const ZERO_SAMPLE: [[[T; W]; H]; C] = [[[T::ZERO; W]; H]; C];
+}
+
+/// Values with a default that constant evaluation can build: the caches of the built-in
+/// layers, which a `const fn` state needs (`Default::default` is not `const`).
+pub trait ConstDefault {
+    /// The value `Default::default()` gives.
+    const DEFAULT: Self;
+}
+
+impl ConstDefault for () {
+    const DEFAULT: Self = ();
+}
+
 impl<T: Scalar, S: Shape, const CAP: usize> Buffer<T> for FixedBuf<T, S, CAP> {
     fn new() -> Self {
         Self { data: [S::filled(T::ZERO); CAP], len: 0 }

@@ -8,10 +8,12 @@
 //! | `config` | settings written after a layer's type: their check and the value built |
 //! | `optimize` | common subexpressions, activation fusion, dead nodes |
 //! | `expand` | the struct, its state, forward, training forward, backward, summary |
+//! | `fixed` | states without a heap: constant `Fixed` states, the inference-only state and `infer` |
 
 mod check;
 mod config;
 mod expand;
+mod fixed;
 mod model;
 mod optimize;
 mod parse;
