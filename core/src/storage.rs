@@ -183,12 +183,16 @@ impl<T: Scalar, S: Shape, const CAP: usize> Buffer<T> for FixedBuf<T, S, CAP> {
         Ok(S::flatten_mut(&mut self.data[..batch]))
     }
 
+    // `len <= CAP` always holds (`prepare` checks it). `min` says so to the optimizer with
+    // no panic path (whose message would link `core::fmt` into a firmware), and the bound
+    // it gives lets a layer after this buffer drop its large-batch code path when `CAP`
+    // is small.
     fn as_slice(&self) -> &[T] {
-        S::flatten(&self.data[..self.len])
+        S::flatten(&self.data[..self.len.min(CAP)])
     }
 
     fn as_mut_slice(&mut self) -> &mut [T] {
-        S::flatten_mut(&mut self.data[..self.len])
+        S::flatten_mut(&mut self.data[..self.len.min(CAP)])
     }
 
     fn capacity(&self) -> Option<usize> {

@@ -18,30 +18,33 @@ fn bytes(b: &[u8]) {
 /// Writes `v` in decimal.
 pub fn u32(v: u32) {
     let mut buf = [0u8; 10];
-    let mut i = buf.len();
     let mut v = v;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
+    let mut len = 0;
+    for d in buf.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
         v /= 10;
+        len += 1;
         if v == 0 {
             break;
         }
     }
-    bytes(&buf[i..]);
+    bytes(buf.split_at_checked(buf.len() - len).map_or(&buf[..], |(_, digits)| digits));
 }
 
 /// Writes `v` in hexadecimal, 8 digits (`f32` bits).
 pub fn hex(v: u32) {
     let mut buf = *b"0x00000000";
-    for k in 0..8 {
-        let d = (v >> (28 - 4 * k)) & 0xf;
-        buf[2 + k] = if d < 10 { b'0' + d as u8 } else { b'a' + (d - 10) as u8 };
+    let mut v = v;
+    for d in buf[2..].iter_mut().rev() {
+        let n = (v & 0xf) as u8;
+        *d = if n < 10 { b'0' + n } else { b'a' + n - 10 };
+        v >>= 4;
     }
     bytes(&buf);
 }
 
-/// Writes `v` with six decimals (for reading, not for round trips: the checks compare bits).
+/// Writes `v` with six decimals, in `f32` arithmetic (for reading, not for round trips:
+/// the checks compare bits; no `f64`, whose software routines would take flash).
 pub fn f32(v: f32) {
     if v.is_nan() {
         return str("NaN");
@@ -53,15 +56,19 @@ pub fn f32(v: f32) {
     if a >= 4.0e9 {
         return str("inf");
     }
-    let micros = (a as f64 * 1e6 + 0.5) as u64;
-    u32((micros / 1_000_000) as u32);
-    str(".");
-    let frac = (micros % 1_000_000) as u32;
-    let mut buf = [b'0'; 6];
-    let mut f = frac;
-    for k in (0..6).rev() {
-        buf[k] = b'0' + (f % 10) as u8;
-        f /= 10;
+    let whole = a as u32;
+    let mut frac = ((a - whole as f32) * 1.0e6 + 0.5) as u32;
+    let whole = if frac >= 1_000_000 {
+        frac -= 1_000_000;
+        whole + 1
+    } else {
+        whole
+    };
+    u32(whole);
+    let mut buf = *b".000000";
+    for d in buf[1..].iter_mut().rev() {
+        *d = b'0' + (frac % 10) as u8;
+        frac /= 10;
     }
     bytes(&buf);
 }

@@ -248,7 +248,7 @@ const LANES: usize = 8;
 /// `s_0 + s_1`), and the tail (the last `len % 8` products, summed in order from zero) is
 /// added last.
 ///
-/// Written out by hand, with eight scalar accumulators and plain indexing, rather than as
+/// Written out by hand, with eight scalar accumulators over chunks split off as arrays, rather than as
 /// a loop over an array of accumulators on chunk iterators: at opt-level `"s"` or `"z"`
 /// LLVM neither unrolls that inner loop (so the accumulators live in memory, cleared by a
 /// `memclr` call per output) nor inlines the iterators' constructors, which made one
@@ -257,28 +257,25 @@ const LANES: usize = 8;
 /// it where the target has vectors.
 #[inline(always)]
 fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
-    let n = x.len();
-    let y = &y[..n];
-    let whole = n - n % LANES;
+    let (mut xs, mut ys) = (x, &y[..x.len()]);
     let (mut s0, mut s1, mut s2, mut s3) = (T::ZERO, T::ZERO, T::ZERO, T::ZERO);
     let (mut s4, mut s5, mut s6, mut s7) = (T::ZERO, T::ZERO, T::ZERO, T::ZERO);
-    let mut p = 0;
-    while p < whole {
-        // `p + 7 < whole <= n`: the optimizer drops the bounds checks.
-        s0 += x[p] * y[p];
-        s1 += x[p + 1] * y[p + 1];
-        s2 += x[p + 2] * y[p + 2];
-        s3 += x[p + 3] * y[p + 3];
-        s4 += x[p + 4] * y[p + 4];
-        s5 += x[p + 5] * y[p + 5];
-        s6 += x[p + 6] * y[p + 6];
-        s7 += x[p + 7] * y[p + 7];
-        p += LANES;
+    // Whole chunks as arrays: constant indices, so no bounds checks.
+    while let (Some((a, xr)), Some((b, yr))) = (xs.split_first_chunk::<LANES>(), ys.split_first_chunk::<LANES>()) {
+        s0 += a[0] * b[0];
+        s1 += a[1] * b[1];
+        s2 += a[2] * b[2];
+        s3 += a[3] * b[3];
+        s4 += a[4] * b[4];
+        s5 += a[5] * b[5];
+        s6 += a[6] * b[6];
+        s7 += a[7] * b[7];
+        (xs, ys) = (xr, yr);
     }
     let mut tail = T::ZERO;
-    while p < n {
-        tail += x[p] * y[p];
-        p += 1;
+    while let (Some((&a, xr)), Some((&b, yr))) = (xs.split_first(), ys.split_first()) {
+        tail += a * b;
+        (xs, ys) = (xr, yr);
     }
     // Pairwise, so that the rounding does not grow with the lanes.
     ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)) + tail
@@ -310,14 +307,23 @@ fn small_forward<T: Scalar>(
     if let Some(b) = b {
         super::expect_len(NAME, "b", b.len(), out_features);
     }
-    for (xr, yr) in x.chunks_exact(in_features).zip(y.chunks_exact_mut(out_features)) {
-        for (o, (yo, wr)) in yr.iter_mut().zip(w.chunks_exact(in_features)).enumerate() {
+    // Rows split off one by one rather than through chunk iterators, whose constructors
+    // (a division each) stay out of line at opt-level "s" and "z".
+    let (mut xs, mut ys) = (x, y);
+    while let (Some((xr, xrest)), Some((yr, yrest))) =
+        (xs.split_at_checked(in_features), core::mem::take(&mut ys).split_at_mut_checked(out_features))
+    {
+        let mut ws = w;
+        for (o, yo) in yr.iter_mut().enumerate() {
+            let Some((wr, wrest)) = ws.split_at_checked(in_features) else { break };
             let v = dot(xr, wr);
             *yo = f(match b {
                 Some(b) => v + b[o],
                 None => v,
             });
+            ws = wrest;
         }
+        (xs, ys) = (xrest, yrest);
     }
 }
 
