@@ -12,7 +12,7 @@ use core::hint::black_box;
 
 use cortex_m_rt::entry;
 use monograd::core::storage::Fixed;
-use monograd_firmware::sine::{self, Sine, SineInference};
+use monograd_firmware::sine::{self, Sine, SineInference, SineState};
 use monograd_firmware::{expected, measure, out, SINE};
 
 /// The budget, checked by the compiler: the weights fit in 2 KiB of flash and inference
@@ -78,6 +78,8 @@ fn main() -> ! {
     out::field("instructions_per_inference", per_inference as u32);
     out::field("instructions_per_kilotick", per_kilotick as u32);
     out::field("ram_bytes", Sine::RAM_BYTES as u32);
+    // What the training state of the same network would take, for comparison.
+    out::field("training_state_bytes", core::mem::size_of::<SineState<f32, Fixed<1>>>() as u32);
     out::field("param_bytes", Sine::PARAM_BYTES as u32);
     out::field("stack_peak_bytes", measure::stack_peak());
     out::str("\n");
