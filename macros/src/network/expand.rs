@@ -30,6 +30,7 @@ pub fn expand(g: &Graph) -> TokenStream {
     let (state_struct, state_impls) = state_def(g, &p, &state_ident, &bounds, &live);
     let fixed = super::fixed::fixed(g, &p, &state_ident, &bounds, &live);
     let (fixed_items, fixed_impls, fixed_methods) = (&fixed.items, &fixed.impls, &fixed.methods);
+    let fixed_trait_consts = &fixed.trait_consts;
 
     let (impl_g, ty_g, user_where) = g.generics.split_for_impl();
     let mut where_clause = g.generics.where_clause.clone().unwrap_or_else(|| syn::parse_quote!(where));
@@ -230,6 +231,7 @@ pub fn expand(g: &Graph) -> TokenStream {
             type Output = #out_ty;
             type State<__S: #core::storage::Storage> = #state_ty;
             #consts
+            #fixed_trait_consts
 
             fn state<__S: #core::storage::Storage>() -> #state_ty {
                 #state_ident::new()

@@ -21,6 +21,8 @@ pub struct Fixed {
     pub methods: TokenStream,
     /// `RAM_BYTES`, for the impl on the default scalar.
     pub f32_consts: TokenStream,
+    /// `RAM_BYTES`, for the `Network` impl.
+    pub trait_consts: TokenStream,
 }
 
 /// The inference state's name: `MlpInference` for `Mlp`.
@@ -42,6 +44,16 @@ pub fn fixed(g: &Graph, p: &Paths, state_ident: &Ident, bounds: &[TokenStream], 
     let t = &g.scalar;
     let vis = &g.vis;
     let inf_ident = inference_ident(g);
+    let trait_args: Vec<TokenStream> = g
+        .generics
+        .params
+        .iter()
+        .map(|param| match param {
+            GenericParam::Type(ty) => ty.ident.to_token_stream(),
+            GenericParam::Const(c) => c.ident.to_token_stream(),
+            GenericParam::Lifetime(l) => l.lifetime.to_token_stream(),
+        })
+        .collect();
     let infer_nodes = needed(g, &g.outputs[..1]);
     let primary = act_field(g, g.resolve(g.outputs[0]));
     let mut where_clause = g.generics.where_clause.clone().unwrap_or_else(|| syn::parse_quote!(where));
@@ -261,20 +273,18 @@ pub fn fixed(g: &Graph, p: &Paths, state_ident: &Ident, bounds: &[TokenStream], 
         }
     });
 
-    // `RAM_BYTES` for the default scalar.
-    let f32_args = g.generics.params.iter().map(|param| match param {
-        GenericParam::Type(ty) if ty.ident == g.scalar => quote!(f32),
-        GenericParam::Type(ty) => ty.ident.to_token_stream(),
-        GenericParam::Const(c) => c.ident.to_token_stream(),
-        GenericParam::Lifetime(l) => l.lifetime.to_token_stream(),
-    });
+    // `RAM_BYTES`: in the `Network` impl (whose bounds make the inference state's type
+    // well-formed for a generic network), and through it for the default scalar.
+    let trait_consts = quote! {
+        const RAM_BYTES: ::core::primitive::usize =
+            ::core::mem::size_of::<#inf_ident<#(#trait_args,)* #core::storage::Fixed<1>>>();
+    };
     let f32_consts = quote! {
         /// Bytes of RAM one-sample inference takes besides the weights: the inference
         /// state in `Fixed<1>` storage (`Net::fixed_inference_state::<1>()`), that is every
         /// output the primary output needs (`ACTIVATION_BYTES` of them) and a length per
         /// buffer. For a device's budget: `monograd::assert_budget!(Net::RAM_BYTES <= 4096)`.
-        pub const RAM_BYTES: ::core::primitive::usize =
-            ::core::mem::size_of::<#inf_ident<#(#f32_args,)* #core::storage::Fixed<1>>>();
+        pub const RAM_BYTES: ::core::primitive::usize = <Self as #core::network::Network<f32>>::RAM_BYTES;
     };
-    Fixed { items, impls, methods, f32_consts }
+    Fixed { items, impls, methods, f32_consts, trait_consts }
 }
