@@ -53,14 +53,14 @@
 
 pub use monograd_core as core;
 pub use monograd_nn as nn;
-/// Hyperparameter search (`monograd-tune`, feature `tune`): typed search spaces, samplers,
-/// pruners and resumable studies; docs/TUNING.md tells the whole story.
-#[cfg(feature = "tune")]
-pub use monograd_tune as tune;
 /// int8 quantization in TFLite's scheme (`monograd-quant`, feature `quant`, default):
 /// integer-only kernels that run without a float unit, calibration, export.
 #[cfg(feature = "quant")]
 pub use monograd_quant as quant;
+/// Hyperparameter search (`monograd-tune`, feature `tune`): typed search spaces, samplers,
+/// pruners and resumable studies; docs/TUNING.md tells the whole story.
+#[cfg(feature = "tune")]
+pub use monograd_tune as tune;
 
 pub use monograd_core::Module;
 /// Derives [`Module`](trait@Module) for a struct whose fields are layers, nested modules,
@@ -326,6 +326,11 @@ pub use monograd_macros::include_weights;
 #[doc = include_str!("../docs/FORMATS.md")]
 pub struct FormatsMd;
 
+/// docs/QUANTIZATION.md, whose Rust examples run as doctests.
+#[cfg(all(doctest, feature = "quant", feature = "std"))]
+#[doc = include_str!("../docs/QUANTIZATION.md")]
+pub struct QuantizationMd;
+
 /// docs/TUNING.md, whose Rust examples run as doctests.
 #[cfg(all(doctest, feature = "tune"))]
 #[doc = include_str!("../docs/TUNING.md")]
@@ -340,6 +345,9 @@ pub use monograd_core::assert_budget;
 #[doc(hidden)]
 pub mod __private {
     pub use monograd_core;
+    // What `network!`'s `#[quantize(Twin)]` generates names.
+    #[cfg(feature = "quant")]
+    pub use monograd_quant;
 }
 
 /// What a training program needs, in one `use monograd::prelude::*;`.

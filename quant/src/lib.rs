@@ -23,4 +23,37 @@ extern crate alloc;
 extern crate std;
 
 #[cfg(feature = "alloc")]
+pub mod calibrate;
+mod error;
+#[cfg(feature = "alloc")]
+mod export;
+#[cfg(feature = "alloc")]
 pub mod graph;
+pub mod kernels;
+pub mod math;
+pub mod params;
+#[cfg(feature = "alloc")]
+#[doc(hidden)]
+pub mod support;
+pub mod twin;
+
+pub use error::QuantError;
+
+/// Expands to its input when this crate has `alloc`: code `#[quantize(Twin)]` generates
+/// wraps what needs a heap (calibration, `to_graph`) in it, so that a twin's type and its
+/// integer forward pass compile in a crate with no allocator.
+#[cfg(feature = "alloc")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_alloc {
+    ($($t:tt)*) => { $($t)* };
+}
+
+/// Without `alloc`: nothing.
+#[cfg(not(feature = "alloc"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_alloc {
+    ($($t:tt)*) => {};
+}
+pub use params::{Fused, QParams};

@@ -23,6 +23,13 @@ fn network_macro() {
 }
 
 #[test]
+fn quantized_twin() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("cases/quantize/*.rs");
+    t.pass("cases/quantize-pass/*.rs");
+}
+
+#[test]
 fn include_weights_macro() {
     let t = trybuild::TestCases::new();
     t.compile_fail("cases/weights/*.rs");

@@ -9,6 +9,7 @@
 //! | `optimize` | common subexpressions, activation fusion, dead nodes |
 //! | `expand` | the struct, its state, forward, training forward, backward, summary |
 //! | `fixed` | states without a heap: constant `Fixed` states, the inference-only state and `infer` |
+//! | `quantize` | `#[quantize(Twin)]`: the int8 twin, its calibration, forward and graph |
 
 mod check;
 mod config;
@@ -17,26 +18,35 @@ mod fixed;
 mod model;
 mod optimize;
 mod parse;
+mod quantize;
 
 use proc_macro2::TokenStream;
 
 use crate::ctxt::Ctxt;
 
 pub fn network(input: TokenStream) -> TokenStream {
-    let def = match syn::parse2::<parse::NetworkDef>(input) {
+    let mut def = match syn::parse2::<parse::NetworkDef>(input) {
         Ok(def) => def,
         Err(e) => return e.into_compile_error(),
     };
     let cx = Ctxt::new();
+    let twin = quantize::take_attr(&cx, &mut def.attrs);
     let mut graph = model::Graph::from_def(&cx, def);
     if !cx.has_errors() {
         check::check(&cx, &mut graph);
     }
+    if let (Some(twin), false) = (&twin, cx.has_errors()) {
+        quantize::check(&cx, &graph, twin);
+    }
     if let Err(e) = cx.check() {
         return e.into_compile_error();
     }
+    // The twin is written from the graph as declared: it fuses and skips on its own terms.
+    let twin = twin.map(|t| quantize::expand(&graph, &t)).unwrap_or_default();
     optimize::optimize(&mut graph);
-    expand::expand(&graph)
+    let mut out = expand::expand(&graph);
+    out.extend(twin);
+    out
 }
 
 #[cfg(test)]

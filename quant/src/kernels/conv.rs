@@ -1,0 +1,360 @@
+//! Fully connected layers and convolutions: TFLite's `FULLY_CONNECTED` (per tensor and per
+//! channel) and `CONV_2D` (per channel), both as "gather a patch, dot it with each filter".
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+use super::avx2;
+use super::{dot, OutputStage};
+use crate::error::{check_len, QuantError};
+use crate::math::Multiplier;
+
+/// The constants of a dense kernel: filters, biases, rescaling, zero points.
+#[derive(Clone, Copy, Debug)]
+pub struct Dense<'a> {
+    /// Filters `[out, n]` row-major (`n` = inputs per output: `in` for a linear layer,
+    /// `in · kh · kw` for a convolution, in PyTorch's order).
+    pub weight: &'a [i8],
+    /// `[out]` biases at scale `s_in · s_w`, or `None`.
+    pub bias: Option<&'a [i32]>,
+    /// One rescaling per output channel, or a single one for the whole tensor.
+    pub multipliers: &'a [Multiplier],
+    /// The input's zero point (TFLite's `input_offset` is its negation).
+    pub input_zero_point: i32,
+    /// Zero point and clamp of the output.
+    pub output: OutputStage,
+}
+
+impl Dense<'_> {
+    pub(crate) fn check(&self, what: &'static str, out: usize, n: usize) -> Result<(), QuantError> {
+        check_len(what, out * n, self.weight.len())?;
+        if let Some(b) = self.bias {
+            check_len(what, out, b.len())?;
+        }
+        if self.multipliers.len() != 1 {
+            check_len(what, out, self.multipliers.len())?;
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    pub(crate) fn multiplier(&self, o: usize) -> Multiplier {
+        if self.multipliers.len() == 1 {
+            self.multipliers[0]
+        } else {
+            self.multipliers[o]
+        }
+    }
+
+    /// Writes output channel `o` at `y[o · step]` for every `o`, from the patch `p`.
+    #[inline(always)]
+    fn outputs(&self, p: &[i16], n: usize, y: &mut [i8], at: usize, step: usize) {
+        self.outputs_with(p, n, y, at, step, dot);
+    }
+
+    /// [`Dense::outputs`] with the dot product given.
+    #[inline(always)]
+    fn outputs_with(
+        &self,
+        p: &[i16],
+        n: usize,
+        y: &mut [i8],
+        at: usize,
+        step: usize,
+        dot: impl Fn(&[i8], &[i16]) -> i32,
+    ) {
+        for (o, w) in self.weight.chunks_exact(n).enumerate() {
+            let mut acc = dot(w, p);
+            if let Some(b) = self.bias {
+                acc = acc.wrapping_add(b[o]);
+            }
+            y[o * step + at] = self.output.finish(self.multiplier(o).apply(acc));
+        }
+    }
+}
+
+/// TFLite's `FULLY_CONNECTED` on one sample: `y[o] = clamp(M_o · (Σ w[o, i] · (x[i] −
+/// z_in) + b[o]) + z_out)`. `scratch` holds at least `x.len()` values.
+///
+/// ```
+/// use monograd_quant::kernels::{linear, Dense, OutputStage};
+/// use monograd_quant::math::Multiplier;
+///
+/// // 2 inputs, 1 output: (3 − 1)·2 + (5 − 1)·(−1) + 10 = 10, times 0.5 is 5, plus 3.
+/// let m = [Multiplier::new(0.5)];
+/// let d = Dense { weight: &[2, -1], bias: Some(&[10]), multipliers: &m, input_zero_point: 1, output: OutputStage::plain(3) };
+/// let mut y = [0i8; 1];
+/// linear(&d, &[3, 5], &mut y, &mut [0i16; 2])?;
+/// assert_eq!(y, [8]);
+/// # Ok::<(), monograd_quant::QuantError>(())
+/// ```
+pub fn linear(d: &Dense<'_>, x: &[i8], y: &mut [i8], scratch: &mut [i16]) -> Result<(), QuantError> {
+    let n = x.len();
+    d.check("linear weight", y.len(), n)?;
+    if scratch.len() < n {
+        return Err(QuantError::Length { what: "linear scratch", expected: n, got: scratch.len() });
+    }
+    let p = &mut scratch[..n];
+    for (pi, &xi) in p.iter_mut().zip(x) {
+        *pi = i16::from(xi) - d.input_zero_point as i16;
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked on the line above.
+        unsafe { outputs_avx2(d, p, y) };
+        return Ok(());
+    }
+    d.outputs(p, n, y, 0, 1);
+    Ok(())
+}
+
+/// A linear layer's outputs compiled with AVX2 (see [`conv2d_avx2`]).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+fn outputs_avx2(d: &Dense<'_>, p: &[i16], y: &mut [i8]) {
+    d.outputs_with(p, p.len(), y, 0, 1, |w: &[i8], p: &[i16]| avx2::dot(w, p));
+}
+
+/// The geometry of a two-dimensional convolution or of a one-dimensional one written as
+/// `[C, 1, L]` with `kernel[0] == 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Input `[C, H, W]`.
+    pub input: [usize; 3],
+    /// Output `[C, OH, OW]`.
+    pub output: [usize; 3],
+    /// Window `[kh, kw]`.
+    pub kernel: [usize; 2],
+    /// `[h, w]`.
+    pub stride: [usize; 2],
+    /// Zero padding on each side, `[h, w]`.
+    pub padding: [usize; 2],
+    /// `[h, w]`.
+    pub dilation: [usize; 2],
+}
+
+impl ConvGeometry {
+    /// Values of one patch: `C · kh · kw`.
+    pub const fn patch_len(&self) -> usize {
+        self.input[0] * self.kernel[0] * self.kernel[1]
+    }
+
+    pub(crate) fn check(&self, what: &'static str, x: usize, y: usize) -> Result<(), QuantError> {
+        check_len(what, self.input[0] * self.input[1] * self.input[2], x)?;
+        check_len(what, self.output[0] * self.output[1] * self.output[2], y)?;
+        for a in 0..2 {
+            let span = self.dilation[a] * (self.kernel[a].max(1) - 1) + 1;
+            let padded = self.input[a + 1] + 2 * self.padding[a];
+            let fits =
+                padded >= span && self.stride[a] > 0 && (padded - span) / self.stride[a] + 1 == self.output[a + 1];
+            if !fits {
+                return Err(QuantError::Length {
+                    what,
+                    expected: (padded.saturating_sub(span)) / self.stride[a].max(1) + 1,
+                    got: self.output[a + 1],
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The input row (or column) read by output `o` through tap `k` along axis `a`, if
+    /// inside the input.
+    #[inline(always)]
+    pub(crate) fn source(&self, a: usize, o: usize, k: usize) -> Option<usize> {
+        let i = (o * self.stride[a] + k * self.dilation[a]).checked_sub(self.padding[a])?;
+        (i < self.input[a + 1]).then_some(i)
+    }
+}
+
+/// The `i16` scratch values [`conv2d`] uses for `g` at its fastest: one patch
+/// ([`ConvGeometry::patch_len`]) on every target, more where a faster path needs them (x86-64
+/// with `std`: the shifted input and the widened filters). Less than this but at least one
+/// patch still works, more slowly.
+pub const fn conv2d_scratch(g: &ConvGeometry) -> usize {
+    let patch = g.patch_len();
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        avx2::conv2d_scratch(g.input[0] * g.input[1] * g.input[2], patch, g.output[0])
+    }
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    {
+        patch
+    }
+}
+
+/// TFLite's `CONV_2D` (per channel) on one sample, channels first: for each output
+/// position the patch `x[c, iy, ix] − z_in` (0 where the window leaves the input, which
+/// TFLite skips) is gathered once into `scratch` (at least
+/// [`ConvGeometry::patch_len`] values) and dotted with every filter `[out, C · kh · kw]`.
+pub fn conv2d(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], scratch: &mut [i16]) -> Result<(), QuantError> {
+    g.check("conv2d", x.len(), y.len())?;
+    let n = g.patch_len();
+    d.check("conv2d weight", g.output[0], n)?;
+    if scratch.len() < n {
+        return Err(QuantError::Length { what: "conv2d scratch", expected: n, got: scratch.len() });
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        if scratch.len() >= avx2::conv2d_scratch(x.len(), n, g.output[0]) {
+            // SAFETY: the CPU has AVX2, checked above.
+            unsafe { avx2::conv2d(d, g, x, y, scratch) };
+        } else {
+            // SAFETY: the CPU has AVX2, checked above.
+            unsafe { conv2d_avx2(d, g, x, y, &mut scratch[..n]) };
+        }
+        return Ok(());
+    }
+    conv2d_loops(d, g, x, y, &mut scratch[..n], dot);
+    Ok(())
+}
+
+/// [`conv2d_loops`] compiled with AVX2, whose widening multiply-adds take 16 values at
+/// once (`vpmovsxbw`, `vpmaddwd`); the same integer sums, so the same bits.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+fn conv2d_avx2(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], p: &mut [i16]) {
+    conv2d_loops(d, g, x, y, p, |w: &[i8], p: &[i16]| avx2::dot(w, p));
+}
+
+/// The loops of [`conv2d`], after its checks; `p` holds one patch.
+#[inline(always)]
+fn conv2d_loops(
+    d: &Dense<'_>,
+    g: &ConvGeometry,
+    x: &[i8],
+    y: &mut [i8],
+    p: &mut [i16],
+    dot: impl Fn(&[i8], &[i16]) -> i32 + Copy,
+) {
+    let n = p.len();
+    let [c_in, h, w] = g.input;
+    let [_, oh, ow] = g.output;
+    let [kh, kw] = g.kernel;
+    let z = d.input_zero_point as i16;
+    for oy in 0..oh {
+        for ox in 0..ow {
+            // A window inside the input along x, taps adjacent: each row is one copy.
+            let x0 = (ox * g.stride[1]).checked_sub(g.padding[1]);
+            let inside = g.dilation[1] == 1 && x0.is_some_and(|x0| x0 + kw <= w);
+            let mut at = 0;
+            for c in 0..c_in {
+                let plane = &x[c * h * w..(c + 1) * h * w];
+                for ky in 0..kh {
+                    let row = g.source(0, oy, ky);
+                    match (row, x0) {
+                        (Some(iy), Some(x0)) if inside => {
+                            for (pi, &xi) in p[at..at + kw].iter_mut().zip(&plane[iy * w + x0..iy * w + x0 + kw]) {
+                                *pi = i16::from(xi) - z;
+                            }
+                        }
+                        _ => {
+                            for kx in 0..kw {
+                                p[at + kx] = match (row, g.source(1, ox, kx)) {
+                                    (Some(iy), Some(ix)) => i16::from(plane[iy * w + ix]) - z,
+                                    _ => 0,
+                                };
+                            }
+                        }
+                    }
+                    at += kw;
+                }
+            }
+            d.outputs_with(p, n, y, oy * ow + ox, oh * ow, dot);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conv_hand_computed_with_padding() {
+        // One 2x2 input channel, zero point -1, one 3x3 filter of ones, padding 1:
+        // the centre output sees all four values: (1+1)+(2+1)+(3+1)+(4+1) = 14.
+        let g = ConvGeometry {
+            input: [1, 2, 2],
+            output: [1, 2, 2],
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+        };
+        let m = [Multiplier::new(1.0)];
+        let d = Dense {
+            weight: &[1; 9],
+            bias: Some(&[-4]),
+            multipliers: &m,
+            input_zero_point: -1,
+            output: OutputStage::plain(0),
+        };
+        let mut y = [0i8; 4];
+        conv2d(&d, &g, &[1, 2, 3, 4], &mut y, &mut [0; 9]).unwrap();
+        // Every output's window covers the whole input here: 14 - 4 = 10.
+        assert_eq!(y, [10; 4]);
+    }
+
+    #[test]
+    fn every_path_gives_the_same_bits() {
+        let mut s = 0x0123_4567_89ab_cdefu64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        for round in 0..30usize {
+            let (ci, co, k) = (1 + round % 3, 1 + round % 7, 1 + round % 5);
+            let (st, p, dl) = (1 + round % 2, round % 3, 1 + (round / 5) % 2);
+            let (h, w) = (10 + round % 3, 9 + round % 4);
+            let span = dl * (k - 1) + 1;
+            let (oh, ow) = ((h + 2 * p - span) / st + 1, (w + 2 * p - span) / st + 1);
+            let g = ConvGeometry {
+                input: [ci, h, w],
+                output: [co, oh, ow],
+                kernel: [k, k],
+                stride: [st, st],
+                padding: [p, p],
+                dilation: [dl, dl],
+            };
+            let x: std::vec::Vec<i8> = (0..ci * h * w).map(|_| next() as i8).collect();
+            let wt: std::vec::Vec<i8> = (0..co * g.patch_len()).map(|_| (next() % 255) as i8).collect();
+            let b: std::vec::Vec<i32> = (0..co).map(|_| (next() % 2000) as i32 - 1000).collect();
+            let m: std::vec::Vec<Multiplier> = (0..co).map(|o| Multiplier::new(0.001 * (o + 1) as f64)).collect();
+            let d = Dense {
+                weight: &wt,
+                bias: Some(&b),
+                multipliers: &m,
+                input_zero_point: (next() % 50) as i32 - 25,
+                output: OutputStage::plain(3),
+            };
+            let mut slow = std::vec![0i8; co * oh * ow];
+            conv2d_loops(&d, &g, &x, &mut slow, &mut std::vec![0; g.patch_len()], dot);
+            for scratch in [g.patch_len(), conv2d_scratch(&g)] {
+                let mut y = std::vec![0i8; co * oh * ow];
+                conv2d(&d, &g, &x, &mut y, &mut std::vec![0; scratch]).unwrap();
+                assert_eq!(y, slow, "round {round}, scratch {scratch}");
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_lengths_are_errors() {
+        let g = ConvGeometry {
+            input: [1, 4, 4],
+            output: [1, 2, 2],
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+        };
+        let m = [Multiplier::new(1.0)];
+        let d =
+            Dense { weight: &[1; 9], bias: None, multipliers: &m, input_zero_point: 0, output: OutputStage::plain(0) };
+        assert!(conv2d(&d, &g, &[0; 15], &mut [0; 4], &mut [0; 9]).is_err());
+        assert!(conv2d(&d, &g, &[0; 16], &mut [0; 4], &mut [0; 8]).is_err());
+        assert!(conv2d(&d, &g, &[0; 16], &mut [0; 4], &mut [0; 9]).is_ok());
+        let bad = ConvGeometry { output: [1, 3, 3], ..g };
+        assert!(conv2d(&d, &bad, &[0; 16], &mut [0; 9], &mut [0; 9]).is_err());
+        assert!(linear(&d, &[0; 8], &mut [0; 1], &mut [0; 8]).is_err());
+    }
+}

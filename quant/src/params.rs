@@ -1,0 +1,169 @@
+//! Quantization parameters of activations and weights, chosen from real ranges as TFLite
+//! does, and the rescaling factors derived from them.
+//!
+//! This is the quantize-time side: it computes in floating point, once. The integer
+//! kernels only read what it produced.
+
+use crate::error::QuantError;
+use crate::kernels::{AddParams, OutputStage, Requantize};
+use crate::math::{quantize_f32, round_f32, Multiplier};
+
+/// How an activation's integers map to reals: `real = scale · (q − zero_point)`, `i8`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QParams {
+    /// The real step between two integers.
+    pub scale: f32,
+    /// The integer that stands for real 0, in `-128..=127`.
+    pub zero_point: i32,
+}
+
+impl QParams {
+    /// TFLite's asymmetric `i8` parameters for the real range `[min, max]`, widened to hold
+    /// 0 (so that zero padding and ReLU's floor are exact): `scale = (max − min) / 255`,
+    /// `zero_point = round(−128 − min / scale)`. A range of one point gives scale 1.
+    ///
+    /// ```
+    /// use monograd_quant::QParams;
+    /// let q = QParams::from_range(0.0, 2.55);
+    /// assert_eq!(q.zero_point, -128);
+    /// assert!((q.scale - 0.01).abs() < 1e-9);
+    /// ```
+    pub fn from_range(min: f32, max: f32) -> QParams {
+        let (min, max) = (min.min(0.0), max.max(0.0));
+        if max - min <= f32::MIN_POSITIVE || !(max - min).is_finite() {
+            return QParams { scale: 1.0, zero_point: 0 };
+        }
+        let scale = (f64::from(max) - f64::from(min)) / 255.0;
+        let scale = scale as f32;
+        let zp = round_f32(-128.0 - min / scale).clamp(-128, 127);
+        QParams { scale, zero_point: zp }
+    }
+
+    /// `clamp(round(x / scale) + zero_point)`: quantizes one real (not integer-only: for
+    /// inputs of a network and tests).
+    pub fn quantize(&self, x: f32) -> i8 {
+        quantize_f32(x, self.scale, self.zero_point).clamp(-128, 127) as i8
+    }
+
+    /// `scale · (q − zero_point)`.
+    pub fn dequantize(&self, q: i8) -> f32 {
+        self.scale * (i32::from(q) - self.zero_point) as f32
+    }
+}
+
+/// An activation fused into the operator before it (TFLite's fused activations): a clamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fused {
+    /// Only the `i8` range.
+    None,
+    /// From the output's zero point.
+    Relu,
+    /// From the output's zero point to the quantized 6.
+    Relu6,
+}
+
+impl Fused {
+    /// TFLite's `CalculateActivationRangeQuantized` for an `i8` output.
+    pub fn stage(self, out: QParams) -> OutputStage {
+        let zero = quantize_f32(0.0, out.scale, out.zero_point);
+        match self {
+            Fused::None => OutputStage::plain(out.zero_point),
+            Fused::Relu => OutputStage { zero_point: out.zero_point, min: zero.max(-128), max: 127 },
+            Fused::Relu6 => {
+                let six = quantize_f32(6.0, out.scale, out.zero_point);
+                OutputStage { zero_point: out.zero_point, min: zero.max(-128), max: six.min(127) }
+            }
+        }
+    }
+}
+
+/// TFLite's real multiplier of a per-channel filter: `s_in · s_w / s_out`, in `f64` from
+/// the `f32` scales (`PopulateConvolutionQuantizationParams`).
+pub fn per_channel_multiplier(s_in: f32, s_w: f32, s_out: f32) -> f64 {
+    f64::from(s_in) * f64::from(s_w) / f64::from(s_out)
+}
+
+/// TFLite's real multiplier of a per-tensor fully connected layer: the product `s_in · s_w`
+/// taken in `f32` first (`GetQuantizedConvolutionMultipler`), then divided in `f64`.
+pub fn per_tensor_multiplier(s_in: f32, s_w: f32, s_out: f32) -> f64 {
+    f64::from(s_in * s_w) / f64::from(s_out)
+}
+
+/// TFLite Micro's `ADD` parameters for `i8` (`CalculateOpDataAdd`).
+pub fn add_params(
+    what: &'static str,
+    a: QParams,
+    b: QParams,
+    out: QParams,
+    act: Fused,
+) -> Result<AddParams, QuantError> {
+    let left_shift = 20;
+    let twice_max = 2.0 * f64::from(a.scale.max(b.scale));
+    let ma = f64::from(a.scale) / twice_max;
+    let mb = f64::from(b.scale) / twice_max;
+    let mo = twice_max / (f64::from(1u32 << left_shift) * f64::from(out.scale));
+    // QuantizeMultiplierSmallerThanOneExp: each factor in (0, 1).
+    for m in [ma, mb, mo] {
+        if !(m > 0.0 && m < 1.0) {
+            return Err(QuantError::OutOfRange { what, value: m });
+        }
+    }
+    Ok(AddParams {
+        a_zero_point: a.zero_point,
+        b_zero_point: b.zero_point,
+        left_shift,
+        a: Multiplier::new(ma),
+        b: Multiplier::new(mb),
+        out: Multiplier::new(mo),
+        output: act.stage(out),
+    })
+}
+
+/// A rescaling from `input` to `output` with a clamp. `relu` gives TFLite Micro's `RELU`
+/// (its factor is the `f32` quotient `s_in / s_out`, widened); otherwise its `QUANTIZE`
+/// from `i8` to `i8` (the quotient in `f64`).
+pub fn requantize_params(input: QParams, output: QParams, act: Fused) -> Requantize {
+    let real = match act {
+        Fused::None => f64::from(input.scale) / f64::from(output.scale),
+        Fused::Relu | Fused::Relu6 => f64::from(input.scale / output.scale),
+    };
+    Requantize { input_zero_point: input.zero_point, scale: Multiplier::new(real), output: act.stage(output) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_hold_zero() {
+        let q = QParams::from_range(0.5, 1.0);
+        assert_eq!(q.zero_point, -128);
+        assert_eq!(q.quantize(0.0), -128);
+        let q = QParams::from_range(-1.0, -0.5);
+        assert_eq!(q.zero_point, 127);
+        let q = QParams::from_range(-1.0, 1.0);
+        assert_eq!(q.quantize(0.0) as i32, q.zero_point);
+        assert!((q.dequantize(q.quantize(0.7)) - 0.7).abs() <= q.scale / 2.0 + 1e-6);
+        assert_eq!(QParams::from_range(0.0, 0.0), QParams { scale: 1.0, zero_point: 0 });
+    }
+
+    #[test]
+    fn fused_bounds_hand_computed() {
+        let out = QParams { scale: 0.05, zero_point: -100 };
+        assert_eq!(Fused::Relu.stage(out), OutputStage { zero_point: -100, min: -100, max: 127 });
+        // 6 / 0.05 = 120 -> -100 + 120 = 20.
+        assert_eq!(Fused::Relu6.stage(out).max, 20);
+        assert_eq!(Fused::None.stage(out), OutputStage::plain(-100));
+    }
+
+    #[test]
+    fn per_tensor_takes_the_product_in_f32() {
+        // Scales whose f32 product rounds: the two multipliers differ in the last bits.
+        let (a, b, c) = (0.013_245_7f32, 0.000_771_3f32, 0.093_1f32);
+        let pc = per_channel_multiplier(a, b, c);
+        let pt = per_tensor_multiplier(a, b, c);
+        assert_eq!(pt, f64::from(a * b) / f64::from(c));
+        assert_ne!(pc, pt);
+        assert!((pc - pt).abs() < 1e-7 * pc);
+    }
+}
