@@ -18,6 +18,7 @@ use std::path::PathBuf;
 
 use monograd::core::storage::Fixed;
 use monograd::include_weights;
+use monograd::quant::calibrate::Calibration;
 
 static SINE: sine::Sine = include_weights!(sine::Sine, "weights/sine.safetensors");
 
@@ -47,6 +48,26 @@ fn main() {
     writeln!(code, "pub const SINE_Y: [u32; {}] = {:#010x?};", ys.len(), bits(&ys)).unwrap();
     writeln!(code, "/// `sin(sine::input(i))`, as bits.").unwrap();
     writeln!(code, "pub const SINE_TRUE: [u32; {}] = {:#010x?};", sines.len(), bits(&sines)).unwrap();
+
+    // The int8 twin: quantized here (calibration needs a heap), embedded as a constant
+    // written from its `Debug` form (every field of a twin is public), and its integer
+    // outputs at the same points.
+    let samples: Vec<f32> = (0..256).map(|i| i as f32 * (2.0 * std::f32::consts::PI / 256.0)).collect();
+    let twin = sine::Sine::quantize(&SINE, &Calibration::new(&samples)).expect("quantize the sine model");
+    let mut qstate = sine::SineI8::state();
+    let mut qys = Vec::new();
+    for i in 0..sine::POINTS {
+        qys.push(twin.predict(&[sine::input(i)], &mut qstate).expect("host int8 inference")[0]);
+    }
+    writeln!(code, "/// The int8 twin's outputs at `sine::input(i)`.").unwrap();
+    writeln!(code, "pub const SINE_I8_Y: [i8; {}] = {:?};", qys.len(), qys).unwrap();
+    // `Fused::None` prints as `None`, which would read as `Option::None`.
+    let literal = format!("{twin:?}").replace("activation: ", "activation: Fused::");
+    std::fs::write(
+        out.join("sine_i8.rs"),
+        format!("// Written by build.rs: `Sine::quantize` on the host.\n{literal}\n"),
+    )
+    .expect("write sine_i8.rs");
 
     // The training run.
     let mut net: train::Trainee = monograd::core::embed::zeroed();

@@ -48,7 +48,7 @@ pkg="$root/firmware"
 manifest="$pkg/Cargo.toml"
 tgt="${FIRMWARE_TARGET_DIR:-$root/target/firmware}"
 target=thumbv7em-none-eabihf
-bins=(sine train)
+bins=(sine sine_int8 train)
 # MicroFlow's figures for the sine model on an nRF52840 (flash, RAM in bytes), and the
 # fractions of them the sine firmware must stay within.
 microflow_flash=34300

@@ -18,6 +18,17 @@ use monograd::include_weights;
 /// The trained sine model; its weights are the binary's read-only data (flash).
 pub static SINE: sine::Sine = include_weights!(sine::Sine, "../weights/sine.safetensors");
 
+/// The sine model's int8 twin, quantized on the host by `build.rs` (a constant written from
+/// the twin's fields): its integer weights are the binary's read-only data.
+pub static SINE_I8: sine::SineI8 = {
+    use monograd::quant::kernels::OutputStage;
+    use monograd::quant::math::Multiplier;
+    use monograd::quant::twin::QDense;
+    use monograd::quant::{Fused, QParams};
+    use sine::SineI8;
+    include!(concat!(env!("OUT_DIR"), "/sine_i8.rs"))
+};
+
 /// What the host computed, from `build.rs`.
 pub mod expected {
     include!(concat!(env!("OUT_DIR"), "/expected.rs"));

@@ -10,7 +10,9 @@
 use monograd::prelude::*;
 
 network! {
-    /// 1 -> 16 -> ReLU -> 16 -> ReLU -> 1, as in TensorFlow Lite Micro's example.
+    /// 1 -> 16 -> ReLU -> 16 -> ReLU -> 1, as in TensorFlow Lite Micro's example; `SineI8`
+    /// is its int8 twin.
+    #[quantize(SineI8)]
     pub struct Sine {
         input: [1],
         fc1: Linear<1, 16>,

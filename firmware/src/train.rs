@@ -37,9 +37,23 @@ pub fn data() -> ([f32; BATCH], [f32; BATCH]) {
     let mut y = [0.0f32; BATCH];
     for i in 0..BATCH {
         x[i] = (i as f32 + 0.5) * (2.0 * core::f32::consts::PI / BATCH as f32);
-        y[i] = monograd::core::Scalar::sin(x[i]);
+        y[i] = sin(x[i]);
     }
     (x, y)
+}
+
+/// `sin(x)` for `x` in `[0, 2π)`, within 1e-6, by a polynomial in `f32`: the same bits on
+/// every target. (`Scalar::sin` is `libm`'s on the device and the system's with `std`,
+/// which may differ in the last bit, and then so would the training runs.)
+fn sin(x: f32) -> f32 {
+    use core::f32::consts::{FRAC_PI_2, PI};
+    // sin(x) = -sin(x - π), and sin(π - r) = sin(r): down to r in [0, π/2].
+    let (r, sign) = if x > PI { (x - PI, -1.0) } else { (x, 1.0) };
+    let r = if r > FRAC_PI_2 { PI - r } else { r };
+    let r2 = r * r;
+    let p =
+        1.0 + r2 * (-1.0 / 6.0 + r2 * (1.0 / 120.0 + r2 * (-1.0 / 5040.0 + r2 * (1.0 / 362880.0 - r2 / 39916800.0))));
+    sign * r * p
 }
 
 /// The loss before and after training.

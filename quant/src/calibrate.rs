@@ -187,8 +187,11 @@ impl Observer {
         let width = (f64::from(self.max) - f64::from(self.min)) / BINS as f64;
         let edge = |bin: usize| (f64::from(self.min) + width * bin as f64) as f32;
         // Top: the upper edge of the bin where the count reaches p% of the values.
-        let want_hi = (total as f64 * p / 100.0).ceil() as u64;
-        let want_lo = (total as f64 * (100.0 - p) / 100.0).floor() as u64;
+        // Both are non-negative: `as u64` truncates, which is the floor, and the ceiling
+        // adds one where that dropped a fraction (`f64::ceil` and `floor` need std).
+        let hi = total as f64 * p / 100.0;
+        let want_hi = hi as u64 + u64::from((hi as u64 as f64) < hi);
+        let want_lo = (total as f64 * (100.0 - p) / 100.0) as u64;
         let (mut seen, mut lo, mut hi) = (0u64, 0usize, BINS);
         let mut lo_found = false;
         for (i, &c) in self.hist.iter().enumerate() {
