@@ -17,7 +17,7 @@
 #   4. run: every binary under `qemu-system-arm -machine mps2-an386 -cpu cortex-m4
 #      -semihosting-config enable=on,target=native -icount shift=0`, with a timeout; each
 #      must exit 0 and print "<name>: ok" (its checks against the host's values passed).
-#   5. symbols: the inference firmware (sine) links no `core::fmt`.
+#   5. symbols: the inference firmware (sine, sine_int8) links no `core::fmt`.
 #   6. budget: the sine firmware within a quarter of MicroFlow's flash (34.3 kB) and a fifth
 #      of its RAM (5.3 kB) for the same model; RAM counts the statics and the stack's peak.
 #   --measure: steps 3-4 at opt-levels "z" and 3 too, the table, and the check that "s"
@@ -157,12 +157,13 @@ build_and_run() {
 build_and_run release s
 
 # 5. Symbols.
-step "symbols: no core::fmt in the inference firmware"
-sine_elf="$tgt/$target/release/sine"
-fmt_syms=$("$tools/llvm-nm" -C "$sine_elf" | grep -E 'core::fmt' || true)
-[ -z "$fmt_syms" ] || fail "the sine firmware links core::fmt:
+step "symbols: no core::fmt in the inference firmware (sine, sine_int8)"
+for bin in sine sine_int8; do
+    fmt_syms=$("$tools/llvm-nm" -C "$tgt/$target/release/$bin" | grep -E 'core::fmt' || true)
+    [ -z "$fmt_syms" ] || fail "the $bin firmware links core::fmt:
 $fmt_syms"
-echo "sine: no core::fmt symbols; train (whose optimizer hashes tensor names through core::fmt::Write): $("$tools/llvm-nm" -C "$tgt/$target/release/train" | grep -c 'core::fmt' || true)"
+done
+echo "sine, sine_int8: no core::fmt symbols; train (whose optimizer hashes tensor names through core::fmt::Write): $("$tools/llvm-nm" -C "$tgt/$target/release/train" | grep -c 'core::fmt' || true)"
 
 # 6. The budget against MicroFlow's figures for the same model.
 flash=${result[sine,s,flash]}
