@@ -254,7 +254,7 @@ const LANES: usize = 8;
 /// inner loop (so the accumulators lived in memory, cleared by a `memclr` call per output)
 /// nor inlines the iterators' constructors. On a Cortex-M4 (docs/EMBEDDED.md) one
 /// inference of a 1-16-16-1 network took 12k instructions at `"s"` against 1.3k at 3;
-/// written this way it takes about 1.3k at `"s"` and 1.0k at 3.
+/// written this way it takes 1.4k at `"s"` and 1.2k at 3.
 #[inline(always)]
 fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
     let (xs, ys) = (x, &y[..x.len()]);
