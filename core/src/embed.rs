@@ -276,6 +276,43 @@ impl<M> Embedded<M> {
     }
 }
 
+/// A file with no tensors: the weights of [`zeroed`].
+pub struct NoWeights;
+
+impl Weights for NoWeights {
+    const FILE: &'static str = "";
+    const PREFIX: &'static str = "";
+    const BYTES: &'static [u8] = &[];
+    const TENSORS: &'static [TensorInfo] = &[];
+}
+
+/// A module with every tensor zero, built by the compiler: a `const` (or `static`)
+/// constructor for any module that can be embedded, so that a network and its gradient
+/// can be `static`s on a device, initialised in place (`Module::init`) or loaded there.
+/// Counters start at their base values and declared settings (`Dropout(0.2)`) are kept.
+///
+/// ```
+/// use monograd_core::embed::zeroed;
+/// use monograd_core::{Module, Rng};
+/// # use monograd_core::embed::{param, Embed, Embedded, Place};
+/// # #[derive(Debug, PartialEq)]
+/// # struct Scale { gain: [f32; 3] }
+/// # impl<P: Place> Embed<P> for Scale {
+/// #     const EMBEDDED: Embedded<Self> = {
+/// #         let gain = param::<P, [f32; 3]>("gain", &[3]);
+/// #         let report = gain.report;
+/// #         Embedded::new(Scale { gain: gain.value() }, report)
+/// #     };
+/// # }
+/// static ZERO: Scale = zeroed();
+/// assert_eq!(ZERO, Scale { gain: [0.0; 3] });
+/// ```
+pub const fn zeroed<M: Embed<Root<NoWeights>>>() -> M {
+    // Every tensor is missing from the empty file, so the report lists them all and each
+    // value is zero: the report is what is dropped here, on purpose.
+    M::EMBEDDED.value()
+}
+
 const WORDS: usize = MAX_TENSORS / 64;
 const TEXT: usize = 2048;
 

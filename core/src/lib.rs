@@ -28,6 +28,7 @@ extern crate std;
 
 pub mod block;
 pub mod boxed;
+pub mod budget;
 pub mod dual;
 pub mod embed;
 pub mod error;

@@ -31,6 +31,11 @@ pub trait Network<T: Scalar>: Module<T> {
     const PEAK_ACTIVATION_BYTES: usize;
     /// Bytes of parameters.
     const PARAM_BYTES: usize = Self::PARAMS * core::mem::size_of::<T>();
+    /// Bytes of RAM one-sample inference takes besides the weights. `network!` gives the
+    /// size of its inference-only state in `Fixed<1>` storage (`ACTIVATION_BYTES` and a
+    /// length per buffer); a network written by hand without such a state may keep this
+    /// default, `ACTIVATION_BYTES`.
+    const RAM_BYTES: usize = Self::ACTIVATION_BYTES;
 
     /// A network with every layer initialised from `rng`, each by its own rule.
     ///

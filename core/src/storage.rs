@@ -131,6 +131,50 @@ pub struct FixedBuf<T: Copy, S: Shape, const CAP: usize> {
     len: usize,
 }
 
+impl<T: Scalar, S: ZeroSample<T>, const CAP: usize> FixedBuf<T, S, CAP> {
+    /// An empty buffer, as a constant: what [`Buffer::new`] gives, for `static`s and
+    /// `const fn` states (a trait method cannot be called in constant evaluation).
+    ///
+    /// ```
+    /// use monograd_core::storage::{Buffer, FixedBuf};
+    /// use monograd_core::Rank1;
+    /// static EMPTY: FixedBuf<f32, Rank1<3>, 2> = FixedBuf::EMPTY;
+    /// assert_eq!(EMPTY.as_slice().len(), 0);
+    /// ```
+    pub const EMPTY: Self = Self { data: [S::ZERO_SAMPLE; CAP], len: 0 };
+}
+
+/// A shape whose zero sample is a constant, for buffers built in constant evaluation: the
+/// library's shapes ([`Rank1`](crate::Rank1), [`Rank2`](crate::Rank2),
+/// [`Rank3`](crate::Rank3)) over any scalar.
+pub trait ZeroSample<T: Scalar>: Shape {
+    /// One sample of zeros.
+    const ZERO_SAMPLE: Self::Sample<T>;
+}
+
+impl<T: Scalar, const N: usize> ZeroSample<T> for crate::Rank1<N> {
+    const ZERO_SAMPLE: [T; N] = [T::ZERO; N];
+}
+
+impl<T: Scalar, const R: usize, const C: usize> ZeroSample<T> for crate::Rank2<R, C> {
+    const ZERO_SAMPLE: [[T; C]; R] = [[T::ZERO; C]; R];
+}
+
+impl<T: Scalar, const C: usize, const H: usize, const W: usize> ZeroSample<T> for crate::Rank3<C, H, W> {
+    const ZERO_SAMPLE: [[[T; W]; H]; C] = [[[T::ZERO; W]; H]; C];
+}
+
+/// Values with a default that constant evaluation can build: the caches of the built-in
+/// layers, which a `const fn` state needs (`Default::default` is not `const`).
+pub trait ConstDefault {
+    /// The value `Default::default()` gives.
+    const DEFAULT: Self;
+}
+
+impl ConstDefault for () {
+    const DEFAULT: Self = ();
+}
+
 impl<T: Scalar, S: Shape, const CAP: usize> Buffer<T> for FixedBuf<T, S, CAP> {
     fn new() -> Self {
         Self { data: [S::filled(T::ZERO); CAP], len: 0 }
@@ -154,12 +198,16 @@ impl<T: Scalar, S: Shape, const CAP: usize> Buffer<T> for FixedBuf<T, S, CAP> {
         Ok(S::flatten_mut(&mut self.data[..batch]))
     }
 
+    // `len <= CAP` always holds (`prepare` checks it). `min` says so to the optimizer with
+    // no panic path (whose message would link `core::fmt` into a firmware), and the bound
+    // it gives lets a layer after this buffer drop its large-batch code path when `CAP`
+    // is small.
     fn as_slice(&self) -> &[T] {
-        S::flatten(&self.data[..self.len])
+        S::flatten(&self.data[..self.len.min(CAP)])
     }
 
     fn as_mut_slice(&mut self) -> &mut [T] {
-        S::flatten_mut(&mut self.data[..self.len])
+        S::flatten_mut(&mut self.data[..self.len.min(CAP)])
     }
 
     fn capacity(&self) -> Option<usize> {

@@ -441,7 +441,11 @@ const fn fits(a: usize, b: usize) -> bool {
 fn samples(op: &str, buffer: &str, len: usize, per: usize) -> usize {
     match len.checked_div(per) {
         Some(n) if n * per == len => n,
-        Some(_) => panic!("{op}: `{buffer}` holds {len} values, not a whole number of samples of {per}"),
+        Some(_) => {
+            #[cfg(not(feature = "std"))]
+            let _ = (op, buffer);
+            super::check_failed!("{op}: `{buffer}` holds {len} values, not a whole number of samples of {per}")
+        }
         None => 0,
     }
 }
@@ -451,7 +455,8 @@ fn samples(op: &str, buffer: &str, len: usize, per: usize) -> usize {
 fn must<V>(r: Result<V, ShapeError>) -> V {
     match r {
         Ok(v) => v,
-        Err(e) => panic!("convolution: {e}"),
+        #[cfg_attr(not(feature = "std"), allow(unused_variables))]
+        Err(e) => super::check_failed!("convolution: {e}"),
     }
 }
 

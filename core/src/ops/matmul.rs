@@ -129,8 +129,9 @@ pub(crate) fn run<T: Scalar>(
 #[cold]
 #[inline(never)]
 #[track_caller]
+#[cfg_attr(not(feature = "std"), allow(unused_variables))]
 fn unreachable_shape(op: &str, e: &ShapeError) -> ! {
-    panic!("{op}: {e}")
+    super::check_failed!("{op}: {e}")
 }
 
 #[cfg(test)]

@@ -105,6 +105,20 @@ pub const OPS: &[&str] = &[
     loss::BCE_WITH_LOGITS,
 ];
 
+/// Panics with the given message with `std`, and otherwise with one static message:
+/// formatting the op's name and numbers would link `core::fmt` (about 1.2 kB on a
+/// Cortex-M) into every program, a firmware that prints nothing included. The panic's
+/// location (the caller's, through `#[track_caller]`) says where in either case.
+macro_rules! check_failed {
+    ($($arg:tt)*) => {{
+        #[cfg(feature = "std")]
+        ::core::panic!($($arg)*);
+        #[cfg(not(feature = "std"))]
+        ::core::panic!("monograd: a length or shape check failed (the `std` feature names the buffer and the numbers)");
+    }};
+}
+pub(crate) use check_failed;
+
 /// Panics unless a buffer has the length the op needs: the caller sized it wrongly.
 #[inline]
 #[track_caller]
@@ -117,8 +131,9 @@ pub(crate) fn expect_len(op: &str, buffer: &str, found: usize, expected: usize) 
 #[cold]
 #[inline(never)]
 #[track_caller]
+#[cfg_attr(not(feature = "std"), allow(unused_variables))]
 fn wrong_len(op: &str, buffer: &str, found: usize, expected: usize) -> ! {
-    panic!("{op}: `{buffer}` holds {found} values, expected {expected}")
+    check_failed!("{op}: `{buffer}` holds {found} values, expected {expected}")
 }
 
 /// The number of rows of a row-major buffer of `len` values in rows of `cols`; panics if
@@ -136,8 +151,9 @@ pub(crate) fn rows_of(op: &str, buffer: &str, len: usize, cols: usize) -> usize 
 #[cold]
 #[inline(never)]
 #[track_caller]
+#[cfg_attr(not(feature = "std"), allow(unused_variables))]
 fn not_whole_rows(op: &str, buffer: &str, len: usize, cols: usize) -> ! {
-    panic!("{op}: `{buffer}` holds {len} values, not a whole number of rows of {cols}")
+    check_failed!("{op}: `{buffer}` holds {len} values, not a whole number of rows of {cols}")
 }
 
 /// Helpers shared by the op files' gradient-check tests.

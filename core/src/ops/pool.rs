@@ -94,7 +94,9 @@ impl Pool2dGeometry {
     fn batch(&self, op: &str, x: usize, y: usize) -> usize {
         let n = y.checked_div(self.out_len()).unwrap_or(0);
         if n * self.out_len() != y || n * self.in_len() != x {
-            panic!("{op}: {y} output values and {x} input values are not the same number of samples");
+            #[cfg(not(feature = "std"))]
+            let _ = op;
+            super::check_failed!("{op}: {y} output values and {x} input values are not the same number of samples");
         }
         n
     }

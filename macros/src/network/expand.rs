@@ -11,8 +11,8 @@ use super::model::{mentions_any, substitute, written, Graph, Kind, NodeId, Op, P
 use super::optimize::{live, needed};
 
 /// Paths every generated item uses.
-struct Paths {
-    core: TokenStream,
+pub(super) struct Paths {
+    pub(super) core: TokenStream,
 }
 
 pub fn expand(g: &Graph) -> TokenStream {
@@ -28,6 +28,9 @@ pub fn expand(g: &Graph) -> TokenStream {
     let def = struct_def(g);
     let default = default_impl(g);
     let (state_struct, state_impls) = state_def(g, &p, &state_ident, &bounds, &live);
+    let fixed = super::fixed::fixed(g, &p, &state_ident, &bounds, &live);
+    let (fixed_items, fixed_impls, fixed_methods) = (&fixed.items, &fixed.impls, &fixed.methods);
+    let fixed_trait_consts = &fixed.trait_consts;
 
     let (impl_g, ty_g, user_where) = g.generics.split_for_impl();
     let mut where_clause = g.generics.where_clause.clone().unwrap_or_else(|| syn::parse_quote!(where));
@@ -140,7 +143,7 @@ pub fn expand(g: &Graph) -> TokenStream {
     let f32_bounds: Vec<TokenStream> = bounds.iter().map(|b| substitute(b.clone(), t, &quote!(f32))).collect();
     let f32_settings = substitute(settings.clone(), t, &quote!(f32));
     let f32_boxed = quote!(#core::__boxed_methods!(f32; [#(#f32_bounds,)*]; |__net| #f32_settings););
-    let inherent_consts = f32_consts(g, &p, &f32_boxed);
+    let inherent_consts = f32_consts(g, &p, &f32_boxed, &fixed.f32_consts);
     let ident_str = ident.to_string();
     let field_names: Vec<String> = g.layers.iter().map(|l| l.name.to_string()).collect();
     let field_written: Vec<String> = g.layers.iter().map(|l| written(&l.written)).collect();
@@ -155,12 +158,14 @@ pub fn expand(g: &Graph) -> TokenStream {
         #def
         #builtin
         #state_struct
+        #fixed_items
 
         // Implementations and helpers inside an anonymous constant: nothing they name
         // leaks into the user's namespace.
         const _: () = {
         #default
         #state_impls
+        #fixed_impls
         #backward
 
         #[automatically_derived]
@@ -177,6 +182,7 @@ pub fn expand(g: &Graph) -> TokenStream {
             }
 
             #shapes_item
+            #fixed_methods
 
             #(#forwards)*
 
@@ -232,6 +238,7 @@ pub fn expand(g: &Graph) -> TokenStream {
             type Output = #out_ty;
             type State<__S: #core::storage::Storage> = #state_ty;
             #consts
+            #fixed_trait_consts
 
             fn state<__S: #core::storage::Storage>() -> #state_ty {
                 #state_ident::new()
@@ -414,7 +421,7 @@ fn bounds(g: &Graph, p: &Paths) -> Vec<TokenStream> {
 /// The trait a node's layer is called through: `Layer` for the built-in layers (fusion and
 /// the fast paths live there), `Block` for any other (a nested network, or a layer of the
 /// user's own through `Block`'s impl for every `Layer`).
-fn pass_trait(custom: bool, core: &TokenStream) -> TokenStream {
+pub(super) fn pass_trait(custom: bool, core: &TokenStream) -> TokenStream {
     if custom {
         quote!(#core::block::Block)
     } else {
@@ -471,13 +478,13 @@ fn builtin_check(g: &Graph, p: &Paths) -> TokenStream {
 }
 
 /// Buffer field names.
-fn act_field(g: &Graph, n: NodeId) -> Ident {
+pub(super) fn act_field(g: &Graph, n: NodeId) -> Ident {
     format_ident!("__a_{}", g.nodes[n].name)
 }
-fn grad_field(g: &Graph, n: NodeId) -> Ident {
+pub(super) fn grad_field(g: &Graph, n: NodeId) -> Ident {
     format_ident!("__g_{}", g.nodes[n].name)
 }
-fn cache_field(g: &Graph, n: NodeId) -> Ident {
+pub(super) fn cache_field(g: &Graph, n: NodeId) -> Ident {
     format_ident!("__c_{}", g.nodes[n].name)
 }
 
@@ -504,7 +511,7 @@ fn read(g: &Graph, p: &Paths, a: NodeId) -> TokenStream {
 }
 
 /// The generics of the state: the network's, without defaults, plus the storage.
-fn state_generics(generics: &Generics, storage: TokenStream) -> Generics {
+pub(super) fn state_generics(generics: &Generics, storage: TokenStream) -> Generics {
     let mut g = generics.clone();
     for param in g.params.iter_mut() {
         if let GenericParam::Type(t) = param {
@@ -521,7 +528,7 @@ fn state_generics(generics: &Generics, storage: TokenStream) -> Generics {
 }
 
 /// The arguments naming the state type: the network's parameters, then the storage.
-fn state_type_args(generics: &Generics, storage: TokenStream) -> TokenStream {
+pub(super) fn state_type_args(generics: &Generics, storage: TokenStream) -> TokenStream {
     let args = generics.params.iter().map(|param| match param {
         GenericParam::Type(t) => t.ident.to_token_stream(),
         GenericParam::Const(c) => c.ident.to_token_stream(),
@@ -678,7 +685,7 @@ fn state_def(
 
 /// One statement per node, in topological order, after the input checks of the layers
 /// that read the network's input.
-fn forward_body(g: &Graph, p: &Paths, nodes: &[NodeId], train: bool) -> TokenStream {
+pub(super) fn forward_body(g: &Graph, p: &Paths, nodes: &[NodeId], train: bool) -> TokenStream {
     let core = &p.core;
     let t = &g.scalar;
     let mut out = TokenStream::new();
@@ -1069,7 +1076,7 @@ fn summary_rows(g: &Graph, p: &Paths) -> TokenStream {
 /// `Net::PARAM_BYTES` and friends without naming the scalar, for the default `f32`: a
 /// constant in a generic impl could not be reached as `Net::X` (the scalar would be
 /// uninferred), one in an impl for `f32` can.
-fn f32_consts(g: &Graph, p: &Paths, boxed: &TokenStream) -> TokenStream {
+fn f32_consts(g: &Graph, p: &Paths, boxed: &TokenStream, extra: &TokenStream) -> TokenStream {
     if !g.scalar_added {
         return TokenStream::new();
     }
@@ -1100,6 +1107,7 @@ fn f32_consts(g: &Graph, p: &Paths, boxed: &TokenStream) -> TokenStream {
             pub const ACTIVATION_BYTES: ::core::primitive::usize = #net::ACTIVATION_BYTES;
             /// The most bytes of node outputs alive at once for one sample, in inference.
             pub const PEAK_ACTIVATION_BYTES: ::core::primitive::usize = #net::PEAK_ACTIVATION_BYTES;
+            #extra
 
             /// The nodes, their output shapes, parameters and FLOPs, with totals.
             pub fn summary() -> #core::summary::Summary {

@@ -8,6 +8,7 @@
 //! | `config` | settings written after a layer's type: their check and the value built |
 //! | `optimize` | common subexpressions, activation fusion, dead nodes |
 //! | `expand` | the struct, its state, forward, training forward, backward, summary |
+//! | `fixed` | states without a heap: constant `Fixed` states, the inference-only state and `infer` |
 //! | `quantize` | `#[quantize(Twin)]`: the int8 twin, its calibration, forward and graph |
 //! | `built` | checks on sizes computed from generic parameters, evaluated when the network is built |
 
@@ -15,6 +16,7 @@ mod built;
 mod check;
 mod config;
 mod expand;
+mod fixed;
 mod model;
 mod optimize;
 mod parse;

@@ -67,6 +67,10 @@ pub struct DropoutCache {
     pub step: Option<u64>,
 }
 
+impl monograd_core::storage::ConstDefault for DropoutCache {
+    const DEFAULT: Self = Self { step: None };
+}
+
 impl Dropout {
     /// Dropout with probability `p` and seed 0 (until [`Module::init`] draws one).
     ///

@@ -61,6 +61,10 @@ impl<const C: usize, T: Scalar> Default for BatchNormCache<C, T> {
     }
 }
 
+impl<const C: usize, T: Scalar> monograd_core::storage::ConstDefault for BatchNormCache<C, T> {
+    const DEFAULT: Self = Self { mean: [T::ZERO; C], var: [T::ZERO; C], inv_std: [T::ZERO; C], batch_stats: false };
+}
+
 /// A batch norm's tensors, borrowed: what the shared functions of
 /// [`monograd_core::ops::norm`] read.
 struct Params<'a, T, const C: usize> {
