@@ -211,6 +211,10 @@ fn compare(
 
 fn run() -> Result<(), Box<dyn Error>> {
     let args = common::Args::parse("tflite_mnist", 10)?;
+    // Before any training: without TFLite Micro there is nothing to compare with.
+    if std::env::var_os("MONOGRAD_TFLITE_PYTHON").is_none() {
+        return Err("set MONOGRAD_TFLITE_PYTHON to a Python with tflite-micro (scripts/check-tflite.sh does)".into());
+    }
     let (train, val, test) = common::mnist()?;
     std::fs::create_dir_all(&args.out)?;
     let cal = &train.inputs()[..CALIBRATION * train.numel()];

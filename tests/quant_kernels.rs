@@ -202,7 +202,7 @@ fn pooling_is_exact_where_real_arithmetic_is() {
     let mut rng = Rng::seed(3);
     for round in 0..20 {
         let k = 1 + round % 3;
-        let (s, p) = (1 + round % 2, (round % 2).min(k - 1)); // no window wholly in the padding
+        let (s, p) = (1 + round % 2, (round % 4 / 2).min(k - 1)); // no window wholly in the padding
         let (c, h, w) = (2, 7 + round % 3, 6 + round % 4);
         let oh = (h + 2 * p - k) / s + 1;
         let ow = (w + 2 * p - k) / s + 1;

@@ -2,9 +2,9 @@
 //! repository's digits: the int8 twin's accuracy on the 2,000 test digits is within half a
 //! point of the float network's, and its weights take a quarter of the bytes.
 //!
-//! Training is kept short (one epoch on 4,000 digits), so that the test runs in seconds in
-//! a release build; in a debug build LeNet's epoch takes longer, so that test is
-//! `#[ignore]`d there and runs with `cargo test --release --test quant_mnist`.
+//! Training is kept short (one epoch on 4,000 digits), so that the tests run in about four
+//! seconds in a release build; a debug build takes about a minute, so both are `#[ignore]`d
+//! there and run with `cargo test --release --test quant_mnist` (CI runs that).
 
 use monograd::prelude::*;
 use monograd::quant::calibrate::{Calibration, Granularity, Method};
@@ -110,6 +110,7 @@ fn lenet_int8_within_half_a_point() {
 }
 
 #[test]
+#[cfg_attr(debug_assertions, ignore = "trains an MLP for an epoch: run with --release")]
 fn mlp_int8_within_half_a_point() {
     let (train, test) = digits();
     for (g, m) in [(Granularity::PerTensor, Method::MinMax), (Granularity::PerChannel, Method::Percentile(99.99))] {

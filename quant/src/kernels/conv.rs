@@ -302,10 +302,16 @@ mod tests {
             s ^= s << 17;
             s
         };
-        for round in 0..30usize {
+        for round in 0..32usize {
             let (ci, co, k) = (1 + round % 3, 1 + round % 7, 1 + round % 5);
             let (st, p, dl) = (1 + round % 2, round % 3, 1 + (round / 5) % 2);
             let (h, w) = (10 + round % 3, 9 + round % 4);
+            // The last two: LeNet's convolutions (rows of 24 and 8 outputs, no padding).
+            let (ci, co, k, st, p, dl, h, w) = match round {
+                30 => (1, 6, 5, 1, 0, 1, 28, 28),
+                31 => (6, 16, 5, 1, 0, 1, 12, 12),
+                _ => (ci, co, k, st, p, dl, h, w),
+            };
             let span = dl * (k - 1) + 1;
             let (oh, ow) = ((h + 2 * p - span) / st + 1, (w + 2 * p - span) / st + 1);
             let g = ConvGeometry {
