@@ -194,5 +194,8 @@ mod tests {
         let r = requantize_params(i, o, Fused::Relu);
         assert_eq!(r.scale, Multiplier::new(f64::from(i.scale) / f64::from(o.scale)));
         assert_eq!(r.scale, requantize_params(i, o, Fused::None).scale);
+        // Scales for which the f32 quotient would give another significand.
+        assert_eq!(r.scale.multiplier, 1_222_123_527);
+        assert_eq!(Multiplier::new(f64::from(i.scale / o.scale)).multiplier, 1_222_123_520);
     }
 }
