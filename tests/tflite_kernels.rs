@@ -46,8 +46,8 @@ fn chw(s: &[usize]) -> [usize; 3] {
     }
 }
 
-/// The multipliers TFLite derives for a layer with filters: per channel in `f64`, per
-/// tensor (fully connected only) with the `f32` product.
+/// The multipliers TFLite derives for a layer with filters, through monograd's own
+/// functions: per channel, or per tensor (fully connected only).
 fn multipliers(x: &Tensor, w: &Tensor, y: &Tensor, per_tensor_fc: bool) -> Vec<Multiplier> {
     let (s_in, s_out) = (x.quant.scale[0], y.quant.scale[0]);
     if per_tensor_fc {

@@ -83,10 +83,25 @@ pub fn per_channel_multiplier(s_in: f32, s_w: f32, s_out: f32) -> f64 {
     f64::from(s_in) * f64::from(s_w) / f64::from(s_out)
 }
 
-/// TFLite's real multiplier of a per-tensor fully connected layer: the product `s_in · s_w`
-/// taken in `f32` first (`GetQuantizedConvolutionMultipler`), then divided in `f64`.
+/// TFLite Micro's real multiplier of a per-tensor fully connected layer
+/// (`GetQuantizedConvolutionMultipler`): `s_in · s_w / s_out` with every operation in
+/// `f64`, as for a per-channel filter.
+///
+/// Its source reads `static_cast<double>(input_scale * filter_scale)`, a product rounded
+/// to `f32` first, but the `tflite-micro` package's interpreter is built so that it
+/// widens both scales and multiplies in `f64` (`cvtss2sd`, `cvtss2sd`, `mulsd`). The two
+/// multipliers differ in their last bits for most scales, which changes an output where
+/// the accumulator lands near a rounding tie (a pruned LeNet-5 showed it on one test
+/// digit in 2,000); the interpreter is what the exported files run in, so it is followed.
+///
+/// ```
+/// use monograd_quant::params::{per_channel_multiplier, per_tensor_multiplier};
+/// let (s_in, s_w, s_out) = (0.024_391_321f32, 0.003_539_175f32, 0.025_658_382f32);
+/// assert_eq!(per_tensor_multiplier(s_in, s_w, s_out), per_channel_multiplier(s_in, s_w, s_out));
+/// assert_ne!(per_tensor_multiplier(s_in, s_w, s_out), f64::from(s_in * s_w) / f64::from(s_out));
+/// ```
 pub fn per_tensor_multiplier(s_in: f32, s_w: f32, s_out: f32) -> f64 {
-    f64::from(s_in * s_w) / f64::from(s_out)
+    f64::from(s_in) * f64::from(s_w) / f64::from(s_out)
 }
 
 /// TFLite Micro's `ADD` parameters for `i8` (`CalculateOpDataAdd`).
@@ -119,14 +134,13 @@ pub fn add_params(
     })
 }
 
-/// A rescaling from `input` to `output` with a clamp. `relu` gives TFLite Micro's `RELU`
-/// (its factor is the `f32` quotient `s_in / s_out`, widened); otherwise its `QUANTIZE`
-/// from `i8` to `i8` (the quotient in `f64`).
+/// A rescaling from `input` to `output` with a clamp. `relu` gives TFLite Micro's `RELU`,
+/// otherwise its `QUANTIZE` from `i8` to `i8`; both take the factor `s_in / s_out` in
+/// `f64`. (`RELU`'s source divides in `f32` and widens the quotient, but the `tflite-micro`
+/// package's interpreter divides the widened scales, `divsd`, as for
+/// [`per_tensor_multiplier`].)
 pub fn requantize_params(input: QParams, output: QParams, act: Fused) -> Requantize {
-    let real = match act {
-        Fused::None => f64::from(input.scale) / f64::from(output.scale),
-        Fused::Relu | Fused::Relu6 => f64::from(input.scale / output.scale),
-    };
+    let real = f64::from(input.scale) / f64::from(output.scale);
     Requantize { input_zero_point: input.zero_point, scale: Multiplier::new(real), output: act.stage(output) }
 }
 
@@ -157,13 +171,31 @@ mod tests {
     }
 
     #[test]
-    fn per_tensor_takes_the_product_in_f32() {
-        // Scales whose f32 product rounds: the two multipliers differ in the last bits.
-        let (a, b, c) = (0.013_245_7f32, 0.000_771_3f32, 0.093_1f32);
-        let pc = per_channel_multiplier(a, b, c);
+    fn per_tensor_takes_the_product_in_f64() {
+        // The scales of a pruned LeNet-5's first linear layer, where TFLite Micro's
+        // interpreter gave one output one step above an `f32` product's.
+        let (a, b, c) = (0.024_391_321f32, 0.003_539_175f32, 0.025_658_382f32);
         let pt = per_tensor_multiplier(a, b, c);
-        assert_eq!(pt, f64::from(a * b) / f64::from(c));
-        assert_ne!(pc, pt);
-        assert!((pc - pt).abs() < 1e-7 * pc);
+        assert_eq!(pt, f64::from(a) * f64::from(b) / f64::from(c));
+        assert_eq!(pt, per_channel_multiplier(a, b, c));
+        let f32_product = Multiplier::new(f64::from(a * b) / f64::from(c));
+        let ours = Multiplier::new(pt);
+        assert_eq!((ours.multiplier, ours.shift), (1_849_600_497, -8));
+        assert_eq!((f32_product.multiplier, f32_product.shift), (1_849_600_486, -8));
+        // The accumulator of that output: 87.498 before rounding, a tie after the first
+        // of the two roundings for the f64 multiplier only.
+        assert_eq!(ours.apply(26007), 88);
+        assert_eq!(f32_product.apply(26007), 87);
+    }
+
+    #[test]
+    fn relu_factor_is_an_f64_quotient() {
+        let (i, o) = (QParams { scale: 0.013_245_7, zero_point: 3 }, QParams { scale: 0.093_1, zero_point: -128 });
+        let r = requantize_params(i, o, Fused::Relu);
+        assert_eq!(r.scale, Multiplier::new(f64::from(i.scale) / f64::from(o.scale)));
+        assert_eq!(r.scale, requantize_params(i, o, Fused::None).scale);
+        // Scales for which the f32 quotient would give another significand.
+        assert_eq!(r.scale.multiplier, 1_222_123_527);
+        assert_eq!(Multiplier::new(f64::from(i.scale / o.scale)).multiplier, 1_222_123_520);
     }
 }

@@ -348,5 +348,73 @@ pub fn cases() -> Vec<Case> {
     let y = b.linear("fc2", h, 10, true, Id);
     v.push(b.finish("lenet_small", x, y));
 
+    // Per-tensor FULLY_CONNECTED with the scales of a pruned LeNet-5's first linear layer,
+    // where an `f32` product `s_in * s_w` and TFLite Micro's `f64` one give multipliers that
+    // round an accumulator differently (±26007: 87.498 before rounding, 88 after the two
+    // roundings of the `f64` multiplier, 87 with the other). Eight rows of random weights,
+    // then rows of zero weights whose biases are those accumulators, so that every sample
+    // meets them.
+    let mut b = B::new(20);
+    let (s_in, s_w, s_out) = (0.024_391_321f32, 0.003_539_175f32, 0.025_658_382f32);
+    let x = b.act("x", &[128], s_in, -128);
+    let wide = reference::quantize_multiplier(f64::from(s_in) * f64::from(s_w) / f64::from(s_out));
+    let narrow = reference::quantize_multiplier(f64::from(s_in * s_w) / f64::from(s_out));
+    // Every accumulator whose output (zero point 0, no clamp but int8's) the two tell apart.
+    let ties: Vec<i32> = (-40_000..40_000)
+        .filter(|&acc| {
+            let (a, b) = (reference::mbqm(acc, wide.0, wide.1), reference::mbqm(acc, narrow.0, narrow.1));
+            a != b && (-128..=127).contains(&a)
+        })
+        .collect();
+    assert!(!ties.is_empty(), "the scales must tell the two products apart");
+    let rows = 8 + ties.len();
+    let mut w: Vec<i8> = (0..8 * 128).map(|_| (b.rng.below(31) as i32 - 15) as i8).collect();
+    w.extend(std::iter::repeat_n(0i8, ties.len() * 128));
+    let mut bias: Vec<i32> = (0..8).map(|_| b.rng.below(8001) as i32 - 4000).collect();
+    bias.extend(&ties);
+    let wt = b.push(Tensor {
+        name: "fc.weight".into(),
+        shape: vec![rows, 128],
+        dtype: DType::I8,
+        quant: q(vec![s_w], vec![0]),
+        data: Some(Data::I8(w)),
+    });
+    let bt = b.push(Tensor {
+        name: "fc.bias".into(),
+        shape: vec![rows],
+        dtype: DType::I32,
+        quant: q(vec![s_in * s_w; rows], vec![0; rows]),
+        data: Some(Data::I32(bias)),
+    });
+    let y = b.act("fc", &[rows], s_out, 0);
+    b.g.ops.push(Op::Linear { input: x, weight: wt, bias: bt, output: y, activation: Id });
+    v.push(b.finish("fc_per_tensor_f64_product", x, y));
+
+    // A standalone RELU whose rescaling factor `s_in / s_out` is another in `f32` than in
+    // `f64`, on inputs that span the int8 range (TFLite Micro's interpreter divides in `f64`).
+    let mut b = B::new(21);
+    let (s_in, s_out) = relu_scales_telling_quotients_apart();
+    let x = b.act("x", &[4, 8, 8], s_in, -3);
+    let y = b.act("relu", &[4, 8, 8], s_out, -128);
+    b.g.ops.push(Op::Activation { input: x, output: y, kind: Relu });
+    v.push(b.finish("relu_f64_quotient", x, y));
+
     v
+}
+
+/// The first scales `(s_in, s_out)` on a fixed grid for which `f32` and `f64` quotients give
+/// RELU multipliers that disagree on at least one int8 input, after the clamp (input zero point -3, output -128).
+fn relu_scales_telling_quotients_apart() -> (f32, f32) {
+    for i in 0..10_000 {
+        let (s_in, s_out) = (0.031f32 + i as f32 * 1.3e-6, 0.017f32);
+        let wide = reference::quantize_multiplier(f64::from(s_in) / f64::from(s_out));
+        let narrow = reference::quantize_multiplier(f64::from(s_in / s_out));
+        // Outputs after the output zero point -128 and the clamp of the fused ReLU.
+        let out = |x: i32, (m, s): (i32, i32)| (reference::mbqm(x, m, s) - 128).clamp(-128, 127);
+        let differ = (-128..128).any(|v: i32| out(v + 3, wide) != out(v + 3, narrow));
+        if differ {
+            return (s_in, s_out);
+        }
+    }
+    panic!("no RELU scales on the grid tell the two quotients apart");
 }

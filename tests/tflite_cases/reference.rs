@@ -1,9 +1,9 @@
 //! TFLite Micro's int8 reference arithmetic, transcribed loop for loop on monograd's
 //! channels-first graph: an oracle for the exporter's layout conversions (it reads the
 //! graph, not the file) that also pins down the details an integer kernel must copy:
-//! - multipliers from `f64` products of the `f32` scales, except per-tensor FULLY_CONNECTED,
-//!   whose `s_in * s_w` is multiplied in `f32` first, and RELU, whose `s_in / s_out` is an
-//!   `f32` division;
+//! - multipliers from `f64` products and quotients of the `f32` scales, per-tensor
+//!   FULLY_CONNECTED and RELU included (their source rounds `s_in * s_w` and `s_in / s_out`
+//!   to `f32` first, but the `tflite-micro` package's interpreter computes both in `f64`);
 //! - `QuantizeMultiplier` (frexp, round half away from zero) and the double rounding of
 //!   `SaturatingRoundingDoublingHighMul` then `RoundingDivideByPOT`;
 //! - fused clamps at `zp + round(0 / s)` and `zp + round(6 / s)` computed in `f32`;
@@ -173,8 +173,8 @@ pub fn run(g: &Graph, input: &[i8]) -> Vec<i8> {
                 let (tx, tw, ty) = (&g.tensors[*input], &g.tensors[*weight], &g.tensors[*output]);
                 let (n_out, n_in) = (tw.shape[0], tw.shape[1]);
                 let mult: Vec<(i32, i32)> = if tw.quant.scale.len() == 1 {
-                    // Per tensor: TFLite multiplies the two f32 scales in f32.
-                    let m = quantize_multiplier(f64::from(scale(tx) * scale(tw)) / f64::from(scale(ty)));
+                    // Per tensor: the interpreter widens both scales before the product.
+                    let m = quantize_multiplier(f64::from(scale(tx)) * f64::from(scale(tw)) / f64::from(scale(ty)));
                     vec![m; n_out]
                 } else {
                     channel_multipliers(tx, tw, ty, n_out)
@@ -252,7 +252,7 @@ pub fn run(g: &Graph, input: &[i8]) -> Vec<i8> {
                 let x = &vals[*input];
                 vals[*output] = match kind {
                     Activation::Relu => {
-                        let (m, s) = quantize_multiplier(f64::from(scale(tx) / scale(ty)));
+                        let (m, s) = quantize_multiplier(f64::from(scale(tx)) / f64::from(scale(ty)));
                         let (lo, hi) = clamp_range(ty, Activation::Relu);
                         x.iter().map(|&v| (zp(ty) + mbqm(i32::from(v) - zp(tx), m, s)).clamp(lo, hi) as i8).collect()
                     }
