@@ -26,7 +26,7 @@
 # one that is removed after a clean run.
 #
 # CI runs `scripts/fuzz.sh 30`: 7 targets x 30 s plus the build. Measured on 2 shared
-# cores (Intel Xeon, 2026-12-06) from a cold fuzz build: the step took 263 s (build 49 s).
+# cores from a cold fuzz build: MEASURE-PENDING.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -33,7 +33,9 @@ fn empty<T: Scalar>() -> Model<T> {
 /// Every tensor's values as bits, and the counters: equality that NaN does not break.
 fn fingerprint<T: Scalar, M: Module<T>>(m: &M) -> Vec<(String, Vec<u64>)> {
     let mut out = Vec::new();
-    m.visit(&Path::ROOT, &mut |t| out.push((t.path.to_string(), t.values.iter().map(|v| v.to_f64().to_bits()).collect())));
+    m.visit(&Path::ROOT, &mut |t| {
+        out.push((t.path.to_string(), t.values.iter().map(|v| v.to_f64().to_bits()).collect()))
+    });
     m.visit_counters(&Path::ROOT, &mut |c| out.push((c.path.to_string(), vec![*c.value])));
     out
 }
