@@ -176,6 +176,7 @@ def idx_raw_target():
     out(t, "rank4.idx", idx([2, 1, 2, 2], range(8)))
     out(t, "empty-first-dim.idx", idx([0, 28, 28], []))
     out(t, "zero-rows.idx", idx([2, 0, 3], []))
+    # No elements, items past what memory can address: `item_len` overflowed (found here).
     out(t, "zero-then-huge.idx", idx([0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF], []))
     out(t, "overflowing-dims.idx", idx([0xFFFFFFFF] * 4, range(4)))
     out(t, "truncated.idx", IMAGES[:-1])
@@ -212,6 +213,7 @@ def idx_gzip_target():
     out(t, "raw-labels", b"\x00\x00" + LABELS)
     out(t, "raw-rank4", b"\x00\x00" + idx([2, 1, 2, 2], range(8)))
     out(t, "raw-truncated", b"\x00\x00" + IMAGES[:-2])
+    out(t, "raw-zero-then-huge", b"\x00\x00" + idx([0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF], []))
 
 
 # ---- CSV: two option bytes, then the text (see fuzz_targets/load_csv.rs) -------------
@@ -269,6 +271,8 @@ def mnist_dir_target():
     out(t, "image-size-differs", mnist(0, [IMAGES, LABELS, idx([1, 3, 1], [1, 2, 3]), idx([1], [0])]))
     out(t, "empty-images", mnist(0, [idx([2, 0, 3], []), idx([2], [1, 2]), test_x, test_y]))
     out(t, "zero-images", mnist(0, [idx([0, 2, 2], []), idx([0], []), test_x, test_y]))
+    # No images, but rows x columns past what memory can address (a panic once).
+    out(t, "zero-images-huge-size", mnist(0, [idx([0, 0xFFFFFFFF, 0xFFFFFFFF], []), idx([0], []), test_x, test_y]))
     out(t, "labels-as-images", mnist(0, [LABELS, LABELS, test_x, test_y]))
     out(t, "ten-k", mnist(0x10, [IMAGES, LABELS]))
     out(t, "ten-k-gz", mnist(0x13, [gz(IMAGES), gz(LABELS)]))
