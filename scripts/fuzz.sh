@@ -17,8 +17,9 @@
 # Installs cargo-fuzz if it is missing (`cargo install cargo-fuzz --locked`, about
 # 2 min) and the nightly toolchain if it is missing. Builds with
 # `cargo +nightly fuzz build -O -a -s none`: optimized, with debug assertions and overflow
-# checks, without AddressSanitizer (the readers are safe Rust; ASan would halve the
-# executions for no check that Rust does not already make).
+# checks, without AddressSanitizer (the readers hold no `unsafe` code, and the SIMD
+# kernels the checkpoint target trains with run on shapes fixed by its model; ASan would
+# halve the executions).
 #
 # Environment: FUZZ_RUNS caps the executions per target (-runs); FUZZ_TARGET_DIR is the
 # build directory (default: $CARGO_TARGET_DIR/fuzz, else fuzz/target); FUZZ_WORK keeps
