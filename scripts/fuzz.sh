@@ -18,8 +18,7 @@
 # 2 min) and the nightly toolchain if it is missing. Builds with
 # `cargo +nightly fuzz build -O -a -s none`: optimized, with debug assertions and overflow
 # checks, without AddressSanitizer (the readers hold no `unsafe` code, and the SIMD
-# kernels the checkpoint target trains with run on shapes fixed by its model; ASan would
-# halve the executions).
+# kernels the checkpoint target trains with run on shapes fixed by its model).
 #
 # Environment: FUZZ_RUNS caps the executions per target (-runs); FUZZ_TARGET_DIR is the
 # build directory (default: $CARGO_TARGET_DIR/fuzz, else fuzz/target); FUZZ_WORK keeps
