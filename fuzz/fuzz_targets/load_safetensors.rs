@@ -30,11 +30,13 @@ fn empty<T: Scalar>() -> Model<T> {
     Model { fc: Linear::ZERO, bn: BatchNorm1d::new(), scale: T::ONE, table: [[T::ZERO; 2]; 2] }
 }
 
-/// Every tensor's values as bits, and the counters: equality that NaN does not break.
-fn fingerprint<T: Scalar, M: Module<T>>(m: &M) -> Vec<(String, Vec<u64>)> {
+/// Every tensor's values as bits, then the counters, in the model's order: equality that
+/// NaN does not break. (Values only: the order is the model's, fixed, so the names would
+/// add nothing but their cost, a string per tensor.)
+fn fingerprint<T: Scalar, M: Module<T>>(m: &M) -> Vec<u64> {
     let mut out = Vec::new();
-    m.visit(&Path::ROOT, &mut |t| out.push((t.path.to_string(), t.values.iter().map(|v| v.to_f64().to_bits()).collect())));
-    m.visit_counters(&Path::ROOT, &mut |c| out.push((c.path.to_string(), vec![*c.value])));
+    m.visit(&Path::ROOT, &mut |t| out.extend(t.values.iter().map(|v| v.to_f64().to_bits())));
+    m.visit_counters(&Path::ROOT, &mut |c| out.push(*c.value));
     out
 }
 

@@ -198,7 +198,11 @@ pub fn tiling(sorted: impl IntoIterator<Item = (usize, usize)>) -> Result<usize,
 /// A file of `file_len` bytes whose data starts at `data_start` (8 plus the header's
 /// length) and takes `data_len` bytes must end where the data does.
 pub const fn file_len(data_start: u64, data_len: usize, file_len: u64) -> Result<(), Problem<'static>> {
-    let end = data_start.saturating_add(data_len as u64);
+    // An end past `u64::MAX` is past any file: it must not saturate into a match with a
+    // file length of `u64::MAX`.
+    let Some(end) = data_start.checked_add(data_len as u64) else {
+        return Err(Problem::Truncated { expected: u64::MAX, found: file_len });
+    };
     if end > file_len {
         return Err(Problem::Truncated { expected: end, found: file_len });
     }
@@ -260,6 +264,10 @@ mod tests {
         assert_eq!(file_len(16, 8, 24), Ok(()));
         assert_eq!(file_len(16, 8, 23), Err(Problem::Truncated { expected: 24, found: 23 }));
         assert_eq!(file_len(16, 8, 25), Err(Problem::Trailing { expected: 24, found: 25 }));
+        // An end that overflows is never a match, not even for a file of u64::MAX bytes
+        // (the embed_header fuzz target found that it saturated into one).
+        assert_eq!(file_len(u64::MAX, 1, u64::MAX), Err(Problem::Truncated { expected: u64::MAX, found: u64::MAX }));
+        assert_eq!(file_len(u64::MAX - 1, 1, u64::MAX), Ok(()));
         assert_eq!(
             header_len(MAX_HEADER_LEN + 1, u64::MAX),
             Err(Problem::HeaderLength { claimed: MAX_HEADER_LEN + 1, limit: MAX_HEADER_LEN })

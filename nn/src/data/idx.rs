@@ -15,7 +15,8 @@
 //! than by its name. A compressed file may hold several gzip members one after another
 //! (what `cat a.gz b.gz` makes): their contents are read as one stream, as `gunzip` does.
 //! Bad input is an `Err`, never a panic: a file shorter than its header or than the data
-//! its header declares, a wrong magic number, dimensions whose product overflows, bytes
+//! its header declares, a wrong magic number, dimensions whose product overflows (or the
+//! product of those after the first: the size of one item, even in an empty array), bytes
 //! left after the data (raw), or after the last gzip member bytes that do not start
 //! another member (compressed). Memory follows what the file holds, not what its header
 //! claims: a raw file's declared size is checked against the file's length before
@@ -281,10 +282,15 @@ fn read_from(
         return Err(DataError::TruncatedHeader { path: path.into(), expected: header_len, found: 4 + got as u64 });
     }
     let dims32: Vec<u32> = raw_dims.chunks_exact(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).collect();
-    let needed = dims32
-        .iter()
-        .try_fold(1u64, |acc, &d| acc.checked_mul(u64::from(d)))
-        .filter(|&n| usize::try_from(n).is_ok() && n <= isize::MAX as u64);
+    let product = |dims: &[u32]| {
+        dims.iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(u64::from(d)))
+            .filter(|&n| usize::try_from(n).is_ok() && n <= isize::MAX as u64)
+    };
+    // An item's size (the dimensions after the first) must be addressable too, even when
+    // the first dimension is 0 and the array holds nothing: `Idx::item_len` and the MNIST
+    // reader multiply those dimensions.
+    let needed = product(&dims32).filter(|_| product(dims32.get(1..).unwrap_or(&[])).is_some());
     let Some(needed) = needed else {
         return Err(DataError::Overflow { path: path.into(), dims: dims32 });
     };
@@ -405,6 +411,19 @@ mod tests {
 
         let e = parse(&header(IMAGES, &[u32::MAX, u32::MAX, u32::MAX]), "t", Some(IMAGES)).unwrap_err();
         assert!(matches!(e, DataError::Overflow { .. }), "{e}");
+        // No elements, but items too large to address: `item_len` would overflow (found by
+        // the load_idx_raw fuzz target), and so would MNIST's rows x columns.
+        for dims in [[0, u32::MAX, u32::MAX, u32::MAX], [0, 1 << 31, 1 << 31, 1 << 2]] {
+            let e = parse(&header(0x0804, &dims), "t", None).unwrap_err();
+            assert!(matches!(e, DataError::Overflow { .. }), "{dims:?}: {e}");
+            let e = parse(&gz(&header(0x0804, &dims)), "t", None).unwrap_err();
+            assert!(matches!(e, DataError::Overflow { .. }), "{dims:?}: {e}");
+        }
+        let e = parse(&header(IMAGES, &[0, u32::MAX, u32::MAX]), "t", Some(IMAGES)).unwrap_err();
+        assert!(matches!(e, DataError::Overflow { .. }), "{e}");
+        // Large items that fit are fine: an empty array of them.
+        let empty = parse(&header(0x0804, &[0, 1 << 10, 1 << 10, 1 << 10]), "t", None).unwrap();
+        assert_eq!((empty.len(), empty.item_len(), empty.data().len()), (0, 1 << 30, 0));
         // Huge but representable: refused from the raw length, before allocating.
         let e = parse(&header(IMAGES, &[u32::MAX, 1 << 16, 1]), "t", Some(IMAGES)).unwrap_err();
         assert!(matches!(e, DataError::TruncatedData { found: 0, .. }), "{e}");
