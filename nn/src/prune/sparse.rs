@@ -54,7 +54,11 @@ impl ColIndex for u16 {
 }
 
 impl ColIndex for u32 {
-    const LIMIT: usize = 1 << 32;
+    // 2^32, or every `usize` on a 32-bit target.
+    const LIMIT: usize = match 1usize.checked_shl(32) {
+        Some(limit) => limit,
+        None => usize::MAX,
+    };
     #[inline(always)]
     fn from_usize(i: usize) -> Self {
         i as u32

@@ -172,6 +172,21 @@ pub fn gemm_fused_f32<E: Epilogue<f32>>(
         }
         _ => {}
     }
+    // The same build as the unfused product, so fusing never changes a result's bits.
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    if super::isa() == super::Isa::Neon {
+        use super::neon::{Neon, TILE_F32};
+        return super::packed::gemm_packed_fused::<f32, { TILE_F32.0 }, { TILE_F32.1 }, Neon, E>(
+            alpha, a, b, beta, c, pack, epi, a_row_sums,
+        );
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if super::isa() == super::Isa::Simd128 {
+        use super::simd128::{Simd128, TILE_F32};
+        return super::packed::gemm_packed_fused::<f32, { TILE_F32.0 }, { TILE_F32.1 }, Simd128, E>(
+            alpha, a, b, beta, c, pack, epi, a_row_sums,
+        );
+    }
     use super::portable::{Separate, TILE_F32};
     super::packed::gemm_packed_fused::<f32, { TILE_F32.0 }, { TILE_F32.1 }, Separate, E>(
         alpha, a, b, beta, c, pack, epi, a_row_sums,
@@ -199,6 +214,21 @@ pub fn gemm_fused_f64<E: Epilogue<f64>>(
                 alpha, a, b, beta, c, pack, epi, a_row_sums,
             )
         };
+    }
+    // The same build as the unfused product, so fusing never changes a result's bits.
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    if super::isa() == super::Isa::Neon {
+        use super::neon::{Neon, TILE_F64};
+        return super::packed::gemm_packed_fused::<f64, { TILE_F64.0 }, { TILE_F64.1 }, Neon, E>(
+            alpha, a, b, beta, c, pack, epi, a_row_sums,
+        );
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if super::isa() == super::Isa::Simd128 {
+        use super::simd128::{Simd128, TILE_F64};
+        return super::packed::gemm_packed_fused::<f64, { TILE_F64.0 }, { TILE_F64.1 }, Simd128, E>(
+            alpha, a, b, beta, c, pack, epi, a_row_sums,
+        );
     }
     use super::portable::{Separate, TILE_F64};
     super::packed::gemm_packed_fused::<f64, { TILE_F64.0 }, { TILE_F64.1 }, Separate, E>(
@@ -252,8 +282,20 @@ mod tests {
         fn(f32, MatRef<'_, f32>, MatRef<'_, f32>, f32, MatMut<'_, f32>, &mut [f32], &E, Option<&mut [f32]>);
 
     fn builds<'e, E: Epilogue<f32>>() -> Vec<(&'static str, Fused<'e, E>)> {
+        // Only targets with a build of their own push to it.
+        #[allow(unused_mut)]
         let mut v: Vec<(&'static str, Fused<'e, E>)> =
             vec![("portable 4x8", gemm_packed_fused::<f32, 4, 8, Separate, E>)];
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        {
+            use super::super::neon::{Neon, TILE_F32};
+            v.push(("neon", gemm_packed_fused::<f32, { TILE_F32.0 }, { TILE_F32.1 }, Neon, E>));
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            use super::super::simd128::{Simd128, TILE_F32};
+            v.push(("simd128", gemm_packed_fused::<f32, { TILE_F32.0 }, { TILE_F32.1 }, Simd128, E>));
+        }
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         {
             if super::super::dispatch::available(super::super::Isa::Avx2Fma) {
