@@ -133,6 +133,19 @@ struct Row {
 }
 
 impl Row {
+    /// A row for a network of `params` parameters in `param_bytes`, saved in `file`.
+    fn new(name: &'static str, params: usize, param_bytes: usize, file: &Path) -> Result<Self, Box<dyn Error>> {
+        Ok(Self {
+            name,
+            params,
+            param_bytes,
+            file: file.to_path_buf(),
+            file_bytes: file_len(file)?,
+            hits: 0,
+            micros: Vec::new(),
+        })
+    }
+
     fn accuracy(&self, digits: usize) -> f64 {
         100.0 * self.hits as f64 / digits as f64
     }
@@ -317,51 +330,11 @@ fn run() -> Result<(), Box<dyn Error>> {
     // 5. Batch 1 over the test digits: each network classifies every digit in turn, the
     //    networks interleaved round by round so that a load on the machine falls on all.
     let mut rows = vec![
-        Row {
-            name: "f32",
-            params: LeNet::PARAMS,
-            param_bytes: LeNet::PARAM_BYTES,
-            file: files[0].clone(),
-            file_bytes: file_len(&files[0])?,
-            hits: 0,
-            micros: Vec::new(),
-        },
-        Row {
-            name: "pruned (LeNetHalf)",
-            params: LeNetHalf::PARAMS,
-            param_bytes: LeNetHalf::PARAM_BYTES,
-            file: files[1].clone(),
-            file_bytes: file_len(&files[1])?,
-            hits: 0,
-            micros: Vec::new(),
-        },
-        Row {
-            name: "int8",
-            params: LeNetI8::PARAMS,
-            param_bytes: LeNetI8::PARAM_BYTES,
-            file: files[2].clone(),
-            file_bytes: file_len(&files[2])?,
-            hits: 0,
-            micros: Vec::new(),
-        },
-        Row {
-            name: "pruned+int8",
-            params: LeNetHalfI8::PARAMS,
-            param_bytes: LeNetHalfI8::PARAM_BYTES,
-            file: files[3].clone(),
-            file_bytes: file_len(&files[3])?,
-            hits: 0,
-            micros: Vec::new(),
-        },
-        Row {
-            name: "f32, Fixed<1> state",
-            params: LeNet::PARAMS,
-            param_bytes: LeNet::PARAM_BYTES,
-            file: files[0].clone(),
-            file_bytes: file_len(&files[0])?,
-            hits: 0,
-            micros: Vec::new(),
-        },
+        Row::new("f32", LeNet::PARAMS, LeNet::PARAM_BYTES, &files[0])?,
+        Row::new("pruned (LeNetHalf)", LeNetHalf::PARAMS, LeNetHalf::PARAM_BYTES, &files[1])?,
+        Row::new("int8", LeNetI8::PARAMS, LeNetI8::PARAM_BYTES, &files[2])?,
+        Row::new("pruned+int8", LeNetHalfI8::PARAMS, LeNetHalfI8::PARAM_BYTES, &files[3])?,
+        Row::new("f32, Fixed<1> state", LeNet::PARAMS, LeNet::PARAM_BYTES, &files[0])?,
     ];
     // The float networks with `Heap` state (their fastest host path: im2col and the GEMM);
     // the twins take f32 pixels too (`predict` quantizes the input first).

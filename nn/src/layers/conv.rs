@@ -76,43 +76,7 @@ use monograd_core::{Ctx, Layer, Rank2, Rank3, Rng, Scalar, Shape};
 /// fused activation, and backward into `weight` and `bias`.
 macro_rules! conv_passes {
     ($name:literal, $plan:expr) => {
-        type Cache = ();
-        const SCRATCH: usize = $plan.scratch();
-        const ALGORITHM: &'static str = $plan.algorithm().name();
-
-        #[inline]
-        fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {
-            let plan = const { $plan };
-            plan.forward($name, self.weight.flat(), &self.bias, x, y, ctx.pack, |v| v);
-        }
-
-        #[inline]
-        fn forward_fused<A: UnaryFn>(&self, x: &[T], y: &mut [T], act: A, ctx: &mut Ctx<'_, T>) {
-            let plan = const { $plan };
-            plan.forward($name, self.weight.flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
-        }
-
-        #[inline]
-        fn forward_train_fused<A: UnaryFn>(&mut self, x: &[T], y: &mut [T], _: &mut (), act: A, ctx: &mut Ctx<'_, T>) {
-            let plan = const { $plan };
-            plan.forward($name, self.weight.flat(), &self.bias, x, y, ctx.pack, |v| act.f(v));
-        }
-
-        #[inline]
-        fn backward(
-            &self,
-            x: &[T],
-            _y: &[T],
-            _cache: &(),
-            dy: &[T],
-            dx: Option<&mut [T]>,
-            grad: &mut Self,
-            ctx: &mut Ctx<'_, T>,
-        ) {
-            let plan = const { $plan };
-            let dw = grad.weight.flat_mut();
-            plan.backward($name, self.weight.flat(), x, dy, dx, Some(dw), Some(&mut grad.bias), ctx.pack);
-        }
+        conv_passes_or_empty!($name, Some($plan));
     };
 }
 
@@ -126,6 +90,10 @@ macro_rules! conv_passes_or_empty {
         const SCRATCH: usize = match $plan {
             Some(plan) => plan.scratch(),
             None => 0,
+        };
+        const ALGORITHM: &'static str = match $plan {
+            Some(plan) => plan.algorithm().name(),
+            None => "",
         };
 
         #[inline]

@@ -87,66 +87,74 @@ pub(super) trait Float: Scalar {
     }
 }
 
+/// The methods every build forwards alike for `f32` and `f64` (`$t`) to its kernels
+/// (`neon::fma_f32`, `neon::dots_f32`, `simd128::tile_f32`, `avx2::dots_f32`, ...).
+macro_rules! forward_to_builds {
+    ($t:ty, $fma:ident, $dots:ident, $tile:ident) => {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        #[inline(always)]
+        fn fused_mul_add(self, a: Self, b: Self) -> Self {
+            <$t>::mul_add(self, a, b)
+        }
+
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        #[inline(always)]
+        fn fused_mul_add(self, a: Self, b: Self) -> Self {
+            // SAFETY: NEON is enabled at compile time (this is cfg'd on it).
+            unsafe { neon::$fma(self, a, b) }
+        }
+
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        #[inline(always)]
+        fn dots_neon<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S] {
+            // SAFETY: NEON is enabled at compile time (this is cfg'd on it).
+            unsafe { neon::$dots(x, ys) }
+        }
+
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        #[inline(always)]
+        fn tile_neon<const MR: usize, const NR: usize>(
+            a: &[Self],
+            b: &[Self],
+            c: &mut MatMut<'_, Self>,
+            at: (usize, usize, usize, usize),
+            alpha: Self,
+            beta: Self,
+        ) {
+            // SAFETY: NEON is enabled at compile time (this is cfg'd on it).
+            unsafe { neon::$tile::<MR, NR>(a, b, c, at, alpha, beta) };
+        }
+
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        #[inline(always)]
+        fn dots_simd128<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S] {
+            simd128::$dots(x, ys)
+        }
+
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        #[inline(always)]
+        fn tile_simd128<const MR: usize, const NR: usize>(
+            a: &[Self],
+            b: &[Self],
+            c: &mut MatMut<'_, Self>,
+            at: (usize, usize, usize, usize),
+            alpha: Self,
+            beta: Self,
+        ) {
+            simd128::$tile::<MR, NR>(a, b, c, at, alpha, beta);
+        }
+
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        #[inline(always)]
+        unsafe fn dots_avx2_fma<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S] {
+            // SAFETY: the caller guarantees AVX2 and FMA.
+            unsafe { avx2::$dots(x, ys) }
+        }
+    };
+}
+
 impl Float for f32 {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    #[inline(always)]
-    fn fused_mul_add(self, a: Self, b: Self) -> Self {
-        f32::mul_add(self, a, b)
-    }
-
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    #[inline(always)]
-    fn fused_mul_add(self, a: Self, b: Self) -> Self {
-        // SAFETY: NEON is enabled at compile time (this is cfg'd on it).
-        unsafe { neon::fma_f32(self, a, b) }
-    }
-
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    #[inline(always)]
-    fn dots_neon<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S] {
-        // SAFETY: NEON is enabled at compile time (this is cfg'd on it).
-        unsafe { neon::dots_f32(x, ys) }
-    }
-
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    #[inline(always)]
-    fn tile_neon<const MR: usize, const NR: usize>(
-        a: &[Self],
-        b: &[Self],
-        c: &mut MatMut<'_, Self>,
-        at: (usize, usize, usize, usize),
-        alpha: Self,
-        beta: Self,
-    ) {
-        // SAFETY: NEON is enabled at compile time (this is cfg'd on it).
-        unsafe { neon::tile_f32::<MR, NR>(a, b, c, at, alpha, beta) };
-    }
-
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    #[inline(always)]
-    fn dots_simd128<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S] {
-        simd128::dots_f32(x, ys)
-    }
-
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    #[inline(always)]
-    fn tile_simd128<const MR: usize, const NR: usize>(
-        a: &[Self],
-        b: &[Self],
-        c: &mut MatMut<'_, Self>,
-        at: (usize, usize, usize, usize),
-        alpha: Self,
-        beta: Self,
-    ) {
-        simd128::tile_f32::<MR, NR>(a, b, c, at, alpha, beta);
-    }
-
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    #[inline(always)]
-    unsafe fn dots_avx2_fma<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S] {
-        // SAFETY: the caller guarantees AVX2 and FMA.
-        unsafe { avx2::dots_f32(x, ys) }
-    }
+    forward_to_builds!(f32, fma_f32, dots_f32, tile_f32);
 
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     #[inline(always)]
@@ -171,65 +179,7 @@ impl Float for f32 {
 }
 
 impl Float for f64 {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    #[inline(always)]
-    fn fused_mul_add(self, a: Self, b: Self) -> Self {
-        f64::mul_add(self, a, b)
-    }
-
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    #[inline(always)]
-    fn fused_mul_add(self, a: Self, b: Self) -> Self {
-        // SAFETY: NEON is enabled at compile time (this is cfg'd on it).
-        unsafe { neon::fma_f64(self, a, b) }
-    }
-
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    #[inline(always)]
-    fn dots_neon<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S] {
-        // SAFETY: NEON is enabled at compile time (this is cfg'd on it).
-        unsafe { neon::dots_f64(x, ys) }
-    }
-
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    #[inline(always)]
-    fn tile_neon<const MR: usize, const NR: usize>(
-        a: &[Self],
-        b: &[Self],
-        c: &mut MatMut<'_, Self>,
-        at: (usize, usize, usize, usize),
-        alpha: Self,
-        beta: Self,
-    ) {
-        // SAFETY: NEON is enabled at compile time (this is cfg'd on it).
-        unsafe { neon::tile_f64::<MR, NR>(a, b, c, at, alpha, beta) };
-    }
-
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    #[inline(always)]
-    fn dots_simd128<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S] {
-        simd128::dots_f64(x, ys)
-    }
-
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    #[inline(always)]
-    fn tile_simd128<const MR: usize, const NR: usize>(
-        a: &[Self],
-        b: &[Self],
-        c: &mut MatMut<'_, Self>,
-        at: (usize, usize, usize, usize),
-        alpha: Self,
-        beta: Self,
-    ) {
-        simd128::tile_f64::<MR, NR>(a, b, c, at, alpha, beta);
-    }
-
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    #[inline(always)]
-    unsafe fn dots_avx2_fma<const S: usize>(x: &[Self], ys: [&[Self]; S]) -> [Self; S] {
-        // SAFETY: the caller guarantees AVX2 and FMA.
-        unsafe { avx2::dots_f64(x, ys) }
-    }
+    forward_to_builds!(f64, fma_f64, dots_f64, tile_f64);
 }
 
 /// How the kernel multiplies and adds: fused where FMA is known to exist, separately
