@@ -185,6 +185,10 @@ impl Float for f64 {
 /// How the kernel multiplies and adds: fused where FMA is known to exist, separately
 /// otherwise (a software `fma` would be far slower than two instructions).
 pub(super) trait MulAdd: Sized {
+    /// Whether [`MulAdd::tile`] fetches the rows of a row-major `C` itself (so the loop
+    /// nest need not [`touch`] them first).
+    const PREFETCHES_C: bool = false;
+
     /// `a * b + c`.
     fn mul_add<T: Float>(a: T, b: T, c: T) -> T;
 
@@ -345,7 +349,9 @@ pub(super) fn gemm_packed_fused<T: Float, const MR: usize, const NR: usize, M: M
                     for (jr, b_panel) in b_panels.clone().enumerate() {
                         let (i0, j0) = (ic + ir * MR, jc + jr * NR);
                         let (mr, nr) = (MR.min(m - i0), NR.min(n - j0));
-                        touch(&c, i0, j0, mr, nr);
+                        if !(M::PREFETCHES_C && c.cs == 1) {
+                            touch(&c, i0, j0, mr, nr);
+                        }
                         M::tile::<T, MR, NR>(a_panel, b_panel, &mut c, (i0, j0, mr, nr), alpha, beta);
                         if tiled_epilogue && last {
                             for i in i0..i0 + mr {
