@@ -424,7 +424,7 @@ fn pack_panels<T: Float, const R: usize, M: MulAdd>(src: MatRef<'_, T>, dst: &mu
 /// a new page per `p` when the lines are long, which the hardware prefetchers do not
 /// follow; here a few lines are read from end to end at a time, and each panel gets
 /// `PACK_STEPS` consecutive steps. At n = 1024 on the AVX-512 Xeon of docs/BENCHMARKS.md
-/// this took the packing of `B` from 4% of the product's time to 1%.
+/// this took the packing of `B` from about 4% of the product's time to 2.5%.
 #[inline(always)]
 fn pack_along_rows<T: Float, const R: usize>(src: MatRef<'_, T>, steps: &mut [[T; R]]) {
     let (rows, kc) = (src.rows, src.cols);
