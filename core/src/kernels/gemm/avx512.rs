@@ -163,6 +163,9 @@ fn tile_v<const MR: usize, const NR: usize, const V: usize>(
 /// times over.
 const PREFETCH_STEPS: usize = 8;
 
+/// Steps of `k` per iteration of the microkernel's loop.
+const UNROLL: usize = 4;
+
 /// The first `ROWS` rows (`ROWS <= MR`, at least the `mr` that lie in `C`) of an
 /// `MR x NR` tile, `NR = 16 V`.
 #[target_feature(enable = "avx512f,avx2,fma")]
@@ -189,26 +192,43 @@ fn tile_rows<const MR: usize, const NR: usize, const V: usize, const ROWS: usize
     let (b_steps, _) = b.as_chunks::<NR>();
     let steps = a_steps.len().min(b_steps.len());
     let mut acc = [[_mm512_setzero_ps(); V]; ROWS];
-    for (p, (ap, bp)) in a_steps[..steps].iter().zip(&b_steps[..steps]).enumerate() {
-        // The B panel streams from L2 (the A panel stays in L1): its lines a few steps
-        // ahead, and past its end the next panel's first lines. A prefetch never
-        // faults, whatever the address.
-        let ahead = b.as_ptr().wrapping_add((p + PREFETCH_STEPS) * NR);
-        for v in 0..V {
-            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(16 * v).cast());
-        }
-        let mut bv = [_mm512_setzero_ps(); V];
-        for (v, x) in bv.iter_mut().enumerate() {
-            // SAFETY: `bp` is an array of NR = 16 V values, so the 16 read from 16 v lie
-            // inside it.
-            *x = unsafe { _mm512_loadu_ps(bp.as_ptr().add(16 * v)) };
-        }
-        for (row, &ai) in acc.iter_mut().zip(ap) {
-            let av = _mm512_set1_ps(ai);
-            for (x, &bx) in row.iter_mut().zip(&bv) {
-                *x = _mm512_fmadd_ps(av, bx, *x);
+    // One step of k: V loads of B, ROWS broadcasts of A, ROWS x V multiply-adds.
+    macro_rules! step {
+        ($ap:expr, $bp:expr, $p:expr) => {{
+            let (ap, bp): (&[f32; MR], &[f32; NR]) = ($ap, $bp);
+            // The B panel streams from L2 (the A panel stays in L1): its lines a few
+            // steps ahead, and past its end the next panel's first lines. A prefetch
+            // never faults, whatever the address.
+            let ahead = b.as_ptr().wrapping_add(($p + PREFETCH_STEPS) * NR);
+            for v in 0..V {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(16 * v).cast());
             }
+            let mut bv = [_mm512_setzero_ps(); V];
+            for (v, x) in bv.iter_mut().enumerate() {
+                // SAFETY: `bp` is an array of NR = 16 V values, so the 16 read from 16 v
+                // lie inside it.
+                *x = unsafe { _mm512_loadu_ps(bp.as_ptr().add(16 * v)) };
+            }
+            for (row, &ai) in acc.iter_mut().zip(ap) {
+                let av = _mm512_set1_ps(ai);
+                for (x, &bx) in row.iter_mut().zip(&bv) {
+                    *x = _mm512_fmadd_ps(av, bx, *x);
+                }
+            }
+        }};
+    }
+    // Unrolled, so that the loop's bookkeeping (scalar instructions, which may take the
+    // ports the multiply-adds run on) is spread over several steps.
+    let (a_u, a_rest) = a_steps[..steps].as_chunks::<UNROLL>();
+    let (b_u, b_rest) = b_steps[..steps].as_chunks::<UNROLL>();
+    for (q, (ap, bp)) in a_u.iter().zip(b_u).enumerate() {
+        for u in 0..UNROLL {
+            step!(&ap[u], &bp[u], q * UNROLL + u);
         }
+    }
+    let done = a_u.len() * UNROLL;
+    for (p, (ap, bp)) in a_rest.iter().zip(b_rest).enumerate() {
+        step!(ap, bp, done + p);
     }
 
     if c.cs != 1 {

@@ -557,16 +557,17 @@ fn pack_len_gives_the_full_speed_blocks() {
 }
 
 /// Every tile edge of the AVX-512 build (and of the others `check` runs): `m` from 1 to 25
-/// (two 12-row tiles and a row, three 8-row NEON tiles and a row), `n` around every
-/// multiple of 16 up to 65 and of the 8 and 12 columns of the simd128 and NEON tiles, `k`
-/// short and odd, with C row-major (masked stores) and column-major (the array store),
-/// overwritten and accumulated into.
+/// (two 12-row tiles and a row, so every height of the AVX-512 build's 4- and 8-row edge
+/// loops; three 8-row NEON tiles and a row), `n` around every multiple of 16 up to 65 and
+/// of the 8 and 12 columns of the simd128 and NEON tiles, `k` short, with every remainder
+/// of the microkernels' unrolling by 4, with C row-major (masked stores) and column-major
+/// (the array store), overwritten and accumulated into.
 #[test]
 fn every_tile_edge() {
     let mut seed = 1;
     for m in 1..=25 {
         for n in [1, 2, 7, 8, 9, 11, 12, 13, 15, 16, 17, 23, 24, 25, 31, 32, 33, 35, 36, 37, 47, 48, 49, 63, 64, 65] {
-            for k in [1, 3, 4, 9] {
+            for k in [1, 3, 4, 6, 9] {
                 seed += 1;
                 let (beta, c_t) = [(0.0, false), (0.5, false), (1.0, true), (0.0, true)][seed % 4];
                 let case = Case { beta, c_t, alpha: -1.25, pad: seed % 3, ..Case::new(m, n, k) };
