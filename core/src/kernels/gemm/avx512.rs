@@ -4,8 +4,11 @@
 //! The register tile is 12 rows by 2 vectors of 16 lanes: 24 of the 32 `zmm` registers
 //! hold accumulators, 2 the current row of the `B` panel, and the `A` values are
 //! broadcast from memory into the multiply-adds. Each step of `k` is 24 FMAs for 2 vector
-//! loads and 12 broadcasts. The tile is stored into `C` with masked loads and stores, so
-//! partial tiles at the right edge need no scalar loop and no copy. The packing and the
+//! loads and 12 broadcasts, unrolled by 4 steps, with the `B` panel prefetched a few
+//! steps ahead (it streams from L2) and the tile's rows of `C` prefetched when the tile
+//! starts. The tile is stored into `C` with masked loads and stores, so partial tiles at
+//! the right edge need no scalar loop and no copy; partial panels at the bottom edge run
+//! a 4- or 8-row loop instead of 12 rows of which some are zeros. The packing and the
 //! matrix-vector dot products are those of the AVX2 build (they are bound by memory, not
 //! by vector width).
 
