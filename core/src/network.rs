@@ -81,6 +81,34 @@ pub trait Network<T: Scalar>: Module<T> {
         state: &'s mut Self::State<S>,
     ) -> Result<&'s [T], ShapeError>;
 
+    /// Backward and a plain SGD step in one, after [`Network::forward_train`] on the same
+    /// `x`: `θ ← θ - lr · ∂L/∂θ` for every trainable parameter, as [`Network::backward`]
+    /// into a zeroed `grad` followed by that update would do. `grad` is scratch for the
+    /// layers that cannot update inside their backward pass; what it holds afterwards is
+    /// unspecified.
+    ///
+    /// This default does exactly that (zero, backward, update). `network!` generates a
+    /// pass that updates each layer with a fused form (`Layer::FUSED_SGD`: the dense
+    /// layers) inside its backward, with no gradient written, zeroed or read for it, and
+    /// runs the other layers through `grad`; with a batch the matrix kernel sums in one
+    /// block (at most 64 samples on any machine) it gives the same bits as this default.
+    ///
+    /// # Errors
+    /// As [`Network::backward`], before anything is updated.
+    fn backward_sgd<S: Storage>(
+        &mut self,
+        x: &[T],
+        dy: &[T],
+        lr: T,
+        grad: &mut Self,
+        state: &mut Self::State<S>,
+    ) -> Result<(), ShapeError> {
+        grad.zero();
+        self.backward(x, dy, grad, state)?;
+        crate::module::sgd_update(self, grad, lr);
+        Ok(())
+    }
+
     /// The nodes, their shapes, parameters and FLOPs.
     fn summary() -> Summary;
 

@@ -163,6 +163,14 @@ impl<const I: usize, const O: usize, T: Scalar> Layer<T, Rank1<I>, Rank1<O>> for
             ctx.pack,
         );
     }
+
+    const FUSED_SGD: bool = true;
+
+    /// [`Linear::backward_sgd`]: the update is the weight-gradient product itself.
+    #[inline]
+    fn backward_sgd(&mut self, x: &[T], _y: &[T], _: &(), dy: &[T], dx: Option<&mut [T]>, lr: T, ctx: &mut Ctx<'_, T>) {
+        Linear::backward_sgd(self, x, dy, dx, lr, ctx);
+    }
 }
 
 /// A dense layer from `I` to `O` features without bias: `y = x Wᵀ`, as
@@ -272,6 +280,14 @@ impl<const I: usize, const O: usize, T: Scalar> Layer<T, Rank1<I>, Rank1<O>> for
             O,
             ctx.pack,
         );
+    }
+
+    const FUSED_SGD: bool = true;
+
+    /// The update as the weight-gradient product itself, as [`Linear::backward_sgd`].
+    #[inline]
+    fn backward_sgd(&mut self, x: &[T], _y: &[T], _: &(), dy: &[T], dx: Option<&mut [T]>, lr: T, ctx: &mut Ctx<'_, T>) {
+        linear::backward_sgd(x, self.weight.as_flattened_mut(), None, dy, dx, lr, I, O, ctx.pack);
     }
 }
 
