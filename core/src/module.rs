@@ -317,12 +317,27 @@ pub trait Module<T: Scalar>: Clone {
 pub struct Ctx<'a, T> {
     /// Packing memory for [`gemm`](crate::kernels::gemm::gemm).
     pub pack: &'a mut [T],
+    /// Weight matrices packed ahead, during inference through a
+    /// [`Prepared`](crate::prepared::Prepared) network.
+    packed: Option<crate::prepared::PackedWeights<'a, T>>,
 }
 
 impl<'a, T> Ctx<'a, T> {
     /// A context over the given packing memory.
     pub fn new(pack: &'a mut [T]) -> Self {
-        Self { pack }
+        Self { pack, packed: None }
+    }
+
+    /// A context that also carries packed weight panels, which dense layers use in place
+    /// of packing their weights (what a [`Prepared`](crate::prepared::Prepared) network's
+    /// forward pass runs with).
+    pub fn with_packed(pack: &'a mut [T], packed: crate::prepared::PackedWeights<'a, T>) -> Self {
+        Self { pack, packed: Some(packed) }
+    }
+
+    /// The packed panels of the weight matrix `w`, if this context carries them.
+    pub fn packed(&self, w: &[T]) -> Option<(&'a [T], &'a crate::kernels::gemm::PackedLayout)> {
+        self.packed.as_ref()?.find(w)
     }
 }
 

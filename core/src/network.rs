@@ -58,6 +58,24 @@ pub trait Network<T: Scalar>: Module<T> {
     /// Inference on a batch: `x` holds whole `Input` samples, flat. Returns the output.
     fn forward<'s, S: Storage>(&self, x: &[T], state: &'s mut Self::State<S>) -> Result<&'s [T], ShapeError>;
 
+    /// [`Network::forward`] with weight matrices packed ahead, which the dense layers
+    /// read instead of packing their own (what [`Prepared`](crate::prepared::Prepared)
+    /// calls). The default ignores them; `network!` passes them to every layer. Panels
+    /// are found by the address of the weights they were packed from, so those of
+    /// another network are never used.
+    ///
+    /// # Errors
+    /// As [`Network::forward`].
+    fn forward_packed<'s, S: Storage>(
+        &self,
+        x: &[T],
+        state: &'s mut Self::State<S>,
+        packed: crate::prepared::PackedWeights<'_, T>,
+    ) -> Result<&'s [T], ShapeError> {
+        let _ = packed;
+        self.forward(x, state)
+    }
+
     /// Training forward: like [`Network::forward`], keeping what backward needs in `state`
     /// and updating running statistics.
     fn forward_train<'s, S: Storage>(&mut self, x: &[T], state: &'s mut Self::State<S>) -> Result<&'s [T], ShapeError>;

@@ -18,7 +18,7 @@
 use super::binary::column_sums_into;
 use super::matmul::{run, view, view_mut};
 use super::unary::UnaryFn;
-use crate::kernels::gemm::{gemm_fused, BiasAct, Identity as GemmIdentity};
+use crate::kernels::gemm::{gemm_fused, gemm_prepacked, BiasAct, Identity as GemmIdentity, PackedLayout};
 use crate::Scalar;
 
 /// The name of the op in [`OPS`](super::OPS).
@@ -154,6 +154,65 @@ fn gemm_forward_act<T: Scalar, A: UnaryFn>(
     let yv = view_mut(NAME, "y", y, batch, out_features);
     let epi = BiasAct::new(b, |v| act.f(v));
     if let Err(e) = gemm_fused(T::ONE, xv, wv.t(), T::ZERO, yv, pack, &epi, None) {
+        unreachable_shape(&e);
+    }
+}
+
+/// [`forward`] with the weights read from panels packed ahead
+/// ([`gemm::prepack`](crate::kernels::gemm::prepack) of `Wᵀ`) instead of packed on every
+/// call: the same bits. `w` is still needed for the shapes the matrix kernel runs
+/// unpacked (a batch of one) and for builds that do not read the panels.
+///
+/// # Panics
+/// As [`forward`], and if the panels were packed from a matrix of another shape.
+#[allow(clippy::too_many_arguments)] // those of `forward`, and the panels
+#[inline(always)]
+#[track_caller]
+pub fn forward_prepacked<T: Scalar>(
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    y: &mut [T],
+    in_features: usize,
+    out_features: usize,
+    panels: (&[T], &PackedLayout),
+    pack: &mut [T],
+) {
+    forward_act_prepacked(x, w, b, Identity, y, in_features, out_features, panels, pack);
+}
+
+/// [`forward_act`] with the weights read from panels packed ahead, as
+/// [`forward_prepacked`]: the same bits as [`forward_act`].
+///
+/// # Panics
+/// As [`forward_prepacked`].
+#[allow(clippy::too_many_arguments)] // those of `forward_act`, and the panels
+#[inline(always)]
+#[track_caller]
+pub fn forward_act_prepacked<T: Scalar, A: UnaryFn>(
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    act: A,
+    y: &mut [T],
+    in_features: usize,
+    out_features: usize,
+    (panels, layout): (&[T], &PackedLayout),
+    pack: &mut [T],
+) {
+    let batch = super::rows_of(NAME, "x", x.len(), in_features);
+    if is_small(batch, in_features, out_features) {
+        small_forward(x, w, b, y, in_features, out_features, |v| act.f(v));
+        return;
+    }
+    let xv = view(NAME, "x", x, batch, in_features);
+    let wv = view(NAME, "w", w, out_features, in_features);
+    if let Some(b) = b {
+        super::expect_len(NAME, "b", b.len(), out_features);
+    }
+    let yv = view_mut(NAME, "y", y, batch, out_features);
+    let epi = BiasAct::new(b, |v| act.f(v));
+    if let Err(e) = gemm_prepacked(T::ONE, xv, wv.t(), panels, Some(layout), T::ZERO, yv, pack, &epi) {
         unreachable_shape(&e);
     }
 }

@@ -83,6 +83,29 @@ pub fn expand(g: &Graph) -> TokenStream {
             }
         });
     }
+    // The primary output's inference with packed weight panels in the layers' context
+    // (`Network::forward_packed`, what `Prepared` runs).
+    let packed_forward = {
+        let body = forward_body(g, &p, &needed(g, &[g.outputs[0]]), false);
+        let ret = buf(g, g.resolve(g.outputs[0]), true);
+        quote! {
+            fn forward_packed<'__s, __S: #core::storage::Storage>(
+                &self,
+                __x: &[#t],
+                __st: &'__s mut #state_ty,
+                __packed: #core::prepared::PackedWeights<'_, #t>,
+            ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> {
+                #shapes
+                let __batch = #core::network::batch_of::<#in_ty>(#what_input, __x.len())?;
+                __st.__trained = false;
+                __st.__batch = __batch;
+                let mut __ctx =
+                    #core::module::Ctx::with_packed(::core::convert::AsMut::as_mut(&mut __st.__pack), __packed);
+                #body
+                ::core::result::Result::Ok(#core::storage::Buffer::as_slice(#ret))
+            }
+        }
+    };
     let train_body = forward_body(g, &p, &live, true);
     let ret = buf(g, primary, true);
     let backward = backward_fn(g, &p, &state_ty, &live, &where_clause);
@@ -323,6 +346,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 ::core::result::Result::Ok(#core::storage::Buffer::as_slice(&__st.#input_grad_buf))
             }
             #sgd_trait
+            #packed_forward
             fn summary() -> #core::summary::Summary {
                 #summary
             }
