@@ -36,7 +36,7 @@ fn main() {
     if common::selected("W1u_mlp_train_b64_unfused") {
         w1_unfused();
     }
-    if common::selected("W2_mlp_infer_b1") || common::selected("W2_mlp_infer_b64") {
+    if ["W2_mlp_infer_b1", "W2_mlp_infer_b64", "W2u_mlp_infer_b64_unprepared"].iter().any(|n| common::selected(n)) {
         w2();
     }
     if common::selected("W3_tiny_train_b1") {
@@ -150,15 +150,27 @@ fn w1_unfused() {
     assert!(last < first, "W1 unfused: the loss went from {first} to {last}");
 }
 
+/// W2 as an inference program runs it: the network prepared once (`Prepared`: its weight
+/// matrices packed into the kernel's panels), then forward passes. `W2u` at batch 64 is
+/// the network's own `forward`, which packs the weights on every call, for comparison.
 fn w2() {
+    use monograd::core::prepared::Prepared;
     let net = Mlp::new(&mut Rng::seed(0));
+    let prepared = Prepared::new(&net);
     let mut st = Mlp::state::<Heap>();
-    for (batch, name) in [(1, "W2_mlp_infer_b1"), (64, "W2_mlp_infer_b64")] {
+    for (batch, name) in [(1, "W2_mlp_infer_b1"), (64, "W2_mlp_infer_b64"), (64, "W2u_mlp_infer_b64_unprepared")] {
         if !common::selected(name) {
             continue;
         }
         let x = common::uniform(batch * 784, 3);
-        let t = common::measure(|| net.forward(&x, &mut st).unwrap()[0]);
+        let mut plain = Mlp::state::<Heap>();
+        let want = net.forward(&x, &mut plain).unwrap().to_vec();
+        assert_eq!(prepared.forward(&x, &mut st).unwrap(), &want[..], "W2: prepared and plain differ");
+        let t = if name.starts_with("W2u") {
+            common::measure(|| net.forward(&x, &mut st).unwrap()[0])
+        } else {
+            common::measure(|| prepared.forward(&x, &mut st).unwrap()[0])
+        };
         report(name, batch, t);
     }
 }
