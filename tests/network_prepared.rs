@@ -1,7 +1,7 @@
 //! Inference with packed weights (`monograd::core::prepared::Prepared`): the network's own
 //! results to the bit, and panels that follow the weights (a network changed after
 //! packing is packed again; while packed it cannot change, which
-//! ui-tests/cases/network-fail/prepared-borrows-network.rs checks).
+//! ui-tests/cases/network/prepared-borrows-network.rs checks).
 
 use monograd::core::prepared::Prepared;
 use monograd::prelude::*;

@@ -9,10 +9,14 @@
 //! panels of another network are never used. Building one allocates (feature `alloc`);
 //! each forward pass then allocates nothing beyond what [`Network::forward`] does.
 
-use crate::kernels::gemm::{self, MatRef, PackedLayout};
-use crate::module::{Kind, Path};
-use crate::storage::Storage;
-use crate::{Network, Scalar, ShapeError};
+use crate::kernels::gemm::PackedLayout;
+#[cfg(feature = "alloc")]
+use crate::{
+    kernels::gemm::{self, MatRef},
+    module::{Kind, Path},
+    storage::Storage,
+    Network, Scalar, ShapeError,
+};
 
 /// Where one weight matrix's panels are.
 #[derive(Clone, Copy, Debug)]
