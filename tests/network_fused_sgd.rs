@@ -79,6 +79,9 @@ fn train<N: Network<f32> + Default, O: Optimizer<f32>>(
     losses
 }
 
+/// A run's final parameters and its losses.
+type Run = (Vec<f32>, Vec<f32>);
+
 /// Trains two copies of `net`, fused and unfused, each with its own optimizer from
 /// `make`; returns both parameter vectors and both loss sequences.
 fn both<N: Network<f32> + Default, O: Optimizer<f32>>(
@@ -87,7 +90,7 @@ fn both<N: Network<f32> + Default, O: Optimizer<f32>>(
     x: &[f32],
     y: &[usize],
     steps: usize,
-) -> ((Vec<f32>, Vec<f32>), (Vec<f32>, Vec<f32>)) {
+) -> (Run, Run) {
     let (mut a, mut b) = (net.clone(), net.clone());
     let la = train(&mut a, &mut make(), true, x, y, steps);
     let lb = train(&mut b, &mut make(), false, x, y, steps);

@@ -62,7 +62,10 @@ fn every_weight_matrix_is_packed_where_the_build_packs_ahead() {
     let net = Mlp::boxed(&mut Rng::seed(0));
     let prepared = Prepared::new(&*net);
     let w = prepared.weights();
-    let packs_ahead = matches!(monograd::core::kernels::gemm::isa(), monograd::core::kernels::gemm::Isa::Avx512 | monograd::core::kernels::gemm::Isa::Avx2Fma);
+    let packs_ahead = matches!(
+        monograd::core::kernels::gemm::isa(),
+        monograd::core::kernels::gemm::Isa::Avx512 | monograd::core::kernels::gemm::Isa::Avx2Fma
+    );
     assert_eq!(w.find(net.fc1.weight.as_flattened()).is_some(), packs_ahead);
     assert_eq!(w.find(net.fc3.weight.as_flattened()).is_some(), packs_ahead);
     if packs_ahead {

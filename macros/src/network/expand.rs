@@ -915,108 +915,108 @@ fn backward_fn(
     // own, neither a merge nor a nested network, updates inside its backward where it has
     // a fused form (`Layer::FUSED_SGD`), else through its zeroed gradient right after it.
     let steps_for = |sgd: bool| -> TokenStream {
-    let mut steps = TokenStream::new();
-    for &n in live.iter().rev() {
-        let Op::Apply(l) = g.nodes[n].op else { continue };
-        let layer = &g.layers[l];
-        let (ty, field) = (&layer.ty, &layer.name);
-        let (af, gf) = (act_field(g, n), grad_field(g, n));
-        let out_ty = g.shape(n).ty(core);
-        let args = &g.nodes[n].args;
-        let dy = quote!(#core::storage::Buffer::as_slice(&__st.#gf));
-        let stmt = if layer.kind.is_merge() {
-            let (a, b) = (read(g, p, args[0]), read(g, p, args[1]));
-            let (sa, sb) = (g.input_shape(n, 0).ty(core), g.input_shape(n, 1).ty(core));
-            let tr = quote!(<#ty as #core::module::Merge<#t, #sa, #sb, #out_ty>>);
-            let none = quote!(::core::option::Option::None);
-            if g.resolve(args[0]) == g.resolve(args[1]) {
-                // The same node twice: its two gradients in two calls, one buffer each time.
-                let (da, db) = (dx(args[0]), dx(args[1]));
+        let mut steps = TokenStream::new();
+        for &n in live.iter().rev() {
+            let Op::Apply(l) = g.nodes[n].op else { continue };
+            let layer = &g.layers[l];
+            let (ty, field) = (&layer.ty, &layer.name);
+            let (af, gf) = (act_field(g, n), grad_field(g, n));
+            let out_ty = g.shape(n).ty(core);
+            let args = &g.nodes[n].args;
+            let dy = quote!(#core::storage::Buffer::as_slice(&__st.#gf));
+            let stmt = if layer.kind.is_merge() {
+                let (a, b) = (read(g, p, args[0]), read(g, p, args[1]));
+                let (sa, sb) = (g.input_shape(n, 0).ty(core), g.input_shape(n, 1).ty(core));
+                let tr = quote!(<#ty as #core::module::Merge<#t, #sa, #sb, #out_ty>>);
+                let none = quote!(::core::option::Option::None);
+                if g.resolve(args[0]) == g.resolve(args[1]) {
+                    // The same node twice: its two gradients in two calls, one buffer each time.
+                    let (da, db) = (dx(args[0]), dx(args[1]));
+                    quote! {
+                        #tr::backward(&__net.#field, #a, #b, #dy, #da, #none);
+                        #tr::backward(&__net.#field, #a, #b, #dy, #none, #db);
+                    }
+                } else {
+                    let (da, db) = (dx(args[0]), dx(args[1]));
+                    quote!(#tr::backward(&__net.#field, #a, #b, #dy, #da, #db);)
+                }
+            } else if layer.kind == Kind::Custom {
+                let x = read(g, p, args[0]);
+                let in_ty = g.input_shape(n, 0).ty(core);
+                let tr = quote!(<#ty as #core::block::Block<#t, #in_ty, #out_ty>>);
+                let cf = cache_field(g, n);
+                let d = dx(args[0]);
                 quote! {
-                    #tr::backward(&__net.#field, #a, #b, #dy, #da, #none);
-                    #tr::backward(&__net.#field, #a, #b, #dy, #none, #db);
+                    #tr::backward::<__S>(
+                        &__net.#field,
+                        #x,
+                        #core::storage::Buffer::as_slice(&__st.#af),
+                        &mut __st.#cf,
+                        #dy,
+                        #d,
+                        &mut __grad.#field,
+                        &mut __ctx,
+                    )?;
                 }
             } else {
-                let (da, db) = (dx(args[0]), dx(args[1]));
-                quote!(#tr::backward(&__net.#field, #a, #b, #dy, #da, #db);)
-            }
-        } else if layer.kind == Kind::Custom {
-            let x = read(g, p, args[0]);
-            let in_ty = g.input_shape(n, 0).ty(core);
-            let tr = quote!(<#ty as #core::block::Block<#t, #in_ty, #out_ty>>);
-            let cf = cache_field(g, n);
-            let d = dx(args[0]);
-            quote! {
-                #tr::backward::<__S>(
-                    &__net.#field,
-                    #x,
-                    #core::storage::Buffer::as_slice(&__st.#af),
-                    &mut __st.#cf,
-                    #dy,
-                    #d,
-                    &mut __grad.#field,
-                    &mut __ctx,
-                )?;
-            }
-        } else {
-            let x = read(g, p, args[0]);
-            let in_ty = g.input_shape(n, 0).ty(core);
-            let tr = quote!(<#ty as #core::module::Layer<#t, #in_ty, #out_ty>>);
-            let cf = cache_field(g, n);
-            let d = dx(args[0]);
-            let unfuse = g.nodes[n].fused.map(|a| {
-                let op = act_op(g, p, a, quote!(__net));
-                quote! {
-                    #core::ops::unary::backward_in_place(
-                        #op,
-                        #core::storage::Buffer::as_slice(&__st.#af),
-                        #core::storage::Buffer::as_mut_slice(&mut __st.#gf),
-                    );
-                }
-            });
-            let plain = quote! {
-                #tr::backward(
-                    &__net.#field,
-                    #x,
-                    #core::storage::Buffer::as_slice(&__st.#af),
-                    &__st.#cf,
-                    #dy,
-                    #d,
-                    &mut __grad.#field,
-                    &mut __ctx,
-                );
-            };
-            if sgd && uses(l) == 1 && layer.kind.has_params() {
-                let m = quote!(<#ty as #core::module::Module<#t>>);
-                quote! {
-                    #unfuse
-                    if #tr::FUSED_SGD {
-                        #tr::backward_sgd(
-                            &mut __net.#field,
-                            #x,
+                let x = read(g, p, args[0]);
+                let in_ty = g.input_shape(n, 0).ty(core);
+                let tr = quote!(<#ty as #core::module::Layer<#t, #in_ty, #out_ty>>);
+                let cf = cache_field(g, n);
+                let d = dx(args[0]);
+                let unfuse = g.nodes[n].fused.map(|a| {
+                    let op = act_op(g, p, a, quote!(__net));
+                    quote! {
+                        #core::ops::unary::backward_in_place(
+                            #op,
                             #core::storage::Buffer::as_slice(&__st.#af),
-                            &__st.#cf,
-                            #dy,
-                            #d,
-                            __lr,
-                            &mut __ctx,
+                            #core::storage::Buffer::as_mut_slice(&mut __st.#gf),
                         );
-                    } else {
-                        #m::zero(&mut __grad.#field);
+                    }
+                });
+                let plain = quote! {
+                    #tr::backward(
+                        &__net.#field,
+                        #x,
+                        #core::storage::Buffer::as_slice(&__st.#af),
+                        &__st.#cf,
+                        #dy,
+                        #d,
+                        &mut __grad.#field,
+                        &mut __ctx,
+                    );
+                };
+                if sgd && uses(l) == 1 && layer.kind.has_params() {
+                    let m = quote!(<#ty as #core::module::Module<#t>>);
+                    quote! {
+                        #unfuse
+                        if #tr::FUSED_SGD {
+                            #tr::backward_sgd(
+                                &mut __net.#field,
+                                #x,
+                                #core::storage::Buffer::as_slice(&__st.#af),
+                                &__st.#cf,
+                                #dy,
+                                #d,
+                                __lr,
+                                &mut __ctx,
+                            );
+                        } else {
+                            #m::zero(&mut __grad.#field);
+                            #plain
+                            #core::module::sgd_update(&mut __net.#field, &__grad.#field, __lr);
+                        }
+                    }
+                } else {
+                    quote! {
+                        #unfuse
                         #plain
-                        #core::module::sgd_update(&mut __net.#field, &__grad.#field, __lr);
                     }
                 }
-            } else {
-                quote! {
-                    #unfuse
-                    #plain
-                }
-            }
-        };
-        steps.extend(gate(n, stmt));
-    }
-    steps
+            };
+            steps.extend(gate(n, stmt));
+        }
+        steps
     };
     let steps = steps_for(false);
     let sgd_steps = steps_for(true);

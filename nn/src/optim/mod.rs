@@ -139,8 +139,8 @@ pub mod layout;
 mod rmsprop;
 pub mod schedule;
 mod sgd;
-mod step;
 pub mod state;
+mod step;
 
 pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
@@ -148,8 +148,8 @@ pub use layout::{Layout, LayoutLock, LayoutMismatch};
 pub use rmsprop::RmsProp;
 pub use schedule::{Schedule, Scheduled};
 pub use sgd::Sgd;
-pub use step::StepError;
 pub use state::{OptimizerState, StateMut, StateRef};
+pub use step::StepError;
 
 /// Updates a model's parameters from its gradient.
 ///

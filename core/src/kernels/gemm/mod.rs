@@ -360,5 +360,5 @@ pub use dispatch::force_isa;
 pub use dispatch::{isa, Isa};
 pub(crate) use epilogue::gemm_fused_generic;
 pub use epilogue::{gemm_fused, gemm_fused_f32, gemm_fused_f64, BiasAct, Epilogue, Identity};
-pub(crate) use prepacked::{gemm_prepacked_f32, prepack_f32};
 pub use prepacked::{gemm_prepacked, prepack, prepacked_len, PackedLayout};
+pub(crate) use prepacked::{gemm_prepacked_f32, prepack_f32};
