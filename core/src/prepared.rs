@@ -47,7 +47,10 @@ impl<'a, T> PackedWeights<'a, T> {
 
 /// A network borrowed for inference with its weight matrices packed once.
 ///
-/// ```
+/// Through the `monograd` facade (this crate cannot run `network!` in its own doctests;
+/// tests/network_prepared.rs of the workspace runs the same):
+///
+/// ```rust,ignore
 /// use monograd::prelude::*;
 /// use monograd::core::prepared::Prepared;
 /// network! { struct Net { input: [64], fc1: Linear<64, 32>, act: ReLU, fc2: Linear<32, 10> } }
