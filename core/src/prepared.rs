@@ -1,6 +1,6 @@
 //! Inference with the dense layers' weights packed once: [`Prepared`] borrows a network,
 //! copies each of its weight matrices into the matrix kernel's panels
-//! ([`gemm::prepack`](crate::kernels::gemm::prepack)), and runs its forward pass with
+//! ([`prepack`](crate::kernels::gemm::prepack)), and runs its forward pass with
 //! those panels, so that a call packs only the activations.
 //!
 //! The panels cannot go stale: `Prepared` holds the network by shared reference for as

@@ -204,7 +204,7 @@ pub trait Optimizer<T: Scalar> {
     /// plain SGD, `θ ← θ - lr · g` on every trainable parameter with no state, this takes
     /// the step (its checks, as [`Optimizer::try_step`] makes them, and its count) and
     /// returns `Some(lr)`, and the caller must then apply exactly that update, usually
-    /// through [`Network::backward_sgd`](monograd_core::Network::backward_sgd), which
+    /// through [`Network::backward_sgd`], which
     /// updates dense layers inside their weight-gradient products with no gradient
     /// buffer. `None` (the default, and every optimizer with state, decay or a rule of
     /// its own): the caller computes the gradient and calls [`Optimizer::try_step`].
@@ -228,9 +228,9 @@ pub trait Optimizer<T: Scalar> {
     /// A training step after `net.forward_train(x, state)` and the loss's gradient `dy`:
     /// the backward pass and this optimizer's update, fused when
     /// [`Optimizer::fused_sgd`] allows it (plain SGD: no gradient buffer for the dense
-    /// layers), else zeroing `grad`, [`Network::backward`](monograd_core::Network::backward)
+    /// layers), else zeroing `grad`, [`Network::backward`]
     /// and [`Optimizer::try_step`]. Both give the same weights (to the bit for batches of
-    /// at most 64; see [`Network::backward_sgd`](monograd_core::Network::backward_sgd)).
+    /// at most 64; see [`Network::backward_sgd`]).
     ///
     /// ```
     /// # #[cfg(feature = "train")] {
