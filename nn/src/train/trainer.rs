@@ -861,16 +861,13 @@ where
                     undo_err!(e);
                 }
                 // No gradient was kept: a non-finite one has made its parameters
-                // non-finite (`θ - lr · g` with a finite `θ` and rate), which is where it
-                // is caught, as a non-finite gradient of that tensor.
+                // non-finite (`θ - lr · g` with a finite `θ` and rate), as an update that
+                // overflows does, so the parameters are checked in its place, as the
+                // check after an unfused step would find them.
                 if config.check_gradients {
                     if let Some(bad) = guard::first_bad_tensor(&**net) {
-                        let what = match bad.what {
-                            NonFinite::Parameter => NonFinite::Gradient,
-                            other => other,
-                        };
-                        let cause = guard::diagnose(None, inputs, batch.indices, lr);
-                        undo!(what, Some(bad.tensor), cause);
+                        let cause = guard::diagnose(Some(&bad.what), inputs, batch.indices, lr);
+                        undo!(bad.what, Some(bad.tensor), cause);
                     }
                 }
             }
