@@ -33,10 +33,10 @@ fn main() {
     if common::selected("W1_mlp_train_b64") {
         w1();
     }
-    if common::selected("W1f_mlp_train_b64_fused_sgd") {
-        w1_fused_sgd();
+    if common::selected("W1u_mlp_train_b64_unfused") {
+        w1_unfused();
     }
-    if common::selected("W2_mlp_infer_b1") || common::selected("W2_mlp_infer_b64") {
+    if ["W2_mlp_infer_b1", "W2_mlp_infer_b64", "W2u_mlp_infer_b64_unprepared"].iter().any(|n| common::selected(n)) {
         w2();
     }
     if common::selected("W3_tiny_train_b1") {
@@ -51,6 +51,13 @@ fn main() {
 fn labels(n: usize, seed: u64) -> Vec<usize> {
     let mut rng = Rng::seed(seed);
     (0..n).map(|_| rng.below(10)).collect()
+}
+
+/// Every parameter's bits, in visiting order.
+fn bits(net: &Mlp) -> Vec<u32> {
+    let mut out = Vec::new();
+    net.visit(&monograd::core::module::Path::ROOT, &mut |t| out.extend(t.values.iter().map(|v| v.to_bits())));
+    out
 }
 
 /// Prints a step's line in the shared format.
@@ -69,9 +76,21 @@ fn report(name: &str, batch: usize, (secs, iters, reps): (f64, u64, usize)) {
     );
 }
 
-/// One training step of a network whose loss is cross-entropy against `labels`: forward,
-/// loss gradient, zeroing the gradient, backward, SGD. Returns the loss.
+/// One training step of a network whose loss is cross-entropy against `labels`, as a user
+/// writes it: forward, loss gradient, then `Optimizer::backward_step` (backward and the
+/// update; plain SGD runs fused into the dense layers' weight-gradient products, with no
+/// gradient zeroed, written or read for them). Returns the loss.
 macro_rules! ce_step {
+    ($net:expr, $grad:expr, $st:expr, $opt:expr, $x:expr, $labels:expr, $dy:expr) => {{
+        let y = $net.forward_train($x, $st).unwrap();
+        let loss = CrossEntropyLoss::new().backward(y, $labels, $dy).unwrap();
+        $opt.backward_step($net, $x, $dy, $grad, $st).unwrap();
+        loss
+    }};
+}
+
+/// [`ce_step`] the unfused way: zero the gradient, backward, `Optimizer::step`.
+macro_rules! ce_step_unfused {
     ($net:expr, $grad:expr, $st:expr, $opt:expr, $x:expr, $labels:expr, $dy:expr) => {{
         let y = $net.forward_train($x, $st).unwrap();
         let loss = CrossEntropyLoss::new().backward(y, $labels, $dy).unwrap();
@@ -91,6 +110,19 @@ fn w1() {
     let x = common::uniform(B * 784, 1);
     let y = labels(B, 2);
     let mut dy = vec![0.0f32; B * 10];
+    {
+        // The fused step gives the unfused step's weights to the bit (a batch of 64 is
+        // summed in one block of the kernel): checked on a copy before timing.
+        let (mut a, mut b) = (net.clone(), net.clone());
+        let (mut opt_b, mut st_b) = (Sgd::new(LR), Mlp::state::<Heap>());
+        for s in 0..3 {
+            let la = ce_step!(&mut a, &mut grad, &mut st, &mut opt, &x, &y, &mut dy);
+            let lb = ce_step_unfused!(&mut b, &mut grad, &mut st_b, &mut opt_b, &x, &y, &mut dy);
+            assert_eq!(la.to_bits(), lb.to_bits(), "W1: step {s}'s loss differs between the fused and unfused steps");
+        }
+        assert!(bits(&a) == bits(&b), "W1: the fused step's weights differ from the unfused step's");
+        opt = Sgd::new(LR);
+    }
     let first = ce_step!(&mut net, &mut grad, &mut st, &mut opt, &x, &y, &mut dy);
     let t = common::measure(|| ce_step!(&mut net, &mut grad, &mut st, &mut opt, &x, &y, &mut dy));
     report("W1_mlp_train_b64", B, t);
@@ -100,66 +132,45 @@ fn w1() {
     assert!(last < first, "W1: the loss went from {first} to {last}");
 }
 
-/// W1 with the SGD update fused into each layer's weight-gradient product
-/// (`Linear::backward_sgd`, the opt-in path for plain SGD): the same network, data and
-/// arithmetic as [`w1`], its layers called one by one, and no gradient buffers, so no
-/// `grad.zero()` and no separate update pass. Checked against the `network!` step: the
-/// losses of the first steps are the same to the bit.
-fn w1_fused_sgd() {
-    use monograd::core::ops::unary::{backward_in_place, Relu};
+/// W1 through the unfused step (`grad.zero()`, `backward`, `Optimizer::step`), for
+/// comparison with [`w1`]: what a step cost before the fused one.
+fn w1_unfused() {
     const B: usize = 64;
     let mut net = Mlp::new(&mut Rng::seed(0));
-    let lr = Sgd::new(LR).fused_rate().expect("plain SGD");
+    let mut grad = Mlp::default();
+    let mut st = Mlp::state::<Heap>();
+    let mut opt = Sgd::new(LR);
     let x = common::uniform(B * 784, 1);
     let y = labels(B, 2);
-    let mut pack = vec![0.0f32; PACK_LEN];
-    let (mut h1, mut h2, mut out) = (vec![0.0f32; B * 256], vec![0.0f32; B * 128], vec![0.0f32; B * 10]);
-    let (mut d1, mut d2, mut dy) = (vec![0.0f32; B * 256], vec![0.0f32; B * 128], vec![0.0f32; B * 10]);
-    let mut step = |net: &mut Mlp| {
-        let ctx = &mut Ctx::new(&mut pack);
-        Layer::<f32, Rank1<784>, Rank1<256>>::forward_fused(&net.fc1, &x, &mut h1, Relu, ctx);
-        Layer::<f32, Rank1<256>, Rank1<128>>::forward_fused(&net.fc2, &h1, &mut h2, Relu, ctx);
-        Layer::<f32, Rank1<128>, Rank1<10>>::forward(&net.fc3, &h2, &mut out, ctx);
-        let loss = CrossEntropyLoss::new().backward(&out, &y, &mut dy).unwrap();
-        d2.fill(0.0);
-        net.fc3.backward_sgd(&h2, &dy, Some(&mut d2), lr, ctx);
-        backward_in_place(Relu, &h2, &mut d2);
-        d1.fill(0.0);
-        net.fc2.backward_sgd(&h1, &d2, Some(&mut d1), lr, ctx);
-        backward_in_place(Relu, &h1, &mut d1);
-        net.fc1.backward_sgd(&x, &d1, None, lr, ctx);
-        loss
-    };
-    {
-        // The network's own step, from the same weights.
-        let mut twin = Mlp::new(&mut Rng::seed(0));
-        let mut grad = Mlp::default();
-        let mut st = Mlp::state::<Heap>();
-        let mut opt = Sgd::new(LR);
-        let mut dyt = vec![0.0f32; B * 10];
-        let mut check = net.clone();
-        for s in 0..3 {
-            let want = ce_step!(&mut twin, &mut grad, &mut st, &mut opt, &x, &y, &mut dyt);
-            let got = step(&mut check);
-            assert_eq!(got.to_bits(), want.to_bits(), "W1 fused: step {s}'s loss differs from the network's");
-        }
-    }
-    let first = step(&mut net);
-    let t = common::measure(|| step(&mut net));
-    report("W1f_mlp_train_b64_fused_sgd", B, t);
-    let last = step(&mut net);
-    assert!(last < first, "W1 fused: the loss went from {first} to {last}");
+    let mut dy = vec![0.0f32; B * 10];
+    let first = ce_step_unfused!(&mut net, &mut grad, &mut st, &mut opt, &x, &y, &mut dy);
+    let t = common::measure(|| ce_step_unfused!(&mut net, &mut grad, &mut st, &mut opt, &x, &y, &mut dy));
+    report("W1u_mlp_train_b64_unfused", B, t);
+    let last = ce_step_unfused!(&mut net, &mut grad, &mut st, &mut opt, &x, &y, &mut dy);
+    assert!(last < first, "W1 unfused: the loss went from {first} to {last}");
 }
 
+/// W2 as an inference program runs it: the network prepared once (`Prepared`: its weight
+/// matrices packed into the kernel's panels), then forward passes. `W2u` at batch 64 is
+/// the network's own `forward`, which packs the weights on every call, for comparison.
 fn w2() {
+    use monograd::core::prepared::Prepared;
     let net = Mlp::new(&mut Rng::seed(0));
+    let prepared = Prepared::new(&net);
     let mut st = Mlp::state::<Heap>();
-    for (batch, name) in [(1, "W2_mlp_infer_b1"), (64, "W2_mlp_infer_b64")] {
+    for (batch, name) in [(1, "W2_mlp_infer_b1"), (64, "W2_mlp_infer_b64"), (64, "W2u_mlp_infer_b64_unprepared")] {
         if !common::selected(name) {
             continue;
         }
         let x = common::uniform(batch * 784, 3);
-        let t = common::measure(|| net.forward(&x, &mut st).unwrap()[0]);
+        let mut plain = Mlp::state::<Heap>();
+        let want = net.forward(&x, &mut plain).unwrap().to_vec();
+        assert_eq!(prepared.forward(&x, &mut st).unwrap(), &want[..], "W2: prepared and plain differ");
+        let t = if name.starts_with("W2u") {
+            common::measure(|| net.forward(&x, &mut st).unwrap()[0])
+        } else {
+            common::measure(|| prepared.forward(&x, &mut st).unwrap()[0])
+        };
         report(name, batch, t);
     }
 }

@@ -413,7 +413,7 @@ pub mod prelude {
     };
     pub use monograd_nn::{
         Adagrad, Adam, AdamW, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, Loss, MseLoss, NllLoss,
-        OptimError, Optimizer, RmsProp, Schedule, Scheduled, Sgd,
+        OptimError, Optimizer, RmsProp, Schedule, Scheduled, Sgd, StepError,
     };
     pub use monograd_nn::{
         Add, AvgPool2d, BatchNorm1d, BatchNorm2d, Concat, Conv1d, Conv2d, DepthwiseConv2d, Dropout, Embedding, Flatten,

@@ -120,6 +120,22 @@ fn step<N: Network<f32>, S: Storage, O: Optimizer<f32>>(
     loss
 }
 
+/// [`step`] as `Optimizer::backward_step` takes it: backward and the update in one,
+/// fused for plain SGD.
+fn fused_step<N: Network<f32>, S: Storage, O: Optimizer<f32>>(
+    net: &mut N,
+    grad: &mut N,
+    state: &mut N::State<S>,
+    opt: &mut O,
+    (x, labels): (&[f32], &[usize]),
+    dy: &mut [f32],
+) -> f32 {
+    let y = net.forward_train(x, state).expect("the batch fits");
+    let loss = CrossEntropyLoss::new().backward(y, labels, dy).expect("one label per sample");
+    opt.backward_step(net, x, dy, grad, state).expect("after a training forward");
+    loss
+}
+
 /// Trains `N` from `init` with `opt` at `batch`: the first step may allocate (buffers,
 /// optimizer state); the next two steps and inference at this batch and at batch 1
 /// must not.
@@ -128,14 +144,24 @@ where
     N: Network<f32> + Default,
     O: Optimizer<f32> + Send + 'static,
 {
-    on_big_stack(move || train_and_count::<N, O>(what, init, opt, batch));
+    on_big_stack(move || train_and_count::<N, O>(what, init, opt, batch, false));
 }
 
-fn train_and_count<N, O>(what: &str, init: u64, mut opt: O, batch: usize)
+/// [`training_allocates_only_in_its_first_step`] through [`fused_step`].
+fn fused_training_allocates_only_in_its_first_step<N, O>(what: &'static str, init: u64, opt: O, batch: usize)
+where
+    N: Network<f32> + Default,
+    O: Optimizer<f32> + Send + 'static,
+{
+    on_big_stack(move || train_and_count::<N, O>(what, init, opt, batch, true));
+}
+
+fn train_and_count<N, O>(what: &str, init: u64, mut opt: O, batch: usize, fused: bool)
 where
     N: Network<f32> + Default,
     O: Optimizer<f32>,
 {
+    let step = if fused { fused_step::<N, Heap, O> } else { step::<N, Heap, O> };
     let mut net = N::default();
     net.init(&mut Rng::seed(init));
     let mut grad = N::default();
@@ -208,6 +234,36 @@ fn lenet_inference_allocates_nothing_once_sized() {
 #[test]
 fn mlp_sgd_steps_allocate_nothing_after_the_first() {
     training_allocates_only_in_its_first_step::<Mlp, _>("W1 MLP, SGD", 0, Sgd::new(0.01), 64);
+}
+
+#[test]
+fn mlp_fused_sgd_steps_allocate_nothing_after_the_first() {
+    fused_training_allocates_only_in_its_first_step::<Mlp, _>("W1 MLP, fused SGD", 0, Sgd::new(0.01), 64);
+}
+
+#[test]
+fn lenet_fused_sgd_steps_allocate_nothing_after_the_first() {
+    fused_training_allocates_only_in_its_first_step::<LeNet, _>("W4 LeNet, fused SGD", 3, Sgd::new(0.01), 32);
+}
+
+/// Inference through `Prepared` (W2 as the bench runs it): packing allocates once, when
+/// prepared; the passes then allocate as the network's own do.
+#[test]
+fn prepared_mlp_inference_allocates_nothing_once_sized() {
+    on_big_stack(|| {
+        use monograd::core::prepared::Prepared;
+        let mut net = Mlp::default();
+        net.init(&mut Rng::seed(5));
+        let prepared = Prepared::new(&net);
+        let (x, _) = data::<Mlp>(64, 6);
+        let mut state = Mlp::state::<Heap>();
+        prepared.forward(&x, &mut state).unwrap();
+        for b in [64, 1, 64] {
+            let x = &x[..b * 784];
+            let (y, counts) = counted(|| prepared.forward(x, &mut state).map(<[f32]>::len));
+            assert_eq!((y, counts), (Ok(b * 10), NOTHING), "prepared inference at batch {b} allocated");
+        }
+    });
 }
 
 #[test]

@@ -34,20 +34,25 @@ PEERS = {
     "torch": (os.path.join(ROOT, "benches", "peers", "torch_workloads.py"), "torch"),
     "jax": (os.path.join(ROOT, "benches", "peers", "jax_workloads.py"), "jax"),
 }
-WORKLOADS = ["W1_mlp_train_b64", "W1f_mlp_train_b64_fused_sgd", "W2_mlp_infer_b1", "W2_mlp_infer_b64",
-             "W3_tiny_train_b1", "W4_lenet_train_b32"]
-# W1f is monograd's W1 through the opt-in fused SGD path; the peers' W1 is its reference.
-PEER_NAME = {"W1f_mlp_train_b64_fused_sgd": "W1_mlp_train_b64"}
+WORKLOADS = ["W1_mlp_train_b64", "W1u_mlp_train_b64_unfused", "W2_mlp_infer_b1", "W2_mlp_infer_b64",
+             "W2u_mlp_infer_b64_unprepared", "W3_tiny_train_b1", "W4_lenet_train_b32"]
+# W1 is the step users write (`Optimizer::backward_step`, which fuses plain SGD into the
+# backward pass); W1u is the unfused step (grad.zero(), backward, step), for comparison.
+# The peers' W1 is the reference of both.
+# W2 runs the network prepared once (`Prepared`: weights packed ahead); W2u its plain
+# `forward`, which packs them on every call.
+PEER_NAME = {"W1u_mlp_train_b64_unfused": "W1_mlp_train_b64", "W2u_mlp_infer_b64_unprepared": "W2_mlp_infer_b64"}
 # Steps per workload with --cpu-time (about a second of CPU each).
-STEPS = {"W1_mlp_train_b64": 1000, "W1f_mlp_train_b64_fused_sgd": 1000, "W2_mlp_infer_b1": 20000,
-         "W2_mlp_infer_b64": 2000, "W3_tiny_train_b1": 20000, "W4_lenet_train_b32": 200}
+STEPS = {"W1_mlp_train_b64": 1000, "W1u_mlp_train_b64_unfused": 1000, "W2_mlp_infer_b1": 20000,
+         "W2_mlp_infer_b64": 2000, "W2u_mlp_infer_b64_unprepared": 2000, "W3_tiny_train_b1": 20000, "W4_lenet_train_b32": 200}
 # Against JAX: (kind, bound). "time" wants monograd's time per step at most bound x JAX's;
 # "rate" wants monograd's samples per second at least bound x JAX's; "lead" wants monograd
 # faster than JAX (the lead it had).
 JAX_TARGETS = {
     "W1_mlp_train_b64": ("time", 0.8),
-    "W1f_mlp_train_b64_fused_sgd": ("time", 0.8),
+    "W1u_mlp_train_b64_unfused": ("time", 0.8),
     "W2_mlp_infer_b64": ("rate", 1.3),
+    "W2u_mlp_infer_b64_unprepared": ("rate", 1.3),
     "W2_mlp_infer_b1": ("lead", 1.0),
     "W3_tiny_train_b1": ("lead", 1.0),
     "W4_lenet_train_b32": ("lead", 1.0),

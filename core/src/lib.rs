@@ -40,6 +40,7 @@ pub mod kernels;
 pub mod module;
 pub mod network;
 pub mod ops;
+pub mod prepared;
 pub mod rng;
 pub mod scalar;
 pub mod shape;

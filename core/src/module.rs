@@ -317,12 +317,27 @@ pub trait Module<T: Scalar>: Clone {
 pub struct Ctx<'a, T> {
     /// Packing memory for [`gemm`](crate::kernels::gemm::gemm).
     pub pack: &'a mut [T],
+    /// Weight matrices packed ahead, during inference through a
+    /// [`Prepared`](crate::prepared::Prepared) network.
+    packed: Option<crate::prepared::PackedWeights<'a, T>>,
 }
 
 impl<'a, T> Ctx<'a, T> {
     /// A context over the given packing memory.
     pub fn new(pack: &'a mut [T]) -> Self {
-        Self { pack }
+        Self { pack, packed: None }
+    }
+
+    /// A context that also carries packed weight panels, which dense layers use in place
+    /// of packing their weights (what a [`Prepared`](crate::prepared::Prepared) network's
+    /// forward pass runs with).
+    pub fn with_packed(pack: &'a mut [T], packed: crate::prepared::PackedWeights<'a, T>) -> Self {
+        Self { pack, packed: Some(packed) }
+    }
+
+    /// The packed panels of the weight matrix `w`, if this context carries them.
+    pub fn packed(&self, w: &[T]) -> Option<(&'a [T], &'a crate::kernels::gemm::PackedLayout)> {
+        self.packed.as_ref()?.find(w)
     }
 }
 
@@ -446,6 +461,69 @@ pub trait Layer<T: Scalar, In: Shape, Out: Shape>: Module<T> {
         grad: &mut Self,
         ctx: &mut Ctx<'_, T>,
     );
+
+    /// Whether [`Layer::backward_sgd`] runs the update inside the backward pass (with no
+    /// gradient buffer). `network!`'s fused training step calls it only where this is
+    /// true; elsewhere it runs [`Layer::backward`] into the gradient and then the update.
+    const FUSED_SGD: bool = false;
+
+    /// Backward and a plain SGD step in one: adds `∂L/∂x` into `dx` (when given) with the
+    /// parameters as they were, then `θ ← θ - lr · ∂L/∂θ` for every trainable parameter,
+    /// which must equal [`Layer::backward`] into a zeroed gradient followed by that update.
+    ///
+    /// The default does exactly that, with the gradient in a zeroed copy of the layer on
+    /// the stack; a layer with a fused form ([`FUSED_SGD`](Layer::FUSED_SGD)) overrides it
+    /// (`Linear` runs the update as the weight-gradient product itself).
+    #[allow(clippy::too_many_arguments)]
+    fn backward_sgd(
+        &mut self,
+        x: &[T],
+        y: &[T],
+        cache: &Self::Cache,
+        dy: &[T],
+        dx: Option<&mut [T]>,
+        lr: T,
+        ctx: &mut Ctx<'_, T>,
+    ) {
+        let mut grad = self.zeros_like();
+        self.backward(x, y, cache, dy, dx, &mut grad, ctx);
+        sgd_update(self, &grad, lr);
+    }
+}
+
+/// `θ ← θ - lr · g` for every trainable parameter of `module`, with `g` from `grad`: plain
+/// SGD, in the arithmetic of the optimizer's plain step (`p -= lr * g`), so that a step
+/// taken here equals one taken by it to the bit.
+///
+/// ```
+/// use monograd_core::module::sgd_update;
+/// # use monograd_core::Module;
+/// # use monograd_core::module::{Kind, ParamUpdate, Path, Tensor};
+/// # #[derive(Clone, Debug, PartialEq)]
+/// # struct W([f32; 2]);
+/// # impl Module<f32> for W {
+/// #     const PARAMS: usize = 2;
+/// #     fn visit<F: FnMut(Tensor<'_, &[f32]>)>(&self, p: &Path<'_>, f: &mut F) {
+/// #         f(Tensor { path: p, kind: Kind::Param, shape: &[2], values: &self.0 })
+/// #     }
+/// #     fn visit_mut<F: FnMut(Tensor<'_, &mut [f32]>)>(&mut self, p: &Path<'_>, f: &mut F) {
+/// #         f(Tensor { path: p, kind: Kind::Param, shape: &[2], values: &mut self.0 })
+/// #     }
+/// #     fn visit_update<F: FnMut(ParamUpdate<'_, f32>)>(&mut self, g: &Self, p: &Path<'_>, o: &mut usize, f: &mut F) {
+/// #         f(ParamUpdate { path: p, offset: *o, value: &mut self.0, grad: &g.0 });
+/// #         *o += 2;
+/// #     }
+/// # }
+/// let mut w = W([1.0, 2.0]);
+/// sgd_update(&mut w, &W([10.0, -10.0]), 0.5);
+/// assert_eq!(w, W([-4.0, 7.0]));
+/// ```
+pub fn sgd_update<T: Scalar, M: Module<T>>(module: &mut M, grad: &M, lr: T) {
+    module.visit_update(grad, &Path::ROOT, &mut 0, &mut |u| {
+        for (p, &g) in u.value.iter_mut().zip(u.grad) {
+            *p -= lr * g;
+        }
+    });
 }
 
 /// The output shape of a layer whose output follows from its input by type alone

@@ -58,6 +58,24 @@ pub trait Network<T: Scalar>: Module<T> {
     /// Inference on a batch: `x` holds whole `Input` samples, flat. Returns the output.
     fn forward<'s, S: Storage>(&self, x: &[T], state: &'s mut Self::State<S>) -> Result<&'s [T], ShapeError>;
 
+    /// [`Network::forward`] with weight matrices packed ahead, which the dense layers
+    /// read instead of packing their own (what [`Prepared`](crate::prepared::Prepared)
+    /// calls). The default ignores them; `network!` passes them to every layer. Panels
+    /// are found by the address of the weights they were packed from, so those of
+    /// another network are never used.
+    ///
+    /// # Errors
+    /// As [`Network::forward`].
+    fn forward_packed<'s, S: Storage>(
+        &self,
+        x: &[T],
+        state: &'s mut Self::State<S>,
+        packed: crate::prepared::PackedWeights<'_, T>,
+    ) -> Result<&'s [T], ShapeError> {
+        let _ = packed;
+        self.forward(x, state)
+    }
+
     /// Training forward: like [`Network::forward`], keeping what backward needs in `state`
     /// and updating running statistics.
     fn forward_train<'s, S: Storage>(&mut self, x: &[T], state: &'s mut Self::State<S>) -> Result<&'s [T], ShapeError>;
@@ -80,6 +98,34 @@ pub trait Network<T: Scalar>: Module<T> {
         grad: &mut Self,
         state: &'s mut Self::State<S>,
     ) -> Result<&'s [T], ShapeError>;
+
+    /// Backward and a plain SGD step in one, after [`Network::forward_train`] on the same
+    /// `x`: `θ ← θ - lr · ∂L/∂θ` for every trainable parameter, as [`Network::backward`]
+    /// into a zeroed `grad` followed by that update would do. `grad` is scratch for the
+    /// layers that cannot update inside their backward pass; what it holds afterwards is
+    /// unspecified.
+    ///
+    /// This default does exactly that (zero, backward, update). `network!` generates a
+    /// pass that updates each layer with a fused form (`Layer::FUSED_SGD`: the dense
+    /// layers) inside its backward, with no gradient written, zeroed or read for it, and
+    /// runs the other layers through `grad`; with a batch the matrix kernel sums in one
+    /// block (at most 64 samples on any machine) it gives the same bits as this default.
+    ///
+    /// # Errors
+    /// As [`Network::backward`], before anything is updated.
+    fn backward_sgd<S: Storage>(
+        &mut self,
+        x: &[T],
+        dy: &[T],
+        lr: T,
+        grad: &mut Self,
+        state: &mut Self::State<S>,
+    ) -> Result<(), ShapeError> {
+        grad.zero();
+        self.backward(x, dy, grad, state)?;
+        crate::module::sgd_update(self, grad, lr);
+        Ok(())
+    }
 
     /// The nodes, their shapes, parameters and FLOPs.
     fn summary() -> Summary;

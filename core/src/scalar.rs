@@ -156,12 +156,61 @@ pub trait Scalar:
         let _ = pack;
         gemm::gemm_fused_generic(alpha, a, b, beta, c, epi, a_row_sums);
     }
+
+    /// [`gemm::prepack`]: `B` in the panels of the build running now, or `None` (the
+    /// default) where no kernel reads them.
+    #[inline]
+    fn prepack(b: MatRef<'_, Self>, buf: &mut [Self]) -> Option<gemm::PackedLayout> {
+        let _ = (b, buf);
+        None
+    }
+
+    /// [`gemm::gemm_prepacked`] after its checks. The default is [`Scalar::gemm_fused`] on
+    /// `b`.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_prepacked<E: gemm::Epilogue<Self>>(
+        alpha: Self,
+        a: MatRef<'_, Self>,
+        b: MatRef<'_, Self>,
+        packed: &[Self],
+        layout: &gemm::PackedLayout,
+        beta: Self,
+        c: MatMut<'_, Self>,
+        pack: &mut [Self],
+        epi: &E,
+    ) {
+        let _ = (packed, layout);
+        Self::gemm_fused(alpha, a, b, beta, c, pack, epi, None);
+    }
 }
 
 /// Implements [`Scalar`] for a primitive float through `num_traits::Float`.
 macro_rules! impl_float {
-    ($t:ident, $packed:path, $fused:path) => {
+    // `f32`'s kernels for operands packed ahead (`gemm::prepacked`).
+    (@prepacked) => {
+        #[inline]
+        fn prepack(b: MatRef<'_, Self>, buf: &mut [Self]) -> Option<gemm::PackedLayout> {
+            gemm::prepack_f32(b, buf)
+        }
+        #[inline]
+        fn gemm_prepacked<E: gemm::Epilogue<Self>>(
+            alpha: Self,
+            a: MatRef<'_, Self>,
+            b: MatRef<'_, Self>,
+            packed: &[Self],
+            layout: &gemm::PackedLayout,
+            beta: Self,
+            c: MatMut<'_, Self>,
+            pack: &mut [Self],
+            epi: &E,
+        ) {
+            gemm::gemm_prepacked_f32(alpha, a, b, packed, layout, beta, c, pack, epi);
+        }
+    };
+    ($t:ident, $packed:path, $fused:path $(; $prepacked:ident)?) => {
         impl Scalar for $t {
+            $(impl_float!(@$prepacked);)?
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const NAME: &'static str = stringify!($t);
@@ -256,7 +305,7 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, gemm::gemm_packed_f32, gemm::gemm_fused_f32);
+impl_float!(f32, gemm::gemm_packed_f32, gemm::gemm_fused_f32; prepacked);
 impl_float!(f64, gemm::gemm_packed_f64, gemm::gemm_fused_f64);
 
 /// A scalar with a plain machine representation, for display in reports.

@@ -56,4 +56,6 @@ pub use layers::{
 };
 pub use layers::{Permute, Transpose, Unflatten, Upsample, Upsample1d};
 pub use loss::{BceWithLogitsLoss, CrossEntropyLoss, ElementwiseLoss, HuberLoss, L1Loss, Loss, MseLoss, NllLoss};
-pub use optim::{Adagrad, Adam, AdamW, OptimError, Optimizer, OptimizerState, RmsProp, Schedule, Scheduled, Sgd};
+pub use optim::{
+    Adagrad, Adam, AdamW, OptimError, Optimizer, OptimizerState, RmsProp, Schedule, Scheduled, Sgd, StepError,
+};

@@ -18,7 +18,7 @@
 use super::binary::column_sums_into;
 use super::matmul::{run, view, view_mut};
 use super::unary::UnaryFn;
-use crate::kernels::gemm::{gemm_fused, BiasAct, Identity as GemmIdentity};
+use crate::kernels::gemm::{gemm_fused, gemm_prepacked, BiasAct, Identity as GemmIdentity, PackedLayout};
 use crate::Scalar;
 
 /// The name of the op in [`OPS`](super::OPS).
@@ -158,6 +158,65 @@ fn gemm_forward_act<T: Scalar, A: UnaryFn>(
     }
 }
 
+/// [`forward`] with the weights read from panels packed ahead
+/// ([`gemm::prepack`](crate::kernels::gemm::prepack) of `Wᵀ`) instead of packed on every
+/// call: the same bits. `w` is still needed for the shapes the matrix kernel runs
+/// unpacked (a batch of one) and for builds that do not read the panels.
+///
+/// # Panics
+/// As [`forward`], and if the panels were packed from a matrix of another shape.
+#[allow(clippy::too_many_arguments)] // those of `forward`, and the panels
+#[inline(always)]
+#[track_caller]
+pub fn forward_prepacked<T: Scalar>(
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    y: &mut [T],
+    in_features: usize,
+    out_features: usize,
+    panels: (&[T], &PackedLayout),
+    pack: &mut [T],
+) {
+    forward_act_prepacked(x, w, b, Identity, y, in_features, out_features, panels, pack);
+}
+
+/// [`forward_act`] with the weights read from panels packed ahead, as
+/// [`forward_prepacked`]: the same bits as [`forward_act`].
+///
+/// # Panics
+/// As [`forward_prepacked`].
+#[allow(clippy::too_many_arguments)] // those of `forward_act`, and the panels
+#[inline(always)]
+#[track_caller]
+pub fn forward_act_prepacked<T: Scalar, A: UnaryFn>(
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    act: A,
+    y: &mut [T],
+    in_features: usize,
+    out_features: usize,
+    (panels, layout): (&[T], &PackedLayout),
+    pack: &mut [T],
+) {
+    let batch = super::rows_of(NAME, "x", x.len(), in_features);
+    if is_small(batch, in_features, out_features) {
+        small_forward(x, w, b, y, in_features, out_features, |v| act.f(v));
+        return;
+    }
+    let xv = view(NAME, "x", x, batch, in_features);
+    let wv = view(NAME, "w", w, out_features, in_features);
+    if let Some(b) = b {
+        super::expect_len(NAME, "b", b.len(), out_features);
+    }
+    let yv = view_mut(NAME, "y", y, batch, out_features);
+    let epi = BiasAct::new(b, |v| act.f(v));
+    if let Err(e) = gemm_prepacked(T::ONE, xv, wv.t(), panels, Some(layout), T::ZERO, yv, pack, &epi) {
+        unreachable_shape(&e);
+    }
+}
+
 /// The views and the bias were built from checked lengths, so the kernel's own checks
 /// cannot fail; if they ever do, say where.
 #[cold]
@@ -282,8 +341,16 @@ pub fn backward_sgd<T: Scalar>(
     let batch = super::rows_of(NAME, "dy", dy.len(), out_features);
     super::expect_len(NAME, "w", w.len(), out_features * in_features);
     super::expect_len(NAME, "x", x.len(), batch * in_features);
-    if let Some(b) = b {
+    let small = is_small(batch, in_features, out_features);
+    // Through the matrix kernel, the bias gradient is the row sums of the weight-gradient
+    // product's packed `dyᵀ` (no pass over `dy`), summed into the end of the packing
+    // memory when it has room for them beside a useful amount of packing.
+    let fused_bias = !small && pack.len() >= out_features + 2 * 4096;
+    let mut b = b;
+    if let Some(b) = b.as_deref() {
         super::expect_len(NAME, "b", b.len(), out_features);
+    }
+    if let Some(b) = b.take_if(|_| !fused_bias) {
         // The same sums as `column_sums_into` over a zeroed gradient, a block of columns
         // at a time on the stack.
         const COLS: usize = 64;
@@ -299,7 +366,7 @@ pub fn backward_sgd<T: Scalar>(
             }
         }
     }
-    if is_small(batch, in_features, out_features) {
+    if small {
         small_backward(x, w, dy, dx, None, None, in_features, out_features);
         for (o, wr) in w.chunks_exact_mut(in_features).enumerate() {
             for (i, p) in wr.iter_mut().enumerate() {
@@ -318,7 +385,20 @@ pub fn backward_sgd<T: Scalar>(
         run(NAME, T::ONE, dyv, wv, T::ONE, view_mut(NAME, "dx", dx, batch, in_features), pack);
     }
     let xv = view(NAME, "x", x, batch, in_features);
-    run(NAME, T::ZERO - lr, dyv.t(), xv, T::ONE, view_mut(NAME, "w", w, out_features, in_features), pack);
+    let wv = view_mut(NAME, "w", w, out_features, in_features);
+    match b {
+        Some(b) => {
+            let (pack, sums) = pack.split_at_mut(pack.len() - out_features);
+            sums.fill(T::ZERO);
+            if let Err(e) = gemm_fused(T::ZERO - lr, dyv.t(), xv, T::ONE, wv, pack, &GemmIdentity, Some(sums)) {
+                unreachable_shape(&e);
+            }
+            for (p, &g) in b.iter_mut().zip(sums.iter()) {
+                *p -= lr * g;
+            }
+        }
+        None => run(NAME, T::ZERO - lr, dyv.t(), xv, T::ONE, wv, pack),
+    }
 }
 
 /// At most this many multiply-adds (`batch · in · out`), the three functions above run
@@ -561,22 +641,33 @@ pub(crate) mod tests {
         use crate::rng::Rng;
         let mut r = Rng::seed(9);
         let mut v = |n: usize| -> alloc::vec::Vec<f32> { (0..n).map(|_| r.uniform(-1.0, 1.0) as f32).collect() };
-        let mut pack = alloc::vec![0.0f32; crate::kernels::gemm::PACK_LEN];
+        use crate::kernels::gemm::PACK_LEN;
+        let mut pack = alloc::vec![0.0f32; PACK_LEN];
         let lr = 0.01f32;
         for (batch, inp, out) in [(64, 784, 256), (64, 256, 128), (64, 128, 10), (1, 2, 16), (3, 5, 4), (64, 70, 65)] {
             let (x, w, b, dy) = (v(batch * inp), v(out * inp), v(out), v(batch * out));
             let (mut dw, mut db, mut dx) = (alloc::vec![0.0; out * inp], alloc::vec![0.0; out], v(batch * inp));
-            let mut dx_fused = dx.clone();
+            let dx_fused = dx.clone();
             backward(&x, &w, &dy, Some(&mut dx), Some(&mut dw), Some(&mut db), inp, out, &mut pack);
             let (mut w_want, mut b_want) = (w.clone(), b.clone());
             for (p, &g) in w_want.iter_mut().zip(&dw).chain(b_want.iter_mut().zip(&db)) {
                 *p -= lr * g;
             }
-            let (mut w_got, mut b_got) = (w.clone(), b.clone());
-            backward_sgd(&x, &mut w_got, Some(&mut b_got), &dy, Some(&mut dx_fused), lr, inp, out, &mut pack);
-            assert_eq!(dx_fused, dx, "{batch}x{inp}x{out}: dx");
-            assert_eq!(b_got, b_want, "{batch}x{inp}x{out}: bias");
-            assert!(w_got.iter().zip(&w_want).all(|(a, b)| a.to_bits() == b.to_bits()), "{batch}x{inp}x{out}: weights");
+            // With full packing memory the bias sums come from the packed panels; with
+            // too little beside them, from a pass over `dy`. Both give the same bits (the
+            // batch of at most 64 is one block of `k` either way).
+            for pack_len in [PACK_LEN, 4096] {
+                let (mut w_got, mut b_got, mut dx_got) = (w.clone(), b.clone(), dx_fused.clone());
+                let pack = &mut pack[..pack_len];
+                backward_sgd(&x, &mut w_got, Some(&mut b_got), &dy, Some(&mut dx_got), lr, inp, out, pack);
+                // (dx is the product with `W`, whose blocks of `k` follow the packing memory.)
+                if pack_len == PACK_LEN {
+                    assert!(dx_got == dx, "{batch}x{inp}x{out}: dx");
+                }
+                assert_eq!(b_got, b_want, "{batch}x{inp}x{out}: bias");
+                let same = w_got.iter().zip(&w_want).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{batch}x{inp}x{out}: weights");
+            }
         }
     }
 

@@ -83,6 +83,29 @@ pub fn expand(g: &Graph) -> TokenStream {
             }
         });
     }
+    // The primary output's inference with packed weight panels in the layers' context
+    // (`Network::forward_packed`, what `Prepared` runs).
+    let packed_forward = {
+        let body = forward_body(g, &p, &needed(g, &[g.outputs[0]]), false);
+        let ret = buf(g, g.resolve(g.outputs[0]), true);
+        quote! {
+            fn forward_packed<'__s, __S: #core::storage::Storage>(
+                &self,
+                __x: &[#t],
+                __st: &'__s mut #state_ty,
+                __packed: #core::prepared::PackedWeights<'_, #t>,
+            ) -> ::core::result::Result<&'__s [#t], #core::ShapeError> {
+                #shapes
+                let __batch = #core::network::batch_of::<#in_ty>(#what_input, __x.len())?;
+                __st.__trained = false;
+                __st.__batch = __batch;
+                let mut __ctx =
+                    #core::module::Ctx::with_packed(::core::convert::AsMut::as_mut(&mut __st.__pack), __packed);
+                #body
+                ::core::result::Result::Ok(#core::storage::Buffer::as_slice(#ret))
+            }
+        }
+    };
     let train_body = forward_body(g, &p, &live, true);
     let ret = buf(g, primary, true);
     let backward = backward_fn(g, &p, &state_ty, &live, &where_clause);
@@ -107,6 +130,35 @@ pub fn expand(g: &Graph) -> TokenStream {
     let trait_dys: Vec<TokenStream> =
         (0..outs.len()).map(|i| if i == 0 { quote!(__dy) } else { quote!(&[]) }).collect();
 
+    let (sgd_inherent, sgd_trait) = if fuses_sgd(g) {
+        (
+            quote!(__backward_sgd::<#net_args __S, false>(self, x, [#(#dy_params),*], lr, grad, state)),
+            quote! {
+                fn backward_sgd<__S: #core::storage::Storage>(
+                    &mut self,
+                    __x: &[#t],
+                    __dy: &[#t],
+                    __lr: #t,
+                    __grad: &mut Self,
+                    __st: &mut #state_ty,
+                ) -> ::core::result::Result<(), #core::ShapeError> {
+                    __backward_sgd::<#net_args __S, false>(self, __x, [#(#trait_dys),*], __lr, __grad, __st)
+                }
+            },
+        )
+    } else {
+        // The default: zero, backward, update through the derive's visit (which skips frozen
+        // parameters).
+        (
+            quote! {
+                #core::module::Module::<#t>::zero(grad);
+                __backward::<#net_args __S, false>(self, x, [#(#dy_params),*], grad, state)?;
+                #core::module::sgd_update(self, grad, lr);
+                ::core::result::Result::Ok(())
+            },
+            TokenStream::new(),
+        )
+    };
     let consts = consts(g, &p);
     let summary = summary_fn(g, &p);
     // With the default scalar, `Net::summary()` must not leave the scalar to inference: it
@@ -216,6 +268,23 @@ pub fn expand(g: &Graph) -> TokenStream {
                 __backward::<#net_args __S, false>(self, x, [#(#dy_params),*], grad, state)
             }
 
+            /// Backward and a plain SGD step (`θ ← θ - lr · ∂L/∂θ`) in one, after
+            /// `forward_train` on the same `x`: dense layers update inside their
+            /// weight-gradient products, with no gradient buffer; `grad` is scratch for the
+            /// other layers (its contents afterwards are unspecified). Equals `backward`
+            /// into a zeroed `grad` and then the update (see `Network::backward_sgd`).
+            pub fn backward_sgd<__S: #core::storage::Storage>(
+                &mut self,
+                x: &[#t],
+                #(#dy_params: &[#t],)*
+                lr: #t,
+                grad: &mut Self,
+                state: &mut #state_ty,
+            ) -> ::core::result::Result<(), #core::ShapeError> #method_where {
+                #shapes
+                #sgd_inherent
+            }
+
             /// Like `backward`, and also returns `∂L/∂x`.
             pub fn backward_input<'__s, __S: #core::storage::Storage>(
                 &self,
@@ -276,6 +345,8 @@ pub fn expand(g: &Graph) -> TokenStream {
                 __backward::<#net_args __S, true>(self, __x, [#(#trait_dys),*], __grad, __st)?;
                 ::core::result::Result::Ok(#core::storage::Buffer::as_slice(&__st.#input_grad_buf))
             }
+            #sgd_trait
+            #packed_forward
             fn summary() -> #core::summary::Summary {
                 #summary
             }
@@ -837,80 +908,129 @@ fn backward_fn(
         }
     };
 
-    let mut steps = TokenStream::new();
-    for &n in live.iter().rev() {
-        let Op::Apply(l) = g.nodes[n].op else { continue };
-        let layer = &g.layers[l];
-        let (ty, field) = (&layer.ty, &layer.name);
-        let (af, gf) = (act_field(g, n), grad_field(g, n));
-        let out_ty = g.shape(n).ty(core);
-        let args = &g.nodes[n].args;
-        let dy = quote!(#core::storage::Buffer::as_slice(&__st.#gf));
-        let stmt = if layer.kind.is_merge() {
-            let (a, b) = (read(g, p, args[0]), read(g, p, args[1]));
-            let (sa, sb) = (g.input_shape(n, 0).ty(core), g.input_shape(n, 1).ty(core));
-            let tr = quote!(<#ty as #core::module::Merge<#t, #sa, #sb, #out_ty>>);
-            let none = quote!(::core::option::Option::None);
-            if g.resolve(args[0]) == g.resolve(args[1]) {
-                // The same node twice: its two gradients in two calls, one buffer each time.
-                let (da, db) = (dx(args[0]), dx(args[1]));
+    // Layers applied by more than one node (shared weights): their gradient sums over the
+    // uses, so the fused step runs them through `grad` and updates them after the pass.
+    let uses = |l: usize| live.iter().filter(|&&n| matches!(g.nodes[n].op, Op::Apply(m) if m == l)).count();
+    // With `sgd`, the statements of the fused SGD pass (`__backward_sgd`): a layer of its
+    // own, neither a merge nor a nested network, updates inside its backward where it has
+    // a fused form (`Layer::FUSED_SGD`), else through its zeroed gradient right after it.
+    let steps_for = |sgd: bool| -> TokenStream {
+        let mut steps = TokenStream::new();
+        for &n in live.iter().rev() {
+            let Op::Apply(l) = g.nodes[n].op else { continue };
+            let layer = &g.layers[l];
+            let (ty, field) = (&layer.ty, &layer.name);
+            let (af, gf) = (act_field(g, n), grad_field(g, n));
+            let out_ty = g.shape(n).ty(core);
+            let args = &g.nodes[n].args;
+            let dy = quote!(#core::storage::Buffer::as_slice(&__st.#gf));
+            let stmt = if layer.kind.is_merge() {
+                let (a, b) = (read(g, p, args[0]), read(g, p, args[1]));
+                let (sa, sb) = (g.input_shape(n, 0).ty(core), g.input_shape(n, 1).ty(core));
+                let tr = quote!(<#ty as #core::module::Merge<#t, #sa, #sb, #out_ty>>);
+                let none = quote!(::core::option::Option::None);
+                if g.resolve(args[0]) == g.resolve(args[1]) {
+                    // The same node twice: its two gradients in two calls, one buffer each time.
+                    let (da, db) = (dx(args[0]), dx(args[1]));
+                    quote! {
+                        #tr::backward(&__net.#field, #a, #b, #dy, #da, #none);
+                        #tr::backward(&__net.#field, #a, #b, #dy, #none, #db);
+                    }
+                } else {
+                    let (da, db) = (dx(args[0]), dx(args[1]));
+                    quote!(#tr::backward(&__net.#field, #a, #b, #dy, #da, #db);)
+                }
+            } else if layer.kind == Kind::Custom {
+                let x = read(g, p, args[0]);
+                let in_ty = g.input_shape(n, 0).ty(core);
+                let tr = quote!(<#ty as #core::block::Block<#t, #in_ty, #out_ty>>);
+                let cf = cache_field(g, n);
+                let d = dx(args[0]);
                 quote! {
-                    #tr::backward(&__net.#field, #a, #b, #dy, #da, #none);
-                    #tr::backward(&__net.#field, #a, #b, #dy, #none, #db);
+                    #tr::backward::<__S>(
+                        &__net.#field,
+                        #x,
+                        #core::storage::Buffer::as_slice(&__st.#af),
+                        &mut __st.#cf,
+                        #dy,
+                        #d,
+                        &mut __grad.#field,
+                        &mut __ctx,
+                    )?;
                 }
             } else {
-                let (da, db) = (dx(args[0]), dx(args[1]));
-                quote!(#tr::backward(&__net.#field, #a, #b, #dy, #da, #db);)
-            }
-        } else if layer.kind == Kind::Custom {
-            let x = read(g, p, args[0]);
-            let in_ty = g.input_shape(n, 0).ty(core);
-            let tr = quote!(<#ty as #core::block::Block<#t, #in_ty, #out_ty>>);
-            let cf = cache_field(g, n);
-            let d = dx(args[0]);
-            quote! {
-                #tr::backward::<__S>(
-                    &__net.#field,
-                    #x,
-                    #core::storage::Buffer::as_slice(&__st.#af),
-                    &mut __st.#cf,
-                    #dy,
-                    #d,
-                    &mut __grad.#field,
-                    &mut __ctx,
-                )?;
-            }
-        } else {
-            let x = read(g, p, args[0]);
-            let in_ty = g.input_shape(n, 0).ty(core);
-            let tr = quote!(<#ty as #core::module::Layer<#t, #in_ty, #out_ty>>);
-            let cf = cache_field(g, n);
-            let d = dx(args[0]);
-            let unfuse = g.nodes[n].fused.map(|a| {
-                let op = act_op(g, p, a, quote!(__net));
-                quote! {
-                    #core::ops::unary::backward_in_place(
-                        #op,
+                let x = read(g, p, args[0]);
+                let in_ty = g.input_shape(n, 0).ty(core);
+                let tr = quote!(<#ty as #core::module::Layer<#t, #in_ty, #out_ty>>);
+                let cf = cache_field(g, n);
+                let d = dx(args[0]);
+                let unfuse = g.nodes[n].fused.map(|a| {
+                    let op = act_op(g, p, a, quote!(__net));
+                    quote! {
+                        #core::ops::unary::backward_in_place(
+                            #op,
+                            #core::storage::Buffer::as_slice(&__st.#af),
+                            #core::storage::Buffer::as_mut_slice(&mut __st.#gf),
+                        );
+                    }
+                });
+                let plain = quote! {
+                    #tr::backward(
+                        &__net.#field,
+                        #x,
                         #core::storage::Buffer::as_slice(&__st.#af),
-                        #core::storage::Buffer::as_mut_slice(&mut __st.#gf),
+                        &__st.#cf,
+                        #dy,
+                        #d,
+                        &mut __grad.#field,
+                        &mut __ctx,
                     );
+                };
+                if sgd && uses(l) == 1 && layer.kind.has_params() {
+                    let m = quote!(<#ty as #core::module::Module<#t>>);
+                    quote! {
+                        #unfuse
+                        if #tr::FUSED_SGD {
+                            #tr::backward_sgd(
+                                &mut __net.#field,
+                                #x,
+                                #core::storage::Buffer::as_slice(&__st.#af),
+                                &__st.#cf,
+                                #dy,
+                                #d,
+                                __lr,
+                                &mut __ctx,
+                            );
+                        } else {
+                            #m::zero(&mut __grad.#field);
+                            #plain
+                            #core::module::sgd_update(&mut __net.#field, &__grad.#field, __lr);
+                        }
+                    }
+                } else {
+                    quote! {
+                        #unfuse
+                        #plain
+                    }
                 }
-            });
-            quote! {
-                #unfuse
-                #tr::backward(
-                    &__net.#field,
-                    #x,
-                    #core::storage::Buffer::as_slice(&__st.#af),
-                    &__st.#cf,
-                    #dy,
-                    #d,
-                    &mut __grad.#field,
-                    &mut __ctx,
-                );
-            }
-        };
-        steps.extend(gate(n, stmt));
+            };
+            steps.extend(gate(n, stmt));
+        }
+        steps
+    };
+    let steps = steps_for(false);
+    let sgd_steps = steps_for(true);
+    // The layers the fused pass runs through `grad`: shared ones, merges and nested
+    // networks. Zeroed before it, updated after it.
+    let (mut sgd_zero, mut sgd_after) = (TokenStream::new(), TokenStream::new());
+    for (l, layer) in g.layers.iter().enumerate() {
+        let through_grad = layer.kind.is_merge() || layer.kind == Kind::Custom || uses(l) > 1;
+        if uses(l) == 0 || !layer.kind.has_params() || !through_grad {
+            continue;
+        }
+        let (ty, field) = (&layer.ty, &layer.name);
+        sgd_zero.extend(quote!(<#ty as #core::module::Module<#t>>::zero(&mut __grad.#field);));
+        sgd_after.extend(quote!(#core::module::sgd_update(&mut __net.#field, &__grad.#field, __lr);));
     }
 
     let ident = &g.ident;
@@ -918,6 +1038,39 @@ fn backward_fn(
     generics.params.push(syn::parse_quote!(const __DX: bool));
     let (fn_g, _, _) = generics.split_for_impl();
     let (_, net_ty_g, _) = g.generics.split_for_impl();
+    let sgd_fn = if fuses_sgd(g) {
+        quote! {
+        /// `__backward` with plain SGD (`θ ← θ - lr · ∂L/∂θ`) run inside it: every check
+        /// comes first, so an error leaves the network unchanged.
+        #[allow(clippy::too_many_arguments)]
+        fn __backward_sgd #fn_g (
+            __net: &mut #ident #net_ty_g,
+            __x: &[#t],
+            __dys: [&[#t]; #k],
+            __lr: #t,
+            __grad: &mut #ident #net_ty_g,
+            __st: &mut #state_ty,
+        ) -> ::core::result::Result<(), #core::ShapeError> #where_clause {
+            if !__st.__trained {
+                return ::core::result::Result::Err(#core::ShapeError::NoTrainingForward { what: #what_net });
+            }
+            let __batch = __st.__batch;
+            #core::network::expect_batch::<#in_ty>(#what_input, __x.len(), __batch)?;
+            if #core::network::fingerprint(__x) != __st.__input {
+                return ::core::result::Result::Err(#core::ShapeError::InputChanged { what: #what_net });
+            }
+            #zero
+            #seed
+            #sgd_zero
+            let mut __ctx = #core::module::Ctx::new(::core::convert::AsMut::as_mut(&mut __st.__pack));
+            #sgd_steps
+            #sgd_after
+            ::core::result::Result::Ok(())
+        }
+        }
+    } else {
+        TokenStream::new()
+    };
     quote! {
         /// Backward through every node in reverse topological order; with `__DX`, also
         /// the gradient with respect to the input.
@@ -942,7 +1095,16 @@ fn backward_fn(
             #steps
             ::core::result::Result::Ok(())
         }
+
+        #sgd_fn
     }
+}
+
+/// Whether `network!` may generate the fused SGD pass: not when a field carries
+/// `#[module(...)]` (a frozen or skipped layer is updated only as the derive visits it),
+/// so those networks keep `Network::backward_sgd`'s default.
+pub(super) fn fuses_sgd(g: &Graph) -> bool {
+    !g.layers.iter().any(|l| l.attrs.iter().any(|a| a.path().is_ident("module")))
 }
 
 /// `MACS`, `ACTIVATION_BYTES` and `PEAK_ACTIVATION_BYTES` of the primary output's

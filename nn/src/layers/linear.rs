@@ -127,12 +127,20 @@ impl<const I: usize, const O: usize, T: Scalar> Layer<T, Rank1<I>, Rank1<O>> for
 
     #[inline]
     fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {
-        linear::forward(x, self.weight.as_flattened(), Some(&self.bias), y, I, O, ctx.pack);
+        let w = self.weight.as_flattened();
+        match ctx.packed(w) {
+            Some(p) => linear::forward_prepacked(x, w, Some(&self.bias), y, I, O, p, ctx.pack),
+            None => linear::forward(x, w, Some(&self.bias), y, I, O, ctx.pack),
+        }
     }
 
     #[inline]
     fn forward_fused<A: UnaryFn>(&self, x: &[T], y: &mut [T], act: A, ctx: &mut Ctx<'_, T>) {
-        linear::forward_act(x, self.weight.as_flattened(), Some(&self.bias), act, y, I, O, ctx.pack);
+        let w = self.weight.as_flattened();
+        match ctx.packed(w) {
+            Some(p) => linear::forward_act_prepacked(x, w, Some(&self.bias), act, y, I, O, p, ctx.pack),
+            None => linear::forward_act(x, w, Some(&self.bias), act, y, I, O, ctx.pack),
+        }
     }
 
     #[inline]
@@ -162,6 +170,14 @@ impl<const I: usize, const O: usize, T: Scalar> Layer<T, Rank1<I>, Rank1<O>> for
             O,
             ctx.pack,
         );
+    }
+
+    const FUSED_SGD: bool = true;
+
+    /// [`Linear::backward_sgd`]: the update is the weight-gradient product itself.
+    #[inline]
+    fn backward_sgd(&mut self, x: &[T], _y: &[T], _: &(), dy: &[T], dx: Option<&mut [T]>, lr: T, ctx: &mut Ctx<'_, T>) {
+        Linear::backward_sgd(self, x, dy, dx, lr, ctx);
     }
 }
 
@@ -237,12 +253,20 @@ impl<const I: usize, const O: usize, T: Scalar> Layer<T, Rank1<I>, Rank1<O>> for
 
     #[inline]
     fn forward(&self, x: &[T], y: &mut [T], ctx: &mut Ctx<'_, T>) {
-        linear::forward(x, self.weight.as_flattened(), None, y, I, O, ctx.pack);
+        let w = self.weight.as_flattened();
+        match ctx.packed(w) {
+            Some(p) => linear::forward_prepacked(x, w, None, y, I, O, p, ctx.pack),
+            None => linear::forward(x, w, None, y, I, O, ctx.pack),
+        }
     }
 
     #[inline]
     fn forward_fused<A: UnaryFn>(&self, x: &[T], y: &mut [T], act: A, ctx: &mut Ctx<'_, T>) {
-        linear::forward_act(x, self.weight.as_flattened(), None, act, y, I, O, ctx.pack);
+        let w = self.weight.as_flattened();
+        match ctx.packed(w) {
+            Some(p) => linear::forward_act_prepacked(x, w, None, act, y, I, O, p, ctx.pack),
+            None => linear::forward_act(x, w, None, act, y, I, O, ctx.pack),
+        }
     }
 
     #[inline]
@@ -272,6 +296,14 @@ impl<const I: usize, const O: usize, T: Scalar> Layer<T, Rank1<I>, Rank1<O>> for
             O,
             ctx.pack,
         );
+    }
+
+    const FUSED_SGD: bool = true;
+
+    /// The update as the weight-gradient product itself, as [`Linear::backward_sgd`].
+    #[inline]
+    fn backward_sgd(&mut self, x: &[T], _y: &[T], _: &(), dy: &[T], dx: Option<&mut [T]>, lr: T, ctx: &mut Ctx<'_, T>) {
+        linear::backward_sgd(x, self.weight.as_flattened_mut(), None, dy, dx, lr, I, O, ctx.pack);
     }
 }
 

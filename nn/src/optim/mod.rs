@@ -129,7 +129,8 @@
 use core::fmt;
 
 use monograd_core::module::Path;
-use monograd_core::{Module, Scalar, ShapeError};
+use monograd_core::storage::Storage;
+use monograd_core::{Module, Network, Scalar, ShapeError};
 
 mod adagrad;
 mod adam;
@@ -139,6 +140,7 @@ mod rmsprop;
 pub mod schedule;
 mod sgd;
 pub mod state;
+mod step;
 
 pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
@@ -147,6 +149,7 @@ pub use rmsprop::RmsProp;
 pub use schedule::{Schedule, Scheduled};
 pub use sgd::Sgd;
 pub use state::{OptimizerState, StateMut, StateRef};
+pub use step::StepError;
 
 /// Updates a model's parameters from its gradient.
 ///
@@ -195,6 +198,76 @@ pub trait Optimizer<T: Scalar> {
     /// that keeps no [`LayoutLock`], is `None`.
     fn layout(&self) -> Option<Layout> {
         None
+    }
+
+    /// Whether this optimizer's next step may run inside the backward pass: when it is
+    /// plain SGD, `θ ← θ - lr · g` on every trainable parameter with no state, this takes
+    /// the step (its checks, as [`Optimizer::try_step`] makes them, and its count) and
+    /// returns `Some(lr)`, and the caller must then apply exactly that update, usually
+    /// through [`Network::backward_sgd`], which
+    /// updates dense layers inside their weight-gradient products with no gradient
+    /// buffer. `None` (the default, and every optimizer with state, decay or a rule of
+    /// its own): the caller computes the gradient and calls [`Optimizer::try_step`].
+    ///
+    /// ```
+    /// use monograd_nn::{Adam, Linear, Optimizer, Sgd};
+    /// let fc = Linear::<2, 1, f32>::default();
+    /// assert_eq!(Sgd::new(0.1f32).fused_sgd(&fc), Ok(Some(0.1)));
+    /// assert_eq!(Sgd::new(0.1f32).momentum(0.9).fused_sgd(&fc), Ok(None));
+    /// assert_eq!(Adam::new(1e-3f32).fused_sgd(&fc), Ok(None));
+    /// ```
+    ///
+    /// # Errors
+    /// Those of [`Optimizer::try_step`] before a step (a model of another layout, a rate
+    /// set out of range); no step is then counted.
+    fn fused_sgd<M: Module<T>>(&mut self, model: &M) -> Result<Option<T>, OptimError> {
+        let _ = model;
+        Ok(None)
+    }
+
+    /// A training step after `net.forward_train(x, state)` and the loss's gradient `dy`:
+    /// the backward pass and this optimizer's update, fused when
+    /// [`Optimizer::fused_sgd`] allows it (plain SGD: no gradient buffer for the dense
+    /// layers), else zeroing `grad`, [`Network::backward`]
+    /// and [`Optimizer::try_step`]. Both give the same weights (to the bit for batches of
+    /// at most 64; see [`Network::backward_sgd`]).
+    ///
+    /// ```
+    /// # #[cfg(feature = "train")] {
+    /// use monograd_core::{Network, Rng};
+    /// use monograd_nn::{CrossEntropyLoss, Loss, Optimizer, Sgd};
+    /// use monograd_nn::train::testing::Dense; // a network, as `network!` writes them
+    ///
+    /// let (mut net, mut grad) = (Dense::<4, 3>::new(&mut Rng::seed(0)), Dense::default());
+    /// let mut st = Dense::<4, 3>::state::<monograd_core::storage::Heap>();
+    /// let (x, labels, mut dy) = ([0.5f32; 8], [0usize, 2], [0.0f32; 6]);
+    /// let mut opt = Sgd::new(0.1);
+    /// let mut losses = Vec::new();
+    /// for _ in 0..5 {
+    ///     let y = net.forward_train::<monograd_core::storage::Heap>(&x, &mut st)?;
+    ///     losses.push(CrossEntropyLoss::new().backward(y, &labels, &mut dy)?);
+    ///     opt.backward_step::<_, monograd_core::storage::Heap>(&mut net, &x, &dy, &mut grad, &mut st)?;
+    /// }
+    /// assert!(losses[4] < losses[0]);
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`StepError::Shape`] from the backward pass, [`StepError::Optim`] from the
+    /// optimizer; the network is then unchanged.
+    fn backward_step<N: Network<T>, S: Storage>(
+        &mut self,
+        net: &mut N,
+        x: &[T],
+        dy: &[T],
+        grad: &mut N,
+        state: &mut N::State<S>,
+    ) -> Result<(), StepError>
+    where
+        Self: Sized,
+    {
+        step::backward_step(self, net, x, dy, grad, state)
     }
 
     /// The learning rate the next step will use.

@@ -306,6 +306,20 @@ impl<T: Scalar, O: Optimizer<T>, S: Schedule> Optimizer<T> for Scheduled<O, S> {
         Ok(())
     }
 
+    /// The inner optimizer's, at the rate the schedule gives this step.
+    fn fused_sgd<M: Module<T>>(&mut self, model: &M) -> Result<Option<T>, OptimError> {
+        let next = self.step.checked_add(1).ok_or(OptimError::Config {
+            optimizer: "Scheduled",
+            problem: "the schedule's step count would overflow",
+        })?;
+        self.optimizer.set_lr(self.schedule.lr(self.step));
+        let fused = self.optimizer.fused_sgd(model)?;
+        if fused.is_some() {
+            self.step = next;
+        }
+        Ok(fused)
+    }
+
     /// The inner optimizer's: it checks every model it is given against the first.
     fn layout(&self) -> Option<Layout> {
         self.optimizer.layout()

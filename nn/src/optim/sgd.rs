@@ -122,8 +122,9 @@ impl<T: Scalar, S: StateStore<T>> Sgd<T, S> {
 
     /// The learning rate when this is plain SGD (no momentum, no weight decay, not
     /// maximizing), so that a caller may fuse the update into the backward pass
-    /// ([`Linear::backward_sgd`](crate::Linear::backward_sgd)); `None` otherwise. A fused
-    /// step bypasses [`Optimizer::step`] and so does not count in its steps.
+    /// ([`Linear::backward_sgd`](crate::Linear::backward_sgd)); `None` otherwise. This only
+    /// looks: [`Optimizer::fused_sgd`] also checks and counts the step, as a network's
+    /// fused pass needs.
     ///
     /// ```
     /// use monograd_nn::Sgd;
@@ -305,6 +306,20 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Sgd<T, S> {
         // Only "after the first step" matters: a restored count at its limit stays there.
         self.steps = self.steps.saturating_add(1);
         Ok(())
+    }
+
+    /// `Some(lr)` for plain SGD (no momentum, no weight decay, not maximizing): the
+    /// update is then `θ ← θ - lr · g`, which a dense layer runs inside its
+    /// weight-gradient product. Checks the rate and the model's layout as
+    /// [`Optimizer::try_step`] does, and counts the step.
+    fn fused_sgd<M: Module<T>>(&mut self, model: &M) -> Result<Option<T>, OptimError> {
+        if self.fused_rate().is_none() {
+            return Ok(None);
+        }
+        let lr = learning_rate(self.lr, NAME)?;
+        self.layout.check(NAME, model)?;
+        self.steps = self.steps.saturating_add(1);
+        Ok(Some(lr))
     }
 
     fn layout(&self) -> Option<Layout> {

@@ -4,7 +4,8 @@
 //! epoch), augment it if asked, set the learning rate from the schedule, run the training
 //! forward, the loss and its gradient, count correct predictions, check the loss is
 //! finite, zero the gradient, run backward, check the gradient is finite, clip it if
-//! asked, step the optimizer, and check (as [`Checks`] says) that the parameters, the
+//! asked, step the optimizer (or, for plain SGD without clipping or worker threads, run
+//! backward with the update inside it: `Optimizer::fused_sgd`), and check (as [`Checks`] says) that the parameters, the
 //! buffers and the optimizer's state are finite; a step that fails a check is undone
 //! (module `guard`). After each epoch: evaluate on the validation data (in
 //! inference mode), keep the best epoch, and stop early if the validation quantity has
@@ -844,13 +845,39 @@ where
                 let cause = guard::diagnose(bad.as_ref().map(|b| &b.what), inputs, batch.indices, lr);
                 undo!(NonFinite::LossValue(l.to_f64()), bad.map(|b| b.tensor), cause);
             }
-            if parallel_loss.is_none() {
+            // Plain SGD runs inside the backward pass (no gradient buffer for the dense
+            // layers) unless the gradient itself is needed: on worker threads it is
+            // summed across them, and clipping scales it as a whole.
+            let fused = if parallel_loss.is_none() && config.clip.is_none() {
+                match optimizer.fused_sgd(&**net) {
+                    Ok(f) => f,
+                    Err(e) => undo_err!(e),
+                }
+            } else {
+                None
+            };
+            if let Some(rate) = fused {
+                if let Err(e) = net.backward_sgd(inputs, dy, rate, grad, state) {
+                    undo_err!(e);
+                }
+                // No gradient was kept: a non-finite one has made its parameters
+                // non-finite (`θ - lr · g` with a finite `θ` and rate), as an update that
+                // overflows does, so the parameters are checked in its place, as the
+                // check after an unfused step would find them.
+                if config.check_gradients {
+                    if let Some(bad) = guard::first_bad_tensor(&**net) {
+                        let cause = guard::diagnose(Some(&bad.what), inputs, batch.indices, lr);
+                        undo!(bad.what, Some(bad.tensor), cause);
+                    }
+                }
+            }
+            if parallel_loss.is_none() && fused.is_none() {
                 grad.zero();
                 if let Err(e) = net.backward(inputs, dy, grad, state) {
                     undo_err!(e);
                 }
             }
-            if config.check_gradients && !guard::grad_finite(&**grad) {
+            if fused.is_none() && config.check_gradients && !guard::grad_finite(&**grad) {
                 let cause = guard::diagnose(None, inputs, batch.indices, lr);
                 undo!(NonFinite::Gradient, guard::last_bad_grad(&**grad), cause);
             }
@@ -864,8 +891,10 @@ where
             if let Some(max) = config.clip {
                 clip_grad_norm(&mut **grad, max);
             }
-            if let Err(e) = optimizer.try_step(&mut **net, grad) {
-                undo_err!(e);
+            if fused.is_none() {
+                if let Err(e) = optimizer.try_step(&mut **net, grad) {
+                    undo_err!(e);
+                }
             }
             if since >= period {
                 if let Err(bad) = guard::verify(&**net, optimizer) {

@@ -20,6 +20,7 @@
 //! | --- | --- |
 //! | `packed` | the loop nest, packing, the portable microkernel and tile store, the unpacked loops |
 //! | `blocking` | block sizes from the cache sizes the CPU reports |
+//! | `prepacked` | products with `B` packed once and kept ([`prepack`], [`gemm_prepacked`]): a dense layer's weights during inference |
 //! | `epilogue` | work fused into a product: bias and activation on each tile as it is stored, row sums of `A` from its packed panels ([`gemm_fused`]) |
 //! | `dispatch` | which instruction set runs, chosen once per process ([`isa`], [`force_isa`]) |
 //! | `portable` | the build every target runs: plain Rust that LLVM vectorizes |
@@ -348,6 +349,7 @@ mod epilogue;
 mod neon;
 mod packed;
 mod portable;
+mod prepacked;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
 #[cfg(test)]
@@ -358,3 +360,5 @@ pub use dispatch::force_isa;
 pub use dispatch::{isa, Isa};
 pub(crate) use epilogue::gemm_fused_generic;
 pub use epilogue::{gemm_fused, gemm_fused_f32, gemm_fused_f64, BiasAct, Epilogue, Identity};
+pub use prepacked::{gemm_prepacked, prepack, prepacked_len, PackedLayout};
+pub(crate) use prepacked::{gemm_prepacked_f32, prepack_f32};

@@ -386,7 +386,7 @@ fn sum_panels<T: Float, const R: usize>(packed: &[T], kc: usize, sums: &mut [T])
 /// `R` values `src[q * R + i, p]`, with zeros past the last row. The zeros meet only
 /// parts of the tile that [`store`] never writes.
 #[inline(always)]
-fn pack_panels<T: Float, const R: usize, M: MulAdd>(src: MatRef<'_, T>, dst: &mut [T]) {
+pub(super) fn pack_panels<T: Float, const R: usize, M: MulAdd>(src: MatRef<'_, T>, dst: &mut [T]) {
     let (rows, kc) = (src.rows, src.cols);
     let (steps, _) = dst[..round_up(rows, R) * kc].as_chunks_mut::<R>();
     if src.rs == 1 && rows >= 2 * R {
