@@ -14,6 +14,7 @@
 mod common;
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use monograd::nn::distributed::DataParallel;
 use monograd::prelude::*;
@@ -31,6 +32,69 @@ fn load() -> String {
         .ok()
         .and_then(|s| s.split_whitespace().next().map(String::from))
         .unwrap_or_default()
+}
+
+/// Nanoseconds on a CPU of every thread of this process, from the scheduler's statistics
+/// (NaN where they are missing).
+fn process_cpu_ns() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return f64::NAN };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Medians over the repeats of one function in [`timed`], per call.
+#[derive(Clone, Copy)]
+struct Timing {
+    wall: f64,
+    /// CPU time of the calling thread.
+    cpu_main: f64,
+    /// CPU time of every thread of the process.
+    cpu_all: f64,
+}
+
+/// The harness's method (warm-up, calibration, 7 repeats, interleaved), timing wall time,
+/// the calling thread's CPU time and the process's.
+fn timed(fs: &mut [&mut dyn FnMut()]) -> Vec<Timing> {
+    let calls: Vec<u64> = fs
+        .iter_mut()
+        .map(|f| {
+            let start = Instant::now();
+            let mut n = 0u64;
+            while n < common::WARMUP_CALLS || start.elapsed() < common::WARMUP {
+                f();
+                n += 1;
+            }
+            let per_call = start.elapsed().as_secs_f64() / n as f64;
+            ((common::REPEAT.as_secs_f64() / per_call).round() as u64).max(1)
+        })
+        .collect();
+    let mut runs = vec![[[0.0f64; 3]; common::REPEATS]; fs.len()];
+    for rep in 0..common::REPEATS {
+        for (i, f) in fs.iter_mut().enumerate() {
+            let (wall, main, all) = (Instant::now(), common::cpu_ns(), process_cpu_ns());
+            for _ in 0..calls[i] {
+                f();
+            }
+            let n = calls[i] as f64;
+            runs[i][rep] = [
+                wall.elapsed().as_secs_f64() / n,
+                (common::cpu_ns() - main) * 1e-9 / n,
+                (process_cpu_ns() - all) * 1e-9 / n,
+            ];
+        }
+    }
+    runs.iter()
+        .map(|r| {
+            let median = |j: usize| {
+                let mut v: Vec<f64> = r.iter().map(|x| x[j]).collect();
+                v.sort_by(f64::total_cmp);
+                v[common::REPEATS / 2]
+            };
+            Timing { wall: median(0), cpu_main: median(1), cpu_all: median(2) }
+        })
+        .collect()
 }
 
 fn data() -> (Vec<f32>, Vec<usize>) {
@@ -85,11 +149,18 @@ fn threads() {
         opt.step(&mut net, &grad);
         black_box(l);
     };
-    let mut pools: Vec<_> = [1, 2]
+    // The pool with 1 and 2 threads, and with 2 threads parking at once instead of
+    // spinning: then each thread's CPU time is its work alone, which a loaded machine
+    // does not inflate with waiting.
+    let mut pools: Vec<_> = [(1, None), (2, None), (2, Some(Duration::ZERO))]
         .into_iter()
-        .map(|n| {
+        .map(|(n, spin)| {
             let net = Mlp::new(&mut Rng::seed(0));
-            (DataParallel::new(&net, loss, n), net, Mlp::default(), Sgd::new(LR), 0usize)
+            let mut pool = DataParallel::new(&net, loss, n);
+            if let Some(s) = spin {
+                pool = pool.spin(s);
+            }
+            (pool, net, Mlp::default(), Sgd::new(LR), 0usize)
         })
         .collect();
     let mut fs: Vec<Box<dyn FnMut()>> = vec![Box::new(&mut single)];
@@ -102,12 +173,31 @@ fn threads() {
         }));
     }
     let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as &mut dyn FnMut()).collect();
-    let times = common::measure_interleaved(&mut refs);
-    report("W1_train_b256", 1, times[0].0, "");
-    report("W1_train_b256_pool", 1, times[1].0, "");
-    report("W1_train_b256_pool", 2, times[2].0, &format!(" speedup={:.2}", times[0].0 / times[2].0));
+    let times = timed(&mut refs);
+    let base = times[0];
+    for (t, (name, threads)) in times.iter().zip([
+        ("W1_train_b256", 1),
+        ("W1_train_b256_pool", 1),
+        ("W1_train_b256_pool", 2),
+        ("W1_train_b256_pool_park", 2),
+    ]) {
+        // Speed-ups: by wall time, and by CPU time, where a step's CPU time on the
+        // longest-running thread bounds the step from below on a quiet machine. With
+        // parking, the process's CPU time over the threads is the work of the step
+        // spread over them: `cpu_all / threads` is the step if the work splits evenly.
+        let extra = format!(
+            " cpu_main_us={:.1} cpu_all_us={:.1} speedup={:.2} speedup_cpu_main={:.2} speedup_cpu_all={:.2}",
+            t.cpu_main * 1e6,
+            t.cpu_all * 1e6,
+            base.wall / t.wall,
+            base.cpu_main / t.cpu_main,
+            base.cpu_all / (t.cpu_all / threads as f64),
+        );
+        report(name, threads, t.wall, &extra);
+    }
+    let times: Vec<f64> = times.iter().map(|t| t.wall).collect();
     // The model's compute term: one thread's time per sample.
-    let per_sample = times[0].0 / B as f64;
+    let per_sample = times[0] / B as f64;
     println!("compute_us_per_sample={:.3} params={}", per_sample * 1e6, Mlp::PARAMS);
     model(per_sample);
 }

@@ -56,9 +56,9 @@ use super::DistError;
 use crate::loss::Loss;
 use crate::train::Metric;
 
-/// How long a thread spins before it parks when it waits for the others: with as many
-/// threads as cores, the others are usually this close, and a wake-up from a park costs
-/// several times more.
+/// How long a thread spins before it parks when it waits for the others, by default: with
+/// as many threads as cores, the others are usually this close, and a wake-up from a park
+/// costs several times more.
 const SPIN: Duration = Duration::from_micros(100);
 
 /// A deliberate failure of one worker at one step, to test that faults end a run.
@@ -103,6 +103,8 @@ impl Span {
 /// expected there.
 struct Shared {
     threads: usize,
+    /// Nanoseconds a waiting thread spins before it parks.
+    spin: AtomicU64,
     /// Trainable values `P`.
     params: usize,
     /// The step the workers run: bumped by the caller to start one.
@@ -147,17 +149,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// Waits until `ready()`: spins for [`SPIN`], then parks. Gives up at `deadline`
-    /// (returns `false`).
+    /// Waits until `ready()`: spins for a while ([`DataParallel::spin`]), then parks.
+    /// Gives up at `deadline` (returns `false`).
     fn wait(&self, deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
+        let spin = Duration::from_nanos(self.spin.load(SeqCst));
         let start = Instant::now();
         let mut spins = 0u32;
-        loop {
+        while !spin.is_zero() {
             if ready() {
                 return true;
             }
             spins = spins.wrapping_add(1);
-            if spins % 64 == 0 && start.elapsed() > SPIN {
+            if spins % 64 == 0 && start.elapsed() > spin {
                 break;
             }
             core::hint::spin_loop();
@@ -328,6 +331,7 @@ where
         let spans = |n: usize| (0..n).map(|_| Span::default()).collect::<Vec<_>>();
         let shared = Arc::new(Shared {
             threads,
+            spin: AtomicU64::new(SPIN.as_nanos() as u64),
             params,
             generation: AtomicU64::new(0),
             step: AtomicUsize::new(0),
@@ -389,6 +393,17 @@ where
     /// slow, not broken.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How long a thread that waits for the others spins before it parks (default 100 µs).
+    /// Spinning saves the wake-up of a parked thread (tens of microseconds) when every
+    /// thread has a core; on a machine with fewer free cores than threads it takes time
+    /// from the thread waited for, and `Duration::ZERO` (park at once) is the better
+    /// choice. Parking also makes each thread's CPU time its work alone, which is what the
+    /// bench measures on a loaded machine.
+    pub fn spin(self, spin: Duration) -> Self {
+        self.shared.spin.store(u64::try_from(spin.as_nanos()).unwrap_or(u64::MAX), SeqCst);
         self
     }
 
