@@ -241,6 +241,7 @@ mod mpi {
     const WARMUP: usize = 10;
     const REPEATS: usize = 7;
     const STEPS: usize = 20;
+    const CPU_STEPS: usize = 100;
 
     /// The median over repeats of the time per call of `f`, the same on every rank.
     fn time(world: &SimpleCommunicator, mut f: impl FnMut()) -> f64 {
@@ -279,11 +280,43 @@ mod mpi {
             k += 1;
             dp.step(k, &mut net, &mut grad, &mut st, &loss, &mut opt, xs, ys, B).unwrap();
         });
+        // CPU time of this rank's thread per step (with OpenMPI's default busy polling,
+        // the wait in the collectives counts as CPU time too).
+        let cpu = super::common::cpu_ns();
+        let mut k2 = 0;
+        for _ in 0..CPU_STEPS {
+            k2 += 1;
+            dp.step(k + k2, &mut net, &mut grad, &mut st, &loss, &mut opt, xs, ys, B).unwrap();
+        }
+        let cpu = (super::common::cpu_ns() - cpu) * 1e-9 / CPU_STEPS as f64;
+        // The collectives alone: one all-reduce of the gradient and the loss (the step's
+        // former sum), and the step's sum now: a reduce-scatter and an all-gather in place,
+        // then the all-reduce of the few values left over with the loss.
         let send = vec![1.0f32; Mlp::PARAMS + 1];
         let mut recv = vec![0.0f32; Mlp::PARAMS + 1];
         let allreduce = time(&comm, || comm.all_reduce_into(&send[..], &mut recv[..], SystemOperation::sum()));
+        let q = Mlp::PARAMS / size;
+        let mut values = vec![1.0f32; Mlp::PARAMS];
+        let mut block = vec![0.0f32; q];
+        let tail = Mlp::PARAMS - q * size;
+        let (small, mut small_sum) = (vec![1.0f32; tail + 1], vec![0.0f32; tail + 1]);
+        let in_place = time(&comm, || {
+            comm.reduce_scatter_block_into(&values[..q * size], &mut block[..], SystemOperation::sum());
+            comm.all_gather_into(&block[..], &mut values[..q * size]);
+            comm.all_reduce_into(&small[..], &mut small_sum[..], SystemOperation::sum());
+        });
         if rank == 0 {
-            report("W1_train_b256_mpi", size, step, &format!(" ranks={size} allreduce_us={:.1}", allreduce * 1e6));
+            report(
+                "W1_train_b256_mpi",
+                size,
+                step,
+                &format!(
+                    " ranks={size} cpu_main_us={:.1} allreduce_us={:.1} reduce_scatter_all_gather_us={:.1}",
+                    cpu * 1e6,
+                    allreduce * 1e6,
+                    in_place * 1e6
+                ),
+            );
             println!("allreduce_bytes={}", (Mlp::PARAMS + 1) * 4);
         }
     }

@@ -470,3 +470,62 @@ impl Drop for Watchdog {
         cvar.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::vec;
+
+    use monograd_core::module::Tensor;
+    use monograd_core::{Module, Rng};
+
+    use super::*;
+
+    #[test]
+    fn a_network_of_arrays_is_one_slice() {
+        type Net = crate::train::testing::Dense<3, 2>;
+        let mut grad = Net::new(&mut Rng::seed(1));
+        let mut flat = Vec::new();
+        flatten(&grad, Tensors::Trainable, &mut flat);
+        let mut spans = Vec::new();
+        let values = contiguous_params(&mut grad, &mut spans).expect("weight and bias side by side");
+        assert_eq!(values.len(), 3 * 2 + 2);
+        // The same values, in memory order (here, visit order too); writes reach the tensors.
+        let mut seen = values.to_vec();
+        seen.sort_by(f32::total_cmp);
+        flat.sort_by(f32::total_cmp);
+        assert_eq!(seen, flat);
+        values.fill(0.5);
+        grad.visit(&Path::ROOT, &mut |t| assert!(t.values.iter().all(|&v| v == 0.5)));
+    }
+
+    /// Two tensors on the heap, outside the module's own memory.
+    #[derive(Clone)]
+    struct Apart(Vec<f32>, Vec<f32>);
+
+    impl Module<f32> for Apart {
+        const PARAMS: usize = 0;
+        fn visit<F: FnMut(Tensor<'_, &[f32]>)>(&self, path: &Path<'_>, f: &mut F) {
+            for (name, v) in [("a", &self.0), ("b", &self.1)] {
+                f(Tensor { path: &path.field(name), kind: Kind::Param, shape: &[4], values: &v[..] });
+            }
+        }
+        fn visit_mut<F: FnMut(Tensor<'_, &mut [f32]>)>(&mut self, path: &Path<'_>, f: &mut F) {
+            f(Tensor { path: &path.field("a"), kind: Kind::Param, shape: &[4], values: &mut self.0[..] });
+            f(Tensor { path: &path.field("b"), kind: Kind::Param, shape: &[4], values: &mut self.1[..] });
+        }
+        fn visit_update<F: FnMut(monograd_core::module::ParamUpdate<'_, f32>)>(
+            &mut self,
+            _: &Self,
+            _: &Path<'_>,
+            _: &mut usize,
+            _: &mut F,
+        ) {
+        }
+    }
+
+    #[test]
+    fn tensors_outside_the_module_are_not_one_slice() {
+        let mut m = Apart(vec![1.0; 4], vec![2.0; 4]);
+        assert!(contiguous_params(&mut m, &mut Vec::new()).is_none());
+    }
+}
