@@ -129,7 +129,7 @@ struct Shared {
     fault: Mutex<Option<(usize, usize, Fault)>>,
     /// Parking, after the spin.
     sleepers: AtomicUsize,
-    park: Mutex<()>,
+    parking: Mutex<()>,
     wake: Condvar,
     /// The step's batch, in the caller's memory.
     x: Span,
@@ -149,14 +149,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// Waits until `ready()`: spins for a while ([`DataParallel::spin`]), then parks.
-    /// Gives up at `deadline` (returns `false`).
-    fn wait(&self, deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
-        let spin = Duration::from_nanos(self.spin.load(SeqCst));
+    /// Waits until `ready()`: spins for up to `*budget` nanoseconds (at most the pool's
+    /// [`spin`](DataParallel::spin)), then parks. Gives up at `deadline` (returns `false`).
+    ///
+    /// The budget adapts, one per place a thread waits: a wait that ended within the
+    /// pool's spin time restores it in full (spinning would have paid), a longer one
+    /// halves it. On a loaded machine, where the thread waited for is often off its core,
+    /// waits run long and the spinning dies out, instead of taking the core from it.
+    fn wait(&self, budget: &mut u64, deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
+        let max = self.spin.load(SeqCst);
+        let spin = Duration::from_nanos((*budget).min(max));
         let start = Instant::now();
         let mut spins = 0u32;
         while !spin.is_zero() {
             if ready() {
+                *budget = max;
                 return true;
             }
             spins = spins.wrapping_add(1);
@@ -165,7 +172,14 @@ impl Shared {
             }
             core::hint::spin_loop();
         }
-        let mut guard = lock(&self.park);
+        let done = self.park(deadline, ready);
+        *budget = if start.elapsed() <= Duration::from_nanos(max) { max } else { *budget / 2 };
+        done
+    }
+
+    /// Parks until `ready()` or `deadline`.
+    fn park(&self, deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
+        let mut guard = lock(&self.parking);
         // Announced before the last look at the state: a change made after that look sees
         // the sleeper and wakes it (both sides use sequentially consistent operations).
         self.sleepers.fetch_add(1, SeqCst);
@@ -191,7 +205,7 @@ impl Shared {
     /// Wakes the parked threads, if any, after a change of state.
     fn poke(&self) {
         if self.sleepers.load(SeqCst) > 0 {
-            let _guard = lock(&self.park);
+            let _guard = lock(&self.parking);
             self.wake.notify_all();
         }
     }
@@ -282,6 +296,8 @@ pub struct DataParallel<N: Network<f32>, Y> {
     broken: Option<DistError>,
     /// Steps started.
     generation: u64,
+    /// The calling thread's spin budgets, one per stage it waits for.
+    spins: [u64; 3],
     /// Worker 0's (the calling thread's) loss, state and output gradient.
     loss: Box<dyn Loss<f32, Target = [Y]> + Send>,
     state: N::State<Heap>,
@@ -346,7 +362,7 @@ where
             has_failed: AtomicBool::new(false),
             fault: Mutex::new(None),
             sleepers: AtomicUsize::new(0),
-            park: Mutex::new(()),
+            parking: Mutex::new(()),
             wake: Condvar::new(),
             x: Span::default(),
             y: (AtomicUsize::new(0), AtomicUsize::new(0)),
@@ -382,6 +398,7 @@ where
             timeout: Duration::from_secs(60),
             broken,
             generation: 0,
+            spins: [u64::MAX; 3],
             loss: Box::new(loss),
             state: N::state::<Heap>(),
             dy: Vec::new(),
@@ -396,12 +413,14 @@ where
         self
     }
 
-    /// How long a thread that waits for the others spins before it parks (default 100 µs).
-    /// Spinning saves the wake-up of a parked thread (tens of microseconds) when every
-    /// thread has a core; on a machine with fewer free cores than threads it takes time
-    /// from the thread waited for, and `Duration::ZERO` (park at once) is the better
-    /// choice. Parking also makes each thread's CPU time its work alone, which is what the
-    /// bench measures on a loaded machine.
+    /// The longest a thread that waits for the others spins before it parks (default
+    /// 100 µs). Spinning saves the wake-up of a parked thread (tens of microseconds, more
+    /// in a virtual machine) when every thread has a core of its own. Each place a thread
+    /// waits keeps its own budget up to this: a wait that outlasts it halves the budget and
+    /// a shorter one restores it, so on a machine with fewer free cores than threads the
+    /// spinning dies out rather than take time from the thread waited for.
+    /// `Duration::ZERO` parks at once, which also makes each thread's CPU time its work
+    /// alone (what the bench measures on a loaded machine).
     pub fn spin(self, spin: Duration) -> Self {
         self.shared.spin.store(u64::try_from(spin.as_nanos()).unwrap_or(u64::MAX), SeqCst);
         self
@@ -566,7 +585,8 @@ where
         counter: &AtomicU64,
         target: u64,
     ) -> Result<(), DistError> {
-        let ready = shared.wait(Some(deadline), || counter.load(SeqCst) >= target || shared.has_failed.load(SeqCst));
+        let budget = &mut self.spins[stage as usize - 1];
+        let ready = shared.wait(budget, Some(deadline), || counter.load(SeqCst) >= target || shared.has_failed.load(SeqCst));
         if ready && !shared.has_failed.load(SeqCst) {
             return Ok(());
         }
@@ -574,7 +594,7 @@ where
         // waited for, since they may touch the caller's memory.
         shared.cancelled.store(true, SeqCst);
         shared.poke();
-        shared.wait(None, || shared.leases.load(SeqCst) == 0);
+        shared.park(None, || shared.leases.load(SeqCst) == 0);
         let e = match lock(&shared.failed).clone() {
             Some((worker, message)) => DistError::Panicked { worker, step, message },
             None => {
@@ -621,8 +641,10 @@ where
     let mut state = N::state::<Heap>();
     let mut dy: Vec<f32> = Vec::new();
     let mut seen = 0;
+    // Spin budgets: for a step, at the barrier before the sum, for the end of the sum.
+    let mut spins = [u64::MAX; 3];
     loop {
-        shared.wait(None, || shared.generation.load(SeqCst) > seen || shared.shutdown.load(SeqCst));
+        shared.wait(&mut spins[0], None, || shared.generation.load(SeqCst) > seen || shared.shutdown.load(SeqCst));
         if shared.shutdown.load(SeqCst) {
             return;
         }
@@ -634,7 +656,7 @@ where
             _ => None,
         };
         if fault == Some(Fault::Hang) {
-            shared.wait(None, || shared.shutdown.load(SeqCst));
+            shared.park(None, || shared.shutdown.load(SeqCst));
             return;
         }
         // Take a lease on the caller's memory, unless the caller gave up on the step.
@@ -648,7 +670,7 @@ where
             if fault == Some(Fault::Panic) {
                 panic!("fault injected into worker {k}");
             }
-            work(k, g, shared, &mut *net, &mut *grad, &mut state, &mut dy, loss)
+            work(k, g, shared, &mut *net, &mut *grad, &mut state, &mut dy, loss, &mut spins[1])
         }));
         shared.leases.fetch_sub(1, SeqCst);
         shared.poke();
@@ -657,7 +679,9 @@ where
                 // Clear the gradient for the next step while the caller runs its
                 // optimizer, once every worker has read it.
                 let n = shared.threads as u64;
-                shared.wait(None, || shared.reduced.load(SeqCst) >= g * n || shared.cancelled.load(SeqCst));
+                shared.wait(&mut spins[2], None, || {
+                    shared.reduced.load(SeqCst) >= g * n || shared.cancelled.load(SeqCst)
+                });
                 if shared.reduced.load(SeqCst) >= g * n {
                     grad.zero();
                 }
@@ -690,6 +714,7 @@ fn work<N, Y, L>(
     state: &mut N::State<Heap>,
     dy: &mut Vec<f32>,
     loss: &L,
+    barrier: &mut u64,
 ) -> bool
 where
     N: Network<f32>,
@@ -723,7 +748,7 @@ where
     shared.publish_grad(k, grad);
     shared.reach(k, g, 2, &shared.computed);
     let all = g * n as u64;
-    shared.wait(None, || shared.computed.load(SeqCst) >= all || shared.cancelled.load(SeqCst));
+    shared.wait(barrier, None, || shared.computed.load(SeqCst) >= all || shared.cancelled.load(SeqCst));
     if shared.computed.load(SeqCst) < all {
         return false;
     }
