@@ -152,10 +152,10 @@ impl Shared {
     /// Waits until `ready()`: spins for up to `*budget` nanoseconds (at most the pool's
     /// [`spin`](DataParallel::spin)), then parks. Gives up at `deadline` (returns `false`).
     ///
-    /// The budget adapts, one per place a thread waits: a wait that ended within the
-    /// pool's spin time restores it in full (spinning would have paid), a longer one
-    /// halves it. On a loaded machine, where the thread waited for is often off its core,
-    /// waits run long and the spinning dies out, instead of taking the core from it.
+    /// The budget adapts, one per place a thread waits: a wait that ends while spinning
+    /// restores it in full, one that has to park halves it, down to a sixteenth. On a
+    /// loaded machine, where the thread waited for is often off its core, the spinning
+    /// dies down instead of taking the core from it.
     fn wait(&self, budget: &mut u64, deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
         let max = self.spin.load(SeqCst);
         let spin = Duration::from_nanos((*budget).min(max));
@@ -172,9 +172,9 @@ impl Shared {
             }
             core::hint::spin_loop();
         }
-        let done = self.park(deadline, ready);
-        *budget = if start.elapsed() <= Duration::from_nanos(max) { max } else { *budget / 2 };
-        done
+        // Spinning did not pay: spin less next time, but keep probing.
+        *budget = (*budget).min(max).div_ceil(2).max(max / 16);
+        self.park(deadline, ready)
     }
 
     /// Parks until `ready()` or `deadline`.
@@ -416,9 +416,10 @@ where
     /// The longest a thread that waits for the others spins before it parks (default
     /// 100 µs). Spinning saves the wake-up of a parked thread (tens of microseconds, more
     /// in a virtual machine) when every thread has a core of its own. Each place a thread
-    /// waits keeps its own budget up to this: a wait that outlasts it halves the budget and
-    /// a shorter one restores it, so on a machine with fewer free cores than threads the
-    /// spinning dies out rather than take time from the thread waited for.
+    /// waits keeps its own budget up to this: a wait that has to park halves the budget
+    /// (down to a sixteenth) and one that ends while spinning restores it, so on a machine
+    /// with fewer free cores than threads the spinning dies down rather than take time
+    /// from the thread waited for.
     /// `Duration::ZERO` parks at once, which also makes each thread's CPU time its work
     /// alone (what the bench measures on a loaded machine).
     pub fn spin(self, spin: Duration) -> Self {
