@@ -163,7 +163,21 @@ fn threads() {
             (pool, net, Mlp::default(), Sgd::new(LR), 0usize)
         })
         .collect();
-    let mut fs: Vec<Box<dyn FnMut()>> = vec![Box::new(&mut single)];
+    // What one of 2 ranks computes besides the sum of the gradients: the plain step on
+    // half the batch (the optimizer still steps every weight).
+    // Boxed: the networks are about 1 MB each, and several are alive here.
+    let (mut hnet, mut hgrad) = (Box::new(Mlp::new(&mut Rng::seed(0))), Box::new(Mlp::default()));
+    let (mut hst, mut hdy, mut hopt) = (Mlp::state::<Heap>(), vec![0.0f32; B / 2 * 10], Sgd::new(LR));
+    let (hx, hy) = (&x[..B / 2 * 784], &y[..B / 2]);
+    let mut half = || {
+        let out = hnet.forward_train(hx, &mut hst).unwrap();
+        let l = loss.backward(out, hy, &mut hdy).unwrap();
+        hgrad.zero();
+        hnet.backward(hx, &hdy, &mut *hgrad, &mut hst).unwrap();
+        hopt.step(&mut *hnet, &*hgrad);
+        black_box(l);
+    };
+    let mut fs: Vec<Box<dyn FnMut()>> = vec![Box::new(&mut single), Box::new(&mut half)];
     for (pool, net, grad, opt, k) in &mut pools {
         let (x, y) = (&x, &y);
         fs.push(Box::new(move || {
@@ -177,6 +191,7 @@ fn threads() {
     let base = times[0];
     for (t, (name, threads)) in times.iter().zip([
         ("W1_train_b256", 1),
+        ("W1_train_b256_half_batch", 1),
         ("W1_train_b256_pool", 1),
         ("W1_train_b256_pool", 2),
         ("W1_train_b256_pool_park", 2),

@@ -39,11 +39,11 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Root};
 
 use super::flat::{flatten, unflatten, Tensors};
-use monograd_core::module::{Kind, Path};
 use crate::data::{DataError, Dataset};
 use crate::init::fingerprint;
 use crate::loss::Loss;
 use crate::optim::{OptimError, Optimizer};
+use monograd_core::module::{Kind, Path};
 
 /// The `mpi` crate (rsmpi), for what this module does not wrap.
 pub use ::mpi as rsmpi;
@@ -221,7 +221,13 @@ impl MpiDataParallel {
         if let Some(w) = &self.watchdog {
             w.waiting(step);
         }
-        let mut sum = Sum { world: &self.world, size: self.size, block: &mut self.block, send: &mut self.send, recv: &mut self.recv };
+        let mut sum = Sum {
+            world: &self.world,
+            size: self.size,
+            block: &mut self.block,
+            send: &mut self.send,
+            recv: &mut self.recv,
+        };
         let total = match contiguous_params(grad, &mut self.spans) {
             Some(values) => sum.in_place(values, l * share),
             None => {
@@ -299,7 +305,9 @@ fn contiguous_params<'g, N: Module<f32>>(grad: &'g mut N, spans: &mut Vec<(usize
     // initialised `f32`s of `grad` alone (tensors never overlap one another); the pointer
     // is derived from `grad` itself, borrowed mutably for the slice's lifetime, and `first`
     // is the address of an `f32`, hence aligned.
-    Some(unsafe { core::slice::from_raw_parts_mut((grad as *mut N).cast::<u8>().add(first - start).cast::<f32>(), len) })
+    Some(unsafe {
+        core::slice::from_raw_parts_mut((grad as *mut N).cast::<u8>().add(first - start).cast::<f32>(), len)
+    })
 }
 
 /// A sum over every rank of a gradient and a loss, with the scratch it needs.

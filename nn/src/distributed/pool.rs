@@ -587,7 +587,8 @@ where
         target: u64,
     ) -> Result<(), DistError> {
         let budget = &mut self.spins[stage as usize - 1];
-        let ready = shared.wait(budget, Some(deadline), || counter.load(SeqCst) >= target || shared.has_failed.load(SeqCst));
+        let ready =
+            shared.wait(budget, Some(deadline), || counter.load(SeqCst) >= target || shared.has_failed.load(SeqCst));
         if ready && !shared.has_failed.load(SeqCst) {
             return Ok(());
         }
@@ -734,8 +735,9 @@ where
         // SAFETY: the caller published its batch's slices for this step and keeps them
         // borrowed until every worker has reduced, or, if it gives up on the step, until
         // no worker holds a lease; this worker holds one.
-        let (x, y) =
-            unsafe { (core::slice::from_raw_parts(xa as *const f32, xl), core::slice::from_raw_parts(ya as *const Y, yl)) };
+        let (x, y) = unsafe {
+            (core::slice::from_raw_parts(xa as *const f32, xl), core::slice::from_raw_parts(ya as *const Y, yl))
+        };
         let (lo, hi, scale) = shard(k, n, yl);
         let numel = xl / yl.max(1);
         let result = copy.and_then(|()| {
