@@ -70,25 +70,25 @@ fn timed(fs: &mut [&mut dyn FnMut()]) -> Vec<Timing> {
             ((common::REPEAT.as_secs_f64() / per_call).round() as u64).max(1)
         })
         .collect();
-    let mut runs = vec![[[0.0f64; 3]; common::REPEATS]; fs.len()];
-    for rep in 0..common::REPEATS {
+    let mut runs = vec![Vec::with_capacity(common::REPEATS); fs.len()];
+    for _ in 0..common::REPEATS {
         for (i, f) in fs.iter_mut().enumerate() {
             let (wall, main, all) = (Instant::now(), common::cpu_ns(), process_cpu_ns());
             for _ in 0..calls[i] {
                 f();
             }
             let n = calls[i] as f64;
-            runs[i][rep] = [
+            runs[i].push([
                 wall.elapsed().as_secs_f64() / n,
                 (common::cpu_ns() - main) * 1e-9 / n,
                 (process_cpu_ns() - all) * 1e-9 / n,
-            ];
+            ]);
         }
     }
     runs.iter()
         .map(|r| {
             let median = |j: usize| {
-                let mut v: Vec<f64> = r.iter().map(|x| x[j]).collect();
+                let mut v: Vec<f64> = r.iter().map(|x: &[f64; 3]| x[j]).collect();
                 v.sort_by(f64::total_cmp);
                 v[common::REPEATS / 2]
             };

@@ -167,7 +167,7 @@ impl Shared {
                 return true;
             }
             spins = spins.wrapping_add(1);
-            if spins % 64 == 0 && start.elapsed() > spin {
+            if spins.is_multiple_of(64) && start.elapsed() > spin {
                 break;
             }
             core::hint::spin_loop();
