@@ -42,7 +42,7 @@
 use std::boxed::Box;
 use std::string::{String, ToString};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
@@ -52,13 +52,14 @@ use monograd_core::storage::Heap;
 use monograd_core::{Module, Network, ShapeError};
 
 use super::flat::{add_into, tree_pairs};
+use super::signal::Signal;
 use super::DistError;
 use crate::loss::Loss;
 use crate::train::Metric;
 
-/// How long a thread spins before it parks when it waits for the others, by default: with
-/// as many threads as cores, the others are usually this close, and a wake-up from a park
-/// costs several times more.
+/// How long a thread spins at most before it parks when it waits for the others, by
+/// default: with as many threads as cores, the others are usually this close, and a
+/// wake-up from a park costs several times more.
 const SPIN: Duration = Duration::from_micros(100);
 
 /// A deliberate failure of one worker at one step, to test that faults end a run.
@@ -103,8 +104,6 @@ impl Span {
 /// expected there.
 struct Shared {
     threads: usize,
-    /// Nanoseconds a waiting thread spins before it parks.
-    spin: AtomicU64,
     /// Trainable values `P`.
     params: usize,
     /// The step the workers run: bumped by the caller to start one.
@@ -127,10 +126,8 @@ struct Shared {
     failed: Mutex<Option<(usize, String)>>,
     has_failed: AtomicBool,
     fault: Mutex<Option<(usize, usize, Fault)>>,
-    /// Parking, after the spin.
-    sleepers: AtomicUsize,
-    parking: Mutex<()>,
-    wake: Condvar,
+    /// Where threads wait for one another.
+    signal: Signal,
     /// The step's batch, in the caller's memory.
     x: Span,
     y: (AtomicUsize, AtomicUsize),
@@ -149,72 +146,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// Waits until `ready()`: spins for up to `*budget` nanoseconds (at most the pool's
-    /// [`spin`](DataParallel::spin)), then parks. Gives up at `deadline` (returns `false`).
-    ///
-    /// The budget adapts, one per place a thread waits: a wait that ends while spinning
-    /// restores it in full, one that has to park halves it, down to a sixteenth. On a
-    /// loaded machine, where the thread waited for is often off its core, the spinning
-    /// dies down instead of taking the core from it.
-    fn wait(&self, budget: &mut u64, deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
-        let max = self.spin.load(SeqCst);
-        let spin = Duration::from_nanos((*budget).min(max));
-        let start = Instant::now();
-        let mut spins = 0u32;
-        while !spin.is_zero() {
-            if ready() {
-                *budget = max;
-                return true;
-            }
-            spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(64) && start.elapsed() > spin {
-                break;
-            }
-            core::hint::spin_loop();
-        }
-        // Spinning did not pay: spin less next time, but keep probing.
-        *budget = (*budget).min(max).div_ceil(2).max(max / 16);
-        self.park(deadline, ready)
-    }
-
-    /// Parks until `ready()` or `deadline`.
-    fn park(&self, deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
-        let mut guard = lock(&self.parking);
-        // Announced before the last look at the state: a change made after that look sees
-        // the sleeper and wakes it (both sides use sequentially consistent operations).
-        self.sleepers.fetch_add(1, SeqCst);
-        let done = loop {
-            if ready() {
-                break true;
-            }
-            match deadline {
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        break false;
-                    }
-                    guard = self.wake.wait_timeout(guard, d - now).unwrap_or_else(PoisonError::into_inner).0;
-                }
-                None => guard = self.wake.wait(guard).unwrap_or_else(PoisonError::into_inner),
-            }
-        };
-        self.sleepers.fetch_sub(1, SeqCst);
-        done
-    }
-
-    /// Wakes the parked threads, if any, after a change of state.
-    fn poke(&self) {
-        if self.sleepers.load(SeqCst) > 0 {
-            let _guard = lock(&self.parking);
-            self.wake.notify_all();
-        }
-    }
-
     /// Marks `stage` reached by worker `k` in step `g`, and counts it.
     fn reach(&self, k: usize, g: u64, stage: u64, counter: &AtomicU64) {
         self.progress[k].store(g << 2 | stage, SeqCst);
         counter.fetch_add(1, SeqCst);
-        self.poke();
+        self.signal.poke();
     }
 
     /// Publishes `grad`'s trainable tensors as worker `k`'s.
@@ -347,7 +283,6 @@ where
         let spans = |n: usize| (0..n).map(|_| Span::default()).collect::<Vec<_>>();
         let shared = Arc::new(Shared {
             threads,
-            spin: AtomicU64::new(SPIN.as_nanos() as u64),
             params,
             generation: AtomicU64::new(0),
             step: AtomicUsize::new(0),
@@ -361,9 +296,7 @@ where
             failed: Mutex::new(None),
             has_failed: AtomicBool::new(false),
             fault: Mutex::new(None),
-            sleepers: AtomicUsize::new(0),
-            parking: Mutex::new(()),
-            wake: Condvar::new(),
+            signal: Signal::new(SPIN),
             x: Span::default(),
             y: (AtomicUsize::new(0), AtomicUsize::new(0)),
             weights: spans(tensors),
@@ -423,7 +356,7 @@ where
     /// `Duration::ZERO` parks at once, which also makes each thread's CPU time its work
     /// alone (what the bench measures on a loaded machine).
     pub fn spin(self, spin: Duration) -> Self {
-        self.shared.spin.store(u64::try_from(spin.as_nanos()).unwrap_or(u64::MAX), SeqCst);
+        self.shared.signal.set_spin(spin);
         self
     }
 
@@ -514,7 +447,7 @@ where
             i += 1;
         });
         shared.generation.store(g, SeqCst);
-        shared.poke();
+        shared.signal.poke();
         grad.zero();
         // The workers read `net` until they have copied it; worker 0's forward then moves
         // its counters and buffers.
@@ -587,16 +520,17 @@ where
         target: u64,
     ) -> Result<(), DistError> {
         let budget = &mut self.spins[stage as usize - 1];
-        let ready =
-            shared.wait(budget, Some(deadline), || counter.load(SeqCst) >= target || shared.has_failed.load(SeqCst));
+        let ready = shared
+            .signal
+            .wait(budget, Some(deadline), || counter.load(SeqCst) >= target || shared.has_failed.load(SeqCst));
         if ready && !shared.has_failed.load(SeqCst) {
             return Ok(());
         }
         // Give up on the step: no worker starts it from now on, and those inside it are
         // waited for, since they may touch the caller's memory.
         shared.cancelled.store(true, SeqCst);
-        shared.poke();
-        shared.park(None, || shared.leases.load(SeqCst) == 0);
+        shared.signal.poke();
+        shared.signal.park(None, || shared.leases.load(SeqCst) == 0);
         let e = match lock(&shared.failed).clone() {
             Some((worker, message)) => DistError::Panicked { worker, step, message },
             None => {
@@ -621,7 +555,7 @@ impl<N: Network<f32>, Y> Drop for DataParallel<N, Y> {
     /// its own, never waited for).
     fn drop(&mut self) {
         self.shared.shutdown.store(true, SeqCst);
-        self.shared.poke();
+        self.shared.signal.poke();
         if !self.shared.has_failed.load(SeqCst) && !self.shared.cancelled.load(SeqCst) {
             for h in self.handles.drain(..) {
                 let _ = h.join();
@@ -646,7 +580,9 @@ where
     // Spin budgets: for a step, at the barrier before the sum, for the end of the sum.
     let mut spins = [u64::MAX; 3];
     loop {
-        shared.wait(&mut spins[0], None, || shared.generation.load(SeqCst) > seen || shared.shutdown.load(SeqCst));
+        shared
+            .signal
+            .wait(&mut spins[0], None, || shared.generation.load(SeqCst) > seen || shared.shutdown.load(SeqCst));
         if shared.shutdown.load(SeqCst) {
             return;
         }
@@ -658,14 +594,14 @@ where
             _ => None,
         };
         if fault == Some(Fault::Hang) {
-            shared.park(None, || shared.shutdown.load(SeqCst));
+            shared.signal.park(None, || shared.shutdown.load(SeqCst));
             return;
         }
         // Take a lease on the caller's memory, unless the caller gave up on the step.
         shared.leases.fetch_add(1, SeqCst);
         if shared.cancelled.load(SeqCst) {
             shared.leases.fetch_sub(1, SeqCst);
-            shared.poke();
+            shared.signal.poke();
             continue;
         }
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -675,13 +611,13 @@ where
             work(k, g, shared, &mut *net, &mut *grad, &mut state, &mut dy, loss, &mut spins[1])
         }));
         shared.leases.fetch_sub(1, SeqCst);
-        shared.poke();
+        shared.signal.poke();
         match result {
             Ok(true) => {
                 // Clear the gradient for the next step while the caller runs its
                 // optimizer, once every worker has read it.
                 let n = shared.threads as u64;
-                shared.wait(&mut spins[2], None, || {
+                shared.signal.wait(&mut spins[2], None, || {
                     shared.reduced.load(SeqCst) >= g * n || shared.cancelled.load(SeqCst)
                 });
                 if shared.reduced.load(SeqCst) >= g * n {
@@ -697,7 +633,7 @@ where
                     .unwrap_or_else(|| "a panic".to_string());
                 *lock(&shared.failed) = Some((k, message));
                 shared.has_failed.store(true, SeqCst);
-                shared.poke();
+                shared.signal.poke();
                 return;
             }
         }
@@ -751,7 +687,7 @@ where
     shared.publish_grad(k, grad);
     shared.reach(k, g, 2, &shared.computed);
     let all = g * n as u64;
-    shared.wait(barrier, None, || shared.computed.load(SeqCst) >= all || shared.cancelled.load(SeqCst));
+    shared.signal.wait(barrier, None, || shared.computed.load(SeqCst) >= all || shared.cancelled.load(SeqCst));
     if shared.computed.load(SeqCst) < all {
         return false;
     }
