@@ -14,6 +14,7 @@
 mod common;
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use monograd::nn::distributed::DataParallel;
 use monograd::prelude::*;
@@ -31,6 +32,69 @@ fn load() -> String {
         .ok()
         .and_then(|s| s.split_whitespace().next().map(String::from))
         .unwrap_or_default()
+}
+
+/// Nanoseconds on a CPU of every thread of this process, from the scheduler's statistics
+/// (NaN where they are missing).
+fn process_cpu_ns() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return f64::NAN };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Medians over the repeats of one function in [`timed`], per call.
+#[derive(Clone, Copy)]
+struct Timing {
+    wall: f64,
+    /// CPU time of the calling thread.
+    cpu_main: f64,
+    /// CPU time of every thread of the process.
+    cpu_all: f64,
+}
+
+/// The harness's method (warm-up, calibration, 7 repeats, interleaved), timing wall time,
+/// the calling thread's CPU time and the process's.
+fn timed(fs: &mut [&mut dyn FnMut()]) -> Vec<Timing> {
+    let calls: Vec<u64> = fs
+        .iter_mut()
+        .map(|f| {
+            let start = Instant::now();
+            let mut n = 0u64;
+            while n < common::WARMUP_CALLS || start.elapsed() < common::WARMUP {
+                f();
+                n += 1;
+            }
+            let per_call = start.elapsed().as_secs_f64() / n as f64;
+            ((common::REPEAT.as_secs_f64() / per_call).round() as u64).max(1)
+        })
+        .collect();
+    let mut runs = vec![Vec::with_capacity(common::REPEATS); fs.len()];
+    for _ in 0..common::REPEATS {
+        for (i, f) in fs.iter_mut().enumerate() {
+            let (wall, main, all) = (Instant::now(), common::cpu_ns(), process_cpu_ns());
+            for _ in 0..calls[i] {
+                f();
+            }
+            let n = calls[i] as f64;
+            runs[i].push([
+                wall.elapsed().as_secs_f64() / n,
+                (common::cpu_ns() - main) * 1e-9 / n,
+                (process_cpu_ns() - all) * 1e-9 / n,
+            ]);
+        }
+    }
+    runs.iter()
+        .map(|r| {
+            let median = |j: usize| {
+                let mut v: Vec<f64> = r.iter().map(|x: &[f64; 3]| x[j]).collect();
+                v.sort_by(f64::total_cmp);
+                v[common::REPEATS / 2]
+            };
+            Timing { wall: median(0), cpu_main: median(1), cpu_all: median(2) }
+        })
+        .collect()
 }
 
 fn data() -> (Vec<f32>, Vec<usize>) {
@@ -85,14 +149,35 @@ fn threads() {
         opt.step(&mut net, &grad);
         black_box(l);
     };
-    let mut pools: Vec<_> = [1, 2]
+    // The pool with 1 and 2 threads, and with 2 threads parking at once instead of
+    // spinning: then each thread's CPU time is its work alone, which a loaded machine
+    // does not inflate with waiting.
+    let mut pools: Vec<_> = [(1, None), (2, None), (2, Some(Duration::ZERO))]
         .into_iter()
-        .map(|n| {
+        .map(|(n, spin)| {
             let net = Mlp::new(&mut Rng::seed(0));
-            (DataParallel::new(&net, loss, n), net, Mlp::default(), Sgd::new(LR), 0usize)
+            let mut pool = DataParallel::new(&net, loss, n);
+            if let Some(s) = spin {
+                pool = pool.spin(s);
+            }
+            (pool, net, Mlp::default(), Sgd::new(LR), 0usize)
         })
         .collect();
-    let mut fs: Vec<Box<dyn FnMut()>> = vec![Box::new(&mut single)];
+    // What one of 2 ranks computes besides the sum of the gradients: the plain step on
+    // half the batch (the optimizer still steps every weight).
+    // Boxed: the networks are about 1 MB each, and several are alive here.
+    let (mut hnet, mut hgrad) = (Box::new(Mlp::new(&mut Rng::seed(0))), Box::new(Mlp::default()));
+    let (mut hst, mut hdy, mut hopt) = (Mlp::state::<Heap>(), vec![0.0f32; B / 2 * 10], Sgd::new(LR));
+    let (hx, hy) = (&x[..B / 2 * 784], &y[..B / 2]);
+    let mut half = || {
+        let out = hnet.forward_train(hx, &mut hst).unwrap();
+        let l = loss.backward(out, hy, &mut hdy).unwrap();
+        hgrad.zero();
+        hnet.backward(hx, &hdy, &mut *hgrad, &mut hst).unwrap();
+        hopt.step(&mut *hnet, &*hgrad);
+        black_box(l);
+    };
+    let mut fs: Vec<Box<dyn FnMut()>> = vec![Box::new(&mut single), Box::new(&mut half)];
     for (pool, net, grad, opt, k) in &mut pools {
         let (x, y) = (&x, &y);
         fs.push(Box::new(move || {
@@ -102,12 +187,32 @@ fn threads() {
         }));
     }
     let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as &mut dyn FnMut()).collect();
-    let times = common::measure_interleaved(&mut refs);
-    report("W1_train_b256", 1, times[0].0, "");
-    report("W1_train_b256_pool", 1, times[1].0, "");
-    report("W1_train_b256_pool", 2, times[2].0, &format!(" speedup={:.2}", times[0].0 / times[2].0));
+    let times = timed(&mut refs);
+    let base = times[0];
+    for (t, (name, threads)) in times.iter().zip([
+        ("W1_train_b256", 1),
+        ("W1_train_b256_half_batch", 1),
+        ("W1_train_b256_pool", 1),
+        ("W1_train_b256_pool", 2),
+        ("W1_train_b256_pool_park", 2),
+    ]) {
+        // Speed-ups: by wall time, and by CPU time, where a step's CPU time on the
+        // longest-running thread bounds the step from below on a quiet machine. With
+        // parking, the process's CPU time over the threads is the work of the step
+        // spread over them: `cpu_all / threads` is the step if the work splits evenly.
+        let extra = format!(
+            " cpu_main_us={:.1} cpu_all_us={:.1} speedup={:.2} speedup_cpu_main={:.2} speedup_cpu_all={:.2}",
+            t.cpu_main * 1e6,
+            t.cpu_all * 1e6,
+            base.wall / t.wall,
+            base.cpu_main / t.cpu_main,
+            base.cpu_all / (t.cpu_all / threads as f64),
+        );
+        report(name, threads, t.wall, &extra);
+    }
+    let times: Vec<f64> = times.iter().map(|t| t.wall).collect();
     // The model's compute term: one thread's time per sample.
-    let per_sample = times[0].0 / B as f64;
+    let per_sample = times[0] / B as f64;
     println!("compute_us_per_sample={:.3} params={}", per_sample * 1e6, Mlp::PARAMS);
     model(per_sample);
 }
@@ -151,6 +256,7 @@ mod mpi {
     const WARMUP: usize = 10;
     const REPEATS: usize = 7;
     const STEPS: usize = 20;
+    const CPU_STEPS: usize = 100;
 
     /// The median over repeats of the time per call of `f`, the same on every rank.
     fn time(world: &SimpleCommunicator, mut f: impl FnMut()) -> f64 {
@@ -189,11 +295,43 @@ mod mpi {
             k += 1;
             dp.step(k, &mut net, &mut grad, &mut st, &loss, &mut opt, xs, ys, B).unwrap();
         });
+        // CPU time of this rank's thread per step (with OpenMPI's default busy polling,
+        // the wait in the collectives counts as CPU time too).
+        let cpu = super::common::cpu_ns();
+        let mut k2 = 0;
+        for _ in 0..CPU_STEPS {
+            k2 += 1;
+            dp.step(k + k2, &mut net, &mut grad, &mut st, &loss, &mut opt, xs, ys, B).unwrap();
+        }
+        let cpu = (super::common::cpu_ns() - cpu) * 1e-9 / CPU_STEPS as f64;
+        // The collectives alone: one all-reduce of the gradient and the loss (the step's
+        // former sum), and the step's sum now: a reduce-scatter and an all-gather in place,
+        // then the all-reduce of the few values left over with the loss.
         let send = vec![1.0f32; Mlp::PARAMS + 1];
         let mut recv = vec![0.0f32; Mlp::PARAMS + 1];
         let allreduce = time(&comm, || comm.all_reduce_into(&send[..], &mut recv[..], SystemOperation::sum()));
+        let q = Mlp::PARAMS / size;
+        let mut values = vec![1.0f32; Mlp::PARAMS];
+        let mut block = vec![0.0f32; q];
+        let tail = Mlp::PARAMS - q * size;
+        let (small, mut small_sum) = (vec![1.0f32; tail + 1], vec![0.0f32; tail + 1]);
+        let in_place = time(&comm, || {
+            comm.reduce_scatter_block_into(&values[..q * size], &mut block[..], SystemOperation::sum());
+            comm.all_gather_into(&block[..], &mut values[..q * size]);
+            comm.all_reduce_into(&small[..], &mut small_sum[..], SystemOperation::sum());
+        });
         if rank == 0 {
-            report("W1_train_b256_mpi", size, step, &format!(" ranks={size} allreduce_us={:.1}", allreduce * 1e6));
+            report(
+                "W1_train_b256_mpi",
+                size,
+                step,
+                &format!(
+                    " ranks={size} cpu_main_us={:.1} allreduce_us={:.1} reduce_scatter_all_gather_us={:.1}",
+                    cpu * 1e6,
+                    allreduce * 1e6,
+                    in_place * 1e6
+                ),
+            );
             println!("allreduce_bytes={}", (Mlp::PARAMS + 1) * 4);
         }
     }

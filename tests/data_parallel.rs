@@ -60,9 +60,17 @@ fn reference() -> Small {
 }
 
 fn on_threads(threads: usize) -> Small {
+    on_threads_spinning(threads, None)
+}
+
+/// [`on_threads`] with the pool's spin time set.
+fn on_threads_spinning(threads: usize, spin: Option<Duration>) -> Small {
     let mut net = Small::new(&mut Rng::seed(7));
     let mut grad = net.zeros_like();
     let mut pool = DataParallel::new(&net, CrossEntropyLoss::new(), threads);
+    if let Some(s) = spin {
+        pool = pool.spin(s);
+    }
     let mut opt = optimizer();
     for k in 0..STEPS {
         let (x, y) = batch(k);
@@ -100,6 +108,16 @@ fn threads_give_the_single_threaded_weights() {
 fn a_run_is_bit_identical_for_a_given_number_of_threads() {
     for threads in [2, 3] {
         assert_eq!(fingerprint(&on_threads(threads)), fingerprint(&on_threads(threads)), "{threads} threads");
+    }
+}
+
+#[test]
+fn parking_at_once_or_spinning_long_gives_the_same_bits() {
+    // How the threads wait changes the timing, never the additions.
+    for threads in [2, 4] {
+        let spinning = fingerprint(&on_threads_spinning(threads, Some(Duration::from_millis(5))));
+        assert_eq!(fingerprint(&on_threads_spinning(threads, Some(Duration::ZERO))), spinning, "{threads} threads");
+        assert_eq!(fingerprint(&on_threads(threads)), spinning, "{threads} threads");
     }
 }
 

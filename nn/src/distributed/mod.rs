@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | [`flat`] | a module's tensors as one flat slice; the fixed-order sum of gradients |
 //! | [`pool`] | [`DataParallel`]: a batch split across worker threads, gradients combined in a fixed order; [`Trainer::threads`](crate::train::Trainer::threads) uses it |
+//! | `signal` | where the pool's threads wait for one another: a short spin, then a park |
 //! | [`async_sgd`] | [`AsyncSgd`]: asynchronous SGD with a parameter server on threads, bounded staleness, the staleness of every update recorded |
 //! | [`pipeline`] | pipeline model parallelism on threads: stages (each a network), micro-batches in GPipe's schedule |
 //! | `mpi` | synchronous data parallelism across processes: sharded data, an all-reduce of the gradients each step, a watchdog (feature `mpi`) |
@@ -24,6 +25,7 @@ pub mod flat;
 pub mod mpi;
 pub mod pipeline;
 pub mod pool;
+mod signal;
 
 pub use async_sgd::{AsyncReport, AsyncSgd};
 pub use pool::{DataParallel, Fault, ParallelStep, StepOutput};

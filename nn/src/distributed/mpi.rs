@@ -8,12 +8,15 @@
 //! [`MpiDataParallel::step`] on its part of the batch ([`MpiDataParallel::part`]). Only
 //! rank 0 should print progress and write checkpoints ([`MpiDataParallel::is_root`]).
 //!
-//! **Identical weights on every rank.** Each rank scales its flat gradient by its share of
-//! the batch, appends its weighted loss, and one `MPI_Allreduce` (sum) adds them up; every
-//! rank then runs the same optimizer on the same sum. The MPI standard asks that a
-//! reduction give the same result on every process, and with two ranks the one addition
-//! per value is commutative in floating point. [`MpiDataParallel::fingerprints`] gathers a
-//! hash of every rank's weights on rank 0 to check it.
+//! **Identical weights on every rank.** Each rank scales its gradient by its share of the
+//! batch; the gradients are summed in place, in the network's own memory (its trainable
+//! tensors lie next to each other in a network of plain arrays, so nothing is copied
+//! around the collectives): a reduce-scatter gives each rank one block of the sum, and an
+//! all-gather copies every block to every rank, so every rank holds the same bits
+//! whatever the MPI library's algorithms. The few values left over (fewer than the ranks)
+//! and the weighted losses go through one small all-reduce. Every rank then runs the same
+//! optimizer on the same sum. [`MpiDataParallel::fingerprints`] gathers a hash of every
+//! rank's weights on rank 0 to check it.
 //!
 //! **No silent hang.** A rank that dies (a panic, a signal) makes `mpirun` end every rank:
 //! OpenMPI aborts the job when a process exits with an error. A rank that hangs cannot be
@@ -40,6 +43,7 @@ use crate::data::{DataError, Dataset};
 use crate::init::fingerprint;
 use crate::loss::Loss;
 use crate::optim::{OptimError, Optimizer};
+use monograd_core::module::{Kind, Path};
 
 /// The `mpi` crate (rsmpi), for what this module does not wrap.
 pub use ::mpi as rsmpi;
@@ -87,6 +91,13 @@ pub struct MpiDataParallel {
     send: Vec<f32>,
     recv: Vec<f32>,
     dy: Vec<f32>,
+    /// The trainable tensors' places in the gradient (address, length), to find them
+    /// contiguous.
+    spans: Vec<(usize, usize)>,
+    /// This rank's block of the reduce-scatter.
+    block: Vec<f32>,
+    /// The gradient, flat, when its tensors are not contiguous.
+    flat: Vec<f32>,
     watchdog: Option<Watchdog>,
 }
 
@@ -95,7 +106,18 @@ impl MpiDataParallel {
     pub fn new(world: SimpleCommunicator) -> Self {
         let rank = usize::try_from(world.rank()).unwrap_or(0);
         let size = usize::try_from(world.size()).unwrap_or(1).max(1);
-        Self { world, rank, size, send: Vec::new(), recv: Vec::new(), dy: Vec::new(), watchdog: None }
+        Self {
+            world,
+            rank,
+            size,
+            send: Vec::new(),
+            recv: Vec::new(),
+            dy: Vec::new(),
+            spans: Vec::new(),
+            block: Vec::new(),
+            flat: Vec::new(),
+            watchdog: None,
+        }
     }
 
     /// Ends this process (so `mpirun` ends the job) when a step takes longer than
@@ -196,15 +218,26 @@ impl MpiDataParallel {
             }
             net.backward(x, &self.dy, grad, state)?;
         }
-        flatten(grad, Tensors::Trainable, &mut self.send);
-        self.send.push(l * share);
-        self.recv.resize(self.send.len(), 0.0);
         if let Some(w) = &self.watchdog {
             w.waiting(step);
         }
-        self.world.all_reduce_into(&self.send[..], &mut self.recv[..], SystemOperation::sum());
-        let total = self.recv.pop().unwrap_or(0.0);
-        unflatten(grad, Tensors::Trainable, &self.recv)?;
+        let mut sum = Sum {
+            world: &self.world,
+            size: self.size,
+            block: &mut self.block,
+            send: &mut self.send,
+            recv: &mut self.recv,
+        };
+        let total = match contiguous_params(grad, &mut self.spans) {
+            Some(values) => sum.in_place(values, l * share),
+            None => {
+                // Tensors apart in memory (a module holding boxes): through a flat copy.
+                flatten(grad, Tensors::Trainable, &mut self.flat);
+                let total = sum.in_place(&mut self.flat, l * share);
+                unflatten(grad, Tensors::Trainable, &self.flat)?;
+                total
+            }
+        };
         optimizer.try_step(net, grad)?;
         if let Some(w) = &self.watchdog {
             w.arm(step + 1);
@@ -243,6 +276,70 @@ impl MpiDataParallel {
             root.gather_into(&mine);
             None
         }
+    }
+}
+
+/// The trainable tensors of `grad` as one slice, if they lie next to each other inside
+/// `grad`'s own memory (a network of plain arrays: every network of built-in layers), in
+/// whatever order; `None` otherwise. `spans` is scratch, kept by the caller so that
+/// nothing is allocated after the first call.
+fn contiguous_params<'g, N: Module<f32>>(grad: &'g mut N, spans: &mut Vec<(usize, usize)>) -> Option<&'g mut [f32]> {
+    spans.clear();
+    grad.visit_mut(&Path::ROOT, &mut |t| {
+        if t.kind == Kind::Param && !t.values.is_empty() {
+            spans.push((t.values.as_mut_ptr() as usize, t.values.len()));
+        }
+    });
+    spans.sort_unstable();
+    let start = grad as *mut N as usize;
+    let end = start + core::mem::size_of::<N>();
+    let (&(first, _), &(last, last_len)) = (spans.first()?, spans.last()?);
+    let size = core::mem::size_of::<f32>();
+    let tiled = spans.windows(2).all(|w| w[0].0 + w[0].1 * size == w[1].0);
+    if !tiled || first < start || last + last_len * size > end {
+        return None;
+    }
+    let len = spans.iter().map(|s| s.1).sum();
+    // SAFETY: the trainable tensors tile `first .. first + len` values with no gap (checked
+    // above), all inside `*grad` (checked against its address and size), so the range is
+    // initialised `f32`s of `grad` alone (tensors never overlap one another); the pointer
+    // is derived from `grad` itself, borrowed mutably for the slice's lifetime, and `first`
+    // is the address of an `f32`, hence aligned.
+    Some(unsafe {
+        core::slice::from_raw_parts_mut((grad as *mut N).cast::<u8>().add(first - start).cast::<f32>(), len)
+    })
+}
+
+/// A sum over every rank of a gradient and a loss, with the scratch it needs.
+struct Sum<'a> {
+    world: &'a SimpleCommunicator,
+    size: usize,
+    block: &'a mut Vec<f32>,
+    send: &'a mut Vec<f32>,
+    recv: &'a mut Vec<f32>,
+}
+
+impl Sum<'_> {
+    /// Sums `values` over every rank in place and returns the sum of `extra`: a
+    /// reduce-scatter of the first `size·q` values (`q = len / size`: one block summed per
+    /// rank) and an all-gather of the blocks back into `values`, then one all-reduce of the
+    /// rest (fewer than `size` values) with `extra`. Each block is summed on one rank and
+    /// copied to the others, so every rank ends with the same bits.
+    fn in_place(&mut self, values: &mut [f32], extra: f32) -> f32 {
+        let q = values.len() / self.size;
+        let (blocks, tail) = values.split_at_mut(q * self.size);
+        if q > 0 {
+            self.block.resize(q, 0.0);
+            self.world.reduce_scatter_block_into(&blocks[..], &mut self.block[..], SystemOperation::sum());
+            self.world.all_gather_into(&self.block[..], blocks);
+        }
+        self.send.clear();
+        self.send.extend_from_slice(tail);
+        self.send.push(extra);
+        self.recv.resize(self.send.len(), 0.0);
+        self.world.all_reduce_into(&self.send[..], &mut self.recv[..], SystemOperation::sum());
+        tail.copy_from_slice(&self.recv[..tail.len()]);
+        self.recv[tail.len()]
     }
 }
 
@@ -379,5 +476,64 @@ impl Drop for Watchdog {
         let (lock, cvar) = &*self.shared;
         lock.lock().unwrap_or_else(PoisonError::into_inner).stop = true;
         cvar.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::vec;
+
+    use monograd_core::module::Tensor;
+    use monograd_core::{Module, Rng};
+
+    use super::*;
+
+    #[test]
+    fn a_network_of_arrays_is_one_slice() {
+        type Net = crate::train::testing::Dense<3, 2>;
+        let mut grad = Net::new(&mut Rng::seed(1));
+        let mut flat = Vec::new();
+        flatten(&grad, Tensors::Trainable, &mut flat);
+        let mut spans = Vec::new();
+        let values = contiguous_params(&mut grad, &mut spans).expect("weight and bias side by side");
+        assert_eq!(values.len(), 3 * 2 + 2);
+        // The same values, in memory order (here, visit order too); writes reach the tensors.
+        let mut seen = values.to_vec();
+        seen.sort_by(f32::total_cmp);
+        flat.sort_by(f32::total_cmp);
+        assert_eq!(seen, flat);
+        values.fill(0.5);
+        grad.visit(&Path::ROOT, &mut |t| assert!(t.values.iter().all(|&v| v == 0.5)));
+    }
+
+    /// Two tensors on the heap, outside the module's own memory.
+    #[derive(Clone)]
+    struct Apart(Vec<f32>, Vec<f32>);
+
+    impl Module<f32> for Apart {
+        const PARAMS: usize = 0;
+        fn visit<F: FnMut(Tensor<'_, &[f32]>)>(&self, path: &Path<'_>, f: &mut F) {
+            for (name, v) in [("a", &self.0), ("b", &self.1)] {
+                f(Tensor { path: &path.field(name), kind: Kind::Param, shape: &[4], values: &v[..] });
+            }
+        }
+        fn visit_mut<F: FnMut(Tensor<'_, &mut [f32]>)>(&mut self, path: &Path<'_>, f: &mut F) {
+            f(Tensor { path: &path.field("a"), kind: Kind::Param, shape: &[4], values: &mut self.0[..] });
+            f(Tensor { path: &path.field("b"), kind: Kind::Param, shape: &[4], values: &mut self.1[..] });
+        }
+        fn visit_update<F: FnMut(monograd_core::module::ParamUpdate<'_, f32>)>(
+            &mut self,
+            _: &Self,
+            _: &Path<'_>,
+            _: &mut usize,
+            _: &mut F,
+        ) {
+        }
+    }
+
+    #[test]
+    fn tensors_outside_the_module_are_not_one_slice() {
+        let mut m = Apart(vec![1.0; 4], vec![2.0; 4]);
+        assert!(contiguous_params(&mut m, &mut Vec::new()).is_none());
     }
 }

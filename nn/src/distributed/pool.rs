@@ -1,24 +1,31 @@
-//! [`DataParallel`]: one training step's batch split across a pool of worker threads,
-//! each with its own replica of the network, the gradients combined in a fixed order.
+//! [`DataParallel`]: one training step's batch split across the calling thread and a pool
+//! of worker threads, the gradients combined in a fixed order.
 //!
-//! The workers are spawned once, when the pool is made, and wait on a condition variable
-//! between steps; every buffer they use (the shard of the batch, the replica's state, the
-//! flat gradient) is kept and reused, so after the first step a step allocates nothing.
-//! A step:
-//! 1. the caller's weights (every tensor, and the integer counters) are written to one
-//!    shared flat buffer, and each worker's shard of the batch to its slot: shard `k` of
-//!    `n` is samples `k·B/n .. (k+1)·B/n`;
-//! 2. each worker copies the weights into its replica, runs forward, the loss and backward
-//!    on its shard, with the output gradient scaled by `shard / B` so that the shards'
-//!    gradients add up to the gradient of the whole batch's mean loss;
-//! 3. the flat gradients are summed along a fixed binary tree over the worker index
-//!    ([`tree_sum`]), each worker summing its own slice of the parameters (a
-//!    reduce-scatter), the caller then gathering the slices: the same additions in the
-//!    same order on every run, so a run is bit-identical from run to run for a given
-//!    number of threads (and with one thread, identical to a step on the calling thread);
-//! 4. worker 0's buffers and counters (BatchNorm's running statistics, Dropout's step)
-//!    are copied back to the caller's network, as data-parallel training in PyTorch takes
-//!    the first replica's buffers.
+//! The workers are spawned once, when the pool is made, and wait between steps (spinning
+//! briefly, then parked on a condition variable); every buffer they use is kept and
+//! reused, so after the first step a step allocates nothing. With `n` threads, the calling
+//! thread is worker 0 and `n - 1` threads are spawned. A step:
+//! 1. each spawned worker copies the caller's weights and counters into its replica,
+//!    reading them in place (the caller meanwhile clears its gradient);
+//! 2. every worker runs forward, the loss and backward on its shard of the batch, read in
+//!    place: shard `k` of `n` is samples `k·B/n .. (k+1)·B/n`, its output gradient
+//!    scaled by `shard / B` so that the shards' gradients add up to the gradient of the
+//!    whole batch's mean loss. Worker 0 computes on the caller's network itself, into the
+//!    caller's gradient; the others into gradients of their own;
+//! 3. the gradients are summed into the caller's gradient, each worker summing its own
+//!    range of the parameters (`k·P/n .. (k+1)·P/n`) along a fixed binary tree over the
+//!    worker index ([`tree_pairs`]): the same additions in the same order on every run, so
+//!    a run is bit-identical from run to run for a given number of threads, and with one
+//!    thread identical to a step on the calling thread (which it is).
+//!
+//! The caller's network advances its buffers and counters (BatchNorm's running
+//! statistics, Dropout's step) as worker 0's shard moves them, as data-parallel training in
+//! PyTorch keeps the first replica's buffers.
+//!
+//! Why replicas at all: a training forward takes the network by `&mut` (running statistics
+//! and counters move), so the workers cannot share the caller's network; each spawned
+//! worker copies the weights (`P` values, in parallel) and nothing else is copied: not the
+//! batch, not the gradients.
 //!
 //! What differs from one thread: BatchNorm normalises each shard by its own statistics,
 //! and Dropout draws each shard's mask as if it were a batch of its own. Both stay
@@ -27,11 +34,15 @@
 //! Faults end the step with an error, never a hang: a worker that panics is reported with
 //! its index and the step, and one that does not finish within the
 //! [timeout](DataParallel::timeout) too. After a fault the pool refuses every further
-//! step.
+//! step. The workers read and write the caller's memory during a step, so a step returns
+//! only once no worker can touch it any more: a worker that has started the step is waited
+//! for until it lets go (it stops at the next point where it waits for the others), and
+//! one that has not started it never will.
 
 use std::boxed::Box;
 use std::string::{String, ToString};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
@@ -40,10 +51,16 @@ use monograd_core::module::{Kind, Path};
 use monograd_core::storage::Heap;
 use monograd_core::{Module, Network, ShapeError};
 
-use super::flat::{flat_len, flatten, flatten_counters, tree_sum, unflatten, unflatten_counters, Tensors};
+use super::flat::{add_into, tree_pairs};
+use super::signal::Signal;
 use super::DistError;
 use crate::loss::Loss;
 use crate::train::Metric;
+
+/// How long a thread spins at most before it parks when it waits for the others, by
+/// default: with as many threads as cores, the others are usually this close, and a
+/// wake-up from a park costs several times more.
+const SPIN: Duration = Duration::from_micros(100);
 
 /// A deliberate failure of one worker at one step, to test that faults end a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,68 +71,136 @@ pub enum Fault {
     Hang,
 }
 
-/// What one worker computes a step on, and what it hands back.
-struct Slot<Y> {
-    /// Its shard of the batch, flat, and the targets.
-    x: Vec<f32>,
-    y: Vec<Y>,
-    /// `shard / batch`: the weight of its mean loss in the batch's.
-    scale: f32,
+/// What a spawned worker hands back besides its gradient.
+struct Slot {
     /// Its replica's output (for the caller's metric) and loss.
     out: Vec<f32>,
     loss: f32,
-    /// Worker 0 only: its replica's buffers and counters after the step.
-    buffers: Vec<f32>,
-    counters: Vec<u64>,
     /// A shape error from the network or the loss.
     error: Option<ShapeError>,
 }
 
-/// What the coordinating thread and the workers agree on.
-struct Ctl {
-    /// Bumped once per step: a worker runs when it sees a new value.
-    generation: u64,
-    /// The caller's step number, for error messages.
-    step: usize,
-    /// What the workers do in the current generation.
-    phase: Phase,
-    /// Which workers have finished the current step.
-    finished: Vec<bool>,
-    /// A worker that failed, and why.
-    failed: Option<(usize, String)>,
-    fault: Option<(usize, usize, Fault)>,
-    shutdown: bool,
+/// A tensor's place in memory, as an address and a length: what a worker reads or writes
+/// of another thread's network during a step.
+#[derive(Default)]
+struct Span {
+    addr: AtomicUsize,
+    len: AtomicUsize,
 }
 
-/// The two halves of a step, each a generation of the workers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// Forward, loss and backward on the worker's shard; its flat gradient into `grads`.
-    Compute,
-    /// The sum of every worker's gradient over the worker's slice of the parameters,
-    /// into `sums`.
-    Reduce,
+impl Span {
+    fn set(&self, values: &[f32]) {
+        self.addr.store(values.as_ptr() as usize, SeqCst);
+        self.len.store(values.len(), SeqCst);
+    }
+
+    fn get(&self) -> (usize, usize) {
+        (self.addr.load(SeqCst), self.len.load(SeqCst))
+    }
 }
 
-struct Shared<Y> {
-    ctl: Mutex<Ctl>,
-    /// Signals workers: a new step, or shutdown.
-    go: Condvar,
-    /// Signals the coordinator: a worker finished or failed.
-    done: Condvar,
-    /// The caller's weights (every tensor) and counters, flat.
-    weights: RwLock<(Vec<f32>, Vec<u64>)>,
-    slots: Vec<Mutex<Slot<Y>>>,
-    /// Each worker's flat gradient: written by its worker, read by every worker to sum.
-    grads: Vec<RwLock<Vec<f32>>>,
-    /// Each worker's slice of the summed gradient.
-    sums: Vec<Mutex<Vec<f32>>>,
+/// What the calling thread and the workers share. Counters of progress only grow: step `g`
+/// (the pool's `g`-th) is at a stage once its counter reaches `g` times the threads
+/// expected there.
+struct Shared {
+    threads: usize,
+    /// Trainable values `P`.
+    params: usize,
+    /// The step the workers run: bumped by the caller to start one.
+    generation: AtomicU64,
+    /// The caller's number of the step, for error messages and faults.
+    step: AtomicUsize,
+    /// Spawned workers that have copied the weights.
+    copied: AtomicU64,
+    /// Workers (the caller included) whose gradient is complete.
+    computed: AtomicU64,
+    /// Workers (the caller included) that have summed their range.
+    reduced: AtomicU64,
+    /// Per worker, the last stage reached (`generation << 2 | stage`), to name a late one.
+    progress: Vec<AtomicU64>,
+    /// Workers inside a step, that is, that may touch the caller's memory.
+    leases: AtomicUsize,
+    /// Set when the caller gives up on a step: no worker starts one from then on.
+    cancelled: AtomicBool,
+    shutdown: AtomicBool,
+    failed: Mutex<Option<(usize, String)>>,
+    has_failed: AtomicBool,
+    fault: Mutex<Option<(usize, usize, Fault)>>,
+    /// Where threads wait for one another.
+    signal: Signal,
+    /// The step's batch, in the caller's memory.
+    x: Span,
+    y: (AtomicUsize, AtomicUsize),
+    /// Every tensor of the caller's network, and its counters.
+    weights: Vec<Span>,
+    counters: Vec<AtomicU64>,
+    /// Per worker, its gradient's trainable tensors (worker 0's are the caller's).
+    grads: Vec<Vec<Span>>,
+    slots: Vec<Mutex<Slot>>,
 }
 
 /// Locks a mutex, ignoring poisoning: a panicking worker is caught and reported through
-/// [`Ctl::failed`], and nothing it held is read again.
+/// `failed`, and nothing it held is read again.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Marks `stage` reached by worker `k` in step `g`, and counts it.
+    fn reach(&self, k: usize, g: u64, stage: u64, counter: &AtomicU64) {
+        self.progress[k].store(g << 2 | stage, SeqCst);
+        counter.fetch_add(1, SeqCst);
+        self.signal.poke();
+    }
+
+    /// Publishes `grad`'s trainable tensors as worker `k`'s.
+    fn publish_grad<N: Module<f32>>(&self, k: usize, grad: &mut N) {
+        let spans = &self.grads[k];
+        let mut i = 0;
+        grad.visit_mut(&Path::ROOT, &mut |t| {
+            if t.kind == Kind::Param {
+                if let Some(s) = spans.get(i) {
+                    s.set(t.values);
+                }
+                i += 1;
+            }
+        });
+    }
+
+    /// Sums every worker's gradient over worker `k`'s range of the parameters into worker
+    /// 0's (the caller's), along the fixed tree: each value goes through the additions a
+    /// sum of whole vectors would make, in the same order.
+    fn reduce_range(&self, k: usize) {
+        let n = self.threads;
+        let (lo, hi) = (k * self.params / n, (k + 1) * self.params / n);
+        let mut at = 0;
+        for t in 0..self.grads[0].len() {
+            // Every worker's tensor `t` has the same length (one network type); the
+            // shortest bounds what is read, whatever happens.
+            let len = self.grads.iter().map(|g| g[t].get().1).min().unwrap_or(0);
+            let (a, b) = (lo.max(at), hi.min(at + len));
+            if a < b {
+                let (a, b) = (a - at, b - at);
+                tree_pairs(n, |into, from| {
+                    let (dst, src) = (self.grads[into][t].get().0, self.grads[from][t].get().0);
+                    // SAFETY: both addresses were published this step from live `&mut`
+                    // gradients (the caller's, borrowed until every worker has reduced,
+                    // and the workers' own boxes, untouched by their owners until then),
+                    // each with at least `b` values of tensor `t`; the ranges of the
+                    // workers are disjoint, so no value is written by two threads or read
+                    // while another writes it.
+                    let (dst, src) = unsafe {
+                        (
+                            core::slice::from_raw_parts_mut((dst as *mut f32).add(a), b - a),
+                            core::slice::from_raw_parts((src as *const f32).add(a), b - a),
+                        )
+                    };
+                    add_into(dst, src);
+                });
+            }
+            at += len;
+        }
+    }
 }
 
 /// Data-parallel training steps on a pool of threads; see the [module docs](self).
@@ -138,14 +223,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// }
 /// # Ok::<(), monograd_nn::distributed::DistError>(())
 /// ```
-pub struct DataParallel<N, Y> {
-    shared: Arc<Shared<Y>>,
+pub struct DataParallel<N: Network<f32>, Y> {
+    shared: Arc<Shared>,
     handles: Vec<JoinHandle<()>>,
     threads: usize,
     timeout: Duration,
     /// Set by a fault: every further step returns it.
     broken: Option<DistError>,
-    _net: core::marker::PhantomData<fn() -> N>,
+    /// Steps started.
+    generation: u64,
+    /// The calling thread's spin budgets, one per stage it waits for.
+    spins: [u64; 3],
+    /// Worker 0's (the calling thread's) loss, state and output gradient.
+    loss: Box<dyn Loss<f32, Target = [Y]> + Send>,
+    state: N::State<Heap>,
+    dy: Vec<f32>,
 }
 
 /// What a step returns besides the gradient.
@@ -157,13 +249,20 @@ pub struct StepOutput {
     pub correct: usize,
 }
 
+/// Shard `k` of `n` of a batch of `batch` samples, and its weight in the batch's mean.
+fn shard(k: usize, n: usize, batch: usize) -> (usize, usize, f32) {
+    let (lo, hi) = (k * batch / n, (k + 1) * batch / n);
+    (lo, hi, if hi - lo == batch { 1.0 } else { (hi - lo) as f32 / batch as f32 })
+}
+
 impl<N, Y> DataParallel<N, Y>
 where
     N: Network<f32> + Send + 'static,
     Y: Copy + Send + Sync + 'static,
 {
-    /// A pool of `threads` workers (at least 1), each with a replica of `net` and a copy of
-    /// `loss`. The default timeout is 60 seconds.
+    /// A pool of `threads` workers (at least 1): the calling thread and `threads - 1`
+    /// spawned ones, each of those with a replica of `net` and a copy of `loss`. The default
+    /// timeout is 60 seconds.
     ///
     /// If the system cannot start a thread, the pool is made anyway and its first step
     /// returns the error.
@@ -172,36 +271,42 @@ where
         L: Loss<f32, Target = [Y]> + Clone + Send + 'static,
     {
         let threads = threads.max(1);
-        let slot = || Slot {
-            x: Vec::new(),
-            y: Vec::new(),
-            scale: 1.0,
-            out: Vec::new(),
-            loss: 0.0,
-            buffers: Vec::new(),
-            counters: Vec::new(),
-            error: None,
-        };
+        let (mut tensors, mut trainable, mut params, mut counters) = (0, 0, 0, 0);
+        net.visit(&Path::ROOT, &mut |t| {
+            tensors += 1;
+            if t.kind == Kind::Param {
+                trainable += 1;
+                params += t.values.len();
+            }
+        });
+        net.visit_counters(&Path::ROOT, &mut |_| counters += 1);
+        let spans = |n: usize| (0..n).map(|_| Span::default()).collect::<Vec<_>>();
         let shared = Arc::new(Shared {
-            ctl: Mutex::new(Ctl {
-                generation: 0,
-                step: 0,
-                phase: Phase::Compute,
-                finished: std::vec![true; threads],
-                failed: None,
-                fault: None,
-                shutdown: false,
-            }),
-            go: Condvar::new(),
-            done: Condvar::new(),
-            weights: RwLock::new((Vec::new(), Vec::new())),
-            slots: (0..threads).map(|_| Mutex::new(slot())).collect(),
-            grads: (0..threads).map(|_| RwLock::new(Vec::new())).collect(),
-            sums: (0..threads).map(|_| Mutex::new(Vec::new())).collect(),
+            threads,
+            params,
+            generation: AtomicU64::new(0),
+            step: AtomicUsize::new(0),
+            copied: AtomicU64::new(0),
+            computed: AtomicU64::new(0),
+            reduced: AtomicU64::new(0),
+            progress: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+            leases: AtomicUsize::new(0),
+            cancelled: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+            failed: Mutex::new(None),
+            has_failed: AtomicBool::new(false),
+            fault: Mutex::new(None),
+            signal: Signal::new(SPIN),
+            x: Span::default(),
+            y: (AtomicUsize::new(0), AtomicUsize::new(0)),
+            weights: spans(tensors),
+            counters: (0..counters).map(|_| AtomicU64::new(0)).collect(),
+            grads: (0..threads).map(|_| spans(trainable)).collect(),
+            slots: (0..threads).map(|_| Mutex::new(Slot { out: Vec::new(), loss: 0.0, error: None })).collect(),
         });
         let mut handles = Vec::with_capacity(threads);
         let mut broken = None;
-        for k in 0..threads {
+        for k in 1..threads {
             let shared = Arc::clone(&shared);
             let replica = Box::new(net.clone());
             let loss = loss.clone();
@@ -219,7 +324,18 @@ where
                 }
             }
         }
-        Self { shared, handles, threads, timeout: Duration::from_secs(60), broken, _net: core::marker::PhantomData }
+        Self {
+            shared,
+            handles,
+            threads,
+            timeout: Duration::from_secs(60),
+            broken,
+            generation: 0,
+            spins: [u64::MAX; 3],
+            loss: Box::new(loss),
+            state: N::state::<Heap>(),
+            dy: Vec::new(),
+        }
     }
 
     /// The longest a step may take before the pool reports the workers that have not
@@ -230,20 +346,36 @@ where
         self
     }
 
-    /// Workers in the pool.
+    /// The longest a thread that waits for the others spins before it parks (default
+    /// 100 µs). Spinning saves the wake-up of a parked thread (tens of microseconds, more
+    /// in a virtual machine) when every thread has a core of its own. Each place a thread
+    /// waits keeps its own budget up to this: a wait that has to park halves the budget
+    /// (down to a sixteenth) and one that ends while spinning restores it, so on a machine
+    /// with fewer free cores than threads the spinning dies down rather than take time
+    /// from the thread waited for.
+    /// `Duration::ZERO` parks at once, which also makes each thread's CPU time its work
+    /// alone (what the bench measures on a loaded machine).
+    pub fn spin(self, spin: Duration) -> Self {
+        self.shared.signal.set_spin(spin);
+        self
+    }
+
+    /// Workers in the pool, the calling thread included.
     pub fn threads(&self) -> usize {
         self.threads
     }
 
     /// Makes `worker` fail as `fault` says at step `step` (the number the caller passes to
-    /// [`DataParallel::step`]): for tests that a fault ends a run with an error.
+    /// [`DataParallel::step`]): for tests that a fault ends a run with an error. Worker 0
+    /// is the calling thread: its faults are reported as if it had failed, without
+    /// panicking or waiting.
     pub fn inject_fault(&mut self, worker: usize, step: usize, fault: Fault) {
-        lock(&self.shared.ctl).fault = Some((worker, step, fault));
+        *lock(&self.shared.fault) = Some((worker, step, fault));
     }
 
     /// One data-parallel step: the gradient of the mean loss over the batch `x` (flat
     /// inputs) with targets `y` is written into `grad`'s trainable tensors (overwriting
-    /// them), and `net`'s buffers and counters advance as worker 0's replica's did. `step`
+    /// them), and `net`'s buffers and counters advance as on worker 0's shard. `step`
     /// names the step in errors. Apply the optimizer to `net` afterwards, as after
     /// `backward`.
     ///
@@ -272,85 +404,144 @@ where
                 found: x.len(),
             }));
         }
-        {
-            let mut w = self.shared.weights.write().unwrap_or_else(PoisonError::into_inner);
-            let (flat, counters) = &mut *w;
-            flatten(net, Tensors::All, flat);
-            flatten_counters(net, counters);
+        let injected = *lock(&self.shared.fault);
+        if let Some((0, s, fault)) = injected {
+            if s == step {
+                let e = match fault {
+                    Fault::Panic => {
+                        DistError::Panicked { worker: 0, step, message: "fault injected into worker 0".to_string() }
+                    }
+                    Fault::Hang => DistError::Timeout { worker: 0, step, waiting: 1, after: self.timeout },
+                };
+                return Err(self.fail(e));
+            }
         }
         let n = self.threads;
-        for (k, slot) in self.shared.slots.iter().enumerate() {
-            let (lo, hi) = (k * batch / n, (k + 1) * batch / n);
-            let mut s = lock(slot);
-            s.x.clear();
-            s.x.extend_from_slice(&x[lo * numel..hi * numel]);
-            s.y.clear();
-            s.y.extend_from_slice(&y[lo..hi]);
-            s.scale = if hi - lo == batch { 1.0 } else { (hi - lo) as f32 / batch as f32 };
-            s.error = None;
+        if n == 1 {
+            grad.zero();
+            let (loss, correct) = self.own_shard(net, grad, x, y, 1.0, metric)?;
+            return Ok(StepOutput { loss, correct });
         }
-        self.run(step, Phase::Compute)?;
-        let slots = &self.shared.slots;
-        let mut loss = 0.0f32;
-        let mut correct = 0;
-        for slot in slots.iter() {
-            let mut s = lock(slot);
+        let shared = Arc::clone(&self.shared);
+        let deadline = Instant::now() + self.timeout;
+        self.generation += 1;
+        let g = self.generation;
+        let workers = n as u64;
+        // Publish the step: the batch, and the weights and counters to copy.
+        shared.step.store(step, SeqCst);
+        shared.x.set(x);
+        shared.y.0.store(y.as_ptr() as usize, SeqCst);
+        shared.y.1.store(batch, SeqCst);
+        let mut i = 0;
+        net.visit(&Path::ROOT, &mut |t| {
+            if let Some(s) = shared.weights.get(i) {
+                s.set(t.values);
+            }
+            i += 1;
+        });
+        let mut i = 0;
+        net.visit_counters(&Path::ROOT, &mut |c| {
+            if let Some(s) = shared.counters.get(i) {
+                s.store(*c.value, SeqCst);
+            }
+            i += 1;
+        });
+        shared.generation.store(g, SeqCst);
+        shared.signal.poke();
+        grad.zero();
+        // The workers read `net` until they have copied it; worker 0's forward then moves
+        // its counters and buffers.
+        self.wait_for(&shared, deadline, step, g, 1, &shared.copied, g * (workers - 1))?;
+        let (lo, hi, scale) = shard(0, n, batch);
+        let mine = self.own_shard(net, grad, &x[lo * numel..hi * numel], &y[lo..hi], scale, metric);
+        shared.publish_grad(0, grad);
+        shared.reach(0, g, 2, &shared.computed);
+        self.wait_for(&shared, deadline, step, g, 2, &shared.computed, g * workers)?;
+        shared.reduce_range(0);
+        shared.reach(0, g, 3, &shared.reduced);
+        self.wait_for(&shared, deadline, step, g, 3, &shared.reduced, g * workers)?;
+        // Every worker is done with the caller's memory.
+        let (mut loss, mut correct) = mine?;
+        for k in 1..n {
+            let mut s = lock(&shared.slots[k]);
             if let Some(e) = s.error.take() {
                 return Err(DistError::Shape(e));
             }
-            if !s.y.is_empty() {
-                loss += s.loss * s.scale;
+            let (lo, hi, scale) = shard(k, n, batch);
+            if hi > lo {
+                loss += s.loss * scale;
                 if let Some(m) = metric {
-                    correct += m.correct(&s.out, &s.y);
+                    correct += m.correct(&s.out, &y[lo..hi]);
                 }
             }
         }
-        // Gradients: each worker sums its slice along the fixed tree; the slices are
-        // gathered here, in order.
-        if n > 1 {
-            self.run(step, Phase::Reduce)?;
-            gather(grad, &self.shared.sums)?;
-        } else {
-            let g = self.shared.grads[0].read().unwrap_or_else(PoisonError::into_inner);
-            unflatten(grad, Tensors::Trainable, &g)?;
-        }
-        let first = lock(&self.shared.slots[0]);
-        unflatten(net, Tensors::Buffers, &first.buffers)?;
-        unflatten_counters(net, &first.counters);
         Ok(StepOutput { loss, correct })
     }
 
-    /// Starts the step on every worker and waits for all of them, or the first failure, or
-    /// the timeout.
-    fn run(&mut self, step: usize, phase: Phase) -> Result<(), DistError> {
-        let shared = Arc::clone(&self.shared);
-        let result = Self::wait_all(&shared, step, phase, self.timeout);
-        result.map_err(|e| self.fail(e))
+    /// Worker 0's shard, on the calling thread: forward, the loss and backward on `net`,
+    /// into `grad` (zeroed by the caller). Returns the shard's (unweighted) mean loss and
+    /// correct predictions.
+    fn own_shard(
+        &mut self,
+        net: &mut N,
+        grad: &mut N,
+        x: &[f32],
+        y: &[Y],
+        scale: f32,
+        metric: Option<&dyn Metric<Y>>,
+    ) -> Result<(f32, usize), ShapeError> {
+        if y.is_empty() {
+            return Ok((0.0, 0));
+        }
+        let out = net.forward_train(x, &mut self.state)?;
+        let correct = metric.map_or(0, |m| m.correct(out, y));
+        self.dy.resize(out.len(), 0.0);
+        let loss = self.loss.backward(out, y, &mut self.dy)?;
+        if scale != 1.0 {
+            for d in self.dy.iter_mut() {
+                *d *= scale;
+            }
+        }
+        net.backward(x, &self.dy, grad, &mut self.state)?;
+        Ok((loss * scale, correct))
     }
 
-    fn wait_all(shared: &Shared<Y>, step: usize, phase: Phase, timeout: Duration) -> Result<(), DistError> {
-        let mut ctl = lock(&shared.ctl);
-        ctl.generation += 1;
-        ctl.step = step;
-        ctl.phase = phase;
-        ctl.finished.fill(false);
-        shared.go.notify_all();
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some((worker, message)) = ctl.failed.clone() {
-                return Err(DistError::Panicked { worker, step, message });
-            }
-            if ctl.finished.iter().all(|&f| f) {
-                return Ok(());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                let worker = ctl.finished.iter().position(|&f| !f).unwrap_or(0);
-                let waiting = ctl.finished.iter().filter(|&&f| !f).count();
-                return Err(DistError::Timeout { worker, step, waiting, after: timeout });
-            }
-            ctl = shared.done.wait_timeout(ctl, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+    /// Waits until `counter` reaches `target` (stage `stage` of step `g`), or a worker
+    /// fails, or the deadline passes; in the last two cases ends the step with the error.
+    #[allow(clippy::too_many_arguments)]
+    fn wait_for(
+        &mut self,
+        shared: &Shared,
+        deadline: Instant,
+        step: usize,
+        g: u64,
+        stage: u64,
+        counter: &AtomicU64,
+        target: u64,
+    ) -> Result<(), DistError> {
+        let budget = &mut self.spins[stage as usize - 1];
+        let ready = shared
+            .signal
+            .wait(budget, Some(deadline), || counter.load(SeqCst) >= target || shared.has_failed.load(SeqCst));
+        if ready && !shared.has_failed.load(SeqCst) {
+            return Ok(());
         }
+        // Give up on the step: no worker starts it from now on, and those inside it are
+        // waited for, since they may touch the caller's memory.
+        shared.cancelled.store(true, SeqCst);
+        shared.signal.poke();
+        shared.signal.park(None, || shared.leases.load(SeqCst) == 0);
+        let e = match lock(&shared.failed).clone() {
+            Some((worker, message)) => DistError::Panicked { worker, step, message },
+            None => {
+                let reached = g << 2 | stage;
+                let late = |k: &usize| shared.progress[*k].load(SeqCst) < reached;
+                let worker = (1..self.threads).find(late).unwrap_or(0);
+                let waiting = (1..self.threads).filter(late).count();
+                DistError::Timeout { worker, step, waiting, after: self.timeout }
+            }
+        };
+        Err(self.fail(e))
     }
 
     fn fail(&mut self, e: DistError) -> DistError {
@@ -359,17 +550,13 @@ where
     }
 }
 
-impl<N, Y> Drop for DataParallel<N, Y> {
-    /// Stops the workers; joins those that finished their last step (a hung worker is left
-    /// to end on its own, never waited for).
+impl<N: Network<f32>, Y> Drop for DataParallel<N, Y> {
+    /// Stops the workers; joins them unless one failed (a hung worker is left to end on
+    /// its own, never waited for).
     fn drop(&mut self) {
-        let healthy = {
-            let mut ctl = lock(&self.shared.ctl);
-            ctl.shutdown = true;
-            self.shared.go.notify_all();
-            ctl.failed.is_none() && ctl.finished.iter().all(|&f| f)
-        };
-        if healthy {
+        self.shared.shutdown.store(true, SeqCst);
+        self.shared.signal.poke();
+        if !self.shared.has_failed.load(SeqCst) && !self.shared.cancelled.load(SeqCst) {
             for h in self.handles.drain(..) {
                 let _ = h.join();
             }
@@ -377,10 +564,10 @@ impl<N, Y> Drop for DataParallel<N, Y> {
     }
 }
 
-/// A worker's loop: wait for a step, compute its shard, report, until shutdown. The replica
-/// stays boxed: a network is plain arrays, too large to move through a thread's stack.
+/// A spawned worker's loop: wait for a step, run it, until shutdown. The replica stays
+/// boxed: a network is plain arrays, too large to move through a thread's stack.
 #[allow(clippy::boxed_local)]
-fn worker<N, Y, L>(k: usize, shared: &Shared<Y>, mut net: Box<N>, loss: &L)
+fn worker<N, Y, L>(k: usize, shared: &Shared, mut net: Box<N>, loss: &L)
 where
     N: Network<f32>,
     Y: Copy,
@@ -389,129 +576,162 @@ where
     let mut grad = Box::new(net.zeros_like());
     let mut state = N::state::<Heap>();
     let mut dy: Vec<f32> = Vec::new();
-    // Every worker's gradient over this worker's slice, for the sum.
-    let mut parts: Vec<Vec<f32>> = (0..shared.grads.len()).map(|_| Vec::new()).collect();
     let mut seen = 0;
+    // Spin budgets: for a step, at the barrier before the sum, for the end of the sum.
+    let mut spins = [u64::MAX; 3];
     loop {
-        let (fault, phase) = {
-            let mut ctl = lock(&shared.ctl);
-            while ctl.generation == seen && !ctl.shutdown {
-                ctl = shared.go.wait(ctl).unwrap_or_else(PoisonError::into_inner);
-            }
-            if ctl.shutdown {
-                return;
-            }
-            seen = ctl.generation;
-            let fault = match ctl.fault {
-                Some((w, s, f)) if w == k && s == ctl.step && ctl.phase == Phase::Compute => Some(f),
-                _ => None,
-            };
-            (fault, ctl.phase)
+        shared
+            .signal
+            .wait(&mut spins[0], None, || shared.generation.load(SeqCst) > seen || shared.shutdown.load(SeqCst));
+        if shared.shutdown.load(SeqCst) {
+            return;
+        }
+        let g = shared.generation.load(SeqCst);
+        seen = g;
+        let step = shared.step.load(SeqCst);
+        let fault = match *lock(&shared.fault) {
+            Some((w, s, f)) if w == k && s == step => Some(f),
+            _ => None,
         };
+        if fault == Some(Fault::Hang) {
+            shared.signal.park(None, || shared.shutdown.load(SeqCst));
+            return;
+        }
+        // Take a lease on the caller's memory, unless the caller gave up on the step.
+        shared.leases.fetch_add(1, SeqCst);
+        if shared.cancelled.load(SeqCst) {
+            shared.leases.fetch_sub(1, SeqCst);
+            shared.signal.poke();
+            continue;
+        }
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            match fault {
-                Some(Fault::Panic) => panic!("fault injected into worker {k}"),
-                Some(Fault::Hang) => {
-                    let mut ctl = lock(&shared.ctl);
-                    while !ctl.shutdown {
-                        ctl = shared.go.wait(ctl).unwrap_or_else(PoisonError::into_inner);
-                    }
-                    return false;
-                }
-                None => {}
+            if fault == Some(Fault::Panic) {
+                panic!("fault injected into worker {k}");
             }
-            if phase == Phase::Reduce {
-                reduce_slice(k, shared, &mut parts);
-                return true;
-            }
-            let mut slot = lock(&shared.slots[k]);
-            {
-                let w = shared.weights.read().unwrap_or_else(PoisonError::into_inner);
-                if let Err(e) = unflatten(&mut *net, Tensors::All, &w.0) {
-                    slot.error = Some(e);
-                    return true;
-                }
-                unflatten_counters(&mut *net, &w.1);
-            }
-            let mut flat = shared.grads[k].write().unwrap_or_else(PoisonError::into_inner);
-            if let Err(e) = shard_step(&mut *net, &mut *grad, &mut state, &mut dy, loss, &mut slot, &mut flat) {
-                slot.error = Some(e);
-            }
-            drop(flat);
-            if k == 0 {
-                let Slot { buffers, counters, .. } = &mut *slot;
-                flatten(&*net, Tensors::Buffers, buffers);
-                flatten_counters(&*net, counters);
-            }
-            true
+            work(k, g, shared, &mut *net, &mut *grad, &mut state, &mut dy, loss, &mut spins[1])
         }));
-        let mut ctl = lock(&shared.ctl);
+        shared.leases.fetch_sub(1, SeqCst);
+        shared.signal.poke();
         match result {
-            Ok(true) => ctl.finished[k] = true,
-            Ok(false) => return,
+            Ok(true) => {
+                // Clear the gradient for the next step while the caller runs its
+                // optimizer, once every worker has read it.
+                let n = shared.threads as u64;
+                shared.signal.wait(&mut spins[2], None, || {
+                    shared.reduced.load(SeqCst) >= g * n || shared.cancelled.load(SeqCst)
+                });
+                if shared.reduced.load(SeqCst) >= g * n {
+                    grad.zero();
+                }
+            }
+            Ok(false) => {}
             Err(payload) => {
                 let message = payload
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
                     .or_else(|| payload.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a panic".to_string());
-                ctl.failed = Some((k, message));
-                shared.done.notify_all();
+                *lock(&shared.failed) = Some((k, message));
+                shared.has_failed.store(true, SeqCst);
+                shared.signal.poke();
                 return;
             }
         }
-        shared.done.notify_all();
     }
 }
 
-/// Worker `k`'s slice of the parameters, `k·P/n .. (k+1)·P/n`: every worker's gradient
-/// there copied into `parts`, summed along the fixed tree ([`tree_sum`]), the sum into
-/// `sums[k]`. Every value goes through the same additions as a sum of whole vectors would.
-fn reduce_slice<Y>(k: usize, shared: &Shared<Y>, parts: &mut [Vec<f32>]) {
-    let n = shared.grads.len();
-    let p = shared.grads[0].read().unwrap_or_else(PoisonError::into_inner).len();
-    let (lo, hi) = (k * p / n, (k + 1) * p / n);
-    for (g, part) in shared.grads.iter().zip(parts.iter_mut()) {
-        let g = g.read().unwrap_or_else(PoisonError::into_inner);
-        part.clear();
-        part.extend_from_slice(g.get(lo..hi).unwrap_or(&[]));
-    }
-    tree_sum(parts);
-    let mut sum = lock(&shared.sums[k]);
-    sum.clear();
-    sum.extend_from_slice(&parts[0]);
-}
-
-/// Writes the workers' slices of the summed gradient, in order, into `grad`'s trainable
-/// tensors.
-fn gather<N: Module<f32>>(grad: &mut N, sums: &[Mutex<Vec<f32>>]) -> Result<(), ShapeError> {
-    let found: usize = sums.iter().map(|s| lock(s).len()).sum();
-    let expected = flat_len(grad, Tensors::Trainable);
-    if found != expected {
-        return Err(ShapeError::Length { what: "summed gradient", expected, found });
-    }
-    let (mut j, mut at) = (0, 0);
-    grad.visit_mut(&Path::ROOT, &mut |t| {
-        if t.kind != Kind::Param {
-            return;
+/// Worker `k`'s part of step `g`: copy the weights, compute its shard, sum its range.
+/// `false` if the caller gave up on the step meanwhile.
+#[allow(clippy::too_many_arguments)]
+fn work<N, Y, L>(
+    k: usize,
+    g: u64,
+    shared: &Shared,
+    net: &mut N,
+    grad: &mut N,
+    state: &mut N::State<Heap>,
+    dy: &mut Vec<f32>,
+    loss: &L,
+    barrier: &mut u64,
+) -> bool
+where
+    N: Network<f32>,
+    Y: Copy,
+    L: Loss<f32, Target = [Y]>,
+{
+    let n = shared.threads;
+    let copy = copy_weights(shared, net);
+    shared.reach(k, g, 1, &shared.copied);
+    {
+        let mut slot = lock(&shared.slots[k]);
+        let slot = &mut *slot;
+        slot.error = None;
+        let (xa, xl) = shared.x.get();
+        let (ya, yl) = (shared.y.0.load(SeqCst), shared.y.1.load(SeqCst));
+        // SAFETY: the caller published its batch's slices for this step and keeps them
+        // borrowed until every worker has reduced, or, if it gives up on the step, until
+        // no worker holds a lease; this worker holds one.
+        let (x, y) = unsafe {
+            (core::slice::from_raw_parts(xa as *const f32, xl), core::slice::from_raw_parts(ya as *const Y, yl))
+        };
+        let (lo, hi, scale) = shard(k, n, yl);
+        let numel = xl / yl.max(1);
+        let result = copy.and_then(|()| {
+            shard_step(net, grad, state, dy, loss, &x[lo * numel..hi * numel], &y[lo..hi], scale, &mut slot.out)
+        });
+        match result {
+            Ok(l) => slot.loss = l,
+            Err(e) => slot.error = Some(e),
         }
-        let mut done = 0;
-        while done < t.values.len() {
-            let chunk = lock(&sums[j]);
-            let take = (chunk.len() - at).min(t.values.len() - done);
-            t.values[done..done + take].copy_from_slice(&chunk[at..at + take]);
-            done += take;
-            at += take;
-            if at == chunk.len() {
-                j += 1;
-                at = 0;
+    }
+    shared.publish_grad(k, grad);
+    shared.reach(k, g, 2, &shared.computed);
+    let all = g * n as u64;
+    shared.signal.wait(barrier, None, || shared.computed.load(SeqCst) >= all || shared.cancelled.load(SeqCst));
+    if shared.computed.load(SeqCst) < all {
+        return false;
+    }
+    shared.reduce_range(k);
+    shared.reach(k, g, 3, &shared.reduced);
+    true
+}
+
+/// Copies the caller's tensors and counters, as published, into the replica.
+fn copy_weights<N: Module<f32>>(shared: &Shared, net: &mut N) -> Result<(), ShapeError> {
+    let mut i = 0;
+    let mut error = None;
+    net.visit_mut(&Path::ROOT, &mut |t| {
+        match shared.weights.get(i).map(Span::get) {
+            Some((addr, len)) if len == t.values.len() => {
+                // SAFETY: the caller published the address and length of its tensor `i`
+                // from a shared borrow of its network, which it neither moves nor
+                // changes until every spawned worker has copied (the `copied` count);
+                // this worker has not.
+                let src = unsafe { core::slice::from_raw_parts(addr as *const f32, len) };
+                t.values.copy_from_slice(src);
+            }
+            found => {
+                error = Some(ShapeError::Length {
+                    what: "replica tensor",
+                    expected: t.values.len(),
+                    found: found.map_or(0, |f| f.1),
+                })
             }
         }
+        i += 1;
     });
-    Ok(())
+    let mut i = 0;
+    net.visit_counters_mut(&Path::ROOT, &mut |c| {
+        if let Some(v) = shared.counters.get(i) {
+            *c.value = v.load(SeqCst);
+        }
+        i += 1;
+    });
+    error.map_or(Ok(()), Err)
 }
 
-/// Forward, loss and backward on one shard; the flat gradient into `flat`.
+/// Forward, loss and backward on one shard, into `grad` (zero on entry); the output into
+/// `out`. Returns the shard's mean loss.
 #[allow(clippy::too_many_arguments)]
 fn shard_step<N, Y, L>(
     net: &mut N,
@@ -519,35 +739,32 @@ fn shard_step<N, Y, L>(
     state: &mut N::State<Heap>,
     dy: &mut Vec<f32>,
     loss: &L,
-    slot: &mut Slot<Y>,
-    flat: &mut Vec<f32>,
-) -> Result<(), ShapeError>
+    x: &[f32],
+    y: &[Y],
+    scale: f32,
+    out: &mut Vec<f32>,
+) -> Result<f32, ShapeError>
 where
     N: Network<f32>,
     Y: Copy,
     L: Loss<f32, Target = [Y]>,
 {
-    grad.zero();
-    if slot.y.is_empty() {
+    out.clear();
+    if y.is_empty() {
         // More workers than samples: this one adds nothing.
-        slot.out.clear();
-        slot.loss = 0.0;
-        flatten(&*grad, Tensors::Trainable, flat);
-        return Ok(());
+        return Ok(0.0);
     }
-    let y = net.forward_train(&slot.x, state)?;
-    slot.out.clear();
-    slot.out.extend_from_slice(y);
-    dy.resize(y.len(), 0.0);
-    slot.loss = loss.backward(y, &slot.y, dy)?;
-    if slot.scale != 1.0 {
+    let o = net.forward_train(x, state)?;
+    out.extend_from_slice(o);
+    dy.resize(o.len(), 0.0);
+    let l = loss.backward(o, y, dy)?;
+    if scale != 1.0 {
         for d in dy.iter_mut() {
-            *d *= slot.scale;
+            *d *= scale;
         }
     }
-    net.backward(&slot.x, dy, grad, state)?;
-    flatten(&*grad, Tensors::Trainable, flat);
-    Ok(())
+    net.backward(x, dy, grad, state)?;
+    Ok(l)
 }
 
 /// A data-parallel step as an object: what [`Trainer`](crate::train::Trainer) holds, so

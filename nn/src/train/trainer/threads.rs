@@ -36,8 +36,9 @@ where
     L: Loss<f32, Target = [Y]> + Clone + Send + 'static,
     Y: Target + Send + Sync,
 {
-    /// Splits each training batch across `threads` worker threads, each with a replica of
-    /// the network, and sums their gradients in a fixed order
+    /// Splits each training batch across the calling thread and `threads - 1` worker
+    /// threads (each with a replica of the network), and sums their gradients in a fixed
+    /// order
     /// ([`DataParallel`]): the same global batch, the
     /// same step, up to rounding; bit-identical from run to run for a given number of
     /// threads. `0` and `1` train on the calling thread. Set it after any change to the
