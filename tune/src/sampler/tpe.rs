@@ -99,7 +99,8 @@ impl Tpe {
         self
     }
 
-    /// The number of random trials before the densities are used (at least 1).
+    /// The number of random trials before the densities are used (at least 1): finished
+    /// trials, completed or pruned, as Optuna counts them.
     pub fn startup(mut self, n: usize) -> Self {
         self.startup = n.max(1);
         self
@@ -338,7 +339,10 @@ impl<'a> Parzen<'a> {
 impl Sampler for Tpe {
     fn suggest(&self, cx: &Context<'_>) -> Result<Vec<Value>, TuneError> {
         let n = cx.observed.len();
-        if cx.observed.iter().filter(|o| o.value.is_some()).count() < self.startup {
+        // Pruned trials count towards the startup, as in Optuna: under successive halving
+        // most trials are pruned, and counting completed ones alone kept such a search
+        // random to the end. A density of good trials needs one completed, though.
+        if n < self.startup || cx.observed.iter().all(|o| o.value.is_none()) {
             return Random::new(self.seed).suggest(cx);
         }
         // Rank: completed by value, then pruned; ties by trial order.
@@ -455,6 +459,24 @@ mod tests {
         assert!((libm::exp(by_gain.log_w[0]) - 1.0 / 1.65).abs() < 1e-12);
         assert!((libm::exp(by_gain.log_w[1]) - 0.1 / 1.65).abs() < 1e-12);
         assert!(by_gain.log_density(&a) > by_gain.log_density(&b));
+    }
+
+    #[test]
+    fn pruned_trials_count_towards_the_startup() {
+        use crate::sampler::{Context, Observation, Random};
+        let space = Space::new(vec![Dist::<f64>::param(&uniform(0.0, 1.0), "x")]).unwrap();
+        // Ten trials pruned, one completed (the last, at 0.8): past the startup of 10.
+        let mut observed: Vec<Observation> =
+            (0..10).map(|i| Observation { values: vec![Value::Float(i as f64 / 10.0)], value: None }).collect();
+        observed.push(Observation { values: vec![Value::Float(0.8)], value: Some(0.0) });
+        let cx = Context { space: &space, observed: &observed, pending: &[], number: 11 };
+        let tpe = Tpe::new(0).suggest(&cx).unwrap();
+        assert_ne!(tpe, Random::new(0).suggest(&cx).unwrap());
+        let Value::Float(x) = tpe[0] else { panic!("{tpe:?}") };
+        assert!((x - 0.8).abs() < 0.2, "{x}");
+        // Nothing completed yet: still random.
+        let cx = Context { space: &space, observed: &observed[..10], pending: &[], number: 10 };
+        assert_eq!(Tpe::new(0).suggest(&cx).unwrap(), Random::new(0).suggest(&cx).unwrap());
     }
 
     #[test]
