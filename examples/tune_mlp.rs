@@ -3,7 +3,8 @@
 //! same way, and evaluates the best configuration on the test digits once, at the end.
 //!
 //! Run: `cargo run --release --features tune --example tune_mlp -- [--trials 30]
-//! [--epochs 9] [--pruner asha|median|none] [--parallel 1] [--seed 0] [--out runs]`
+//! [--epochs 9] [--pruner asha|median|none] [--first-rung 1] [--parallel 1] [--seed 0]
+//! [--out runs]`
 //!
 //! Every trial, and the default recipe it is compared with, trains the same way: the
 //! network of `mnist_mlp.rs` (784 -> W -> W/2 -> 10, dropout after each hidden layer),
@@ -15,7 +16,8 @@
 //! The search space is centred on it (each range spans it a factor of about 5 either way).
 //!
 //! Pruners, fed each epoch's validation accuracy: `asha` (the default: successive halving,
-//! rungs at epochs 1, 3, 9, the best third of each rung goes on), `median`, or `none` (every
+//! rungs at epochs 1, 3, 9 (`--first-rung 2`: 2, 6), the best third of each rung goes
+//! on), `median`, or `none` (every
 //! trial to the end). The run ends with the epochs actually trained, so that
 //! `--pruner asha` and `--pruner none` can be compared at the same seed and trials.
 //!
@@ -161,6 +163,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     let mut parallel = 1usize;
     let mut seed = 0u64;
     let mut pruner = String::from("asha");
+    let mut rung = 1usize;
     let mut out = std::path::PathBuf::from("runs");
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -171,12 +174,13 @@ fn run() -> Result<(), Box<dyn Error>> {
             "--parallel" => parallel = value()?.parse()?,
             "--seed" => seed = value()?.parse()?,
             "--pruner" => pruner = value()?,
+            "--first-rung" => rung = value()?.parse()?,
             "--out" => out = value()?.into(),
             other => return Err(format!("unknown argument `{other}`").into()),
         }
     }
     let stop = match pruner.as_str() {
-        "asha" => Stop::Asha(SuccessiveHalving::new(1, 3)),
+        "asha" => Stop::Asha(SuccessiveHalving::new(rung, 3)),
         "median" => Stop::Median(MedianPruner::new().startup(3).warmup(1)),
         "none" => Stop::Never,
         other => return Err(format!("unknown pruner `{other}`: asha, median or none").into()),
@@ -184,7 +188,10 @@ fn run() -> Result<(), Box<dyn Error>> {
     let (train, val, test) = common::mnist()?;
     let data = Data { train, val };
     std::fs::create_dir_all(&out)?;
-    let name = format!("tune_mlp-seed{seed}-e{epochs}-{pruner}");
+    let name = match pruner.as_str() {
+        "asha" if rung != 1 => format!("tune_mlp-seed{seed}-e{epochs}-asha{rung}"),
+        _ => format!("tune_mlp-seed{seed}-e{epochs}-{pruner}"),
+    };
 
     // The default recipe, trained exactly as the trials are, from three seeds: the
     // validation accuracy to beat is the best of them.
