@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Reports how the `cargo build --release` time of examples/tune_mlp.rs grows with the
-# number of hidden widths it searches: each width is its own network type (`Mlp<W>`), so
+# number of hidden widths it searches: each width is its own network type (`Mlp<W, W/2>`), so
 # each candidate is compiled and shape-checked. The example is copied into a scratch
-# crate with its width list (`[64, 128, 256]`, in the search space and in `with_const!`)
+# crate with its width list (`[128, 256, 512]`, in the search space and in `with_const!`)
 # replaced by N widths 32, 64, .., 32N; monograd and its dependencies are built first and
 # not counted.
 #
@@ -34,7 +34,7 @@ cp "$root/examples/common/mod.rs" "$work/src/common/mod.rs"
 write_program() { # count
     local list
     list=$(seq -s ', ' 32 32 $((32 * $1)))
-    sed "s/\[64, 128, 256\]/[$list]/g" "$root/examples/tune_mlp.rs" > "$work/src/main.rs"
+    sed "s/\[128, 256, 512\]/[$list]/g" "$root/examples/tune_mlp.rs" > "$work/src/main.rs"
     grep -q "\[$list\]" "$work/src/main.rs"
 }
 

@@ -6,11 +6,12 @@ final regret and the mean seconds per run, in the example's format. Not run in C
 
     python3 -m venv .venv
     .venv/bin/pip install optuna scikit-optimize torch
-    .venv/bin/python scripts/tune_reference.py [--seeds 20] [--budget 50]
+    .venv/bin/python scripts/tune_reference.py [--seeds 20] [--first-seed 0] [--budget 50]
         [--sampler optuna-random|optuna-tpe|optuna-gp|skopt-gp] [--function branin|hartmann6]
 """
 import argparse
 import math
+import os
 import statistics
 import time
 import warnings
@@ -70,12 +71,14 @@ def run_skopt(f, bounds, seed, budget):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--budget", type=int, default=50)
     ap.add_argument("--sampler", default=None)
     ap.add_argument("--function", default=None)
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    print(f"{args.budget} evaluations, seeds 0-{args.seeds - 1}; median over seeds")
+    first = args.first_seed
+    print(f"{args.budget} evaluations, seeds {first}-{first + args.seeds - 1}; median over seeds")
     print(f"{'function':<10} {'sampler':<14} {'median regret':>14} {'worst regret':>14} {'s per run':>12} "
           f"{'cpu s per run':>14}")
     for name, (f, bounds, fmin) in FUNCTIONS.items():
@@ -85,7 +88,7 @@ def main():
             if args.sampler and args.sampler != kind:
                 continue
             regrets, times, cpus = [], [], []
-            for seed in range(args.seeds):
+            for seed in range(first, first + args.seeds):
                 t0, c0 = time.perf_counter(), time.process_time()
                 if kind == "skopt-gp":
                     best = run_skopt(f, bounds, seed, args.budget)
@@ -94,8 +97,11 @@ def main():
                 times.append(time.perf_counter() - t0)
                 cpus.append(time.process_time() - c0)
                 regrets.append(best - fmin)
+            if os.environ.get("TUNE_VERBOSE"):
+                print([f"{r:.1e}" for r in regrets])
             print(f"{name:<10} {kind:<14} {statistics.median(regrets):>14.3e} {max(regrets):>14.3e} "
-                  f"{statistics.mean(times):>12.3f} {statistics.mean(cpus):>14.3f}", flush=True)
+                  f"{statistics.mean(times):>12.3f} {statistics.mean(cpus):>14.3f}"
+                  f" (mean regret {statistics.mean(regrets):.3e})", flush=True)
 
 
 if __name__ == "__main__":
