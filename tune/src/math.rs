@@ -189,4 +189,26 @@ mod tests {
         let (x, _) = maximize_box(&mut f, &[0.9, 0.1], &[0.0; 2], &[1.0; 2], 100, 0.0);
         assert!((x[0] - 0.3).abs() < 1e-5 && x[1] == 1.0, "{x:?}");
     }
+
+    #[test]
+    fn maximize_box_stops_at_the_gradient_tolerance() {
+        // -(x-0.3)⁴: the gradient -4(x-0.3)³ is within 0.2 of zero for |x - 0.3| ≤ 0.37,
+        // and quasi-Newton steps approach the flat optimum only geometrically.
+        let run = |gtol: f64| {
+            let mut calls = 0;
+            let mut f = |x: &[f64], g: &mut [f64]| {
+                calls += 1;
+                g[0] = -4.0 * (x[0] - 0.3).powi(3);
+                -(x[0] - 0.3).powi(4)
+            };
+            let (x, _) = maximize_box(&mut f, &[5.0], &[-10.0], &[10.0], 200, gtol);
+            (x[0], calls)
+        };
+        let (loose, loose_calls) = run(0.2);
+        let (tight, tight_calls) = run(1e-9);
+        assert!((loose - 0.3).abs() <= 0.37, "{loose}");
+        assert!((tight - 0.3).abs() < 1e-2, "{tight}");
+        assert!((loose - 0.3).abs() > (tight - 0.3).abs(), "{loose} {tight}");
+        assert!(loose_calls < tight_calls, "{loose_calls} {tight_calls}");
+    }
 }
