@@ -51,13 +51,17 @@ pub fn log_h(z: f64) -> (f64, f64) {
 
 /// Maximises `f` over the box `[lo, hi]` (per coordinate) from `x`, with a limited-memory BFGS direction
 /// projected onto the box and a backtracking line search. `f` returns the value and its
-/// gradient. Returns the best point and value found.
+/// gradient. Stops after `iters` steps, when a step gains nothing, or when no coordinate
+/// of the gradient that is free to move exceeds `gtol` in magnitude (L-BFGS-B's `pgtol`).
+/// As in L-BFGS-B, a step without curvature history goes a unit distance along the
+/// gradient (then backtracks). Returns the best point and value found.
 pub fn maximize_box(
     f: &mut dyn FnMut(&[f64], &mut [f64]) -> f64,
     x: &[f64],
     lo: &[f64],
     hi: &[f64],
     iters: usize,
+    gtol: f64,
 ) -> (Vec<f64>, f64) {
     let d = x.len();
     let mut x = x.to_vec();
@@ -80,6 +84,9 @@ pub fn maximize_box(
                 *qi = 0.0;
             }
         }
+        if q.iter().all(|v| v.abs() <= gtol) {
+            break;
+        }
         let mut alphas = Vec::with_capacity(hist.len());
         for (s, y) in hist.iter().rev() {
             let rho = 1.0 / dot(y, s);
@@ -101,14 +108,13 @@ pub fn maximize_box(
         }
         // The ascent direction is -q; fall back to the gradient if it is not ascending.
         let mut dir: Vec<f64> = q.iter().enumerate().map(|(i, v)| if free[i] { -v } else { 0.0 }).collect();
-        if dot(&dir, &g) <= 0.0 {
+        if hist.is_empty() || dot(&dir, &g) <= 0.0 {
             dir = g.iter().enumerate().map(|(i, v)| if free[i] { *v } else { 0.0 }).collect();
             let n = dot(&dir, &dir).sqrt();
             if n == 0.0 {
                 break;
             }
-            let scale = 0.1 / n;
-            dir.iter_mut().for_each(|v| *v *= scale);
+            dir.iter_mut().for_each(|v| *v /= n);
             hist.clear();
         }
         let mut step = 1.0;
@@ -180,7 +186,29 @@ mod tests {
             g[1] = -4.0 * (x[1] - 1.4);
             -(x[0] - 0.3).powi(2) - 2.0 * (x[1] - 1.4).powi(2)
         };
-        let (x, _) = maximize_box(&mut f, &[0.9, 0.1], &[0.0; 2], &[1.0; 2], 100);
+        let (x, _) = maximize_box(&mut f, &[0.9, 0.1], &[0.0; 2], &[1.0; 2], 100, 0.0);
         assert!((x[0] - 0.3).abs() < 1e-5 && x[1] == 1.0, "{x:?}");
+    }
+
+    #[test]
+    fn maximize_box_stops_at_the_gradient_tolerance() {
+        // -(x-0.3)⁴: the gradient -4(x-0.3)³ is within 0.2 of zero for |x - 0.3| ≤ 0.37,
+        // and quasi-Newton steps approach the flat optimum only geometrically.
+        let run = |gtol: f64| {
+            let mut calls = 0;
+            let mut f = |x: &[f64], g: &mut [f64]| {
+                calls += 1;
+                g[0] = -4.0 * (x[0] - 0.3).powi(3);
+                -(x[0] - 0.3).powi(4)
+            };
+            let (x, _) = maximize_box(&mut f, &[5.0], &[-10.0], &[10.0], 200, gtol);
+            (x[0], calls)
+        };
+        let (loose, loose_calls) = run(0.2);
+        let (tight, tight_calls) = run(1e-9);
+        assert!((loose - 0.3).abs() <= 0.37, "{loose}");
+        assert!((tight - 0.3).abs() < 1e-2, "{tight}");
+        assert!((loose - 0.3).abs() > (tight - 0.3).abs(), "{loose} {tight}");
+        assert!(loose_calls < tight_calls, "{loose_calls} {tight_calls}");
     }
 }
