@@ -113,8 +113,9 @@ pub(crate) fn grad_finite<T: Scalar, N: Module<T>>(grad: &N) -> bool {
     acc == T::ZERO
 }
 
-/// The last trainable tensor (in declaration order: the nearest the output) whose
-/// gradient holds a NaN or an infinity: backward reaches it first.
+/// The last trainable tensor (in declaration order: the nearest the output) of `grad`
+/// holding a NaN or an infinity: backward reaches it first. (After a fused SGD step,
+/// `grad` is the network itself: its parameters carry their updates.)
 pub(crate) fn last_bad_grad<T: Scalar, N: Module<T>>(grad: &N) -> Option<String> {
     let mut found = None;
     grad.visit(&Path::ROOT, &mut |t| {

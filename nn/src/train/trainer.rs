@@ -860,14 +860,14 @@ where
                 if let Err(e) = net.backward_sgd(inputs, dy, rate, grad, state) {
                     undo_err!(e);
                 }
-                // No gradient was kept: a non-finite one has made its parameters
-                // non-finite (`θ - lr · g` with a finite `θ` and rate), as an update that
-                // overflows does, so the parameters are checked in its place, as the
-                // check after an unfused step would find them.
+                // No gradient was kept. Every parameter was finite before this step
+                // (checked before the first step and after each fused one), so a
+                // non-finite one now comes from its update `rate · g`: it is reported as
+                // the unfused step's check reports a gradient, the nearest the output.
                 if config.check_gradients {
-                    if let Some(bad) = guard::first_bad_tensor(&**net) {
-                        let cause = guard::diagnose(Some(&bad.what), inputs, batch.indices, lr);
-                        undo!(bad.what, Some(bad.tensor), cause);
+                    if let Some(tensor) = guard::last_bad_grad(&**net) {
+                        let cause = guard::diagnose(None, inputs, batch.indices, lr);
+                        undo!(NonFinite::Gradient, Some(tensor), cause);
                     }
                 }
             }
