@@ -2,7 +2,7 @@
 //! channel) and `CONV_2D` (per channel), both as "gather a patch, dot it with each filter".
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-use super::avx2;
+use super::{avx2, vnni};
 use super::{dot, OutputStage};
 use crate::error::{check_len, QuantError};
 use crate::math::Multiplier;
@@ -46,7 +46,7 @@ impl Dense<'_> {
 
     /// Writes output channel `o` at `y[o · step]` for every `o`, from the patch `p`.
     #[inline(always)]
-    fn outputs(&self, p: &[i16], n: usize, y: &mut [i8], at: usize, step: usize) {
+    pub(super) fn outputs(&self, p: &[i16], n: usize, y: &mut [i8], at: usize, step: usize) {
         self.outputs_with(p, n, y, at, step, dot);
     }
 
@@ -91,6 +91,13 @@ pub fn linear(d: &Dense<'_>, x: &[i8], y: &mut [i8], scratch: &mut [i16]) -> Res
     d.check("linear weight", y.len(), n)?;
     if scratch.len() < n {
         return Err(QuantError::Length { what: "linear scratch", expected: n, got: scratch.len() });
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if vnni::available() {
+        // SAFETY: the CPU has AVX-512 VNNI, checked on the line above; `scratch` holds `n`
+        // values, checked above.
+        unsafe { vnni::linear(d, x, y, scratch) };
+        return Ok(());
     }
     let p = &mut scratch[..n];
     for (pi, &xi) in p.iter_mut().zip(x) {
@@ -173,7 +180,13 @@ pub const fn conv2d_scratch(g: &ConvGeometry) -> usize {
     let patch = g.patch_len();
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
-        avx2::conv2d_scratch(g.input[0] * g.input[1] * g.input[2], patch, g.output[0])
+        let avx2 = avx2::conv2d_scratch(g.input[0] * g.input[1] * g.input[2], patch, g.output[0]);
+        let vnni = vnni::conv2d_scratch(g);
+        if avx2 > vnni {
+            avx2
+        } else {
+            vnni
+        }
     }
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
     {
@@ -191,6 +204,13 @@ pub fn conv2d(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], scratch: 
     d.check("conv2d weight", g.output[0], n)?;
     if scratch.len() < n {
         return Err(QuantError::Length { what: "conv2d scratch", expected: n, got: scratch.len() });
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if scratch.len() >= vnni::conv2d_scratch(g) && vnni::available() {
+        // SAFETY: the CPU has AVX-512 VNNI and the scratch is what that path needs, both
+        // checked on the line above.
+        unsafe { vnni::conv2d(d, g, x, y, scratch) };
+        return Ok(());
     }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if std::is_x86_feature_detected!("avx2") {
@@ -213,6 +233,13 @@ pub fn conv2d(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], scratch: 
 #[target_feature(enable = "avx2")]
 fn conv2d_avx2(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], p: &mut [i16]) {
     conv2d_loops(d, g, x, y, p, |w: &[i8], p: &[i16]| avx2::dot(w, p));
+}
+
+/// The portable loops of [`conv2d`] (what runs without `std` and off x86-64), after its
+/// checks; `p` holds one patch. The reference the SIMD paths are tested against.
+#[cfg(test)]
+pub(super) fn conv2d_portable(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], p: &mut [i16]) {
+    conv2d_loops(d, g, x, y, p, dot);
 }
 
 /// The loops of [`conv2d`], after its checks; `p` holds one patch.
@@ -339,6 +366,15 @@ mod tests {
                 let mut y = std::vec![0i8; co * oh * ow];
                 conv2d(&d, &g, &x, &mut y, &mut std::vec![0; scratch]).unwrap();
                 assert_eq!(y, slow, "round {round}, scratch {scratch}");
+            }
+            // The AVX2 path with its full scratch, which `conv2d` skips where AVX-512 VNNI is.
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if std::is_x86_feature_detected!("avx2") {
+                let mut y = std::vec![0i8; co * oh * ow];
+                let mut scratch = std::vec![0; avx2::conv2d_scratch(x.len(), g.patch_len(), co)];
+                // SAFETY: the CPU has AVX2, checked above; the scratch is what the path needs.
+                unsafe { avx2::conv2d(&d, &g, &x, &mut y, &mut scratch) };
+                assert_eq!(y, slow, "round {round}, AVX2");
             }
         }
     }

@@ -13,6 +13,8 @@ mod conv;
 mod depthwise;
 mod elementwise;
 mod pool;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod vnni;
 
 pub use conv::{conv2d, conv2d_scratch, linear, ConvGeometry, Dense};
 pub use depthwise::depthwise_conv2d;
