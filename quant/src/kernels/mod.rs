@@ -14,6 +14,8 @@ mod depthwise;
 mod elementwise;
 mod pool;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod pool_avx512;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod vnni;
 
 pub use conv::{conv2d, conv2d_scratch, linear, ConvGeometry, Dense};

@@ -498,13 +498,12 @@ pub(super) fn linear(d: &Dense<'_>, x: &[i8], y: &mut [i8], scratch: &mut [i16])
     while o < rows {
         let r = (rows - o).min(4);
         let sums = match r {
-            4 => dot_rows::<4>(d.weight, n, o, u),
-            3 => pad(dot_rows::<3>(d.weight, n, o, u)),
-            2 => pad(dot_rows::<2>(d.weight, n, o, u)),
-            _ => pad(dot_rows::<1>(d.weight, n, o, u)),
+            4 => dot_rows::<4>(d.weight, n, o, u, zc),
+            3 => pad(dot_rows::<3>(d.weight, n, o, u, zc)),
+            2 => pad(dot_rows::<2>(d.weight, n, o, u, zc)),
+            _ => pad(dot_rows::<1>(d.weight, n, o, u, zc)),
         };
-        for (i, (dot, wsum)) in sums.into_iter().take(r).enumerate() {
-            let acc = dot.wrapping_sub(zc.wrapping_mul(wsum));
+        for (i, acc) in sums.into_iter().take(r).enumerate() {
             let acc = match d.bias {
                 Some(b) => acc.wrapping_add(b[o + i]),
                 None => acc,
@@ -516,14 +515,15 @@ pub(super) fn linear(d: &Dense<'_>, x: &[i8], y: &mut [i8], scratch: &mut [i16])
 }
 
 /// Four results from fewer.
-fn pad<const R: usize>(s: [(i32, i32); R]) -> [(i32, i32); 4] {
-    core::array::from_fn(|i| if i < R { s[i] } else { (0, 0) })
+fn pad<const R: usize>(s: [i32; R]) -> [i32; 4] {
+    core::array::from_fn(|i| if i < R { s[i] } else { 0 })
 }
 
-/// `(Σ w · u, Σ w)` for rows `o..o + R` of the `[rows, n]` weights.
+/// `Σ w · u − zc · Σ w` (wrapping) for rows `o..o + R` of the `[rows, n]` weights: the
+/// second sum by `vpdpbusd` with bytes of ones, both reduced as one vector.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-fn dot_rows<const R: usize>(weight: &[i8], n: usize, o: usize, u: &[u8]) -> [(i32, i32); R] {
+fn dot_rows<const R: usize>(weight: &[i8], n: usize, o: usize, u: &[u8], zc: i32) -> [i32; R] {
     assert!(weight.len() >= (o + R) * n && u.len() >= n);
     let ones = _mm512_set1_epi8(1);
     let mut acc = [_mm512_setzero_si512(); R];
@@ -543,7 +543,12 @@ fn dot_rows<const R: usize>(weight: &[i8], n: usize, o: usize, u: &[u8]) -> [(i3
         }
         i += 64;
     }
-    core::array::from_fn(|r| (_mm512_reduce_add_epi32(acc[r]), _mm512_reduce_add_epi32(sum[r])))
+    let zc = _mm512_set1_epi32(zc);
+    let mut out = [0; R];
+    for r in 0..R {
+        out[r] = _mm512_reduce_add_epi32(_mm512_sub_epi32(acc[r], _mm512_mullo_epi32(sum[r], zc)));
+    }
+    out
 }
 
 #[cfg(test)]
