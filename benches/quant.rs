@@ -1,7 +1,8 @@
 //! LeNet-5 in int8 against f32: accuracy on the repository's 2,000 test digits after one
 //! epoch of training on 4,000, and the time of one inference at batch 1 (f32: the
 //! generated `forward` with a `Heap` state and with a `Fixed<1>` one; int8: the twin's
-//! integer `forward`), measured interleaved; the speedup is against the faster f32. Run pinned to one core:
+//! integer `forward`), measured interleaved (each repeat of each in turn), as the median
+//! of the thread's CPU time per call; the speedup is against the faster f32. Run pinned to one core:
 //! `taskset -c 0 cargo bench --bench quant`. Results and the machine: docs/QUANTIZATION.md.
 
 mod common;
@@ -64,7 +65,7 @@ fn main() {
     // f32 twice: with a `Heap` state (packing memory for im2col and the packed GEMM) and
     // with `Fixed<1>` (a microcontroller's state: direct loops).
     let mut hst = LeNet::state::<Heap>();
-    let times = common::measure_interleaved(&mut [
+    let times = common::interleaved_times(&mut [
         &mut || {
             std::hint::black_box(net.forward(std::hint::black_box(&x), &mut hst).unwrap());
         },
@@ -75,7 +76,15 @@ fn main() {
             std::hint::black_box(twin.forward(std::hint::black_box(&q), &mut qst).unwrap());
         },
     ]);
-    let (f_heap, f_fixed, q_s) = (times[0].0, times[1].0, times[2].0);
+    // Medians of the thread's CPU time per call (the machine may be shared: CPU time leaves
+    // out the waits for a core), and of wall time.
+    let median = |mut v: [f64; common::REPEATS]| {
+        v.sort_by(f64::total_cmp);
+        v[common::REPEATS / 2]
+    };
+    let cpu: Vec<f64> = times.iter().map(|t| median(t.cpu)).collect();
+    let wall: Vec<f64> = times.iter().map(|t| median(t.wall)).collect();
+    let (f_heap, f_fixed, q_s) = (cpu[0], cpu[1], cpu[2]);
     let f_s = f_heap.min(f_fixed);
     common::report(
         "monograd",
@@ -83,10 +92,13 @@ fn main() {
         &[
             ("f32_accuracy", &format!("{:.2}", 100.0 * f_hits as f64 / n)),
             ("int8_accuracy", &format!("{:.2}", 100.0 * q_hits as f64 / n)),
-            ("f32_heap_us", &common::micros(f_heap)),
-            ("f32_fixed_us", &common::micros(f_fixed)),
-            ("int8_us", &common::micros(q_s)),
+            ("f32_heap_cpu_us", &common::micros(f_heap)),
+            ("f32_fixed_cpu_us", &common::micros(f_fixed)),
+            ("int8_cpu_us", &common::micros(q_s)),
             ("speedup_vs_faster_f32", &format!("{:.2}", f_s / q_s)),
+            ("f32_heap_wall_us", &common::micros(wall[0])),
+            ("int8_wall_us", &common::micros(wall[2])),
+            ("wall_speedup_vs_heap", &format!("{:.2}", wall[0] / wall[2])),
             ("f32_weight_bytes", &LeNet::PARAM_BYTES),
             ("int8_weight_bytes", &LeNetI8::PARAM_BYTES),
         ],
