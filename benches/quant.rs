@@ -65,6 +65,8 @@ fn main() {
     // f32 twice: with a `Heap` state (packing memory for im2col and the packed GEMM) and
     // with `Fixed<1>` (a microcontroller's state: direct loops).
     let mut hst = LeNet::state::<Heap>();
+    // `predict` (f32 pixels quantized first), what examples/compress.rs times.
+    let mut pst = LeNetI8::state();
     let times = common::interleaved_times(&mut [
         &mut || {
             std::hint::black_box(net.forward(std::hint::black_box(&x), &mut hst).unwrap());
@@ -74,6 +76,9 @@ fn main() {
         },
         &mut || {
             std::hint::black_box(twin.forward(std::hint::black_box(&q), &mut qst).unwrap());
+        },
+        &mut || {
+            std::hint::black_box(twin.predict(std::hint::black_box(&x), &mut pst).unwrap());
         },
     ]);
     // Medians of the thread's CPU time per call (the machine may be shared: CPU time leaves
@@ -95,6 +100,7 @@ fn main() {
             ("f32_heap_cpu_us", &common::micros(f_heap)),
             ("f32_fixed_cpu_us", &common::micros(f_fixed)),
             ("int8_cpu_us", &common::micros(q_s)),
+            ("int8_predict_cpu_us", &common::micros(cpu[3])),
             ("speedup_vs_faster_f32", &format!("{:.2}", f_s / q_s)),
             ("f32_heap_wall_us", &common::micros(wall[0])),
             ("int8_wall_us", &common::micros(wall[2])),
