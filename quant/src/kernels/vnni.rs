@@ -211,6 +211,34 @@ fn copy_unsigned(src: &[i8], dst: &mut [u8]) {
 fn interleave(rows: [&[u8]; 4], pp: usize, out: &mut [u8]) {
     assert!(rows.iter().all(|r| r.len() >= pp) && out.len() >= 4 * pp && pp % 16 == 0);
     let mut j = 0;
+    while j + 64 <= pp {
+        // SAFETY: `j + 64 <= pp`, so each load reads inside its row and each store inside
+        // `out[4j..4j + 256]`, all within the lengths asserted above; unaligned accesses.
+        unsafe {
+            let r0 = _mm512_loadu_si512(rows[0].as_ptr().add(j).cast());
+            let r1 = _mm512_loadu_si512(rows[1].as_ptr().add(j).cast());
+            let r2 = _mm512_loadu_si512(rows[2].as_ptr().add(j).cast());
+            let r3 = _mm512_loadu_si512(rows[3].as_ptr().add(j).cast());
+            // Within each 128-bit lane `l` (positions 16l..16l + 16), as the loop below.
+            let (a, c) = (_mm512_unpacklo_epi8(r0, r1), _mm512_unpackhi_epi8(r0, r1));
+            let (b, e) = (_mm512_unpacklo_epi8(r2, r3), _mm512_unpackhi_epi8(r2, r3));
+            let s0 = _mm512_unpacklo_epi16(a, b); // positions 16l + 0..4 of lane l
+            let s1 = _mm512_unpackhi_epi16(a, b); // 16l + 4..8
+            let s2 = _mm512_unpacklo_epi16(c, e); // 16l + 8..12
+            let s3 = _mm512_unpackhi_epi16(c, e); // 16l + 12..16
+            // Lanes transposed: output vector `l` is lane `l` of s0, s1, s2, s3.
+            let t0 = _mm512_shuffle_i64x2::<0b01_00_01_00>(s0, s1);
+            let t1 = _mm512_shuffle_i64x2::<0b11_10_11_10>(s0, s1);
+            let t2 = _mm512_shuffle_i64x2::<0b01_00_01_00>(s2, s3);
+            let t3 = _mm512_shuffle_i64x2::<0b11_10_11_10>(s2, s3);
+            let o = out.as_mut_ptr().add(4 * j);
+            _mm512_storeu_si512(o.cast(), _mm512_shuffle_i64x2::<0b10_00_10_00>(t0, t2));
+            _mm512_storeu_si512(o.add(64).cast(), _mm512_shuffle_i64x2::<0b11_01_11_01>(t0, t2));
+            _mm512_storeu_si512(o.add(128).cast(), _mm512_shuffle_i64x2::<0b10_00_10_00>(t1, t3));
+            _mm512_storeu_si512(o.add(192).cast(), _mm512_shuffle_i64x2::<0b11_01_11_01>(t1, t3));
+        }
+        j += 64;
+    }
     while j < pp {
         // SAFETY: `j + 16 <= pp`, so each load reads inside its row and each store inside
         // `out[4j..4j + 64]`, all within the lengths asserted above; unaligned accesses.
@@ -304,14 +332,26 @@ pub(super) fn conv2d(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], sc
             }
         }
         let xp = &*xp;
-        let row = |t: usize| {
-            // Taps past the last (weights 0) read the last one's row.
-            let t = t.min(k - 1);
-            let (c, ky, kx) = (t / (kh * kw), (t / kw) % kh, t % kw);
-            &xp[c * l.hp * l.wp + ky * g.dilation[0] * l.wp + kx * g.dilation[1]..][..l.pp]
+        // The offset of each tap in order, stepped along `(c, ky, kx)`; taps past the last
+        // (weights 0) read the last one's row.
+        let (mut at, mut last, mut ky, mut kx) = (0, 0, 0, 0);
+        let mut next = || {
+            if ky == kh {
+                return last;
+            }
+            last = at + ky * g.dilation[0] * l.wp + kx * g.dilation[1];
+            kx += 1;
+            if kx == kw {
+                (kx, ky) = (0, ky + 1);
+                if ky == kh && at + l.hp * l.wp < c_in * l.hp * l.wp {
+                    (ky, at) = (0, at + l.hp * l.wp);
+                }
+            }
+            last
         };
-        for (kg, out) in packed.chunks_exact_mut(4 * l.pp).enumerate() {
-            interleave([row(4 * kg), row(4 * kg + 1), row(4 * kg + 2), row(4 * kg + 3)], l.pp, out);
+        for out in packed.chunks_exact_mut(4 * l.pp) {
+            let rows: [&[u8]; 4] = core::array::from_fn(|_| &xp[next()..][..l.pp]);
+            interleave(rows, l.pp, out);
         }
         gemm(d, pack_filters(d, k, kp, filters), kp, packed, l.pp, l.pp, wide);
         // The wide rows' first `ow` outputs.
