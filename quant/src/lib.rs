@@ -25,12 +25,12 @@ extern crate std;
 #[cfg(feature = "alloc")]
 pub mod calibrate;
 mod error;
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-mod input_avx512;
 #[cfg(feature = "alloc")]
 mod export;
 #[cfg(feature = "alloc")]
 pub mod graph;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod input_avx512;
 pub mod kernels;
 pub mod math;
 pub mod params;

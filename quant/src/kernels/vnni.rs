@@ -209,7 +209,7 @@ fn copy_unsigned(src: &[i8], dst: &mut [u8]) {
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
 fn interleave(rows: [&[u8]; 4], pp: usize, out: &mut [u8]) {
-    assert!(rows.iter().all(|r| r.len() >= pp) && out.len() >= 4 * pp && pp % 16 == 0);
+    assert!(rows.iter().all(|r| r.len() >= pp) && out.len() >= 4 * pp && pp.is_multiple_of(16));
     let mut j = 0;
     while j + 64 <= pp {
         // SAFETY: `j + 64 <= pp`, so each load reads inside its row and each store inside
@@ -226,7 +226,7 @@ fn interleave(rows: [&[u8]; 4], pp: usize, out: &mut [u8]) {
             let s1 = _mm512_unpackhi_epi16(a, b); // 16l + 4..8
             let s2 = _mm512_unpacklo_epi16(c, e); // 16l + 8..12
             let s3 = _mm512_unpackhi_epi16(c, e); // 16l + 12..16
-            // Lanes transposed: output vector `l` is lane `l` of s0, s1, s2, s3.
+                                                  // Lanes transposed: output vector `l` is lane `l` of s0, s1, s2, s3.
             let t0 = _mm512_shuffle_i64x2::<0b01_00_01_00>(s0, s1);
             let t1 = _mm512_shuffle_i64x2::<0b11_10_11_10>(s0, s1);
             let t2 = _mm512_shuffle_i64x2::<0b01_00_01_00>(s2, s3);
@@ -323,11 +323,11 @@ pub(super) fn conv2d(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], sc
             fill_bytes(&mut xp[x.len()..], fill);
         } else {
             fill_bytes(xp, fill);
-            for (src, dst) in x.chunks_exact(w).zip(
-                xp[..c_in * l.hp * l.wp].chunks_exact_mut(l.hp * l.wp).flat_map(|plane| {
+            for (src, dst) in
+                x.chunks_exact(w).zip(xp[..c_in * l.hp * l.wp].chunks_exact_mut(l.hp * l.wp).flat_map(|plane| {
                     plane[ph * l.wp..(ph + h) * l.wp].chunks_exact_mut(l.wp).map(|row| &mut row[pw..pw + w])
-                }),
-            ) {
+                }))
+            {
                 copy_unsigned(src, dst);
             }
         }
@@ -642,8 +642,7 @@ mod tests {
             let wt: Vec<i8> =
                 (0..co * g.patch_len()).map(|_| if extreme { 127 } else { (next() % 255) as i8 }).collect();
             let b: Vec<i32> = (0..co).map(|_| (next() % 20000) as i32 - 10000).collect();
-            let m: Vec<Multiplier> =
-                (0..co).map(|_| Multiplier::new(1e-4 + (next() % 1000) as f64 * 1e-5)).collect();
+            let m: Vec<Multiplier> = (0..co).map(|_| Multiplier::new(1e-4 + (next() % 1000) as f64 * 1e-5)).collect();
             let zp = match round % 5 {
                 0 => 127,
                 1 => -128,
