@@ -107,6 +107,8 @@ fn main() {
             ("wall_speedup_vs_heap", &format!("{:.2}", wall[0] / wall[2])),
             ("f32_weight_bytes", &LeNet::PARAM_BYTES),
             ("int8_weight_bytes", &LeNetI8::PARAM_BYTES),
+            ("int8_flash_bytes", &LeNetI8::FLASH_BYTES),
+            ("int8_ram_bytes", &LeNetI8::RAM_BYTES),
         ],
     );
 }
