@@ -92,6 +92,13 @@ pub fn linear(d: &Dense<'_>, x: &[i8], y: &mut [i8], scratch: &mut [i16]) -> Res
     if scratch.len() < n {
         return Err(QuantError::Length { what: "linear scratch", expected: n, got: scratch.len() });
     }
+    if n == 0 {
+        // No inputs: each output is its bias (and rows of no weights cannot be chunked).
+        for (o, yo) in y.iter_mut().enumerate() {
+            *yo = d.output.finish(d.multiplier(o).apply(d.bias.map_or(0, |b| b[o])));
+        }
+        return Ok(());
+    }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if vnni::available() {
         // SAFETY: the CPU has AVX-512 VNNI, checked on the line above; `scratch` holds `n`
@@ -380,6 +387,45 @@ mod tests {
     }
 
     #[test]
+    fn linear_paths_give_the_same_bits() {
+        let mut s = 0x0fed_cba9_8765_4321u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        for n in [1, 15, 16, 17, 84, 120, 256, 257] {
+            let rows = 1 + n % 11;
+            let x: std::vec::Vec<i8> = (0..n).map(|_| next() as i8).collect();
+            let wt: std::vec::Vec<i8> = (0..rows * n).map(|_| (next() % 255) as i8).collect();
+            let b: std::vec::Vec<i32> = (0..rows).map(|_| (next() % 2000) as i32 - 1000).collect();
+            let m: std::vec::Vec<Multiplier> = (0..rows).map(|o| Multiplier::new(0.003 * (o + 1) as f64)).collect();
+            let d = Dense {
+                weight: &wt,
+                bias: Some(&b),
+                multipliers: &m,
+                input_zero_point: (next() % 256) as i32 - 128,
+                output: OutputStage::plain(1),
+            };
+            let p: std::vec::Vec<i16> = x.iter().map(|&v| i16::from(v) - d.input_zero_point as i16).collect();
+            let mut slow = std::vec![0i8; rows];
+            d.outputs(&p, n, &mut slow, 0, 1);
+            let mut y = std::vec![0i8; rows];
+            linear(&d, &x, &mut y, &mut std::vec![0; n]).unwrap();
+            assert_eq!(y, slow, "n = {n}");
+            // The AVX2 path, which `linear` skips where AVX-512 VNNI is.
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if std::is_x86_feature_detected!("avx2") {
+                let mut y = std::vec![0i8; rows];
+                // SAFETY: the CPU has AVX2, checked above.
+                unsafe { outputs_avx2(&d, &p, &mut y) };
+                assert_eq!(y, slow, "n = {n}, AVX2");
+            }
+        }
+    }
+
+    #[test]
     fn wrong_lengths_are_errors() {
         let g = ConvGeometry {
             input: [1, 4, 4],
@@ -398,5 +444,10 @@ mod tests {
         let bad = ConvGeometry { output: [1, 3, 3], ..g };
         assert!(conv2d(&d, &bad, &[0; 16], &mut [0; 9], &mut [0; 9]).is_err());
         assert!(linear(&d, &[0; 8], &mut [0; 1], &mut [0; 8]).is_err());
+        // No inputs: the bias alone, requantized (10 · 1 + 3), not a panic.
+        let none = Dense { weight: &[], bias: Some(&[10, -4]), output: OutputStage::plain(3), ..d };
+        let mut y = [0i8; 2];
+        linear(&none, &[], &mut y, &mut []).unwrap();
+        assert_eq!(y, [13, -1]);
     }
 }
