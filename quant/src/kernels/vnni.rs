@@ -584,11 +584,24 @@ fn dot_rows<const R: usize>(weight: &[i8], n: usize, o: usize, u: &[u8], zc: i32
         i += 64;
     }
     let zc = _mm512_set1_epi32(zc);
-    let mut out = [0; R];
-    for r in 0..R {
-        out[r] = _mm512_reduce_add_epi32(_mm512_sub_epi32(acc[r], _mm512_mullo_epi32(sum[r], zc)));
-    }
-    out
+    let v: [__m512i; 4] = core::array::from_fn(|r| {
+        if r < R {
+            _mm512_sub_epi32(acc[r], _mm512_mullo_epi32(sum[r], zc))
+        } else {
+            _mm512_setzero_si512()
+        }
+    });
+    // The four rows reduced together: pairs of rows interleaved and added, twice, leave
+    // each 128-bit lane holding the four rows' partial sums; then the lanes are added.
+    let a = _mm512_add_epi32(_mm512_unpacklo_epi32(v[0], v[1]), _mm512_unpackhi_epi32(v[0], v[1]));
+    let b = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2], v[3]), _mm512_unpackhi_epi32(v[2], v[3]));
+    let c = _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+    let c = _mm256_add_epi32(_mm512_castsi512_si256(c), _mm512_extracti64x4_epi64::<1>(c));
+    let c = _mm_add_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256::<1>(c));
+    let mut all = [0i32; 4];
+    // SAFETY: four `i32` values into an array of four.
+    unsafe { _mm_storeu_si128(all.as_mut_ptr().cast(), c) };
+    core::array::from_fn(|r| all[r])
 }
 
 #[cfg(test)]
