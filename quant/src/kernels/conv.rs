@@ -99,8 +99,9 @@ pub fn linear(d: &Dense<'_>, x: &[i8], y: &mut [i8], scratch: &mut [i16]) -> Res
         }
         return Ok(());
     }
+    // The VNNI paths take the zero point as an `i8` (TFLite's range), as every twin's is.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if vnni::available() {
+    if (-128..=127).contains(&d.input_zero_point) && vnni::available() {
         // SAFETY: the CPU has AVX-512 VNNI, checked on the line above; `scratch` holds `n`
         // values, checked above.
         unsafe { vnni::linear(d, x, y, scratch) };
@@ -213,7 +214,7 @@ pub fn conv2d(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], scratch: 
         return Err(QuantError::Length { what: "conv2d scratch", expected: n, got: scratch.len() });
     }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if scratch.len() >= vnni::conv2d_scratch(g) && vnni::available() {
+    if (-128..=127).contains(&d.input_zero_point) && scratch.len() >= vnni::conv2d_scratch(g) && vnni::available() {
         // SAFETY: the CPU has AVX-512 VNNI and the scratch is what that path needs, both
         // checked on the line above.
         unsafe { vnni::conv2d(d, g, x, y, scratch) };

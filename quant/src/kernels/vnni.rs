@@ -300,7 +300,7 @@ pub(super) const fn conv2d_scratch(g: &ConvGeometry) -> usize {
 }
 
 /// [`super::conv2d`] for CPUs with AVX-512 VNNI, given [`conv2d_scratch`] values of
-/// scratch (checked by the caller): with unit strides over wide rows ([`Wide`]), otherwise
+/// scratch and an input zero point in `-128..=127` (both checked by the caller): with unit strides over wide rows ([`Wide`]), otherwise
 /// with an im2col row gathered per tap.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 pub(super) fn conv2d(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], scratch: &mut [i16]) {
@@ -525,7 +525,7 @@ fn tile<const R: usize, const V: usize>(
 
 /// [`super::linear`] for CPUs with AVX-512 VNNI: four rows at a time, 64 inputs per
 /// instruction, the last ones by masked loads; `scratch` holds at least `x.len()` values
-/// (checked by the caller).
+/// and the input zero point is in `-128..=127` (both checked by the caller).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 pub(super) fn linear(d: &Dense<'_>, x: &[i8], y: &mut [i8], scratch: &mut [i16]) {
     let n = x.len();
