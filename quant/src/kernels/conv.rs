@@ -99,33 +99,28 @@ pub fn linear(d: &Dense<'_>, x: &[i8], y: &mut [i8], scratch: &mut [i16]) -> Res
         }
         return Ok(());
     }
-    // The VNNI paths take the zero point as an `i8` (TFLite's range), as every twin's is.
+    // The SIMD paths take the zero point as an `i8` (TFLite's range), as every twin's is.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if (-128..=127).contains(&d.input_zero_point) && vnni::available() {
-        // SAFETY: the CPU has AVX-512 VNNI, checked on the line above; `scratch` holds `n`
-        // values, checked above.
-        unsafe { vnni::linear(d, x, y, scratch) };
-        return Ok(());
+    if (-128..=127).contains(&d.input_zero_point) {
+        if super::allows(super::Isa::Avx512) && vnni::available() {
+            // SAFETY: the CPU has AVX-512 VNNI, checked on the line above; `scratch` holds
+            // `n` values, checked above.
+            unsafe { vnni::linear(d, x, y, scratch) };
+            return Ok(());
+        }
+        if super::allows(super::Isa::Avx2) && std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked on the line above; `scratch` holds `n`
+            // values, checked above.
+            unsafe { avx2::linear(d, x, y, scratch) };
+            return Ok(());
+        }
     }
     let p = &mut scratch[..n];
     for (pi, &xi) in p.iter_mut().zip(x) {
         *pi = i16::from(xi) - d.input_zero_point as i16;
     }
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked on the line above.
-        unsafe { outputs_avx2(d, p, y) };
-        return Ok(());
-    }
     d.outputs(p, n, y, 0, 1);
     Ok(())
-}
-
-/// A linear layer's outputs compiled with AVX2 (see [`conv2d_avx2`]).
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-fn outputs_avx2(d: &Dense<'_>, p: &[i16], y: &mut [i8]) {
-    d.outputs_with(p, p.len(), y, 0, 1, |w: &[i8], p: &[i16]| avx2::dot(w, p));
 }
 
 /// The geometry of a two-dimensional convolution or of a one-dimensional one written as
@@ -182,13 +177,12 @@ impl ConvGeometry {
 
 /// The `i16` scratch values [`conv2d`] uses for `g` at its fastest: one patch
 /// ([`ConvGeometry::patch_len`]) on every target, more where a faster path needs them (x86-64
-/// with `std`: the shifted input and the widened filters). Less than this but at least one
-/// patch still works, more slowly.
+/// with `std`: the im2col patches and packed filters of the AVX2 and AVX-512 paths). Less
+/// than this but at least one patch still works, more slowly.
 pub const fn conv2d_scratch(g: &ConvGeometry) -> usize {
-    let patch = g.patch_len();
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
-        let avx2 = avx2::conv2d_scratch(g.input[0] * g.input[1] * g.input[2], patch, g.output[0]);
+        let avx2 = avx2::conv2d_scratch(g);
         let vnni = vnni::conv2d_scratch(g);
         if avx2 > vnni {
             avx2
@@ -198,7 +192,7 @@ pub const fn conv2d_scratch(g: &ConvGeometry) -> usize {
     }
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
     {
-        patch
+        g.patch_len()
     }
 }
 
@@ -214,33 +208,25 @@ pub fn conv2d(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], scratch: 
         return Err(QuantError::Length { what: "conv2d scratch", expected: n, got: scratch.len() });
     }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if (-128..=127).contains(&d.input_zero_point) && scratch.len() >= vnni::conv2d_scratch(g) && vnni::available() {
-        // SAFETY: the CPU has AVX-512 VNNI and the scratch is what that path needs, both
-        // checked on the line above.
-        unsafe { vnni::conv2d(d, g, x, y, scratch) };
-        return Ok(());
-    }
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if std::is_x86_feature_detected!("avx2") {
-        if scratch.len() >= avx2::conv2d_scratch(x.len(), n, g.output[0]) {
-            // SAFETY: the CPU has AVX2, checked above.
-            unsafe { avx2::conv2d(d, g, x, y, scratch) };
-        } else {
-            // SAFETY: the CPU has AVX2, checked above.
-            unsafe { conv2d_avx2(d, g, x, y, &mut scratch[..n]) };
+    if (-128..=127).contains(&d.input_zero_point) {
+        if super::allows(super::Isa::Avx512) && scratch.len() >= vnni::conv2d_scratch(g) && vnni::available() {
+            // SAFETY: the CPU has AVX-512 VNNI and the scratch is what that path needs, both
+            // checked on the line above.
+            unsafe { vnni::conv2d(d, g, x, y, scratch) };
+            return Ok(());
         }
-        return Ok(());
+        if super::allows(super::Isa::Avx2)
+            && scratch.len() >= avx2::conv2d_scratch(g)
+            && std::is_x86_feature_detected!("avx2")
+        {
+            // SAFETY: the CPU has AVX2 and the scratch is what that path needs, both
+            // checked on the lines above.
+            unsafe { avx2::conv2d(d, g, x, y, scratch) };
+            return Ok(());
+        }
     }
     conv2d_loops(d, g, x, y, &mut scratch[..n], dot);
     Ok(())
-}
-
-/// [`conv2d_loops`] compiled with AVX2, whose widening multiply-adds take 16 values at
-/// once (`vpmovsxbw`, `vpmaddwd`); the same integer sums, so the same bits.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-fn conv2d_avx2(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], p: &mut [i16]) {
-    conv2d_loops(d, g, x, y, p, |w: &[i8], p: &[i16]| avx2::dot(w, p));
 }
 
 /// The portable loops of [`conv2d`] (what runs without `std` and off x86-64), after its
@@ -379,7 +365,7 @@ mod tests {
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             if std::is_x86_feature_detected!("avx2") {
                 let mut y = std::vec![0i8; co * oh * ow];
-                let mut scratch = std::vec![0; avx2::conv2d_scratch(x.len(), g.patch_len(), co)];
+                let mut scratch = std::vec![0; avx2::conv2d_scratch(&g)];
                 // SAFETY: the CPU has AVX2, checked above; the scratch is what the path needs.
                 unsafe { avx2::conv2d(&d, &g, &x, &mut y, &mut scratch) };
                 assert_eq!(y, slow, "round {round}, AVX2");
@@ -419,8 +405,8 @@ mod tests {
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             if std::is_x86_feature_detected!("avx2") {
                 let mut y = std::vec![0i8; rows];
-                // SAFETY: the CPU has AVX2, checked above.
-                unsafe { outputs_avx2(&d, &p, &mut y) };
+                // SAFETY: the CPU has AVX2, checked above; the scratch holds `n` values.
+                unsafe { avx2::linear(&d, &x, &mut y, &mut std::vec![0; n]) };
                 assert_eq!(y, slow, "n = {n}, AVX2");
             }
         }
