@@ -7,9 +7,11 @@
 //! correction; cells outside the input are 0, as TFLite skips them. Integer sums wrap alike
 //! in any order, so the results are the portable loops' bits (tested below against them).
 //!
-//! Convolutions are im2col and a register-blocked GEMM: each im2col row (one tap at every
-//! output position) is gathered once as `i16`, two taps interleaved per position (the
-//! layout `vpmaddwd` reads), and a micro-kernel keeps 4 output channels by 24 positions in
+//! Convolutions are im2col and a register-blocked GEMM: with unit strides the input is
+//! copied once (padded, as `i16`) and each im2col row is a slice of it at a fixed offset
+//! (outputs computed over whole input rows, the extra columns dropped); other strides
+//! gather a row per tap. Two taps are interleaved per position (the layout `vpmaddwd`
+//! reads), and a micro-kernel keeps 4 output channels by 24 positions in
 //! 12 registers, requantizing in SIMD as it stores (`MultiplyByQuantizedMultiplier` lane by
 //! lane, TFLite's double rounding), so each output byte is written once.
 
@@ -26,13 +28,6 @@ const NV: usize = 3;
 const fn padded(g: &ConvGeometry) -> (usize, usize) {
     let k = g.input[0] * g.kernel[0] * g.kernel[1];
     (k.div_ceil(2) * 2, (g.output[1] * g.output[2]).div_ceil(16) * 16)
-}
-
-/// The `i16` scratch values [`conv2d`] needs: two im2col rows, the interleaved patches and
-/// the filters widened to `i16`.
-pub(super) const fn conv2d_scratch(g: &ConvGeometry) -> usize {
-    let (kp, pp) = padded(g);
-    2 * pp + kp * pp + g.output[0] * kp
 }
 
 /// The constants of one output channel's requantization, in vectors.
@@ -166,35 +161,162 @@ fn interleave(r0: &[i16], r1: &[i16], pp: usize, out: &mut [i16]) {
     }
 }
 
-/// [`super::conv2d`] for CPUs with AVX2, given [`conv2d_scratch`] values of scratch and an
-/// input zero point in `-128..=127` (both checked by the caller).
-#[target_feature(enable = "avx2")]
-pub(super) fn conv2d(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], scratch: &mut [i16]) {
-    let k = g.patch_len();
-    let (kp, pp) = padded(g);
-    let [c_out, oh, ow] = g.output;
-    let z = d.input_zero_point as i16;
-    let (rows, rest) = scratch.split_at_mut(2 * pp);
-    let (packed, rest) = rest.split_at_mut(kp * pp);
-    let filters = &mut rest[..c_out * kp];
-    let (r0, r1) = rows.split_at_mut(pp);
-    for (kg, out) in packed.chunks_exact_mut(2 * pp).enumerate() {
-        im2col_row(g, x, 2 * kg, z, r0);
-        if 2 * kg + 1 < k {
-            im2col_row(g, x, 2 * kg + 1, z, r1);
-        } else {
-            r1.fill(0);
-        }
-        interleave(r0, r1, pp, out);
+/// The layout of a convolution with unit strides, computed over "wide" rows (as in
+/// [`super::vnni`]): the input is copied once, padded (0 around it) and as `x − z`, into
+/// planes `hp x wp`; output position `(oy, ox)` for every `ox < wp` (the last `wp − ow` of
+/// each row are computed and dropped) is then at `p = oy · wp + ox`, and tap `(c, ky, kx)`
+/// of every position reads the padded input at `p` plus a constant offset, so each im2col
+/// row is a slice of it and nothing is gathered per tap.
+#[derive(Clone, Copy)]
+struct Wide {
+    /// Padded planes.
+    hp: usize,
+    wp: usize,
+    /// Wide positions rounded up to 16.
+    pp: usize,
+    /// The padded input's values, with room for the last tap's reads past the last plane.
+    input: usize,
+}
+
+impl Wide {
+    const fn new(g: &ConvGeometry) -> Self {
+        let (hp, wp) = (g.input[1] + 2 * g.padding[0], g.input[2] + 2 * g.padding[1]);
+        let pp = (g.output[1] * wp).div_ceil(16) * 16;
+        let input = g.input[0] * hp * wp + g.dilation[1] * g.kernel[1] + pp;
+        Self { hp, wp, pp, input }
     }
+
+    /// Scratch values: the padded input, the interleaved patches, the filters and the wide
+    /// outputs (bytes, two per value).
+    const fn values(&self, g: &ConvGeometry) -> usize {
+        let kp = padded(g).0;
+        self.input + kp * self.pp + g.output[0] * kp + (g.output[0] * self.pp).div_ceil(2)
+    }
+}
+
+/// The `i16` scratch values [`conv2d`] needs: with unit strides the padded input, the
+/// interleaved patches, the filters widened to `i16` and the wide outputs ([`Wide`]);
+/// otherwise two im2col rows, the patches and the filters.
+pub(super) const fn conv2d_scratch(g: &ConvGeometry) -> usize {
+    if g.stride[0] == 1 && g.stride[1] == 1 {
+        Wide::new(g).values(g)
+    } else {
+        let (kp, pp) = padded(g);
+        2 * pp + kp * pp + g.output[0] * kp
+    }
+}
+
+/// The filters widened to `i16`, padded with zeros to whole pairs of taps (`kp` each).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn pack_filters<'a>(d: &Dense<'_>, k: usize, kp: usize, filters: &'a mut [i16]) -> &'a [i16] {
     for (dst, src) in filters.chunks_exact_mut(kp).zip(d.weight.chunks_exact(k)) {
         dst[k..].fill(0);
         for (a, &b) in dst.iter_mut().zip(src) {
             *a = i16::from(b);
         }
     }
+    filters
+}
+
+/// `dst[i] = src[i] − z` as `i16`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn widen(src: &[i8], z: i16, dst: &mut [i16]) {
+    for (a, &b) in dst.iter_mut().zip(src) {
+        *a = i16::from(b) - z;
+    }
+}
+
+/// [`super::conv2d`] for CPUs with AVX2, given [`conv2d_scratch`] values of scratch and an
+/// input zero point in `-128..=127` (both checked by the caller): with unit strides over
+/// wide rows ([`Wide`]), otherwise with an im2col row gathered per tap.
+#[target_feature(enable = "avx2")]
+pub(super) fn conv2d(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], scratch: &mut [i16]) {
+    let k = g.patch_len();
+    let [c_in, h, w] = g.input;
+    let [c_out, oh, ow] = g.output;
+    let [kh, kw] = g.kernel;
+    let z = d.input_zero_point as i16;
+    if g.stride == [1, 1] {
+        let kp = padded(g).0;
+        let l = Wide::new(g);
+        let (xp, rest) = scratch.split_at_mut(l.input);
+        let (packed, rest) = rest.split_at_mut(kp * l.pp);
+        let (filters, rest) = rest.split_at_mut(c_out * kp);
+        let wide = &mut rest[..(c_out * l.pp).div_ceil(2)];
+        // SAFETY: the same memory as `wide`, twice as many elements of a type with
+        // alignment 1 for which every bit pattern is valid; `wide` is not used after this.
+        let wide = unsafe { core::slice::from_raw_parts_mut(wide.as_mut_ptr().cast::<i8>(), c_out * l.pp) };
+        let [ph, pw] = g.padding;
+        if ph == 0 && pw == 0 {
+            widen(x, z, &mut xp[..x.len()]);
+            xp[x.len()..].fill(0);
+        } else {
+            xp.fill(0);
+            for (src, dst) in
+                x.chunks_exact(w).zip(xp[..c_in * l.hp * l.wp].chunks_exact_mut(l.hp * l.wp).flat_map(|plane| {
+                    plane[ph * l.wp..(ph + h) * l.wp].chunks_exact_mut(l.wp).map(|row| &mut row[pw..pw + w])
+                }))
+            {
+                widen(src, z, dst);
+            }
+        }
+        let xp = &*xp;
+        // The offset of each tap in order, stepped along `(c, ky, kx)`; taps past the last
+        // (weights 0) read the last one's row.
+        let (mut at, mut last, mut ky, mut kx) = (0, 0, 0, 0);
+        let mut next = || {
+            if ky == kh {
+                return last;
+            }
+            last = at + ky * g.dilation[0] * l.wp + kx * g.dilation[1];
+            kx += 1;
+            if kx == kw {
+                (kx, ky) = (0, ky + 1);
+                if ky == kh && at + l.hp * l.wp < c_in * l.hp * l.wp {
+                    (ky, at) = (0, at + l.hp * l.wp);
+                }
+            }
+            last
+        };
+        for out in packed.chunks_exact_mut(2 * l.pp) {
+            let (a, b) = (next(), next());
+            interleave(&xp[a..][..l.pp], &xp[b..][..l.pp], l.pp, out);
+        }
+        gemm(d, pack_filters(d, k, kp, filters), kp, packed, l.pp, l.pp, wide);
+        // The wide rows' first `ow` outputs.
+        for (dst, src) in y.chunks_exact_mut(oh * ow).zip(wide.chunks_exact(l.pp)) {
+            for (dst, src) in dst.chunks_exact_mut(ow).zip(src.chunks(l.wp)) {
+                dst.copy_from_slice(&src[..ow]);
+            }
+        }
+    } else {
+        let (kp, pp) = padded(g);
+        let (rows, rest) = scratch.split_at_mut(2 * pp);
+        let (packed, rest) = rest.split_at_mut(kp * pp);
+        let filters = &mut rest[..c_out * kp];
+        let (r0, r1) = rows.split_at_mut(pp);
+        for (kg, out) in packed.chunks_exact_mut(2 * pp).enumerate() {
+            im2col_row(g, x, 2 * kg, z, r0);
+            if 2 * kg + 1 < k {
+                im2col_row(g, x, 2 * kg + 1, z, r1);
+            } else {
+                r1.fill(0);
+            }
+            interleave(r0, r1, pp, out);
+        }
+        gemm(d, pack_filters(d, k, kp, filters), kp, packed, pp, oh * ow, y);
+    }
+}
+
+/// Every output channel at `pp` positions from the interleaved patches, `positions` of them
+/// stored per channel (one after the other in `y`).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn gemm(d: &Dense<'_>, filters: &[i16], kp: usize, packed: &[i16], pp: usize, positions: usize, y: &mut [i8]) {
+    let c_out = filters.len() / kp;
     let stage = Stage::new(d);
-    let positions = oh * ow;
     let mut o = 0;
     while o < c_out {
         let mr = (c_out - o).min(MR);
