@@ -16,6 +16,8 @@ mod elementwise;
 mod isa;
 mod pool;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod pool_avx2;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod pool_avx512;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod vnni;

@@ -68,6 +68,17 @@ pub fn max_pool2d(g: &PoolGeometry, out: OutputStage, x: &[i8], y: &mut [i8]) ->
             unsafe { super::pool_avx512::max_pool_2x2(x, y, [h, w], [oh, ow], out) };
             return Ok(());
         }
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if i16::try_from(out.min).is_ok()
+            && i16::try_from(out.max).is_ok()
+            && super::allows(super::Isa::Avx2)
+            && std::is_x86_feature_detected!("avx2")
+        {
+            // SAFETY: the CPU has AVX2 and the bounds are `i16` values, both checked on the
+            // lines above; the geometry is checked above.
+            unsafe { super::pool_avx2::max_pool_2x2(x, y, [h, w], [oh, ow], out) };
+            return Ok(());
+        }
         // The common case, as straight loops over pairs of rows.
         for (plane, yp) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(oh * ow)) {
             for (oy, yr) in yp.chunks_exact_mut(ow).enumerate() {
