@@ -8,9 +8,10 @@
 //! in any order, so the results are the portable loops' bits (tested below against them).
 //!
 //! Convolutions are im2col and a register-blocked GEMM: with unit strides the input is
-//! copied once (padded, as `i16`) and each im2col row is a slice of it at a fixed offset
-//! (outputs computed over whole input rows, the extra columns dropped); other strides
-//! gather a row per tap. Two taps are interleaved per position (the layout `vpmaddwd`
+//! copied once (padded, as `i16`) and each output row of an im2col row is a run of it at a
+//! fixed offset, interleaved from there (no outputs computed and dropped, unlike the
+//! "wide" rows of [`super::vnni`], which cost a wider GEMM); other strides gather a row
+//! per tap. Two taps are interleaved per position (the layout `vpmaddwd`
 //! reads), and a micro-kernel keeps 4 output channels by 24 positions in
 //! 12 registers, requantizing in SIMD as it stores (`MultiplyByQuantizedMultiplier` lane by
 //! lane, TFLite's double rounding), so each output byte is written once.
@@ -161,49 +162,22 @@ fn interleave(r0: &[i16], r1: &[i16], pp: usize, out: &mut [i16]) {
     }
 }
 
-/// The layout of a convolution with unit strides, computed over "wide" rows (as in
-/// [`super::vnni`]): the input is copied once, padded (0 around it) and as `x − z`, into
-/// planes `hp x wp`; output position `(oy, ox)` for every `ox < wp` (the last `wp − ow` of
-/// each row are computed and dropped) is then at `p = oy · wp + ox`, and tap `(c, ky, kx)`
-/// of every position reads the padded input at `p` plus a constant offset, so each im2col
-/// row is a slice of it and nothing is gathered per tap.
-#[derive(Clone, Copy)]
-struct Wide {
-    /// Padded planes.
-    hp: usize,
-    wp: usize,
-    /// Wide positions rounded up to 16.
-    pp: usize,
-    /// The padded input's values, with room for the last tap's reads past the last plane.
-    input: usize,
+/// The padded planes `[hp, wp]` of a convolution with unit strides: the input is copied
+/// once, padded (0 around it) and as `x − z`; tap `(c, ky, kx)` of output `(oy, ox)` then
+/// reads it at `c·hp·wp + (oy + ky·dil)·wp + ox + kx·dil`, so each output row of an im2col
+/// row is a run of `ow` values, interleaved straight from there.
+const fn padded_planes(g: &ConvGeometry) -> [usize; 2] {
+    [g.input[1] + 2 * g.padding[0], g.input[2] + 2 * g.padding[1]]
 }
 
-impl Wide {
-    const fn new(g: &ConvGeometry) -> Self {
-        let (hp, wp) = (g.input[1] + 2 * g.padding[0], g.input[2] + 2 * g.padding[1]);
-        let pp = (g.output[1] * wp).div_ceil(16) * 16;
-        let input = g.input[0] * hp * wp + g.dilation[1] * g.kernel[1] + pp;
-        Self { hp, wp, pp, input }
-    }
-
-    /// Scratch values: the padded input, the interleaved patches, the filters and the wide
-    /// outputs (bytes, two per value).
-    const fn values(&self, g: &ConvGeometry) -> usize {
-        let kp = padded(g).0;
-        self.input + kp * self.pp + g.output[0] * kp + (g.output[0] * self.pp).div_ceil(2)
-    }
-}
-
-/// The `i16` scratch values [`conv2d`] needs: with unit strides the padded input, the
-/// interleaved patches, the filters widened to `i16` and the wide outputs ([`Wide`]);
-/// otherwise two im2col rows, the patches and the filters.
+/// The `i16` scratch values [`conv2d`] needs: the interleaved patches and the filters
+/// widened to `i16`, and either the padded input ([`padded_planes`], unit strides) or two
+/// im2col rows.
 pub(super) const fn conv2d_scratch(g: &ConvGeometry) -> usize {
-    if g.stride[0] == 1 && g.stride[1] == 1 {
-        Wide::new(g).values(g)
-    } else {
-        let (kp, pp) = padded(g);
-        2 * pp + kp * pp + g.output[0] * kp
-    }
+    let (kp, pp) = padded(g);
+    let [hp, wp] = padded_planes(g);
+    let first = if g.stride[0] == 1 && g.stride[1] == 1 { g.input[0] * hp * wp } else { 2 * pp };
+    first + kp * pp + g.output[0] * kp
 }
 
 /// The filters widened to `i16`, padded with zeros to whole pairs of taps (`kp` each).
@@ -228,9 +202,39 @@ fn widen(src: &[i8], z: i16, dst: &mut [i16]) {
     }
 }
 
+/// Interleaves two taps of every output position, read as runs of `ow` values per output
+/// row from the padded input `xp` (tap `t` of row `oy` at `xp[start[t] + oy·wp..]`), into
+/// `out`; positions past the last get 0.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn interleave_runs(xp: &[i16], start: [usize; 2], wp: usize, [oh, ow]: [usize; 2], out: &mut [i16]) {
+    let (valid, rest) = out.split_at_mut(2 * oh * ow);
+    rest.fill(0);
+    for (oy, o) in valid.chunks_exact_mut(2 * ow).enumerate() {
+        let s0 = &xp[start[0] + oy * wp..][..ow];
+        let s1 = &xp[start[1] + oy * wp..][..ow];
+        let mut j = 0;
+        while j + 8 <= ow {
+            // SAFETY: `j + 8 <= ow`: the loads read values `j..j + 8` of `s0` and `s1` (each
+            // `ow` long) and the stores write `o[2j..2j + 16]` (`o` is `2·ow` long).
+            unsafe {
+                let a = _mm_loadu_si128(s0.as_ptr().add(j).cast());
+                let b = _mm_loadu_si128(s1.as_ptr().add(j).cast());
+                _mm_storeu_si128(o.as_mut_ptr().add(2 * j).cast(), _mm_unpacklo_epi16(a, b));
+                _mm_storeu_si128(o.as_mut_ptr().add(2 * j + 8).cast(), _mm_unpackhi_epi16(a, b));
+            }
+            j += 8;
+        }
+        for j in j..ow {
+            o[2 * j] = s0[j];
+            o[2 * j + 1] = s1[j];
+        }
+    }
+}
+
 /// [`super::conv2d`] for CPUs with AVX2, given [`conv2d_scratch`] values of scratch and an
-/// input zero point in `-128..=127` (both checked by the caller): with unit strides over
-/// wide rows ([`Wide`]), otherwise with an im2col row gathered per tap.
+/// input zero point in `-128..=127` (both checked by the caller): with unit strides from
+/// the padded input ([`padded_planes`]), otherwise with an im2col row gathered per tap.
 #[target_feature(enable = "avx2")]
 pub(super) fn conv2d(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], scratch: &mut [i16]) {
     let k = g.patch_len();
@@ -239,58 +243,48 @@ pub(super) fn conv2d(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], sc
     let [kh, kw] = g.kernel;
     let z = d.input_zero_point as i16;
     if g.stride == [1, 1] {
-        let kp = padded(g).0;
-        let l = Wide::new(g);
-        let (xp, rest) = scratch.split_at_mut(l.input);
-        let (packed, rest) = rest.split_at_mut(kp * l.pp);
-        let (filters, rest) = rest.split_at_mut(c_out * kp);
-        let wide = &mut rest[..(c_out * l.pp).div_ceil(2)];
-        // SAFETY: the same memory as `wide`, twice as many elements of a type with
-        // alignment 1 for which every bit pattern is valid; `wide` is not used after this.
-        let wide = unsafe { core::slice::from_raw_parts_mut(wide.as_mut_ptr().cast::<i8>(), c_out * l.pp) };
+        let (kp, pp) = padded(g);
+        let [hp, wp] = padded_planes(g);
+        let (xp, rest) = scratch.split_at_mut(c_in * hp * wp);
+        let (packed, rest) = rest.split_at_mut(kp * pp);
+        let filters = &mut rest[..c_out * kp];
         let [ph, pw] = g.padding;
         if ph == 0 && pw == 0 {
-            widen(x, z, &mut xp[..x.len()]);
-            xp[x.len()..].fill(0);
+            widen(x, z, xp);
         } else {
             xp.fill(0);
             for (src, dst) in
-                x.chunks_exact(w).zip(xp[..c_in * l.hp * l.wp].chunks_exact_mut(l.hp * l.wp).flat_map(|plane| {
-                    plane[ph * l.wp..(ph + h) * l.wp].chunks_exact_mut(l.wp).map(|row| &mut row[pw..pw + w])
+                x.chunks_exact(w).zip(xp.chunks_exact_mut(hp * wp).flat_map(|plane| {
+                    plane[ph * wp..(ph + h) * wp].chunks_exact_mut(wp).map(|row| &mut row[pw..pw + w])
                 }))
             {
                 widen(src, z, dst);
             }
         }
         let xp = &*xp;
-        // The offset of each tap in order, stepped along `(c, ky, kx)`; taps past the last
-        // (weights 0) read the last one's row.
-        let (mut at, mut last, mut ky, mut kx) = (0, 0, 0, 0);
+        // The offset of each tap in order, stepped along `(c, ky, kx)`; `None` past the last.
+        let (mut at, mut ky, mut kx) = (0, 0, 0);
         let mut next = || {
             if ky == kh {
-                return last;
+                return None;
             }
-            last = at + ky * g.dilation[0] * l.wp + kx * g.dilation[1];
+            let tap = at + ky * g.dilation[0] * wp + kx * g.dilation[1];
             kx += 1;
             if kx == kw {
                 (kx, ky) = (0, ky + 1);
-                if ky == kh && at + l.hp * l.wp < c_in * l.hp * l.wp {
-                    (ky, at) = (0, at + l.hp * l.wp);
+                if ky == kh && at + hp * wp < c_in * hp * wp {
+                    (ky, at) = (0, at + hp * wp);
                 }
             }
-            last
+            Some(tap)
         };
-        for out in packed.chunks_exact_mut(2 * l.pp) {
-            let (a, b) = (next(), next());
-            interleave(&xp[a..][..l.pp], &xp[b..][..l.pp], l.pp, out);
+        for out in packed.chunks_exact_mut(2 * pp) {
+            let a = next().unwrap_or(0);
+            // A tap past the last has weights 0: any values do, the first tap's are read.
+            let b = next().unwrap_or(a);
+            interleave_runs(xp, [a, b], wp, [oh, ow], out);
         }
-        gemm(d, pack_filters(d, k, kp, filters), kp, packed, l.pp, l.pp, wide);
-        // The wide rows' first `ow` outputs.
-        for (dst, src) in y.chunks_exact_mut(oh * ow).zip(wide.chunks_exact(l.pp)) {
-            for (dst, src) in dst.chunks_exact_mut(ow).zip(src.chunks(l.wp)) {
-                dst.copy_from_slice(&src[..ow]);
-            }
-        }
+        gemm(d, pack_filters(d, k, kp, filters), kp, packed, pp, oh * ow, y);
     } else {
         let (kp, pp) = padded(g);
         let (rows, rest) = scratch.split_at_mut(2 * pp);
