@@ -208,26 +208,33 @@ fn widen(src: &[i8], z: i16, dst: &mut [i16]) {
 #[inline]
 #[target_feature(enable = "avx2")]
 fn interleave_runs(xp: &[i16], start: [usize; 2], wp: usize, [oh, ow]: [usize; 2], out: &mut [i16]) {
+    assert!(oh == 0 || start.iter().all(|&s| s + (oh - 1) * wp + ow <= xp.len()));
     let (valid, rest) = out.split_at_mut(2 * oh * ow);
     rest.fill(0);
-    for (oy, o) in valid.chunks_exact_mut(2 * ow).enumerate() {
-        let s0 = &xp[start[0] + oy * wp..][..ow];
-        let s1 = &xp[start[1] + oy * wp..][..ow];
-        let mut j = 0;
-        while j + 8 <= ow {
-            // SAFETY: `j + 8 <= ow`: the loads read values `j..j + 8` of `s0` and `s1` (each
-            // `ow` long) and the stores write `o[2j..2j + 16]` (`o` is `2·ow` long).
-            unsafe {
-                let a = _mm_loadu_si128(s0.as_ptr().add(j).cast());
-                let b = _mm_loadu_si128(s1.as_ptr().add(j).cast());
-                _mm_storeu_si128(o.as_mut_ptr().add(2 * j).cast(), _mm_unpacklo_epi16(a, b));
-                _mm_storeu_si128(o.as_mut_ptr().add(2 * j + 8).cast(), _mm_unpackhi_epi16(a, b));
+    let body = ow - ow % 8;
+    // SAFETY: row `oy < oh` reads values `start[t] + oy·wp + j` for `j < ow`, inside `xp`
+    // (asserted above), and writes `valid[2·oy·ow + i]` for `i < 2·ow`, inside `valid`
+    // (`2·oh·ow` long); unaligned accesses. Raw pointers: short rows (LeNet's 8 and 24
+    // outputs) cost more in slicing than in copying.
+    unsafe {
+        let mut o = valid.as_mut_ptr();
+        for oy in 0..oh {
+            let s0 = xp.as_ptr().add(start[0] + oy * wp);
+            let s1 = xp.as_ptr().add(start[1] + oy * wp);
+            let mut j = 0;
+            while j < body {
+                let a = _mm_loadu_si128(s0.add(j).cast());
+                let b = _mm_loadu_si128(s1.add(j).cast());
+                _mm_storeu_si128(o.add(2 * j).cast(), _mm_unpacklo_epi16(a, b));
+                _mm_storeu_si128(o.add(2 * j + 8).cast(), _mm_unpackhi_epi16(a, b));
+                j += 8;
             }
-            j += 8;
-        }
-        for j in j..ow {
-            o[2 * j] = s0[j];
-            o[2 * j + 1] = s1[j];
+            while j < ow {
+                *o.add(2 * j) = *s0.add(j);
+                *o.add(2 * j + 1) = *s1.add(j);
+                j += 1;
+            }
+            o = o.add(2 * ow);
         }
     }
 }
