@@ -421,7 +421,7 @@ fn tile<const R: usize, const V: usize>(
 }
 
 /// [`super::linear`] for CPUs with AVX2: four rows at a time, sixteen inputs per
-/// instruction; `scratch` holds at least `x.len()` values (checked by the caller).
+/// instruction (then eight, then the last few in scalar code); `scratch` holds at least `x.len()` values (checked by the caller).
 #[target_feature(enable = "avx2")]
 pub(super) fn linear(d: &Dense<'_>, x: &[i8], y: &mut [i8], scratch: &mut [i16]) {
     let n = x.len();
@@ -473,6 +473,18 @@ fn dot_rows<const R: usize>(weight: &[i8], n: usize, o: usize, p: &[i16]) -> [i3
         }
         i += 16;
     }
+    if i + 8 <= n {
+        // SAFETY: `i + 8 <= n`: the loads read values `i..i + 8` of `p` and of each row
+        // `o + r` (inside `weight`, asserted above); unaligned accesses.
+        unsafe {
+            let pv = _mm_loadu_si128(p.as_ptr().add(i).cast());
+            for r in 0..R {
+                let w = _mm_cvtepi8_epi16(_mm_loadl_epi64(weight.as_ptr().add((o + r) * n + i).cast()));
+                acc[r] = _mm256_add_epi32(acc[r], _mm256_set_m128i(_mm_setzero_si128(), _mm_madd_epi16(w, pv)));
+            }
+        }
+        i += 8;
+    }
     // The four rows reduced together: two rounds of pairwise horizontal sums leave each
     // 128-bit lane holding the four rows' partial sums; then the lanes are added.
     let a = _mm256_hadd_epi32(acc[0], acc[1]);
@@ -483,8 +495,8 @@ fn dot_rows<const R: usize>(weight: &[i8], n: usize, o: usize, p: &[i16]) -> [i3
     // SAFETY: four `i32` values into an array of four.
     unsafe { _mm_storeu_si128(all.as_mut_ptr().cast(), c) };
     for (r, s) in all.iter_mut().enumerate().take(R) {
-        let w = &weight[(o + r) * n..][body..n];
-        for (&a, &b) in w.iter().zip(&p[body..n]) {
+        let w = &weight[(o + r) * n..][i..n];
+        for (&a, &b) in w.iter().zip(&p[i..n]) {
             *s = s.wrapping_add(i32::from(a) * i32::from(b));
         }
     }
