@@ -466,9 +466,9 @@ fn dot_rows<const R: usize>(weight: &[i8], n: usize, o: usize, p: &[i16]) -> [i3
         // each row `o + r` (inside `weight`, asserted above); unaligned accesses.
         unsafe {
             let pv = _mm256_loadu_si256(p.as_ptr().add(i).cast());
-            for r in 0..R {
+            for (r, acc) in acc.iter_mut().enumerate().take(R) {
                 let w = _mm256_cvtepi8_epi16(_mm_loadu_si128(weight.as_ptr().add((o + r) * n + i).cast()));
-                acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(w, pv));
+                *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(w, pv));
             }
         }
         i += 16;
@@ -478,9 +478,9 @@ fn dot_rows<const R: usize>(weight: &[i8], n: usize, o: usize, p: &[i16]) -> [i3
         // `o + r` (inside `weight`, asserted above); unaligned accesses.
         unsafe {
             let pv = _mm_loadu_si128(p.as_ptr().add(i).cast());
-            for r in 0..R {
+            for (r, acc) in acc.iter_mut().enumerate().take(R) {
                 let w = _mm_cvtepi8_epi16(_mm_loadl_epi64(weight.as_ptr().add((o + r) * n + i).cast()));
-                acc[r] = _mm256_add_epi32(acc[r], _mm256_set_m128i(_mm_setzero_si128(), _mm_madd_epi16(w, pv)));
+                *acc = _mm256_add_epi32(*acc, _mm256_set_m128i(_mm_setzero_si128(), _mm_madd_epi16(w, pv)));
             }
         }
         i += 8;
