@@ -125,3 +125,33 @@ fn bad_inputs_are_errors() {
     assert!(twin.forward(&[0; 47], &mut st).is_err());
     assert!(twin.predict(&[f32::NAN; 48], &mut st).is_err());
 }
+
+#[test]
+fn every_instruction_set_gives_the_same_bits() {
+    use monograd::quant::kernels::{force_isa, Isa};
+    let net = Zoo::new(&mut Rng::seed(4));
+    let twin = Zoo::quantize(&net, &Calibration::new(&data(64, 2 * 12 * 12, 5))).unwrap();
+    let seq = Seq::new(&mut Rng::seed(6));
+    let seq_twin = Seq::quantize(&seq, &Calibration::new(&data(64, 3 * 16, 7))).unwrap();
+    let (test, seq_test) = (data(8, 2 * 12 * 12, 8), data(8, 3 * 16, 9));
+    let run = |isa: Isa| {
+        // Other tests of this binary may run meanwhile under this ceiling: the bits are the
+        // same on every path, which is what this test checks.
+        assert!(force_isa(isa));
+        let (mut st, mut seq_st) = (ZooI8::state(), SeqI8::state());
+        let mut out = Vec::new();
+        for x in test.chunks(2 * 12 * 12) {
+            out.extend_from_slice(twin.predict(x, &mut st).unwrap());
+        }
+        for x in seq_test.chunks(3 * 16) {
+            out.extend_from_slice(seq_twin.predict(x, &mut seq_st).unwrap());
+        }
+        out
+    };
+    let portable = run(Isa::Portable);
+    // The AVX2 ceiling only where the CPU has AVX2 (`force_isa` says whether it ran).
+    if force_isa(Isa::Avx2) {
+        assert_eq!(run(Isa::Avx2), portable);
+    }
+    assert_eq!(run(Isa::Avx512), portable);
+}

@@ -29,6 +29,8 @@ mod error;
 mod export;
 #[cfg(feature = "alloc")]
 pub mod graph;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod input_avx512;
 pub mod kernels;
 pub mod math;
 pub mod params;

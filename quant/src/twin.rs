@@ -233,6 +233,17 @@ pub fn avg_pool(g: &PoolGeometry, x: &[i8], y: &mut [i8]) -> Result<(), QuantErr
 /// Quantizes `x` into `q` with `p` (floating point: the input of a twin's `predict`).
 pub fn quantize_input(what: &'static str, p: QParams, x: &[f32], q: &mut [i8]) -> Result<(), QuantError> {
     crate::error::check_len(what, q.len(), x.len())?;
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if (-128..=127).contains(&p.zero_point)
+        && crate::kernels::allows(crate::kernels::Isa::Avx512)
+        && crate::input_avx512::available()
+    {
+        // SAFETY: the CPU has AVX-512 F, BW and VL, checked on the line above.
+        if unsafe { crate::input_avx512::quantize(p, x, q) } {
+            return Ok(());
+        }
+        // A value that is not finite: the loop below finds it and says so.
+    }
     for (qi, &xi) in q.iter_mut().zip(x) {
         if !xi.is_finite() {
             return Err(QuantError::NotFinite { what });

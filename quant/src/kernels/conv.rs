@@ -2,7 +2,7 @@
 //! channel) and `CONV_2D` (per channel), both as "gather a patch, dot it with each filter".
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-use super::avx2;
+use super::{avx2, vnni};
 use super::{dot, OutputStage};
 use crate::error::{check_len, QuantError};
 use crate::math::Multiplier;
@@ -46,7 +46,7 @@ impl Dense<'_> {
 
     /// Writes output channel `o` at `y[o · step]` for every `o`, from the patch `p`.
     #[inline(always)]
-    fn outputs(&self, p: &[i16], n: usize, y: &mut [i8], at: usize, step: usize) {
+    pub(super) fn outputs(&self, p: &[i16], n: usize, y: &mut [i8], at: usize, step: usize) {
         self.outputs_with(p, n, y, at, step, dot);
     }
 
@@ -92,25 +92,35 @@ pub fn linear(d: &Dense<'_>, x: &[i8], y: &mut [i8], scratch: &mut [i16]) -> Res
     if scratch.len() < n {
         return Err(QuantError::Length { what: "linear scratch", expected: n, got: scratch.len() });
     }
+    if n == 0 {
+        // No inputs: each output is its bias (and rows of no weights cannot be chunked).
+        for (o, yo) in y.iter_mut().enumerate() {
+            *yo = d.output.finish(d.multiplier(o).apply(d.bias.map_or(0, |b| b[o])));
+        }
+        return Ok(());
+    }
+    // The SIMD paths take the zero point as an `i8` (TFLite's range), as every twin's is.
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if (-128..=127).contains(&d.input_zero_point) {
+        if super::allows(super::Isa::Avx512) && vnni::available() {
+            // SAFETY: the CPU has AVX-512 VNNI, checked on the line above; `scratch` holds
+            // `n` values, checked above.
+            unsafe { vnni::linear(d, x, y, scratch) };
+            return Ok(());
+        }
+        if super::allows(super::Isa::Avx2) && std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked on the line above; `scratch` holds `n`
+            // values, checked above.
+            unsafe { avx2::linear(d, x, y, scratch) };
+            return Ok(());
+        }
+    }
     let p = &mut scratch[..n];
     for (pi, &xi) in p.iter_mut().zip(x) {
         *pi = i16::from(xi) - d.input_zero_point as i16;
     }
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked on the line above.
-        unsafe { outputs_avx2(d, p, y) };
-        return Ok(());
-    }
     d.outputs(p, n, y, 0, 1);
     Ok(())
-}
-
-/// A linear layer's outputs compiled with AVX2 (see [`conv2d_avx2`]).
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-fn outputs_avx2(d: &Dense<'_>, p: &[i16], y: &mut [i8]) {
-    d.outputs_with(p, p.len(), y, 0, 1, |w: &[i8], p: &[i16]| avx2::dot(w, p));
 }
 
 /// The geometry of a two-dimensional convolution or of a one-dimensional one written as
@@ -167,17 +177,22 @@ impl ConvGeometry {
 
 /// The `i16` scratch values [`conv2d`] uses for `g` at its fastest: one patch
 /// ([`ConvGeometry::patch_len`]) on every target, more where a faster path needs them (x86-64
-/// with `std`: the shifted input and the widened filters). Less than this but at least one
-/// patch still works, more slowly.
+/// with `std`: the im2col patches and packed filters of the AVX2 and AVX-512 paths). Less
+/// than this but at least one patch still works, more slowly.
 pub const fn conv2d_scratch(g: &ConvGeometry) -> usize {
-    let patch = g.patch_len();
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
-        avx2::conv2d_scratch(g.input[0] * g.input[1] * g.input[2], patch, g.output[0])
+        let avx2 = avx2::conv2d_scratch(g);
+        let vnni = vnni::conv2d_scratch(g);
+        if avx2 > vnni {
+            avx2
+        } else {
+            vnni
+        }
     }
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
     {
-        patch
+        g.patch_len()
     }
 }
 
@@ -193,26 +208,32 @@ pub fn conv2d(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], scratch: 
         return Err(QuantError::Length { what: "conv2d scratch", expected: n, got: scratch.len() });
     }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if std::is_x86_feature_detected!("avx2") {
-        if scratch.len() >= avx2::conv2d_scratch(x.len(), n, g.output[0]) {
-            // SAFETY: the CPU has AVX2, checked above.
-            unsafe { avx2::conv2d(d, g, x, y, scratch) };
-        } else {
-            // SAFETY: the CPU has AVX2, checked above.
-            unsafe { conv2d_avx2(d, g, x, y, &mut scratch[..n]) };
+    if (-128..=127).contains(&d.input_zero_point) {
+        if super::allows(super::Isa::Avx512) && scratch.len() >= vnni::conv2d_scratch(g) && vnni::available() {
+            // SAFETY: the CPU has AVX-512 VNNI and the scratch is what that path needs, both
+            // checked on the line above.
+            unsafe { vnni::conv2d(d, g, x, y, scratch) };
+            return Ok(());
         }
-        return Ok(());
+        if super::allows(super::Isa::Avx2)
+            && scratch.len() >= avx2::conv2d_scratch(g)
+            && std::is_x86_feature_detected!("avx2")
+        {
+            // SAFETY: the CPU has AVX2 and the scratch is what that path needs, both
+            // checked on the lines above.
+            unsafe { avx2::conv2d(d, g, x, y, scratch) };
+            return Ok(());
+        }
     }
     conv2d_loops(d, g, x, y, &mut scratch[..n], dot);
     Ok(())
 }
 
-/// [`conv2d_loops`] compiled with AVX2, whose widening multiply-adds take 16 values at
-/// once (`vpmovsxbw`, `vpmaddwd`); the same integer sums, so the same bits.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-fn conv2d_avx2(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], p: &mut [i16]) {
-    conv2d_loops(d, g, x, y, p, |w: &[i8], p: &[i16]| avx2::dot(w, p));
+/// The portable loops of [`conv2d`] (what runs without `std` and off x86-64), after its
+/// checks; `p` holds one patch. The reference the SIMD paths are tested against.
+#[cfg(test)]
+pub(super) fn conv2d_portable(d: &Dense<'_>, g: &ConvGeometry, x: &[i8], y: &mut [i8], p: &mut [i16]) {
+    conv2d_loops(d, g, x, y, p, dot);
 }
 
 /// The loops of [`conv2d`], after its checks; `p` holds one patch.
@@ -340,6 +361,54 @@ mod tests {
                 conv2d(&d, &g, &x, &mut y, &mut std::vec![0; scratch]).unwrap();
                 assert_eq!(y, slow, "round {round}, scratch {scratch}");
             }
+            // The AVX2 path with its full scratch, which `conv2d` skips where AVX-512 VNNI is.
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if std::is_x86_feature_detected!("avx2") {
+                let mut y = std::vec![0i8; co * oh * ow];
+                let mut scratch = std::vec![0; avx2::conv2d_scratch(&g)];
+                // SAFETY: the CPU has AVX2, checked above; the scratch is what the path needs.
+                unsafe { avx2::conv2d(&d, &g, &x, &mut y, &mut scratch) };
+                assert_eq!(y, slow, "round {round}, AVX2");
+            }
+        }
+    }
+
+    #[test]
+    fn linear_paths_give_the_same_bits() {
+        let mut s = 0x0fed_cba9_8765_4321u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        for n in [1, 15, 16, 17, 84, 120, 256, 257] {
+            let rows = 1 + n % 11;
+            let x: std::vec::Vec<i8> = (0..n).map(|_| next() as i8).collect();
+            let wt: std::vec::Vec<i8> = (0..rows * n).map(|_| (next() % 255) as i8).collect();
+            let b: std::vec::Vec<i32> = (0..rows).map(|_| (next() % 2000) as i32 - 1000).collect();
+            let m: std::vec::Vec<Multiplier> = (0..rows).map(|o| Multiplier::new(0.003 * (o + 1) as f64)).collect();
+            let d = Dense {
+                weight: &wt,
+                bias: Some(&b),
+                multipliers: &m,
+                input_zero_point: (next() % 256) as i32 - 128,
+                output: OutputStage::plain(1),
+            };
+            let p: std::vec::Vec<i16> = x.iter().map(|&v| i16::from(v) - d.input_zero_point as i16).collect();
+            let mut slow = std::vec![0i8; rows];
+            d.outputs(&p, n, &mut slow, 0, 1);
+            let mut y = std::vec![0i8; rows];
+            linear(&d, &x, &mut y, &mut std::vec![0; n]).unwrap();
+            assert_eq!(y, slow, "n = {n}");
+            // The AVX2 path, which `linear` skips where AVX-512 VNNI is.
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if std::is_x86_feature_detected!("avx2") {
+                let mut y = std::vec![0i8; rows];
+                // SAFETY: the CPU has AVX2, checked above; the scratch holds `n` values.
+                unsafe { avx2::linear(&d, &x, &mut y, &mut std::vec![0; n]) };
+                assert_eq!(y, slow, "n = {n}, AVX2");
+            }
         }
     }
 
@@ -362,5 +431,10 @@ mod tests {
         let bad = ConvGeometry { output: [1, 3, 3], ..g };
         assert!(conv2d(&d, &bad, &[0; 16], &mut [0; 9], &mut [0; 9]).is_err());
         assert!(linear(&d, &[0; 8], &mut [0; 1], &mut [0; 8]).is_err());
+        // No inputs: the bias alone, requantized (10 · 1 + 3), not a panic.
+        let none = Dense { weight: &[], bias: Some(&[10, -4]), output: OutputStage::plain(3), ..d };
+        let mut y = [0i8; 2];
+        linear(&none, &[], &mut y, &mut []).unwrap();
+        assert_eq!(y, [13, -1]);
     }
 }

@@ -12,11 +12,23 @@ mod avx2;
 mod conv;
 mod depthwise;
 mod elementwise;
+#[cfg(feature = "std")]
+mod isa;
 mod pool;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod pool_avx2;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod pool_avx512;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod vnni;
 
 pub use conv::{conv2d, conv2d_scratch, linear, ConvGeometry, Dense};
 pub use depthwise::depthwise_conv2d;
 pub use elementwise::{add, concat, requantize, AddParams, Requantize};
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) use isa::allows;
+#[cfg(feature = "std")]
+pub use isa::{force_isa, isa_ceiling, Isa};
 pub use pool::{avg_pool2d, max_pool2d, PoolGeometry};
 
 /// What every kernel does last: add the output's zero point and clamp (TFLite's fused
@@ -45,8 +57,8 @@ impl OutputStage {
     }
 }
 
-/// `Σ w[i] · p[i]` in `i32`: the inner loop of every dense kernel. Written so that the
-/// compiler turns it into widening multiply-adds (`pmaddwd` on x86, `smlal` on Arm).
+/// `Σ w[i] · p[i]` in `i32`: the inner loop of the portable dense kernels. Written so that
+/// the compiler turns it into widening multiply-adds (`pmaddwd` on x86, `smlal` on Arm).
 #[inline(always)]
 fn dot(w: &[i8], p: &[i16]) -> i32 {
     w.iter().zip(p).map(|(&a, &b)| i32::from(a) * i32::from(b)).sum()

@@ -57,6 +57,28 @@ pub fn max_pool2d(g: &PoolGeometry, out: OutputStage, x: &[i8], y: &mut [i8]) ->
     let [_, h, w] = g.input;
     let [_, oh, ow] = g.output;
     if g.window == [2, 2] && g.stride == [2, 2] && g.padding == [0, 0] && 2 * oh <= h && 2 * ow <= w {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if i16::try_from(out.min).is_ok()
+            && i16::try_from(out.max).is_ok()
+            && super::allows(super::Isa::Avx512)
+            && super::pool_avx512::available()
+        {
+            // SAFETY: the CPU has AVX-512 BW and VL and the bounds are `i16` values, both
+            // checked on the line above; the geometry is checked above.
+            unsafe { super::pool_avx512::max_pool_2x2(x, y, [h, w], [oh, ow], out) };
+            return Ok(());
+        }
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if i16::try_from(out.min).is_ok()
+            && i16::try_from(out.max).is_ok()
+            && super::allows(super::Isa::Avx2)
+            && std::is_x86_feature_detected!("avx2")
+        {
+            // SAFETY: the CPU has AVX2 and the bounds are `i16` values, both checked on the
+            // lines above; the geometry is checked above.
+            unsafe { super::pool_avx2::max_pool_2x2(x, y, [h, w], [oh, ow], out) };
+            return Ok(());
+        }
         // The common case, as straight loops over pairs of rows.
         for (plane, yp) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(oh * ow)) {
             for (oy, yr) in yp.chunks_exact_mut(ow).enumerate() {
