@@ -391,10 +391,29 @@ fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
     ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)) + tail
 }
 
-/// `y += s x`.
+/// `y += s x`, over equal lengths (rows of the same width, as the callers pass).
+///
+/// In chunks of eight split off as arrays, as in [`dot`]: at opt-level `"s"` and `"z"` a
+/// plain loop over zipped iterators keeps the iterators' index bookkeeping for every
+/// element (a training step of a 1-16-16-1 network on a Cortex-M4 spent a third of its
+/// instructions there). Each element is its own `y[i] + s x[i]`, so the results are the
+/// same bits either way (a test checks it).
 #[inline(always)]
 fn axpy<T: Scalar>(s: T, x: &[T], y: &mut [T]) {
-    for (o, &v) in y.iter_mut().zip(x) {
+    debug_assert_eq!(x.len(), y.len());
+    // No slicing to a common length: at opt-level "z" the range indexing stays a call.
+    let ((y8, yt), (x8, xt)) = (y.as_chunks_mut::<8>(), x.as_chunks::<8>());
+    for (o, v) in y8.iter_mut().zip(x8) {
+        o[0] += s * v[0];
+        o[1] += s * v[1];
+        o[2] += s * v[2];
+        o[3] += s * v[3];
+        o[4] += s * v[4];
+        o[5] += s * v[5];
+        o[6] += s * v[6];
+        o[7] += s * v[7];
+    }
+    for (o, &v) in yt.iter_mut().zip(xt) {
         *o += s * v;
     }
 }
@@ -620,6 +639,32 @@ pub(crate) mod tests {
         }
         // The check has teeth: the order shows in the bits.
         assert!(differs_from_sequential);
+    }
+
+    #[test]
+    fn the_chunked_sums_equal_element_by_element_ones() {
+        let mut r = crate::rng::Rng::seed(12);
+        for n in [0usize, 1, 7, 8, 9, 16, 17, 33] {
+            let x: [f32; 40] = core::array::from_fn(|_| r.uniform(-1.0, 1.0) as f32);
+            let y0: [f32; 40] = core::array::from_fn(|_| r.uniform(-1.0, 1.0) as f32);
+            let s = r.uniform(-2.0, 2.0) as f32;
+            let mut y = y0;
+            axpy(s, &x[..n], &mut y[..n]);
+            for i in 0..40 {
+                let want = if i < n { y0[i] + s * x[i] } else { y0[i] };
+                assert_eq!(y[i].to_bits(), want.to_bits(), "axpy, n = {n}, i = {i}");
+            }
+            // Three rows of `n` columns summed into `y0[..n]`.
+            let mut sums = y0;
+            if n > 0 {
+                super::column_sums_into(&x[..3 * n.min(13)], &mut sums[..n.min(13)]);
+            }
+            for j in 0..n.min(13) {
+                let m = n.min(13);
+                let want = ((y0[j] + x[j]) + x[m + j]) + x[2 * m + j];
+                assert_eq!(sums[j].to_bits(), want.to_bits(), "column sums, n = {n}, j = {j}");
+            }
+        }
     }
 
     #[test]
