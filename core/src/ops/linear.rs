@@ -391,6 +391,15 @@ fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
     ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)) + tail
 }
 
+/// [`dot`] of sixteen values, written out: the same sums in the same order (the empty
+/// tail's zero included, which turns a `-0` sum into `+0` there too), without the chunk
+/// loops that opt-level "z" keeps.
+#[inline(always)]
+fn dot16<T: Scalar>(x: &[T; 16], y: &[T; 16]) -> T {
+    let s = |l: usize| (T::ZERO + x[l] * y[l]) + x[l + 8] * y[l + 8];
+    ((s(0) + s(4)) + (s(2) + s(6))) + ((s(1) + s(5)) + (s(3) + s(7))) + T::ZERO
+}
+
 /// `y += s x`, over equal lengths (rows of the same width, as the callers pass).
 ///
 /// In chunks of eight split off as arrays, as in [`dot`]: at opt-level `"s"` and `"z"` a
@@ -458,10 +467,17 @@ fn small_forward<T: Scalar>(
     while let (Some((xr, xrest)), Some((yr, yrest))) =
         (xs.split_at_checked(in_features), core::mem::take(&mut ys).split_at_mut_checked(out_features))
     {
+        // On 32-bit Arm, a row of sixteen inputs is copied out once per row of `x`: at
+        // opt-level "z" the copy stays in registers across the outputs, where `dot`
+        // loads the row again for each (the same sums in the same order).
+        let x16: Option<[T; 16]> = if cfg!(target_arch = "arm") { xr.try_into().ok() } else { None };
         let mut ws = w;
         for (o, yo) in yr.iter_mut().enumerate() {
             let Some((wr, wrest)) = ws.split_at_checked(in_features) else { break };
-            let v = dot(xr, wr);
+            let v = match (&x16, <&[T; 16]>::try_from(wr)) {
+                (Some(x16), Ok(w16)) => dot16(x16, w16),
+                _ => dot(xr, wr),
+            };
             *yo = f(match b {
                 Some(b) => v + b[o],
                 None => v,
@@ -655,6 +671,20 @@ pub(crate) mod tests {
         }
         // The check has teeth: the order shows in the bits.
         assert!(differs_from_sequential);
+    }
+
+    #[test]
+    fn dot16_equals_dot_to_the_bit() {
+        let mut r = crate::rng::Rng::seed(13);
+        for _ in 0..200 {
+            let x: [f32; 16] = core::array::from_fn(|_| r.uniform(-1.0, 1.0) as f32);
+            let y: [f32; 16] = core::array::from_fn(|_| r.uniform(-1.0, 1.0) as f32);
+            assert_eq!(dot16(&x, &y).to_bits(), dot(&x, &y).to_bits());
+        }
+        // Every product `-0`: the sums are `+0` either way (the zeros they start from).
+        let (x, y) = ([-0.0f32; 16], [1.0f32; 16]);
+        assert_eq!(dot16(&x, &y).to_bits(), dot(&x, &y).to_bits());
+        assert_eq!(dot16(&x, &y).to_bits(), 0.0f32.to_bits());
     }
 
     #[test]
