@@ -400,6 +400,16 @@ fn dot16<T: Scalar>(x: &[T; 16], y: &[T; 16]) -> T {
     ((s(0) + s(4)) + (s(2) + s(6))) + ((s(1) + s(5)) + (s(3) + s(7))) + T::ZERO
 }
 
+/// [`axpy`] of sixteen values, written out (constant indices, so that a `y` on the stack
+/// stays in registers).
+#[inline(always)]
+fn axpy16<T: Scalar>(s: T, x: &[T; 16], y: &mut [T; 16]) {
+    macro_rules! each {
+        ($($i:literal)*) => { $( y[$i] += s * x[$i]; )* };
+    }
+    each!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+}
+
 /// `y += s x`, over equal lengths (rows of the same width, as the callers pass).
 ///
 /// In chunks of eight split off as arrays, as in [`dot`]: at opt-level `"s"` and `"z"` a
@@ -504,6 +514,40 @@ fn small_backward<T: Scalar>(
     out_features: usize,
 ) {
     let batch = dy.len() / out_features;
+    if cfg!(target_arch = "arm") && in_features == 16 {
+        // On 32-bit Arm, rows of sixteen are summed in a copy held in registers, loaded
+        // and stored once per row rather than once per term (at opt-level "z" LLVM keeps
+        // every `axpy` on memory); each element gets the same terms in the same order, so
+        // the same bits. `dW`'s loops are swapped for it: each row of `dW` sums over the
+        // batch in increasing order, as before.
+        if let Some(dx) = dx {
+            super::expect_len(NAME, "w", w.len(), out_features * 16);
+            super::expect_len(NAME, "dx", dx.len(), batch * 16);
+            for (dyr, dxr) in dy.chunks_exact(out_features).zip(dx.as_chunks_mut::<16>().0) {
+                let mut acc = *dxr;
+                for (&d, wr) in dyr.iter().zip(w.as_chunks::<16>().0) {
+                    axpy16(d, wr, &mut acc);
+                }
+                *dxr = acc;
+            }
+        }
+        if let Some(dw) = dw {
+            super::expect_len(NAME, "x", x.len(), batch * 16);
+            super::expect_len(NAME, "dw", dw.len(), out_features * 16);
+            for (o, dwr) in dw.as_chunks_mut::<16>().0.iter_mut().enumerate() {
+                let mut acc = *dwr;
+                for (dyr, xr) in dy.chunks_exact(out_features).zip(x.as_chunks::<16>().0) {
+                    axpy16(dyr[o], xr, &mut acc);
+                }
+                *dwr = acc;
+            }
+        }
+        if let Some(db) = db {
+            super::expect_len(NAME, "db", db.len(), out_features);
+            column_sums_into(dy, db);
+        }
+        return;
+    }
     if let Some(dx) = dx {
         super::expect_len(NAME, "w", w.len(), out_features * in_features);
         super::expect_len(NAME, "dx", dx.len(), batch * in_features);
@@ -685,6 +729,20 @@ pub(crate) mod tests {
         let (x, y) = ([-0.0f32; 16], [1.0f32; 16]);
         assert_eq!(dot16(&x, &y).to_bits(), dot(&x, &y).to_bits());
         assert_eq!(dot16(&x, &y).to_bits(), 0.0f32.to_bits());
+    }
+
+    #[test]
+    fn axpy16_equals_axpy_to_the_bit() {
+        let mut r = crate::rng::Rng::seed(14);
+        for _ in 0..100 {
+            let x: [f32; 16] = core::array::from_fn(|_| r.uniform(-1.0, 1.0) as f32);
+            let y0: [f32; 16] = core::array::from_fn(|_| r.uniform(-1.0, 1.0) as f32);
+            let s = r.uniform(-2.0, 2.0) as f32;
+            let (mut a, mut b) = (y0, y0);
+            axpy16(s, &x, &mut a);
+            axpy_chunked(s, &x, &mut b);
+            assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits));
+        }
     }
 
     #[test]
