@@ -339,8 +339,10 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adam<T, S> {
                 let [m, v] = slots::<2, T>(state, params, offset, n);
                 (m, v, None)
             };
-            if !maximize && wd == T::ZERO && vmax.is_none() {
-                // The default configuration in a loop of its own, the same arithmetic in
+            if cfg!(target_arch = "arm") && !maximize && wd == T::ZERO && vmax.is_none() {
+                // On 32-bit Arm (firmware, built at opt-level "s" or "z"; the host, not
+                // measured with it, keeps the loop below as it was), the default
+                // configuration in a loop of its own, the same arithmetic in
                 // the same order without the per-element branches on the flags, and with
                 // a bound no slice is shorter than (all are `n` long) so that the indexing
                 // needs no checks: at opt-level "z" LLVM does neither itself, and keeps
