@@ -44,6 +44,9 @@ use core::mem::ManuallyDrop;
 use crate::half::{bf16_to_f32, f16_to_f32};
 
 pub mod header;
+mod ints;
+
+pub use ints::{ints, shape_of, IntArray};
 
 /// The element types embedding reads from a safetensors file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +62,10 @@ pub enum Dtype {
     BF16,
     /// Signed 64-bit integers: counters such as BatchNorm's `num_batches_tracked`.
     I64,
+    /// Signed 8-bit integers: an int8 model's weights ([`ints`]).
+    I8,
+    /// Signed 32-bit integers: an int8 model's biases and zero points ([`ints`]).
+    I32,
 }
 
 impl Dtype {
@@ -66,8 +73,9 @@ impl Dtype {
     pub const fn size(self) -> usize {
         match self {
             Dtype::F64 | Dtype::I64 => 8,
-            Dtype::F32 => 4,
+            Dtype::F32 | Dtype::I32 => 4,
             Dtype::F16 | Dtype::BF16 => 2,
+            Dtype::I8 => 1,
         }
     }
 
@@ -79,6 +87,8 @@ impl Dtype {
             Dtype::F16 => "F16",
             Dtype::BF16 => "BF16",
             Dtype::I64 => "I64",
+            Dtype::I8 => "I8",
+            Dtype::I32 => "I32",
         }
     }
 

@@ -208,7 +208,7 @@ macro_rules! impl_float {
             gemm::gemm_prepacked_f32(alpha, a, b, packed, layout, beta, c, pack, epi);
         }
     };
-    ($t:ident, $packed:path, $fused:path $(; $prepacked:ident)?) => {
+    ($t:ident, $packed:path, $fused:path, $sqrt:path $(; $prepacked:ident)?) => {
         impl Scalar for $t {
             $(impl_float!(@$prepacked);)?
             const ZERO: Self = 0.0;
@@ -233,7 +233,7 @@ macro_rules! impl_float {
             }
             #[inline]
             fn sqrt(self) -> Self {
-                num_traits::Float::sqrt(self)
+                $sqrt(self)
             }
             #[inline]
             fn tanh(self) -> Self {
@@ -305,8 +305,45 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, gemm::gemm_packed_f32, gemm::gemm_fused_f32; prepacked);
-impl_float!(f64, gemm::gemm_packed_f64, gemm::gemm_fused_f64);
+impl_float!(f32, gemm::gemm_packed_f32, gemm::gemm_fused_f32, sqrt_f32; prepacked);
+impl_float!(f64, gemm::gemm_packed_f64, gemm::gemm_fused_f64, num_traits::Float::sqrt);
+
+/// `√x` in `f32`, correctly rounded (IEEE 754), as `libm`'s `sqrtf` and `std`'s `sqrt`.
+///
+/// On 32-bit Arm with the hard-float ABI (a Cortex-M4F, `thumbv7em-none-eabihf`) the FPU's
+/// `vsqrt.f32` (five instructions with the moves): without `std`, `num_traits` takes `libm`'s software
+/// routine, about 90 instructions per call on a Cortex-M4, an Adam step's largest cost
+/// (docs/EMBEDDED.md). Both round correctly, so the results are the same bits (the
+/// firmware checks its training against the host's, which runs `libm`).
+#[inline(always)]
+fn sqrt_f32(x: f32) -> f32 {
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    {
+        let bits: u32;
+        // SAFETY: the block saves `s0`, computes in it and restores it, so it changes no
+        // register but its operand; it touches no memory outside the stack it pushes to
+        // and pops from. The hard-float ABI means the FPU is there and enabled (the
+        // startup code enables it before `main`). The operand goes through a core
+        // register: Rust's `sreg` operand class asks for the `vfp2` feature, which a
+        // single-precision FPU (Cortex-M4F) lacks, though it has `vsqrt.f32`.
+        unsafe {
+            core::arch::asm!(
+                "vpush {{s0}}",
+                "vmov s0, {v}",
+                "vsqrt.f32 s0, s0",
+                "vmov {v}, s0",
+                "vpop {{s0}}",
+                v = inout(reg) x.to_bits() => bits,
+                options(pure, nomem),
+            );
+        }
+        f32::from_bits(bits)
+    }
+    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf")))]
+    {
+        num_traits::Float::sqrt(x)
+    }
+}
 
 /// A scalar with a plain machine representation, for display in reports.
 pub trait Real: Scalar + Display {}

@@ -5,9 +5,13 @@
 //!
 //! Binaries (`src/bin/`), run under QEMU by scripts/check-firmware.sh:
 //! - `sine`: TensorFlow Lite Micro's sine model from embedded weights, against the host;
-//! - `train`: on-device training in `Fixed` storage, against the host's run of the same steps.
+//! - `sine_int8`: the sine model's int8 twin, against the host's integer path;
+//! - `train`: on-device training in `Fixed` storage, against the host's run of the same steps;
+//! - `lenet_int8`: LeNet-5's int8 twin from an embedded int8 file, on embedded MNIST digits,
+//!   against the host's integer path.
 #![no_std]
 
+pub mod lenet;
 pub mod measure;
 pub mod out;
 pub mod sine;
@@ -28,6 +32,15 @@ pub static SINE_I8: sine::SineI8 = {
     use sine::SineI8;
     include!(concat!(env!("OUT_DIR"), "/sine_i8.rs"))
 };
+
+/// LeNet-5's int8 twin, embedded from the int8 safetensors file the host wrote
+/// (`monograd::quant::embed`): `i8` weights and `i32` biases as they are, the rescaling
+/// factors derived from the file's scales by the compiler. All of it is read-only data.
+pub static LENET_I8: lenet::LeNetI8 = include_weights!(lenet::LeNetI8, "../weights/lenet_int8.safetensors");
+
+/// The first [`lenet::DIGITS`] test digits of `data/mnist`, [`lenet::PIXELS`] bytes each,
+/// row-major (written by `build.rs`).
+pub static DIGITS: &[u8; lenet::DIGITS * lenet::PIXELS] = include_bytes!(concat!(env!("OUT_DIR"), "/digits.bin"));
 
 /// What the host computed, from `build.rs`.
 pub mod expected {

@@ -24,6 +24,7 @@ extern crate std;
 
 #[cfg(feature = "alloc")]
 pub mod calibrate;
+pub mod embed;
 mod error;
 #[cfg(feature = "alloc")]
 mod export;

@@ -77,7 +77,7 @@ pub struct Multiplier {
 
 impl Multiplier {
     /// From a real multiplier, as [`quantize_multiplier`].
-    pub fn new(real: f64) -> Self {
+    pub const fn new(real: f64) -> Self {
         let (multiplier, shift) = quantize_multiplier(real);
         Self { multiplier, shift }
     }
@@ -90,7 +90,7 @@ impl Multiplier {
 }
 
 /// C's `frexp`: `x = m · 2^e` with `|m|` in `[0.5, 1)`; `(x, 0)` for 0, infinities and NaN.
-pub fn frexp(x: f64) -> (f64, i32) {
+pub const fn frexp(x: f64) -> (f64, i32) {
     if x == 0.0 || !x.is_finite() {
         return (x, 0);
     }
@@ -107,7 +107,7 @@ pub fn frexp(x: f64) -> (f64, i32) {
 
 /// `round` of C (`TfLiteRound`): to nearest, halves away from zero; saturates to the
 /// `i64` range.
-pub fn round_f64(v: f64) -> i64 {
+pub const fn round_f64(v: f64) -> i64 {
     if v.is_nan() {
         return 0;
     }
@@ -126,7 +126,7 @@ pub fn round_f64(v: f64) -> i64 {
 }
 
 /// `roundf` of C: to nearest, halves away from zero; saturates to the `i32` range.
-pub fn round_f32(v: f32) -> i32 {
+pub const fn round_f32(v: f32) -> i32 {
     if v.is_nan() {
         return 0;
     }
@@ -154,7 +154,7 @@ pub fn round_f32(v: f32) -> i32 {
 /// assert_eq!(quantize_multiplier(1.0), (1 << 30, 1));
 /// assert_eq!(quantize_multiplier(0.0), (0, 0));
 /// ```
-pub fn quantize_multiplier(real: f64) -> (i32, i32) {
+pub const fn quantize_multiplier(real: f64) -> (i32, i32) {
     if real == 0.0 {
         return (0, 0);
     }
@@ -173,7 +173,7 @@ pub fn quantize_multiplier(real: f64) -> (i32, i32) {
 
 /// TFLite's `Quantize` of one real value with an `f32` scale, as its kernels compute
 /// clamping bounds: `zero_point + roundf(f / scale)`.
-pub fn quantize_f32(f: f32, scale: f32, zero_point: i32) -> i32 {
+pub const fn quantize_f32(f: f32, scale: f32, zero_point: i32) -> i32 {
     zero_point.saturating_add(round_f32(f / scale))
 }
 

@@ -64,14 +64,17 @@ pub enum Fused {
 
 impl Fused {
     /// TFLite's `CalculateActivationRangeQuantized` for an `i8` output.
-    pub fn stage(self, out: QParams) -> OutputStage {
+    pub const fn stage(self, out: QParams) -> OutputStage {
         let zero = quantize_f32(0.0, out.scale, out.zero_point);
+        // `max` and `min` by hand: `Ord`'s are not `const`, and embedding computes this
+        // in constant evaluation.
+        let min = if zero > -128 { zero } else { -128 };
         match self {
             Fused::None => OutputStage::plain(out.zero_point),
-            Fused::Relu => OutputStage { zero_point: out.zero_point, min: zero.max(-128), max: 127 },
+            Fused::Relu => OutputStage { zero_point: out.zero_point, min, max: 127 },
             Fused::Relu6 => {
                 let six = quantize_f32(6.0, out.scale, out.zero_point);
-                OutputStage { zero_point: out.zero_point, min: zero.max(-128), max: six.min(127) }
+                OutputStage { zero_point: out.zero_point, min, max: if six < 127 { six } else { 127 } }
             }
         }
     }
@@ -79,8 +82,9 @@ impl Fused {
 
 /// TFLite's real multiplier of a per-channel filter: `s_in · s_w / s_out`, in `f64` from
 /// the `f32` scales (`PopulateConvolutionQuantizationParams`).
-pub fn per_channel_multiplier(s_in: f32, s_w: f32, s_out: f32) -> f64 {
-    f64::from(s_in) * f64::from(s_w) / f64::from(s_out)
+pub const fn per_channel_multiplier(s_in: f32, s_w: f32, s_out: f32) -> f64 {
+    // `as f64` is `f64::from`'s exact widening, in a `const fn`.
+    s_in as f64 * s_w as f64 / s_out as f64
 }
 
 /// TFLite Micro's real multiplier of a per-tensor fully connected layer
@@ -100,8 +104,8 @@ pub fn per_channel_multiplier(s_in: f32, s_w: f32, s_out: f32) -> f64 {
 /// assert_eq!(per_tensor_multiplier(s_in, s_w, s_out), per_channel_multiplier(s_in, s_w, s_out));
 /// assert_ne!(per_tensor_multiplier(s_in, s_w, s_out), f64::from(s_in * s_w) / f64::from(s_out));
 /// ```
-pub fn per_tensor_multiplier(s_in: f32, s_w: f32, s_out: f32) -> f64 {
-    f64::from(s_in) * f64::from(s_w) / f64::from(s_out)
+pub const fn per_tensor_multiplier(s_in: f32, s_w: f32, s_out: f32) -> f64 {
+    s_in as f64 * s_w as f64 / s_out as f64
 }
 
 /// TFLite Micro's `ADD` parameters for `i8` (`CalculateOpDataAdd`).
@@ -139,8 +143,8 @@ pub fn add_params(
 /// `f64`. (`RELU`'s source divides in `f32` and widens the quotient, but the `tflite-micro`
 /// package's interpreter divides the widened scales, `divsd`, as for
 /// [`per_tensor_multiplier`].)
-pub fn requantize_params(input: QParams, output: QParams, act: Fused) -> Requantize {
-    let real = f64::from(input.scale) / f64::from(output.scale);
+pub const fn requantize_params(input: QParams, output: QParams, act: Fused) -> Requantize {
+    let real = input.scale as f64 / output.scale as f64;
     Requantize { input_zero_point: input.zero_point, scale: Multiplier::new(real), output: act.stage(output) }
 }
 

@@ -3,7 +3,7 @@
 
 use alloc::string::ToString;
 use alloc::vec;
-use alloc::vec::Vec;
+pub use alloc::vec::Vec;
 
 use monograd_core::kernels::gemm::PACK_LEN;
 use monograd_core::module::{Ctx, Layer, Merge, Module, Path};

@@ -226,8 +226,38 @@ pub(crate) fn column_sums_into<T: Scalar>(m: &[T], out: &mut [T]) {
     if cols == 0 {
         return;
     }
+    if cfg!(target_arch = "arm") {
+        return column_sums_chunked(m, out);
+    }
     for row in m.chunks_exact(cols) {
         for (o, &v) in out.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+}
+
+/// [`column_sums_into`] in chunks of eight split off as arrays: the same sums, without the
+/// zipped iterators' per-element bookkeeping that opt-level "s" and "z" keep; used on
+/// 32-bit Arm only, as `linear::axpy`'s chunked form is (and for the same reason).
+#[inline]
+pub(crate) fn column_sums_chunked<T: Scalar>(m: &[T], out: &mut [T]) {
+    let cols = out.len();
+    if cols == 0 {
+        return;
+    }
+    for row in m.chunks_exact(cols) {
+        let ((o8, ot), (r8, rt)) = (out.as_chunks_mut::<8>(), row.as_chunks::<8>());
+        for (o, r) in o8.iter_mut().zip(r8) {
+            o[0] += r[0];
+            o[1] += r[1];
+            o[2] += r[2];
+            o[3] += r[3];
+            o[4] += r[4];
+            o[5] += r[5];
+            o[6] += r[6];
+            o[7] += r[7];
+        }
+        for (o, &v) in ot.iter_mut().zip(rt) {
             *o += v;
         }
     }

@@ -333,6 +333,16 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
     let mut build = Vec::new();
     let mut forward = Vec::new();
     let mut graph = Vec::new();
+    // Embedding (`include_weights!`) and the file it reads (`to_safetensors`): one `let` per
+    // field, and one writer call per field.
+    let mut embeds = Vec::new();
+    let mut field_names: Vec<Ident> = Vec::new();
+    let mut exports = Vec::new();
+    let mut embeddable = true;
+    let place = |n: NodeId| {
+        let f = format_ident!("__F_{}", g.nodes[n].name);
+        quote!(#core::embed::Field<__P, #f>)
+    };
     // The quantization each node's values have, in terms of the twin's fields.
     let mut qexpr: Vec<TokenStream> = vec![TokenStream::new(); g.nodes.len()];
 
@@ -434,6 +444,7 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
             Q::Linear { i, o, bias } => {
                 let (ie, oe) = (i.expr(), o.expr());
                 fields.push(quote!(pub #name: #qc::twin::QDense<{ #oe }, { #ie }>));
+                field_names.push(name.clone());
                 scratch.push(ie.clone());
                 weight_bytes.push(quote!(#oe * #ie + 4 * #oe));
                 let (qi, qo) = (qv(args[0]), qv(n));
@@ -456,6 +467,13 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                     )?
                 });
                 forward.push(quote!(self.#name.linear(#x, #y, &mut __st.__scratch)?;));
+                let at = place(n);
+                embeds.push(quote! {
+                    let #name = #qc::embed::take(&mut __r,
+                        #qc::twin::QDense::<{ #oe }, { #ie }>::embedded::<#at>(&[#oe, #ie], #bias, #act));
+                });
+                let n_str = name.to_string();
+                exports.push(quote!(__t.dense(#n_str, &[#oe, #ie], &self.#name);));
                 qexpr[n] = quote!(self.#name.output);
                 let t_in = tv(args[0]);
                 let n_str = name.to_string();
@@ -472,6 +490,7 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                 let (ci, co, k, s, pd, d) = (ci.expr(), co.expr(), k.expr(), s.expr(), pd.expr(), d.expr());
                 let nn = if rank == 2 { quote!({ #ci * #k * #k }) } else { quote!({ #ci * #k }) };
                 fields.push(quote!(pub #name: #qc::twin::QDense<{ #co }, #nn>));
+                field_names.push(name.clone());
                 weight_bytes.push(quote!(#co * #nn + 4 * #co));
                 let (qi, qo) = (qv(args[0]), qv(n));
                 let act = fused(n);
@@ -502,6 +521,16 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                     const __G: #qc::kernels::ConvGeometry = #geom;
                     self.#name.conv2d(&__G, #x, #y, &mut __st.__scratch)?;
                 }));
+                {
+                    let at = place(n);
+                    let wshape = if rank == 2 { quote!(&[#co, #ci, #k, #k]) } else { quote!(&[#co, #ci, 1, #k]) };
+                    embeds.push(quote! {
+                        let #name = #qc::embed::take(&mut __r,
+                            #qc::twin::QDense::<{ #co }, #nn>::embedded::<#at>(#wshape, true, #act));
+                    });
+                    let n_str = name.to_string();
+                    exports.push(quote!(__t.dense(#n_str, #wshape, &self.#name);));
+                }
                 qexpr[n] = quote!(self.#name.output);
                 let t_in = tv(args[0]);
                 let n_str = name.to_string();
@@ -524,6 +553,7 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
             Q::Depthwise { c, k, s, p: pd, d } => {
                 let (c, k, s, pd, d) = (c.expr(), k.expr(), s.expr(), pd.expr(), d.expr());
                 fields.push(quote!(pub #name: #qc::twin::QDense<{ #c }, { #k * #k }>));
+                field_names.push(name.clone());
                 weight_bytes.push(quote!(#c * #k * #k + 4 * #c));
                 let (qi, qo) = (qv(args[0]), qv(n));
                 let act = fused(n);
@@ -544,6 +574,15 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                     };
                     self.#name.depthwise(&__G, #x, #y)?;
                 }));
+                {
+                    let at = place(n);
+                    embeds.push(quote! {
+                        let #name = #qc::embed::take(&mut __r,
+                            #qc::twin::QDense::<{ #c }, { #k * #k }>::embedded::<#at>(&[#c, 1, #k, #k], true, #act));
+                    });
+                    let n_str = name.to_string();
+                    exports.push(quote!(__t.dense(#n_str, &[#c, 1, #k, #k], &self.#name);));
+                }
                 qexpr[n] = quote!(self.#name.output);
                 let t_in = tv(args[0]);
                 let n_str = name.to_string();
@@ -560,6 +599,7 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
             Q::Separable { ci, co, k, s, p: pd, d } => {
                 let (ci, co, k, s, pd, d) = (ci.expr(), co.expr(), k.expr(), s.expr(), pd.expr(), d.expr());
                 fields.push(quote!(pub #name: #qc::twin::QSeparable<{ #ci }, { #k * #k }, { #co }>));
+                field_names.push(name.clone());
                 weight_bytes.push(quote!(#ci * #k * #k + 4 * #ci + #co * #ci + 4 * #co));
                 let mid = format_ident!("__m_{}", name);
                 let mid_len = quote!(#ci * #shape_dims[1] * #shape_dims[2]);
@@ -607,6 +647,15 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                     self.#name.depthwise.depthwise(&__G, #x, &mut __st.#mid[..])?;
                     self.#name.pointwise.conv2d(&__P, &__st.#mid[..], #y, &mut __st.__scratch)?;
                 }));
+                {
+                    let at = place(n);
+                    embeds.push(quote! {
+                        let #name = #qc::embed::take(&mut __r,
+                            #qc::twin::QSeparable::<{ #ci }, { #k * #k }, { #co }>::embedded::<#at>(#k, #act));
+                    });
+                    let n_str = name.to_string();
+                    exports.push(quote!(__t.separable(#n_str, #k, &self.#name);));
+                }
                 qexpr[n] = quote!(self.#name.pointwise.output);
                 let t_in = tv(args[0]);
                 let n_dw = format!("{name}.depthwise");
@@ -683,9 +732,19 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
             }
             Q::Relu => {
                 fields.push(quote!(pub #name: #qc::twin::QActivation));
+                field_names.push(name.clone());
                 let (qi, qo) = (qv(args[0]), qv(n));
                 build.push(quote!(#name: #qc::twin::QActivation::new(#qi, #qo, #qc::params::Fused::Relu)));
                 forward.push(quote!(self.#name.forward(#x, #y)?;));
+                {
+                    let at = place(n);
+                    embeds.push(quote! {
+                        let #name = #qc::embed::take(&mut __r,
+                            #qc::twin::QActivation::embedded::<#at>(#qc::params::Fused::Relu));
+                    });
+                    let n_str = name.to_string();
+                    exports.push(quote!(__t.activation(#n_str, &self.#name);));
+                }
                 qexpr[n] = quote!(self.#name.output);
                 let t_in = tv(args[0]);
                 graph.push(quote! {
@@ -710,7 +769,10 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                 let (ba, bb) = (bf(args[0]), bf(args[1]));
                 let (ta, tb) = (tv(args[0]), tv(args[1]));
                 if add {
+                    // `ADD`'s parameters are not derived in constant evaluation yet.
+                    embeddable = false;
                     fields.push(quote!(pub #name: #qc::twin::QAdd));
+                    field_names.push(name.clone());
                     let act = fused(n);
                     build.push(quote!(#name: #qc::twin::QAdd::new(#what, #qa, #qb, #qo, #act)?));
                     graph.push(quote! {
@@ -721,6 +783,13 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                     });
                 } else {
                     fields.push(quote!(pub #name: #qc::twin::QConcat));
+                    field_names.push(name.clone());
+                    let at = place(n);
+                    embeds.push(quote! {
+                        let #name = #qc::embed::take(&mut __r, #qc::twin::QConcat::embedded::<#at>());
+                    });
+                    let n_str = name.to_string();
+                    exports.push(quote!(__t.concat(#n_str, &self.#name);));
                     build.push(quote!(#name: #qc::twin::QConcat::new(#qa, #qb, #qo)));
                     graph.push(quote! {
                         let #t_out = __g.push_activation(#out_name, #shape_dims, self.#name.output);
@@ -766,6 +835,54 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
     let state_doc = format!(
         "Buffers of [`{tw_str}`]'s integer forward pass: one `i8` buffer per node and the patch scratch; no heap."
     );
+
+    let embedding = if embeddable {
+        let places = field_names.iter().map(|f| format_ident!("__F_{}", f));
+        let place_names = field_names.iter().map(|f| f.to_string());
+        let input_at = quote!(#core::embed::Field<__P, #qc::embed::names::Input>);
+        let output_at = quote!(#core::embed::Field<__P, #qc::embed::names::Output>);
+        quote! {
+            #(
+                #[allow(non_camel_case_types)]
+                struct #places;
+                impl #core::embed::FieldName for #places {
+                    const NAME: &'static ::core::primitive::str = #place_names;
+                }
+            )*
+
+            /// Built by the compiler from an int8 file (`include_weights!`): the file's
+            /// tensors are those [`to_safetensors`](Self::to_safetensors) writes, and the
+            /// rescaling factors are derived from its scales.
+            #[automatically_derived]
+            impl<__P: #core::embed::Place> #core::embed::Embed<__P> for #tw {
+                const EMBEDDED: #core::embed::Embedded<Self> = {
+                    let mut __r = #core::embed::Report::EMPTY;
+                    #(#embeds)*
+                    let __input = #qc::embed::take(&mut __r, #qc::QParams::embedded::<#input_at>());
+                    let __output = #qc::embed::take(&mut __r, #qc::QParams::embedded::<#output_at>());
+                    #core::embed::Embedded::new(#tw { #(#field_names,)* __input, __output }, __r)
+                };
+            }
+
+            #qc::__with_alloc! {
+            #[automatically_derived]
+            impl #tw {
+                /// The twin as a safetensors file of `i8`, `i32` and `f32` tensors, which
+                /// `include_weights!` embeds: every layer's weights, biases, scales and
+                /// zero points (TFLite's content); the rescaling factors are derived from them.
+                pub fn to_safetensors(&self) -> #qc::support::Vec<::core::primitive::u8> {
+                    let mut __t = #qc::embed::Tensors::default();
+                    #(#exports)*
+                    __t.params("input", self.__input);
+                    __t.params("output", self.__output);
+                    #qc::embed::safetensors(__t)
+                }
+            }
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
 
     quote! {
         #[doc = #doc]
@@ -830,6 +947,8 @@ pub fn expand(g: &Graph, twin: &Twin) -> TokenStream {
                 }
             }
             }
+
+            #embedding
 
             #[automatically_derived]
             impl #tw {

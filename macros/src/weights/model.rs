@@ -109,10 +109,12 @@ pub fn check(bytes: &[u8], written: &str) -> Result<Vec<Tensor>, String> {
             Dtype::F16 => "F16",
             Dtype::BF16 => "BF16",
             Dtype::I64 => "I64",
+            Dtype::I8 => "I8",
+            Dtype::I32 => "I32",
             other => {
                 return Err(format!(
-                    "`{written}`: the tensor `{name}` is {other:?}; embedding reads F32, F64, F16 and BF16 tensors \
-                     and I64 counters"
+                    "`{written}`: the tensor `{name}` is {other:?}; embedding reads F32, F64, F16 and BF16 tensors, \
+                     I64 counters, and the I8 and I32 tensors of int8 models"
                 ))
             }
         };

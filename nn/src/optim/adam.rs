@@ -339,6 +339,25 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adam<T, S> {
                 let [m, v] = slots::<2, T>(state, params, offset, n);
                 (m, v, None)
             };
+            if cfg!(target_arch = "arm") && !maximize && wd == T::ZERO && vmax.is_none() {
+                // On 32-bit Arm (firmware, built at opt-level "s" or "z"; the host, not
+                // measured with it, keeps the loop below as it was), the default
+                // configuration in a loop of its own, the same arithmetic in
+                // the same order without the per-element branches on the flags, and with
+                // a bound no slice is shorter than (all are `n` long) so that the indexing
+                // needs no checks: at opt-level "z" LLVM does neither itself, and keeps
+                // range indexing as calls that hide the lengths (a Cortex-M4 training
+                // step, docs/EMBEDDED.md).
+                let n = n.min(grad.len()).min(m.len()).min(v.len());
+                for i in 0..n {
+                    let g = grad[i];
+                    m[i] += (g - m[i]) * (T::ONE - beta1);
+                    v[i] = beta2 * v[i] + (T::ONE - beta2) * g * g;
+                    let denom = v[i].sqrt() / bc2_sqrt + eps;
+                    value[i] -= step_size * (m[i] / denom);
+                }
+                return;
+            }
             for i in 0..n {
                 let mut g = if maximize { -grad[i] } else { grad[i] };
                 if wd != T::ZERO {
