@@ -862,12 +862,22 @@ where
                 }
                 // No gradient was kept. Every parameter was finite before this step
                 // (checked before the first step and after each fused one), so a
-                // non-finite one now comes from its update `rate · g`: it is reported as
-                // the unfused step's check reports a gradient, the nearest the output.
+                // non-finite one now comes from its update `θ - rate · g`: either `g`
+                // was not finite or the update overflowed, which the unfused step tells
+                // apart by checking `g` first. Here the batch decides: an input that is
+                // not finite or whose square overflows makes the gradient the culprit,
+                // named as that check names it (the nearest the output); otherwise the
+                // parameter is reported as an overflowing update is, with the rate as cause.
                 if config.check_gradients {
                     if let Some(tensor) = guard::last_bad_grad(&**net) {
                         let cause = guard::diagnose(None, inputs, batch.indices, lr);
-                        undo!(NonFinite::Gradient, Some(tensor), cause);
+                        if matches!(cause, Cause::NonFiniteInput { .. } | Cause::HugeInput { .. }) {
+                            undo!(NonFinite::Gradient, Some(tensor), cause);
+                        }
+                        if let Some(bad) = guard::first_bad_tensor(&**net) {
+                            let cause = guard::diagnose(Some(&bad.what), inputs, batch.indices, lr);
+                            undo!(bad.what, Some(bad.tensor), cause);
+                        }
                     }
                 }
             }
