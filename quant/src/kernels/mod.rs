@@ -19,6 +19,8 @@ mod pool;
 mod pool_avx2;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod pool_avx512;
+#[cfg(all(test, feature = "std", target_arch = "x86_64"))]
+mod simd_check;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod vnni;
 
