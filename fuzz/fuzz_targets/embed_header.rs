@@ -37,8 +37,9 @@ mod model;
 fn size_of(dtype: &str) -> usize {
     match dtype {
         "F64" | "I64" => 8,
-        "F32" => 4,
+        "F32" | "I32" => 4,
         "F16" | "BF16" => 2,
+        "I8" => 1,
         other => panic!("the macro accepted the dtype {other}"),
     }
 }
