@@ -506,18 +506,14 @@ impl Shape {
     }
 }
 
-/// The tensor `leaf` of the module at `P` (the tensor at `P` itself if `leaf` is empty),
-/// which the module holds as `A` and calls `shape` (PyTorch's layout).
-///
-/// A missing tensor, another shape or a dtype that is not a float is reported, and the
-/// value is then zero.
-pub const fn param<P: Place, A: FloatArray>(leaf: &str, shape: &[usize]) -> Embedded<A> {
-    let mut report = Report::EMPTY;
-    let mut value = A::ZERO;
+/// The tensor `leaf` of the module at `P`, marked as read, if the file has it with
+/// `shape`; a missing tensor or another shape is reported (the caller's value then stays
+/// its fallback). What every typed reader below checks first.
+const fn located<P: Place>(report: &mut Report, leaf: &str, shape: &[usize]) -> Option<TensorInfo> {
     let tensors = P::Weights::TENSORS;
     let Some(i) = find(tensors, &P::NAME, leaf) else {
-        missing(&mut report, &P::NAME, leaf, shape);
-        return Embedded::new(value, report);
+        missing(report, &P::NAME, leaf, shape);
+        return None;
     };
     report.mark(i);
     let t = tensors[i];
@@ -527,7 +523,23 @@ pub const fn param<P: Place, A: FloatArray>(leaf: &str, shape: &[usize]) -> Embe
         report.shape(shape);
         report.str(", the file ");
         report.shape(t.shape);
-    } else if !t.dtype.is_float() {
+        return None;
+    }
+    Some(t)
+}
+
+/// The tensor `leaf` of the module at `P` (the tensor at `P` itself if `leaf` is empty),
+/// which the module holds as `A` and calls `shape` (PyTorch's layout).
+///
+/// A missing tensor, another shape or a dtype that is not a float is reported, and the
+/// value is then zero.
+pub const fn param<P: Place, A: FloatArray>(leaf: &str, shape: &[usize]) -> Embedded<A> {
+    let mut report = Report::EMPTY;
+    let mut value = A::ZERO;
+    let Some(t) = located::<P>(&mut report, leaf, shape) else {
+        return Embedded::new(value, report);
+    };
+    if !t.dtype.is_float() {
         report.problem(t.name);
         report.str("`: the model holds f32, the file ");
         report.str(t.dtype.name());
@@ -551,19 +563,10 @@ pub const fn param<P: Place, A: FloatArray>(leaf: &str, shape: &[usize]) -> Embe
 /// `num_batches_tracked`), or `base` if it does not fit (reported).
 pub const fn counter<P: Place>(leaf: &str, base: u64) -> Embedded<u64> {
     let mut report = Report::EMPTY;
-    let tensors = P::Weights::TENSORS;
-    let Some(i) = find(tensors, &P::NAME, leaf) else {
-        missing(&mut report, &P::NAME, leaf, &[]);
+    let Some(t) = located::<P>(&mut report, leaf, &[]) else {
         return Embedded::new(base, report);
     };
-    report.mark(i);
-    let t = tensors[i];
-    let value = if !shape_eq(t.shape, &[]) {
-        report.problem(t.name);
-        report.str("`: the model has shape [], the file ");
-        report.shape(t.shape);
-        base
-    } else if !matches!(t.dtype, Dtype::I64) || t.end.wrapping_sub(t.start) != 8 {
+    let value = if !matches!(t.dtype, Dtype::I64) || t.end.wrapping_sub(t.start) != 8 {
         report.problem(t.name);
         report.str("`: the model holds an I64 counter, the file ");
         report.str(t.dtype.name());

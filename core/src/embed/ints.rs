@@ -1,7 +1,7 @@
 //! Integer tensors read by the compiler: the `I8` weights and `I32` biases and zero points
 //! of an int8 model (the `quant` crate's twins), as [`param`](super::param) reads floats.
 
-use super::{find, missing, numel, shape_eq, Dtype, Embedded, Place, Report, Shape, TensorInfo, Weights};
+use super::{find, located, numel, Dtype, Embedded, Place, Report, Shape, TensorInfo, Weights};
 
 /// `i8`, `i32` and arrays of them, any depth: the types an integer tensor is read into.
 ///
@@ -78,20 +78,10 @@ unsafe impl<A: IntArray, const N: usize> IntArray for [A; N] {
 pub const fn ints<P: Place, A: IntArray>(leaf: &str, shape: &[usize]) -> Embedded<A> {
     let mut report = Report::EMPTY;
     let mut value = A::ZERO;
-    let tensors = P::Weights::TENSORS;
-    let Some(i) = find(tensors, &P::NAME, leaf) else {
-        missing(&mut report, &P::NAME, leaf, shape);
+    let Some(t) = located::<P>(&mut report, leaf, shape) else {
         return Embedded::new(value, report);
     };
-    report.mark(i);
-    let t = tensors[i];
-    if !shape_eq(t.shape, shape) {
-        report.problem(t.name);
-        report.str("`: the model has shape ");
-        report.shape(shape);
-        report.str(", the file ");
-        report.shape(t.shape);
-    } else if !matches!((t.dtype, A::DTYPE), (Dtype::I8, Dtype::I8) | (Dtype::I32, Dtype::I32)) {
+    if !matches!((t.dtype, A::DTYPE), (Dtype::I8, Dtype::I8) | (Dtype::I32, Dtype::I32)) {
         report.problem(t.name);
         report.str("`: the model holds ");
         report.str(A::DTYPE.name());

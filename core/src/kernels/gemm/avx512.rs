@@ -78,12 +78,12 @@ pub(super) fn gemm_f32(
 }
 
 /// The tile for products of a few rows that 12 does not divide: 8 rows by 2 vectors.
-const SHORT_TILE: (usize, usize) = (8, 32);
+pub(super) const SHORT_TILE: (usize, usize) = (8, 32);
 
 /// Whether `m` rows run faster in [`SHORT_TILE`]s: a batch of 64 is five full 12-row
 /// panels and one a third full (11% of the multiply-adds wasted), eight full 8-row ones.
 /// Only for short products: for tall ones the 12-row tile's denser loop wins.
-fn short_rows(m: usize) -> bool {
+pub(super) fn short_rows(m: usize) -> bool {
     m <= 96 && m.is_multiple_of(8) && !m.is_multiple_of(12)
 }
 

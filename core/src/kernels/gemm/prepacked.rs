@@ -67,13 +67,10 @@ fn build_f32() -> Option<(Isa, usize, usize)> {
     None
 }
 
-/// The AVX-512 build's `f32` tile (`avx512::TILE_F32`).
+/// The AVX-512 build's `f32` tiles: the packed panels must be the ones its ordinary
+/// product would pack, so they are its own constants, not copies.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-const TILE_512: (usize, usize) = (12, 32);
-/// Its tile for short products whose rows 8 divides and 12 does not (as `avx512::gemm_f32`
-/// chooses).
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-const SHORT_512: (usize, usize) = (8, 32);
+use super::avx512::{short_rows, SHORT_TILE as SHORT_512, TILE_F32 as TILE_512};
 
 /// Packs `b` (`k x n`) into `buf` for [`gemm_prepacked`]; `None` when this build has no
 /// prepacked kernel for `T` or `buf` is shorter than [`prepacked_len`] (the caller then
@@ -245,7 +242,7 @@ fn run_avx512<E: Epilogue<f32>>(
 ) {
     use super::avx512::Avx512;
     let m = c.rows;
-    if m <= 96 && m.is_multiple_of(8) && !m.is_multiple_of(12) {
+    if short_rows(m) {
         run::<f32, { SHORT_512.0 }, { SHORT_512.1 }, Avx512, E>(alpha, a, b, packed, layout, beta, c, pack, epi);
     } else {
         run::<f32, { TILE_512.0 }, { TILE_512.1 }, Avx512, E>(alpha, a, b, packed, layout, beta, c, pack, epi);
