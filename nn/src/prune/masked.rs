@@ -22,7 +22,7 @@ use crate::optim::{Layout, OptimError, Optimizer, StateStore};
 /// On a step that is a pruning step of the schedule, the mask is recomputed from the
 /// weights just updated, then applied. If the inner step fails, nothing changes.
 ///
-/// It implements [`OptimizerState`], so the [`Trainer`](crate::train::Trainer) takes it
+/// It implements [`OptimizerState`], so the `Trainer` (feature `train`) takes it
 /// as any optimizer: its state is the inner optimizer's, then the counter `prune_step`
 /// and the block `pruned` (the mask), so that a checkpoint or a rolled-back step restores
 /// the mask with the weights.
