@@ -1,6 +1,6 @@
 //! Numerical helpers the samplers share: the normal distribution, expected improvement
-//! in a form that stays finite far from the incumbent, and a bounded quasi-Newton
-//! maximiser.
+//! in a form that stays finite far from the incumbent, a bounded quasi-Newton
+//! maximiser, and the Yeo-Johnson power transform of objective values.
 
 use std::f64::consts::{PI, SQRT_2};
 
@@ -156,6 +156,78 @@ pub fn maximize_box(
     (x, fx)
 }
 
+/// The Yeo-Johnson transform (Yeo and Johnson 2000) of `v` with exponent `l`: a power
+/// transform defined on the whole line, the identity for `l = 1`, increasing for every `l`.
+fn yeo_johnson_one(v: f64, l: f64) -> f64 {
+    if v >= 0.0 {
+        if l.abs() < 1e-12 {
+            libm::log1p(v)
+        } else {
+            (libm::exp(l * libm::log1p(v)) - 1.0) / l
+        }
+    } else if (l - 2.0).abs() < 1e-12 {
+        -libm::log1p(-v)
+    } else {
+        -(libm::exp((2.0 - l) * libm::log1p(-v)) - 1.0) / (2.0 - l)
+    }
+}
+
+/// Mean and (population) standard deviation, the latter 1 when the values are all equal.
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt();
+    (m, if sd > 0.0 && sd.is_finite() { sd } else { 1.0 })
+}
+
+/// `y` standardised, Yeo-Johnson transformed with the exponent of largest likelihood
+/// (that the result be normal), and standardised again. Order is kept: the smallest value
+/// stays the smallest. Skewed objectives (a few trials far better or worse than the rest)
+/// become closer to normal, which a Gaussian process models better (HEBO, Cowen-Rivers et
+/// al. 2022, warps outputs so). Returns the values and the exponent.
+///
+/// The exponent is searched in `[0, 2]` (golden section), where the transform maps the
+/// line onto the line. Below 0 every bad value is squeezed under a ceiling (`-1/λ`), above
+/// 2 every good one above a floor: the model then holds the worst (or the best) trials all
+/// alike, and on Branin such a fit kept proposing the same point (1 of 200 seeds stalled at
+/// regret 1.5 with the exponent free in `[-3, 5]`, none within `[0, 2]`).
+pub fn power_standardize(y: &[f64]) -> (Vec<f64>, f64) {
+    if y.is_empty() {
+        return (Vec::new(), 1.0);
+    }
+    let (m, sd) = mean_sd(y);
+    let z: Vec<f64> = y.iter().map(|v| (v - m) / sd).collect();
+    let n = z.len() as f64;
+    // The log-Jacobian's factor: ln|dψ/dy| = (l - 1) sign(y) ln(1 + |y|).
+    let jac: f64 = z.iter().map(|v| v.signum() * libm::log1p(v.abs())).sum();
+    let loglik = |l: f64| {
+        let t: Vec<f64> = z.iter().map(|v| yeo_johnson_one(*v, l)).collect();
+        let (_, s) = mean_sd(&t);
+        -n * libm::log(s) + (l - 1.0) * jac
+    };
+    let (mut a, mut b) = (0.0f64, 2.0f64);
+    let r = 0.618_033_988_749_894_9;
+    let (mut c, mut d) = (b - r * (b - a), a + r * (b - a));
+    let (mut fc, mut fd) = (loglik(c), loglik(d));
+    while b - a > 1e-4 {
+        if fc > fd {
+            b = d;
+            (d, fd) = (c, fc);
+            c = b - r * (b - a);
+            fc = loglik(c);
+        } else {
+            a = c;
+            (c, fc) = (d, fd);
+            d = a + r * (b - a);
+            fd = loglik(d);
+        }
+    }
+    let l = 0.5 * (a + b);
+    let t: Vec<f64> = z.iter().map(|v| yeo_johnson_one(*v, l)).collect();
+    let (tm, ts) = mean_sd(&t);
+    (t.iter().map(|v| (v - tm) / ts).collect(), l)
+}
+
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -176,6 +248,40 @@ mod tests {
         let (lh, _) = log_h(-60.0);
         let approx = -1800.0 - LN_SQRT_2PI - 2.0 * 60f64.ln();
         assert!((lh - approx).abs() < 1e-3, "{lh} vs {approx}");
+    }
+
+    #[test]
+    fn power_standardize_keeps_order_and_normalises_skew() {
+        // Exponentials of evenly spaced normal quantiles: strongly right-skewed.
+        let q: Vec<f64> = (1..40).map(|i| 2.0 * (i as f64 / 40.0 - 0.5)).collect();
+        let y: Vec<f64> = q.iter().map(|v| (2.0 * v).exp()).collect();
+        let (t, l) = power_standardize(&y);
+        let skew = |v: &[f64]| {
+            let (m, s) = mean_sd(v);
+            v.iter().map(|x| ((x - m) / s).powi(3)).sum::<f64>() / v.len() as f64
+        };
+        assert!(l < 1.0, "a right skew needs an exponent below 1: {l}");
+        assert!(skew(&t).abs() < 0.5 * skew(&y).abs(), "{} vs {}", skew(&t), skew(&y));
+        // However skewed, the exponent stays in [0, 2].
+        let wild: Vec<f64> = q.iter().map(|v| (8.0 * v).exp()).collect();
+        let (_, l) = power_standardize(&wild);
+        assert!((0.0..=2.0).contains(&l), "{l}");
+        let (_, l) = power_standardize(&wild.iter().map(|v| -v).collect::<Vec<_>>());
+        assert!((0.0..=2.0).contains(&l), "{l}");
+        assert!(t.windows(2).all(|w| w[0] < w[1]), "order kept");
+        let (m, s) = mean_sd(&t);
+        assert!(m.abs() < 1e-12 && (s - 1.0).abs() < 1e-12);
+        // Symmetric data keep an exponent near 1 (the identity).
+        let (_, l) = power_standardize(&q);
+        assert!((l - 1.0).abs() < 0.2, "{l}");
+        // All equal: zeros, not NaN.
+        assert!(power_standardize(&[2.0; 5]).0.iter().all(|v| *v == 0.0));
+        // The transform is the identity at 1 and continuous at 0 and 2.
+        for v in [-2.0, -0.5, 0.0, 0.7, 3.0] {
+            assert!((yeo_johnson_one(v, 1.0) - v).abs() < 1e-12);
+            assert!((yeo_johnson_one(v, 1e-9) - yeo_johnson_one(v, 0.0)).abs() < 1e-6);
+            assert!((yeo_johnson_one(v, 2.0 + 1e-9) - yeo_johnson_one(v, 2.0)).abs() < 1e-6);
+        }
     }
 
     #[test]
