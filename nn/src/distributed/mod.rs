@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use monograd_core::ShapeError;
 
+use crate::optim::OptimError;
+
 pub mod async_sgd;
 pub mod flat;
 #[cfg(feature = "mpi")]
@@ -28,7 +30,7 @@ pub mod pool;
 mod signal;
 
 pub use async_sgd::{AsyncReport, AsyncSgd};
-pub use pool::{DataParallel, Fault, ParallelStep, StepOutput};
+pub use pool::{DataParallel, Fault, ParallelStep, StepOutput, Tracked};
 
 /// What ended a distributed step.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +65,9 @@ pub enum DistError {
     },
     /// The data does not fit the network or the loss.
     Shape(ShapeError),
+    /// The optimizer refused the step ([`DataParallel::train_step`]); the weights are
+    /// unchanged.
+    Optim(OptimError),
 }
 
 impl fmt::Display for DistError {
@@ -78,6 +83,7 @@ impl fmt::Display for DistError {
             ),
             Self::Spawn { worker, message } => write!(f, "worker {worker} could not be started: {message}"),
             Self::Shape(e) => write!(f, "{e}"),
+            Self::Optim(e) => write!(f, "{e}"),
         }
     }
 }
@@ -86,6 +92,7 @@ impl std::error::Error for DistError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Shape(e) => Some(e),
+            Self::Optim(e) => Some(e),
             _ => None,
         }
     }
