@@ -16,7 +16,7 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use monograd::nn::distributed::DataParallel;
+use monograd::nn::distributed::{DataParallel, Tracked};
 use monograd::prelude::*;
 
 #[path = "common/workloads.rs"]
@@ -177,6 +177,19 @@ fn threads() {
         hopt.step(&mut *hnet, &*hgrad);
         black_box(l);
     };
+    // `train_step`: every thread sums its range of the gradients and updates it, and the
+    // replica stays in step (no copy of the weights), spinning and parking at once.
+    let mut fused: Vec<_> = [None, Some(Duration::ZERO)]
+        .into_iter()
+        .map(|spin| {
+            let net = Box::new(Tracked::new(Mlp::new(&mut Rng::seed(0))));
+            let mut pool = DataParallel::new(&**net, loss, 2);
+            if let Some(s) = spin {
+                pool = pool.spin(s);
+            }
+            (pool, net, Box::new(Mlp::default()), Sgd::new(LR), 0usize)
+        })
+        .collect();
     let mut fs: Vec<Box<dyn FnMut()>> = vec![Box::new(&mut single), Box::new(&mut half)];
     for (pool, net, grad, opt, k) in &mut pools {
         let (x, y) = (&x, &y);
@@ -184,6 +197,13 @@ fn threads() {
             *k += 1;
             pool.step(*k, net, x, y, grad, None).unwrap();
             opt.step(net, grad);
+        }));
+    }
+    for (pool, net, grad, opt, k) in &mut fused {
+        let (x, y) = (&x, &y);
+        fs.push(Box::new(move || {
+            *k += 1;
+            pool.train_step(*k, net, x, y, grad, opt, None).unwrap();
         }));
     }
     let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as &mut dyn FnMut()).collect();
@@ -195,15 +215,18 @@ fn threads() {
         ("W1_train_b256_pool", 1),
         ("W1_train_b256_pool", 2),
         ("W1_train_b256_pool_park", 2),
+        ("W1_train_b256_pool_fused", 2),
+        ("W1_train_b256_pool_fused_park", 2),
     ]) {
         // Speed-ups: by wall time, and by CPU time, where a step's CPU time on the
         // longest-running thread bounds the step from below on a quiet machine. With
         // parking, the process's CPU time over the threads is the work of the step
         // spread over them: `cpu_all / threads` is the step if the work splits evenly.
         let extra = format!(
-            " cpu_main_us={:.1} cpu_all_us={:.1} speedup={:.2} speedup_cpu_main={:.2} speedup_cpu_all={:.2}",
+            " cpu_main_us={:.1} cpu_all_us={:.1} cpu_others_us={:.1} speedup={:.2} speedup_cpu_main={:.2} speedup_cpu_all={:.2}",
             t.cpu_main * 1e6,
             t.cpu_all * 1e6,
+            (t.cpu_all - t.cpu_main) * 1e6,
             base.wall / t.wall,
             base.cpu_main / t.cpu_main,
             base.cpu_all / (t.cpu_all / threads as f64),
