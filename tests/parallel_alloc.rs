@@ -83,12 +83,7 @@ fn main() {
     // On a thread of its own with a large stack: an unoptimised build moves copies of the
     // 1 MB network through the stack.
     let (xs, ys) = (x.clone(), y.clone());
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(move || fused_on_threads(&xs, &ys))
-        .unwrap()
-        .join()
-        .unwrap();
+    std::thread::Builder::new().stack_size(64 << 20).spawn(move || fused_on_threads(&xs, &ys)).unwrap().join().unwrap();
     trainer_on_threads();
     println!("parallel_alloc: ok");
 }

@@ -414,7 +414,7 @@ fn apply_from<N: Module<f32>, O: RangeOptimizer<f32>>(
 ) -> Result<(), MpiError> {
     let (update, state) = optimizer.begin_step(&*net)?;
     let params = N::PARAMS;
-    let blocks = if params == 0 { 0 } else { state.len() / params };
+    let blocks = state.len().checked_div(params).unwrap_or(0);
     if blocks * params != state.len() || blocks > MAX_BLOCKS {
         return Err(MpiError::Optim(OptimError::Config {
             optimizer: "RangeOptimizer",

@@ -39,10 +39,10 @@
 //! for until it lets go (it stops at the next point where it waits for the others), and
 //! one that has not started it never will.
 
+use core::ops::{Deref, DerefMut};
 use std::boxed::Box;
 use std::string::{String, ToString};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use core::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -116,7 +116,7 @@ impl Span {
 /// before it was known).
 #[derive(Clone, Copy)]
 struct Updater {
-    apply: unsafe fn(usize, &mut [f32], &[f32], &mut [&mut [f32]]),
+    apply: ErasedApply,
     /// The address of the caller's `O::Update`.
     plan: usize,
     /// The optimizer's state: `blocks` blocks of `params` values.
@@ -126,16 +126,15 @@ struct Updater {
     params: usize,
 }
 
+/// [`apply_erased`]'s type: the address of the update, the values, their gradient, their
+/// state blocks.
+type ErasedApply = unsafe fn(usize, &mut [f32], &[f32], &mut [&mut [f32]]);
+
 /// [`RangeOptimizer::apply`] for `O`, behind an address.
 ///
 /// # Safety
 /// `plan` is the address of a live `O::Update`.
-unsafe fn apply_erased<O: RangeOptimizer<f32>>(
-    plan: usize,
-    value: &mut [f32],
-    grad: &[f32],
-    state: &mut [&mut [f32]],
-) {
+unsafe fn apply_erased<O: RangeOptimizer<f32>>(plan: usize, value: &mut [f32], grad: &[f32], state: &mut [&mut [f32]]) {
     // SAFETY: the caller's promise.
     let update = unsafe { &*(plan as *const O::Update) };
     O::apply(update, value, grad, state);
@@ -349,7 +348,8 @@ impl Shared {
             // (`offsets_ok`); it took the state from its optimizer by `&mut` and leaves it
             // alone until every worker has reduced. Ranges are disjoint between workers,
             // so is each tensor's state.
-            *block = unsafe { core::slice::from_raw_parts_mut((u.state as *mut f32).add(j * u.params + offset + a), len) };
+            *block =
+                unsafe { core::slice::from_raw_parts_mut((u.state as *mut f32).add(j * u.params + offset + a), len) };
         }
         // SAFETY: the gradient's values `a..b` were summed by this thread just now and are
         // touched by no other (disjoint ranges); the caller's weights were published from
@@ -669,7 +669,7 @@ where
         y: &[Y],
         grad: &mut N,
         metric: Option<&dyn Metric<Y>>,
-        mut opt: Option<&mut O>,
+        opt: Option<&mut O>,
         fresh: bool,
     ) -> Result<StepOutput, DistError> {
         if let Some(e) = &self.broken {
@@ -762,12 +762,12 @@ where
         let mut plan = None;
         let mut refused = None;
         let mut updater = None;
-        if let Some(opt) = opt.as_deref_mut() {
+        if let Some(opt) = opt {
             if !shared.shard_failed.load(SeqCst) {
                 match opt.begin_step(&*net) {
                     Ok((update, state)) => {
                         let params = N::PARAMS;
-                        let blocks = if params == 0 { 0 } else { state.len() / params };
+                        let blocks = state.len().checked_div(params).unwrap_or(0);
                         if blocks * params != state.len() || blocks > MAX_BLOCKS {
                             refused = Some(OptimError::Config {
                                 optimizer: "RangeOptimizer",
