@@ -293,15 +293,15 @@ mod mpi {
                 f();
             }
         }
-        let mut t = vec![[0.0f64; REPEATS]; fs.len()];
-        for r in 0..REPEATS {
-            for (i, f) in fs.iter_mut().enumerate() {
+        let mut t = vec![Vec::with_capacity(REPEATS); fs.len()];
+        for _ in 0..REPEATS {
+            for (f, t) in fs.iter_mut().zip(&mut t) {
                 world.barrier();
                 let start = Instant::now();
                 for _ in 0..STEPS {
                     f();
                 }
-                t[i][r] = start.elapsed().as_secs_f64() / STEPS as f64;
+                t.push(start.elapsed().as_secs_f64() / STEPS as f64);
             }
         }
         t.iter_mut()
