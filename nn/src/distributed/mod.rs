@@ -4,7 +4,7 @@
 //! | file | what |
 //! | --- | --- |
 //! | [`flat`] | a module's tensors as one flat slice; the fixed-order sum of gradients |
-//! | [`pool`] | [`DataParallel`]: a batch split across worker threads, gradients combined in a fixed order; [`Trainer::threads`](crate::train::Trainer::threads) uses it |
+//! | [`pool`] | [`DataParallel`]: a batch split across worker threads, gradients combined in a fixed order, and with [`DataParallel::train_step`] the optimizer applied by every thread to its range ([`Tracked`]); [`Trainer::threads`](crate::train::Trainer::threads) uses it |
 //! | `signal` | where the pool's threads wait for one another: a short spin, then a park |
 //! | [`async_sgd`] | [`AsyncSgd`]: asynchronous SGD with a parameter server on threads, bounded staleness, the staleness of every update recorded |
 //! | [`pipeline`] | pipeline model parallelism on threads: stages (each a network), micro-batches in GPipe's schedule |

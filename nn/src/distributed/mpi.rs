@@ -9,14 +9,17 @@
 //! rank 0 should print progress and write checkpoints ([`MpiDataParallel::is_root`]).
 //!
 //! **Identical weights on every rank.** Each rank scales its gradient by its share of the
-//! batch; the gradients are summed in place, in the network's own memory (its trainable
+//! batch; the collectives read the gradient in the network's own memory (its trainable
 //! tensors lie next to each other in a network of plain arrays, so nothing is copied
-//! around the collectives): a reduce-scatter gives each rank one block of the sum, and an
-//! all-gather copies every block to every rank, so every rank holds the same bits
-//! whatever the MPI library's algorithms. The few values left over (fewer than the ranks)
-//! and the weighted losses go through one small all-reduce. Every rank then runs the same
-//! optimizer on the same sum. [`MpiDataParallel::fingerprints`] gathers a hash of every
-//! rank's weights on rank 0 to check it.
+//! before them). On two ranks one all-reduce sums it (each value one addition of two,
+//! the same bits in either order) and a second the weighted losses;
+//! [`MpiDataParallel::step_ranged`] then applies the optimizer from the sum where the
+//! all-reduce wrote it. With more ranks a reduce-scatter gives each rank one block of the
+//! sum, and an all-gather copies every block to every rank, so every rank holds the same
+//! bits whatever the MPI library's algorithms; the few values left over (fewer than the
+//! ranks) and the weighted losses go through one small all-reduce. Every rank then runs
+//! the same optimizer on the same sum. [`MpiDataParallel::fingerprints`] gathers a hash of
+//! every rank's weights on rank 0 to check it.
 //!
 //! **No silent hang.** A rank that dies (a panic, a signal) makes `mpirun` end every rank:
 //! OpenMPI aborts the job when a process exits with an error. A rank that hangs cannot be

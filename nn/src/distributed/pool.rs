@@ -18,6 +18,12 @@
 //!    a run is bit-identical from run to run for a given number of threads, and with one
 //!    thread identical to a step on the calling thread (which it is).
 //!
+//! [`DataParallel::train_step`] also applies the optimizer, when its update is elementwise
+//! ([`RangeOptimizer`]): each thread updates the range it summed, chunk by chunk while the
+//! sum is in cache, and writes the new weights into the caller's network and every
+//! replica, so that a [`Tracked`] network left unchanged between steps is not copied at
+//! the next step, and no thread runs the optimizer over every weight alone.
+//!
 //! The caller's network advances its buffers and counters (BatchNorm's running
 //! statistics, Dropout's step) as worker 0's shard moves them, as data-parallel training in
 //! PyTorch keeps the first replica's buffers.
@@ -149,7 +155,7 @@ unsafe fn apply_erased<O: RangeOptimizer<f32>>(plan: usize, value: &mut [f32], g
 /// use monograd_nn::distributed::Tracked;
 /// # type Net = monograd_nn::train::testing::Dense<2, 2>;
 /// let mut net = Tracked::new(Net::new(&mut Rng::seed(0)));
-/// net.fc.bias[0] = 1.0; // allowed: the next step copies the weights again
+/// net.0.bias[0] = 1.0; // allowed: the next step copies the weights again
 /// let net: Net = net.into_inner();
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
