@@ -415,3 +415,27 @@ fn the_update_by_ranges_crosses_chunks_with_the_momentum_in_place() {
         assert_eq!(fused_opt.state(), opt.state(), "{threads} threads: the momentum buffers");
     }
 }
+
+#[test]
+fn adam_and_adamw_step_by_ranges_too() {
+    // Two and three moments per parameter (AMSGrad), decay coupled and decoupled.
+    type Opt = Adam<f32, Vec<f32>>;
+    let make: [fn() -> Opt; 2] =
+        [|| Adam::new(1e-3).amsgrad(true).weight_decay(0.01), || AdamW::new(1e-3).weight_decay(0.1)];
+    for (i, make) in make.into_iter().enumerate() {
+        let mut separate = Wide::new(&mut Rng::seed(5));
+        let mut fused = Tracked::new(separate.clone());
+        let mut grad = separate.zeros_like();
+        let mut pool = DataParallel::new(&separate, CrossEntropyLoss::new(), 2);
+        let mut fused_pool = DataParallel::new(&*fused, CrossEntropyLoss::new(), 2);
+        let (mut opt, mut fused_opt) = (make(), make());
+        for k in 0..6 {
+            let (x, y) = batch(k);
+            pool.step(k + 1, &mut separate, &x, &y, &mut grad, None).unwrap();
+            opt.step(&mut separate, &grad);
+            fused_pool.train_step(k + 1, &mut fused, &x, &y, &mut grad, &mut fused_opt, None).unwrap();
+        }
+        assert_eq!(fingerprint(&*fused), fingerprint(&separate), "optimizer {i}");
+        assert_eq!(fused_opt.state(), opt.state(), "optimizer {i}: the moments");
+    }
+}

@@ -213,7 +213,7 @@ impl MpiDataParallel {
     }
 
     /// [`MpiDataParallel::step`] for an optimizer stepped by ranges ([`RangeOptimizer`]:
-    /// `Sgd`, with or without momentum), the same weights to the bit, one pass over the
+    /// `Sgd`, `Adam`, `AdamW`), the same weights to the bit, one pass over the
     /// parameters fewer: on two ranks the optimizer reads the sum where the all-reduce
     /// wrote it, instead of from `grad`. `grad` then holds this rank's own (scaled)
     /// gradient, not the sum; with more ranks, or a network whose tensors are not

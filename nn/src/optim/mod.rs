@@ -144,7 +144,7 @@ pub mod state;
 mod step;
 
 pub use adagrad::Adagrad;
-pub use adam::{Adam, AdamW};
+pub use adam::{Adam, AdamUpdate, AdamW};
 pub use layout::{Layout, LayoutLock, LayoutMismatch};
 pub use ranged::RangeOptimizer;
 pub use rmsprop::RmsProp;

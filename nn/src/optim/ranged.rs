@@ -16,8 +16,8 @@ use super::{OptimError, Optimizer};
 pub const MAX_BLOCKS: usize = 4;
 
 /// An optimizer whose update of a parameter reads only that parameter, its gradient and
-/// its own state values (one per block), with coefficients fixed for the step: `Sgd` with
-/// or without momentum is one. Used by the data-parallel pool
+/// its own state values (one per block), with coefficients fixed for the step: `Sgd` (with
+/// or without momentum), `Adam` and `AdamW` (with or without AMSGrad) are. Used by the data-parallel pool
 /// ([`DataParallel::train_step`](crate::distributed::DataParallel::train_step)), where each
 /// thread updates the range of the parameters whose gradient it summed.
 ///
