@@ -158,7 +158,7 @@ unsafe fn apply_erased<O: RangeOptimizer<f32>>(plan: usize, value: &mut [f32], g
 /// net.0.bias[0] = 1.0; // allowed: the next step copies the weights again
 /// let net: Net = net.into_inner();
 /// ```
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Tracked<N> {
     net: N,
     /// The pool and its step whose replicas hold this network's weights, if any.
@@ -174,6 +174,13 @@ impl<N> Tracked<N> {
     /// The network.
     pub fn into_inner(self) -> N {
         self.net
+    }
+}
+
+/// Compares the networks only, not which pool they are in step with.
+impl<N: PartialEq> PartialEq for Tracked<N> {
+    fn eq(&self, other: &Self) -> bool {
+        self.net == other.net
     }
 }
 
