@@ -6,6 +6,7 @@
 //! | [`flat`] | a module's tensors as one flat slice; the fixed-order sum of gradients |
 //! | [`pool`] | [`DataParallel`]: a batch split across worker threads, gradients combined in a fixed order, and with [`DataParallel::train_step`] the optimizer applied by every thread to its range ([`Tracked`]); [`Trainer::threads`](crate::train::Trainer::threads) uses it |
 //! | `signal` | where the pool's threads wait for one another: a short spin, then a park |
+//! | `tracked` | [`Tracked`]: a network that knows whether it changed since the pool's replicas were made equal to it |
 //! | [`async_sgd`] | [`AsyncSgd`]: asynchronous SGD with a parameter server on threads, bounded staleness, the staleness of every update recorded |
 //! | [`pipeline`] | pipeline model parallelism on threads: stages (each a network), micro-batches in GPipe's schedule |
 //! | `mpi` | synchronous data parallelism across processes: sharded data, an all-reduce of the gradients each step, a watchdog (feature `mpi`) |
@@ -28,9 +29,11 @@ pub mod mpi;
 pub mod pipeline;
 pub mod pool;
 mod signal;
+mod tracked;
 
 pub use async_sgd::{AsyncReport, AsyncSgd};
-pub use pool::{DataParallel, Fault, ParallelStep, StepOutput, Tracked};
+pub use pool::{DataParallel, Fault, ParallelStep, StepOutput};
+pub use tracked::Tracked;
 
 /// What ended a distributed step.
 #[derive(Clone, Debug, PartialEq)]

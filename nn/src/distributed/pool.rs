@@ -45,7 +45,6 @@
 //! for until it lets go (it stops at the next point where it waits for the others), and
 //! one that has not started it never will.
 
-use core::ops::{Deref, DerefMut};
 use std::boxed::Box;
 use std::string::{String, ToString};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
@@ -60,6 +59,7 @@ use monograd_core::{Module, Network, ShapeError};
 
 use super::flat::{add_into, tree_pairs};
 use super::signal::Signal;
+use super::tracked::Tracked;
 use super::DistError;
 use crate::loss::Loss;
 use crate::optim::ranged::MAX_BLOCKS;
@@ -144,59 +144,6 @@ unsafe fn apply_erased<O: RangeOptimizer<f32>>(plan: usize, value: &mut [f32], g
     // SAFETY: the caller's promise.
     let update = unsafe { &*(plan as *const O::Update) };
     O::apply(update, value, grad, state);
-}
-
-/// A network that [`DataParallel::train_step`] keeps in step with its workers' replicas,
-/// so that they need not copy its weights each step: any mutable access (through
-/// `DerefMut`) marks it changed, and the next step copies it again.
-///
-/// ```
-/// use monograd_core::Rng;
-/// use monograd_nn::distributed::Tracked;
-/// # type Net = monograd_nn::train::testing::Dense<2, 2>;
-/// let mut net = Tracked::new(Net::new(&mut Rng::seed(0)));
-/// net.0.bias[0] = 1.0; // allowed: the next step copies the weights again
-/// let net: Net = net.into_inner();
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct Tracked<N> {
-    net: N,
-    /// The pool and its step whose replicas hold this network's weights, if any.
-    synced: Option<(u64, u64)>,
-}
-
-impl<N> Tracked<N> {
-    /// `net`, in step with no pool yet.
-    pub fn new(net: N) -> Self {
-        Self { net, synced: None }
-    }
-
-    /// The network.
-    pub fn into_inner(self) -> N {
-        self.net
-    }
-}
-
-/// Compares the networks only, not which pool they are in step with.
-impl<N: PartialEq> PartialEq for Tracked<N> {
-    fn eq(&self, other: &Self) -> bool {
-        self.net == other.net
-    }
-}
-
-impl<N> Deref for Tracked<N> {
-    type Target = N;
-    fn deref(&self) -> &N {
-        &self.net
-    }
-}
-
-impl<N> DerefMut for Tracked<N> {
-    /// The network, marked changed: the next step copies it into the replicas.
-    fn deref_mut(&mut self) -> &mut N {
-        self.synced = None;
-        &mut self.net
-    }
 }
 
 /// What the calling thread and the workers share. Counters of progress only grow: step `g`
