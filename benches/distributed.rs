@@ -16,7 +16,7 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use monograd::nn::distributed::DataParallel;
+use monograd::nn::distributed::{DataParallel, Tracked};
 use monograd::prelude::*;
 
 #[path = "common/workloads.rs"]
@@ -177,6 +177,19 @@ fn threads() {
         hopt.step(&mut *hnet, &*hgrad);
         black_box(l);
     };
+    // `train_step`: every thread sums its range of the gradients and updates it, and the
+    // replica stays in step (no copy of the weights), spinning and parking at once.
+    let mut fused: Vec<_> = [None, Some(Duration::ZERO)]
+        .into_iter()
+        .map(|spin| {
+            let net = Box::new(Tracked::new(Mlp::new(&mut Rng::seed(0))));
+            let mut pool = DataParallel::new(&**net, loss, 2);
+            if let Some(s) = spin {
+                pool = pool.spin(s);
+            }
+            (pool, net, Box::new(Mlp::default()), Sgd::new(LR), 0usize)
+        })
+        .collect();
     let mut fs: Vec<Box<dyn FnMut()>> = vec![Box::new(&mut single), Box::new(&mut half)];
     for (pool, net, grad, opt, k) in &mut pools {
         let (x, y) = (&x, &y);
@@ -184,6 +197,13 @@ fn threads() {
             *k += 1;
             pool.step(*k, net, x, y, grad, None).unwrap();
             opt.step(net, grad);
+        }));
+    }
+    for (pool, net, grad, opt, k) in &mut fused {
+        let (x, y) = (&x, &y);
+        fs.push(Box::new(move || {
+            *k += 1;
+            pool.train_step(*k, net, x, y, grad, opt, None).unwrap();
         }));
     }
     let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as &mut dyn FnMut()).collect();
@@ -195,15 +215,18 @@ fn threads() {
         ("W1_train_b256_pool", 1),
         ("W1_train_b256_pool", 2),
         ("W1_train_b256_pool_park", 2),
+        ("W1_train_b256_pool_fused", 2),
+        ("W1_train_b256_pool_fused_park", 2),
     ]) {
         // Speed-ups: by wall time, and by CPU time, where a step's CPU time on the
         // longest-running thread bounds the step from below on a quiet machine. With
         // parking, the process's CPU time over the threads is the work of the step
         // spread over them: `cpu_all / threads` is the step if the work splits evenly.
         let extra = format!(
-            " cpu_main_us={:.1} cpu_all_us={:.1} speedup={:.2} speedup_cpu_main={:.2} speedup_cpu_all={:.2}",
+            " cpu_main_us={:.1} cpu_all_us={:.1} cpu_others_us={:.1} speedup={:.2} speedup_cpu_main={:.2} speedup_cpu_all={:.2}",
             t.cpu_main * 1e6,
             t.cpu_all * 1e6,
+            (t.cpu_all - t.cpu_main) * 1e6,
             base.wall / t.wall,
             base.cpu_main / t.cpu_main,
             base.cpu_all / (t.cpu_all / threads as f64),
@@ -260,20 +283,33 @@ mod mpi {
 
     /// The median over repeats of the time per call of `f`, the same on every rank.
     fn time(world: &SimpleCommunicator, mut f: impl FnMut()) -> f64 {
-        for _ in 0..WARMUP {
-            f();
-        }
-        let mut t = [0.0f64; REPEATS];
-        for r in &mut t {
-            world.barrier();
-            let start = Instant::now();
-            for _ in 0..STEPS {
+        times(world, &mut [&mut f])[0]
+    }
+
+    /// [`time`] for several functions, their repeats interleaved.
+    fn times(world: &SimpleCommunicator, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+        for f in fs.iter_mut() {
+            for _ in 0..WARMUP {
                 f();
             }
-            *r = start.elapsed().as_secs_f64() / STEPS as f64;
         }
-        t.sort_by(f64::total_cmp);
-        t[REPEATS / 2]
+        let mut t = vec![Vec::with_capacity(REPEATS); fs.len()];
+        for _ in 0..REPEATS {
+            for (f, t) in fs.iter_mut().zip(&mut t) {
+                world.barrier();
+                let start = Instant::now();
+                for _ in 0..STEPS {
+                    f();
+                }
+                t.push(start.elapsed().as_secs_f64() / STEPS as f64);
+            }
+        }
+        t.iter_mut()
+            .map(|t| {
+                t.sort_by(f64::total_cmp);
+                t[REPEATS / 2]
+            })
+            .collect()
     }
 
     pub fn run(world: SimpleCommunicator) {
@@ -282,34 +318,59 @@ mod mpi {
         let rank = world.rank() as usize;
         // A communicator for the all-reduce timing, the data-parallel one for steps.
         let comm = world.duplicate();
-        let mut dp = MpiDataParallel::new(world);
+        let dp = MpiDataParallel::new(world);
         let part = dp.part(B);
         let (xs, ys) = (&x[part.start * 784..part.end * 784], &y[part]);
-        let mut net = Mlp::new(&mut Rng::seed(0));
-        let mut grad = Mlp::default();
+        let mut net = Box::new(Mlp::new(&mut Rng::seed(0)));
+        let mut grad = Box::new(Mlp::default());
         let mut st = Mlp::state::<Heap>();
         let mut opt = Sgd::new(LR);
+        // `step_ranged` on a network of its own (the same start: the same trajectory).
+        let mut rnet = Box::new(Mlp::new(&mut Rng::seed(0)));
+        let mut rgrad = Box::new(Mlp::default());
+        let mut rst = Mlp::state::<Heap>();
+        let mut ropt = Sgd::new(LR);
         let loss = CrossEntropyLoss::new();
-        let mut k = 0;
-        let step = time(&comm, || {
+        let dp = std::cell::RefCell::new(dp);
+        let (mut k, mut rk) = (0, 0);
+        let mut plain = || {
             k += 1;
-            dp.step(k, &mut net, &mut grad, &mut st, &loss, &mut opt, xs, ys, B).unwrap();
-        });
+            dp.borrow_mut().step(k, &mut *net, &mut *grad, &mut st, &loss, &mut opt, xs, ys, B).unwrap();
+        };
+        let mut ranged = || {
+            rk += 1;
+            dp.borrow_mut().step_ranged(rk, &mut *rnet, &mut *rgrad, &mut rst, &loss, &mut ropt, xs, ys, B).unwrap();
+        };
+        let t = times(&comm, &mut [&mut plain, &mut ranged]);
+        let (step, ranged_step) = (t[0], t[1]);
         // CPU time of this rank's thread per step (with OpenMPI's default busy polling,
         // the wait in the collectives counts as CPU time too).
-        let cpu = super::common::cpu_ns();
-        let mut k2 = 0;
-        for _ in 0..CPU_STEPS {
-            k2 += 1;
-            dp.step(k + k2, &mut net, &mut grad, &mut st, &loss, &mut opt, xs, ys, B).unwrap();
+        let mut cpu = [0.0f64; 2];
+        for _ in 0..CPU_STEPS / 10 {
+            let c = super::common::cpu_ns();
+            for _ in 0..10 {
+                plain();
+            }
+            let c2 = super::common::cpu_ns();
+            for _ in 0..10 {
+                ranged();
+            }
+            cpu[0] += c2 - c;
+            cpu[1] += super::common::cpu_ns() - c2;
         }
-        let cpu = (super::common::cpu_ns() - cpu) * 1e-9 / CPU_STEPS as f64;
-        // The collectives alone: one all-reduce of the gradient and the loss (the step's
-        // former sum), and the step's sum now: a reduce-scatter and an all-gather in place,
-        // then the all-reduce of the few values left over with the loss.
+        let cpu = cpu.map(|c| c * 1e-9 / CPU_STEPS as f64);
+        // The collectives alone: one all-reduce of the gradient and the loss together
+        // (from a copy), the steps' sum on two ranks (one all-reduce read in place, one of
+        // the loss), and, for more ranks, a reduce-scatter and an all-gather in place, then
+        // the all-reduce of the few values left over with the loss.
         let send = vec![1.0f32; Mlp::PARAMS + 1];
         let mut recv = vec![0.0f32; Mlp::PARAMS + 1];
         let allreduce = time(&comm, || comm.all_reduce_into(&send[..], &mut recv[..], SystemOperation::sum()));
+        let (one, mut total) = (1.0f32, 0.0f32);
+        let apart = time(&comm, || {
+            comm.all_reduce_into(&send[..Mlp::PARAMS], &mut recv[..Mlp::PARAMS], SystemOperation::sum());
+            comm.all_reduce_into(&one, &mut total, SystemOperation::sum());
+        });
         let q = Mlp::PARAMS / size;
         let mut values = vec![1.0f32; Mlp::PARAMS];
         let mut block = vec![0.0f32; q];
@@ -326,13 +387,22 @@ mod mpi {
                 size,
                 step,
                 &format!(
-                    " ranks={size} cpu_main_us={:.1} allreduce_us={:.1} reduce_scatter_all_gather_us={:.1}",
-                    cpu * 1e6,
+                    " ranks={size} cpu_main_us={:.1} allreduce_us={:.1} allreduce_in_place_and_loss_us={:.1} reduce_scatter_all_gather_us={:.1}",
+                    cpu[0] * 1e6,
                     allreduce * 1e6,
+                    apart * 1e6,
                     in_place * 1e6
                 ),
             );
             println!("allreduce_bytes={}", (Mlp::PARAMS + 1) * 4);
+        }
+        if rank == 0 {
+            report(
+                "W1_train_b256_mpi_ranged",
+                size,
+                ranged_step,
+                &format!(" ranks={size} cpu_main_us={:.1} speedup_vs_step={:.2}", cpu[1] * 1e6, step / ranged_step),
+            );
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use monograd::nn::distributed::flat::{flatten, Tensors};
-use monograd::nn::distributed::{DataParallel, DistError, Fault};
+use monograd::nn::distributed::{DataParallel, DistError, Fault, Tracked};
 use monograd::nn::init::fingerprint;
 use monograd::nn::train::{Argmax, TrainError};
 use monograd::prelude::*;
@@ -269,4 +269,173 @@ fn buffers_and_counters_come_back_from_the_first_worker() {
     first.forward_train(&x[..15 * 20], &mut st).unwrap();
     assert_eq!(two.bn.running_mean, first.bn.running_mean);
     assert_eq!(two.bn.num_batches_tracked, 1);
+}
+
+/// [`on_threads`] through `train_step`: the optimizer applied by every thread to its range.
+/// With `touch`, the weights are changed through `DerefMut` before step `touch`.
+fn fused_on_threads(threads: usize, touch: Option<usize>) -> Small {
+    let mut net = Tracked::new(Small::new(&mut Rng::seed(7)));
+    let mut grad = net.zeros_like();
+    let mut pool = DataParallel::new(&*net, CrossEntropyLoss::new(), threads);
+    let mut opt = optimizer();
+    for k in 0..STEPS {
+        if touch == Some(k) {
+            net.fc2.bias[1] += 0.5;
+        }
+        let (x, y) = batch(k);
+        pool.train_step(k + 1, &mut net, &x, &y, &mut grad, &mut opt, None).unwrap();
+    }
+    net.into_inner()
+}
+
+/// [`on_threads`], with the same change of the weights as [`fused_on_threads`].
+fn touched_on_threads(threads: usize, touch: usize) -> Small {
+    let mut net = Small::new(&mut Rng::seed(7));
+    let mut grad = net.zeros_like();
+    let mut pool = DataParallel::new(&net, CrossEntropyLoss::new(), threads);
+    let mut opt = optimizer();
+    for k in 0..STEPS {
+        if k == touch {
+            net.fc2.bias[1] += 0.5;
+        }
+        let (x, y) = batch(k);
+        pool.step(k + 1, &mut net, &x, &y, &mut grad, None).unwrap();
+        opt.step(&mut net, &grad);
+    }
+    net
+}
+
+#[test]
+fn the_update_by_ranges_gives_the_bits_of_the_step_then_the_optimizer() {
+    // One thread: the single-threaded step exactly; more: the separate step's bits (the
+    // same additions, the same update), hence within 1e-6 of one thread.
+    assert_eq!(fingerprint(&fused_on_threads(1, None)), fingerprint(&reference()));
+    for threads in 2..=4 {
+        let fused = fused_on_threads(threads, None);
+        assert_eq!(fingerprint(&fused), fingerprint(&on_threads(threads)), "{threads} threads");
+        assert_eq!(fingerprint(&fused), fingerprint(&fused_on_threads(threads, None)), "{threads} threads, again");
+    }
+}
+
+#[test]
+fn weights_changed_between_fused_steps_reach_the_replicas() {
+    // Without the copy the replicas would not see the change: the gradients, hence the
+    // weights, would differ from the separate step's.
+    for threads in [2, 3] {
+        let fused = fused_on_threads(threads, Some(10));
+        assert_eq!(fingerprint(&fused), fingerprint(&touched_on_threads(threads, 10)), "{threads} threads");
+        assert_ne!(fingerprint(&fused), fingerprint(&fused_on_threads(threads, None)));
+    }
+}
+
+#[test]
+fn the_update_by_ranges_keeps_buffers_and_counters_in_step() {
+    // BatchNorm's running statistics and count and Dropout's step, which the replicas take
+    // from the caller after each update instead of a copy at the next step's start.
+    let (x, y) = batch(0);
+    let loss = CrossEntropyLoss::new();
+    let mut start = Stateful::new(&mut Rng::seed(2));
+    start.drop.p = 0.25;
+    for threads in [2, 3] {
+        let mut separate = start.clone();
+        let mut grad = separate.zeros_like();
+        let mut pool = DataParallel::new(&separate, loss, threads);
+        let mut opt = optimizer();
+        for k in 1..=5 {
+            pool.step(k, &mut separate, &x, &y, &mut grad, None).unwrap();
+            opt.step(&mut separate, &grad);
+        }
+        let mut fused = Tracked::new(start.clone());
+        let mut pool = DataParallel::new(&*fused, loss, threads);
+        let mut opt = optimizer();
+        for k in 1..=5 {
+            pool.train_step(k, &mut fused, &x, &y, &mut grad, &mut opt, None).unwrap();
+        }
+        assert_eq!(fingerprint(&*fused), fingerprint(&separate), "{threads} threads");
+        assert_eq!(fused.bn.num_batches_tracked, 5);
+        assert_eq!(fused.drop, separate.drop);
+    }
+}
+
+#[test]
+fn a_refused_update_or_a_failed_worker_ends_the_fused_step() {
+    let mut net = Tracked::new(Small::new(&mut Rng::seed(7)));
+    let mut grad = net.zeros_like();
+    let mut pool = DataParallel::new(&*net, CrossEntropyLoss::new(), 3);
+    let (x, mut y) = batch(0);
+    let mut opt = optimizer();
+    pool.train_step(1, &mut net, &x, &y, &mut grad, &mut opt, None).unwrap();
+    // A learning rate set out of range: refused, nothing updated, the pool still works.
+    let before = fingerprint(&*net);
+    Optimizer::<f32>::set_lr(&mut opt, -1.0);
+    let e = pool.train_step(2, &mut net, &x, &y, &mut grad, &mut opt, None).unwrap_err();
+    assert!(matches!(e, DistError::Optim(_)), "{e:?}");
+    assert_eq!(fingerprint(&*net), before);
+    Optimizer::<f32>::set_lr(&mut opt, 0.1);
+    // A label out of range in the last shard: an error, no update, and no step counted.
+    y[25] = 9;
+    let steps = opt.steps();
+    assert!(matches!(pool.train_step(3, &mut net, &x, &y, &mut grad, &mut opt, None), Err(DistError::Shape(_))));
+    assert_eq!((fingerprint(&*net), opt.steps()), (before, steps));
+    y[25] = 0;
+    pool.train_step(4, &mut net, &x, &y, &mut grad, &mut opt, None).unwrap();
+    assert_ne!(fingerprint(&*net), before);
+    // A worker that panics.
+    pool.inject_fault(2, 5, Fault::Panic);
+    let e = pool.train_step(5, &mut net, &x, &y, &mut grad, &mut opt, None).unwrap_err();
+    assert!(matches!(&e, DistError::Panicked { worker: 2, step: 5, .. }), "{e:?}");
+}
+
+network! {
+    /// A first layer of 3,200 weights: the update runs over chunks of 2,048 values.
+    pub struct Wide {
+        input: [20],
+        fc1: Linear<20, 160>,
+        r1: ReLU,
+        fc2: Linear<160, 4>,
+    }
+}
+
+#[test]
+fn the_update_by_ranges_crosses_chunks_with_the_momentum_in_place() {
+    for threads in [2, 3] {
+        let mut separate = Wide::new(&mut Rng::seed(4));
+        let mut fused = Tracked::new(separate.clone());
+        let mut grad = separate.zeros_like();
+        let mut pool = DataParallel::new(&separate, CrossEntropyLoss::new(), threads);
+        let mut fused_pool = DataParallel::new(&*fused, CrossEntropyLoss::new(), threads);
+        let (mut opt, mut fused_opt) = (optimizer(), optimizer());
+        for k in 0..10 {
+            let (x, y) = batch(k);
+            pool.step(k + 1, &mut separate, &x, &y, &mut grad, None).unwrap();
+            opt.step(&mut separate, &grad);
+            fused_pool.train_step(k + 1, &mut fused, &x, &y, &mut grad, &mut fused_opt, None).unwrap();
+        }
+        assert_eq!(fingerprint(&*fused), fingerprint(&separate), "{threads} threads");
+        assert_eq!(fused_opt.state(), opt.state(), "{threads} threads: the momentum buffers");
+    }
+}
+
+#[test]
+fn adam_and_adamw_step_by_ranges_too() {
+    // Two and three moments per parameter (AMSGrad), decay coupled and decoupled.
+    type Opt = Adam<f32, Vec<f32>>;
+    let make: [fn() -> Opt; 2] =
+        [|| Adam::new(1e-3).amsgrad(true).weight_decay(0.01), || AdamW::new(1e-3).weight_decay(0.1)];
+    for (i, make) in make.into_iter().enumerate() {
+        let mut separate = Wide::new(&mut Rng::seed(5));
+        let mut fused = Tracked::new(separate.clone());
+        let mut grad = separate.zeros_like();
+        let mut pool = DataParallel::new(&separate, CrossEntropyLoss::new(), 2);
+        let mut fused_pool = DataParallel::new(&*fused, CrossEntropyLoss::new(), 2);
+        let (mut opt, mut fused_opt) = (make(), make());
+        for k in 0..6 {
+            let (x, y) = batch(k);
+            pool.step(k + 1, &mut separate, &x, &y, &mut grad, None).unwrap();
+            opt.step(&mut separate, &grad);
+            fused_pool.train_step(k + 1, &mut fused, &x, &y, &mut grad, &mut fused_opt, None).unwrap();
+        }
+        assert_eq!(fingerprint(&*fused), fingerprint(&separate), "optimizer {i}");
+        assert_eq!(fused_opt.state(), opt.state(), "optimizer {i}: the moments");
+    }
 }

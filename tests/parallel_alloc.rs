@@ -6,7 +6,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use monograd::nn::distributed::DataParallel;
+use monograd::nn::distributed::{DataParallel, Tracked};
 use monograd::nn::train::Argmax;
 use monograd::prelude::*;
 
@@ -80,8 +80,35 @@ fn main() {
         assert!(first > 0, "the first step sizes the buffers (a counter that never counts proves nothing)");
         assert_eq!(rest, 0, "{threads} threads: steps 2 to 6 allocated {rest} times");
     }
+    // On a thread of its own with a large stack: an unoptimised build moves copies of the
+    // 1 MB network through the stack.
+    let (xs, ys) = (x.clone(), y.clone());
+    std::thread::Builder::new().stack_size(64 << 20).spawn(move || fused_on_threads(&xs, &ys)).unwrap().join().unwrap();
     trainer_on_threads();
     println!("parallel_alloc: ok");
+}
+
+/// `train_step`, the optimizer applied by every thread (SGD with momentum: a state to
+/// split between them): nothing allocated after the first step either.
+fn fused_on_threads(x: &[f32], y: &[usize]) {
+    let mut net = Tracked::new(workloads::Mlp::new(&mut Rng::seed(0)));
+    let mut grad = net.zeros_like();
+    let mut opt = Sgd::new(0.01).momentum(0.9);
+    for threads in [2, 3] {
+        let mut pool = DataParallel::new(&*net, CrossEntropyLoss::new(), threads);
+        let mut step = |k: usize, net: &mut Tracked<workloads::Mlp>, grad: &mut workloads::Mlp| {
+            pool.train_step(k, net, x, y, grad, &mut opt, Some(&Argmax)).unwrap();
+        };
+        let first = counted(|| step(1, &mut net, &mut grad));
+        let rest = counted(|| {
+            for k in 2..=6 {
+                step(k, &mut net, &mut grad);
+            }
+        });
+        println!("train_step, {threads} threads: {first} allocations in the first step, {rest} in the five after");
+        assert!(first > 0, "the first step sizes the buffers");
+        assert_eq!(rest, 0, "train_step, {threads} threads: steps 2 to 6 allocated {rest} times");
+    }
 }
 
 /// The trainer with `threads(2)`: after its first step, nothing is allocated, in the first

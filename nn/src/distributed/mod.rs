@@ -4,8 +4,9 @@
 //! | file | what |
 //! | --- | --- |
 //! | [`flat`] | a module's tensors as one flat slice; the fixed-order sum of gradients |
-//! | [`pool`] | [`DataParallel`]: a batch split across worker threads, gradients combined in a fixed order; [`Trainer::threads`](crate::train::Trainer::threads) uses it |
+//! | [`pool`] | [`DataParallel`]: a batch split across worker threads, gradients combined in a fixed order, and with [`DataParallel::train_step`] the optimizer applied by every thread to its range ([`Tracked`]); [`Trainer::threads`](crate::train::Trainer::threads) uses it |
 //! | `signal` | where the pool's threads wait for one another: a short spin, then a park |
+//! | `tracked` | [`Tracked`]: a network that knows whether it changed since the pool's replicas were made equal to it |
 //! | [`async_sgd`] | [`AsyncSgd`]: asynchronous SGD with a parameter server on threads, bounded staleness, the staleness of every update recorded |
 //! | [`pipeline`] | pipeline model parallelism on threads: stages (each a network), micro-batches in GPipe's schedule |
 //! | `mpi` | synchronous data parallelism across processes: sharded data, an all-reduce of the gradients each step, a watchdog (feature `mpi`) |
@@ -18,6 +19,8 @@ use std::time::Duration;
 
 use monograd_core::ShapeError;
 
+use crate::optim::OptimError;
+
 pub mod async_sgd;
 pub mod flat;
 #[cfg(feature = "mpi")]
@@ -26,9 +29,11 @@ pub mod mpi;
 pub mod pipeline;
 pub mod pool;
 mod signal;
+mod tracked;
 
 pub use async_sgd::{AsyncReport, AsyncSgd};
 pub use pool::{DataParallel, Fault, ParallelStep, StepOutput};
+pub use tracked::Tracked;
 
 /// What ended a distributed step.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +68,9 @@ pub enum DistError {
     },
     /// The data does not fit the network or the loss.
     Shape(ShapeError),
+    /// The optimizer refused the step ([`DataParallel::train_step`]); the weights are
+    /// unchanged.
+    Optim(OptimError),
 }
 
 impl fmt::Display for DistError {
@@ -78,6 +86,7 @@ impl fmt::Display for DistError {
             ),
             Self::Spawn { worker, message } => write!(f, "worker {worker} could not be started: {message}"),
             Self::Shape(e) => write!(f, "{e}"),
+            Self::Optim(e) => write!(f, "{e}"),
         }
     }
 }
@@ -86,6 +95,7 @@ impl std::error::Error for DistError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Shape(e) => Some(e),
+            Self::Optim(e) => Some(e),
             _ => None,
         }
     }

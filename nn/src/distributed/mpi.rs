@@ -9,14 +9,17 @@
 //! rank 0 should print progress and write checkpoints ([`MpiDataParallel::is_root`]).
 //!
 //! **Identical weights on every rank.** Each rank scales its gradient by its share of the
-//! batch; the gradients are summed in place, in the network's own memory (its trainable
+//! batch; the collectives read the gradient in the network's own memory (its trainable
 //! tensors lie next to each other in a network of plain arrays, so nothing is copied
-//! around the collectives): a reduce-scatter gives each rank one block of the sum, and an
-//! all-gather copies every block to every rank, so every rank holds the same bits
-//! whatever the MPI library's algorithms. The few values left over (fewer than the ranks)
-//! and the weighted losses go through one small all-reduce. Every rank then runs the same
-//! optimizer on the same sum. [`MpiDataParallel::fingerprints`] gathers a hash of every
-//! rank's weights on rank 0 to check it.
+//! before them). On two ranks one all-reduce sums it (each value one addition of two,
+//! the same bits in either order) and a second the weighted losses;
+//! [`MpiDataParallel::step_ranged`] then applies the optimizer from the sum where the
+//! all-reduce wrote it. With more ranks a reduce-scatter gives each rank one block of the
+//! sum, and an all-gather copies every block to every rank, so every rank holds the same
+//! bits whatever the MPI library's algorithms; the few values left over (fewer than the
+//! ranks) and the weighted losses go through one small all-reduce. Every rank then runs
+//! the same optimizer on the same sum. [`MpiDataParallel::fingerprints`] gathers a hash of
+//! every rank's weights on rank 0 to check it.
 //!
 //! **No silent hang.** A rank that dies (a panic, a signal) makes `mpirun` end every rank:
 //! OpenMPI aborts the job when a process exits with an error. A rank that hangs cannot be
@@ -42,7 +45,8 @@ use super::flat::{flatten, unflatten, Tensors};
 use crate::data::{DataError, Dataset};
 use crate::init::fingerprint;
 use crate::loss::Loss;
-use crate::optim::{OptimError, Optimizer};
+use crate::optim::ranged::MAX_BLOCKS;
+use crate::optim::{for_each_param, OptimError, Optimizer, RangeOptimizer};
 use monograd_core::module::{Kind, Path};
 
 /// The `mpi` crate (rsmpi), for what this module does not wrap.
@@ -199,6 +203,75 @@ impl MpiDataParallel {
         L: Loss<f32, Target = [Y]>,
         O: Optimizer<f32>,
     {
+        let l = self.gradient(step, net, grad, state, loss, x, y, global)?;
+        let total = match self.sum_gradient(grad, l, true)? {
+            Summed::InGrad(total) | Summed::Apart(total, _) => total,
+        };
+        optimizer.try_step(net, grad)?;
+        self.done(step);
+        Ok(total)
+    }
+
+    /// [`MpiDataParallel::step`] for an optimizer stepped by ranges ([`RangeOptimizer`]:
+    /// `Sgd`, `Adam`, `AdamW`), the same weights to the bit, one pass over the
+    /// parameters fewer: on two ranks the optimizer reads the sum where the all-reduce
+    /// wrote it, instead of from `grad`. `grad` then holds this rank's own (scaled)
+    /// gradient, not the sum; with more ranks, or a network whose tensors are not
+    /// contiguous, it is [`MpiDataParallel::step`].
+    ///
+    /// # Errors
+    /// As [`MpiDataParallel::step`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_ranged<N, L, Y, O>(
+        &mut self,
+        step: usize,
+        net: &mut N,
+        grad: &mut N,
+        state: &mut N::State<Heap>,
+        loss: &L,
+        optimizer: &mut O,
+        x: &[f32],
+        y: &[Y],
+        global: usize,
+    ) -> Result<f32, MpiError>
+    where
+        N: Network<f32>,
+        L: Loss<f32, Target = [Y]>,
+        O: RangeOptimizer<f32>,
+    {
+        let l = self.gradient(step, net, grad, state, loss, x, y, global)?;
+        let total = match self.sum_gradient(grad, l, false)? {
+            Summed::InGrad(total) => {
+                optimizer.try_step(net, grad)?;
+                total
+            }
+            Summed::Apart(total, base) => {
+                apply_from::<N, O>(optimizer, net, grad, &self.recv, base)?;
+                total
+            }
+        };
+        self.done(step);
+        Ok(total)
+    }
+
+    /// This rank's part of a step before the sum: forward, the loss and backward, the
+    /// output gradient scaled by the rank's share. Returns the rank's weighted loss.
+    #[allow(clippy::too_many_arguments)]
+    fn gradient<N, L, Y>(
+        &mut self,
+        step: usize,
+        net: &mut N,
+        grad: &mut N,
+        state: &mut N::State<Heap>,
+        loss: &L,
+        x: &[f32],
+        y: &[Y],
+        global: usize,
+    ) -> Result<f32, MpiError>
+    where
+        N: Network<f32>,
+        L: Loss<f32, Target = [Y]>,
+    {
         if let Some(w) = &self.watchdog {
             if w.shared.0.lock().unwrap_or_else(PoisonError::into_inner).armed.is_none() {
                 w.arm(step);
@@ -221,6 +294,13 @@ impl MpiDataParallel {
         if let Some(w) = &self.watchdog {
             w.waiting(step);
         }
+        Ok(l * share)
+    }
+
+    /// Sums the gradient and the weighted loss `l` over every rank: into `grad`, or, on two
+    /// ranks with `into_grad` false, into `self.recv` (in `grad`'s memory order; `Apart`
+    /// gives the address of `grad`'s first trainable value).
+    fn sum_gradient<N: Module<f32>>(&mut self, grad: &mut N, l: f32, into_grad: bool) -> Result<Summed, MpiError> {
         let mut sum = Sum {
             world: &self.world,
             size: self.size,
@@ -228,21 +308,27 @@ impl MpiDataParallel {
             send: &mut self.send,
             recv: &mut self.recv,
         };
-        let total = match contiguous_params(grad, &mut self.spans) {
-            Some(values) => sum.in_place(values, l * share),
+        Ok(match contiguous_params(grad, &mut self.spans) {
+            Some(values) if self.size == 2 && !into_grad => {
+                let base = values.as_ptr() as usize;
+                Summed::Apart(sum.apart(values, l), base)
+            }
+            Some(values) => Summed::InGrad(sum.in_place(values, l)),
             None => {
                 // Tensors apart in memory (a module holding boxes): through a flat copy.
                 flatten(grad, Tensors::Trainable, &mut self.flat);
-                let total = sum.in_place(&mut self.flat, l * share);
+                let total = sum.in_place(&mut self.flat, l);
                 unflatten(grad, Tensors::Trainable, &self.flat)?;
-                total
+                Summed::InGrad(total)
             }
-        };
-        optimizer.try_step(net, grad)?;
+        })
+    }
+
+    /// The end of a step, for the watchdog.
+    fn done(&self, step: usize) {
         if let Some(w) = &self.watchdog {
             w.arm(step + 1);
         }
-        Ok(total)
     }
 
     /// Copies rank 0's weights (every tensor) to every rank: call it once at the start, so
@@ -310,6 +396,65 @@ fn contiguous_params<'g, N: Module<f32>>(grad: &'g mut N, spans: &mut Vec<(usize
     })
 }
 
+/// Where a step's sum of the gradients is, with the sum of the losses.
+enum Summed {
+    /// In the gradient.
+    InGrad(f32),
+    /// In `recv`, in the memory order of the gradient's trainable tensors, which start at
+    /// the address given.
+    Apart(f32, usize),
+}
+
+/// Applies `optimizer` to `net` from the summed gradient `sum`, which holds `grad`'s
+/// trainable values in memory order from address `base` on: `grad` locates each tensor's
+/// sum, and is not read.
+fn apply_from<N: Module<f32>, O: RangeOptimizer<f32>>(
+    optimizer: &mut O,
+    net: &mut N,
+    grad: &N,
+    sum: &[f32],
+    base: usize,
+) -> Result<(), MpiError> {
+    let (update, state) = optimizer.begin_step(&*net)?;
+    let params = N::PARAMS;
+    let blocks = state.len().checked_div(params).unwrap_or(0);
+    if blocks * params != state.len() || blocks > MAX_BLOCKS {
+        return Err(MpiError::Optim(OptimError::Config {
+            optimizer: "RangeOptimizer",
+            problem: "the state is not whole blocks of the model's parameters, at most 4",
+        }));
+    }
+    let mut fits = true;
+    for_each_param(net, grad, |offset, value, g| {
+        if g.is_empty() {
+            return;
+        }
+        let at = (g.as_ptr() as usize).wrapping_sub(base) / core::mem::size_of::<f32>();
+        let Some(sum) = sum.get(at..at + g.len()) else {
+            fits = false;
+            return;
+        };
+        let mut slices: [&mut [f32]; MAX_BLOCKS] = Default::default();
+        let mut rest = &mut *state;
+        for slot in slices.iter_mut().take(blocks) {
+            let (block, tail) = core::mem::take(&mut rest).split_at_mut(params);
+            rest = tail;
+            match block.get_mut(offset..offset + value.len()) {
+                Some(b) => *slot = b,
+                None => fits = false,
+            }
+        }
+        if fits {
+            O::apply(&update, value, sum, &mut slices[..blocks]);
+        }
+    });
+    if fits {
+        Ok(())
+    } else {
+        Err(MpiError::Shape(ShapeError::Length { what: "summed gradient", expected: params, found: sum.len() }))
+    }
+}
+
 /// A sum over every rank of a gradient and a loss, with the scratch it needs.
 struct Sum<'a> {
     world: &'a SimpleCommunicator,
@@ -326,19 +471,15 @@ impl Sum<'_> {
     /// rest (fewer than `size` values) with `extra`. Each block is summed on one rank and
     /// copied to the others, so every rank ends with the same bits.
     ///
-    /// On two ranks one all-reduce of everything instead (copied out and back): each value
-    /// is then one addition of the two ranks' values, which IEEE 754 makes the same bits
-    /// in either order, and one all-reduce took 176 µs against 300-317 µs for the pair
-    /// of collectives on W1's gradient (docs/DISTRIBUTED.md).
+    /// On two ranks one all-reduce instead ([`Sum::apart`], copied back): each value is
+    /// then one addition of the two ranks' values, which IEEE 754 makes the same bits in
+    /// either order, and one all-reduce took 171-224 µs against 545-599 µs for the pair of
+    /// collectives on W1's gradient (docs/DISTRIBUTED.md).
     fn in_place(&mut self, values: &mut [f32], extra: f32) -> f32 {
         if self.size == 2 {
-            self.send.clear();
-            self.send.extend_from_slice(values);
-            self.send.push(extra);
-            self.recv.resize(self.send.len(), 0.0);
-            self.world.all_reduce_into(&self.send[..], &mut self.recv[..], SystemOperation::sum());
+            let total = self.apart(values, extra);
             values.copy_from_slice(&self.recv[..values.len()]);
-            return self.recv[values.len()];
+            return total;
         }
         let q = values.len() / self.size;
         let (blocks, tail) = values.split_at_mut(q * self.size);
@@ -354,6 +495,17 @@ impl Sum<'_> {
         self.world.all_reduce_into(&self.send[..], &mut self.recv[..], SystemOperation::sum());
         tail.copy_from_slice(&self.recv[..tail.len()]);
         self.recv[tail.len()]
+    }
+
+    /// Two ranks: the sum of `values` into `recv[..values.len()]` by one all-reduce read
+    /// straight from `values` (no copy around it), then the sum of `extra` by a second,
+    /// one value long. Returns the latter.
+    fn apart(&mut self, values: &[f32], extra: f32) -> f32 {
+        self.recv.resize(values.len(), 0.0);
+        self.world.all_reduce_into(values, &mut self.recv[..], SystemOperation::sum());
+        let mut total = 0.0f32;
+        self.world.all_reduce_into(&extra, &mut total, SystemOperation::sum());
+        total
     }
 }
 

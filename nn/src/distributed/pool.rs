@@ -18,6 +18,12 @@
 //!    a run is bit-identical from run to run for a given number of threads, and with one
 //!    thread identical to a step on the calling thread (which it is).
 //!
+//! [`DataParallel::train_step`] also applies the optimizer, when its update is elementwise
+//! ([`RangeOptimizer`]): each thread updates the range it summed, chunk by chunk while the
+//! sum is in cache, and writes the new weights into the caller's network and every
+//! replica, so that a [`Tracked`] network left unchanged between steps is not copied at
+//! the next step, and no thread runs the optimizer over every weight alone.
+//!
 //! The caller's network advances its buffers and counters (BatchNorm's running
 //! statistics, Dropout's step) as worker 0's shard moves them, as data-parallel training in
 //! PyTorch keeps the first replica's buffers.
@@ -53,9 +59,20 @@ use monograd_core::{Module, Network, ShapeError};
 
 use super::flat::{add_into, tree_pairs};
 use super::signal::Signal;
+use super::tracked::Tracked;
 use super::DistError;
 use crate::loss::Loss;
+use crate::optim::ranged::MAX_BLOCKS;
+use crate::optim::{for_each_param, OptimError, RangeOptimizer};
 use crate::train::Metric;
+
+/// Values summed and updated at a time by [`DataParallel::train_step`]: the chunk of the
+/// sum is still in the first-level cache when the optimizer reads it back (8 KiB of
+/// gradient, with its weights and state).
+const CHUNK: usize = 2048;
+
+/// Numbers the pools, so that a [`Tracked`] network knows which pool it is in step with.
+static POOLS: AtomicU64 = AtomicU64::new(0);
 
 /// How long a thread spins at most before it parks when it waits for the others, by
 /// default: with as many threads as cores, the others are usually this close, and a
@@ -99,6 +116,36 @@ impl Span {
     }
 }
 
+/// The optimizer's step as the threads of [`DataParallel::train_step`] apply it, each to
+/// its own range: the coefficients stay in the caller's frame, reached through `apply`,
+/// an instance of [`apply_erased`] for the optimizer's type (the workers were spawned
+/// before it was known).
+#[derive(Clone, Copy)]
+struct Updater {
+    apply: ErasedApply,
+    /// The address of the caller's `O::Update`.
+    plan: usize,
+    /// The optimizer's state: `blocks` blocks of `params` values.
+    state: usize,
+    blocks: usize,
+    /// The model's parameter count, frozen ones included (the offsets' range).
+    params: usize,
+}
+
+/// [`apply_erased`]'s type: the address of the update, the values, their gradient, their
+/// state blocks.
+type ErasedApply = unsafe fn(usize, &mut [f32], &[f32], &mut [&mut [f32]]);
+
+/// [`RangeOptimizer::apply`] for `O`, behind an address.
+///
+/// # Safety
+/// `plan` is the address of a live `O::Update`.
+unsafe fn apply_erased<O: RangeOptimizer<f32>>(plan: usize, value: &mut [f32], grad: &[f32], state: &mut [&mut [f32]]) {
+    // SAFETY: the caller's promise.
+    let update = unsafe { &*(plan as *const O::Update) };
+    O::apply(update, value, grad, state);
+}
+
 /// What the calling thread and the workers share. Counters of progress only grow: step `g`
 /// (the pool's `g`-th) is at a stage once its counter reaches `g` times the threads
 /// expected there.
@@ -110,8 +157,17 @@ struct Shared {
     generation: AtomicU64,
     /// The caller's number of the step, for error messages and faults.
     step: AtomicUsize,
-    /// Spawned workers that have copied the weights.
+    /// Spawned workers that have copied the weights (or, in step, skipped the copy).
     copied: AtomicU64,
+    /// This step is [`DataParallel::train_step`]'s: the workers sum and update.
+    fused: AtomicBool,
+    /// The spawned workers copy the caller's weights first.
+    copy: AtomicBool,
+    /// A worker's shard failed this step: no update.
+    shard_failed: AtomicBool,
+    /// The step whose update the caller has published (`updater`).
+    planned: AtomicU64,
+    updater: Mutex<Option<Updater>>,
     /// Workers (the caller included) whose gradient is complete.
     computed: AtomicU64,
     /// Workers (the caller included) that have summed their range.
@@ -131,8 +187,16 @@ struct Shared {
     /// The step's batch, in the caller's memory.
     x: Span,
     y: (AtomicUsize, AtomicUsize),
-    /// Every tensor of the caller's network, and its counters.
-    weights: Vec<Span>,
+    /// Per worker, every tensor of its network (worker 0's is the caller's), as published
+    /// for this step.
+    nets: Vec<Vec<Span>>,
+    /// Per tensor, its kind.
+    kinds: Vec<Kind>,
+    /// Per trainable tensor, its index among all tensors and its optimizer offset.
+    trainable: Vec<(usize, usize)>,
+    /// The offsets above fit in the model's parameter count (an optimizer's state).
+    offsets_ok: bool,
+    /// The caller's counters, as published for this step.
     counters: Vec<AtomicU64>,
     /// Per worker, its gradient's trainable tensors (worker 0's are the caller's).
     grads: Vec<Vec<Span>>,
@@ -167,38 +231,121 @@ impl Shared {
         });
     }
 
+    /// Publishes every tensor of `net` as worker `k`'s network.
+    fn publish_net<N: Module<f32>>(&self, k: usize, net: &mut N) {
+        let spans = &self.nets[k];
+        let mut i = 0;
+        net.visit_mut(&Path::ROOT, &mut |t| {
+            if let Some(s) = spans.get(i) {
+                s.set(t.values);
+            }
+            i += 1;
+        });
+    }
+
     /// Sums every worker's gradient over worker `k`'s range of the parameters into worker
     /// 0's (the caller's), along the fixed tree: each value goes through the additions a
-    /// sum of whole vectors would make, in the same order.
-    fn reduce_range(&self, k: usize) {
+    /// sum of whole vectors would make, in the same order. With `update`, chunk by chunk,
+    /// each summed chunk is then applied to the caller's weights by the optimizer and
+    /// copied into every replica.
+    fn reduce_range(&self, k: usize, update: Option<&Updater>) {
         let n = self.threads;
         let (lo, hi) = (k * self.params / n, (k + 1) * self.params / n);
         let mut at = 0;
-        for t in 0..self.grads[0].len() {
+        for (t, &(tensor, offset)) in self.trainable.iter().enumerate() {
             // Every worker's tensor `t` has the same length (one network type); the
-            // shortest bounds what is read, whatever happens.
-            let len = self.grads.iter().map(|g| g[t].get().1).min().unwrap_or(0);
+            // shortest bounds what is read or written, whatever happens.
+            let mut len = self.grads.iter().map(|g| g[t].get().1).min().unwrap_or(0);
+            if update.is_some() {
+                len = self.nets.iter().map(|w| w[tensor].get().1).fold(len, usize::min);
+            }
             let (a, b) = (lo.max(at), hi.min(at + len));
-            if a < b {
-                let (a, b) = (a - at, b - at);
-                tree_pairs(n, |into, from| {
-                    let (dst, src) = (self.grads[into][t].get().0, self.grads[from][t].get().0);
-                    // SAFETY: both addresses were published this step from live `&mut`
-                    // gradients (the caller's, borrowed until every worker has reduced,
-                    // and the workers' own boxes, untouched by their owners until then),
-                    // each with at least `b` values of tensor `t`; the ranges of the
-                    // workers are disjoint, so no value is written by two threads or read
-                    // while another writes it.
-                    let (dst, src) = unsafe {
-                        (
-                            core::slice::from_raw_parts_mut((dst as *mut f32).add(a), b - a),
-                            core::slice::from_raw_parts((src as *const f32).add(a), b - a),
-                        )
-                    };
-                    add_into(dst, src);
-                });
+            let mut c = a.saturating_sub(at);
+            let b = b.saturating_sub(at);
+            while c < b {
+                let e = if update.is_some() { (c + CHUNK).min(b) } else { b };
+                self.sum_chunk(t, c, e);
+                if let Some(u) = update {
+                    self.update_chunk(u, tensor, t, offset, c, e);
+                }
+                c = e;
             }
             at += len;
+        }
+    }
+
+    /// The tree's additions over values `a..b` of trainable tensor `t`.
+    fn sum_chunk(&self, t: usize, a: usize, b: usize) {
+        tree_pairs(self.threads, |into, from| {
+            let (dst, src) = (self.grads[into][t].get().0, self.grads[from][t].get().0);
+            // SAFETY: both addresses were published this step from live `&mut`
+            // gradients (the caller's, borrowed until every worker has reduced,
+            // and the workers' own boxes, untouched by their owners until then),
+            // each with at least `b` values of tensor `t`; the ranges of the
+            // workers are disjoint, so no value is written by two threads or read
+            // while another writes it.
+            let (dst, src) = unsafe {
+                (
+                    core::slice::from_raw_parts_mut((dst as *mut f32).add(a), b - a),
+                    core::slice::from_raw_parts((src as *const f32).add(a), b - a),
+                )
+            };
+            add_into(dst, src);
+        });
+    }
+
+    /// The optimizer's update of values `a..b` of trainable tensor `t` (tensor `tensor`
+    /// of the networks, at optimizer offset `offset`), from the summed gradient, into the
+    /// caller's weights, then copied into every replica.
+    fn update_chunk(&self, u: &Updater, tensor: usize, t: usize, offset: usize, a: usize, b: usize) {
+        let len = b - a;
+        let grad = self.grads[0][t].get().0;
+        let weights = self.nets[0][tensor].get().0;
+        let mut blocks: [&mut [f32]; MAX_BLOCKS] = Default::default();
+        for (j, block) in blocks.iter_mut().enumerate().take(u.blocks) {
+            // SAFETY: the caller checked that the state holds `blocks` blocks of `params`
+            // values and that every trainable tensor's `offset + len` fits in `params`
+            // (`offsets_ok`); it took the state from its optimizer by `&mut` and leaves it
+            // alone until every worker has reduced. Ranges are disjoint between workers,
+            // so is each tensor's state.
+            *block =
+                unsafe { core::slice::from_raw_parts_mut((u.state as *mut f32).add(j * u.params + offset + a), len) };
+        }
+        // SAFETY: the gradient's values `a..b` were summed by this thread just now and are
+        // touched by no other (disjoint ranges); the caller's weights were published from
+        // its `&mut` network after its last use of it, which it leaves alone until every
+        // worker has reduced, with at least `b` values (`len` was bounded by every
+        // network's tensor).
+        let (grad, value) = unsafe {
+            (
+                core::slice::from_raw_parts((grad as *const f32).add(a), len),
+                core::slice::from_raw_parts_mut((weights as *mut f32).add(a), len),
+            )
+        };
+        // SAFETY: `plan` is the caller's `O::Update` for this `apply`, alive until every
+        // worker has reduced.
+        unsafe { (u.apply)(u.plan, value, grad, &mut blocks[..u.blocks]) };
+        for replica in &self.nets[1..] {
+            // SAFETY: each worker published its replica's tensors from its `&mut` after
+            // its backward and leaves them alone until every worker has reduced; the
+            // range is this thread's alone, and `value` lies in another allocation.
+            unsafe {
+                core::ptr::copy_nonoverlapping(value.as_ptr(), (replica[tensor].get().0 as *mut f32).add(a), len);
+            }
+        }
+    }
+
+    /// Copies the caller's buffers (BatchNorm's running statistics) into worker `k`'s
+    /// replica: what a step's forward moved on the caller's network.
+    fn copy_buffers(&self, k: usize) {
+        for (i, kind) in self.kinds.iter().enumerate() {
+            if *kind == Kind::Buffer {
+                let ((src, n), (dst, m)) = (self.nets[0][i].get(), self.nets[k][i].get());
+                // SAFETY: both published this step after their owners' last use, neither
+                // written by anyone during the update (which writes trainable tensors
+                // only); different allocations.
+                unsafe { core::ptr::copy_nonoverlapping(src as *const f32, dst as *mut f32, n.min(m)) };
+            }
         }
     }
 }
@@ -224,6 +371,8 @@ impl Shared {
 /// # Ok::<(), monograd_nn::distributed::DistError>(())
 /// ```
 pub struct DataParallel<N: Network<f32>, Y> {
+    /// This pool's number, for [`Tracked`].
+    id: u64,
     shared: Arc<Shared>,
     handles: Vec<JoinHandle<()>>,
     threads: usize,
@@ -271,14 +420,26 @@ where
         L: Loss<f32, Target = [Y]> + Clone + Send + 'static,
     {
         let threads = threads.max(1);
-        let (mut tensors, mut trainable, mut params, mut counters) = (0, 0, 0, 0);
+        let (mut kinds, mut tensors, mut trainable, mut params, mut counters) = (Vec::new(), 0, 0, 0, 0);
+        let mut trainable_at = Vec::new();
         net.visit(&Path::ROOT, &mut |t| {
-            tensors += 1;
             if t.kind == Kind::Param {
                 trainable += 1;
                 params += t.values.len();
+                trainable_at.push((tensors, t.values.len()));
             }
+            kinds.push(t.kind);
+            tensors += 1;
         });
+        // The optimizer's offsets of the trainable tensors, in the same order (a probe on
+        // copies: an optimizer's walk needs them mutable).
+        let mut offsets = Vec::with_capacity(trainable);
+        let (mut probe, zero) = (Box::new(net.clone()), Box::new(net.zeros_like()));
+        for_each_param(&mut *probe, &*zero, |offset, value, _| offsets.push((offset, value.len())));
+        drop((probe, zero));
+        let offsets_ok = offsets.len() == trainable
+            && offsets.iter().zip(&trainable_at).all(|(&(o, n), &(_, m))| n == m && o + n <= N::PARAMS);
+        let trainable_map = trainable_at.iter().zip(&offsets).map(|(&(i, _), &(o, _))| (i, o)).collect();
         net.visit_counters(&Path::ROOT, &mut |_| counters += 1);
         let spans = |n: usize| (0..n).map(|_| Span::default()).collect::<Vec<_>>();
         let shared = Arc::new(Shared {
@@ -287,6 +448,11 @@ where
             generation: AtomicU64::new(0),
             step: AtomicUsize::new(0),
             copied: AtomicU64::new(0),
+            fused: AtomicBool::new(false),
+            copy: AtomicBool::new(true),
+            shard_failed: AtomicBool::new(false),
+            planned: AtomicU64::new(0),
+            updater: Mutex::new(None),
             computed: AtomicU64::new(0),
             reduced: AtomicU64::new(0),
             progress: (0..threads).map(|_| AtomicU64::new(0)).collect(),
@@ -299,7 +465,10 @@ where
             signal: Signal::new(SPIN),
             x: Span::default(),
             y: (AtomicUsize::new(0), AtomicUsize::new(0)),
-            weights: spans(tensors),
+            nets: (0..threads).map(|_| spans(tensors)).collect(),
+            kinds,
+            trainable: trainable_map,
+            offsets_ok,
             counters: (0..counters).map(|_| AtomicU64::new(0)).collect(),
             grads: (0..threads).map(|_| spans(trainable)).collect(),
             slots: (0..threads).map(|_| Mutex::new(Slot { out: Vec::new(), loss: 0.0, error: None })).collect(),
@@ -325,6 +494,7 @@ where
             }
         }
         Self {
+            id: POOLS.fetch_add(1, SeqCst),
             shared,
             handles,
             threads,
@@ -392,6 +562,76 @@ where
         grad: &mut N,
         metric: Option<&dyn Metric<Y>>,
     ) -> Result<StepOutput, DistError> {
+        self.run::<crate::optim::Sgd<f32, Vec<f32>>>(step, net, x, y, grad, metric, None, false)
+    }
+
+    /// One data-parallel training step, the optimizer's update included: as
+    /// [`DataParallel::step`] followed by `opt.step(net, grad)`, to the bit, but each thread
+    /// sums the gradients over its own range of the parameters and applies the optimizer
+    /// to that range at once, chunk by chunk while the sum is in cache, writing the new
+    /// weights both into `net` and into every worker's replica. So the update runs on every
+    /// thread rather than on the calling one after the sum, and, while `net` is not
+    /// changed between steps ([`Tracked`] sees every mutable access), the replicas are
+    /// already up to date when the next step starts: the workers copy nothing. After a
+    /// step that changed `net` through `DerefMut` or that failed, or the first one, the
+    /// weights are copied as [`DataParallel::step`] copies them.
+    ///
+    /// `grad` holds the summed gradient afterwards, as after [`DataParallel::step`].
+    ///
+    /// ```
+    /// use monograd_core::{Module, Rng};
+    /// use monograd_nn::distributed::{DataParallel, Tracked};
+    /// use monograd_nn::{CrossEntropyLoss, Sgd};
+    /// # type Net = monograd_nn::train::testing::Dense<2, 2>;
+    /// let mut net = Tracked::new(Net::new(&mut Rng::seed(0)));
+    /// let mut grad = net.zeros_like();
+    /// let mut pool = DataParallel::new(&*net, CrossEntropyLoss::new(), 2);
+    /// let x = [0.5f32, -1.0, 1.0, 0.25, -0.5, 0.5, 2.0, 1.0];
+    /// let y = [0usize, 1, 0, 1];
+    /// let mut opt = Sgd::new(0.1).momentum(0.9);
+    /// for step in 1..=3 {
+    ///     let out = pool.train_step(step, &mut net, &x, &y, &mut grad, &mut opt, None)?;
+    ///     assert!(out.loss.is_finite());
+    /// }
+    /// # Ok::<(), monograd_nn::distributed::DistError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`DataParallel::step`], and [`DistError::Optim`] if the optimizer refuses the
+    /// step (a model of another layout, a rate set out of range); the weights are then
+    /// unchanged.
+    #[allow(clippy::too_many_arguments)]
+    pub fn train_step<O: RangeOptimizer<f32>>(
+        &mut self,
+        step: usize,
+        net: &mut Tracked<N>,
+        x: &[f32],
+        y: &[Y],
+        grad: &mut N,
+        opt: &mut O,
+        metric: Option<&dyn Metric<Y>>,
+    ) -> Result<StepOutput, DistError> {
+        let fresh = net.synced == Some((self.id, self.generation));
+        net.synced = None;
+        let out = self.run(step, &mut net.net, x, y, grad, metric, Some(opt), fresh)?;
+        net.synced = Some((self.id, self.generation));
+        Ok(out)
+    }
+
+    /// A step: with `opt`, [`DataParallel::train_step`]'s (`fresh`: the replicas hold the
+    /// weights already), else [`DataParallel::step`]'s.
+    #[allow(clippy::too_many_arguments)]
+    fn run<O: RangeOptimizer<f32>>(
+        &mut self,
+        step: usize,
+        net: &mut N,
+        x: &[f32],
+        y: &[Y],
+        grad: &mut N,
+        metric: Option<&dyn Metric<Y>>,
+        opt: Option<&mut O>,
+        fresh: bool,
+    ) -> Result<StepOutput, DistError> {
         if let Some(e) = &self.broken {
             return Err(e.clone());
         }
@@ -420,8 +660,20 @@ where
         if n == 1 {
             grad.zero();
             let (loss, correct) = self.own_shard(net, grad, x, y, 1.0, metric)?;
+            if let Some(opt) = opt {
+                opt.try_step(net, grad).map_err(DistError::Optim)?;
+            }
             return Ok(StepOutput { loss, correct });
         }
+        let fused = opt.is_some();
+        if fused && !self.shared.offsets_ok {
+            return Err(DistError::Shape(ShapeError::Length {
+                what: "optimizer offsets of the trainable tensors (the module's PARAMS and visit_update disagree)",
+                expected: N::PARAMS,
+                found: self.shared.trainable.len(),
+            }));
+        }
+        let copy = !fused || !fresh;
         let shared = Arc::clone(&self.shared);
         let deadline = Instant::now() + self.timeout;
         self.generation += 1;
@@ -432,35 +684,79 @@ where
         shared.x.set(x);
         shared.y.0.store(y.as_ptr() as usize, SeqCst);
         shared.y.1.store(batch, SeqCst);
-        let mut i = 0;
-        net.visit(&Path::ROOT, &mut |t| {
-            if let Some(s) = shared.weights.get(i) {
-                s.set(t.values);
-            }
-            i += 1;
-        });
-        let mut i = 0;
-        net.visit_counters(&Path::ROOT, &mut |c| {
-            if let Some(s) = shared.counters.get(i) {
-                s.store(*c.value, SeqCst);
-            }
-            i += 1;
-        });
+        shared.fused.store(fused, SeqCst);
+        shared.copy.store(copy, SeqCst);
+        shared.shard_failed.store(false, SeqCst);
+        if copy {
+            let mut i = 0;
+            net.visit(&Path::ROOT, &mut |t| {
+                if let Some(s) = shared.nets[0].get(i) {
+                    s.set(t.values);
+                }
+                i += 1;
+            });
+            publish_counters(&shared, net);
+        }
         shared.generation.store(g, SeqCst);
         shared.signal.poke();
         grad.zero();
         // The workers read `net` until they have copied it; worker 0's forward then moves
-        // its counters and buffers.
-        self.wait_for(&shared, deadline, step, g, 1, &shared.copied, g * (workers - 1))?;
+        // its counters and buffers. A replica in step copies nothing: no wait.
+        if copy {
+            self.wait_for(&shared, deadline, step, g, 1, &shared.copied, g * (workers - 1))?;
+        }
         let (lo, hi, scale) = shard(0, n, batch);
         let mine = self.own_shard(net, grad, &x[lo * numel..hi * numel], &y[lo..hi], scale, metric);
+        if mine.is_err() {
+            shared.shard_failed.store(true, SeqCst);
+        }
         shared.publish_grad(0, grad);
+        if fused {
+            // The counters as this step's forward left them, for the replicas.
+            publish_counters(&shared, net);
+        }
         shared.reach(0, g, 2, &shared.computed);
         self.wait_for(&shared, deadline, step, g, 2, &shared.computed, g * workers)?;
-        shared.reduce_range(0);
+        // The optimizer's step, begun once here and applied by every thread to its range.
+        // `plan` stays in this frame until every worker has reduced.
+        let mut plan = None;
+        let mut refused = None;
+        let mut updater = None;
+        if let Some(opt) = opt {
+            if !shared.shard_failed.load(SeqCst) {
+                match opt.begin_step(&*net) {
+                    Ok((update, state)) => {
+                        let params = N::PARAMS;
+                        let blocks = state.len().checked_div(params).unwrap_or(0);
+                        if blocks * params != state.len() || blocks > MAX_BLOCKS {
+                            refused = Some(OptimError::Config {
+                                optimizer: "RangeOptimizer",
+                                problem: "the state is not whole blocks of the model's parameters, at most 4",
+                            });
+                        } else {
+                            let state = state.as_mut_ptr() as usize;
+                            let plan = &*plan.insert(update);
+                            updater = Some(Updater {
+                                apply: apply_erased::<O>,
+                                plan: plan as *const O::Update as usize,
+                                state,
+                                blocks,
+                                params,
+                            });
+                        }
+                    }
+                    Err(e) => refused = Some(e),
+                }
+            }
+            shared.publish_net(0, net);
+            *lock(&shared.updater) = updater;
+            shared.planned.store(g, SeqCst);
+            shared.signal.poke();
+        }
+        shared.reduce_range(0, updater.as_ref());
         shared.reach(0, g, 3, &shared.reduced);
         self.wait_for(&shared, deadline, step, g, 3, &shared.reduced, g * workers)?;
-        // Every worker is done with the caller's memory.
+        // Every worker is done with the caller's memory (and with `plan`).
         let (mut loss, mut correct) = mine?;
         for k in 1..n {
             let mut s = lock(&shared.slots[k]);
@@ -474,6 +770,9 @@ where
                     correct += m.correct(&s.out, &y[lo..hi]);
                 }
             }
+        }
+        if let Some(e) = refused {
+            return Err(DistError::Optim(e));
         }
         Ok(StepOutput { loss, correct })
     }
@@ -576,6 +875,9 @@ where
     let mut grad = Box::new(net.zeros_like());
     let mut state = N::state::<Heap>();
     let mut dy: Vec<f32> = Vec::new();
+    // The caller's counters after an updating step, for the replica once every worker is
+    // done with it.
+    let mut counters = std::vec![0u64; shared.counters.len()];
     let mut seen = 0;
     // Spin budgets: for a step, at the barrier before the sum, for the end of the sum.
     let mut spins = [u64::MAX; 3];
@@ -608,23 +910,32 @@ where
             if fault == Some(Fault::Panic) {
                 panic!("fault injected into worker {k}");
             }
-            work(k, g, shared, &mut *net, &mut *grad, &mut state, &mut dy, loss, &mut spins[1])
+            work(k, g, shared, &mut *net, &mut *grad, &mut state, &mut dy, loss, &mut spins[1], &mut counters)
         }));
         shared.leases.fetch_sub(1, SeqCst);
         shared.signal.poke();
         match result {
-            Ok(true) => {
+            Ok(Some(updated)) => {
                 // Clear the gradient for the next step while the caller runs its
-                // optimizer, once every worker has read it.
+                // optimizer, once every worker has read it; after an update, take the
+                // caller's counters, once no other thread writes into the replica.
                 let n = shared.threads as u64;
                 shared.signal.wait(&mut spins[2], None, || {
                     shared.reduced.load(SeqCst) >= g * n || shared.cancelled.load(SeqCst)
                 });
                 if shared.reduced.load(SeqCst) >= g * n {
                     grad.zero();
+                    if updated {
+                        let mut it = counters.iter();
+                        net.visit_counters_mut(&Path::ROOT, &mut |c| {
+                            if let Some(&v) = it.next() {
+                                *c.value = v;
+                            }
+                        });
+                    }
                 }
             }
-            Ok(false) => {}
+            Ok(None) => {}
             Err(payload) => {
                 let message = payload
                     .downcast_ref::<&str>()
@@ -640,8 +951,10 @@ where
     }
 }
 
-/// Worker `k`'s part of step `g`: copy the weights, compute its shard, sum its range.
-/// `false` if the caller gave up on the step meanwhile.
+/// Worker `k`'s part of step `g`: copy the weights (unless the replica is in step),
+/// compute its shard, sum its range (and update it, in [`DataParallel::train_step`]).
+/// `None` if the caller gave up on the step meanwhile, else whether the weights were
+/// updated (then `counters` holds the caller's, for the replica).
 #[allow(clippy::too_many_arguments)]
 fn work<N, Y, L>(
     k: usize,
@@ -653,14 +966,16 @@ fn work<N, Y, L>(
     dy: &mut Vec<f32>,
     loss: &L,
     barrier: &mut u64,
-) -> bool
+    counters: &mut [u64],
+) -> Option<bool>
 where
     N: Network<f32>,
     Y: Copy,
     L: Loss<f32, Target = [Y]>,
 {
     let n = shared.threads;
-    let copy = copy_weights(shared, net);
+    let fused = shared.fused.load(SeqCst);
+    let copy = if shared.copy.load(SeqCst) { copy_weights(shared, net) } else { Ok(()) };
     shared.reach(k, g, 1, &shared.copied);
     {
         let mut slot = lock(&shared.slots[k]);
@@ -681,19 +996,56 @@ where
         });
         match result {
             Ok(l) => slot.loss = l,
-            Err(e) => slot.error = Some(e),
+            Err(e) => {
+                slot.error = Some(e);
+                shared.shard_failed.store(true, SeqCst);
+            }
         }
     }
     shared.publish_grad(k, grad);
+    if fused {
+        // After this worker's last use of its replica in the step: the others write the
+        // new weights into it.
+        shared.publish_net(k, net);
+    }
     shared.reach(k, g, 2, &shared.computed);
     let all = g * n as u64;
     shared.signal.wait(barrier, None, || shared.computed.load(SeqCst) >= all || shared.cancelled.load(SeqCst));
     if shared.computed.load(SeqCst) < all {
-        return false;
+        return None;
     }
-    shared.reduce_range(k);
+    let mut updated = false;
+    if fused {
+        // The caller begins the optimizer's step right after the barrier.
+        shared.signal.wait(barrier, None, || shared.planned.load(SeqCst) >= g || shared.cancelled.load(SeqCst));
+        if shared.planned.load(SeqCst) < g {
+            return None;
+        }
+        let updater = *lock(&shared.updater);
+        shared.reduce_range(k, updater.as_ref());
+        if updater.is_some() {
+            shared.copy_buffers(k);
+            for (c, v) in counters.iter_mut().zip(&shared.counters) {
+                *c = v.load(SeqCst);
+            }
+            updated = true;
+        }
+    } else {
+        shared.reduce_range(k, None);
+    }
     shared.reach(k, g, 3, &shared.reduced);
-    true
+    Some(updated)
+}
+
+/// Publishes the caller's counters.
+fn publish_counters<N: Module<f32>>(shared: &Shared, net: &N) {
+    let mut i = 0;
+    net.visit_counters(&Path::ROOT, &mut |c| {
+        if let Some(s) = shared.counters.get(i) {
+            s.store(*c.value, SeqCst);
+        }
+        i += 1;
+    });
 }
 
 /// Copies the caller's tensors and counters, as published, into the replica.
@@ -701,7 +1053,7 @@ fn copy_weights<N: Module<f32>>(shared: &Shared, net: &mut N) -> Result<(), Shap
     let mut i = 0;
     let mut error = None;
     net.visit_mut(&Path::ROOT, &mut |t| {
-        match shared.weights.get(i).map(Span::get) {
+        match shared.nets[0].get(i).map(Span::get) {
             Some((addr, len)) if len == t.values.len() => {
                 // SAFETY: the caller published the address and length of its tensor `i`
                 // from a shared borrow of its network, which it neither moves nor

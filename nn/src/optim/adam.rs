@@ -18,8 +18,8 @@ use monograd_core::module::Path;
 
 use super::state::{visit_step_and_blocks, visit_step_and_blocks_mut, OptimizerState, StateMut, StateRef};
 use super::{
-    built, for_each_param, learning_rate, setting, slots, Layout, LayoutLock, OptimError, Optimizer, Range, StateStore,
-    WEIGHT_DECAY,
+    built, for_each_param, learning_rate, setting, slots, Layout, LayoutLock, OptimError, Optimizer, Range,
+    RangeOptimizer, StateStore, WEIGHT_DECAY,
 };
 
 /// Adam, PyTorch's semantics (defaults: `betas = (0.9, 0.999)`, `eps = 1e-8`, no weight
@@ -310,36 +310,18 @@ impl<T: Scalar, S: StateStore<T>> Adam<T, S> {
 
 impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adam<T, S> {
     fn try_step<M: Module<T>>(&mut self, model: &mut M, grad: &M) -> Result<(), OptimError> {
-        let lr = learning_rate(self.lr, self.name())?;
-        self.layout.check(self.name(), model)?;
-        let (beta1, beta2, eps, wd) = (self.beta1, self.beta2, self.eps, self.weight_decay);
-        let (decoupled, amsgrad, maximize) = (self.decoupled, self.amsgrad, self.maximize);
-        let first = self.steps == 0;
-        // A count restored from a file may be anything: checked, before anything changes.
-        let next = self
-            .steps
-            .checked_add(1)
-            .ok_or(OptimError::Config { optimizer: self.name(), problem: "the step count would overflow" })?;
-        let t = T::from_f64(next as f64);
-        let step_size = lr / (T::ONE - beta1.powf(t));
-        let bc2_sqrt = (T::ONE - beta2.powf(t)).sqrt();
-        let decay = T::ONE - lr * wd;
         let params = M::PARAMS;
-        let what = if decoupled { "AdamW state" } else { "Adam state" };
-        let state = self.state.take(self.state_len(params), what)?;
-        if first {
-            state.fill(T::ZERO);
-        }
+        let (u, state) = self.begin_step(model)?;
         for_each_param(model, grad, |offset, value, grad| {
             let n = value.len();
-            let (m, v, mut vmax) = if amsgrad {
+            let (m, v, vmax) = if u.amsgrad {
                 let [m, v, vmax] = slots::<3, T>(state, params, offset, n);
                 (m, v, Some(vmax))
             } else {
                 let [m, v] = slots::<2, T>(state, params, offset, n);
                 (m, v, None)
             };
-            if cfg!(target_arch = "arm") && !maximize && wd == T::ZERO && vmax.is_none() {
+            if cfg!(target_arch = "arm") && !u.maximize && u.wd == T::ZERO && vmax.is_none() {
                 // On 32-bit Arm (firmware, built at opt-level "s" or "z"; the host, not
                 // measured with it, keeps the loop below as it was), the default
                 // configuration in a loop of its own, the same arithmetic in
@@ -348,6 +330,7 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adam<T, S> {
                 // needs no checks: at opt-level "z" LLVM does neither itself, and keeps
                 // range indexing as calls that hide the lengths (a Cortex-M4 training
                 // step, docs/EMBEDDED.md).
+                let (beta1, beta2, eps, step_size, bc2_sqrt) = (u.beta1, u.beta2, u.eps, u.step_size, u.bc2_sqrt);
                 let n = n.min(grad.len()).min(m.len()).min(v.len());
                 for i in 0..n {
                     let g = grad[i];
@@ -358,29 +341,8 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adam<T, S> {
                 }
                 return;
             }
-            for i in 0..n {
-                let mut g = if maximize { -grad[i] } else { grad[i] };
-                if wd != T::ZERO {
-                    if decoupled {
-                        value[i] *= decay;
-                    } else {
-                        g += wd * value[i];
-                    }
-                }
-                m[i] += (g - m[i]) * (T::ONE - beta1);
-                v[i] = beta2 * v[i] + (T::ONE - beta2) * g * g;
-                let second = match vmax.as_deref_mut() {
-                    Some(vmax) => {
-                        vmax[i] = vmax[i].max(v[i]);
-                        vmax[i]
-                    }
-                    None => v[i],
-                };
-                let denom = second.sqrt() / bc2_sqrt + eps;
-                value[i] -= step_size * (m[i] / denom);
-            }
+            update(&u, value, grad, m, v, vmax);
         });
-        self.steps = next;
         Ok(())
     }
 
@@ -394,6 +356,105 @@ impl<T: Scalar, S: StateStore<T>> Optimizer<T> for Adam<T, S> {
 
     fn set_lr(&mut self, lr: f64) {
         self.lr = T::from_f64(lr);
+    }
+}
+
+/// One step of [`Adam`]'s (or [`AdamW`]'s) coefficients ([`RangeOptimizer::Update`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamUpdate<T> {
+    beta1: T,
+    beta2: T,
+    eps: T,
+    wd: T,
+    /// `lr / (1 - β1^t)`.
+    step_size: T,
+    /// `√(1 - β2^t)`.
+    bc2_sqrt: T,
+    /// `1 - lr · weight_decay` (AdamW).
+    decay: T,
+    decoupled: bool,
+    amsgrad: bool,
+    maximize: bool,
+}
+
+impl<T: Scalar, S: StateStore<T>> RangeOptimizer<T> for Adam<T, S> {
+    type Update = AdamUpdate<T>;
+
+    fn begin_step<M: Module<T>>(&mut self, model: &M) -> Result<(AdamUpdate<T>, &mut [T]), OptimError> {
+        let lr = learning_rate(self.lr, self.name())?;
+        self.layout.check(self.name(), model)?;
+        let (beta1, beta2, wd) = (self.beta1, self.beta2, self.weight_decay);
+        // A count restored from a file may be anything: checked, before anything changes.
+        let next = self
+            .steps
+            .checked_add(1)
+            .ok_or(OptimError::Config { optimizer: self.name(), problem: "the step count would overflow" })?;
+        let t = T::from_f64(next as f64);
+        let u = AdamUpdate {
+            beta1,
+            beta2,
+            eps: self.eps,
+            wd,
+            step_size: lr / (T::ONE - beta1.powf(t)),
+            bc2_sqrt: (T::ONE - beta2.powf(t)).sqrt(),
+            decay: T::ONE - lr * wd,
+            decoupled: self.decoupled,
+            amsgrad: self.amsgrad,
+            maximize: self.maximize,
+        };
+        let first = self.steps == 0;
+        let what = if self.decoupled { "AdamW state" } else { "Adam state" };
+        let len = self.state_len(M::PARAMS);
+        let state = self.state.take(len, what)?;
+        if first {
+            state.fill(T::ZERO);
+        }
+        self.steps = next;
+        Ok((u, state))
+    }
+
+    fn apply(u: &AdamUpdate<T>, value: &mut [T], grad: &[T], state: &mut [&mut [T]]) {
+        match state {
+            [m, v, vmax] => update(u, value, grad, m, v, Some(vmax)),
+            [m, v] => update(u, value, grad, m, v, None),
+            // Not the state `begin_step` gave: nothing to update with.
+            _ => {}
+        }
+    }
+}
+
+/// The update of consecutive parameters from their gradient and moments (`vmax` with
+/// AMSGrad): [`Optimizer::try_step`]'s and [`RangeOptimizer::apply`]'s arithmetic.
+#[inline]
+fn update<T: Scalar>(
+    u: &AdamUpdate<T>,
+    value: &mut [T],
+    grad: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    mut vmax: Option<&mut [T]>,
+) {
+    let n = value.len().min(grad.len()).min(m.len()).min(v.len());
+    for i in 0..n {
+        let mut g = if u.maximize { -grad[i] } else { grad[i] };
+        if u.wd != T::ZERO {
+            if u.decoupled {
+                value[i] *= u.decay;
+            } else {
+                g += u.wd * value[i];
+            }
+        }
+        m[i] += (g - m[i]) * (T::ONE - u.beta1);
+        v[i] = u.beta2 * v[i] + (T::ONE - u.beta2) * g * g;
+        let second = match vmax.as_deref_mut() {
+            Some(vmax) => {
+                vmax[i] = vmax[i].max(v[i]);
+                vmax[i]
+            }
+            None => v[i],
+        };
+        let denom = second.sqrt() / u.bc2_sqrt + u.eps;
+        value[i] -= u.step_size * (m[i] / denom);
     }
 }
 

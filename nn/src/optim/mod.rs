@@ -136,6 +136,7 @@ mod adagrad;
 mod adam;
 pub mod clip;
 pub mod layout;
+pub mod ranged;
 mod rmsprop;
 pub mod schedule;
 mod sgd;
@@ -143,11 +144,12 @@ pub mod state;
 mod step;
 
 pub use adagrad::Adagrad;
-pub use adam::{Adam, AdamW};
+pub use adam::{Adam, AdamUpdate, AdamW};
 pub use layout::{Layout, LayoutLock, LayoutMismatch};
+pub use ranged::RangeOptimizer;
 pub use rmsprop::RmsProp;
 pub use schedule::{Schedule, Scheduled};
-pub use sgd::Sgd;
+pub use sgd::{Sgd, SgdUpdate};
 pub use state::{OptimizerState, StateMut, StateRef};
 pub use step::StepError;
 
