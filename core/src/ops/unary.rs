@@ -56,6 +56,23 @@ pub trait UnaryFn: Copy {
 
     /// `f'(x)`, given `x` and `y = f(x)` so that each op uses whichever is cheaper.
     fn df<T: Scalar>(&self, x: T, y: T) -> T;
+
+    /// `y_i = f(x_i)` over a slice (equal lengths). The default calls [`UnaryFn::f`] on
+    /// each value; an op with a vectorized kernel (`Tanh`) overrides it, with the same bits.
+    #[inline]
+    fn f_slice<T: Scalar>(&self, x: &[T], y: &mut [T]) {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = self.f(x);
+        }
+    }
+
+    /// `y_i = f(y_i)` over a slice, in place; see [`UnaryFn::f_slice`].
+    #[inline]
+    fn f_in_place<T: Scalar>(&self, y: &mut [T]) {
+        for y in y {
+            *y = self.f(*y);
+        }
+    }
 }
 
 /// `y_i = f(x_i)`.
@@ -73,9 +90,7 @@ pub trait UnaryFn: Copy {
 #[track_caller]
 pub fn forward<T: Scalar, F: UnaryFn>(op: F, x: &[T], y: &mut [T]) {
     super::expect_len(F::NAME, "y", y.len(), x.len());
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y = op.f(x);
-    }
+    op.f_slice(x, y);
 }
 
 /// `dx_i += dy_i f'(x_i)`, given `x` and `y = f(x)`.
@@ -115,9 +130,7 @@ pub fn backward<T: Scalar, F: UnaryFn>(op: F, x: &[T], y: &[T], dy: &[T], dx: &m
 /// ```
 #[inline]
 pub fn forward_in_place<T: Scalar, F: UnaryFn>(op: F, y: &mut [T]) {
-    for y in y {
-        *y = op.f(*y);
-    }
+    op.f_in_place(y);
 }
 
 /// `dy_i *= f'(·)` from the output alone, in place: backward through a fused activation,
@@ -306,6 +319,15 @@ impl UnaryFn for Tanh {
     #[inline]
     fn df<T: Scalar>(&self, _x: T, y: T) -> T {
         T::ONE - y * y
+    }
+    #[inline]
+    fn f_slice<T: Scalar>(&self, x: &[T], y: &mut [T]) {
+        y.copy_from_slice(x);
+        T::tanh_in_place(y);
+    }
+    #[inline]
+    fn f_in_place<T: Scalar>(&self, y: &mut [T]) {
+        T::tanh_in_place(y);
     }
 }
 
