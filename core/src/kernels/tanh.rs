@@ -10,10 +10,11 @@
 //! NaN gives NaN (the clamp keeps a NaN). Subnormal inputs come back unchanged, as they
 //! should (`tanh x = x` to within far less than their spacing).
 //!
-//! **Accuracy: at most 2.5 ulp** from `tanh` computed in `f64` and rounded, over every
-//! `f32` (measured exhaustively: 2.49 ulp near `x = 3.9`; 1 ulp for `|x| < 2^-13`;
-//! the tests check a dense sweep and the special values). The C library's `tanhf`
-//! (glibc's, about 95 instructions a call there) is within 1 ulp.
+//! **Accuracy: at most 2.5 ulp** from `tanh` computed in `f64`, over every `f32`
+//! (measured exhaustively on all 2^31 non-negative finite values: at most 2.498 ulp, at
+//! `x = 4.505`; 98.8% of them within 1 ulp; `tanh(-x)` is `-tanh(x)` to the bit). The
+//! tests check a dense sweep of every 61st value and the special values. glibc's `tanhf`
+//! is within 1 ulp, at about 95 instructions a call.
 //!
 //! Every build computes the same sequence of IEEE operations (no fused multiply-adds,
 //! an exact division), so [`tanh_f32`], the portable slice loop, and the AVX2 and AVX-512
