@@ -338,7 +338,14 @@ impl_float!(
     tanh::tanh_in_place_f32;
     prepacked
 );
-impl_float!(f64, gemm::gemm_packed_f64, gemm::gemm_fused_f64, num_traits::Float::sqrt, num_traits::Float::tanh, tanh_each);
+impl_float!(
+    f64,
+    gemm::gemm_packed_f64,
+    gemm::gemm_fused_f64,
+    num_traits::Float::sqrt,
+    num_traits::Float::tanh,
+    tanh_each
+);
 
 /// [`Scalar::tanh_in_place`]'s default, for `f64`.
 #[inline]

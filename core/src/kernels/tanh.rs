@@ -42,7 +42,7 @@ const LOG2E: f32 = core::f32::consts::LOG2_E;
 const MAGIC: f32 = 12_582_912.0;
 /// `ln 2` in two parts: `LN2_HI` has 15 trailing zero bits, so `n · LN2_HI` is exact for
 /// the `|n| <= 26` that occur.
-const LN2_HI: f32 = 0.693_359_375;
+const LN2_HI: f32 = f32::from_bits(0x3f31_8000); // 0.693359375 exactly
 const LN2_LO: f32 = -2.121_944_4e-4;
 /// `1/k!` for the Taylor polynomial of `expm1(t) = t + t^2 (C2 + t (C3 + ...))`.
 const C2: f32 = 1.0 / 2.0;
