@@ -3,7 +3,8 @@
 //! - W1: MLP 784-256-ReLU-128-ReLU-10 training step at batch 64: forward, mean
 //!   cross-entropy from the logits, backward, plain SGD (lr 0.01) on every weight and bias;
 //! - W2: the same MLP's inference at batch 1 and 64;
-//! - W3: the tiny 2-16-tanh-16-tanh-1 MLP's training step at batch 1, MSE against a scalar;
+//! - W3: the tiny 2-16-tanh-16-tanh-1 MLP's training step at batch 1, MSE against a scalar
+//!   (`W3f`: the same step with SGD fused into the backward pass, for comparison);
 //! - W4: the LeNet-5 training step at batch 32 (cross-entropy, SGD).
 //!
 //! f32, PyTorch's default initialisation (`Net::new`), synthetic data made once before
@@ -39,7 +40,7 @@ fn main() {
     if ["W2_mlp_infer_b1", "W2_mlp_infer_b64", "W2u_mlp_infer_b64_unprepared"].iter().any(|n| common::selected(n)) {
         w2();
     }
-    if common::selected("W3_tiny_train_b1") {
+    if ["W3_tiny_train_b1", "W3f_tiny_train_b1_fused"].iter().any(|n| common::selected(n)) {
         w3();
     }
     if common::selected("W4_lenet_train_b32") {
@@ -184,19 +185,62 @@ fn w3() {
     let x = common::uniform(2, 4).iter().map(|v| 2.0 * v - 1.0).collect::<Vec<_>>();
     let target = [2.0 * common::uniform(1, 5)[0] - 1.0];
     let mut dy = [0.0f32; 1];
-    let mut step = || {
-        let y = net.forward_train(&x, &mut st).unwrap();
-        let loss = MseLoss.backward(y, &target, &mut dy).unwrap();
-        grad.zero();
-        net.backward(&x, &dy, &mut grad, &mut st).unwrap();
-        opt.step(&mut net, &grad);
-        loss
-    };
-    let first = step();
-    let t = common::measure(&mut step);
-    let last = step();
-    report("W3_tiny_train_b1", 1, t);
-    assert!(last < first, "W3: the loss went from {first} to {last}");
+    // The step as before (zero the gradient, backward, `Optimizer::step`), and fused
+    // (`Optimizer::backward_step`: plain SGD inside the dense layers' backward, no gradient
+    // zeroed, written or read), for comparison: at this size the fused update's loop over
+    // the weights (`ops::linear::backward_sgd`'s small products) costs more than the
+    // passes it saves (docs/BENCHMARKS.md).
+    macro_rules! step {
+        ($net:expr, $st:expr, $opt:expr) => {{
+            let y = $net.forward_train(&x, $st).unwrap();
+            let loss = MseLoss.backward(y, &target, &mut dy).unwrap();
+            $opt.backward_step($net, &x, &dy, &mut grad, $st).unwrap();
+            loss
+        }};
+    }
+    macro_rules! step_unfused {
+        ($net:expr, $st:expr, $opt:expr) => {{
+            let y = $net.forward_train(&x, $st).unwrap();
+            let loss = MseLoss.backward(y, &target, &mut dy).unwrap();
+            grad.zero();
+            $net.backward(&x, &dy, &mut grad, $st).unwrap();
+            $opt.step($net, &grad);
+            loss
+        }};
+    }
+    {
+        // Both give the same losses and weights to the bit: checked on copies before timing.
+        let (mut a, mut b) = (net.clone(), net.clone());
+        let (mut opt_b, mut st_b) = (Sgd::new(LR), Tiny::state::<Fixed<1>>());
+        for s in 0..3 {
+            let la = step!(&mut a, &mut st, &mut opt);
+            let lb = step_unfused!(&mut b, &mut st_b, &mut opt_b);
+            assert_eq!(la.to_bits(), lb.to_bits(), "W3: step {s}'s loss differs between the fused and unfused steps");
+        }
+        let bits = |n: &Tiny| {
+            let mut out = Vec::new();
+            n.visit(&monograd::core::module::Path::ROOT, &mut |t| out.extend(t.values.iter().map(|v| v.to_bits())));
+            out
+        };
+        assert!(bits(&a) == bits(&b), "W3: the fused step's weights differ from the unfused step's");
+        opt = Sgd::new(LR);
+    }
+    if common::selected("W3_tiny_train_b1") {
+        let mut net = net.clone();
+        let mut opt = opt.clone();
+        let first = step_unfused!(&mut net, &mut st, &mut opt);
+        let t = common::measure(|| step_unfused!(&mut net, &mut st, &mut opt));
+        let last = step_unfused!(&mut net, &mut st, &mut opt);
+        report("W3_tiny_train_b1", 1, t);
+        assert!(last < first, "W3: the loss went from {first} to {last}");
+    }
+    if common::selected("W3f_tiny_train_b1_fused") {
+        let first = step!(&mut net, &mut st, &mut opt);
+        let t = common::measure(|| step!(&mut net, &mut st, &mut opt));
+        let last = step!(&mut net, &mut st, &mut opt);
+        report("W3f_tiny_train_b1_fused", 1, t);
+        assert!(last < first, "W3f: the loss went from {first} to {last}");
+    }
 }
 
 fn w4() {

@@ -56,6 +56,23 @@ pub trait UnaryFn: Copy {
 
     /// `f'(x)`, given `x` and `y = f(x)` so that each op uses whichever is cheaper.
     fn df<T: Scalar>(&self, x: T, y: T) -> T;
+
+    /// `y_i = f(x_i)` over a slice (equal lengths). The default calls [`UnaryFn::f`] on
+    /// each value; an op with a vectorized kernel (`Tanh`) overrides it, with the same bits.
+    #[inline]
+    fn f_slice<T: Scalar>(&self, x: &[T], y: &mut [T]) {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = self.f(x);
+        }
+    }
+
+    /// `y_i = f(y_i)` over a slice, in place; see [`UnaryFn::f_slice`].
+    #[inline]
+    fn f_in_place<T: Scalar>(&self, y: &mut [T]) {
+        for y in y {
+            *y = self.f(*y);
+        }
+    }
 }
 
 /// `y_i = f(x_i)`.
@@ -73,9 +90,7 @@ pub trait UnaryFn: Copy {
 #[track_caller]
 pub fn forward<T: Scalar, F: UnaryFn>(op: F, x: &[T], y: &mut [T]) {
     super::expect_len(F::NAME, "y", y.len(), x.len());
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y = op.f(x);
-    }
+    op.f_slice(x, y);
 }
 
 /// `dx_i += dy_i f'(x_i)`, given `x` and `y = f(x)`.
@@ -115,9 +130,7 @@ pub fn backward<T: Scalar, F: UnaryFn>(op: F, x: &[T], y: &[T], dy: &[T], dx: &m
 /// ```
 #[inline]
 pub fn forward_in_place<T: Scalar, F: UnaryFn>(op: F, y: &mut [T]) {
-    for y in y {
-        *y = op.f(*y);
-    }
+    op.f_in_place(y);
 }
 
 /// `dy_i *= f'(·)` from the output alone, in place: backward through a fused activation,
@@ -306,6 +319,17 @@ impl UnaryFn for Tanh {
     #[inline]
     fn df<T: Scalar>(&self, _x: T, y: T) -> T {
         T::ONE - y * y
+    }
+    #[inline]
+    fn f_slice<T: Scalar>(&self, x: &[T], y: &mut [T]) {
+        // As far as both go, like the default's `zip`.
+        let n = x.len().min(y.len());
+        y[..n].copy_from_slice(&x[..n]);
+        T::tanh_in_place(&mut y[..n]);
+    }
+    #[inline]
+    fn f_in_place<T: Scalar>(&self, y: &mut [T]) {
+        T::tanh_in_place(y);
     }
 }
 
@@ -646,6 +670,26 @@ pub(crate) mod tests {
         }
         for_each_op!(check);
         assert_eq!(claimed, 9);
+    }
+
+    /// `Tanh` over a slice (the vectorized `f32` kernel) gives the bits of its value one
+    /// at a time (as a fused layer computes it), for lengths around the vector widths.
+    #[test]
+    fn tanh_over_a_slice_equals_tanh_value_by_value() {
+        let xs: [f32; 37] = core::array::from_fn(|i| (i as f32 - 18.0) * 0.37);
+        for n in [0, 1, 8, 15, 16, 17, 37] {
+            let (mut y, mut z) = ([0.0f32; 37], xs);
+            forward(Tanh, &xs[..n], &mut y[..n]);
+            forward_in_place(Tanh, &mut z[..n]);
+            for i in 0..n {
+                assert_eq!(y[i].to_bits(), Tanh.f(xs[i]).to_bits(), "forward, {n} values, at {i}");
+                assert_eq!(z[i].to_bits(), Tanh.f(xs[i]).to_bits(), "forward_in_place, {n} values, at {i}");
+            }
+        }
+        // The override stops where the shorter slice does, as the default's `zip`.
+        let mut y = [7.0f32; 3];
+        Tanh.f_slice(&xs[..2], &mut y);
+        assert_eq!(y[2], 7.0);
     }
 
     #[test]
