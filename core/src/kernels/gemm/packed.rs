@@ -67,6 +67,18 @@ pub(super) trait Float: Scalar {
         transpose(rows, r, panel);
     }
 
+    /// [`transpose`] for the AVX-512 build: `avx512::transpose_f32` for `f32`; the AVX2
+    /// transpose otherwise.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, AVX2 and FMA.
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    #[inline(always)]
+    unsafe fn transpose_avx512<const R: usize>(rows: &[&[Self]; R], r: usize, panel: &mut [[Self; R]]) {
+        // SAFETY: the caller guarantees AVX2 and FMA (with AVX-512F).
+        unsafe { Self::transpose_avx2_fma(rows, r, panel) }
+    }
+
     /// One register tile of the AVX-512 build: `avx512::tile` for `f32`; for `f64`,
     /// which has no AVX-512 kernel, the portable microkernel with FMA.
     ///
@@ -179,6 +191,13 @@ impl Float for f32 {
     unsafe fn transpose_avx2_fma<const R: usize>(rows: &[&[Self]; R], r: usize, panel: &mut [[Self; R]]) {
         // SAFETY: the caller guarantees AVX2 and FMA.
         unsafe { avx2::transpose_f32(rows, r, panel) }
+    }
+
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    #[inline(always)]
+    unsafe fn transpose_avx512<const R: usize>(rows: &[&[Self]; R], r: usize, panel: &mut [[Self; R]]) {
+        // SAFETY: the caller guarantees AVX-512F, AVX2 and FMA.
+        unsafe { avx512::transpose_f32(rows, r, panel) }
     }
 
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -388,7 +407,7 @@ pub(super) fn gemm_packed_fused<T: Float, const MR: usize, const NR: usize, M: M
     let a_pack = &mut a_pack[..kc * mc];
     // Rows of A that run along k are read in place by builds whose tile can (no packing
     // pass over A), unless the row sums are wanted from the packed panels.
-    let direct_a = reads_rows_in_place::<T, M>(&a) && a_row_sums.is_none();
+    let direct_a = reads_rows_in_place::<T, MR, M>(&a) && a_row_sums.is_none();
     for jc in (0..n).step_by(nc) {
         let ncb = nc.min(n - jc);
         for pc in (0..k).step_by(kc) {
@@ -441,11 +460,20 @@ pub(super) fn gemm_packed_fused<T: Float, const MR: usize, const NR: usize, M: M
     }
 }
 
-/// Whether the loop nest reads `a`'s rows in place ([`MulAdd::DIRECT_A`]): rows along `k`.
+/// Whether the loop nest reads `a`'s rows in place ([`MulAdd::DIRECT_A`]): rows along `k`,
+/// in tiles of at most [`DIRECT_ROWS`] rows.
 #[inline(always)]
-pub(super) fn reads_rows_in_place<T: Float, M: MulAdd>(a: &MatRef<'_, T>) -> bool {
-    M::DIRECT_A && a.cs == 1
+pub(super) fn reads_rows_in_place<T: Float, const MR: usize, M: MulAdd>(a: &MatRef<'_, T>) -> bool {
+    M::DIRECT_A && MR <= DIRECT_ROWS && a.cs == 1
 }
+
+/// The most rows a tile reads in place. The AVX-512 build's 8-row tiles (products of at
+/// most 96 rows, such as a batch of 64) gained by it: W2 at batch 64 took 176-186 µs of
+/// CPU against 184-203 µs with `A` packed (alternated, under load). Its 12-row tiles lost
+/// badly: square products at n = 256-1024 ran at 97-116 GFLOP/s against 165-178 (twelve
+/// rows a power of two apart share the same few sets of L1, and twelve row pointers
+/// leave the loop short of registers).
+const DIRECT_ROWS: usize = 8;
 
 /// `sums[q * R + i] += Σ_p panel_q[p][i]` over packed `R`-row panels of `kc` steps, `p` in
 /// order; rows past `sums.len()` are the packing's zeros.

@@ -316,7 +316,7 @@ fn run<T: Float, const MR: usize, const NR: usize, M: MulAdd, E: Epilogue<T>>(
     }
     let a_pack = &mut pack[..kc * mc];
     let tiled_epilogue = !E::IDENTITY && c.cs == 1;
-    let direct_a = reads_rows_in_place::<T, M>(&a);
+    let direct_a = reads_rows_in_place::<T, MR, M>(&a);
     let mut off = layout.skip;
     for jc in (0..n).step_by(nc) {
         let ncb = nc.min(n - jc);

@@ -555,6 +555,36 @@ fn avx2_dots_and_transposes_match_the_portable_loops() {
     both::<8>(&mut rng);
 }
 
+/// The AVX-512 transpose (16x16 blocks for full panels of 16 or 32 rows, the AVX2 one
+/// for the others) against the portable loop, bit for bit.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[test]
+fn avx512_transposes_match_the_portable_loop() {
+    if !dispatch::available(Isa::Avx512) {
+        return;
+    }
+    fn both<const R: usize>(rng: &mut Rng) {
+        for kc in [0, 1, 7, 15, 16, 17, 31, 32, 33, 100, 196] {
+            let rows: Vec<Vec<f32>> = (0..R).map(|_| (0..kc + 3).map(|_| rng.next() as f32).collect()).collect();
+            let rows: [&[f32]; R] = core::array::from_fn(|i| &rows[i][..]);
+            for r in [0, 1, R / 2, R - 1, R] {
+                let (mut want, mut got) = (vec![[f32::NAN; R]; kc], vec![[f32::NAN; R]; kc]);
+                transpose(&rows, r, &mut want);
+                // SAFETY: the CPU has AVX-512F, AVX2 and FMA, checked by the caller.
+                unsafe { avx512::transpose_f32(&rows, r, &mut got) };
+                let bits = |v: &[[f32; R]]| v.iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "R={R} r={r} kc={kc}");
+            }
+        }
+    }
+    let mut rng = Rng(11);
+    both::<16>(&mut rng);
+    both::<32>(&mut rng);
+    both::<48>(&mut rng);
+    both::<12>(&mut rng);
+    both::<8>(&mut rng);
+}
+
 #[test]
 fn pack_len_gives_the_full_speed_blocks() {
     let skip = ALIGN_SLACK - 1; // the worst-case alignment skip for f32
