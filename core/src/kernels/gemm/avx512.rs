@@ -8,9 +8,11 @@
 //! steps ahead (it streams from L2) and the tile's rows of `C` prefetched when the tile
 //! starts. The tile is stored into `C` with masked loads and stores, so partial tiles at
 //! the right edge need no scalar loop and no copy; partial panels at the bottom edge run
-//! a 4- or 8-row loop instead of 12 rows of which some are zeros. The packing and the
-//! matrix-vector dot products are those of the AVX2 build (they are bound by memory, not
-//! by vector width).
+//! a 4- or 8-row loop instead of 12 rows of which some are zeros. Products of a few rows
+//! run 8-row tiles, products of at most 16 columns one-vector-wide tiles; an 8-row tile
+//! reads a row-major `A` where it lies instead of from a packed panel. Full panels of 16
+//! or 32 rows are transposed in 16x16 blocks; the other packing and the matrix-vector dot
+//! products are those of the AVX2 build (they are bound by memory, not by vector width).
 
 use core::arch::x86_64::*;
 

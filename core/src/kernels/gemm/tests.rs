@@ -666,7 +666,7 @@ fn avx512_reads_a_in_place_to_the_same_bits() {
             seed += 1;
             let mut rng = Rng(seed | 1);
             let a = Stored::<f32>::new(m, k, false, pad, &mut rng);
-            let b = Stored::<f32>::new(k, n, seed % 2 == 0, pad, &mut rng);
+            let b = Stored::<f32>::new(k, n, seed.is_multiple_of(2), pad, &mut rng);
             let c0 = Stored::<f32>::new(m, n, c_t, pad, &mut rng);
             let mut mem = vec![0.0f32; pack];
             for (name, direct, packed) in kernels {
