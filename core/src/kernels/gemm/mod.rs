@@ -25,7 +25,7 @@
 //! | `dispatch` | which instruction set runs, chosen once per process ([`isa`], [`force_isa`]) |
 //! | `portable` | the build every target runs: plain Rust that LLVM vectorizes |
 //! | `avx2` | the same code compiled for AVX2+FMA, with AVX2 dot products and transposes |
-//! | `avx512` | an AVX-512 microkernel in intrinsics for `f32` (12x32 tiles, masked edges) |
+//! | `avx512` | an AVX-512 microkernel in intrinsics for `f32` (12x32 tiles, 8-row tiles for short products, 16-column tiles for narrow ones, masked edges; row-major `A` read in place by 8-row tiles) |
 //! | `neon` | `aarch64`: NEON microkernels (8x12 `f32`, 6x8 `f64`) and dot products, with FMA |
 //! | `simd128` | `wasm32` with simd128: microkernels (4x8 `f32`, 4x4 `f64`) and dot products |
 //!

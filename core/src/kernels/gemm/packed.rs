@@ -67,6 +67,18 @@ pub(super) trait Float: Scalar {
         transpose(rows, r, panel);
     }
 
+    /// [`transpose`] for the AVX-512 build: `avx512::transpose_f32` for `f32`; the AVX2
+    /// transpose otherwise.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, AVX2 and FMA.
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    #[inline(always)]
+    unsafe fn transpose_avx512<const R: usize>(rows: &[&[Self]; R], r: usize, panel: &mut [[Self; R]]) {
+        // SAFETY: the caller guarantees AVX2 and FMA (with AVX-512F).
+        unsafe { Self::transpose_avx2_fma(rows, r, panel) }
+    }
+
     /// One register tile of the AVX-512 build: `avx512::tile` for `f32`; for `f64`,
     /// which has no AVX-512 kernel, the portable microkernel with FMA.
     ///
@@ -84,6 +96,24 @@ pub(super) trait Float: Scalar {
     ) {
         let tile = microkernel::<Self, MR, NR, avx2::Fused>(a, b);
         store(&tile, c, i0, j0, mr, nr, alpha, beta);
+    }
+
+    /// [`MulAdd::tile_direct`] of the AVX-512 build: `avx512::tile_direct` for `f32`; for
+    /// `f64`, the portable loop with FMA.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, AVX2 and FMA.
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    #[inline(always)]
+    unsafe fn tile_direct_avx512<const MR: usize, const NR: usize>(
+        a: MatRef<'_, Self>,
+        b: &[Self],
+        c: &mut MatMut<'_, Self>,
+        at: (usize, usize, usize, usize),
+        alpha: Self,
+        beta: Self,
+    ) {
+        <avx2::Fused as MulAdd>::tile_direct::<Self, MR, NR>(a, b, c, at, alpha, beta);
     }
 }
 
@@ -165,6 +195,13 @@ impl Float for f32 {
 
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     #[inline(always)]
+    unsafe fn transpose_avx512<const R: usize>(rows: &[&[Self]; R], r: usize, panel: &mut [[Self; R]]) {
+        // SAFETY: the caller guarantees AVX-512F, AVX2 and FMA.
+        unsafe { avx512::transpose_f32(rows, r, panel) }
+    }
+
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    #[inline(always)]
     unsafe fn tile_avx512<const MR: usize, const NR: usize>(
         a: &[Self],
         b: &[Self],
@@ -175,6 +212,20 @@ impl Float for f32 {
     ) {
         // SAFETY: the caller guarantees AVX-512F, AVX2 and FMA.
         unsafe { avx512::tile::<MR, NR>(a, b, c, at, alpha, beta) }
+    }
+
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    #[inline(always)]
+    unsafe fn tile_direct_avx512<const MR: usize, const NR: usize>(
+        a: MatRef<'_, Self>,
+        b: &[Self],
+        c: &mut MatMut<'_, Self>,
+        at: (usize, usize, usize, usize),
+        alpha: Self,
+        beta: Self,
+    ) {
+        // SAFETY: the caller guarantees AVX-512F, AVX2 and FMA.
+        unsafe { avx512::tile_direct::<MR, NR>(a, b, c, at, alpha, beta) }
     }
 }
 
@@ -212,6 +263,35 @@ pub(super) trait MulAdd: Sized {
         beta: T,
     ) {
         let tile = microkernel::<T, MR, NR, Self>(a, b);
+        store(&tile, c, i0, j0, mr, nr, alpha, beta);
+    }
+
+    /// Whether the loop nest leaves an `A` whose rows run along `k` unpacked and calls
+    /// [`MulAdd::tile_direct`] with its rows instead of [`MulAdd::tile`] with a panel.
+    const DIRECT_A: bool = false;
+
+    /// [`MulAdd::tile`] with the `mr` rows of `A` read where they lie (`a` is `mr x kc`
+    /// with contiguous rows) instead of from a packed panel: the same multiply-adds in the
+    /// same order, so the same bits.
+    #[inline(always)]
+    fn tile_direct<T: Float, const MR: usize, const NR: usize>(
+        a: MatRef<'_, T>,
+        b: &[T],
+        c: &mut MatMut<'_, T>,
+        (i0, j0, mr, nr): (usize, usize, usize, usize),
+        alpha: T,
+        beta: T,
+    ) {
+        let kc = a.cols;
+        let mut tile = [[T::ZERO; NR]; MR];
+        for (i, row) in tile.iter_mut().enumerate().take(mr) {
+            let ar = &a.data[i * a.rs..][..kc];
+            for (&ap, bp) in ar.iter().zip(b.as_chunks::<NR>().0) {
+                for (t, &bv) in row.iter_mut().zip(bp) {
+                    *t = Self::mul_add(ap, bv, *t);
+                }
+            }
+        }
         store(&tile, c, i0, j0, mr, nr, alpha, beta);
     }
 }
@@ -325,6 +405,9 @@ pub(super) fn gemm_packed_fused<T: Float, const MR: usize, const NR: usize, M: M
     };
     let (b_pack, a_pack) = pack.split_at_mut(kc * nc);
     let a_pack = &mut a_pack[..kc * mc];
+    // Rows of A that run along k are read in place by builds whose tile can (no packing
+    // pass over A), unless the row sums are wanted from the packed panels.
+    let direct_a = reads_rows_in_place::<T, MR, M>(&a) && a_row_sums.is_none();
     for jc in (0..n).step_by(nc) {
         let ncb = nc.min(n - jc);
         for pc in (0..k).step_by(kc) {
@@ -335,24 +418,33 @@ pub(super) fn gemm_packed_fused<T: Float, const MR: usize, const NR: usize, M: M
             let beta = if pc == 0 { beta } else { T::ONE };
             for ic in (0..m).step_by(mc) {
                 let mcb = mc.min(m - ic);
-                pack_panels::<T, MR, M>(a.sub(ic, pc, mcb, kcb), a_pack);
+                if !direct_a {
+                    pack_panels::<T, MR, M>(a.sub(ic, pc, mcb, kcb), a_pack);
+                }
                 if let (0, Some(sums)) = (jc, a_row_sums.as_deref_mut()) {
                     // The block was just packed: summed from L1, not from A again.
                     sum_panels::<T, MR>(&a_pack[..round_up(mcb, MR) * kcb], kcb, &mut sums[ic..ic + mcb]);
                 }
                 let last = pc + kcb == k;
-                let a_panels = a_pack[..round_up(mcb, MR) * kcb].chunks_exact(MR * kcb);
                 let b_panels = b_pack[..round_up(ncb, NR) * kcb].chunks_exact(NR * kcb);
                 // One A panel (in L1) against every B panel of the block (in L2), so that
                 // the tiles of C are visited along its rows.
-                for (ir, a_panel) in a_panels.enumerate() {
+                for ir in 0..mcb.div_ceil(MR) {
+                    let i0 = ic + ir * MR;
+                    let mr = MR.min(m - i0);
+                    let a_panel = if direct_a { &[][..] } else { &a_pack[ir * MR * kcb..][..MR * kcb] };
+                    let a_rows = a.sub(i0, pc, mr, kcb);
                     for (jr, b_panel) in b_panels.clone().enumerate() {
-                        let (i0, j0) = (ic + ir * MR, jc + jr * NR);
-                        let (mr, nr) = (MR.min(m - i0), NR.min(n - j0));
+                        let j0 = jc + jr * NR;
+                        let nr = NR.min(n - j0);
                         if !(M::PREFETCHES_C && c.cs == 1) {
                             touch(&c, i0, j0, mr, nr);
                         }
-                        M::tile::<T, MR, NR>(a_panel, b_panel, &mut c, (i0, j0, mr, nr), alpha, beta);
+                        if direct_a {
+                            M::tile_direct::<T, MR, NR>(a_rows, b_panel, &mut c, (i0, j0, mr, nr), alpha, beta);
+                        } else {
+                            M::tile::<T, MR, NR>(a_panel, b_panel, &mut c, (i0, j0, mr, nr), alpha, beta);
+                        }
                         if tiled_epilogue && last {
                             for i in i0..i0 + mr {
                                 epi.row(i, j0, &mut c.data[i * c.rs + j0..][..nr]);
@@ -367,6 +459,21 @@ pub(super) fn gemm_packed_fused<T: Float, const MR: usize, const NR: usize, M: M
         epilogue_all(epi, &mut c);
     }
 }
+
+/// Whether the loop nest reads `a`'s rows in place ([`MulAdd::DIRECT_A`]): rows along `k`,
+/// in tiles of at most [`DIRECT_ROWS`] rows.
+#[inline(always)]
+pub(super) fn reads_rows_in_place<T: Float, const MR: usize, M: MulAdd>(a: &MatRef<'_, T>) -> bool {
+    M::DIRECT_A && MR <= DIRECT_ROWS && a.cs == 1
+}
+
+/// The most rows a tile reads in place. The AVX-512 build's 8-row tiles (products of at
+/// most 96 rows, such as a batch of 64) gained by it: W2 at batch 64 took 176-186 µs of
+/// CPU against 184-203 µs with `A` packed (alternated, under load). Its 12-row tiles lost
+/// badly: square products at n = 256-1024 ran at 97-116 GFLOP/s against 165-178 (twelve
+/// rows a power of two apart share the same few sets of L1, and twelve row pointers
+/// leave the loop short of registers).
+const DIRECT_ROWS: usize = 8;
 
 /// `sums[q * R + i] += Σ_p panel_q[p][i]` over packed `R`-row panels of `kc` steps, `p` in
 /// order; rows past `sums.len()` are the packing's zeros.

@@ -16,7 +16,7 @@
 #![cfg_attr(not(all(feature = "std", target_arch = "x86_64")), allow(dead_code, unused_imports))]
 
 use super::epilogue::{epilogue_all, Epilogue};
-use super::packed::{pack_panels, round_down, round_up, touch, Float, MulAdd};
+use super::packed::{pack_panels, reads_rows_in_place, round_down, round_up, touch, Float, MulAdd};
 use super::{blocking, Isa, MatMut, MatRef};
 use crate::{Scalar, ShapeError};
 
@@ -56,21 +56,23 @@ pub const fn prepacked_len(k: usize, n: usize) -> usize {
     k * n.div_ceil(super::MAX_TILE) * super::MAX_TILE + super::ALIGN_SLACK
 }
 
-/// The `f32` build that packs ahead in this process, with its tile.
-fn build_f32() -> Option<(Isa, usize, usize)> {
+/// The `f32` build that packs ahead in this process, with the width of the panels its
+/// ordinary product packs `n` columns of `B` into.
+fn build_f32(n: usize) -> Option<(Isa, usize)> {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     match super::isa() {
-        Isa::Avx512 => return Some((Isa::Avx512, TILE_512.0, TILE_512.1)),
-        Isa::Avx2Fma => return Some((Isa::Avx2Fma, super::avx2::TILE_F32.0, super::avx2::TILE_F32.1)),
+        Isa::Avx512 => return Some((Isa::Avx512, if narrow(n) { NARROW_NR } else { TILE_512.1 })),
+        Isa::Avx2Fma => return Some((Isa::Avx2Fma, super::avx2::TILE_F32.1)),
         _ => {}
     }
+    let _ = n;
     None
 }
 
 /// The AVX-512 build's `f32` tiles: the packed panels must be the ones its ordinary
-/// product would pack, so they are its own constants, not copies.
+/// product would pack, so they are its own constants and rules, not copies.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-use super::avx512::{short_rows, SHORT_TILE as SHORT_512, TILE_F32 as TILE_512};
+use super::avx512::{narrow, short_rows, NARROW_NR, SHORT_TILE as SHORT_512, TILE_F32 as TILE_512};
 
 /// Packs `b` (`k x n`) into `buf` for [`gemm_prepacked`]; `None` when this build has no
 /// prepacked kernel for `T` or `buf` is shorter than [`prepacked_len`] (the caller then
@@ -137,17 +139,20 @@ pub fn gemm_prepacked<T: Scalar, E: Epilogue<T>>(
 
 /// [`prepack`] for `f32`: the panels of the build running now.
 pub(crate) fn prepack_f32(b: MatRef<'_, f32>, buf: &mut [f32]) -> Option<PackedLayout> {
-    let (isa, mr, nr) = build_f32()?;
     let (k, n) = (b.rows, b.cols);
+    let (isa, nr) = build_f32(n)?;
     if buf.len() < prepacked_len(k, n) {
         return None;
     }
-    let target = match isa {
+    // The blocks depend on the tile only through its width here: kc and nc are the same
+    // for the AVX-512 build's 12- and 8-row tiles (kc is capped at 256 either way).
+    let target = match (isa, nr) {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        Isa::Avx2Fma => blocking::target::<f32, { super::avx2::TILE_F32.0 }, { super::avx2::TILE_F32.1 }>(),
+        (Isa::Avx2Fma, _) => blocking::target::<f32, { super::avx2::TILE_F32.0 }, { super::avx2::TILE_F32.1 }>(),
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        (_, NARROW_NR) => blocking::target::<f32, { TILE_512.0 }, NARROW_NR>(),
         _ => blocking::target::<f32, 12, 32>(),
     };
-    let _ = mr;
     // The blocks the ordinary product takes with full packing memory (`Blocks::fit`):
     // equal slices of k, and B's columns in blocks of whole panels.
     let kc = k.max(1).div_ceil(k.max(1).div_ceil(target.kc.min(k.max(1))));
@@ -160,30 +165,38 @@ pub(crate) fn prepack_f32(b: MatRef<'_, f32>, buf: &mut [f32]) -> Option<PackedL
         for pc in (0..k).step_by(kc) {
             let kcb = kc.min(k - pc);
             let len = round_up(ncb, nr) * kcb;
-            pack_b(isa, b.sub(pc, jc, kcb, ncb).t(), &mut buf[off..off + len]);
+            pack_b(isa, nr, b.sub(pc, jc, kcb, ncb).t(), &mut buf[off..off + len]);
             off += len;
         }
     }
     Some(layout)
 }
 
-/// Packs one block of `B` (given as its transpose) in `NR`-column panels of `isa`.
-fn pack_b(isa: Isa, src: MatRef<'_, f32>, dst: &mut [f32]) {
+/// Packs one block of `B` (given as its transpose) in `nr`-column panels of `isa`.
+fn pack_b(isa: Isa, nr: usize, src: MatRef<'_, f32>, dst: &mut [f32]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     match isa {
         // SAFETY: the layout records a build `build_f32` found on this CPU.
+        Isa::Avx512 if nr == NARROW_NR => return unsafe { pack_b_avx512_narrow(src, dst) },
+        // SAFETY: as above.
         Isa::Avx512 => return unsafe { pack_b_avx512(src, dst) },
         // SAFETY: as above.
         Isa::Avx2Fma => return unsafe { pack_b_avx2(src, dst) },
         _ => {}
     }
-    let _ = (isa, src, dst);
+    let _ = (isa, nr, src, dst);
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn pack_b_avx512(src: MatRef<'_, f32>, dst: &mut [f32]) {
     pack_panels::<f32, { TILE_512.1 }, super::avx512::Avx512>(src, dst);
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn pack_b_avx512_narrow(src: MatRef<'_, f32>, dst: &mut [f32]) {
+    pack_panels::<f32, NARROW_NR, super::avx512::Avx512>(src, dst);
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -210,8 +223,7 @@ pub(crate) fn gemm_prepacked_f32<E: Epilogue<f32>>(
     let m = c.rows;
     // The ordinary product's rule for shapes it runs unpacked (see `packed::SKINNY`).
     let skinny = m < 4 || layout.n < 4 || layout.k == 0;
-    let current = build_f32().map(|(isa, _, _)| isa);
-    if skinny || current != Some(layout.isa) {
+    if skinny || build_f32(layout.n) != Some((layout.isa, layout.nr)) {
         return super::gemm_fused_f32(alpha, a, b, beta, c, pack, epi, None);
     }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -241,11 +253,19 @@ fn run_avx512<E: Epilogue<f32>>(
     epi: &E,
 ) {
     use super::avx512::Avx512;
-    let m = c.rows;
-    if short_rows(m) {
-        run::<f32, { SHORT_512.0 }, { SHORT_512.1 }, Avx512, E>(alpha, a, b, packed, layout, beta, c, pack, epi);
-    } else {
-        run::<f32, { TILE_512.0 }, { TILE_512.1 }, Avx512, E>(alpha, a, b, packed, layout, beta, c, pack, epi);
+    match (short_rows(c.rows), layout.nr == NARROW_NR) {
+        (true, false) => {
+            run::<f32, { SHORT_512.0 }, { SHORT_512.1 }, Avx512, E>(alpha, a, b, packed, layout, beta, c, pack, epi)
+        }
+        (false, false) => {
+            run::<f32, { TILE_512.0 }, { TILE_512.1 }, Avx512, E>(alpha, a, b, packed, layout, beta, c, pack, epi)
+        }
+        (true, true) => {
+            run::<f32, { SHORT_512.0 }, NARROW_NR, Avx512, E>(alpha, a, b, packed, layout, beta, c, pack, epi)
+        }
+        (false, true) => {
+            run::<f32, { TILE_512.0 }, NARROW_NR, Avx512, E>(alpha, a, b, packed, layout, beta, c, pack, epi)
+        }
     }
 }
 
@@ -296,6 +316,7 @@ fn run<T: Float, const MR: usize, const NR: usize, M: MulAdd, E: Epilogue<T>>(
     }
     let a_pack = &mut pack[..kc * mc];
     let tiled_epilogue = !E::IDENTITY && c.cs == 1;
+    let direct_a = reads_rows_in_place::<T, MR, M>(&a);
     let mut off = layout.skip;
     for jc in (0..n).step_by(nc) {
         let ncb = nc.min(n - jc);
@@ -308,15 +329,26 @@ fn run<T: Float, const MR: usize, const NR: usize, M: MulAdd, E: Epilogue<T>>(
             let last = pc + kcb == k;
             for ic in (0..m).step_by(mc) {
                 let mcb = mc.min(m - ic);
-                pack_panels::<T, MR, M>(a.sub(ic, pc, mcb, kcb), a_pack);
-                let a_panels = a_pack[..round_up(mcb, MR) * kcb].chunks_exact(MR * kcb);
+                if !direct_a {
+                    pack_panels::<T, MR, M>(a.sub(ic, pc, mcb, kcb), a_pack);
+                }
                 let b_panels = b_pack.chunks_exact(NR * kcb);
-                for (ir, a_panel) in a_panels.enumerate() {
+                for ir in 0..mcb.div_ceil(MR) {
+                    let i0 = ic + ir * MR;
+                    let mr = MR.min(m - i0);
+                    let a_panel = if direct_a { &[][..] } else { &a_pack[ir * MR * kcb..][..MR * kcb] };
+                    let a_rows = a.sub(i0, pc, mr, kcb);
                     for (jr, b_panel) in b_panels.clone().enumerate() {
-                        let (i0, j0) = (ic + ir * MR, jc + jr * NR);
-                        let (mr, nr) = (MR.min(m - i0), NR.min(n - j0));
-                        touch(&c, i0, j0, mr, nr);
-                        M::tile::<T, MR, NR>(a_panel, b_panel, &mut c, (i0, j0, mr, nr), alpha, beta);
+                        let j0 = jc + jr * NR;
+                        let nr = NR.min(n - j0);
+                        if !(M::PREFETCHES_C && c.cs == 1) {
+                            touch(&c, i0, j0, mr, nr);
+                        }
+                        if direct_a {
+                            M::tile_direct::<T, MR, NR>(a_rows, b_panel, &mut c, (i0, j0, mr, nr), alpha, beta);
+                        } else {
+                            M::tile::<T, MR, NR>(a_panel, b_panel, &mut c, (i0, j0, mr, nr), alpha, beta);
+                        }
                         if tiled_epilogue && last {
                             for i in i0..i0 + mr {
                                 epi.row(i, j0, &mut c.data[i * c.rs + j0..][..nr]);
@@ -356,7 +388,7 @@ mod tests {
             let b = MatRef::row_major(&w, n, k).unwrap().t();
             let mut panels = vec![f32::NAN; prepacked_len(k, n)];
             let layout = prepack(b, &mut panels);
-            assert_eq!(layout.is_some(), build_f32().is_some(), "{m}x{k}x{n}");
+            assert_eq!(layout.is_some(), build_f32(n).is_some(), "{m}x{k}x{n}");
             let relu = |t: f32| t.max(0.0);
             let epi = BiasAct::new(Some(&bias[..]), relu);
             let (mut want, mut got) = (vec![0.0f32; m * n], vec![f32::NAN; m * n]);

@@ -56,6 +56,21 @@ fn avx512_f32<const MR: usize, const NR: usize>(
     unsafe { avx512::gemm_f32_tile::<MR, NR>(alpha, a, b, beta, c, pack) }
 }
 
+/// [`avx512_f32`] with `A` always packed into panels, never read in place.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+fn avx512_f32_packed_a<const MR: usize, const NR: usize>(
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    beta: f32,
+    c: MatMut<'_, f32>,
+    pack: &mut [f32],
+) {
+    assert!(dispatch::available(Isa::Avx512));
+    // SAFETY: the CPU has AVX-512F, AVX2 and FMA, checked just above.
+    unsafe { avx512::gemm_f32_tile_packed_a::<MR, NR>(alpha, a, b, beta, c, pack) }
+}
+
 /// What the tests need per float type: the builds to check and the reference.
 trait TestFloat: Float + Into<f64> {
     const EPS: f64;
@@ -86,6 +101,10 @@ impl TestFloat for f32 {
                 kernels.push(("avx512 8x48", avx512_f32::<8, 48>));
                 kernels.push(("avx512 14x32", avx512_f32::<14, 32>));
                 kernels.push(("avx512 odd 5x20", avx512_f32::<5, 20>));
+                kernels.push(("avx512 8x32", avx512_f32::<8, 32>));
+                kernels.push(("avx512 8x16", avx512_f32::<8, 16>));
+                kernels.push(("avx512 12x16", avx512_f32::<12, 16>));
+                kernels.push(("avx512 12x32 packed A", avx512_f32_packed_a::<12, 32>));
             }
         }
         #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
@@ -536,6 +555,36 @@ fn avx2_dots_and_transposes_match_the_portable_loops() {
     both::<8>(&mut rng);
 }
 
+/// The AVX-512 transpose (16x16 blocks for full panels of 16 or 32 rows, the AVX2 one
+/// for the others) against the portable loop, bit for bit.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[test]
+fn avx512_transposes_match_the_portable_loop() {
+    if !dispatch::available(Isa::Avx512) {
+        return;
+    }
+    fn both<const R: usize>(rng: &mut Rng) {
+        for kc in [0, 1, 7, 15, 16, 17, 31, 32, 33, 100, 196] {
+            let rows: Vec<Vec<f32>> = (0..R).map(|_| (0..kc + 3).map(|_| rng.next() as f32).collect()).collect();
+            let rows: [&[f32]; R] = core::array::from_fn(|i| &rows[i][..]);
+            for r in [0, 1, R / 2, R - 1, R] {
+                let (mut want, mut got) = (vec![[f32::NAN; R]; kc], vec![[f32::NAN; R]; kc]);
+                transpose(&rows, r, &mut want);
+                // SAFETY: the CPU has AVX-512F, AVX2 and FMA, checked by the caller.
+                unsafe { avx512::transpose_f32(&rows, r, &mut got) };
+                let bits = |v: &[[f32; R]]| v.iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "R={R} r={r} kc={kc}");
+            }
+        }
+    }
+    let mut rng = Rng(11);
+    both::<16>(&mut rng);
+    both::<32>(&mut rng);
+    both::<48>(&mut rng);
+    both::<12>(&mut rng);
+    both::<8>(&mut rng);
+}
+
 #[test]
 fn pack_len_gives_the_full_speed_blocks() {
     let skip = ALIGN_SLACK - 1; // the worst-case alignment skip for f32
@@ -589,6 +638,44 @@ fn every_f64_tile_edge() {
                 let (beta, c_t) = [(0.0, false), (0.5, false), (1.0, true), (0.0, true)][seed % 4];
                 let case = Case { beta, c_t, alpha: 0.75, pad: seed % 3, ..Case::new(m, n, k) };
                 check::<f64>(case, beta == 0.0 && seed % 8 == 0, seed as u64);
+            }
+        }
+    }
+}
+
+/// The AVX-512 build reads a row-major `A` in place ([`MulAdd::DIRECT_A`]) with the same
+/// multiply-adds in the same order as from packed panels: the same bits, for every tile
+/// the build runs, every edge of its 4-, 8- and 12-row loops, several blocks along `k`
+/// and `m`, short packing memory, strided rows, and `C` either way round.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[test]
+fn avx512_reads_a_in_place_to_the_same_bits() {
+    if !dispatch::available(Isa::Avx512) {
+        return;
+    }
+    let kernels: [(&str, Kernel<f32>, Kernel<f32>); 4] = [
+        ("12x32", avx512_f32::<12, 32>, avx512_f32_packed_a::<12, 32>),
+        ("8x32", avx512_f32::<8, 32>, avx512_f32_packed_a::<8, 32>),
+        ("8x16", avx512_f32::<8, 16>, avx512_f32_packed_a::<8, 16>),
+        ("12x16", avx512_f32::<12, 16>, avx512_f32_packed_a::<12, 16>),
+    ];
+    let mut seed = 0u64;
+    let shapes = [(1, 5, 3), (3, 40, 9), (5, 17, 300), (13, 33, 31), (25, 10, 70), (64, 10, 128), (97, 65, 260)];
+    for (m, n, k) in shapes {
+        for (pad, c_t, beta, pack) in [(0, false, 0.0, PACK_LEN), (2, true, 0.5, PACK_LEN), (1, false, 1.0, 3000)] {
+            seed += 1;
+            let mut rng = Rng(seed | 1);
+            let a = Stored::<f32>::new(m, k, false, pad, &mut rng);
+            let b = Stored::<f32>::new(k, n, seed.is_multiple_of(2), pad, &mut rng);
+            let c0 = Stored::<f32>::new(m, n, c_t, pad, &mut rng);
+            let mut mem = vec![0.0f32; pack];
+            for (name, direct, packed) in kernels {
+                let mut out = [(); 2].map(|_| Stored { data: c0.data.clone(), ..c0 });
+                for (kernel, c) in [direct, packed].into_iter().zip(&mut out) {
+                    kernel(-1.25, a.view(), b.view(), beta, c.view_mut(), &mut mem);
+                }
+                let bits = |c: &Stored<f32>| c.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&out[0]), bits(&out[1]), "{name} {m}x{n}x{k} pad {pad} c_t {c_t} beta {beta}");
             }
         }
     }
