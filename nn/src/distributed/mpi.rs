@@ -41,6 +41,10 @@ use mpi::collective::SystemOperation;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Root};
 
+mod shared;
+
+pub use shared::SharedStep;
+
 use super::flat::{flatten, unflatten, Tensors};
 use crate::data::{DataError, Dataset};
 use crate::init::fingerprint;
