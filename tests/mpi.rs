@@ -243,6 +243,10 @@ fn shared_step_matches(dp: &mut MpiDataParallel) {
         assert_eq!(lo, hi, "shared step {}: the ranks' momenta differ", k + 1);
     }
     if dp.is_root() {
-        println!("mpi: the shared-memory step gives step_ranged's weights to the bit on {} ranks", dp.size());
+        if dp.size() == 2 {
+            println!("mpi: the shared-memory step gives step_ranged's weights and momenta to the bit on 2 ranks");
+        } else {
+            println!("mpi: the shared-memory step gives every one of {} ranks the same weights and momenta", dp.size());
+        }
     }
 }
