@@ -115,6 +115,9 @@ struct Window<N> {
     second: usize,
     /// Which of the two gradients the next step uses.
     parity: usize,
+    /// Whether every step begun has ended: if not, the other ranks may be waiting in a
+    /// barrier, and the window is not freed (freeing is collective).
+    clean: bool,
 }
 
 impl MpiDataParallel {
@@ -199,7 +202,7 @@ impl<N: Module<f32> + InPlace> Window<N> {
             unsafe { ffi::MPI_Win_shared_query(win, r as i32, &mut got, &mut unit, (&mut at as *mut *mut u8).cast()) };
             parts.push(at as usize);
         }
-        let mut w = Self { node, win, rank, grads: [ptr::null_mut(); 2], parts, values_at, len, first, second, parity: 0 };
+        let mut w = Self { node, win, rank, grads: [ptr::null_mut(); 2], parts, values_at, len, first, second, parity: 0, clean: true };
         let mine = base as usize;
         // The library may start the parts past a header of its own: only `N`'s alignment
         // is required (the offsets inside a part are multiples of `align`).
@@ -248,8 +251,9 @@ impl<N: Module<f32> + InPlace> Window<N> {
 
 impl<N> Drop for Window<N> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            // Freeing is collective: a rank that unwinds must not wait for the others.
+        if std::thread::panicking() || !self.clean {
+            // Freeing is collective: a rank that unwinds, or left a step on an error, must
+            // not wait for the others (it is on its way to end the job).
             return;
         }
         for g in self.grads {
@@ -302,6 +306,7 @@ impl<N: Network<f32> + InPlace> SharedStep<N> {
         };
         let k = w.parity;
         w.parity ^= 1;
+        w.clean = false;
         // SAFETY: `grads[k]` is this rank's valid `N` in the window; no other rank reads it
         // until the barrier below, and no other rank has read it since the barrier in the
         // middle of the previous step (the gradients alternate; module docs), so this
@@ -346,6 +351,7 @@ impl<N: Network<f32> + InPlace> SharedStep<N> {
         }
         w.fence();
         apply_shared(w, k, optimizer, net)?;
+        w.clean = true;
         dp.done(step);
         Ok(total)
     }
