@@ -236,7 +236,10 @@ fn shared_step_matches(dp: &mut MpiDataParallel) {
         if dp.size() == 2 {
             assert_eq!(bits(oa.state()), bits(ob.state()), "rank {}: step {}: momentum", dp.rank(), k + 1);
         }
-        let hash = ob.state().iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| (h ^ u64::from(v.to_bits())).wrapping_mul(0x100_0000_01b3));
+        let hash = ob
+            .state()
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, v| (h ^ u64::from(v.to_bits())).wrapping_mul(0x100_0000_01b3));
         let (mut lo, mut hi) = (0u64, 0u64);
         dp.world().all_reduce_into(&hash, &mut lo, SystemOperation::min());
         dp.world().all_reduce_into(&hash, &mut hi, SystemOperation::max());

@@ -202,12 +202,24 @@ impl<N: Module<f32> + InPlace> Window<N> {
             unsafe { ffi::MPI_Win_shared_query(win, r as i32, &mut got, &mut unit, (&mut at as *mut *mut u8).cast()) };
             parts.push(at as usize);
         }
-        let mut w = Self { node, win, rank, grads: [ptr::null_mut(); 2], parts, values_at, len, first, second, parity: 0, clean: true };
+        let mut w = Self {
+            node,
+            win,
+            rank,
+            grads: [ptr::null_mut(); 2],
+            parts,
+            values_at,
+            len,
+            first,
+            second,
+            parity: 0,
+            clean: true,
+        };
         let mine = base as usize;
         // The library may start the parts past a header of its own: only `N`'s alignment
         // is required (the offsets inside a part are multiples of `align`).
         let need = align_of::<N>().max(align_of::<f32>());
-        if mine % need != 0 || w.parts.iter().any(|&p| p % need != 0) {
+        if !mine.is_multiple_of(need) || w.parts.iter().any(|&p| !p.is_multiple_of(need)) {
             return Some(w); // with no gradients: `shared` sees it and falls back on every rank
         }
         for (k, g) in w.grads.iter_mut().enumerate() {
