@@ -374,6 +374,23 @@ mod mpi {
             cpu[2] += super::common::cpu_ns() - c3;
         }
         let cpu = cpu.map(|c| c * 1e-9 / CPU_STEPS as f64);
+        // Each path with no sample on this rank: clearing the gradient, the sum and the
+        // optimizer over every weight, without the compute. What a step costs beyond the
+        // half-batch step's forward and backward.
+        // (The step numbers only name steps for a watchdog; there is none here.)
+        let (mut ek, mut esk) = (1_000_000, 1_000_000);
+        let mut ranged_empty = || {
+            ek += 1;
+            dp.borrow_mut()
+                .step_ranged(ek, &mut *rnet, &mut *rgrad, &mut rst, &loss, &mut ropt, &xs[..0], &ys[..0], B)
+                .unwrap();
+        };
+        let mut shared_empty = || {
+            esk += 1;
+            shared.step(&mut dp.borrow_mut(), esk, &mut *snet, &mut sst, &loss, &mut sopt, &xs[..0], &ys[..0], B).unwrap();
+        };
+        let t = times(&comm, &mut [&mut ranged_empty, &mut shared_empty]);
+        let (ranged_empty, shared_empty) = (t[0], t[1]);
         // The collectives alone: one all-reduce of the gradient and the loss together
         // (from a copy), the steps' sum on two ranks (one all-reduce read in place, one of
         // the loss), and, for more ranks, a reduce-scatter and an all-gather in place, then
@@ -428,6 +445,11 @@ mod mpi {
                     step / shared_step,
                     ranged_step / shared_step
                 ),
+            );
+            println!(
+                "no_samples ranged_us={:.1} shared_us={:.1} (clearing, summing and the optimizer alone)",
+                ranged_empty * 1e6,
+                shared_empty * 1e6
             );
         }
     }
