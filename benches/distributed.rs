@@ -387,7 +387,9 @@ mod mpi {
         };
         let mut shared_empty = || {
             esk += 1;
-            shared.step(&mut dp.borrow_mut(), esk, &mut *snet, &mut sst, &loss, &mut sopt, &xs[..0], &ys[..0], B).unwrap();
+            shared
+                .step(&mut dp.borrow_mut(), esk, &mut *snet, &mut sst, &loss, &mut sopt, &xs[..0], &ys[..0], B)
+                .unwrap();
         };
         let t = times(&comm, &mut [&mut ranged_empty, &mut shared_empty]);
         let (ranged_empty, shared_empty) = (t[0], t[1]);

@@ -41,7 +41,7 @@ use mpi::collective::SystemOperation;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Root};
 
-mod shared;
+pub mod shared;
 
 pub use shared::SharedStep;
 

@@ -124,7 +124,8 @@ impl MpiDataParallel {
     /// Makes the shared-memory window for steps of networks like `net` (collective: every
     /// rank must call it, with the same network type). Falls back on the all-reduce of
     /// [`MpiDataParallel::step_ranged`] when the ranks are not all on one node or `net`'s
-    /// trainable tensors do not lie side by side in its own memory.
+    /// trainable tensors do not lie side by side in its own memory. [`SharedStep`] has an
+    /// example.
     ///
     /// # Errors
     /// None yet from the window itself (MPI's default error handler ends the job on an
