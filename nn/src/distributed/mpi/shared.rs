@@ -225,7 +225,7 @@ impl<N: Module<f32> + InPlace> Window<N> {
         }
         for (k, g) in w.grads.iter_mut().enumerate() {
             let p = (mine + first + k * grad_bytes) as *mut N;
-            // SAFETY: `p` lies in this rank's part of the window (`bytes` long, checked
+            // SAFETY: `p` lies in this rank's part of the window (`bytes` long, sized
             // above to hold the header and two gradients), aligned for `N` (checked), and
             // nothing else uses it yet; zeroed first, as `default_in_place` requires, then
             // made a copy of `model`: a valid `N`, dropped in `Drop`.
