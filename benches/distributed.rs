@@ -330,9 +330,15 @@ mod mpi {
         let mut rgrad = Box::new(Mlp::default());
         let mut rst = Mlp::state::<Heap>();
         let mut ropt = Sgd::new(LR);
+        // The sum through MPI shared memory, on a network of its own too.
+        let mut snet = Box::new(Mlp::new(&mut Rng::seed(0)));
+        let mut sst = Mlp::state::<Heap>();
+        let mut sopt = Sgd::new(LR);
+        let mut shared = dp.shared(&*snet).unwrap();
+        let is_shared = shared.is_shared();
         let loss = CrossEntropyLoss::new();
         let dp = std::cell::RefCell::new(dp);
-        let (mut k, mut rk) = (0, 0);
+        let (mut k, mut rk, mut sk) = (0, 0, 0);
         let mut plain = || {
             k += 1;
             dp.borrow_mut().step(k, &mut *net, &mut *grad, &mut st, &loss, &mut opt, xs, ys, B).unwrap();
@@ -341,11 +347,15 @@ mod mpi {
             rk += 1;
             dp.borrow_mut().step_ranged(rk, &mut *rnet, &mut *rgrad, &mut rst, &loss, &mut ropt, xs, ys, B).unwrap();
         };
-        let t = times(&comm, &mut [&mut plain, &mut ranged]);
-        let (step, ranged_step) = (t[0], t[1]);
+        let mut in_shm = || {
+            sk += 1;
+            shared.step(&mut dp.borrow_mut(), sk, &mut *snet, &mut sst, &loss, &mut sopt, xs, ys, B).unwrap();
+        };
+        let t = times(&comm, &mut [&mut plain, &mut ranged, &mut in_shm]);
+        let (step, ranged_step, shared_step) = (t[0], t[1], t[2]);
         // CPU time of this rank's thread per step (with OpenMPI's default busy polling,
         // the wait in the collectives counts as CPU time too).
-        let mut cpu = [0.0f64; 2];
+        let mut cpu = [0.0f64; 3];
         for _ in 0..CPU_STEPS / 10 {
             let c = super::common::cpu_ns();
             for _ in 0..10 {
@@ -355,10 +365,34 @@ mod mpi {
             for _ in 0..10 {
                 ranged();
             }
+            let c3 = super::common::cpu_ns();
+            for _ in 0..10 {
+                in_shm();
+            }
             cpu[0] += c2 - c;
-            cpu[1] += super::common::cpu_ns() - c2;
+            cpu[1] += c3 - c2;
+            cpu[2] += super::common::cpu_ns() - c3;
         }
         let cpu = cpu.map(|c| c * 1e-9 / CPU_STEPS as f64);
+        // Each path with no sample on this rank: clearing the gradient, the sum and the
+        // optimizer over every weight, without the compute. What a step costs beyond the
+        // half-batch step's forward and backward.
+        // (The step numbers only name steps for a watchdog; there is none here.)
+        let (mut ek, mut esk) = (1_000_000, 1_000_000);
+        let mut ranged_empty = || {
+            ek += 1;
+            dp.borrow_mut()
+                .step_ranged(ek, &mut *rnet, &mut *rgrad, &mut rst, &loss, &mut ropt, &xs[..0], &ys[..0], B)
+                .unwrap();
+        };
+        let mut shared_empty = || {
+            esk += 1;
+            shared
+                .step(&mut dp.borrow_mut(), esk, &mut *snet, &mut sst, &loss, &mut sopt, &xs[..0], &ys[..0], B)
+                .unwrap();
+        };
+        let t = times(&comm, &mut [&mut ranged_empty, &mut shared_empty]);
+        let (ranged_empty, shared_empty) = (t[0], t[1]);
         // The collectives alone: one all-reduce of the gradient and the loss together
         // (from a copy), the steps' sum on two ranks (one all-reduce read in place, one of
         // the loss), and, for more ranks, a reduce-scatter and an all-gather in place, then
@@ -402,6 +436,22 @@ mod mpi {
                 size,
                 ranged_step,
                 &format!(" ranks={size} cpu_main_us={:.1} speedup_vs_step={:.2}", cpu[1] * 1e6, step / ranged_step),
+            );
+            report(
+                "W1_train_b256_mpi_shared",
+                size,
+                shared_step,
+                &format!(
+                    " ranks={size} in_shared_memory={is_shared} cpu_main_us={:.1} speedup_vs_step={:.2} speedup_vs_ranged={:.2}",
+                    cpu[2] * 1e6,
+                    step / shared_step,
+                    ranged_step / shared_step
+                ),
+            );
+            println!(
+                "no_samples ranged_us={:.1} shared_us={:.1} (clearing, summing and the optimizer alone)",
+                ranged_empty * 1e6,
+                shared_empty * 1e6
             );
         }
     }

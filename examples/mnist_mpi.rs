@@ -1,6 +1,7 @@
 //! MNIST with the 784-256-128-10 MLP, data-parallel over MPI: every rank trains on its own
-//! shard of the digits, the gradients are summed by an all-reduce every step, and every
-//! rank holds the same weights. Rank 0 prints the progress, evaluates, and writes a
+//! shard of the digits, the gradients are summed every step (through MPI shared memory when
+//! the ranks share a node, by an all-reduce otherwise), and every rank holds the same
+//! weights. Rank 0 prints the progress, evaluates, and writes a
 //! checkpoint after each epoch.
 //!
 //! Run (OpenMPI; as root add `--allow-run-as-root`, and `--oversubscribe` for more ranks
@@ -71,12 +72,17 @@ fn train(args: &common::Args, dp: &mut MpiDataParallel) -> Result<(), Box<dyn st
 
     let mut net = Mlp::new(&mut Rng::seed(args.seed));
     dp.broadcast_weights(&mut net)?;
-    let mut grad = net.zeros_like();
+    // The sum through MPI shared memory when every rank is on this node: the faster path
+    // (docs/DISTRIBUTED.md); an all-reduce otherwise.
+    let mut shared = dp.shared(&net)?;
     let mut state = Mlp::state::<Heap>();
     let mut eval_state = Mlp::state::<Heap>();
     let mut opt = AdamW::new(LR).weight_decay(0.05);
     let loss = CrossEntropyLoss::new();
     // Every rank shuffles its own shard from the same seed: the same number of batches.
+    if root {
+        println!("gradients summed {}", if shared.is_shared() { "in MPI shared memory" } else { "by an all-reduce" });
+    }
     let mut batches = Batches::new(local, args.seed)?.drop_last(true);
     let mut step = 0u64;
     std::fs::create_dir_all(&args.out)?;
@@ -88,7 +94,7 @@ fn train(args: &common::Args, dp: &mut MpiDataParallel) -> Result<(), Box<dyn st
         while let Some(b) = it.next_batch() {
             step += 1;
             let l =
-                dp.step(step as usize, &mut net, &mut grad, &mut state, &loss, &mut opt, b.inputs, b.targets, BATCH)?;
+                shared.step(dp, step as usize, &mut net, &mut state, &loss, &mut opt, b.inputs, b.targets, BATCH)?;
             loss_sum += f64::from(l);
             steps += 1;
         }

@@ -13,7 +13,10 @@
 #      bounded time (the watchdog's 2 s timeout), with the message naming rank 1 and step 3;
 #      rank 0 has saved a checkpoint after step 2;
 #   5. resumes from that checkpoint on 2 ranks: the run must end with the fingerprint of
-#      the run that never failed (bit for bit).
+#      the run that never failed (bit for bit);
+#   6. steps 3 to 5 again with the sum through MPI shared memory (MONOGRAD_MPI_PATH=shared):
+#      identical weights on every rank and the all-reduce's fingerprint, the hang caught,
+#      the resumed run's fingerprint the same.
 #
 # As root (CI containers), mpirun needs OMPI_ALLOW_RUN_AS_ROOT; they are set here.
 set -euo pipefail
@@ -40,37 +43,48 @@ bin="$(cargo test --features mpi --test mpi --no-run --message-format=json 2>/de
     | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)"
 [ -x "$bin" ] || { cargo test --features mpi --test mpi --no-run; echo "check-mpi: no test binary" >&2; exit 1; }
 
-echo "== 2 ranks: identical weights"
 log="$(mktemp)"
 ckpt="$(mktemp -d)"
 trap 'rm -rf "$log" "$ckpt"' EXIT
-timeout 300 mpirun -n 2 --oversubscribe "$bin" | tee "$log"
-straight="$(sed -n 's/.*(fingerprint \([0-9a-f]*\)).*/\1/p' "$log")"
-[ -n "$straight" ] || { echo "check-mpi: no fingerprint printed" >&2; exit 1; }
+straight=""
+for path in allreduce shared; do
+    export MONOGRAD_MPI_PATH="$path"
+    echo "== 2 ranks ($path): identical weights"
+    rm -f "$ckpt/run.safetensors"
+    timeout 300 mpirun -n 2 --oversubscribe -x MONOGRAD_MPI_PATH "$bin" | tee "$log"
+    fingerprint="$(sed -n 's/.*(fingerprint \([0-9a-f]*\)).*/\1/p' "$log")"
+    [ -n "$fingerprint" ] || { echo "check-mpi: no fingerprint printed" >&2; exit 1; }
+    if [ -z "$straight" ]; then
+        straight="$fingerprint"
+    elif [ "$fingerprint" != "$straight" ]; then
+        echo "check-mpi: $path ends with fingerprint '$fingerprint', the all-reduce with '$straight'" >&2
+        exit 1
+    fi
 
-echo "== 2 ranks, rank 1 hangs at step 3: the run must end with an error naming it"
-start=$(date +%s)
-if MONOGRAD_MPI_FAULT=hang MONOGRAD_MPI_CHECKPOINT="$ckpt/run.safetensors" timeout 120 \
-    mpirun -n 2 --oversubscribe -x MONOGRAD_MPI_FAULT -x MONOGRAD_MPI_CHECKPOINT "$bin" >"$log" 2>&1; then
-    cat "$log"
-    echo "check-mpi: the hung run exited with status 0" >&2
-    exit 1
-fi
-took=$(( $(date +%s) - start ))
-if ! grep -q "rank 1: step 3 did not complete within 2.0 s" "$log"; then
-    cat "$log"
-    echo "check-mpi: no message naming rank 1 and step 3" >&2
-    exit 1
-fi
-grep "did not complete" "$log"
-echo "the hung run ended after ${took} s"
+    echo "== 2 ranks ($path), rank 1 hangs at step 3: the run must end with an error naming it"
+    start=$(date +%s)
+    if MONOGRAD_MPI_FAULT=hang MONOGRAD_MPI_CHECKPOINT="$ckpt/run.safetensors" timeout 120 \
+        mpirun -n 2 --oversubscribe -x MONOGRAD_MPI_PATH -x MONOGRAD_MPI_FAULT -x MONOGRAD_MPI_CHECKPOINT "$bin" >"$log" 2>&1; then
+        cat "$log"
+        echo "check-mpi: the hung run exited with status 0" >&2
+        exit 1
+    fi
+    took=$(( $(date +%s) - start ))
+    if ! grep -q "rank 1: step 3 did not complete within 2.0 s" "$log"; then
+        cat "$log"
+        echo "check-mpi: no message naming rank 1 and step 3" >&2
+        exit 1
+    fi
+    grep "did not complete" "$log"
+    echo "the hung run ended after ${took} s"
 
-echo "== 2 ranks resume from the checkpoint saved before the hang: same weights as the run that never failed"
-MONOGRAD_MPI_RESUME="$ckpt/run.safetensors" timeout 300 \
-    mpirun -n 2 --oversubscribe -x MONOGRAD_MPI_RESUME "$bin" | tee "$log"
-resumed="$(sed -n 's/.*(fingerprint \([0-9a-f]*\)).*/\1/p' "$log")"
-if [ "$resumed" != "$straight" ]; then
-    echo "check-mpi: the resumed run ends with fingerprint '$resumed', the straight run with '$straight'" >&2
-    exit 1
-fi
-echo "check-mpi: ok (fingerprint $straight after the resumed run too)"
+    echo "== 2 ranks ($path) resume from the checkpoint saved before the hang: same weights as the run that never failed"
+    MONOGRAD_MPI_RESUME="$ckpt/run.safetensors" timeout 300 \
+        mpirun -n 2 --oversubscribe -x MONOGRAD_MPI_PATH -x MONOGRAD_MPI_RESUME "$bin" | tee "$log"
+    resumed="$(sed -n 's/.*(fingerprint \([0-9a-f]*\)).*/\1/p' "$log")"
+    if [ "$resumed" != "$straight" ]; then
+        echo "check-mpi: the resumed run ($path) ends with fingerprint '$resumed', the straight run with '$straight'" >&2
+        exit 1
+    fi
+done
+echo "check-mpi: ok (fingerprint $straight after the resumed runs too, through the all-reduce and shared memory)"

@@ -9,13 +9,21 @@
 //! that the job failed). With `MONOGRAD_MPI_CHECKPOINT=FILE`, rank 0 saves a checkpoint
 //! after step 2; with `MONOGRAD_MPI_RESUME=FILE`, every rank loads it and the run goes on
 //! from there: the script checks that the resumed run ends with the fingerprint of the run
-//! that never failed.
+//! that never failed. With `MONOGRAD_MPI_PATH=shared` the main loop steps through MPI
+//! shared memory (`SharedStep`) instead of the all-reduce: the same checks, and the script
+//! runs the hang and the resumption that way too.
+//!
+//! Either way the run ends by checking that `step_ranged` gives `step`'s weights to the bit,
+//! and that `SharedStep::step` gives `step_ranged`'s on two ranks (the same on every rank
+//! on more).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use monograd::nn::distributed::flat::{flatten, Tensors};
+use monograd::nn::distributed::mpi::rsmpi::collective::SystemOperation;
+use monograd::nn::distributed::mpi::rsmpi::traits::CommunicatorCollectives;
 use monograd::nn::distributed::mpi::{initialize, MpiDataParallel};
 use monograd::nn::init::fingerprint;
 use monograd::nn::serialize::checkpoint::{self, RunState};
@@ -91,6 +99,11 @@ fn main() {
         start = run.step as usize;
     }
     let save = std::env::var("MONOGRAD_MPI_CHECKPOINT").ok();
+    let mut shared = std::env::var("MONOGRAD_MPI_PATH").is_ok_and(|v| v == "shared").then(|| {
+        let s = dp.shared(&net).unwrap();
+        assert!(s.is_shared(), "every rank of the test runs on one node");
+        s
+    });
     for k in 0..STEPS {
         let (x, y) = batch(k);
         if let Some((r, ropt, rstate)) = &mut reference {
@@ -110,19 +123,11 @@ fn main() {
             std::thread::sleep(Duration::from_secs(3600));
         }
         let before = ALLOCS.load(Ordering::Relaxed);
-        let l = dp
-            .step(
-                k + 1,
-                &mut net,
-                &mut grad,
-                &mut state,
-                &loss,
-                &mut opt,
-                &x[part.start * 20..part.end * 20],
-                &y[part],
-                BATCH,
-            )
-            .unwrap();
+        let (xs, ys) = (&x[part.start * 20..part.end * 20], &y[part]);
+        let l = match &mut shared {
+            Some(s) => s.step(&mut dp, k + 1, &mut net, &mut state, &loss, &mut opt, xs, ys, BATCH).unwrap(),
+            None => dp.step(k + 1, &mut net, &mut grad, &mut state, &loss, &mut opt, xs, ys, BATCH).unwrap(),
+        };
         let allocated = ALLOCS.load(Ordering::Relaxed) - before;
         assert!(k == start || allocated == 0, "rank {}: step {} allocated {allocated} times", dp.rank(), k + 1);
         if let Some(prints) = dp.fingerprints(&net) {
@@ -145,14 +150,17 @@ fn main() {
         let diff = a.iter().zip(&b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
         assert!(diff / scale <= 1e-6, "relative difference to one process: {:e}", diff / scale);
         println!(
-            "mpi: {} ranks, {STEPS} steps: identical weights on every rank (fingerprint {:016x}), {:e} relative to one process",
+            "mpi: {} ranks, {STEPS} steps{}: identical weights on every rank (fingerprint {:016x}), {:e} relative to one process",
             dp.size(),
+            if shared.is_some() { " in shared memory" } else { "" },
             fingerprint(&net),
             diff / scale
         );
     }
     if std::env::var("MONOGRAD_MPI_RESUME").is_err() && save.is_none() {
+        drop(shared);
         ranged_step_matches(&mut dp);
+        shared_step_matches(&mut dp);
     }
     // Sharding: equal shards, disjoint, together every sample but the remainder.
     let data = Dataset::new((0..21).map(|i| i as f32).collect(), (0..21).collect::<Vec<usize>>(), 1).unwrap();
@@ -191,5 +199,57 @@ fn ranged_step_matches(dp: &mut MpiDataParallel) {
     }
     if dp.is_root() {
         println!("mpi: step_ranged gives step's weights to the bit on {} ranks", dp.size());
+    }
+}
+
+/// `SharedStep::step` (the sum through MPI shared memory) gives on two ranks the bits of
+/// `step_ranged` (whose all-reduce adds the same two values), on every rank the same
+/// weights and optimizer state, and allocates nothing after its first step.
+fn shared_step_matches(dp: &mut MpiDataParallel) {
+    let loss = CrossEntropyLoss::new();
+    let start = Small::new(&mut Rng::seed(12));
+    let (mut a, mut b) = (start.clone(), start);
+    let mut ga = a.zeros_like();
+    let (mut sa, mut sb) = (Small::state::<Heap>(), Small::state::<Heap>());
+    let (mut oa, mut ob) = (Sgd::new(0.05).momentum(0.9), Sgd::new(0.05).momentum(0.9));
+    let mut shared = dp.shared(&b).unwrap();
+    assert!(shared.is_shared(), "every rank of the test runs on one node");
+    for k in 0..10 {
+        let (x, y) = batch(k);
+        let part = dp.part(BATCH);
+        let (x, y) = (&x[part.start * 20..part.end * 20], &y[part]);
+        let la = dp.step_ranged(k + 1, &mut a, &mut ga, &mut sa, &loss, &mut oa, x, y, BATCH).unwrap();
+        let before = ALLOCS.load(Ordering::Relaxed);
+        let lb = shared.step(dp, k + 1, &mut b, &mut sb, &loss, &mut ob, x, y, BATCH).unwrap();
+        let allocated = ALLOCS.load(Ordering::Relaxed) - before;
+        assert!(k == 0 || allocated == 0, "rank {}: shared step {} allocated {allocated} times", dp.rank(), k + 1);
+        if dp.size() == 2 {
+            assert_eq!(la.to_bits(), lb.to_bits(), "rank {}: step {}: the losses differ", dp.rank(), k + 1);
+            assert_eq!(fingerprint(&a), fingerprint(&b), "rank {}: step {}", dp.rank(), k + 1);
+        }
+        if let Some(prints) = dp.fingerprints(&b) {
+            assert!(prints.iter().all(|&p| p == prints[0]), "shared step {}: ranks differ: {prints:x?}", k + 1);
+        }
+        // The momentum too: every rank holds the same optimizer state (`step_ranged`'s on
+        // two ranks).
+        let bits = |s: &[f32]| s.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        if dp.size() == 2 {
+            assert_eq!(bits(oa.state()), bits(ob.state()), "rank {}: step {}: momentum", dp.rank(), k + 1);
+        }
+        let hash = ob
+            .state()
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, v| (h ^ u64::from(v.to_bits())).wrapping_mul(0x100_0000_01b3));
+        let (mut lo, mut hi) = (0u64, 0u64);
+        dp.world().all_reduce_into(&hash, &mut lo, SystemOperation::min());
+        dp.world().all_reduce_into(&hash, &mut hi, SystemOperation::max());
+        assert_eq!(lo, hi, "shared step {}: the ranks' momenta differ", k + 1);
+    }
+    if dp.is_root() {
+        if dp.size() == 2 {
+            println!("mpi: the shared-memory step gives step_ranged's weights and momenta to the bit on 2 ranks");
+        } else {
+            println!("mpi: the shared-memory step gives every one of {} ranks the same weights and momenta", dp.size());
+        }
     }
 }

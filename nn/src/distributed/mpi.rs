@@ -21,6 +21,9 @@
 //! the same optimizer on the same sum. [`MpiDataParallel::fingerprints`] gathers a hash of
 //! every rank's weights on rank 0 to check it.
 //!
+//! **Ranks on one node** can sum through MPI-3 shared memory instead of an all-reduce:
+//! [`MpiDataParallel::shared`] and [`SharedStep`] ([`shared`] has the mechanism).
+//!
 //! **No silent hang.** A rank that dies (a panic, a signal) makes `mpirun` end every rank:
 //! OpenMPI aborts the job when a process exits with an error. A rank that hangs cannot be
 //! seen by the others, which wait in the all-reduce; so each rank runs a [`Watchdog`]: a
@@ -40,6 +43,10 @@ use monograd_core::{Module, Network, ShapeError};
 use mpi::collective::SystemOperation;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Root};
+
+pub mod shared;
+
+pub use shared::SharedStep;
 
 use super::flat::{flatten, unflatten, Tensors};
 use crate::data::{DataError, Dataset};
