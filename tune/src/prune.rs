@@ -130,3 +130,19 @@ impl Pruner for SuccessiveHalving {
         value > at[k - 1]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rungs_start_at_the_minimum_resource() {
+        let sh = SuccessiveHalving::new(2, 3);
+        let rungs: Vec<usize> = (0..=20).filter(|&s| sh.is_rung(s)).collect();
+        assert_eq!(rungs, vec![2, 6, 18]);
+        // Between rungs nothing is judged, however bad the value.
+        let others: Vec<Vec<(usize, f64)>> = (0..5).map(|i| vec![(2, i as f64), (3, i as f64)]).collect();
+        assert!(!sh.prune(&[(2, 0.0), (3, 99.0)], &others));
+        assert!(sh.prune(&[(2, 4.5)], &others));
+    }
+}

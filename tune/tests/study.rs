@@ -2,9 +2,10 @@
 //! parameters under TPE, pruning, and resuming from a journal.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use monograd_tune::prelude::*;
-use monograd_tune::sampler::Grid;
+use monograd_tune::sampler::{Context, Grid, Reached};
 use monograd_tune::space::Value;
 use monograd_tune::study::TrialRecord;
 
@@ -288,5 +289,63 @@ fn reports_write_csv_and_charts() {
     }
     for p in [csv, png, params] {
         let _ = std::fs::remove_file(p);
+    }
+}
+
+type Seen = Vec<(usize, Vec<Option<f64>>, Vec<Option<Reached>>)>;
+
+/// Random search that keeps what the study told it about pruned trials.
+struct Spy {
+    inner: Random,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Sampler for Spy {
+    fn suggest(&self, cx: &Context<'_>) -> Result<Vec<Value>, TuneError> {
+        self.inner.suggest(cx)
+    }
+
+    fn suggest_with_progress(&self, cx: &Context<'_>, reached: &[Option<Reached>]) -> Result<Vec<Value>, TuneError> {
+        let values = cx.observed.iter().map(|o| o.value).collect();
+        self.seen.lock().unwrap().push((cx.number, values, reached.to_vec()));
+        self.inner.suggest(cx)
+    }
+
+    fn name(&self) -> String {
+        "spy".into()
+    }
+}
+
+#[test]
+fn samplers_learn_how_far_pruned_trials_got() {
+    search_space! { struct P { q: f64 = uniform(0.0, 1.0) } }
+    let seen = Arc::new(Mutex::new(Seen::new()));
+    // Maximised: samplers see values negated, the progress too.
+    let result = Study::<P>::new(Spy { inner: Random::new(2), seen: Arc::clone(&seen) })
+        .trials(20)
+        .maximize()
+        .pruner(SuccessiveHalving::new(1, 3))
+        .run(|c: &P, t: &mut Trial| {
+            for epoch in 1..=9 {
+                t.report(epoch, c.q - 1.0 / epoch as f64)?;
+            }
+            Ok(c.q)
+        })
+        .unwrap();
+    let trials = result.trials();
+    assert!(trials.iter().any(|t| t.state == TrialState::Pruned && t.intermediate.len() > 1), "pruned past rung 1");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 20);
+    for (number, values, reached) in seen.iter() {
+        assert_eq!((values.len(), reached.len()), (*number, *number));
+        for (t, (v, r)) in trials.iter().zip(values.iter().zip(reached)) {
+            match t.state {
+                TrialState::Complete => assert_eq!((*v, *r), (t.value.map(|v| -v), None)),
+                _ => {
+                    let &(step, last) = t.intermediate.last().unwrap();
+                    assert_eq!((*v, *r), (None, Some(Reached { step, value: -last })), "trial {}", t.number);
+                }
+            }
+        }
     }
 }
