@@ -538,7 +538,8 @@ mod tests {
             (20..60)
                 .filter(|&number| {
                     let cx = Context { space: &space, observed: &observed, pending: &[], number };
-                    let v = if with { Tpe::new(0).suggest_with_progress(&cx, &reached) } else { Tpe::new(0).suggest(&cx) };
+                    let v =
+                        if with { Tpe::new(0).suggest_with_progress(&cx, &reached) } else { Tpe::new(0).suggest(&cx) };
                     let Value::Float(x) = v.unwrap()[0] else { panic!() };
                     x > 0.75
                 })
