@@ -32,7 +32,8 @@ def main():
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for s in a.seeds:
         full = trials(os.path.join(a.runs, f"tune_mlp-seed{s}-e{a.epochs}-none.jsonl"))
-        sh = trials(os.path.join(a.runs, f"tune_mlp-seed{s}-e{a.epochs}-{a.asha}.jsonl"))
+        path = os.path.join(a.runs, f"tune_mlp-seed{s}-e{a.epochs}-{a.asha}.jsonl")
+        sh = trials(path) if os.path.exists(path) else []
         full_epochs = sum(len(t["intermediate"]) for t in full)
         best = max(t["value"] for t in full if t["state"] == "complete")
         spent, reach, half_best, same_best, same_epochs, sh_best = 0, None, None, None, 0, None

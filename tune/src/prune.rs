@@ -84,7 +84,11 @@ impl Pruner for MedianPruner {
 /// parallel hyperparameter tuning", ASHA): rungs at steps `r, rη, rη², ..`; a trial
 /// reaching a rung goes on only if its value there is among the best `1/η` of all values
 /// reported at that rung so far (itself included; the single best while fewer than `η`
-/// have been reported), as Optuna's `SuccessiveHalvingPruner` decides.
+/// have been reported), as Optuna's `SuccessiveHalvingPruner` decides. This is ASHA's
+/// stopping form: a trial is judged on reaching a rung and never waits; the promotion form
+/// (pause at a rung, resume the best later) would need objectives that checkpoint. Put
+/// `min_resource` after any learning-rate warmup: values measured during it rank learning
+/// rates more than configurations.
 ///
 /// ```
 /// use monograd_tune::prune::{Pruner, SuccessiveHalving};
