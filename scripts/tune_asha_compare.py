@@ -28,8 +28,9 @@ def main():
     ap.add_argument("--same", type=int, default=30)
     a = ap.parse_args()
     print("| seed | full: best val (epochs) | ASHA: epochs to reach it | ASHA: best in half the epochs "
-          "| ASHA, first %d trials: best val (epochs) | ASHA: trials, epochs, best val |" % a.same)
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+          "| ASHA, first %d trials: best val (epochs) | ASHA: trials, epochs, best val "
+          "| full: epochs to reach ASHA's best |" % a.same)
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for s in a.seeds:
         full = trials(os.path.join(a.runs, f"tune_mlp-seed{s}-e{a.epochs}-none.jsonl"))
         path = os.path.join(a.runs, f"tune_mlp-seed{s}-e{a.epochs}-{a.asha}.jsonl")
@@ -49,9 +50,16 @@ def main():
             if t["number"] < a.same:
                 same_best, same_epochs = sh_best, spent
         r = f"**{reach[0]}** (trial {reach[1]})" if reach else f"not within {spent}"
+        # The other way round: when the full study first reached what ASHA ended with.
+        back, acc = "-", 0
+        for t in full:
+            acc += len(t["intermediate"])
+            if sh_best is not None and t["state"] == "complete" and t["value"] >= sh_best - 5e-5:
+                back = str(acc)
+                break
         pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"
         print(f"| {s} | {pct(best)} ({full_epochs}) | {r} | {pct(half_best)} | {pct(same_best)} ({same_epochs}) "
-              f"| {len(sh)}, {spent}, {pct(sh_best)} |")
+              f"| {len(sh)}, {spent}, {pct(sh_best)} | {back} |")
 
 
 if __name__ == "__main__":
