@@ -3,8 +3,8 @@
 //! same way, and evaluates the best configuration on the test digits once, at the end.
 //!
 //! Run: `cargo run --release --features tune --example tune_mlp -- [--trials 30]
-//! [--epochs 9] [--pruner asha|median|none] [--first-rung 2] [--reduction 3] [--parallel 1]
-//! [--seed 0] [--reach ACC] [--out runs]`
+//! [--epochs 9] [--sampler tpe|random] [--pruner asha|median|none] [--first-rung 2]
+//! [--reduction 3] [--parallel 1] [--seed 0] [--reach ACC] [--out runs]`
 //!
 //! Every trial, and the default recipe it is compared with, trains the same way: the
 //! network of `mnist_mlp.rs` (784 -> W -> W/2 -> 10, dropout after each hidden layer),
@@ -26,7 +26,8 @@
 //! The width is a const generic (`Linear<784, W>`), so each candidate width is its own
 //! network type: `with_const!` compiles and shape-checks `Mlp<W, W/2>` for every width
 //! listed, and maps the width a trial drew onto it. The journal
-//! (`runs/tune_mlp-seed0-e9-asha2.jsonl`) lets an interrupted search resume: run the same
+//! (`runs/tune_mlp-seed0-e9-asha2.jsonl`; `tune_mlp-random-seed0-...` with `--sampler
+//! random`) lets an interrupted search resume: run the same
 //! command again (with more `--trials`, it runs only the new ones: trial `n` does not
 //! depend on how many follow).
 
@@ -166,6 +167,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     let mut parallel = 1usize;
     let mut seed = 0u64;
     let mut pruner = String::from("asha");
+    let mut sampler = String::from("tpe");
     let mut rung = 2usize;
     let mut reduction = 3usize;
     let mut reach: Option<f64> = None;
@@ -179,6 +181,7 @@ fn run() -> Result<(), Box<dyn Error>> {
             "--parallel" => parallel = value()?.parse()?,
             "--seed" => seed = value()?.parse()?,
             "--pruner" => pruner = value()?,
+            "--sampler" => sampler = value()?,
             "--first-rung" => rung = value()?.parse()?,
             "--reduction" => reduction = value()?.parse()?,
             "--reach" => reach = Some(value()?.parse()?),
@@ -192,13 +195,19 @@ fn run() -> Result<(), Box<dyn Error>> {
         "none" => Stop::Never,
         other => return Err(format!("unknown pruner `{other}`: asha, median or none").into()),
     };
+    let (search, prefix): (Box<dyn Sampler>, &str) = match sampler.as_str() {
+        "tpe" => (Box::new(Tpe::new(seed).startup(8)), "tune_mlp"),
+        // A journal of its own, so that the two samplers' runs never resume each other.
+        "random" => (Box::new(Random::new(seed)), "tune_mlp-random"),
+        other => return Err(format!("unknown sampler `{other}`: tpe or random").into()),
+    };
     let (train, val, test) = common::mnist()?;
     let data = Data { train, val };
     std::fs::create_dir_all(&out)?;
     let name = match pruner.as_str() {
-        "asha" if reduction != 3 => format!("tune_mlp-seed{seed}-e{epochs}-asha{rung}x{reduction}"),
-        "asha" => format!("tune_mlp-seed{seed}-e{epochs}-asha{rung}"),
-        _ => format!("tune_mlp-seed{seed}-e{epochs}-{pruner}"),
+        "asha" if reduction != 3 => format!("{prefix}-seed{seed}-e{epochs}-asha{rung}x{reduction}"),
+        "asha" => format!("{prefix}-seed{seed}-e{epochs}-asha{rung}"),
+        _ => format!("{prefix}-seed{seed}-e{epochs}-{pruner}"),
     };
 
     // The default recipe, trained exactly as the trials are, from three seeds: the
@@ -212,7 +221,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     }
     let to_beat = baseline.iter().copied().fold(0.0, f64::max);
 
-    let study = Study::<Cfg>::new(Tpe::new(seed).startup(8))
+    let study = Study::<Cfg>::new(search)
         .maximize()
         .trials(trials)
         .parallel(parallel)
