@@ -7,6 +7,10 @@ completed trial first reaches B or more; also what the ASHA study holds after it
 `--same` trials (the full study's trial count) and after half the full study's epochs.
 
     python3 scripts/tune_asha_compare.py --runs runs --seeds 2 3 4 [--asha asha2] [--same 30]
+        [--sampler tpe|random]
+
+`--sampler random` reads the journals of `tune_mlp --sampler random`, where trial n has
+the same configuration and seed in both studies.
 """
 import argparse
 import json
@@ -26,14 +30,16 @@ def main():
     ap.add_argument("--epochs", type=int, default=9)
     ap.add_argument("--asha", default="asha2")
     ap.add_argument("--same", type=int, default=30)
+    ap.add_argument("--sampler", choices=["tpe", "random"], default="tpe")
     a = ap.parse_args()
+    prefix = "tune_mlp" if a.sampler == "tpe" else "tune_mlp-random"
     print("| seed | full: best val (epochs) | ASHA: epochs to reach it | ASHA: best in half the epochs "
           "| ASHA, first %d trials: best val (epochs) | ASHA: trials, epochs, best val "
           "| full: epochs to reach ASHA's best |" % a.same)
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for s in a.seeds:
-        full = trials(os.path.join(a.runs, f"tune_mlp-seed{s}-e{a.epochs}-none.jsonl"))
-        path = os.path.join(a.runs, f"tune_mlp-seed{s}-e{a.epochs}-{a.asha}.jsonl")
+        full = trials(os.path.join(a.runs, f"{prefix}-seed{s}-e{a.epochs}-none.jsonl"))
+        path = os.path.join(a.runs, f"{prefix}-seed{s}-e{a.epochs}-{a.asha}.jsonl")
         sh = trials(path) if os.path.exists(path) else []
         full_epochs = sum(len(t["intermediate"]) for t in full)
         best = max(t["value"] for t in full if t["state"] == "complete")
@@ -60,6 +66,32 @@ def main():
         pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"
         print(f"| {s} | {pct(best)} ({full_epochs}) | {r} | {pct(half_best)} | {pct(same_best)} ({same_epochs}) "
               f"| {len(sh)}, {spent}, {pct(sh_best)} | {back} |")
+        if a.sampler == "random":
+            same_trials(s, full, sh, best)
+
+
+def same_trials(seed, full, sh, best):
+    """With random search trial n is the same in both studies: checks it, and says where
+    ASHA stopped the trials that ended best in the full study."""
+    by_number = {t["number"]: t for t in full}
+    for t in sh:
+        f = by_number.get(t["number"])
+        if f is None:
+            continue
+        if (t["params"], t["seed"]) != (f["params"], f["seed"]):
+            raise SystemExit(f"seed {seed}, trial {t['number']}: another configuration or seed under ASHA")
+        if t["intermediate"] != f["intermediate"][: len(t["intermediate"])]:
+            raise SystemExit(f"seed {seed}, trial {t['number']}: another learning curve under ASHA")
+    tops = [f for f in full if f["state"] == "complete" and f["value"] >= best - 5e-5]
+    notes = []
+    for f in tops:
+        t = next((t for t in sh if t["number"] == f["number"]), None)
+        fate = "not run" if t is None else ("kept" if t["state"] == "complete" else
+                                            f"pruned at epoch {t['intermediate'][-1][0]} "
+                                            f"({100 * t['intermediate'][-1][1]:.1f}%)")
+        notes.append(f"trial {f['number']} {fate}")
+    print(f"  seed {seed}: same configurations, seeds and curves in both studies; "
+          f"the full study's best ({100 * best:.1f}%): {', '.join(notes)}")
 
 
 if __name__ == "__main__":
