@@ -3,8 +3,8 @@
 //! same way, and evaluates the best configuration on the test digits once, at the end.
 //!
 //! Run: `cargo run --release --features tune --example tune_mlp -- [--trials 30]
-//! [--epochs 9] [--pruner asha|median|none] [--first-rung 1] [--parallel 1] [--seed 0]
-//! [--out runs]`
+//! [--epochs 9] [--sampler tpe|random] [--pruner asha|median|none] [--first-rung 2]
+//! [--reduction 3] [--parallel 1] [--seed 0] [--reach ACC] [--out runs]`
 //!
 //! Every trial, and the default recipe it is compared with, trains the same way: the
 //! network of `mnist_mlp.rs` (784 -> W -> W/2 -> 10, dropout after each hidden layer),
@@ -16,16 +16,20 @@
 //! The search space is centred on it (each range spans it a factor of about 5 either way).
 //!
 //! Pruners, fed each epoch's validation accuracy: `asha` (the default: successive halving,
-//! rungs at epochs 1, 3, 9 (`--first-rung 2`: 2, 6), the best third of each rung goes
-//! on), `median`, or `none` (every
-//! trial to the end). The run ends with the epochs actually trained, so that
-//! `--pruner asha` and `--pruner none` can be compared at the same seed and trials.
+//! rungs at epochs 2 and 6, after the warmup epoch (`--first-rung 1`: 1, 3, 9), the best
+//! third (`--reduction`) of each rung goes on), `median`, or `none` (every trial to the
+//! end). The run ends with the epochs actually trained and the search's progress: after
+//! how many epochs (all trials' epochs, in trial order) each new best was found, and with
+//! `--reach ACC` after how many the best first reached `ACC` (the full search's best, to
+//! compare `--pruner asha` with `--pruner none`).
 //!
 //! The width is a const generic (`Linear<784, W>`), so each candidate width is its own
 //! network type: `with_const!` compiles and shape-checks `Mlp<W, W/2>` for every width
 //! listed, and maps the width a trial drew onto it. The journal
-//! (`runs/tune_mlp-seed0-e9-asha.jsonl`) lets an interrupted search resume: run the same
-//! command again.
+//! (`runs/tune_mlp-seed0-e9-asha2.jsonl`; `tune_mlp-random-seed0-...` with `--sampler
+//! random`) lets an interrupted search resume: run the same
+//! command again (with more `--trials`, it runs only the new ones: trial `n` does not
+//! depend on how many follow).
 
 mod common;
 
@@ -163,7 +167,10 @@ fn run() -> Result<(), Box<dyn Error>> {
     let mut parallel = 1usize;
     let mut seed = 0u64;
     let mut pruner = String::from("asha");
-    let mut rung = 1usize;
+    let mut sampler = String::from("tpe");
+    let mut rung = 2usize;
+    let mut reduction = 3usize;
+    let mut reach: Option<f64> = None;
     let mut out = std::path::PathBuf::from("runs");
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -174,23 +181,33 @@ fn run() -> Result<(), Box<dyn Error>> {
             "--parallel" => parallel = value()?.parse()?,
             "--seed" => seed = value()?.parse()?,
             "--pruner" => pruner = value()?,
+            "--sampler" => sampler = value()?,
             "--first-rung" => rung = value()?.parse()?,
+            "--reduction" => reduction = value()?.parse()?,
+            "--reach" => reach = Some(value()?.parse()?),
             "--out" => out = value()?.into(),
             other => return Err(format!("unknown argument `{other}`").into()),
         }
     }
     let stop = match pruner.as_str() {
-        "asha" => Stop::Asha(SuccessiveHalving::new(rung, 3)),
+        "asha" => Stop::Asha(SuccessiveHalving::new(rung, reduction)),
         "median" => Stop::Median(MedianPruner::new().startup(3).warmup(1)),
         "none" => Stop::Never,
         other => return Err(format!("unknown pruner `{other}`: asha, median or none").into()),
+    };
+    let (search, prefix): (Box<dyn Sampler>, &str) = match sampler.as_str() {
+        "tpe" => (Box::new(Tpe::new(seed).startup(8)), "tune_mlp"),
+        // A journal of its own, so that the two samplers' runs never resume each other.
+        "random" => (Box::new(Random::new(seed)), "tune_mlp-random"),
+        other => return Err(format!("unknown sampler `{other}`: tpe or random").into()),
     };
     let (train, val, test) = common::mnist()?;
     let data = Data { train, val };
     std::fs::create_dir_all(&out)?;
     let name = match pruner.as_str() {
-        "asha" if rung != 1 => format!("tune_mlp-seed{seed}-e{epochs}-asha{rung}"),
-        _ => format!("tune_mlp-seed{seed}-e{epochs}-{pruner}"),
+        "asha" if reduction != 3 => format!("{prefix}-seed{seed}-e{epochs}-asha{rung}x{reduction}"),
+        "asha" => format!("{prefix}-seed{seed}-e{epochs}-asha{rung}"),
+        _ => format!("{prefix}-seed{seed}-e{epochs}-{pruner}"),
     };
 
     // The default recipe, trained exactly as the trials are, from three seeds: the
@@ -204,7 +221,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     }
     let to_beat = baseline.iter().copied().fold(0.0, f64::max);
 
-    let study = Study::<Cfg>::new(Tpe::new(seed).startup(8))
+    let study = Study::<Cfg>::new(search)
         .maximize()
         .trials(trials)
         .parallel(parallel)
@@ -235,6 +252,27 @@ fn run() -> Result<(), Box<dyn Error>> {
          the best trial ended at epoch {until_best} of the search",
         trials * epochs
     );
+    // Each new best, with the epochs trained until its trial finished.
+    let mut spent = 0usize;
+    let mut best_so_far = f64::NEG_INFINITY;
+    let mut reached_at = None;
+    for t in result.trials() {
+        spent += t.intermediate.len();
+        let Some(v) = t.value.filter(|_| t.state == TrialState::Complete) else { continue };
+        if v > best_so_far {
+            best_so_far = v;
+            println!("after {spent:>4} epochs: best val accuracy {v:.4} (trial {})", t.number);
+        }
+        if reach.is_some_and(|r| v >= r - 5e-5) && reached_at.is_none() {
+            reached_at = Some((spent, t.number));
+        }
+    }
+    if let Some(r) = reach {
+        match reached_at {
+            Some((e, n)) => println!("reached {r:.4} after {e} epochs (trial {n})"),
+            None => println!("did not reach {r:.4} in {trained} epochs"),
+        }
+    }
 
     // The test digits, once: the best trial trained again from its seed (the same
     // network, bit for bit, checked), then evaluated; and the default recipe's first run.

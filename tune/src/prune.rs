@@ -84,7 +84,11 @@ impl Pruner for MedianPruner {
 /// parallel hyperparameter tuning", ASHA): rungs at steps `r, rη, rη², ..`; a trial
 /// reaching a rung goes on only if its value there is among the best `1/η` of all values
 /// reported at that rung so far (itself included; the single best while fewer than `η`
-/// have been reported), as Optuna's `SuccessiveHalvingPruner` decides.
+/// have been reported), as Optuna's `SuccessiveHalvingPruner` decides. This is ASHA's
+/// stopping form: a trial is judged on reaching a rung and never waits; the promotion form
+/// (pause at a rung, resume the best later) would need objectives that checkpoint. Put
+/// `min_resource` after any learning-rate warmup: values measured during it rank learning
+/// rates more than configurations.
 ///
 /// ```
 /// use monograd_tune::prune::{Pruner, SuccessiveHalving};
@@ -128,5 +132,21 @@ impl Pruner for SuccessiveHalving {
         at.sort_by(f64::total_cmp);
         let k = (at.len() / self.reduction).max(1);
         value > at[k - 1]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rungs_start_at_the_minimum_resource() {
+        let sh = SuccessiveHalving::new(2, 3);
+        let rungs: Vec<usize> = (0..=20).filter(|&s| sh.is_rung(s)).collect();
+        assert_eq!(rungs, vec![2, 6, 18]);
+        // Between rungs nothing is judged, however bad the value.
+        let others: Vec<Vec<(usize, f64)>> = (0..5).map(|i| vec![(2, i as f64), (3, i as f64)]).collect();
+        assert!(!sh.prune(&[(2, 0.0), (3, 99.0)], &others));
+        assert!(sh.prune(&[(2, 4.5)], &others));
     }
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::prune::{NoPruner, Pruner};
-use crate::sampler::{trial_rng, Context, Observation, Sampler};
+use crate::sampler::{trial_rng, Context, Observation, Reached, Sampler};
 use crate::space::{Kind, SearchSpace, Space, Value};
 use crate::TuneError;
 
@@ -316,6 +316,17 @@ impl<C: SearchSpace> Study<C> {
                 .filter(|r| r.state != TrialState::Failed)
                 .map(|r| Observation { values: r.values.clone(), value: r.value.map(|v| self.direction.orient(v)) })
                 .collect();
+            // How far each pruned trial got, for samplers that rank pruned trials.
+            let reached: Vec<Option<Reached>> = seen
+                .iter()
+                .filter(|r| r.state != TrialState::Failed)
+                .map(|r| match (r.state, r.intermediate.last()) {
+                    (TrialState::Pruned, Some(&(step, v))) if v.is_finite() => {
+                        Some(Reached { step, value: self.direction.orient(v) })
+                    }
+                    _ => None,
+                })
+                .collect();
             let others: Arc<Vec<Vec<(usize, f64)>>> = Arc::new(
                 seen.iter()
                     .filter(|r| r.state != TrialState::Failed)
@@ -329,7 +340,7 @@ impl<C: SearchSpace> Study<C> {
                     Some(r) => r.values.clone(),
                     None => {
                         let cx = Context { space: &space, observed: &observed, pending: &pending, number };
-                        match self.sampler.suggest(&cx) {
+                        match self.sampler.suggest_with_progress(&cx, &reached) {
                             Ok(v) => {
                                 space.check(&v)?;
                                 round.push((number, v.clone()));

@@ -2,9 +2,10 @@
 //! parameters under TPE, pruning, and resuming from a journal.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use monograd_tune::prelude::*;
-use monograd_tune::sampler::Grid;
+use monograd_tune::sampler::{Context, Grid, Reached};
 use monograd_tune::space::Value;
 use monograd_tune::study::TrialRecord;
 
@@ -249,6 +250,45 @@ fn pruners_stop_the_trials_they_should() {
     assert_eq!(best.state, TrialState::Complete);
 }
 
+/// Random search under a pruner: trial `n` gets the configuration and the training seed it
+/// gets without one, whatever earlier trials reported, so the pruner is all that differs
+/// between the two studies and a trial that runs to the end ends with the same value.
+#[test]
+fn random_search_suggests_the_same_trials_whatever_the_pruner() {
+    search_space! { struct P { q: f64 = uniform(0.0, 1.0), w: usize = choice([1, 2, 4]) } }
+    let run = |study: Study<P>| {
+        study
+            .run(|c: &P, t: &mut Trial| {
+                // Deterministic per trial seed, as a seeded training run is.
+                let noise = (t.seed() % 1000) as f64 * 1e-4;
+                for epoch in 1..=9 {
+                    t.report(epoch, c.q * c.w as f64 + noise + 1.0 / epoch as f64)?;
+                }
+                Ok(c.q * c.w as f64 + noise)
+            })
+            .unwrap()
+            .trials()
+            .to_vec()
+    };
+    let full = run(Study::new(Random::new(6)).seed(6).trials(30));
+    let sh = run(Study::new(Random::new(6)).seed(6).trials(30).pruner(SuccessiveHalving::new(2, 3)));
+    let pruned = sh.iter().filter(|t| t.state == TrialState::Pruned).count();
+    assert!(pruned >= 10, "only {pruned} trials pruned: the histories hardly differ");
+    assert_eq!(full.len(), sh.len());
+    for (f, s) in full.iter().zip(&sh) {
+        assert_eq!(f.number, s.number);
+        assert_eq!(f.values, s.values, "trial {}: another configuration under the pruner", f.number);
+        assert_eq!(f.seed, s.seed, "trial {}: another seed under the pruner", f.number);
+        if s.state == TrialState::Complete {
+            assert_eq!(f.value.map(f64::to_bits), s.value.map(f64::to_bits));
+        }
+    }
+    // A study that has seen other results (another objective) still draws the same trials
+    // (TPE fails this: its suggestions follow the results).
+    let other = Study::<P>::new(Random::new(6)).seed(6).trials(30).run(|c: &P, _: &mut Trial| Ok(-c.q)).unwrap();
+    assert!(other.trials().iter().zip(&full).all(|(o, f)| o.values == f.values && o.seed == f.seed));
+}
+
 #[test]
 fn failures_are_recorded_not_fatal() {
     search_space! { struct F { q: f64 = uniform(0.0, 1.0) } }
@@ -288,5 +328,63 @@ fn reports_write_csv_and_charts() {
     }
     for p in [csv, png, params] {
         let _ = std::fs::remove_file(p);
+    }
+}
+
+type Seen = Vec<(usize, Vec<Option<f64>>, Vec<Option<Reached>>)>;
+
+/// Random search that keeps what the study told it about pruned trials.
+struct Spy {
+    inner: Random,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Sampler for Spy {
+    fn suggest(&self, cx: &Context<'_>) -> Result<Vec<Value>, TuneError> {
+        self.inner.suggest(cx)
+    }
+
+    fn suggest_with_progress(&self, cx: &Context<'_>, reached: &[Option<Reached>]) -> Result<Vec<Value>, TuneError> {
+        let values = cx.observed.iter().map(|o| o.value).collect();
+        self.seen.lock().unwrap().push((cx.number, values, reached.to_vec()));
+        self.inner.suggest(cx)
+    }
+
+    fn name(&self) -> String {
+        "spy".into()
+    }
+}
+
+#[test]
+fn samplers_learn_how_far_pruned_trials_got() {
+    search_space! { struct P { q: f64 = uniform(0.0, 1.0) } }
+    let seen = Arc::new(Mutex::new(Seen::new()));
+    // Maximised: samplers see values negated, the progress too.
+    let result = Study::<P>::new(Spy { inner: Random::new(2), seen: Arc::clone(&seen) })
+        .trials(20)
+        .maximize()
+        .pruner(SuccessiveHalving::new(1, 3))
+        .run(|c: &P, t: &mut Trial| {
+            for epoch in 1..=9 {
+                t.report(epoch, c.q - 1.0 / epoch as f64)?;
+            }
+            Ok(c.q)
+        })
+        .unwrap();
+    let trials = result.trials();
+    assert!(trials.iter().any(|t| t.state == TrialState::Pruned && t.intermediate.len() > 1), "pruned past rung 1");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 20);
+    for (number, values, reached) in seen.iter() {
+        assert_eq!((values.len(), reached.len()), (*number, *number));
+        for (t, (v, r)) in trials.iter().zip(values.iter().zip(reached)) {
+            match t.state {
+                TrialState::Complete => assert_eq!((*v, *r), (t.value.map(|v| -v), None)),
+                _ => {
+                    let &(step, last) = t.intermediate.last().unwrap();
+                    assert_eq!((*v, *r), (None, Some(Reached { step, value: -last })), "trial {}", t.number);
+                }
+            }
+        }
     }
 }

@@ -29,6 +29,17 @@ pub struct Observation {
     pub value: Option<f64>,
 }
 
+/// How far a pruned trial got: the last step it reported and its value there (to
+/// minimise, as [`Observation::value`]). Optuna's TPE ranks pruned trials by it: those that
+/// got further first, then by that value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reached {
+    /// The last step reported (the epoch at which it was stopped).
+    pub step: usize,
+    /// The value reported there.
+    pub value: f64,
+}
+
 /// Everything a suggestion may depend on.
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {
@@ -50,6 +61,28 @@ pub trait Sampler: Send + Sync {
 
     /// A short name for reports.
     fn name(&self) -> String;
+
+    /// [`Sampler::suggest`], told also how far each pruned trial got: `reached[i]` belongs
+    /// to `cx.observed[i]` (`None` for a completed trial or one that reported nothing; a
+    /// shorter slice means `None` for the rest). Studies call this one. By default the
+    /// progress is ignored; [`Tpe`] ranks pruned trials by it.
+    ///
+    /// ```
+    /// use monograd_tune::sampler::{Context, Observation, Random, Reached, Sampler};
+    /// use monograd_tune::space::{uniform, Dist, Space, Value};
+    ///
+    /// let space = Space::new(vec![Dist::<f64>::param(&uniform(0.0, 1.0), "x")])?;
+    /// let observed = vec![Observation { values: vec![Value::Float(0.5)], value: None }];
+    /// let cx = Context { space: &space, observed: &observed, pending: &[], number: 1 };
+    /// let reached = [Some(Reached { step: 3, value: 0.1 })];
+    /// // Random search has no use for it.
+    /// assert_eq!(Random::new(0).suggest_with_progress(&cx, &reached)?, Random::new(0).suggest(&cx)?);
+    /// # Ok::<(), monograd_tune::TuneError>(())
+    /// ```
+    fn suggest_with_progress(&self, cx: &Context<'_>, reached: &[Option<Reached>]) -> Result<Vec<Value>, TuneError> {
+        let _ = reached;
+        self.suggest(cx)
+    }
 }
 
 /// The generator for trial `number` of a sampler seeded with `seed`: independent streams
@@ -100,5 +133,9 @@ impl<S: Sampler + ?Sized> Sampler for Box<S> {
 
     fn name(&self) -> String {
         (**self).name()
+    }
+
+    fn suggest_with_progress(&self, cx: &Context<'_>, reached: &[Option<Reached>]) -> Result<Vec<Value>, TuneError> {
+        (**self).suggest_with_progress(cx, reached)
     }
 }

@@ -8,7 +8,7 @@
 
 use monograd_core::rng::Rng;
 
-use super::{trial_rng, Context, Random, Sampler};
+use super::{trial_rng, Context, Observation, Random, Reached, Sampler};
 use crate::space::{Kind, Space, Value};
 use crate::TuneError;
 
@@ -36,7 +36,10 @@ use crate::TuneError;
 ///
 /// Conditional parameters: a trial in which a parameter is absent contributes the prior
 /// kernel for it, and a candidate is scored on the parameters it has (the same for `l` and
-/// `g`). Pruned trials and trials still running count among the bad.
+/// `g`). Trials still running count among the bad. Pruned trials rank below every
+/// completed one, among themselves by how far they got and their value there (as Optuna
+/// ranks them; the study hands their progress to [`Sampler::suggest_with_progress`]), so
+/// they fill the good group only while fewer trials than it holds have completed.
 ///
 /// ```
 /// use monograd_tune::sampler::{Context, Observation, Sampler, Tpe};
@@ -144,13 +147,18 @@ fn age_weights(n: usize) -> Vec<f64> {
 /// The weights of the good trials' kernels by improvement (Watanabe 2023, "EI"
 /// weighting): `threshold - value`, the threshold being the best value among the bad
 /// trials, and the prior's weight their mean; `None` (weigh by age) while no bad trial
-/// has a value. A value that is missing (a pruned trial) weighs next to nothing.
+/// has a value or no good one does. A good trial without a value (pruned: among the good
+/// only when few trials completed, and ranked below every completed one) weighs as the
+/// least of the completed good trials: its value at an earlier step cannot be compared
+/// with final values.
 fn improvement_weights(good: &[Option<f64>], bad: &[Option<f64>]) -> Option<(Vec<f64>, f64)> {
     let threshold = bad.iter().flatten().copied().fold(f64::INFINITY, f64::min);
-    if !threshold.is_finite() || good.is_empty() {
+    if !threshold.is_finite() || good.iter().all(Option::is_none) {
         return None;
     }
-    let w: Vec<f64> = good.iter().map(|v| (threshold - v.unwrap_or(f64::INFINITY)).max(1e-12)).collect();
+    let gain = |v: f64| (threshold - v).max(1e-12);
+    let least = good.iter().flatten().map(|&v| gain(v)).fold(f64::INFINITY, f64::min);
+    let w: Vec<f64> = good.iter().map(|v| v.map_or(least, gain)).collect();
     let prior = w.iter().sum::<f64>() / w.len() as f64;
     Some((w, prior))
 }
@@ -336,8 +344,31 @@ impl<'a> Parzen<'a> {
     }
 }
 
+/// The order in which trials are split into good and bad, best first, as Optuna's TPE
+/// ranks them: completed trials by value; then pruned ones by how far they got (the
+/// furthest first) and their value there; then pruned trials that reported nothing. Ties
+/// go by trial order.
+fn rank(observed: &[Observation], reached: &[Option<Reached>]) -> Vec<usize> {
+    // (class, -step, value): smaller is better.
+    let key = |i: usize| match (observed[i].value, reached.get(i).copied().flatten()) {
+        (Some(v), _) => (0u8, 0isize, v),
+        (None, Some(r)) => (1, -(r.step.min(isize::MAX as usize) as isize), r.value),
+        (None, None) => (2, 0, 0.0),
+    };
+    let mut order: Vec<usize> = (0..observed.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ka, kb) = (key(a), key(b));
+        ka.0.cmp(&kb.0).then(ka.1.cmp(&kb.1)).then(ka.2.total_cmp(&kb.2)).then(a.cmp(&b))
+    });
+    order
+}
+
 impl Sampler for Tpe {
     fn suggest(&self, cx: &Context<'_>) -> Result<Vec<Value>, TuneError> {
+        self.suggest_with_progress(cx, &[])
+    }
+
+    fn suggest_with_progress(&self, cx: &Context<'_>, reached: &[Option<Reached>]) -> Result<Vec<Value>, TuneError> {
         let n = cx.observed.len();
         // Pruned trials count towards the startup, as in Optuna: under successive halving
         // most trials are pruned, and counting completed ones alone kept such a search
@@ -345,13 +376,7 @@ impl Sampler for Tpe {
         if n < self.startup || cx.observed.iter().all(|o| o.value.is_none()) {
             return Random::new(self.seed).suggest(cx);
         }
-        // Rank: completed by value, then pruned; ties by trial order.
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| {
-            let va = cx.observed[a].value.unwrap_or(f64::INFINITY);
-            let vb = cx.observed[b].value.unwrap_or(f64::INFINITY);
-            va.total_cmp(&vb).then(a.cmp(&b))
-        });
+        let order = rank(cx.observed, reached);
         let n_below = n.div_ceil(10).min(25);
         let mut below: Vec<usize> = order[..n_below].to_vec();
         let mut above: Vec<usize> = order[n_below..].to_vec();
@@ -424,9 +449,12 @@ mod tests {
         let (w, prior) = improvement_weights(&[Some(1.0), Some(2.5)], &[Some(3.0), None, Some(5.0)]).unwrap();
         assert_eq!(w, vec![2.0, 0.5]);
         assert_eq!(prior, 1.25);
-        // A pruned good trial (no value) weighs next to nothing.
-        let (w, _) = improvement_weights(&[Some(1.0), None], &[Some(3.0)]).unwrap();
-        assert_eq!(w[1], 1e-12);
+        // A pruned good trial (no value) weighs as the least of the completed good ones.
+        let (w, prior) = improvement_weights(&[Some(1.0), None, Some(2.0)], &[Some(3.0)]).unwrap();
+        assert_eq!(w, vec![2.0, 1.0, 1.0]);
+        assert_eq!(prior, 4.0 / 3.0);
+        // Only pruned good trials: weigh by age.
+        assert!(improvement_weights(&[None, None], &[Some(3.0)]).is_none());
         // No bad value to compare with: weigh by age.
         assert!(improvement_weights(&[Some(1.0)], &[None, None]).is_none());
         assert!(improvement_weights(&[], &[Some(1.0)]).is_none());
@@ -477,6 +505,49 @@ mod tests {
         // Nothing completed yet: still random.
         let cx = Context { space: &space, observed: &observed[..10], pending: &[], number: 10 };
         assert_eq!(Tpe::new(0).suggest(&cx).unwrap(), Random::new(0).suggest(&cx).unwrap());
+    }
+
+    #[test]
+    fn pruned_trials_rank_by_how_far_they_got_then_by_value() {
+        let obs = |value: Option<f64>| Observation { values: vec![Value::Float(0.5)], value };
+        let observed = vec![obs(None), obs(Some(0.3)), obs(None), obs(None), obs(Some(0.1)), obs(None), obs(None)];
+        let r = |step, value| Some(Reached { step, value });
+        // Trial 0 stopped at step 2 (0.2), 2 at step 6 (0.9), 3 at step 2 (0.1), 5 never
+        // reported, 6 at step 6 (0.4).
+        let reached = vec![r(2, 0.2), None, r(6, 0.9), r(2, 0.1), None, None, r(6, 0.4)];
+        assert_eq!(rank(&observed, &reached), vec![4, 1, 6, 2, 3, 0, 5]);
+        // Without progress: completed by value, then pruned by trial order.
+        assert_eq!(rank(&observed, &[]), vec![4, 1, 0, 2, 3, 5, 6]);
+    }
+
+    #[test]
+    fn a_pruned_trial_that_got_furthest_joins_the_good_ones() {
+        use crate::sampler::{Context, Observation};
+        let space = Space::new(vec![Dist::<f64>::param(&uniform(0.0, 1.0), "x")]).unwrap();
+        // 20 trials: one completed at 0.5; 18 stopped at the first rung, at 0.0 to 0.4; the
+        // last stopped at the second rung, at 0.9. The good group holds two trials.
+        let mut observed = vec![Observation { values: vec![Value::Float(0.5)], value: Some(0.0) }];
+        let mut reached = vec![None];
+        for i in 0..18 {
+            observed.push(Observation { values: vec![Value::Float(0.4 * i as f64 / 17.0)], value: None });
+            reached.push(Some(Reached { step: 2, value: 0.5 }));
+        }
+        observed.push(Observation { values: vec![Value::Float(0.9)], value: None });
+        reached.push(Some(Reached { step: 6, value: 0.6 }));
+        let near_09 = |with: bool| {
+            (20..60)
+                .filter(|&number| {
+                    let cx = Context { space: &space, observed: &observed, pending: &[], number };
+                    let v =
+                        if with { Tpe::new(0).suggest_with_progress(&cx, &reached) } else { Tpe::new(0).suggest(&cx) };
+                    let Value::Float(x) = v.unwrap()[0] else { panic!() };
+                    x > 0.75
+                })
+                .count()
+        };
+        let (with, without) = (near_09(true), near_09(false));
+        // With progress, the good group is {0.5, 0.9}; without, {0.5, 0.0}, and 0.9 is bad.
+        assert!(with >= 10 && without <= 2, "{with} against {without} of 40 suggestions near 0.9");
     }
 
     #[test]

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Compares tune_mlp's ASHA journals with full-training journals of the same seed.
+
+For each seed: the full study's best validation accuracy B (every trial trained to the
+end), then, in the ASHA study (trials in order, one at a time), the epochs trained until a
+completed trial first reaches B or more; also what the ASHA study holds after its first
+`--same` trials (the full study's trial count) and after half the full study's epochs.
+
+    python3 scripts/tune_asha_compare.py --runs runs --seeds 2 3 4 [--asha asha2] [--same 30]
+        [--sampler tpe|random]
+
+`--sampler random` reads the journals of `tune_mlp --sampler random`, where trial n has
+the same configuration and seed in both studies.
+"""
+import argparse
+import json
+import os
+
+
+def trials(path):
+    with open(path) as f:
+        lines = [json.loads(l) for l in f if l.strip()]
+    return sorted(lines[1:], key=lambda t: t["number"])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", default="runs")
+    ap.add_argument("--seeds", type=int, nargs="+", required=True)
+    ap.add_argument("--epochs", type=int, default=9)
+    ap.add_argument("--asha", default="asha2")
+    ap.add_argument("--same", type=int, default=30)
+    ap.add_argument("--sampler", choices=["tpe", "random"], default="tpe")
+    a = ap.parse_args()
+    prefix = "tune_mlp" if a.sampler == "tpe" else "tune_mlp-random"
+    print("| seed | full: best val (epochs) | ASHA: epochs to reach it | ASHA: best in half the epochs "
+          "| ASHA, first %d trials: best val (epochs) | ASHA: trials, epochs, best val "
+          "| full: epochs to reach ASHA's best |" % a.same)
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for s in a.seeds:
+        full = trials(os.path.join(a.runs, f"{prefix}-seed{s}-e{a.epochs}-none.jsonl"))
+        path = os.path.join(a.runs, f"{prefix}-seed{s}-e{a.epochs}-{a.asha}.jsonl")
+        sh = trials(path) if os.path.exists(path) else []
+        full_epochs = sum(len(t["intermediate"]) for t in full)
+        best = max(t["value"] for t in full if t["state"] == "complete")
+        spent, reach, half_best, same_best, same_epochs, sh_best = 0, None, None, None, 0, None
+        for t in sh:
+            spent += len(t["intermediate"])
+            v = t["value"] if t["state"] == "complete" else None
+            if v is not None:
+                sh_best = v if sh_best is None else max(sh_best, v)
+                if reach is None and v >= best - 5e-5:
+                    reach = (spent, t["number"])
+            if spent <= full_epochs // 2:
+                half_best = sh_best
+            if t["number"] < a.same:
+                same_best, same_epochs = sh_best, spent
+        r = f"**{reach[0]}** (trial {reach[1]})" if reach else f"not within {spent}"
+        # The other way round: when the full study first reached what ASHA ended with.
+        back, acc = "-", 0
+        for t in full:
+            acc += len(t["intermediate"])
+            if sh_best is not None and t["state"] == "complete" and t["value"] >= sh_best - 5e-5:
+                back = str(acc)
+                break
+        pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"
+        print(f"| {s} | {pct(best)} ({full_epochs}) | {r} | {pct(half_best)} | {pct(same_best)} ({same_epochs}) "
+              f"| {len(sh)}, {spent}, {pct(sh_best)} | {back} |")
+        if a.sampler == "random":
+            same_trials(s, full, sh, best)
+
+
+def same_trials(seed, full, sh, best):
+    """With random search trial n is the same in both studies: checks it, and says where
+    ASHA stopped the trials that ended best in the full study."""
+    by_number = {t["number"]: t for t in full}
+    for t in sh:
+        f = by_number.get(t["number"])
+        if f is None:
+            continue
+        if (t["params"], t["seed"]) != (f["params"], f["seed"]):
+            raise SystemExit(f"seed {seed}, trial {t['number']}: another configuration or seed under ASHA")
+        if t["intermediate"] != f["intermediate"][: len(t["intermediate"])]:
+            raise SystemExit(f"seed {seed}, trial {t['number']}: another learning curve under ASHA")
+    tops = [f for f in full if f["state"] == "complete" and f["value"] >= best - 5e-5]
+    notes = []
+    for f in tops:
+        t = next((t for t in sh if t["number"] == f["number"]), None)
+        fate = "not run" if t is None else ("kept" if t["state"] == "complete" else
+                                            f"pruned at epoch {t['intermediate'][-1][0]} "
+                                            f"({100 * t['intermediate'][-1][1]:.1f}%)")
+        notes.append(f"trial {f['number']} {fate}")
+    print(f"  seed {seed}: same configurations, seeds and curves in both studies; "
+          f"the full study's best ({100 * best:.1f}%): {', '.join(notes)}")
+
+
+if __name__ == "__main__":
+    main()
