@@ -218,7 +218,7 @@ impl<T: Scalar, S: Shape, const CAP: usize> Buffer<T> for FixedBuf<T, S, CAP> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Rank1, Rank3};
+    use crate::Rank3;
 
     #[test]
     fn fixed_buffers_hold_up_to_their_capacity() {
@@ -245,7 +245,7 @@ mod tests {
     #[cfg(feature = "alloc")]
     #[test]
     fn heap_buffers_grow_and_keep_their_allocation() {
-        let mut b = HeapBuf::<f64, Rank1<5>>::new();
+        let mut b = HeapBuf::<f64, crate::Rank1<5>>::new();
         b.prepare(10).unwrap();
         let ptr = b.as_slice().as_ptr();
         b.prepare(2).unwrap();

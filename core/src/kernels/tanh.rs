@@ -226,6 +226,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "alloc")]
     use alloc::vec::Vec;
 
     /// The error of `got` in units of the spacing of `f32`s at `tanh x` rounded (the
@@ -300,6 +301,8 @@ mod tests {
 
     /// Every build this CPU has gives [`tanh_f32`]'s bits, for lengths around the vector
     /// widths (tails included) and for values across the range and the special ones.
+    /// (Needs `alloc` for its buffers; without it only the portable loop exists.)
+    #[cfg(feature = "alloc")]
     #[test]
     fn every_build_gives_the_scalar_bits() {
         let mut vals: Vec<f32> = (0..2000).map(|i| (i as f32 - 1000.0) * 0.0123).collect();
