@@ -112,6 +112,7 @@ pub(crate) mod tests {
 
     /// Repeated tokens (scatter-add) and an invalid one (skipped); the weight `[5, 3]` is
     /// the differentiable input.
+    #[cfg(feature = "alloc")]
     const TOKENS: [f64; 8] = [1.0, 4.0, 1.0, 0.0, 2.0, 2.0, 7.0, 1.0];
 
     #[cfg(feature = "alloc")]
