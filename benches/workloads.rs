@@ -40,7 +40,7 @@ fn main() {
     if ["W2_mlp_infer_b1", "W2_mlp_infer_b64", "W2u_mlp_infer_b64_unprepared"].iter().any(|n| common::selected(n)) {
         w2();
     }
-    if ["W3_tiny_train_b1", "W3f_tiny_train_b1_fused"].iter().any(|n| common::selected(n)) {
+    if ["W3_tiny_train_b1", "W3u_tiny_train_b1_unfused"].iter().any(|n| common::selected(n)) {
         w3();
     }
     if common::selected("W4_lenet_train_b32") {
