@@ -4,7 +4,7 @@
 //!   cross-entropy from the logits, backward, plain SGD (lr 0.01) on every weight and bias;
 //! - W2: the same MLP's inference at batch 1 and 64;
 //! - W3: the tiny 2-16-tanh-16-tanh-1 MLP's training step at batch 1, MSE against a scalar
-//!   (`W3f`: the same step with SGD fused into the backward pass, for comparison);
+//!   (`W3u`: the same step unfused, for comparison);
 //! - W4: the LeNet-5 training step at batch 32 (cross-entropy, SGD).
 //!
 //! f32, PyTorch's default initialisation (`Net::new`), synthetic data made once before
