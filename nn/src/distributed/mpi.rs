@@ -52,7 +52,7 @@ use super::flat::{flatten, unflatten, Tensors};
 use crate::data::{DataError, Dataset};
 use crate::init::fingerprint;
 use crate::loss::Loss;
-use crate::optim::ranged::MAX_BLOCKS;
+use crate::optim::ranged::{block_slices, state_blocks};
 use crate::optim::{for_each_param, OptimError, Optimizer, RangeOptimizer};
 use monograd_core::module::{Kind, Path};
 
@@ -424,13 +424,7 @@ fn apply_from<N: Module<f32>, O: RangeOptimizer<f32>>(
 ) -> Result<(), MpiError> {
     let (update, state) = optimizer.begin_step(&*net)?;
     let params = N::PARAMS;
-    let blocks = state.len().checked_div(params).unwrap_or(0);
-    if blocks * params != state.len() || blocks > MAX_BLOCKS {
-        return Err(MpiError::Optim(OptimError::Config {
-            optimizer: "RangeOptimizer",
-            problem: "the state is not whole blocks of the model's parameters, at most 4",
-        }));
-    }
+    let blocks = state_blocks(state.len(), params)?;
     let mut fits = true;
     for_each_param(net, grad, |offset, value, g| {
         if g.is_empty() {
@@ -441,18 +435,9 @@ fn apply_from<N: Module<f32>, O: RangeOptimizer<f32>>(
             fits = false;
             return;
         };
-        let mut slices: [&mut [f32]; MAX_BLOCKS] = Default::default();
-        let mut rest = &mut *state;
-        for slot in slices.iter_mut().take(blocks) {
-            let (block, tail) = core::mem::take(&mut rest).split_at_mut(params);
-            rest = tail;
-            match block.get_mut(offset..offset + value.len()) {
-                Some(b) => *slot = b,
-                None => fits = false,
-            }
-        }
-        if fits {
-            O::apply(&update, value, sum, &mut slices[..blocks]);
+        match block_slices(state, params, blocks, offset, value.len()) {
+            Some(mut slices) => O::apply(&update, value, sum, &mut slices[..blocks]),
+            None => fits = false,
         }
     });
     if fits {

@@ -62,8 +62,8 @@ use super::signal::Signal;
 use super::tracked::Tracked;
 use super::DistError;
 use crate::loss::Loss;
-use crate::optim::ranged::MAX_BLOCKS;
-use crate::optim::{for_each_param, OptimError, RangeOptimizer};
+use crate::optim::ranged::{state_blocks, MAX_BLOCKS};
+use crate::optim::{for_each_param, RangeOptimizer};
 use crate::train::Metric;
 
 /// Values summed and updated at a time by [`DataParallel::train_step`]: the chunk of the
@@ -727,22 +727,19 @@ where
                 match opt.begin_step(&*net) {
                     Ok((update, state)) => {
                         let params = N::PARAMS;
-                        let blocks = state.len().checked_div(params).unwrap_or(0);
-                        if blocks * params != state.len() || blocks > MAX_BLOCKS {
-                            refused = Some(OptimError::Config {
-                                optimizer: "RangeOptimizer",
-                                problem: "the state is not whole blocks of the model's parameters, at most 4",
-                            });
-                        } else {
-                            let state = state.as_mut_ptr() as usize;
-                            let plan = &*plan.insert(update);
-                            updater = Some(Updater {
-                                apply: apply_erased::<O>,
-                                plan: plan as *const O::Update as usize,
-                                state,
-                                blocks,
-                                params,
-                            });
+                        match state_blocks(state.len(), params) {
+                            Err(e) => refused = Some(e),
+                            Ok(blocks) => {
+                                let state = state.as_mut_ptr() as usize;
+                                let plan = &*plan.insert(update);
+                                updater = Some(Updater {
+                                    apply: apply_erased::<O>,
+                                    plan: plan as *const O::Update as usize,
+                                    state,
+                                    blocks,
+                                    params,
+                                });
+                            }
                         }
                     }
                     Err(e) => refused = Some(e),

@@ -59,3 +59,35 @@ pub trait RangeOptimizer<T: Scalar>: Optimizer<T> {
     /// optimizer keeps no state).
     fn apply(update: &Self::Update, value: &mut [T], grad: &[T], state: &mut [&mut [T]]);
 }
+
+/// How many blocks of `params` values `state` holds (as [`RangeOptimizer::begin_step`]
+/// returns it): an error unless whole blocks, at most [`MAX_BLOCKS`].
+pub(crate) fn state_blocks(state_len: usize, params: usize) -> Result<usize, OptimError> {
+    let blocks = state_len.checked_div(params).unwrap_or(0);
+    super::require(
+        blocks * params == state_len && blocks <= MAX_BLOCKS,
+        "RangeOptimizer",
+        "the state is not whole blocks of the model's parameters, at most 4",
+    )?;
+    Ok(blocks)
+}
+
+/// The values `from .. from + len` of each of the first `blocks` blocks of `params` values
+/// in `state` (the other slices empty), for [`RangeOptimizer::apply`]; `None` if the range
+/// leaves a block. `state` holds `blocks` whole blocks ([`state_blocks`]).
+pub(crate) fn block_slices<T>(
+    state: &mut [T],
+    params: usize,
+    blocks: usize,
+    from: usize,
+    len: usize,
+) -> Option<[&mut [T]; MAX_BLOCKS]> {
+    let mut slices: [&mut [T]; MAX_BLOCKS] = Default::default();
+    let mut rest = state;
+    for slot in slices.iter_mut().take(blocks) {
+        let (block, tail) = core::mem::take(&mut rest).split_at_mut(params);
+        rest = tail;
+        *slot = block.get_mut(from..from + len)?;
+    }
+    Some(slices)
+}

@@ -52,8 +52,8 @@ use mpi::traits::{Communicator, CommunicatorCollectives};
 
 use super::{MpiDataParallel, MpiError};
 use crate::loss::Loss;
-use crate::optim::ranged::MAX_BLOCKS;
-use crate::optim::{for_each_param, OptimError, RangeOptimizer};
+use crate::optim::ranged::{block_slices, state_blocks};
+use crate::optim::{for_each_param, RangeOptimizer};
 
 /// Values summed per pass of a rank over its range (in a buffer on the stack, in cache).
 const CHUNK: usize = 2048;
@@ -380,13 +380,7 @@ fn apply_shared<N: Module<f32> + InPlace, O: RangeOptimizer<f32>>(
 ) -> Result<(), MpiError> {
     let (update, state) = optimizer.begin_step(&*net)?;
     let params = N::PARAMS;
-    let blocks = state.len().checked_div(params).unwrap_or(0);
-    if blocks * params != state.len() || blocks > MAX_BLOCKS {
-        return Err(MpiError::Optim(OptimError::Config {
-            optimizer: "RangeOptimizer",
-            problem: "the state is not whole blocks of the model's parameters, at most 4",
-        }));
-    }
+    let blocks = state_blocks(state.len(), params)?;
     let n = w.parts.len();
     // SAFETY: this rank's gradient `k`, a valid `N`; until the next step's first barrier
     // no rank writes any gradient `k` (module docs), so a shared borrow is sound.
@@ -410,19 +404,9 @@ fn apply_shared<N: Module<f32> + InPlace, O: RangeOptimizer<f32>>(
             // SAFETY: values `i .. end` of the owner's gradient `k`, which it summed before
             // the barrier and nobody writes before the next step's first barrier.
             let sum = unsafe { core::slice::from_raw_parts(w.values(owner, k, i, end), end - i) };
-            let mut slices: [&mut [f32]; MAX_BLOCKS] = Default::default();
-            let mut rest = &mut *state;
-            let from = offset + (i - at);
-            for slot in slices.iter_mut().take(blocks) {
-                let (block, tail) = core::mem::take(&mut rest).split_at_mut(params);
-                rest = tail;
-                match block.get_mut(from..from + (end - i)) {
-                    Some(b) => *slot = b,
-                    None => fits = false,
-                }
-            }
-            if fits {
-                O::apply(&update, &mut value[i - at..end - at], sum, &mut slices[..blocks]);
+            match block_slices(state, params, blocks, offset + (i - at), end - i) {
+                Some(mut slices) => O::apply(&update, &mut value[i - at..end - at], sum, &mut slices[..blocks]),
+                None => fits = false,
             }
             i = end;
         }
