@@ -75,6 +75,7 @@ pub(crate) fn state_blocks(state_len: usize, params: usize) -> Result<usize, Opt
 /// The values `from .. from + len` of each of the first `blocks` blocks of `params` values
 /// in `state` (the other slices empty), for [`RangeOptimizer::apply`]; `None` if the range
 /// leaves a block. `state` holds `blocks` whole blocks ([`state_blocks`]).
+#[cfg(feature = "mpi")]
 pub(crate) fn block_slices<T>(
     state: &mut [T],
     params: usize,
