@@ -62,6 +62,7 @@ pub trait RangeOptimizer<T: Scalar>: Optimizer<T> {
 
 /// How many blocks of `params` values `state` holds (as [`RangeOptimizer::begin_step`]
 /// returns it): an error unless whole blocks, at most [`MAX_BLOCKS`].
+#[cfg(feature = "parallel")]
 pub(crate) fn state_blocks(state_len: usize, params: usize) -> Result<usize, OptimError> {
     let blocks = state_len.checked_div(params).unwrap_or(0);
     super::require(
