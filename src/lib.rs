@@ -409,7 +409,8 @@ pub mod prelude {
     pub use monograd_nn::optim::schedule::{CosineAnnealingLr, ExponentialLr, LinearLr, StepLr};
     #[cfg(feature = "train")]
     pub use monograd_nn::train::{
-        Callback, Chart, Checks, Control, EarlyStopping, Event, Every, Monitor, Progress, RandomShift, Trainer, Within,
+        Callback, Chart, Checks, Control, EarlyStopping, Ema, Event, Every, Monitor, Progress, RandomShift, Trainer,
+        Within,
     };
     pub use monograd_nn::{
         Adagrad, Adam, AdamW, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, Loss, MseLoss, NllLoss,

@@ -11,6 +11,7 @@
 //! | [`progress`] | [`Progress`]: a progress bar with loss, accuracy and samples/s in a terminal, one line per epoch everywhere |
 //! | [`plot`] | [`Chart`]: the loss and accuracy curves as a PNG, with an embedded font |
 //! | [`augment`] | [`RandomShift`]: images moved by a few pixels, a simple augmentation |
+//! | [`average`] | [`Ema`]: a moving average of the weights, updated as a trainer runs and evaluated beside it |
 //!
 //! Any network made by `network!` trains: the [`Trainer`] is generic over
 //! `N: `[`Network<T>`](monograd_core::Network) (`T` is `f32` unless the network is of
@@ -63,6 +64,7 @@ use crate::data::DataError;
 use crate::optim::OptimError;
 
 pub mod augment;
+pub mod average;
 pub mod callback;
 mod guard;
 pub mod history;
@@ -74,6 +76,7 @@ pub mod testing;
 pub mod trainer;
 
 pub use augment::RandomShift;
+pub use average::Ema;
 pub use callback::{Callback, Control, Event, Plan, StepReport};
 pub use guard::Checks;
 pub use history::{EarlyStopping, EpochReport, History, Monitor};
