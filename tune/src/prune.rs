@@ -103,12 +103,30 @@ impl Pruner for MedianPruner {
 pub struct SuccessiveHalving {
     min_resource: usize,
     reduction: usize,
+    startup: usize,
 }
 
 impl SuccessiveHalving {
     /// Rungs at `min_resource · reduction^k` (both at least 1 and 2).
     pub fn new(min_resource: usize, reduction: usize) -> Self {
-        Self { min_resource: min_resource.max(1), reduction: reduction.max(2) }
+        Self { min_resource: min_resource.max(1), reduction: reduction.max(2), startup: 0 }
+    }
+
+    /// Judges a trial at a rung only once `n` earlier trials have reported there; before,
+    /// every trial goes on. The default, 0, judges from the first: with fewer than `η`
+    /// values the single best goes on, so the first trials must each beat every one
+    /// before them, a harsher bar than the best `1/η` they face later. `n = η` gives them
+    /// the same bar: from then on the best `1/η` is a real share.
+    ///
+    /// ```
+    /// use monograd_tune::prune::{Pruner, SuccessiveHalving};
+    /// let others = vec![vec![(2, 0.1)], vec![(2, 0.2)]]; // minimised: 0.1 is the best
+    /// assert!(SuccessiveHalving::new(2, 3).prune(&[(2, 0.3)], &others));
+    /// assert!(!SuccessiveHalving::new(2, 3).startup(3).prune(&[(2, 0.3)], &others));
+    /// ```
+    pub fn startup(mut self, n: usize) -> Self {
+        self.startup = n;
+        self
     }
 
     fn is_rung(&self, step: usize) -> bool {
@@ -128,6 +146,9 @@ impl Pruner for SuccessiveHalving {
         }
         let mut at: Vec<f64> =
             others.iter().filter_map(|o| o.iter().find(|(s, _)| *s == step).map(|(_, v)| *v)).collect();
+        if at.len() < self.startup {
+            return false;
+        }
         at.push(value);
         at.sort_by(f64::total_cmp);
         let k = (at.len() / self.reduction).max(1);
@@ -148,5 +169,18 @@ mod tests {
         let others: Vec<Vec<(usize, f64)>> = (0..5).map(|i| vec![(2, i as f64), (3, i as f64)]).collect();
         assert!(!sh.prune(&[(2, 0.0), (3, 99.0)], &others));
         assert!(sh.prune(&[(2, 4.5)], &others));
+    }
+
+    #[test]
+    fn startup_waits_for_that_many_earlier_reports_at_each_rung() {
+        let sh = SuccessiveHalving::new(2, 3).startup(3);
+        let two: Vec<Vec<(usize, f64)>> = (0..2).map(|i| vec![(2, i as f64), (6, i as f64)]).collect();
+        assert!(!sh.prune(&[(2, 9.0)], &two), "2 earlier reports: not judged yet");
+        let three: Vec<Vec<(usize, f64)>> = (0..3).map(|i| vec![(2, i as f64)]).collect();
+        // 4 values at rung 2, the best 4/3 = 1 goes on.
+        assert!(sh.prune(&[(2, 0.5)], &three));
+        assert!(!sh.prune(&[(2, -1.0)], &three));
+        // Rung 6 counts its own reports: only 0 of the three earlier trials got there.
+        assert!(!sh.prune(&[(2, -1.0), (6, 9.0)], &three));
     }
 }
