@@ -4,7 +4,8 @@
 //!
 //! Run: `cargo run --release --features tune --example tune_mlp -- [--trials 30]
 //! [--epochs 9] [--sampler tpe|random] [--pruner asha|median|none] [--first-rung 2]
-//! [--reduction 3] [--parallel 1] [--seed 0] [--reach ACC] [--out runs]`
+//! [--reduction 3] [--startup 3] [--guide averaged|raw] [--parallel 1] [--seed 0]
+//! [--reach ACC] [--out runs]`
 //!
 //! Every trial, and the default recipe it is compared with, trains the same way: the
 //! network of `mnist_mlp.rs` (784 -> W -> W/2 -> 10, dropout after each hidden layer),
@@ -15,11 +16,13 @@
 //! width 256) is trained first from three seeds; the search has to beat the best of them.
 //! The search space is centred on it (each range spans it a factor of about 5 either way).
 //!
-//! Pruners, fed each epoch's validation accuracy: `asha` (the default: successive halving,
-//! rungs at epochs 2 and 6, after the warmup epoch (`--first-rung 1`: 1, 3, 9), the best
-//! third (`--reduction`) of each rung goes on), `median`, or `none` (every trial to the
-//! end). The run ends with the epochs actually trained and the search's progress: after
-//! how many epochs (all trials' epochs, in trial order) each new best was found, and with
+//! Pruners, fed after each epoch but the last the validation accuracy of a moving average
+//! of the weights (`--guide raw`: of the weights themselves; see `fit`): `asha` (the
+//! default: successive halving, rungs at epochs 2 and 6, after the warmup epoch
+//! (`--first-rung 1`: 1, 3, 9), the best third (`--reduction`) of each rung goes on, once
+//! `--startup` earlier trials reached it), `median`, or `none` (every trial to the end).
+//! The run ends with the epochs actually trained and the search's progress: after how
+//! many epochs (all trials' epochs, in trial order) each new best was found, and with
 //! `--reach ACC` after how many the best first reached `ACC` (the full search's best, to
 //! compare `--pruner asha` with `--pruner none`).
 //!
@@ -71,6 +74,17 @@ const BATCH: usize = 64;
 struct Data {
     train: Dataset,
     val: Dataset,
+    guide: Guide,
+}
+
+/// What a trial reports to the pruner after each epoch but the last (after the last, the
+/// objective: the raw weights' validation accuracy).
+#[derive(Clone, Copy, PartialEq)]
+enum Guide {
+    /// The validation accuracy of the weights' moving average ([`Ema`]).
+    Averaged,
+    /// The validation accuracy of the weights themselves.
+    Raw,
 }
 
 type Report<'a> = &'a mut dyn FnMut(usize, f64) -> Result<(), Pruned>;
@@ -103,13 +117,25 @@ fn fit<const W: usize, const H: usize>(
     .seed(seed)
     .schedule(schedule, Every::Step)
     .augment(move |batch, rng| shift.apply(batch, rng));
+    // What the pruner sees before the last epoch: by default the accuracy of a moving
+    // average of the weights over about the last epoch's steps (decay 0.9 every 10 steps).
+    // Early on, at the peak of the schedule, the raw weights of a high learning rate
+    // bounce around and rank below where annealing takes them; their average ranks much
+    // nearer. Averaging reads the weights and changes nothing in the run.
+    let mut average = Ema::new(0.9).every(10);
     let mut last = 0.0f64;
     for epoch in 1..=epochs {
-        let r = trainer.epoch(&data.train, Some(&data.val), &mut ()).map_err(|e| e.to_string())?;
+        let r = average.epoch(&mut trainer, &data.train, Some(&data.val), &mut ()).map_err(|e| e.to_string())?;
         last = r.val.and_then(|m| m.accuracy).unwrap_or(0.0);
+        let guide = match data.guide {
+            Guide::Averaged if epoch < epochs => {
+                average.evaluate(&mut trainer, &data.val).map_err(|e| e.to_string())?.accuracy.unwrap_or(0.0)
+            }
+            _ => last,
+        };
         // After the last epoch there is nothing left to save: a trial that got there is
         // complete, whatever the pruner says (its last rung may fall on this epoch).
-        match report(r.epoch, last) {
+        match report(r.epoch, guide) {
             Err(stop) if epoch < epochs => return Err(stop.into()),
             _ => {}
         }
@@ -170,6 +196,8 @@ fn run() -> Result<(), Box<dyn Error>> {
     let mut sampler = String::from("tpe");
     let mut rung = 2usize;
     let mut reduction = 3usize;
+    let mut startup: Option<usize> = None;
+    let mut guide = Guide::Averaged;
     let mut reach: Option<f64> = None;
     let mut out = std::path::PathBuf::from("runs");
     let mut it = std::env::args().skip(1);
@@ -184,13 +212,24 @@ fn run() -> Result<(), Box<dyn Error>> {
             "--sampler" => sampler = value()?,
             "--first-rung" => rung = value()?.parse()?,
             "--reduction" => reduction = value()?.parse()?,
+            "--startup" => startup = Some(value()?.parse()?),
+            "--guide" => {
+                guide = match value()?.as_str() {
+                    "averaged" => Guide::Averaged,
+                    "raw" => Guide::Raw,
+                    other => return Err(format!("unknown guide `{other}`: averaged or raw").into()),
+                }
+            }
             "--reach" => reach = Some(value()?.parse()?),
             "--out" => out = value()?.into(),
             other => return Err(format!("unknown argument `{other}`").into()),
         }
     }
+    // A rung judges once as many earlier trials reached it as the reduction (ASHA's
+    // promotion form lets the first trials wait for that many too).
+    let startup = startup.unwrap_or(reduction);
     let stop = match pruner.as_str() {
-        "asha" => Stop::Asha(SuccessiveHalving::new(rung, reduction)),
+        "asha" => Stop::Asha(SuccessiveHalving::new(rung, reduction).startup(startup)),
         "median" => Stop::Median(MedianPruner::new().startup(3).warmup(1)),
         "none" => Stop::Never,
         other => return Err(format!("unknown pruner `{other}`: asha, median or none").into()),
@@ -202,13 +241,17 @@ fn run() -> Result<(), Box<dyn Error>> {
         other => return Err(format!("unknown sampler `{other}`: tpe or random").into()),
     };
     let (train, val, test) = common::mnist()?;
-    let data = Data { train, val };
+    let data = Data { train, val, guide };
     std::fs::create_dir_all(&out)?;
     let name = match pruner.as_str() {
-        "asha" if reduction != 3 => format!("{prefix}-seed{seed}-e{epochs}-asha{rung}x{reduction}"),
+        "asha" if reduction != 3 || startup != reduction => {
+            format!("{prefix}-seed{seed}-e{epochs}-asha{rung}x{reduction}s{startup}")
+        }
         "asha" => format!("{prefix}-seed{seed}-e{epochs}-asha{rung}"),
         _ => format!("{prefix}-seed{seed}-e{epochs}-{pruner}"),
     };
+    // Journals of the raw guide are named apart: the two never resume each other.
+    let name = if guide == Guide::Raw { format!("{name}-raw") } else { name };
 
     // The default recipe, trained exactly as the trials are, from three seeds: the
     // validation accuracy to beat is the best of them.

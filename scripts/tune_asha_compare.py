@@ -7,10 +7,19 @@ completed trial first reaches B or more; also what the ASHA study holds after it
 `--same` trials (the full study's trial count) and after half the full study's epochs.
 
     python3 scripts/tune_asha_compare.py --runs runs --seeds 2 3 4 [--asha asha2] [--same 30]
-        [--sampler tpe|random]
+        [--sampler tpe|random] [--guide averaged|raw]
 
 `--sampler random` reads the journals of `tune_mlp --sampler random`, where trial n has
-the same configuration and seed in both studies.
+the same configuration and seed in both studies. `--guide raw` reads the journals of
+`tune_mlp --guide raw` (named `...-raw.jsonl`), where the pruner saw the raw weights'
+accuracy rather than the averaged weights'.
+
+With random search the ASHA study is a function of the full study's journal: trial n is
+the same, and the pruner decides from the values reported so far. `--replay R ETA STARTUP`
+replays successive halving (rungs R, R*ETA, ..; judged once STARTUP earlier trials reached
+a rung) on the full journals alone, without training, and prints when it reaches B; the
+comparison of a real ASHA journal checks that the replay of its settings stops every
+trial where it stopped.
 """
 import argparse
 import json
@@ -31,15 +40,22 @@ def main():
     ap.add_argument("--asha", default="asha2")
     ap.add_argument("--same", type=int, default=30)
     ap.add_argument("--sampler", choices=["tpe", "random"], default="tpe")
+    ap.add_argument("--guide", choices=["averaged", "raw"], default="averaged")
+    ap.add_argument("--replay", type=int, nargs=3, metavar=("R", "ETA", "STARTUP"))
+    ap.add_argument("--settings", type=int, nargs=3, default=[2, 3, 3], metavar=("R", "ETA", "STARTUP"),
+                    help="the ASHA journals' pruner settings, checked by replaying them")
     a = ap.parse_args()
     prefix = "tune_mlp" if a.sampler == "tpe" else "tune_mlp-random"
+    if a.replay:
+        return replay_table(a, prefix)
     print("| seed | full: best val (epochs) | ASHA: epochs to reach it | ASHA: best in half the epochs "
           "| ASHA, first %d trials: best val (epochs) | ASHA: trials, epochs, best val "
           "| full: epochs to reach ASHA's best |" % a.same)
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for s in a.seeds:
-        full = trials(os.path.join(a.runs, f"{prefix}-seed{s}-e{a.epochs}-none.jsonl"))
-        path = os.path.join(a.runs, f"{prefix}-seed{s}-e{a.epochs}-{a.asha}.jsonl")
+        tail = "-raw" if a.guide == "raw" else ""
+        full = trials(os.path.join(a.runs, f"{prefix}-seed{s}-e{a.epochs}-none{tail}.jsonl"))
+        path = os.path.join(a.runs, f"{prefix}-seed{s}-e{a.epochs}-{a.asha}{tail}.jsonl")
         sh = trials(path) if os.path.exists(path) else []
         full_epochs = sum(len(t["intermediate"]) for t in full)
         best = max(t["value"] for t in full if t["state"] == "complete")
@@ -68,6 +84,59 @@ def main():
               f"| {len(sh)}, {spent}, {pct(sh_best)} | {back} |")
         if a.sampler == "random":
             same_trials(s, full, sh, best)
+            stops = replay(full[: len(sh)], a.epochs, *a.settings)
+            if stops != [len(t["intermediate"]) for t in sh]:
+                raise SystemExit(f"seed {s}: replaying {a.settings} does not stop the trials where ASHA did")
+
+
+def is_rung(step, r, eta):
+    x = r
+    while x < step:
+        x *= eta
+    return x == step
+
+
+def replay(full, epochs, r, eta, startup):
+    """Where successive halving (stopping form, as tune/src/prune.rs) stops each trial of a
+    full study's journal, run in trial order: the epochs each trial trains."""
+    seen, stops = [], []
+    for t in full:
+        curve = [v for _, v in t["intermediate"]]
+        stop = epochs
+        for e in range(1, epochs):
+            if not is_rung(e, r, eta):
+                continue
+            at = [c[e - 1] for c in seen if len(c) >= e]
+            if len(at) < startup:
+                continue
+            ranked = sorted(at + [curve[e - 1]], reverse=True)  # accuracies: higher is better
+            if curve[e - 1] < ranked[max(1, len(ranked) // eta) - 1]:
+                stop = e
+                break
+        seen.append(curve[:stop])
+        stops.append(stop)
+    return stops
+
+
+def replay_table(a, prefix):
+    tail = "-raw" if a.guide == "raw" else ""
+    r, eta, startup = a.replay
+    met = 0
+    print(f"| seed | full: best val B | replayed ASHA (rungs from {r}, reduction {eta}, startup {startup}): "
+          f"epochs until B | epochs for all {a.same} trials |")
+    print("| --- | ---: | ---: | ---: |")
+    for s in a.seeds:
+        full = trials(os.path.join(a.runs, f"{prefix}-seed{s}-e{a.epochs}-none{tail}.jsonl"))[: a.same]
+        best = max(t["value"] for t in full if t["state"] == "complete")
+        spent, reach = 0, None
+        for t, stop in zip(full, replay(full, a.epochs, r, eta, startup)):
+            spent += stop
+            if reach is None and stop == a.epochs and t["value"] >= best - 5e-5:
+                reach = spent
+        half = len(full) * a.epochs // 2
+        met += reach is not None and reach <= half
+        print(f"| {s} | {100 * best:.1f}% | {reach if reach else 'not reached'} | {spent} |")
+    print(f"\nB within half the full study's epochs on {met} of {len(a.seeds)} seeds")
 
 
 def same_trials(seed, full, sh, best):
