@@ -40,7 +40,7 @@ pub use error::TuneError;
 /// What a tuning program needs, in one `use`.
 pub mod prelude {
     pub use crate::bench::{branin, hartmann6};
-    pub use crate::prune::{MedianPruner, NoPruner, Pruner, SuccessiveHalving};
+    pub use crate::prune::{MedianPruner, NoPruner, Pruner, Rungs, SuccessiveHalving};
     pub use crate::sampler::{GpSampler, Grid, Random, Sampler, Tpe};
     pub use crate::search_space;
     pub use crate::space::SearchSpace;

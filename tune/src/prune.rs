@@ -7,6 +7,35 @@ pub trait Pruner: Send + Sync {
     /// Whether to stop a trial that has reported `own` so far (`(step, value)`, the newest
     /// last), given what the finished trials reported (`others`, one list each).
     fn prune(&self, own: &[(usize, f64)], others: &[Vec<(usize, f64)>]) -> bool;
+
+    /// For ASHA's promotion form ([`SuccessiveHalving::promotion`]): the rungs at which
+    /// trials pause, to be resumed or stopped by the study, which then never calls
+    /// [`Pruner::prune`]. `None` (the default): the study asks `prune` at every report.
+    fn rungs(&self) -> Option<Rungs> {
+        None
+    }
+}
+
+/// Where trials pause under ASHA's promotion form: steps `min_resource · reduction^k`; the
+/// best `1/reduction` of the trials that reached a rung go on from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rungs {
+    /// The first rung.
+    pub min_resource: usize,
+    /// The factor between rungs, and the share (`1/reduction`) that goes on.
+    pub reduction: usize,
+}
+
+impl Rungs {
+    /// Which rung `step` is (0 for `min_resource`), if it is one.
+    pub fn index(&self, step: usize) -> Option<usize> {
+        let (mut r, mut k) = (self.min_resource.max(1), 0);
+        while r < step {
+            r = r.saturating_mul(self.reduction.max(2));
+            k += 1;
+        }
+        (r == step).then_some(k)
+    }
 }
 
 /// Never stops a trial.
@@ -104,12 +133,13 @@ pub struct SuccessiveHalving {
     min_resource: usize,
     reduction: usize,
     startup: usize,
+    promotion: bool,
 }
 
 impl SuccessiveHalving {
     /// Rungs at `min_resource · reduction^k` (both at least 1 and 2).
     pub fn new(min_resource: usize, reduction: usize) -> Self {
-        Self { min_resource: min_resource.max(1), reduction: reduction.max(2), startup: 0 }
+        Self { min_resource: min_resource.max(1), reduction: reduction.max(2), startup: 0, promotion: false }
     }
 
     /// Judges a trial at a rung only once `n` earlier trials have reported there; before,
@@ -129,16 +159,62 @@ impl SuccessiveHalving {
         self
     }
 
+    /// ASHA's promotion form (Li et al. 2020, Algorithm 2), run by the study: a trial
+    /// reaching a rung pauses there (its thread waits inside [`Trial::report`]); whenever
+    /// the running trial pauses or ends, the study resumes a paused trial that is among
+    /// the best `1/η` of everything that reached its rung (the highest rung first), or
+    /// else starts a new trial; when no trial is left to start and none can be promoted,
+    /// the paused trials are stopped. The first trials wait for company instead of being
+    /// judged against the few before them, and nothing is decided on fewer than `η`
+    /// values. Trials run one at a time (`parallel` must be 1), so the study does not
+    /// depend on timing; a study resumed from its journal ends as one never stopped
+    /// (a trial that was paused when it stopped is trained again from its seed up to where
+    /// it paused, so the objective must be deterministic given [`Trial::seed`]).
+    /// [`SuccessiveHalving::startup`] does not apply. A trial pauses at every rung it
+    /// reports, its last report included: put the last step before the next rung (rungs
+    /// 2 and 6 for 9 epochs), or a trial that ended on a rung waits there.
+    ///
+    /// [`Trial::report`]: crate::study::Trial::report
+    ///
+    /// ```
+    /// use monograd_tune::prelude::*;
+    /// search_space! { struct Cfg { x: f64 = uniform(0.0, 1.0) } }
+    /// let result = Study::<Cfg>::new(Random::new(0))
+    ///     .trials(12)
+    ///     .pruner(SuccessiveHalving::new(1, 3).promotion()) // rungs at 1 and 3
+    ///     .run(|cfg: &Cfg, trial: &mut Trial| {
+    ///         for step in 1..=6 {
+    ///             trial.report(step, cfg.x + 1.0 / step as f64)?; // minimised
+    ///         }
+    ///         Ok(cfg.x)
+    ///     })?;
+    /// // 12 trials reach rung 1, at least 4 go on to rung 3 and one of those to the end
+    /// // (promotions are decided as trials arrive, so a few more may).
+    /// let done = result.trials().iter().filter(|t| t.state == TrialState::Complete).count();
+    /// assert!((1..=4).contains(&done));
+    /// // The smallest x ranks first at every rung: it went all the way.
+    /// let xs = result.trials().iter().map(|t| match t.values[0] {
+    ///     monograd_tune::space::Value::Float(x) => x,
+    ///     _ => unreachable!(),
+    /// });
+    /// assert_eq!(result.best_config()?.unwrap().x, xs.fold(f64::MAX, f64::min));
+    /// # Ok::<(), TuneError>(())
+    /// ```
+    pub fn promotion(mut self) -> Self {
+        self.promotion = true;
+        self
+    }
+
     fn is_rung(&self, step: usize) -> bool {
-        let mut r = self.min_resource;
-        while r < step {
-            r = r.saturating_mul(self.reduction);
-        }
-        r == step
+        Rungs { min_resource: self.min_resource, reduction: self.reduction }.index(step).is_some()
     }
 }
 
 impl Pruner for SuccessiveHalving {
+    fn rungs(&self) -> Option<Rungs> {
+        self.promotion.then_some(Rungs { min_resource: self.min_resource, reduction: self.reduction })
+    }
+
     fn prune(&self, own: &[(usize, f64)], others: &[Vec<(usize, f64)>]) -> bool {
         let Some(&(step, value)) = own.last() else { return false };
         if !self.is_rung(step) {

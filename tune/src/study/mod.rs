@@ -24,6 +24,8 @@ use crate::sampler::{trial_rng, Context, Observation, Reached, Sampler};
 use crate::space::{Kind, SearchSpace, Space, Value};
 use crate::TuneError;
 
+mod promote;
+
 /// Whether the objective is to be made small or large.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -85,6 +87,8 @@ pub struct Trial {
     reports: Vec<(usize, f64)>,
     pruner: Arc<dyn Pruner>,
     others: Arc<Vec<Vec<(usize, f64)>>>,
+    /// Under ASHA's promotion form: where the trial pauses and how it hears back.
+    gate: Option<promote::Gate>,
 }
 
 impl Trial {
@@ -120,6 +124,9 @@ impl Trial {
         self.reports.push((step, value));
         if !value.is_finite() {
             return Err(Pruned { step });
+        }
+        if let Some(gate) = &mut self.gate {
+            return gate.pass(step, &self.reports);
         }
         let own: Vec<(usize, f64)> = self.reports.iter().map(|&(s, v)| (s, self.direction.orient(v))).collect();
         if self.pruner.prune(&own, &self.others) {
@@ -304,6 +311,11 @@ impl<C: SearchSpace> Study<C> {
             Some(path) => Some(Mutex::new(open_journal(path, &header, &space, &mut records)?)),
             None => None,
         };
+        if let Some(rungs) = self.pruner.rungs() {
+            let (trials, order) = self.run_promotion(&objective, rungs, &space, journal.as_ref(), records)?;
+            let sampler = self.sampler.name();
+            return Ok(StudyResult { space, direction: self.direction, sampler, trials, order, _c: PhantomData });
+        }
         let mut exhausted = false;
         let mut start = 0;
         while start < self.trials && !exhausted {
@@ -367,7 +379,7 @@ impl<C: SearchSpace> Study<C> {
                         std::thread::Builder::new().name(format!("trial {number}")).stack_size(self.stack).spawn_scoped(
                             s,
                             move || {
-                                let record = self.run_trial::<F>(*number, values.clone(), others, objective)?;
+                                let record = self.run_trial::<F>(*number, values.clone(), others, objective, None)?;
                                 if let (Some(j), Some(path)) = (journal, &self.journal) {
                                     let line = record_line(space, &record);
                                     let mut file = j.lock().unwrap_or_else(|e| e.into_inner());
@@ -399,7 +411,15 @@ impl<C: SearchSpace> Study<C> {
             start = end;
         }
         let trials: Vec<TrialRecord> = records.into_iter().flatten().collect();
-        Ok(StudyResult { space, direction: self.direction, sampler: self.sampler.name(), trials, _c: PhantomData })
+        let order = trials.iter().map(|t| (t.number, t.intermediate.len())).collect();
+        Ok(StudyResult {
+            space,
+            direction: self.direction,
+            sampler: self.sampler.name(),
+            trials,
+            order,
+            _c: PhantomData,
+        })
     }
 
     fn run_trial<F>(
@@ -408,6 +428,7 @@ impl<C: SearchSpace> Study<C> {
         values: Vec<Value>,
         others: Arc<Vec<Vec<(usize, f64)>>>,
         objective: &F,
+        gate: Option<promote::Gate>,
     ) -> Result<TrialRecord, TuneError>
     where
         F: Fn(&C, &mut Trial) -> Objective + Sync,
@@ -421,6 +442,7 @@ impl<C: SearchSpace> Study<C> {
             reports: Vec::new(),
             pruner: Arc::clone(&self.pruner),
             others,
+            gate,
         };
         let t0 = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| objective(&config, &mut trial)));
@@ -598,10 +620,40 @@ pub struct StudyResult<C> {
     pub(crate) direction: Direction,
     pub(crate) sampler: String,
     pub(crate) trials: Vec<TrialRecord>,
+    pub(crate) order: Vec<(usize, usize)>,
     _c: PhantomData<fn() -> C>,
 }
 
 impl<C: SearchSpace> StudyResult<C> {
+    /// The order in which the trials trained: `(trial, steps)` for each stretch a trial
+    /// ran, with the steps it reported in it. Trials run whole, in number order (those of
+    /// a round side by side); under ASHA's promotion form a trial runs from rung to rung,
+    /// as the study resumed it. What a search cost up to a point is the sum of the steps
+    /// before it.
+    ///
+    /// ```
+    /// use monograd_tune::prelude::*;
+    /// search_space! { struct Cfg { x: f64 = uniform(0.0, 1.0) } }
+    /// let result = Study::<Cfg>::new(Random::new(0))
+    ///     .trials(6)
+    ///     .pruner(SuccessiveHalving::new(1, 3).promotion())
+    ///     .run(|c: &Cfg, t: &mut Trial| {
+    ///         for step in 1..=2 {
+    ///             t.report(step, c.x)?;
+    ///         }
+    ///         Ok(c.x)
+    ///     })?;
+    /// // Every step trained is in the order once.
+    /// let steps: usize = result.order().iter().map(|&(_, s)| s).sum();
+    /// assert_eq!(steps, result.trials().iter().map(|t| t.intermediate.len()).sum::<usize>());
+    /// // The first three trials paused at rung 1 before the best of them went on.
+    /// assert_eq!(&result.order()[..3], &[(0, 1), (1, 1), (2, 1)]);
+    /// # Ok::<(), TuneError>(())
+    /// ```
+    pub fn order(&self) -> &[(usize, usize)] {
+        &self.order
+    }
+
     /// Every trial, by number.
     pub fn trials(&self) -> &[TrialRecord] {
         &self.trials
