@@ -4,8 +4,8 @@
 //!
 //! Run: `cargo run --release --features tune --example tune_mlp -- [--trials 30]
 //! [--epochs 9] [--sampler tpe|random] [--pruner asha|median|none] [--first-rung 2]
-//! [--reduction 3] [--startup 3] [--guide averaged|raw] [--parallel 1] [--seed 0]
-//! [--reach ACC] [--out runs]`
+//! [--reduction 3] [--form promotion|stopping] [--startup 3] [--guide averaged|raw]
+//! [--parallel 1] [--seed 0] [--reach ACC] [--out runs]`
 //!
 //! Every trial, and the default recipe it is compared with, trains the same way: the
 //! network of `mnist_mlp.rs` (784 -> W -> W/2 -> 10, dropout after each hidden layer),
@@ -18,9 +18,11 @@
 //!
 //! Pruners, fed after each epoch but the last the validation accuracy of a moving average
 //! of the weights (`--guide raw`: of the weights themselves; see `fit`): `asha` (the
-//! default: successive halving, rungs at epochs 2 and 6, after the warmup epoch
-//! (`--first-rung 1`: 1, 3, 9), the best third (`--reduction`) of each rung goes on, once
-//! `--startup` earlier trials reached it), `median`, or `none` (every trial to the end).
+//! default: successive halving in ASHA's promotion form, rungs at epochs 2 and 6, after
+//! the warmup epoch (`--first-rung 1`: 1, 3, 9); a trial pauses at a rung and goes on once
+//! among the best third (`--reduction`) of the trials that reached it; `--form stopping`
+//! decides on arrival, once `--startup` earlier trials reached the rung), `median`, or
+//! `none` (every trial to the end).
 //! The run ends with the epochs actually trained and the search's progress: after how
 //! many epochs (all trials' epochs, in trial order) each new best was found, and with
 //! `--reach ACC` after how many the best first reached `ACC` (the full search's best, to
@@ -29,7 +31,7 @@
 //! The width is a const generic (`Linear<784, W>`), so each candidate width is its own
 //! network type: `with_const!` compiles and shape-checks `Mlp<W, W/2>` for every width
 //! listed, and maps the width a trial drew onto it. The journal
-//! (`runs/tune_mlp-seed0-e9-asha2.jsonl`; `tune_mlp-random-seed0-...` with `--sampler
+//! (`runs/tune_mlp-seed0-e9-asha2p.jsonl`; `tune_mlp-random-seed0-...` with `--sampler
 //! random`) lets an interrupted search resume: run the same
 //! command again (with more `--trials`, it runs only the new ones: trial `n` does not
 //! depend on how many follow).
@@ -174,6 +176,13 @@ enum Stop {
 }
 
 impl Pruner for Stop {
+    fn rungs(&self) -> Option<Rungs> {
+        match self {
+            Stop::Asha(p) => p.rungs(),
+            _ => None,
+        }
+    }
+
     fn prune(&self, own: &[(usize, f64)], others: &[Vec<(usize, f64)>]) -> bool {
         match self {
             Stop::Asha(p) => p.prune(own, others),
@@ -197,6 +206,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     let mut rung = 2usize;
     let mut reduction = 3usize;
     let mut startup: Option<usize> = None;
+    let mut promotion = true;
     let mut guide = Guide::Averaged;
     let mut reach: Option<f64> = None;
     let mut out = std::path::PathBuf::from("runs");
@@ -213,6 +223,13 @@ fn run() -> Result<(), Box<dyn Error>> {
             "--first-rung" => rung = value()?.parse()?,
             "--reduction" => reduction = value()?.parse()?,
             "--startup" => startup = Some(value()?.parse()?),
+            "--form" => {
+                promotion = match value()?.as_str() {
+                    "promotion" => true,
+                    "stopping" => false,
+                    other => return Err(format!("unknown form `{other}`: promotion or stopping").into()),
+                }
+            }
             "--guide" => {
                 guide = match value()?.as_str() {
                     "averaged" => Guide::Averaged,
@@ -225,10 +242,13 @@ fn run() -> Result<(), Box<dyn Error>> {
             other => return Err(format!("unknown argument `{other}`").into()),
         }
     }
-    // A rung judges once as many earlier trials reached it as the reduction (ASHA's
-    // promotion form lets the first trials wait for that many too).
+    // ASHA's promotion form by default: a trial pauses at a rung and goes on once it is
+    // among the best third of the trials that reached it. The stopping form (`--form
+    // stopping`) decides on arrival; a rung then judges once as many earlier trials
+    // reached it as the reduction, as the promotion form waits for that many.
     let startup = startup.unwrap_or(reduction);
     let stop = match pruner.as_str() {
+        "asha" if promotion => Stop::Asha(SuccessiveHalving::new(rung, reduction).promotion()),
         "asha" => Stop::Asha(SuccessiveHalving::new(rung, reduction).startup(startup)),
         "median" => Stop::Median(MedianPruner::new().startup(3).warmup(1)),
         "none" => Stop::Never,
@@ -244,6 +264,8 @@ fn run() -> Result<(), Box<dyn Error>> {
     let data = Data { train, val, guide };
     std::fs::create_dir_all(&out)?;
     let name = match pruner.as_str() {
+        "asha" if promotion && reduction != 3 => format!("{prefix}-seed{seed}-e{epochs}-asha{rung}x{reduction}p"),
+        "asha" if promotion => format!("{prefix}-seed{seed}-e{epochs}-asha{rung}p"),
         "asha" if reduction != 3 || startup != reduction => {
             format!("{prefix}-seed{seed}-e{epochs}-asha{rung}x{reduction}s{startup}")
         }
@@ -284,31 +306,51 @@ fn run() -> Result<(), Box<dyn Error>> {
     result.chart_history(out.join(format!("{name}-history.png")), "tune_mlp: validation accuracy")?;
     result.chart_params(out.join(format!("{name}-params.png")), "tune_mlp: parameters")?;
 
-    // What the search cost: the epochs actually trained (one report per epoch), and after
-    // how many of them the best trial had finished.
-    let trained: usize = result.trials().iter().map(|t| t.intermediate.len()).sum();
+    // What the search cost: the epochs actually trained (one report per epoch), counted
+    // in the order they were trained (under ASHA's promotion form a trial trains from rung
+    // to rung, between others), and after how many each new best had finished.
+    let trained: usize = result.order().iter().map(|&(_, steps)| steps).sum();
     let best = result.best().ok_or("no trial completed")?;
-    let until_best: usize = result.trials().iter().take(best.number + 1).map(|t| t.intermediate.len()).sum();
     let pruned = result.trials().iter().filter(|t| t.state == TrialState::Pruned).count();
+    let numbers = result.trials().iter().map(|t| t.number + 1).max().unwrap_or(0);
+    let mut by_number = vec![None; numbers];
+    for t in result.trials() {
+        by_number[t.number] = Some(t);
+    }
+    let mut done = vec![0usize; numbers];
+    let mut spent = 0usize;
+    let mut best_so_far = f64::NEG_INFINITY;
+    let mut reached_at = None;
+    let mut until_best = 0;
+    let mut news = Vec::new();
+    for &(n, steps) in result.order() {
+        spent += steps;
+        done[n] += steps;
+        let Some(t) = by_number.get(n).copied().flatten() else { continue };
+        let Some(v) = t.value.filter(|_| t.state == TrialState::Complete && done[n] == t.intermediate.len()) else {
+            continue;
+        };
+        if steps == 0 {
+            continue; // finished before, not now
+        }
+        if v > best_so_far {
+            best_so_far = v;
+            news.push(format!("after {spent:>4} epochs: best val accuracy {v:.4} (trial {n})"));
+        }
+        if n == best.number {
+            until_best = spent;
+        }
+        if reach.is_some_and(|r| v >= r - 5e-5) && reached_at.is_none() {
+            reached_at = Some((spent, n));
+        }
+    }
     println!(
         "\npruner {pruner}: {trials} trials ({pruned} pruned), {trained} epochs trained of {} without pruning; \
          the best trial ended at epoch {until_best} of the search",
         trials * epochs
     );
-    // Each new best, with the epochs trained until its trial finished.
-    let mut spent = 0usize;
-    let mut best_so_far = f64::NEG_INFINITY;
-    let mut reached_at = None;
-    for t in result.trials() {
-        spent += t.intermediate.len();
-        let Some(v) = t.value.filter(|_| t.state == TrialState::Complete) else { continue };
-        if v > best_so_far {
-            best_so_far = v;
-            println!("after {spent:>4} epochs: best val accuracy {v:.4} (trial {})", t.number);
-        }
-        if reach.is_some_and(|r| v >= r - 5e-5) && reached_at.is_none() {
-            reached_at = Some((spent, t.number));
-        }
+    for line in news {
+        println!("{line}");
     }
     if let Some(r) = reach {
         match reached_at {

@@ -37,7 +37,8 @@ def main():
     ap.add_argument("--runs", default="runs")
     ap.add_argument("--seeds", type=int, nargs="+", required=True)
     ap.add_argument("--epochs", type=int, default=9)
-    ap.add_argument("--asha", default="asha2")
+    ap.add_argument("--asha", help="the ASHA journals' tag (default asha2p, or asha2 with --form stopping)")
+    ap.add_argument("--form", choices=["promotion", "stopping"], default="promotion")
     ap.add_argument("--same", type=int, default=30)
     ap.add_argument("--sampler", choices=["tpe", "random"], default="tpe")
     ap.add_argument("--guide", choices=["averaged", "raw"], default="averaged")
@@ -45,6 +46,8 @@ def main():
     ap.add_argument("--settings", type=int, nargs=3, default=[2, 3, 3], metavar=("R", "ETA", "STARTUP"),
                     help="the ASHA journals' pruner settings, checked by replaying them")
     a = ap.parse_args()
+    if a.asha is None:
+        a.asha = "asha2p" if a.form == "promotion" else "asha2"
     prefix = "tune_mlp" if a.sampler == "tpe" else "tune_mlp-random"
     if a.replay:
         return replay_table(a, prefix)
@@ -59,10 +62,26 @@ def main():
         sh = trials(path) if os.path.exists(path) else []
         full_epochs = sum(len(t["intermediate"]) for t in full)
         best = max(t["value"] for t in full if t["state"] == "complete")
+        r_, eta = a.settings[0], a.settings[1]
+        if a.form == "promotion" and sh:
+            # The order the epochs were trained in, from the journal itself; the full
+            # study's journal, replayed, must give the same.
+            order, stops = replay_promotion(sh, r_, eta)
+            if a.sampler == "random":
+                check_order, _ = replay_promotion(full[: len(sh)], r_, eta)
+                if check_order != order:
+                    raise SystemExit(f"seed {s}: ASHA's journal and the full study's, replayed, disagree")
+        else:
+            order = [(t["number"], len(t["intermediate"])) for t in sh]
+        by_number = {t["number"]: t for t in sh}
+        done = {}
         spent, reach, half_best, same_best, same_epochs, sh_best = 0, None, None, None, 0, None
-        for t in sh:
-            spent += len(t["intermediate"])
-            v = t["value"] if t["state"] == "complete" else None
+        for n, steps in order:
+            t = by_number[n]
+            spent += steps
+            done[n] = done.get(n, 0) + steps
+            finished = steps > 0 and done[n] == len(t["intermediate"])
+            v = t["value"] if t["state"] == "complete" and finished else None
             if v is not None:
                 sh_best = v if sh_best is None else max(sh_best, v)
                 if reach is None and v >= best - 5e-5:
@@ -84,9 +103,10 @@ def main():
               f"| {len(sh)}, {spent}, {pct(sh_best)} | {back} |")
         if a.sampler == "random":
             same_trials(s, full, sh, best)
-            stops = replay(full[: len(sh)], a.epochs, *a.settings)
-            if stops != [len(t["intermediate"]) for t in sh]:
-                raise SystemExit(f"seed {s}: replaying {a.settings} does not stop the trials where ASHA did")
+            if a.form == "stopping":
+                stops = replay(full[: len(sh)], a.epochs, *a.settings)
+                if stops != [len(t["intermediate"]) for t in sh]:
+                    raise SystemExit(f"seed {s}: replaying {a.settings} does not stop the trials where ASHA did")
 
 
 def is_rung(step, r, eta):
@@ -116,6 +136,47 @@ def replay(full, epochs, r, eta, startup):
         seen.append(curve[:stop])
         stops.append(stop)
     return stops
+
+
+def replay_promotion(recs, r, eta):
+    """ASHA's promotion form (as tune/src/study/promote.rs) run over journal records, one
+    trial at a time: the order of the stretches trained, `(trial, epochs)`, and where each
+    trial stopped. Each record needs its values as far as that trial got."""
+    curves = {t["number"]: [v for _, v in t["intermediate"]] for t in recs}
+
+    def rung(step):
+        k, x = 0, r
+        while x < step:
+            x, k = x * eta, k + 1
+        return k if x == step else None
+
+    reached, promoted, at, order, started = {}, set(), {}, [], 0
+    while True:
+        job = None
+        for k in sorted(reached, reverse=True):
+            ranked = sorted(reached[k])[: len(reached[k]) // eta]
+            waiting = [n for _, n in ranked if (k, n) not in promoted]
+            if waiting:
+                job = (k, waiting[0])
+                break
+        if job:
+            promoted.add(job)
+            n = job[1]
+            if at[n] >= len(curves[n]):
+                raise SystemExit(f"trial {n}: promoted past the end of its record")
+        elif started < len(recs):
+            n, started = started, started + 1
+            at[n] = 0
+        else:
+            break
+        c = curves[n]
+        pause = next((st for st in range(at[n] + 1, len(c) + 1) if rung(st) is not None), None)
+        end = pause if pause is not None else len(c)
+        order.append((n, end - at[n]))
+        if pause is not None:
+            reached.setdefault(rung(pause), []).append((-c[pause - 1], n))
+        at[n] = end
+    return order, at
 
 
 def replay_table(a, prefix):
