@@ -169,7 +169,8 @@ impl SuccessiveHalving {
     /// values. Trials run one at a time (`parallel` must be 1), so the study does not
     /// depend on timing; a study resumed from its journal ends as one never stopped
     /// (a trial that was paused when it stopped is trained again from its seed up to where
-    /// it paused, so the objective must be deterministic given [`Trial::seed`]).
+    /// it paused, so the objective must be deterministic given
+    /// [`Trial::seed`](crate::study::Trial::seed)).
     /// [`SuccessiveHalving::startup`] does not apply. A trial pauses at every rung it
     /// reports, its last report included: put the last step before the next rung (rungs
     /// 2 and 6 for 9 epochs), or a trial that ended on a rung waits there.

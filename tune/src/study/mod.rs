@@ -5,6 +5,8 @@
 //! pending), and its pruner sees the same. So a study is a function of its settings and
 //! its objective alone, not of how threads were scheduled; and a study stopped midway
 //! and resumed from its journal suggests, runs and ends exactly as one never stopped.
+//! ASHA's promotion form (`promote.rs`) runs one trial at a time instead, pausing trials
+//! at rungs, with the same guarantees.
 
 use std::error::Error;
 use std::fmt;
@@ -105,7 +107,9 @@ impl Trial {
 
     /// Reports an intermediate value (the validation accuracy after epoch `step`) and
     /// asks the pruner: `Err(Pruned)` means stop, and `?` returns it. A value that is not
-    /// finite (a diverged run) stops the trial too.
+    /// finite (a diverged run) stops the trial too. Under ASHA's promotion form
+    /// ([`SuccessiveHalving::promotion`](crate::prune::SuccessiveHalving::promotion)) a
+    /// report on a rung waits here until the study resumes the trial (`Ok`) or stops it.
     ///
     /// ```
     /// use monograd_tune::prelude::*;
