@@ -258,7 +258,8 @@ impl<C: SearchSpace> Study<C> {
         self
     }
 
-    /// How many trials run at once, each on its own thread (at least 1).
+    /// How many trials run at once, each on its own thread (at least 1; ASHA's promotion
+    /// form runs one at a time and refuses more).
     pub fn parallel(mut self, n: usize) -> Self {
         self.parallel = n.max(1);
         self
