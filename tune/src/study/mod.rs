@@ -328,22 +328,8 @@ impl<C: SearchSpace> Study<C> {
             records.resize(records.len().max(end), None);
             // What this round may see: the trials of earlier rounds.
             let seen: Vec<&TrialRecord> = records[..start].iter().flatten().collect();
-            let observed: Vec<Observation> = seen
-                .iter()
-                .filter(|r| r.state != TrialState::Failed)
-                .map(|r| Observation { values: r.values.clone(), value: r.value.map(|v| self.direction.orient(v)) })
-                .collect();
-            // How far each pruned trial got, for samplers that rank pruned trials.
-            let reached: Vec<Option<Reached>> = seen
-                .iter()
-                .filter(|r| r.state != TrialState::Failed)
-                .map(|r| match (r.state, r.intermediate.last()) {
-                    (TrialState::Pruned, Some(&(step, v))) if v.is_finite() => {
-                        Some(Reached { step, value: self.direction.orient(v) })
-                    }
-                    _ => None,
-                })
-                .collect();
+            let (observed, reached) =
+                self.observe(seen.iter().map(|r| (r.state, r.value, &r.values[..], r.intermediate.last().copied())));
             let others: Arc<Vec<Vec<(usize, f64)>>> = Arc::new(
                 seen.iter()
                     .filter(|r| r.state != TrialState::Failed)
@@ -425,6 +411,27 @@ impl<C: SearchSpace> Study<C> {
             order,
             _c: PhantomData,
         })
+    }
+
+    /// What samplers see of earlier trials, given as (state, value, parameters, last
+    /// report): each trial that did not fail, with its value, and how far each pruned
+    /// one got, for samplers that rank pruned trials.
+    fn observe<'a>(
+        &self,
+        seen: impl Iterator<Item = (TrialState, Option<f64>, &'a [Value], Option<(usize, f64)>)>,
+    ) -> (Vec<Observation>, Vec<Option<Reached>>) {
+        seen.filter(|(state, ..)| *state != TrialState::Failed)
+            .map(|(state, value, values, last)| {
+                let observed = Observation { values: values.to_vec(), value: value.map(|v| self.direction.orient(v)) };
+                let reached = match (state, last) {
+                    (TrialState::Pruned, Some((step, v))) if v.is_finite() => {
+                        Some(Reached { step, value: self.direction.orient(v) })
+                    }
+                    _ => None,
+                };
+                (observed, reached)
+            })
+            .unzip()
     }
 
     fn run_trial<F>(

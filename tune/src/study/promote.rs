@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use super::{append, record_line, Objective, Pruned, Study, Trial, TrialRecord, TrialState};
 use crate::prune::Rungs;
-use crate::sampler::{Context, Observation, Reached};
+use crate::sampler::Context;
 use crate::space::{SearchSpace, Space, Value};
 use crate::TuneError;
 
@@ -288,24 +288,10 @@ impl<C: SearchSpace> Study<C> {
     /// A configuration for trial `n`, from every trial before it: finished ones as they
     /// ended, paused ones as pruned where they wait.
     fn suggest(&self, space: &Space, slots: &[Slot], n: usize) -> Result<Vec<Value>, TuneError> {
-        let mut observed = Vec::new();
-        let mut progress = Vec::new();
-        for slot in slots {
-            let (state, value, last) = match &slot.done {
-                Some(r) => (r.state, r.value, r.intermediate.last().copied()),
-                None => (TrialState::Pruned, None, slot.reports.last().copied()),
-            };
-            if state == TrialState::Failed {
-                continue;
-            }
-            observed.push(Observation { values: slot.values.clone(), value: value.map(|v| self.direction.orient(v)) });
-            progress.push(match (state, last) {
-                (TrialState::Pruned, Some((step, v))) if v.is_finite() => {
-                    Some(Reached { step, value: self.direction.orient(v) })
-                }
-                _ => None,
-            });
-        }
+        let (observed, progress) = self.observe(slots.iter().map(|slot| match &slot.done {
+            Some(r) => (r.state, r.value, &r.values[..], r.intermediate.last().copied()),
+            None => (TrialState::Pruned, None, &slot.values[..], slot.reports.last().copied()),
+        }));
         let cx = Context { space, observed: &observed, pending: &[], number: n };
         let values = self.sampler.suggest_with_progress(&cx, &progress)?;
         space.check(&values)?;
