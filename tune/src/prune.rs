@@ -206,19 +206,19 @@ impl SuccessiveHalving {
         self
     }
 
-    fn is_rung(&self, step: usize) -> bool {
-        Rungs { min_resource: self.min_resource, reduction: self.reduction }.index(step).is_some()
+    fn ladder(&self) -> Rungs {
+        Rungs { min_resource: self.min_resource, reduction: self.reduction }
     }
 }
 
 impl Pruner for SuccessiveHalving {
     fn rungs(&self) -> Option<Rungs> {
-        self.promotion.then_some(Rungs { min_resource: self.min_resource, reduction: self.reduction })
+        self.promotion.then_some(self.ladder())
     }
 
     fn prune(&self, own: &[(usize, f64)], others: &[Vec<(usize, f64)>]) -> bool {
         let Some(&(step, value)) = own.last() else { return false };
-        if !self.is_rung(step) {
+        if self.ladder().index(step).is_none() {
             return false;
         }
         let mut at: Vec<f64> =
@@ -240,7 +240,7 @@ mod tests {
     #[test]
     fn rungs_start_at_the_minimum_resource() {
         let sh = SuccessiveHalving::new(2, 3);
-        let rungs: Vec<usize> = (0..=20).filter(|&s| sh.is_rung(s)).collect();
+        let rungs: Vec<usize> = (0..=20).filter(|&s| sh.ladder().index(s).is_some()).collect();
         assert_eq!(rungs, vec![2, 6, 18]);
         // Between rungs nothing is judged, however bad the value.
         let others: Vec<Vec<(usize, f64)>> = (0..5).map(|i| vec![(2, i as f64), (3, i as f64)]).collect();

@@ -371,11 +371,7 @@ impl<C: SearchSpace> Study<C> {
                             s,
                             move || {
                                 let record = self.run_trial::<F>(*number, values.clone(), others, objective, None)?;
-                                if let (Some(j), Some(path)) = (journal, &self.journal) {
-                                    let line = record_line(space, &record);
-                                    let mut file = j.lock().unwrap_or_else(|e| e.into_inner());
-                                    append(&mut file, path, &line)?;
-                                }
+                                self.write(journal.as_ref(), space, &record)?;
                                 Ok(record)
                             },
                         )
@@ -411,6 +407,15 @@ impl<C: SearchSpace> Study<C> {
             order,
             _c: PhantomData,
         })
+    }
+
+    /// Appends a finished trial to the journal, if the study keeps one.
+    fn write(&self, journal: Option<&Mutex<File>>, space: &Space, record: &TrialRecord) -> Result<(), TuneError> {
+        if let (Some(j), Some(path)) = (journal, &self.journal) {
+            let mut file = j.lock().unwrap_or_else(|e| e.into_inner());
+            append(&mut file, path, &record_line(space, record))?;
+        }
+        Ok(())
     }
 
     /// What samplers see of earlier trials, given as (state, value, parameters, last

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Mutex;
 
-use super::{append, record_line, Objective, Pruned, Study, Trial, TrialRecord, TrialState};
+use super::{Objective, Pruned, Study, Trial, TrialRecord, TrialState};
 use crate::prune::Rungs;
 use crate::sampler::Context;
 use crate::space::{SearchSpace, Space, Value};
@@ -99,6 +99,7 @@ impl<C: SearchSpace> Study<C> {
             )));
         }
         let eta = rungs.reduction.max(2);
+        let known_at = |n: usize| known.get(n).and_then(Option::as_ref);
         let mut slots: Vec<Slot> = Vec::new();
         // Per rung: (oriented value, trial) of every trial that reached it.
         let mut reached: Vec<Vec<(f64, usize)>> = Vec::new();
@@ -113,7 +114,7 @@ impl<C: SearchSpace> Study<C> {
                         n
                     } else if slots.len() < self.trials {
                         let n = slots.len();
-                        let values = match known.get(n).and_then(Option::as_ref) {
+                        let values = match known_at(n) {
                             Some(r) => r.values.clone(),
                             None => match self.suggest(space, &slots, n) {
                                 Ok(v) => v,
@@ -127,8 +128,7 @@ impl<C: SearchSpace> Study<C> {
                         break;
                     };
                     let before = slots[n].reports.len();
-                    let outcome =
-                        self.advance(s, objective, rungs, &mut slots[n], n, known.get(n).and_then(Option::as_ref))?;
+                    let outcome = self.advance(s, objective, rungs, &mut slots[n], n, known_at(n))?;
                     let after = match &slots[n].done {
                         Some(r) => r.intermediate.len(),
                         None => slots[n].reports.len(),
@@ -150,12 +150,9 @@ impl<C: SearchSpace> Study<C> {
                             reached[k].push((value, n));
                         }
                         Outcome::Finished => {
-                            if let (Some(j), Some(path), Some(r)) = (journal, &self.journal, &slots[n].done) {
-                                let known_same = known.get(n).and_then(Option::as_ref) == Some(r);
-                                if !known_same {
-                                    let mut file = j.lock().unwrap_or_else(|e| e.into_inner());
-                                    append(&mut file, path, &record_line(space, r))?;
-                                }
+                            // A record played back from the journal is there already.
+                            if let Some(r) = slots[n].done.as_ref().filter(|&r| known_at(n) != Some(r)) {
+                                self.write(journal, space, r)?;
                             }
                         }
                     }
@@ -178,12 +175,10 @@ impl<C: SearchSpace> Study<C> {
                             }
                         }
                         // Played back from the journal: it stopped here in the run that wrote it.
-                        None => self.stopped(slot, n, known.get(n).and_then(Option::as_ref)),
+                        None => self.stopped(slot, n, known_at(n)),
                     };
-                    let written = known.get(n).and_then(Option::as_ref) == Some(&record);
-                    if let (Some(j), Some(path), false) = (journal, &self.journal, written) {
-                        let mut file = j.lock().unwrap_or_else(|e| e.into_inner());
-                        append(&mut file, path, &record_line(space, &record))?;
+                    if known_at(n) != Some(&record) {
+                        self.write(journal, space, &record)?;
                     }
                     slot.done = Some(record);
                 }
